@@ -1,6 +1,21 @@
 /**
  * @packageDocumentation
- * Placeholder until the package lands.
+ * The VirtioDevice interface, device status and feature negotiation, config spaces and virtio
+ * constants (VIRTIO 1.2 §2, §3.1, §5, §6). A device author depends on this package alone:
+ * the guest-memory and virtqueue types it names are re-exported here.
  */
-/** Package name. @example `import { PACKAGE } from '@vmv/device-trait';` */
-export const PACKAGE = '@vmv/device-trait';
+export { DeviceId, Feature, InterruptReason, Status } from './constants.js';
+export type { DeviceId as DeviceIdValue, Feature as FeatureBit, InterruptReason as InterruptReasonBit, Status as StatusBit } from './constants.js';
+export { featureBit, features, featureWord, hasFeature, withFeatureWord } from './features.js';
+export { ConfigSpace } from './config-space.js';
+export { VirtioDeviceState } from './status.js';
+export type { DeviceStateSnapshot, StatusWriteOutcome } from './status.js';
+export type { ActivationContext, DeviceHost, InterruptHandle, SharedMemoryRegion, VirtioDevice } from './device.js';
+export { ActivationError, DEVICE_ERROR_NAMES, DeviceError, InvalidSnapshotError, isDeviceError } from './errors.js';
+export type { DeviceErrorOptions } from './errors.js';
+
+// What a device implementation names from its dependencies, reachable from here alone.
+export type { GuestAddress, GuestMemory } from '@vmv/memory';
+export { isGuestMemoryError } from '@vmv/memory';
+export type { Descriptor, DescriptorChain, QueueState, Reader, RingFormat, Virtqueue, Writer } from '@vmv/queue';
+export { isQueueError, QUEUE_ERROR_NAMES } from '@vmv/queue';

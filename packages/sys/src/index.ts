@@ -1,6 +1,26 @@
 /**
  * @packageDocumentation
- * Placeholder until the package lands.
+ * @vmv/sys: the Linux system calls a user-space virtio backend needs, as a small N-API addon.
+ *
+ * - {@link memfdCreate}, {@link mmap} / {@link Mapping}: shared memory as ArrayBuffers, unmapped safely
+ *   (detach first, then munmap) by `close()` or by a finaliser;
+ * - {@link EventFd}, {@link eventfdRead}, {@link eventfdWrite}: notification counters;
+ * - {@link UnixListener}, {@link UnixStream}: unix stream sockets passing fds (SCM_RIGHTS);
+ * - {@link watchFd}, {@link watchEventFd} / {@link FdWatcher}: readiness on Node's event loop;
+ * - {@link closeFd} and friends; {@link SysError} for every failed system call.
+ *
+ * Linux only. Every fd is a plain number owned by whoever received it.
  */
-/** Package name. @example `import { PACKAGE } from '@vmv/sys';` */
-export const PACKAGE = '@vmv/sys';
+export { SysError, isSysError, errnoName } from './errors.js';
+export type { SysErrorOptions } from './errors.js';
+export { closeFd, dupFd, setNonBlocking, fdSize, ftruncate, pageSize } from './fd.js';
+export { memfdCreate } from './memfd.js';
+export type { MemfdOptions } from './memfd.js';
+export { Mapping, mmap } from './mapping.js';
+export type { MmapOptions } from './mapping.js';
+export { EventFd, eventfdRead, eventfdWrite, EVENTFD_MAX } from './eventfd.js';
+export type { EventFdOptions } from './eventfd.js';
+export { FdWatcher, PollEvents, watchFd, watchEventFd } from './watcher.js';
+export type { PollEvent, WatchCallback, EventFdCallback, WatchOptions, WatchEventFdOptions } from './watcher.js';
+export { UnixListener, UnixStream, MAX_FDS_PER_MESSAGE } from './unix.js';
+export type { RecvResult, PeerCredentials, UnixListenOptions } from './unix.js';

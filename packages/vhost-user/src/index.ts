@@ -1,6 +1,8 @@
 /**
  * @packageDocumentation
- * Placeholder until the package lands.
+ * @vmv/vhost-user: the backend side of the vhost-user protocol. Serves any @vmv VirtioDevice to
+ * QEMU (and other frontends) out of process. The wire protocol layer is also available alone,
+ * without native code, as `@vmv/vhost-user/protocol`.
  */
-/** Package name. @example `import { PACKAGE } from '@vmv/vhost-user';` */
-export const PACKAGE = '@vmv/vhost-user';
+
+export * from './protocol/index.js';

@@ -1,0 +1,508 @@
+/**
+ * Request processing for one virtqueue of a block device (VIRTIO 1.2 §5.2.6): pops descriptor
+ * chains while below the in-flight depth, parses each request through the chain's byte cursors
+ * (any descriptor layout), validates it, runs it against the backend, and completes it in any
+ * order: status byte, used element, then an interrupt if the driver wants one.
+ *
+ * Internal to @vmv/block: the device creates one worker per enabled queue per activation. A
+ * worker is killed by a reset; a request still running in the backend then completes without
+ * touching guest memory or the queue.
+ * @module
+ */
+import type { DescriptorChain, InterruptHandle, Reader, Virtqueue, Writer } from '@vmv/device-trait';
+import type { BlockBackend } from './backend.js';
+import { BlockStatus, ID_BYTES, LIFETIME_SIZE, REQUEST_HEADER_SIZE, RequestType, SECTOR_SIZE, SEGMENT_SIZE, SegmentFlags } from './constants.js';
+import { encodeLifetime, isValidLifetime } from './wire.js';
+import type { BlockLifetime } from './wire.js';
+
+const TWO_32 = 4294967296;
+const OK = BlockStatus.OK;
+const IOERR = BlockStatus.IOERR;
+const UNSUPP = BlockStatus.UNSUPP;
+
+/** What comes after a successful backend call. */
+const STAGE_DONE = 0;
+const STAGE_FLUSH = 1;
+
+/** Limits of one command family (DISCARD, WRITE_ZEROES, SECURE_ERASE), as advertised. */
+export interface SegmentLimits {
+  readonly maxSectors: number;
+  readonly maxSegments: number;
+  readonly alignment: number;
+}
+
+/** Request counters of a device (cumulative). */
+export interface BlockStats {
+  /** Requests popped from the queues. */
+  requests: number;
+  /** Completed with VIRTIO_BLK_S_OK. */
+  ok: number;
+  /** Completed with VIRTIO_BLK_S_IOERR. */
+  ioerr: number;
+  /** Completed with VIRTIO_BLK_S_UNSUPP. */
+  unsupp: number;
+  /** Returned unanswered because the chain had no device-writable byte for the status. */
+  noStatus: number;
+  /** Backend operations that threw or rejected (each failed its request with IOERR). */
+  backendErrors: number;
+}
+
+/** What a worker needs from its device. Fixed fields are per activation; getters are live. */
+export interface EngineHost {
+  readonly backend: BlockBackend;
+  readonly readOnly: boolean;
+  /** Capacity in sectors (live: resize changes it). */
+  readonly capacity: number;
+  /** Whether writes must be stable before they complete (live: CONFIG_WCE). */
+  readonly writethrough: boolean;
+  readonly flushOffered: boolean;
+  /** 20-byte GET_ID answer, or null to answer UNSUPP. */
+  readonly id: Uint8Array | null;
+  /** GET_LIFETIME source when negotiated, else null. */
+  readonly lifetime: (() => BlockLifetime | Promise<BlockLifetime>) | null;
+  /** Negotiated command families: null when not negotiated. */
+  readonly discard: SegmentLimits | null;
+  readonly writeZeroes: SegmentLimits | null;
+  readonly secureErase: SegmentLimits | null;
+  /** seg_max / size_max when offered, else 0 (not enforced). */
+  readonly segMax: number;
+  readonly sizeMax: number;
+  readonly stats: BlockStats;
+  /** A backend operation went asynchronous / settled (for drain()). */
+  opStarted(): void;
+  opSettled(): void;
+  backendError(error: unknown, type: number, sector: number): void;
+  /** The queue is broken: report DEVICE_NEEDS_RESET. */
+  queueBroken(queueIndex: number, error: unknown): void;
+}
+
+/** One in-flight request; pooled per worker, so its two callbacks are created once. */
+class BlockRequest {
+  chain: DescriptorChain | null = null;
+  status: Writer | null = null;
+  written = 1;
+  stage = STAGE_DONE;
+  type = 0;
+  sector = 0;
+  readonly onOk: () => void;
+  readonly onErr: (e: unknown) => void;
+
+  constructor(worker: QueueWorker) {
+    this.onOk = () => worker.settled(this);
+    this.onErr = (e: unknown) => worker.settledWithError(this, e);
+  }
+}
+
+let zeroes: Uint8Array | null = null;
+/** A shared zero buffer for emulated WRITE_ZEROES (backends only read it). */
+function zeroBuffer(): Uint8Array {
+  if (zeroes === null) zeroes = new Uint8Array(256 * 1024);
+  return zeroes;
+}
+
+function isThenable(v: unknown): v is PromiseLike<void> {
+  return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** `sector` from its u32 halves, or Infinity when beyond 2^53 (beyond any capacity). */
+function sectorOf(lo: number, hi: number): number {
+  return hi < 0x200000 ? hi * TWO_32 + lo : Infinity;
+}
+
+/** `[sector, sector+count)` lies within `capacity` sectors; no intermediate overflows. */
+function inRange(sector: number, count: number, capacity: number): boolean {
+  return sector <= capacity && count <= capacity - sector;
+}
+
+/**
+ * Serves one virtqueue. `pump()` on every notification; completions re-pump when the depth limit
+ * had stopped popping.
+ */
+export class QueueWorker {
+  /** Set by reset: nothing may touch guest memory or the queue any more. */
+  dead = false;
+  private broken = false;
+  private inflight = 0;
+  private pumping = false;
+  private throttled = false;
+  private notifyPending = false;
+  private readonly free: BlockRequest[] = [];
+
+  constructor(
+    private readonly host: EngineHost,
+    private readonly queue: Virtqueue,
+    private readonly index: number,
+    private readonly depth: number,
+    private readonly interrupt: InterruptHandle,
+  ) {}
+
+  /** Requests popped and not yet completed. */
+  get inFlight(): number {
+    return this.inflight;
+  }
+
+  /** Pops and starts requests while below the depth; then tells the driver what completed. */
+  pump(): void {
+    if (this.dead || this.broken || this.pumping) return;
+    this.pumping = true;
+    const q = this.queue;
+    try {
+      for (;;) {
+        q.disableNotification();
+        while (this.inflight < this.depth) {
+          const chain = q.pop();
+          if (chain === null) break;
+          this.start(chain);
+        }
+        if (this.inflight >= this.depth) {
+          // A completion frees a slot and pumps again; until then the driver need not kick.
+          this.throttled = true;
+          break;
+        }
+        if (!q.enableNotification()) break;
+      }
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.pumping = false;
+    }
+    this.flushNotify();
+  }
+
+  /** Marks the queue broken and reports it once. */
+  private fail(e: unknown): void {
+    if (this.broken || this.dead) return;
+    this.broken = true;
+    this.host.queueBroken(this.index, e);
+  }
+
+  private flushNotify(): void {
+    if (!this.notifyPending || this.dead || this.broken) return;
+    this.notifyPending = false;
+    try {
+      if (this.queue.needsNotification()) this.interrupt.signalUsedBuffer(this.index);
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  // ------------------------------------------------------------------ completion
+
+  /** Writes the status, returns the chain, and notifies (batched while pumping). */
+  private complete(r: BlockRequest, status: number, written: number): void {
+    const stats = this.host.stats;
+    if (status === OK) stats.ok++;
+    else if (status === IOERR) stats.ioerr++;
+    else stats.unsupp++;
+    const chain = r.chain!;
+    const sw = r.status!;
+    r.chain = null;
+    r.status = null;
+    this.inflight--;
+    this.free.push(r);
+    if (this.dead) return;
+    if (!this.broken) {
+      try {
+        sw.writeU8(status);
+        this.queue.addUsed(chain, written);
+        this.notifyPending = true;
+      } catch (e) {
+        this.fail(e);
+      }
+    }
+    if (this.pumping) return;
+    this.flushNotify();
+    if (this.throttled) {
+      this.throttled = false;
+      this.pump();
+    }
+  }
+
+  /** A chain without a single device-writable byte: no status can be given; return it empty. */
+  private completeWithoutStatus(r: BlockRequest): void {
+    this.host.stats.noStatus++;
+    const chain = r.chain!;
+    r.chain = null;
+    this.inflight--;
+    this.free.push(r);
+    try {
+      this.queue.addUsed(chain, 0);
+      this.notifyPending = true;
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  /** An asynchronous backend operation resolved. */
+  settled(r: BlockRequest): void {
+    try {
+      if (this.dead) this.drop(r);
+      else this.next(r);
+    } catch (e) {
+      this.fail(e);
+    } finally {
+      this.host.opSettled();
+    }
+  }
+
+  /** An asynchronous backend operation rejected. */
+  settledWithError(r: BlockRequest, e: unknown): void {
+    try {
+      if (this.dead) this.drop(r);
+      else this.backendFailed(r, e);
+    } catch (err) {
+      this.fail(err);
+    } finally {
+      this.host.opSettled();
+    }
+  }
+
+  /** Forgets a request of a reset activation without touching anything it referenced. */
+  private drop(r: BlockRequest): void {
+    r.chain = null;
+    r.status = null;
+  }
+
+  private backendFailed(r: BlockRequest, e: unknown): void {
+    this.host.stats.backendErrors++;
+    try {
+      this.host.backendError(e, r.type, r.sector);
+    } catch {
+      // an embedder's error hook must not break the queue
+    }
+    this.complete(r, IOERR, 1);
+  }
+
+  /** Runs `op` (the result of a backend call) and continues with `next` when it succeeds. */
+  private follow(r: BlockRequest, op: unknown): void {
+    if (isThenable(op)) {
+      this.host.opStarted();
+      op.then(r.onOk, r.onErr);
+    } else {
+      this.next(r);
+    }
+  }
+
+  /** Calls a backend method, turning a synchronous throw into a failed request. */
+  private call(r: BlockRequest, fn: () => unknown): void {
+    let op: unknown;
+    try {
+      op = fn();
+    } catch (e) {
+      return this.backendFailed(r, e);
+    }
+    this.follow(r, op);
+  }
+
+  /** The step after a successful backend operation. */
+  private next(r: BlockRequest): void {
+    if (r.stage === STAGE_FLUSH) {
+      r.stage = STAGE_DONE;
+      const backend = this.host.backend;
+      let op: unknown;
+      try {
+        op = backend.flush();
+      } catch (e) {
+        return this.backendFailed(r, e);
+      }
+      return this.follow(r, op);
+    }
+    this.complete(r, OK, r.written);
+  }
+
+  // ------------------------------------------------------------------ parsing
+
+  private start(chain: DescriptorChain): void {
+    const r = this.free.pop() ?? new BlockRequest(this);
+    r.chain = chain;
+    r.stage = STAGE_DONE;
+    r.written = 1;
+    r.type = -1;
+    r.sector = 0;
+    this.inflight++;
+    this.host.stats.requests++;
+    const data = chain.writer();
+    const writable = data.remaining;
+    if (writable === 0) return this.completeWithoutStatus(r);
+    // The status is the last device-writable byte; `data` keeps what precedes it.
+    r.status = data.split(writable - 1);
+    const rd = chain.reader();
+    if (rd.remaining < REQUEST_HEADER_SIZE) return this.complete(r, IOERR, 1);
+    const type = rd.readU32();
+    rd.skip(4);
+    const lo = rd.readU32();
+    const hi = rd.readU32();
+    r.type = type;
+    const sector = sectorOf(lo, hi);
+    r.sector = sector;
+    const dataIn = rd.remaining; // device-readable bytes after the header
+    const dataOut = writable - 1; // device-writable bytes before the status
+    switch (type) {
+      case RequestType.IN:
+        return this.startIn(r, chain, data, sector, dataIn, dataOut);
+      case RequestType.OUT:
+        return this.startOut(r, chain, rd, sector, dataIn, dataOut);
+      case RequestType.FLUSH:
+        if (!this.host.flushOffered) return this.complete(r, UNSUPP, 1);
+        if (lo !== 0 || hi !== 0) return this.complete(r, IOERR, 1); // "MUST set sector to 0"
+        return this.call(r, () => this.host.backend.flush());
+      case RequestType.GET_ID: {
+        const id = this.host.id;
+        if (id === null) return this.complete(r, UNSUPP, 1);
+        if (dataIn !== 0 || dataOut !== ID_BYTES) return this.complete(r, IOERR, 1);
+        data.write(id);
+        return this.complete(r, OK, ID_BYTES + 1);
+      }
+      case RequestType.GET_LIFETIME:
+        if (this.host.lifetime === null) return this.complete(r, UNSUPP, 1);
+        if (dataIn !== 0 || dataOut !== LIFETIME_SIZE) return this.complete(r, IOERR, 1);
+        r.written = LIFETIME_SIZE + 1;
+        return this.call(r, () => this.lifetimeOp(data));
+      case RequestType.DISCARD:
+        return this.startSegments(r, chain, rd, type, this.host.discard, dataIn, dataOut);
+      case RequestType.WRITE_ZEROES:
+        return this.startSegments(r, chain, rd, type, this.host.writeZeroes, dataIn, dataOut);
+      case RequestType.SECURE_ERASE:
+        return this.startSegments(r, chain, rd, type, this.host.secureErase, dataIn, dataOut);
+      default:
+        return this.complete(r, UNSUPP, 1);
+    }
+  }
+
+  /**
+   * The advertised data-segment limits (seg_max, size_max) hold for the data bytes
+   * `[skip, skip+length)` of the readable (`writable` false) or writable buffers. A descriptor
+   * counts as a segment when it carries at least one data byte.
+   */
+  private shapeOk(chain: DescriptorChain, writable: boolean, skip: number, length: number): boolean {
+    const segMax = this.host.segMax;
+    const sizeMax = this.host.sizeMax;
+    if ((segMax === 0 && sizeMax === 0) || length === 0) return true;
+    const end = skip + length;
+    let i = writable ? chain.readableCount : 0;
+    const last = writable ? chain.descriptorCount : chain.readableCount;
+    let pos = 0;
+    let segments = 0;
+    for (; i < last && pos < end; i++) {
+      const len = chain.length(i);
+      const a = pos > skip ? pos : skip;
+      const b = pos + len < end ? pos + len : end;
+      if (b > a) {
+        segments++;
+        if (sizeMax !== 0 && b - a > sizeMax) return false;
+      }
+      pos += len;
+    }
+    return segMax === 0 || segments <= segMax;
+  }
+
+  private startIn(r: BlockRequest, chain: DescriptorChain, data: Writer, sector: number, dataIn: number, dataOut: number): void {
+    // Device-readable bytes after the header where the data must be device-writable.
+    if (dataIn !== 0 || dataOut % SECTOR_SIZE !== 0) return this.complete(r, IOERR, 1);
+    if (!inRange(sector, dataOut / SECTOR_SIZE, this.host.capacity)) return this.complete(r, IOERR, 1);
+    if (!this.shapeOk(chain, true, 0, dataOut)) return this.complete(r, IOERR, 1);
+    r.written = dataOut + 1;
+    if (dataOut === 0) return this.complete(r, OK, 1);
+    const views = data.views(dataOut);
+    const backend = this.host.backend;
+    const offset = sector * SECTOR_SIZE;
+    let op: unknown;
+    try {
+      op = backend.read(offset, views);
+    } catch (e) {
+      return this.backendFailed(r, e);
+    }
+    this.follow(r, op);
+  }
+
+  private startOut(r: BlockRequest, chain: DescriptorChain, rd: Reader, sector: number, dataIn: number, dataOut: number): void {
+    const host = this.host;
+    if (host.readOnly) return this.complete(r, IOERR, 1); // §5.2.6.2: IOERR, no data written
+    // Device-writable bytes before the status where the data must be device-readable.
+    if (dataOut !== 0 || dataIn % SECTOR_SIZE !== 0) return this.complete(r, IOERR, 1);
+    if (!inRange(sector, dataIn / SECTOR_SIZE, host.capacity)) return this.complete(r, IOERR, 1);
+    if (!this.shapeOk(chain, false, REQUEST_HEADER_SIZE, dataIn)) return this.complete(r, IOERR, 1);
+    if (dataIn === 0) return this.complete(r, OK, 1);
+    const views = rd.views(dataIn);
+    if (host.writethrough) r.stage = STAGE_FLUSH;
+    const offset = sector * SECTOR_SIZE;
+    let op: unknown;
+    try {
+      op = host.backend.write(offset, views);
+    } catch (e) {
+      return this.backendFailed(r, e);
+    }
+    this.follow(r, op);
+  }
+
+  private async lifetimeOp(data: Writer): Promise<void> {
+    const l = await this.host.lifetime!();
+    if (!isValidLifetime(l)) throw new RangeError('GET_LIFETIME: the backend reported reserved values');
+    if (!this.dead) data.write(encodeLifetime(l));
+  }
+
+  private startSegments(r: BlockRequest, chain: DescriptorChain, rd: Reader, type: number, limits: SegmentLimits | null, dataIn: number, dataOut: number): void {
+    const host = this.host;
+    if (host.readOnly) return this.complete(r, IOERR, 1);
+    if (limits === null) return this.complete(r, UNSUPP, 1);
+    if (dataOut !== 0 || dataIn === 0 || dataIn % SEGMENT_SIZE !== 0) return this.complete(r, IOERR, 1);
+    const count = dataIn / SEGMENT_SIZE;
+    if (count > limits.maxSegments) return this.complete(r, IOERR, 1);
+    if (!this.shapeOk(chain, false, REQUEST_HEADER_SIZE, dataIn)) return this.complete(r, IOERR, 1);
+    // A private copy: the guest cannot change a segment between validation and execution.
+    const segs = rd.readBytes(dataIn);
+    const dv = new DataView(segs.buffer);
+    const allowed = type === RequestType.WRITE_ZEROES ? SegmentFlags.UNMAP : 0;
+    // Flags first: an unknown flag (or UNMAP outside WRITE_ZEROES) MUST give UNSUPP (§5.2.6.2).
+    for (let i = 0; i < count; i++) {
+      if ((dv.getUint32(i * SEGMENT_SIZE + 12, true) & ~allowed) !== 0) return this.complete(r, UNSUPP, 1);
+    }
+    const capacity = host.capacity;
+    for (let i = 0; i < count; i++) {
+      const o = i * SEGMENT_SIZE;
+      const sector = sectorOf(dv.getUint32(o, true), dv.getUint32(o + 4, true));
+      const n = dv.getUint32(o + 8, true);
+      if (n > limits.maxSectors || !inRange(sector, n, capacity) || sector % limits.alignment !== 0) return this.complete(r, IOERR, 1);
+    }
+    this.call(r, () => this.segmentsOp(type, dv, count));
+  }
+
+  /** Runs the segments one after the other; stops early if the device is reset. */
+  private async segmentsOp(type: number, dv: DataView, count: number): Promise<void> {
+    const backend = this.host.backend;
+    for (let i = 0; i < count && !this.dead; i++) {
+      const o = i * SEGMENT_SIZE;
+      const offset = (dv.getUint32(o + 4, true) * TWO_32 + dv.getUint32(o, true)) * SECTOR_SIZE;
+      const length = dv.getUint32(o + 8, true) * SECTOR_SIZE;
+      if (length === 0) continue;
+      if (type === RequestType.DISCARD) {
+        if (typeof backend.discard === 'function') await backend.discard(offset, length);
+      } else if (type === RequestType.WRITE_ZEROES) {
+        const unmap = (dv.getUint32(o + 12, true) & SegmentFlags.UNMAP) !== 0;
+        if (typeof backend.writeZeroes === 'function') await backend.writeZeroes(offset, length, unmap);
+        else await writeZeroBuffers(backend, offset, length);
+      } else if (typeof backend.secureErase === 'function') {
+        await backend.secureErase(offset, length);
+      } else if (typeof backend.writeZeroes === 'function') {
+        await backend.writeZeroes(offset, length, false);
+      } else {
+        await writeZeroBuffers(backend, offset, length);
+      }
+    }
+    if (this.dead) return;
+    // Secure erase without a native implementation: the zeroes must reach stable storage.
+    const eraseFlush = type === RequestType.SECURE_ERASE && typeof backend.secureErase !== 'function';
+    if (type !== RequestType.DISCARD && (eraseFlush || this.host.writethrough)) await backend.flush();
+  }
+}
+
+/** WRITE_ZEROES through plain writes of a shared zero buffer. */
+async function writeZeroBuffers(backend: BlockBackend, offset: number, length: number): Promise<void> {
+  const z = zeroBuffer();
+  while (length > 0) {
+    const n = length < z.length ? length : z.length;
+    await backend.write(offset, [z.subarray(0, n)]);
+    offset += n;
+    length -= n;
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * The VirtioDevice interface (VIRTIO 1.2 §2 "Basic Facilities of a Virtio Device", §3 "General
+ * Initialization And Device Operation"): what every @vmv device implements once, and every
+ * transport (in-process virtio-mmio, out-of-process vhost-user) serves unchanged.
+ *
+ * Division of labour:
+ * - the **transport** owns the device status, feature negotiation and config generation (using
+ *   {@link VirtioDeviceState}), builds the virtqueues from what the driver configured, and turns
+ *   notifications into interrupts (an interrupt line, a call eventfd, an MSI vector);
+ * - the **device** describes itself (ID, offered features, queues, config space), and once
+ *   activated processes its queues when notified.
+ * @module
+ */
+import type { GuestMemory } from '@vmv/memory';
+import type { Virtqueue } from '@vmv/queue';
+
+/**
+ * How an activated device notifies the driver. Implemented by transports.
+ * @example
+ * ```ts
+ * if (queue.needsNotification()) ctx.interrupt.signalUsedBuffer(0);
+ * ```
+ */
+export interface InterruptHandle {
+  /**
+   * A used-buffer notification for queue `queueIndex` (VIRTIO 1.2 §2.3). Call it after adding
+   * used elements when the queue's `needsNotification()` says the driver wants one.
+   */
+  signalUsedBuffer(queueIndex: number): void;
+  /** A configuration-change notification (VIRTIO 1.2 §2.5); the transport also bumps the config generation. */
+  signalConfigChange(): void;
+}
+
+/**
+ * What a transport hands a device when the driver sets DRIVER_OK.
+ * @example
+ * ```ts
+ * activate(ctx: ActivationContext) { this.memory = ctx.memory; this.rx = ctx.queues[0] ?? null; }
+ * ```
+ */
+export interface ActivationContext {
+  /** Guest physical memory; valid until the device is reset. */
+  readonly memory: GuestMemory;
+  /**
+   * One entry per queue the device declared (same index as `queueMaxSizes`): the queue the driver
+   * configured and enabled, or null for a queue the driver left disabled.
+   */
+  readonly queues: readonly (Virtqueue | null)[];
+  /** The negotiated feature set (device features the driver accepted). */
+  readonly features: bigint;
+  /** Used-buffer and config-change notifications. */
+  readonly interrupt: InterruptHandle;
+  /**
+   * Report that the device hit an error it cannot recover from without a reset (for example a
+   * queue the guest corrupted). The transport sets DEVICE_NEEDS_RESET and sends a
+   * configuration-change notification (VIRTIO 1.2 §2.1.2). Call it at most once per activation.
+   */
+  needsReset(reason: unknown): void;
+}
+
+/**
+ * Where a device reports changes it makes on its own, at any time (activated or not), for example
+ * a resized disk. Given to the device by the transport that serves it, through
+ * {@link VirtioDevice.attach}.
+ * @example
+ * ```ts
+ * attach(host: DeviceHost) { this.host = host; }
+ * resize(sectors: bigint) { this.config.setU64(0, sectors); this.host?.configChanged(); }
+ * ```
+ */
+export interface DeviceHost {
+  /** The config space changed: bump the generation, and notify the driver if it is running. */
+  configChanged(): void;
+}
+
+/**
+ * A shared memory region the device exposes (VIRTIO 1.2 §2.10), identified by `id`.
+ * The transport (or its embedder) places it in guest physical memory.
+ * @example
+ * ```ts
+ * const cache: SharedMemoryRegion = { id: 0, length: 0x100_0000 };
+ * ```
+ */
+export interface SharedMemoryRegion {
+  /** Region ID, as the device type defines it (the transport's SHMSel value). */
+  readonly id: number;
+  /** Length in bytes. */
+  readonly length: number | bigint;
+}
+
+/**
+ * A virtio device, independent of any transport.
+ *
+ * Lifecycle: `attach` (once, optional) → any number of driver sessions, each being config
+ * reads/writes, then `activate` (DRIVER_OK), `queueNotify` calls, and `reset` (the driver wrote 0
+ * to the status, or the transport went away). After `reset` the device must not touch guest
+ * memory or the queues it was given, including from I/O still completing: it drops them.
+ *
+ * @example
+ * ```ts
+ * // A device that answers every request on its one queue with zero bytes written.
+ * class NullDevice implements VirtioDevice {
+ *   readonly deviceId = 0x7fff;
+ *   readonly deviceFeatures = featureBit(Feature.VERSION_1);
+ *   readonly queueMaxSizes = [256];
+ *   readonly configSize = 0;
+ *   private ctx: ActivationContext | null = null;
+ *   readConfig(_offset: number, data: Uint8Array) { data.fill(0); }
+ *   writeConfig() {}
+ *   activate(ctx: ActivationContext) { this.ctx = ctx; }
+ *   queueNotify(index: number) {
+ *     const q = this.ctx?.queues[index];
+ *     if (!q || !this.ctx) return;
+ *     for (let c = q.pop(); c; c = q.pop()) q.addUsed(c.head, 0);
+ *     if (q.needsNotification()) this.ctx.interrupt.signalUsedBuffer(index);
+ *   }
+ *   reset() { this.ctx = null; }
+ * }
+ * ```
+ */
+export interface VirtioDevice {
+  /** The virtio device ID (see {@link DeviceId}). */
+  readonly deviceId: number;
+  /**
+   * Every feature the device offers, device-specific and reserved bits alike. Must include
+   * VIRTIO_F_VERSION_1: @vmv offers no legacy interface.
+   */
+  readonly deviceFeatures: bigint;
+  /** The maximum size of each queue; the array's length is the number of queues. */
+  readonly queueMaxSizes: readonly number[];
+  /** Size in bytes of the device-specific configuration space. */
+  readonly configSize: number;
+  /**
+   * Read `data.length` bytes of configuration space at `offset` (any offset and width; the
+   * transport has checked that the range lies within `configSize`). Little-endian fields.
+   */
+  readConfig(offset: number, data: Uint8Array): void;
+  /**
+   * A driver write of `data` at `offset` in the configuration space (range within `configSize`).
+   * Writes to read-only fields are ignored, as the device type's section prescribes.
+   */
+  writeConfig(offset: number, data: Uint8Array): void;
+  /**
+   * Extra device-specific conditions on the feature set the driver accepts, checked when it sets
+   * FEATURES_OK (after the transport checked it is a subset of `deviceFeatures` with VERSION_1).
+   * Return false to refuse FEATURES_OK (VIRTIO 1.2 §3.1.1 step 5).
+   */
+  validateFeatures?(driverFeatures: bigint): boolean;
+  /** Called once by the transport that serves the device, before any other call. */
+  attach?(host: DeviceHost): void;
+  /**
+   * Start operating: the driver set DRIVER_OK. Throw (preferably an ActivationError) to refuse;
+   * the transport then sets DEVICE_NEEDS_RESET.
+   */
+  activate(context: ActivationContext): void;
+  /**
+   * The driver notified queue `queueIndex` (a QueueNotify write, a kick eventfd). With
+   * VIRTIO_F_NOTIFICATION_DATA negotiated, `data` carries the notification value.
+   */
+  queueNotify(queueIndex: number, data?: number): void;
+  /** Return to the initial state; drop the activation context, queues and memory. */
+  reset(): void;
+  /** Shared memory regions the device exposes, if any (VIRTIO 1.2 §2.10). */
+  readonly sharedMemoryRegions?: readonly SharedMemoryRegion[];
+  /** Device state as plain JSON-serialisable data (for snapshot and migration). */
+  snapshot?(): unknown;
+  /** Restore state produced by `snapshot`; throws a typed error on data it cannot accept. */
+  restore?(state: unknown): void;
+}

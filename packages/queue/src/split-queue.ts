@@ -1,0 +1,416 @@
+/**
+ * The split virtqueue, device side (VIRTIO 1.2 §2.7): descriptor table, available ring, used
+ * ring; chains walked and validated by `pop()` (§2.7.5, §2.7.6), used elements (§2.7.8),
+ * notification suppression with VIRTQ_AVAIL_F_NO_INTERRUPT / VIRTQ_USED_F_NO_NOTIFY and
+ * VIRTIO_F_EVENT_IDX (§2.7.7, §2.7.10), and memory ordering as §2.7.13 requires.
+ *
+ * Hot path: ring fields are read through typed arrays over the ring areas (re-acquired if a
+ * growable WebAssembly.Memory detached them), `avail.idx` and `used.idx` with Atomics; no
+ * allocation per descriptor (chains are pooled), numbers for addresses below 2^53.
+ * @module
+ */
+import type { GuestMemory } from '@vmv/memory';
+import type { Chain } from './chain.js';
+import type { QueueConfig } from './config.js';
+import { DescFlags } from './constants.js';
+import {
+  ChainLengthOverflowError,
+  ChainTooLongError,
+  InvalidAvailIndexError,
+  InvalidDescriptorIndexError,
+  InvalidIndirectDescriptorError,
+  InvalidIndirectTableError,
+  InvalidStateError,
+  NotReadyError,
+  ReadableAfterWritableError,
+} from './errors.js';
+import { mapArea, RingBase } from './ring-base.js';
+import type { DirtyPageLog } from '@vmv/memory';
+import { addressFromState, addressToState, checkStateObject, stateBool, stateU16 } from './state.js';
+import type { DescriptorChain, GuestAddress, QueueState, Virtqueue } from './types.js';
+
+const F_NEXT = DescFlags.NEXT;
+const F_WRITE = DescFlags.WRITE;
+const F_INDIRECT = DescFlags.INDIRECT;
+const TWO_32 = 4294967296;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** Most entries an indirect table may have: `next` is a u16. */
+const MAX_INDIRECT_ENTRIES = 65536;
+
+/**
+ * The device side of a split virtqueue. Create it with {@link createVirtqueue} (or directly).
+ * See {@link Virtqueue} for the contract.
+ *
+ * @example
+ * ```ts
+ * const q = new SplitQueue(memory, config);
+ * for (let c = q.pop(); c !== null; c = q.pop()) q.addUsed(c, 0);
+ * ```
+ */
+export class SplitQueue extends RingBase implements Virtqueue {
+  readonly format = 'split' as const;
+  private readonly _mask: number;
+  private readonly _descAddr: GuestAddress;
+  private readonly _availAddr: GuestAddress;
+  private readonly _usedAddr: GuestAddress;
+  // Typed-array views over the three areas (little-endian host).
+  private _desc!: Uint32Array;
+  private _avail!: Uint16Array;
+  private _used16!: Uint16Array;
+  private _used32!: Uint32Array;
+  private _usedLog: DirtyPageLog | null = null;
+  private _usedOff = 0;
+  private _nextAvail = 0;
+  private _nextUsed = 0;
+  private _numAdded = 0;
+  /** Last avail.idx read (valid while > _nextAvail in ring order). */
+  private _availShadow = 0;
+
+  /**
+   * @param memory - the guest memory the rings and buffers live in.
+   * @param config - a validated, ready configuration (copied).
+   * @throws Queue.NotReadyError when `config.ready` is false; a configuration error when
+   *   `config.validate(memory)` fails.
+   * @example
+   * ```ts
+   * const q = new SplitQueue(memory, config);
+   * ```
+   */
+  constructor(memory: GuestMemory, config: QueueConfig) {
+    if (!config.ready) throw new NotReadyError();
+    config.validate(memory);
+    if (config.ringPacked) throw new TypeError('SplitQueue: the configuration negotiated VIRTIO_F_RING_PACKED; use PackedQueue');
+    super(memory, config.size, config.eventIdx, config.indirectDesc);
+    this._mask = config.size - 1;
+    this._descAddr = config.descTable;
+    this._availAddr = config.driverArea;
+    this._usedAddr = config.deviceArea;
+    this.map();
+  }
+
+  get nextAvail(): number {
+    return this._nextAvail;
+  }
+
+  get nextUsed(): number {
+    return this._nextUsed;
+  }
+
+  /** (Re)acquires the typed-array views of the ring areas. */
+  private map(): void {
+    const n = this.size;
+    const d = mapArea(this._memory, this._descAddr, 16 * n, false, 4, 'descriptor table');
+    const a = mapArea(this._memory, this._availAddr, 6 + 2 * n, false, 2, 'available ring');
+    const u = mapArea(this._memory, this._usedAddr, 6 + 8 * n, true, 4, 'used ring');
+    this._desc = new Uint32Array(d.u8.buffer, d.u8.byteOffset, 4 * n);
+    this._avail = new Uint16Array(a.u8.buffer, a.u8.byteOffset, 3 + n);
+    this._used16 = new Uint16Array(u.u8.buffer, u.u8.byteOffset, 3 + 4 * n);
+    this._used32 = new Uint32Array(u.u8.buffer, u.u8.byteOffset, 1 + 2 * n);
+    this._usedLog = u.region.dirtyLog;
+    this._usedOff = u.regionOffset;
+  }
+
+  private remapIfDetached(): void {
+    if (this._avail.length === 0 || this._desc.length === 0 || this._used16.length === 0) {
+      try {
+        this.map();
+      } catch (e) {
+        throw this.fail(e);
+      }
+    }
+  }
+
+  pop(): DescriptorChain | null {
+    if (this._error !== null) this.checkBroken();
+    if (this._avail.length === 0) this.remapIfDetached();
+    const next = this._nextAvail;
+    if (next === this._availShadow) {
+      // Acquire: the ring entries and descriptors written before avail.idx are visible after it.
+      const idx = Atomics.load(this._avail, 1);
+      if (idx === next) return null;
+      if (((idx - next) & 0xffff) > this.size) {
+        throw this.fail(new InvalidAvailIndexError(`avail.idx ${idx} is ${(idx - next) & 0xffff} entries ahead of the next available index ${next}; the queue size is ${this.size}`));
+      }
+      this._availShadow = idx;
+    }
+    const head = this._avail[2 + (next & this._mask)]!;
+    if (head >= this.size) {
+      throw this.fail(new InvalidDescriptorIndexError(`head index ${head} in avail.ring[${next & this._mask}] is not below the queue size ${this.size}`));
+    }
+    const chain = this.takeChain();
+    try {
+      this.walk(chain, head);
+    } catch (e) {
+      this.dropChain(chain);
+      throw this.fail(e);
+    }
+    this._nextAvail = (next + 1) & 0xffff;
+    return chain;
+  }
+
+  /**
+   * Walks the chain starting at `head` into `chain`, enforcing every rule. The direct part is
+   * written out with locals (the hot path); an indirect table goes through `push`.
+   */
+  private walk(chain: Chain, head: number): void {
+    chain._begin(head);
+    const d = this._desc;
+    const size = this.size;
+    let addrs = chain._addr;
+    let lens = chain._len;
+    let flgs = chain._flags;
+    let n = 0;
+    let readable = 0;
+    let rBytes = 0;
+    let wBytes = 0;
+    let idx = head;
+    let ttl = size;
+    for (;;) {
+      const b = idx << 2;
+      const lo = d[b]!;
+      const hi = d[b + 1]!;
+      const len = d[b + 2]!;
+      const fn = d[b + 3]!;
+      const flags = fn & 0xffff;
+      if ((flags & F_INDIRECT) !== 0) {
+        chain.descriptorCount = n;
+        chain.readableCount = readable;
+        chain.readableBytes = rBytes;
+        chain.writableBytes = wBytes;
+        this.walkIndirect(chain, lo, hi, len, flags, idx);
+        return;
+      }
+      if (n === addrs.length) {
+        chain._grow();
+        addrs = chain._addr;
+        lens = chain._len;
+        flgs = chain._flags;
+      }
+      const write = (flags & F_WRITE) !== 0;
+      if (write) {
+        wBytes += len;
+      } else {
+        if (readable !== n) throw new ReadableAfterWritableError(`device-readable descriptor ${idx} follows a device-writable one`);
+        readable++;
+        rBytes += len;
+      }
+      if (rBytes + wBytes > TWO_32) throw new ChainLengthOverflowError(`the chain from head ${head} totals more than 2^32 bytes`);
+      lens[n] = len;
+      flgs[n] = flags;
+      const addr = hi * TWO_32 + lo;
+      if (hi < 0x200000 && addr + len <= MAX_SAFE) {
+        addrs[n] = addr;
+        if (len !== 0 && !(addr >= this._rgStart && addr + len <= this._rgEnd && (this._rgWritable || !write))) this.checkBufferSlow(addr, len, write);
+      } else {
+        const big = (BigInt(hi) << 32n) | BigInt(lo);
+        chain._setBig(n, big);
+        if (len !== 0) this.checkBufferSlow(big, len, write);
+      }
+      n++;
+      if ((flags & F_NEXT) === 0) break;
+      idx = fn >>> 16;
+      if (idx >= size) throw new InvalidDescriptorIndexError(`descriptor ${b >> 2} has next = ${idx}, not below the queue size ${size}`);
+      if (--ttl === 0) throw new ChainTooLongError(`the chain from head ${head} has more than ${size} descriptors (queue size)`);
+    }
+    chain.descriptorCount = n;
+    chain.readableCount = readable;
+    chain.readableBytes = rBytes;
+    chain.writableBytes = wBytes;
+  }
+
+  /** Follows an indirect descriptor (VIRTIO 1.2 §2.7.5.3). */
+  private walkIndirect(chain: Chain, lo: number, hi: number, len: number, flags: number, at: number): void {
+    if (!this.indirectDesc) throw new InvalidIndirectDescriptorError(`descriptor ${at} has VIRTQ_DESC_F_INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`);
+    if ((flags & F_NEXT) !== 0) throw new InvalidIndirectDescriptorError(`descriptor ${at} has both VIRTQ_DESC_F_INDIRECT and VIRTQ_DESC_F_NEXT`);
+    if (len === 0 || len % 16 !== 0 || len / 16 > MAX_INDIRECT_ENTRIES) {
+      throw new InvalidIndirectTableError(`indirect table length ${len} is not a non-zero multiple of 16 of at most ${MAX_INDIRECT_ENTRIES} entries`);
+    }
+    const count = len / 16;
+    const base: GuestAddress = hi < 0x200000 && hi * TWO_32 + lo + len <= Number.MAX_SAFE_INTEGER ? hi * TWO_32 + lo : (BigInt(hi) << 32n) | BigInt(lo);
+    this.checkTable(base, len);
+    chain.indirect = true;
+    const mem = this._memory;
+    let i = 0;
+    let ttl = count;
+    for (;;) {
+      const a: GuestAddress = typeof base === 'number' ? base + 16 * i : base + BigInt(16 * i);
+      const tlo = mem.readU32(a);
+      const thi = mem.readU32(typeof a === 'number' ? a + 4 : a + 4n);
+      const tlen = mem.readU32(typeof a === 'number' ? a + 8 : a + 8n);
+      const tfn = mem.readU32(typeof a === 'number' ? a + 12 : a + 12n);
+      const tflags = tfn & 0xffff;
+      if ((tflags & F_INDIRECT) !== 0) throw new InvalidIndirectDescriptorError(`entry ${i} of an indirect table has VIRTQ_DESC_F_INDIRECT (nested tables are forbidden)`);
+      this.push(chain, tlo, thi, tlen, tflags, (tflags & F_WRITE) !== 0);
+      if ((tflags & F_NEXT) === 0) return;
+      i = tfn >>> 16;
+      if (i >= count) throw new InvalidDescriptorIndexError(`indirect entry has next = ${i}, not below the table's ${count} entries`);
+      if (--ttl === 0) throw new ChainTooLongError(`the indirect chain has more than ${count} descriptors (table size)`);
+    }
+  }
+
+  addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
+    if (this._error !== null) this.checkBroken();
+    const head = this.usedHead(chainOrHead, writtenLen, 'addUsed');
+    if (this._used16.length === 0) this.remapIfDetached();
+    const nu = this._nextUsed;
+    const slot = nu & this._mask;
+    const u32 = this._used32;
+    u32[1 + 2 * slot] = head;
+    u32[2 + 2 * slot] = writtenLen;
+    const next = (nu + 1) & 0xffff;
+    this._nextUsed = next;
+    this._numAdded++;
+    // Release: the element is visible before the index that publishes it.
+    Atomics.store(this._used16, 1, next);
+    if (this._usedLog !== null) {
+      this._usedLog.mark(this._usedOff + 4 + 8 * slot, 8);
+      this._usedLog.mark(this._usedOff + 2, 2);
+    }
+    if (typeof chainOrHead !== 'number') this.releaseChain(chainOrHead as Chain);
+  }
+
+  addUsedBatch(chainsOrHeads: ArrayLike<DescriptorChain | number>, writtenLens: ArrayLike<number>, count: number = chainsOrHeads.length): void {
+    if (this._error !== null) this.checkBroken();
+    if (!Number.isInteger(count) || count < 0 || count > chainsOrHeads.length || count > writtenLens.length) {
+      throw new RangeError(`addUsedBatch: count must be an integer in 0..${Math.min(chainsOrHeads.length, writtenLens.length)}, got ${count}`);
+    }
+    for (let k = 0; k < count; k++) this.usedHead(chainsOrHeads[k]!, writtenLens[k]!, 'addUsedBatch');
+    for (let k = 0; k < count; k++) {
+      const c = chainsOrHeads[k]!;
+      for (let j = 0; j < k; j++) {
+        if (chainsOrHeads[j] === c && typeof c !== 'number') throw new TypeError('addUsedBatch: the same chain appears twice');
+      }
+    }
+    if (count === 0) return;
+    if (this._used16.length === 0) this.remapIfDetached();
+    const u32 = this._used32;
+    let nu = this._nextUsed;
+    for (let k = 0; k < count; k++) {
+      const c = chainsOrHeads[k]!;
+      const slot = nu & this._mask;
+      u32[1 + 2 * slot] = typeof c === 'number' ? c : c.head;
+      u32[2 + 2 * slot] = writtenLens[k]!;
+      if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 4 + 8 * slot, 8);
+      nu = (nu + 1) & 0xffff;
+    }
+    this._nextUsed = nu;
+    this._numAdded += count;
+    Atomics.store(this._used16, 1, nu);
+    if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 2, 2);
+    for (let k = 0; k < count; k++) {
+      const c = chainsOrHeads[k]!;
+      if (typeof c !== 'number') this.releaseChain(c as Chain);
+    }
+  }
+
+  /** Validates an addUsed argument and returns the head. */
+  private usedHead(chainOrHead: DescriptorChain | number, writtenLen: number, op: string): number {
+    if (!(writtenLen >>> 0 === writtenLen)) throw new RangeError(`${op}: writtenLen must be a u32, got ${String(writtenLen)}`);
+    if (typeof chainOrHead === 'number') {
+      if (!(chainOrHead >>> 0 === chainOrHead && chainOrHead < this.size)) throw new RangeError(`${op}: head must be an integer below the queue size ${this.size}, got ${chainOrHead}`);
+      return chainOrHead;
+    }
+    const chain = this.ownChain(chainOrHead, op);
+    if (writtenLen > chain.writableBytes) throw new RangeError(`${op}: writtenLen ${writtenLen} exceeds the chain's ${chain.writableBytes} writable bytes`);
+    return chain.head;
+  }
+
+  needsNotification(): boolean {
+    if (this._error !== null) this.checkBroken();
+    if (this._avail.length === 0) this.remapIfDetached();
+    const added = this._numAdded;
+    this._numAdded = 0;
+    // used.idx was stored with Atomics.store (sequentially consistent): these loads come after it.
+    if (this.eventIdx) {
+      if (added >= 0x10000) return true;
+      const usedEvent = Atomics.load(this._avail, 2 + this.size);
+      const n = this._nextUsed;
+      return ((n - usedEvent - 1) & 0xffff) < added;
+    }
+    return (Atomics.load(this._avail, 0) & 1) === 0;
+  }
+
+  enableNotification(): boolean {
+    if (this._error !== null) this.checkBroken();
+    if (this._used16.length === 0) this.remapIfDetached();
+    if (this.eventIdx) {
+      Atomics.store(this._used16, 2 + 4 * this.size, this._nextAvail);
+      if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 4 + 8 * this.size, 2);
+    } else {
+      Atomics.store(this._used16, 0, this._used16[0]! & ~1);
+      if (this._usedLog !== null) this._usedLog.mark(this._usedOff, 2);
+    }
+    // The stores above are sequentially consistent, so this load cannot move before them.
+    return Atomics.load(this._avail, 1) !== this._nextAvail;
+  }
+
+  disableNotification(): void {
+    if (this._error !== null) this.checkBroken();
+    if (this.eventIdx) return;
+    if (this._used16.length === 0) this.remapIfDetached();
+    Atomics.store(this._used16, 0, this._used16[0]! | 1);
+    if (this._usedLog !== null) this._usedLog.mark(this._usedOff, 2);
+  }
+
+  saveState(): QueueState {
+    return {
+      format: 'split',
+      size: this.size,
+      descTable: addressToState(this._descAddr),
+      driverArea: addressToState(this._availAddr),
+      deviceArea: addressToState(this._usedAddr),
+      eventIdx: this.eventIdx,
+      indirectDesc: this.indirectDesc,
+      nextAvail: this._nextAvail,
+      nextUsed: this._nextUsed,
+      numAdded: Math.min(this._numAdded, 0xffff),
+    };
+  }
+
+  restoreState(state: unknown): void {
+    const s = checkStateObject(state, 'split');
+    if (s.size !== this.size) throw new InvalidStateError(`size ${String(s.size)} does not match the queue's size ${this.size}`);
+    for (const [field, mine] of [
+      ['descTable', this._descAddr],
+      ['driverArea', this._availAddr],
+      ['deviceArea', this._usedAddr],
+    ] as const) {
+      const v = addressFromState(s[field], field);
+      if (BigInt(v) !== BigInt(mine)) throw new InvalidStateError(`${field} ${String(s[field])} does not match the queue's 0x${mine.toString(16)}`);
+    }
+    if (stateBool(s.eventIdx, 'eventIdx') !== this.eventIdx) throw new InvalidStateError('eventIdx does not match the queue');
+    if (stateBool(s.indirectDesc, 'indirectDesc') !== this.indirectDesc) throw new InvalidStateError('indirectDesc does not match the queue');
+    const nextAvail = stateU16(s.nextAvail, 'nextAvail');
+    const numAdded = s.numAdded === undefined ? 0 : stateU16(s.numAdded, 'numAdded');
+    try {
+      this.map();
+    } catch (e) {
+      throw new InvalidStateError('the ring areas are not accessible', e);
+    }
+    const availIdx = Atomics.load(this._avail, 1);
+    const usedIdx = Atomics.load(this._used16, 1);
+    const nextUsed = s.nextUsed === undefined ? usedIdx : stateU16(s.nextUsed, 'nextUsed');
+    if (((availIdx - nextAvail) & 0xffff) > this.size) {
+      throw new InvalidStateError(`nextAvail ${nextAvail} is more than the queue size behind avail.idx ${availIdx}`);
+    }
+    if (nextUsed !== usedIdx) throw new InvalidStateError(`nextUsed ${nextUsed} does not match used.idx ${usedIdx} in guest memory`);
+    if (((nextAvail - nextUsed) & 0xffff) > this.size) {
+      throw new InvalidStateError(`nextAvail ${nextAvail} is more than the queue size ahead of nextUsed ${nextUsed}`);
+    }
+    this.newEpoch();
+    this._error = null;
+    this._nextAvail = nextAvail;
+    this._availShadow = nextAvail;
+    this._nextUsed = nextUsed;
+    this._numAdded = numAdded;
+  }
+
+  reset(): void {
+    this.newEpoch();
+    this._error = null;
+    this._nextAvail = 0;
+    this._availShadow = 0;
+    this._nextUsed = 0;
+    this._numAdded = 0;
+  }
+}

@@ -1,0 +1,235 @@
+// @vmv/sys native addon: module entry, errno names, plain fds, memfd and eventfd.
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "sys.h"
+
+namespace vmv {
+
+thread_local const char* lastSyscall = "";
+
+bool ArgFd(const Napi::CallbackInfo& info, size_t i, int* out) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) {
+    Napi::TypeError::New(info.Env(), "fd must be a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 2147483647.0) || d != std::floor(d)) {
+    Napi::RangeError::New(info.Env(), "fd out of range").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = static_cast<int>(d);
+  return true;
+}
+
+bool ArgDouble(const Napi::CallbackInfo& info, size_t i, double* out) {
+  Napi::Value v = info[i];
+  if (!v.IsNumber()) {
+    Napi::TypeError::New(info.Env(), "number expected").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = v.As<Napi::Number>().DoubleValue();
+  return true;
+}
+
+bool ArgString(const Napi::CallbackInfo& info, size_t i, std::string* out) {
+  Napi::Value v = info[i];
+  if (!v.IsString()) {
+    Napi::TypeError::New(info.Env(), "string expected").ThrowAsJavaScriptException();
+    return false;
+  }
+  *out = v.As<Napi::String>().Utf8Value();
+  return true;
+}
+
+bool ArgBytes(const Napi::CallbackInfo& info, size_t i, uint8_t** data, size_t* length) {
+  Napi::Value v = info[i];
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(info.Env(), "Uint8Array expected").ThrowAsJavaScriptException();
+    return false;
+  }
+  Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+  *data = a.Data();
+  *length = a.ByteLength();
+  return true;
+}
+
+// Reads an eventfd counter: true on success, false with errno set.
+bool ReadCounter(int fd, uint64_t* value) {
+  ssize_t n;
+  do n = read(fd, value, sizeof *value);
+  while (n < 0 && errno == EINTR);
+  if (n == sizeof *value) return true;
+  if (n >= 0) errno = EINVAL;  // not an eventfd: a short read
+  return false;
+}
+
+namespace {
+
+Napi::Value ErrnoName(const Napi::CallbackInfo& info) {
+  double n;
+  if (!ArgDouble(info, 0, &n)) return Napi::Value();
+  const char* name = n >= 0 && n < 4096 ? strerrorname_np(static_cast<int>(n)) : nullptr;
+  if (name == nullptr) return Napi::String::New(info.Env(), "ERRNO_" + std::to_string(static_cast<long long>(n)));
+  return Napi::String::New(info.Env(), name);
+}
+
+Napi::Value StrError(const Napi::CallbackInfo& info) {
+  double n;
+  if (!ArgDouble(info, 0, &n)) return Napi::Value();
+  const char* text = n >= 0 && n < 4096 ? strerrordesc_np(static_cast<int>(n)) : nullptr;
+  if (text == nullptr) return Napi::String::New(info.Env(), "Unknown error " + std::to_string(static_cast<long long>(n)));
+  return Napi::String::New(info.Env(), text);
+}
+
+Napi::Value LastSyscall(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), lastSyscall); }
+
+Napi::Value PageSize(const Napi::CallbackInfo& info) { return Int(info.Env(), static_cast<double>(sysconf(_SC_PAGESIZE))); }
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  CloseWatcherOfFd(info.Env(), fd);
+  // Linux releases the fd even when close() reports EINTR; retrying could close a reused number.
+  if (close(fd) < 0 && errno != EINTR) return Fail(info.Env(), "close");
+  return Int(info.Env(), 0);
+}
+
+Napi::Value Dup(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (r < 0) return Fail(info.Env(), "fcntl");
+  return Int(info.Env(), r);
+}
+
+Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  bool on = info[1].ToBoolean().Value();
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return Fail(info.Env(), "fcntl");
+  int wanted = on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK);
+  if (wanted != flags && fcntl(fd, F_SETFL, wanted) < 0) return Fail(info.Env(), "fcntl");
+  return Int(info.Env(), 0);
+}
+
+Napi::Value FstatSize(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  struct stat st;
+  if (fstat(fd, &st) < 0) return Fail(info.Env(), "fstat");
+  return Int(info.Env(), static_cast<double>(st.st_size));
+}
+
+Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
+  int fd;
+  double size;
+  if (!ArgFd(info, 0, &fd) || !ArgDouble(info, 1, &size)) return Napi::Value();
+  if (!(size >= 0 && size <= 9007199254740991.0)) return Fail(info.Env(), "ftruncate", EINVAL);
+  int r;
+  do r = ftruncate(fd, static_cast<off_t>(size));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return Fail(info.Env(), "ftruncate");
+  return Int(info.Env(), 0);
+}
+
+Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
+  std::string name;
+  if (!ArgString(info, 0, &name)) return Napi::Value();
+  unsigned flags = MFD_CLOEXEC;
+  if (info[1].ToBoolean().Value()) flags |= MFD_ALLOW_SEALING;
+  if (info[2].ToBoolean().Value()) flags |= MFD_HUGETLB;
+  int fd = memfd_create(name.c_str(), flags);
+  if (fd < 0) return Fail(info.Env(), "memfd_create");
+  return Int(info.Env(), fd);
+}
+
+Napi::Value EventFdCreate(const Napi::CallbackInfo& info) {
+  double initval;
+  if (!ArgDouble(info, 0, &initval)) return Napi::Value();
+  if (!(initval >= 0 && initval <= 4294967295.0)) return Fail(info.Env(), "eventfd", EINVAL);
+  int flags = EFD_CLOEXEC | EFD_NONBLOCK;
+  if (info[1].ToBoolean().Value()) flags |= EFD_SEMAPHORE;
+  int fd = eventfd(static_cast<unsigned>(initval), flags);
+  if (fd < 0) return Fail(info.Env(), "eventfd");
+  return Int(info.Env(), fd);
+}
+
+Napi::Value EventFdRead(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  uint64_t v;
+  if (!ReadCounter(fd, &v)) return Fail(info.Env(), "read");
+  return Int(info.Env(), static_cast<double>(v));
+}
+
+Napi::Value EventFdReadBigInt(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  uint64_t v;
+  if (!ReadCounter(fd, &v)) return Fail(info.Env(), "read");
+  return Napi::BigInt::New(info.Env(), v);
+}
+
+Napi::Value EventFdWrite(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  uint64_t v;
+  Napi::Value arg = info[1];
+  if (arg.IsBigInt()) {
+    bool lossless;
+    v = arg.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless || v == UINT64_MAX) return Fail(info.Env(), "write", EINVAL);
+  } else if (arg.IsNumber()) {
+    double d = arg.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 9007199254740991.0)) return Fail(info.Env(), "write", EINVAL);
+    v = static_cast<uint64_t>(d);
+  } else {
+    Napi::TypeError::New(info.Env(), "number or bigint expected").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  ssize_t n;
+  do n = write(fd, &v, sizeof v);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return Fail(info.Env(), "write");
+  if (n != sizeof v) return Fail(info.Env(), "write", EINVAL);
+  return Int(info.Env(), 0);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
+  fn("errnoName", ErrnoName);
+  fn("strerror", StrError);
+  fn("lastSyscall", LastSyscall);
+  fn("pageSize", PageSize);
+  fn("close", Close);
+  fn("dup", Dup);
+  fn("setNonBlocking", SetNonBlocking);
+  fn("fstatSize", FstatSize);
+  fn("ftruncate", Ftruncate);
+  fn("memfdCreate", MemfdCreate);
+  fn("eventfd", EventFdCreate);
+  fn("eventfdRead", EventFdRead);
+  fn("eventfdReadBigInt", EventFdReadBigInt);
+  fn("eventfdWrite", EventFdWrite);
+  InitMapping(env, exports);
+  InitUnix(env, exports);
+  InitWatcher(env, exports);
+  return exports;
+}
+
+}  // namespace
+}  // namespace vmv
+
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return vmv::Init(env, exports); }
+
+NODE_API_MODULE(vmv_sys, InitModule)

@@ -1,0 +1,117 @@
+/**
+ * @packageDocumentation
+ * Plain file descriptors. @vmv/sys hands out fds as numbers and never closes one behind the
+ * caller's back (no garbage-collection finaliser closes fds: a late close could hit a reused
+ * number). Whoever holds an fd closes it exactly once, with {@link closeFd} or the owning object's
+ * `close()`.
+ */
+import { assertFd, assertInteger } from './assert.js';
+import { fail } from './errors.js';
+import { native } from './native.js';
+
+/**
+ * Closes an fd. A {@link FdWatcher} still watching this fd is closed first (its callback never
+ * runs again), so epoll never keeps a registration for a closed or reused fd number.
+ * EINTR counts as success (Linux has released the fd by then).
+ *
+ * @param fd - the fd to close; the caller must own it
+ * @throws {@link SysError} `EBADF` if `fd` is not open
+ * @throws TypeError / RangeError if `fd` is not an fd number
+ * @example
+ * ```ts
+ * const fd = memfdCreate('ram', 4096);
+ * closeFd(fd);
+ * ```
+ */
+export function closeFd(fd: number): void {
+  assertFd(fd, 'closeFd');
+  const r = native.close(fd);
+  if (r < 0) throw fail(r);
+}
+
+/**
+ * Duplicates an fd (F_DUPFD_CLOEXEC). The copy refers to the same open file and must be closed
+ * separately.
+ *
+ * @param fd - an open fd
+ * @returns the new fd
+ * @throws {@link SysError} `EBADF`, `EMFILE`
+ * @example
+ * ```ts
+ * const copy = dupFd(fd); // keep the file open after passing `fd` on
+ * ```
+ */
+export function dupFd(fd: number): number {
+  assertFd(fd, 'dupFd');
+  const r = native.dup(fd);
+  if (r < 0) throw fail(r);
+  return r;
+}
+
+/**
+ * Sets or clears O_NONBLOCK. The flag belongs to the open file description, so it is shared with
+ * every process holding the same file (for example the frontend that sent the fd).
+ *
+ * @param fd - an open fd
+ * @param nonBlocking - true to set O_NONBLOCK
+ * @throws {@link SysError} `EBADF`
+ * @example
+ * ```ts
+ * setNonBlocking(kickFd, true);
+ * ```
+ */
+export function setNonBlocking(fd: number, nonBlocking: boolean): void {
+  assertFd(fd, 'setNonBlocking');
+  const r = native.setNonBlocking(fd, nonBlocking === true);
+  if (r < 0) throw fail(r);
+}
+
+/**
+ * The size in bytes of the file behind an fd (fstat st_size).
+ *
+ * @param fd - an open fd
+ * @returns st_size
+ * @throws {@link SysError} `EBADF`
+ * @example
+ * ```ts
+ * fdSize(memfdCreate('ram', 8192)); // 8192
+ * ```
+ */
+export function fdSize(fd: number): number {
+  assertFd(fd, 'fdSize');
+  const r = native.fstatSize(fd);
+  if (r < 0) throw fail(r);
+  return r;
+}
+
+/**
+ * Sets the size of a file (ftruncate). Growing a memfd adds zero pages lazily.
+ *
+ * @param fd - an fd open for writing
+ * @param size - the new size in bytes
+ * @throws {@link SysError} `EBADF`, `EINVAL`, `EPERM` (a seal forbids it)
+ * @throws RangeError if `size` is not a non-negative safe integer
+ * @example
+ * ```ts
+ * ftruncate(fd, 1 << 20);
+ * ```
+ */
+export function ftruncate(fd: number, size: number): void {
+  assertFd(fd, 'ftruncate');
+  assertInteger(size, 'ftruncate: size', 0, Number.MAX_SAFE_INTEGER);
+  const r = native.ftruncate(fd, size);
+  if (r < 0) throw fail(r);
+}
+
+/**
+ * The system page size (mmap offsets are aligned to it internally).
+ *
+ * @returns the page size in bytes, e.g. 4096
+ * @example
+ * ```ts
+ * pageSize(); // 4096
+ * ```
+ */
+export function pageSize(): number {
+  return native.pageSize();
+}

@@ -1,0 +1,175 @@
+/**
+ * @packageDocumentation
+ * Memory mappings of fds exposed as ArrayBuffers (mmap(2)/munmap(2)).
+ *
+ * A mapping's ArrayBuffer points straight at the mapped pages: writes through it are visible to
+ * every other mapping of the same file (MAP_SHARED), in this process or another one. Unmapping
+ * memory that JavaScript can still reach would crash the process (SIGSEGV), so {@link Mapping.close}
+ * first detaches the ArrayBuffer: afterwards `buffer.byteLength` is 0, every view over it has length
+ * 0, reads give `undefined` and writes are ignored; only then are the pages unmapped. A mapping that
+ * is never closed is unmapped by a finaliser after its ArrayBuffer is garbage collected.
+ */
+import { assertFd, assertInteger, assertOptions } from './assert.js';
+import { fail } from './errors.js';
+import { native } from './native.js';
+import type { NativeMappingHandle } from './native.js';
+
+/** Options of {@link mmap}. */
+export interface MmapOptions {
+  /**
+   * Byte offset into the file. It need not be page aligned: the addon maps from the page below
+   * and the ArrayBuffer starts exactly at `offset`. Default 0.
+   */
+  offset?: number | bigint;
+  /**
+   * true (default): MAP_SHARED, writes reach the file and every other mapping of it.
+   * false: MAP_PRIVATE, copy-on-write; works on fds opened read-only.
+   */
+  shared?: boolean;
+}
+
+const kCreate = Symbol('Mapping.create');
+
+/**
+ * A mapping of `length` bytes of a file at `offset`, readable and writable through {@link Mapping.buffer}.
+ * Create one with {@link mmap}. The mapping does not own the fd: closing the fd leaves the mapping valid.
+ *
+ * There is no read-only mapping on purpose: JavaScript can write any ArrayBuffer, and a write to
+ * a PROT_READ page would kill the process. Use `shared: false` for a private copy-on-write view.
+ *
+ * @example
+ * ```ts
+ * const fd = memfdCreate('ram', 4096);
+ * const m = mmap(fd, 4096);
+ * new Uint8Array(m.buffer)[0] = 1;
+ * m.close(); // m.buffer.byteLength === 0 now
+ * closeFd(fd);
+ * ```
+ */
+export class Mapping {
+  /** The fd this mapping was made from (not owned; may already be closed). */
+  readonly fd: number;
+  /** The mapped length in bytes (stays the same after close). */
+  readonly length: number;
+  /** The file offset of the first byte of {@link Mapping.buffer}. */
+  readonly offset: number;
+  /** Whether writes reach the file (MAP_SHARED). */
+  readonly shared: boolean;
+  #buffer: ArrayBuffer;
+  #handle: NativeMappingHandle | undefined;
+
+  /**
+   * Internal: use {@link mmap}.
+   * @param token - internal
+   * @param fd - the mapped fd
+   * @param length - mapped length
+   * @param offset - file offset
+   * @param shared - MAP_SHARED
+   * @param buffer - the external ArrayBuffer
+   * @param handle - the native owner record
+   * @throws TypeError when called from outside the package
+   * @example
+   * ```ts
+   * const m = mmap(fd, 4096); // not new Mapping(...)
+   * ```
+   */
+  constructor(token: symbol, fd: number, length: number, offset: number, shared: boolean, buffer: ArrayBuffer, handle: NativeMappingHandle) {
+    if (token !== kCreate) throw new TypeError('Mapping: use mmap() to create a mapping');
+    this.fd = fd;
+    this.length = length;
+    this.offset = offset;
+    this.shared = shared;
+    this.#buffer = buffer;
+    this.#handle = handle;
+  }
+
+  /**
+   * The mapped memory. After {@link Mapping.close} it is detached (byteLength 0).
+   * @returns the ArrayBuffer over the mapping
+   * @example
+   * ```ts
+   * const u8 = new Uint8Array(mapping.buffer);
+   * ```
+   */
+  get buffer(): ArrayBuffer {
+    return this.#buffer;
+  }
+
+  /**
+   * Whether {@link Mapping.close} has run.
+   * @returns true once closed
+   * @example
+   * ```ts
+   * mapping.close(); mapping.closed; // true
+   * ```
+   */
+  get closed(): boolean {
+    return this.#handle === undefined;
+  }
+
+  /**
+   * Detaches {@link Mapping.buffer} (all views over it become empty), then unmaps the pages.
+   * Idempotent. Never crashes the process, whatever views are still alive.
+   *
+   * @throws {@link SysError} `EINVAL` if the buffer could not be detached (the pages stay mapped)
+   * @example
+   * ```ts
+   * const view = new Uint8Array(mapping.buffer);
+   * mapping.close();
+   * view.length; // 0
+   * ```
+   */
+  close(): void {
+    const handle = this.#handle;
+    if (handle === undefined) return;
+    const r = native.munmap(handle, this.#buffer);
+    if (r < 0) {
+      // A failed munmap still leaves the buffer detached and the record spent; a failed detach
+      // leaves everything mapped and usable.
+      if (native.lastSyscall() === 'munmap') this.#handle = undefined;
+      throw fail(r);
+    }
+    this.#handle = undefined;
+  }
+}
+
+/**
+ * Maps `length` bytes of `fd`, from `offset`, into a new {@link Mapping} (PROT_READ|PROT_WRITE,
+ * MAP_SHARED by default).
+ *
+ * For a regular file or memfd the whole range must lie inside the file: touching a page past the
+ * end of file raises SIGBUS, so such a request fails with `ENXIO` instead. (A file that another
+ * process shrinks after mapping can still raise SIGBUS; seal memfds you create with
+ * `allowSealing` and F_SEAL_SHRINK if that matters.)
+ *
+ * @param fd - an fd open for reading (and writing, for a shared mapping)
+ * @param length - bytes to map, at least 1
+ * @param options - offset (any byte offset) and sharing
+ * @returns the mapping
+ * @throws {@link SysError} `ENXIO` (range past the end of the file), `EACCES` (fd not writable for
+ *   a shared mapping), `EBADF`, `ENODEV` (fd cannot be mapped), `ENOMEM`
+ * @throws TypeError / RangeError on bad arguments
+ * @example
+ * ```ts
+ * // a vhost-user region: mmap_offset need not be page aligned
+ * const region = mmap(fd, Number(memorySize), { offset: mmapOffset });
+ * ```
+ */
+export function mmap(fd: number, length: number, options?: MmapOptions): Mapping {
+  assertFd(fd, 'mmap');
+  assertInteger(length, 'mmap: length', 1, Number.MAX_SAFE_INTEGER);
+  assertOptions(options, 'mmap');
+  let offset = options?.offset ?? 0;
+  if (typeof offset === 'bigint') {
+    if (offset < 0n || offset > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`mmap: offset must be in [0, 2^53-1], got ${offset}`);
+    offset = Number(offset);
+  }
+  assertInteger(offset, 'mmap: offset', 0, Number.MAX_SAFE_INTEGER);
+  if (offset + length > Number.MAX_SAFE_INTEGER) throw new RangeError('mmap: offset + length must not exceed 2^53-1');
+  const shared = options?.shared ?? true;
+  const r = native.mmap(fd, length, offset, shared);
+  if (typeof r === 'number') {
+    throw fail(r, undefined, `fd ${fd}, length ${length}, offset ${offset}`);
+  }
+  return new Mapping(kCreate, fd, length, offset, shared, r[0], r[1]);
+}

@@ -1,0 +1,54 @@
+// Test helpers: child processes and /proc counters.
+import { spawn } from 'node:child_process';
+import type { StdioOptions } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const PEER = join(__dirname, 'fixtures', 'peer.py');
+export const PACKAGE_ROOT = join(__dirname, '..');
+
+export interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a child process to completion, collecting its output. */
+export function run(command: string, args: string[], stdio: StdioOptions, cwd = PACKAGE_ROOT): Promise<ChildResult> & { pid: number } {
+  const child = spawn(command, args, { stdio, cwd });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<ChildResult>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+  return Object.assign(done, { pid: child.pid ?? -1 });
+}
+
+/** Open fds of this process. */
+export function fdCount(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Lines of /proc/self/maps, optionally only those naming `match`. */
+export function mapCount(match?: string): number {
+  const lines = readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.length > 0);
+  return match === undefined ? lines.length : lines.filter((l) => l.includes(match)).length;
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Polls `cond` on the event loop until it holds or `ms` pass. */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > end) throw new Error('timed out waiting for a condition');
+    await sleep(2);
+  }
+}

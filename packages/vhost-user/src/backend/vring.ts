@@ -1,0 +1,141 @@
+/**
+ * Per-ring state of a backend connection (vhost-user.rst "Ring states"): what SET_VRING_NUM /
+ * BASE / ADDR / KICK / CALL / ERR / ENABLE configured, the eventfds the ring owns, and the
+ * {@link BackendQueue} the device sees.
+ *
+ * @module
+ */
+
+import { eventfdWrite, watchEventFd, type FdWatcher } from '@vmv/sys';
+import { BackendQueue } from './backend-queue.js';
+import { safeClose } from './region-table.js';
+
+/** Guest physical addresses of a ring's three areas. */
+export interface RingAreas {
+  readonly desc: bigint;
+  readonly driver: bigint;
+  readonly device: bigint;
+}
+
+/**
+ * One ring of a connection. Not exported from the package.
+ * @internal
+ */
+export class Vring {
+  /** The queue handed to the device (same object for the whole connection). */
+  readonly queue: BackendQueue;
+  /** Ring size (SET_VRING_NUM; the device's maximum until then). */
+  size: number;
+  /** Next available index to start from (SET_VRING_BASE). */
+  base = 0;
+  /** Guest physical addresses (translated from SET_VRING_ADDR), or null. */
+  areas: RingAreas | null = null;
+  /** Kick mode: none yet, an eventfd, or polling (SET_VRING_KICK with the no-fd bit). */
+  kick: 'none' | 'fd' | 'poll' = 'none';
+  kickFd: number | null = null;
+  callFd: number | null = null;
+  errFd: number | null = null;
+  /** SET_VRING_ENABLE state. */
+  enabled = false;
+  /** A real ring is attached to {@link Vring.queue}. */
+  started = false;
+  /** A kick arrived while the ring could not be processed; handle it once it can. */
+  pendingKick = false;
+  private watcher: FdWatcher | null = null;
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  /**
+   * @param index - ring index
+   * @param maxSize - the device's maximum size for this queue
+   */
+  constructor(
+    readonly index: number,
+    readonly maxSize: number,
+  ) {
+    this.queue = new BackendQueue(index);
+    this.size = maxSize;
+  }
+
+  /** Starts delivering kicks to `onKick` (eventfd watcher, or a poll timer). */
+  watchKick(onKick: () => void, pollIntervalMs: number): void {
+    this.unwatchKick();
+    if (this.kick === 'fd' && this.kickFd !== null) {
+      this.watcher = watchEventFd(this.kickFd, (err) => {
+        if (err === null) onKick();
+        else this.unwatchKick();
+      });
+    } else if (this.kick === 'poll') {
+      this.timer = setInterval(onKick, pollIntervalMs);
+    }
+  }
+
+  /** Stops delivering kicks. */
+  unwatchKick(): void {
+    if (this.watcher !== null) {
+      this.watcher.close();
+      this.watcher = null;
+    }
+    if (this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+
+  /** Replaces the kick fd (or sets polling with `fd === null`). Closes the previous fd. */
+  setKick(fd: number | null): void {
+    this.unwatchKick();
+    safeClose(this.kickFd);
+    this.kickFd = fd;
+    this.kick = fd === null ? 'poll' : 'fd';
+  }
+
+  /** Replaces the call fd (null: the frontend polls). Closes the previous fd. */
+  setCall(fd: number | null): void {
+    safeClose(this.callFd);
+    this.callFd = fd;
+  }
+
+  /** Replaces the error fd. Closes the previous fd. */
+  setErr(fd: number | null): void {
+    safeClose(this.errFd);
+    this.errFd = fd;
+  }
+
+  /** Used-buffer notification through the call eventfd. */
+  signalCall(): void {
+    const fd = this.callFd;
+    if (fd === null) return;
+    try {
+      eventfdWrite(fd, 1);
+    } catch {
+      // the frontend closed its end; it is going away
+    }
+  }
+
+  /** Error notification through the err eventfd. */
+  signalError(): void {
+    const fd = this.errFd;
+    if (fd === null) return;
+    try {
+      eventfdWrite(fd, 1);
+    } catch {
+      // as above
+    }
+  }
+
+  /** Back to the unconfigured state: stops kicks, detaches the queue, closes every fd. */
+  clear(): void {
+    this.unwatchKick();
+    this.queue.detach();
+    this.started = false;
+    this.pendingKick = false;
+    this.setKick(null);
+    this.kick = 'none';
+    this.setCall(null);
+    this.setErr(null);
+    this.areas = null;
+    this.size = this.maxSize;
+    this.base = 0;
+    this.enabled = false;
+  }
+}

@@ -1,0 +1,266 @@
+/**
+ * vhost-user wire constants: request codes, header flags, protocol feature bits and limits,
+ * as QEMU 7.2 defines them (docs/interop/vhost-user.rst, hw/virtio/vhost-user.c).
+ *
+ * All numbers on the wire are in the host's native byte order (the frontend and backend share
+ * a machine). Every Linux host Node supports today is little-endian; the codecs read the native
+ * order so they stay correct elsewhere.
+ *
+ * @module
+ */
+
+/**
+ * Frontend → backend request codes ("front-end message types" of vhost-user.rst).
+ * Code 21 is named SET_SLAVE_REQ_FD in QEMU 7.2 and SET_BACKEND_REQ_FD in later releases.
+ *
+ * @example
+ * ```ts
+ * if (header.request === VhostUserRequest.GET_FEATURES) reply(features);
+ * ```
+ */
+export const VhostUserRequest = {
+  GET_FEATURES: 1,
+  SET_FEATURES: 2,
+  SET_OWNER: 3,
+  RESET_OWNER: 4,
+  SET_MEM_TABLE: 5,
+  SET_LOG_BASE: 6,
+  SET_LOG_FD: 7,
+  SET_VRING_NUM: 8,
+  SET_VRING_ADDR: 9,
+  SET_VRING_BASE: 10,
+  GET_VRING_BASE: 11,
+  SET_VRING_KICK: 12,
+  SET_VRING_CALL: 13,
+  SET_VRING_ERR: 14,
+  GET_PROTOCOL_FEATURES: 15,
+  SET_PROTOCOL_FEATURES: 16,
+  GET_QUEUE_NUM: 17,
+  SET_VRING_ENABLE: 18,
+  SEND_RARP: 19,
+  NET_SET_MTU: 20,
+  SET_BACKEND_REQ_FD: 21,
+  IOTLB_MSG: 22,
+  SET_VRING_ENDIAN: 23,
+  GET_CONFIG: 24,
+  SET_CONFIG: 25,
+  CREATE_CRYPTO_SESSION: 26,
+  CLOSE_CRYPTO_SESSION: 27,
+  POSTCOPY_ADVISE: 28,
+  POSTCOPY_LISTEN: 29,
+  POSTCOPY_END: 30,
+  GET_INFLIGHT_FD: 31,
+  SET_INFLIGHT_FD: 32,
+  GPU_SET_SOCKET: 33,
+  RESET_DEVICE: 34,
+  VRING_KICK: 35,
+  GET_MAX_MEM_SLOTS: 36,
+  ADD_MEM_REG: 37,
+  REM_MEM_REG: 38,
+  SET_STATUS: 39,
+  GET_STATUS: 40,
+} as const;
+
+/** Name of a frontend request (`'GET_FEATURES'`, ...). */
+export type VhostUserRequestName = keyof typeof VhostUserRequest;
+/** Numeric code of a frontend request. */
+export type VhostUserRequestCode = (typeof VhostUserRequest)[VhostUserRequestName];
+
+const REQUEST_NAMES: readonly (VhostUserRequestName | undefined)[] = (() => {
+  const names: (VhostUserRequestName | undefined)[] = [];
+  for (const [name, code] of Object.entries(VhostUserRequest)) names[code] = name as VhostUserRequestName;
+  return names;
+})();
+
+/**
+ * The name of a request code, or `undefined` if the code is not a QEMU 7.2 request.
+ *
+ * @param code - request code from a header
+ * @returns the name, e.g. `'SET_MEM_TABLE'`
+ * @example
+ * ```ts
+ * requestName(5); // 'SET_MEM_TABLE'
+ * ```
+ */
+export function requestName(code: number): VhostUserRequestName | undefined {
+  return Number.isInteger(code) && code >= 0 ? REQUEST_NAMES[code] : undefined;
+}
+
+/**
+ * True when `code` is a request code this protocol version defines.
+ *
+ * @param code - request code from a header
+ * @returns whether it is known
+ * @example
+ * ```ts
+ * isKnownRequest(40); // true (GET_STATUS)
+ * ```
+ */
+export function isKnownRequest(code: number): code is VhostUserRequestCode {
+  return requestName(code) !== undefined;
+}
+
+/**
+ * Bits of the header `flags` word.
+ *
+ * @example
+ * ```ts
+ * const flags = HeaderFlags.VERSION | HeaderFlags.REPLY; // 0x5, what QEMU expects in replies
+ * ```
+ */
+export const HeaderFlags = {
+  /** Mask of the two version bits. */
+  VERSION_MASK: 0x3,
+  /** The only protocol version: 1. */
+  VERSION: 0x1,
+  /** Set on every reply from the backend. */
+  REPLY: 0x4,
+  /** The frontend wants a REPLY_ACK answer. */
+  NEED_REPLY: 0x8,
+  /** Bits that must be clear. */
+  RESERVED_MASK: 0xffff_fff0,
+} as const;
+
+/**
+ * Protocol feature bit numbers (VHOST_USER_PROTOCOL_F_*). Bits 5 and 10 are named SLAVE_REQ and
+ * SLAVE_SEND_FD in QEMU 7.2.
+ *
+ * @example
+ * ```ts
+ * const offered = protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK]);
+ * ```
+ */
+export const ProtocolFeature = {
+  MQ: 0,
+  LOG_SHMFD: 1,
+  RARP: 2,
+  REPLY_ACK: 3,
+  MTU: 4,
+  BACKEND_REQ: 5,
+  CROSS_ENDIAN: 6,
+  CRYPTO_SESSION: 7,
+  PAGEFAULT: 8,
+  CONFIG: 9,
+  BACKEND_SEND_FD: 10,
+  HOST_NOTIFIER: 11,
+  INFLIGHT_SHMFD: 12,
+  RESET_DEVICE: 13,
+  INBAND_NOTIFICATIONS: 14,
+  CONFIGURE_MEM_SLOTS: 15,
+  STATUS: 16,
+} as const;
+
+/** Name of a protocol feature. */
+export type ProtocolFeatureName = keyof typeof ProtocolFeature;
+/** Bit number of a protocol feature. */
+export type ProtocolFeatureBit = (typeof ProtocolFeature)[ProtocolFeatureName];
+
+/** Every protocol feature bit QEMU 7.2 knows (bits 0..16). */
+export const KNOWN_PROTOCOL_FEATURES = (1n << 17n) - 1n;
+
+/**
+ * A protocol feature bitmask from bit numbers.
+ *
+ * @param bits - protocol feature bit numbers
+ * @returns the mask as a bigint
+ * @example
+ * ```ts
+ * protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.CONFIG]); // 0x201n
+ * ```
+ */
+export function protocolFeatureMask(bits: Iterable<number>): bigint {
+  let mask = 0n;
+  for (const b of bits) {
+    if (!Number.isInteger(b) || b < 0 || b > 63) throw new RangeError(`protocolFeatureMask: bit must be 0..63, got ${b}`);
+    mask |= 1n << BigInt(b);
+  }
+  return mask;
+}
+
+/**
+ * vhost feature bits carried in GET_FEATURES / SET_FEATURES next to the VIRTIO device feature
+ * bits, plus the VIRTIO transport bits the protocol layer looks at.
+ *
+ * @example
+ * ```ts
+ * const offered = deviceFeatures | (1n << BigInt(VhostFeature.PROTOCOL_FEATURES));
+ * ```
+ */
+export const VhostFeature = {
+  /** VHOST_F_LOG_ALL: the backend logs dirty pages for live migration. */
+  LOG_ALL: 26,
+  /** VHOST_USER_F_PROTOCOL_FEATURES: GET/SET_PROTOCOL_FEATURES are available. */
+  PROTOCOL_FEATURES: 30,
+  /** VIRTIO_F_VERSION_1 (VIRTIO 1.2 §6). */
+  VERSION_1: 32,
+  /** VIRTIO_F_ACCESS_PLATFORM / IOMMU_PLATFORM (VIRTIO 1.2 §6): ring addresses are IOVAs. */
+  ACCESS_PLATFORM: 33,
+  /** VIRTIO_F_RING_PACKED (VIRTIO 1.2 §6): packed virtqueues. */
+  RING_PACKED: 34,
+} as const;
+
+/** Flags of a vring address description (VHOST_VRING_F_*). */
+export const VringAddrFlags = {
+  /** VHOST_VRING_F_LOG: log writes to the used ring at `logGuestAddr`. */
+  LOG: 0x1,
+} as const;
+
+/** Bits of the u64 payload of SET_VRING_KICK / SET_VRING_CALL / SET_VRING_ERR. */
+export const VringFileBits = {
+  /** Bits 0-7: the vring index. */
+  INDEX_MASK: 0xff,
+  /** Bit 8: no file descriptor attached (poll instead). */
+  NO_FD: 0x100,
+} as const;
+
+/** Flags of a config space access (VHOST_SET_CONFIG_TYPE_*). */
+export const ConfigFlags = {
+  /** A driver write to a writable field. */
+  WRITABLE: 0,
+  /** Restoring config space during live migration. */
+  LIVE_MIGRATION: 1,
+} as const;
+
+/** Size of the message header (request, flags, size: three u32). */
+export const VHOST_USER_HEADER_SIZE = 12;
+/** Largest payload accepted (MAX_MSG_SIZE of rust-vmm; QEMU 7.2's largest message is 268 bytes). */
+export const VHOST_USER_MAX_PAYLOAD_SIZE = 0x1000;
+/** Most file descriptors accepted with one message (MAX_ATTACHED_FD_ENTRIES). */
+export const VHOST_USER_MAX_FDS = 32;
+/** Most regions in one SET_MEM_TABLE (one fd each; QEMU 7.2 sends at most 8). */
+export const VHOST_USER_MAX_MEM_TABLE_REGIONS = 32;
+/** Size of the config access header (offset, size, flags). */
+export const VHOST_USER_CONFIG_HEADER_SIZE = 12;
+/** Highest config space offset + size accepted (VHOST_USER_CONFIG_SIZE of rust-vmm). */
+export const VHOST_USER_CONFIG_SPACE_LIMIT = 0x1000;
+/** Largest config payload QEMU 7.2 sends (VHOST_USER_MAX_CONFIG_SIZE). */
+export const QEMU_MAX_CONFIG_SIZE = 256;
+/** Largest VIRTIO queue size (VIRTIO 1.2 §2.7: Queue Size ≤ 32768). */
+export const VIRTIO_MAX_QUEUE_SIZE = 32768;
+/** Largest queue count a vring index can address in KICK/CALL/ERR (8 index bits). */
+export const VHOST_USER_MAX_QUEUES = 256;
+
+/** Byte sizes of the fixed payloads. */
+export const PayloadSize = {
+  U64: 8,
+  VRING_STATE: 8,
+  VRING_ADDR: 40,
+  MEMORY_REGION: 32,
+  MEM_TABLE_HEADER: 8,
+  SINGLE_MEMORY_REGION: 40,
+  LOG: 16,
+  INFLIGHT: 24,
+  IOTLB: 32,
+  VRING_AREA: 24,
+} as const;
+
+/**
+ * True on little-endian hosts. vhost-user numbers are in native byte order; every codec in this
+ * package reads and writes with this flag.
+ *
+ * @example
+ * ```ts
+ * view.getUint32(0, NATIVE_LITTLE_ENDIAN);
+ * ```
+ */
+export const NATIVE_LITTLE_ENDIAN: boolean = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

@@ -1,0 +1,79 @@
+/**
+ * Golden vhost-user messages, written by hand from the layouts of QEMU's
+ * docs/interop/vhost-user.rst and the way hw/virtio/vhost-user.c (QEMU 7.2) fills them for a
+ * vhost-user-blk device with one 128-entry queue on a little-endian host. Each line of hex is
+ * one wire field. Frontend requests first, then backend replies.
+ */
+export interface GoldenMessage {
+  readonly name: string;
+  readonly hex: string;
+  readonly fds: number;
+}
+
+const ZERO_60 = '00'.repeat(60);
+
+export const GOLDEN_REQUESTS: readonly GoldenMessage[] = [
+  { name: 'GET_FEATURES', fds: 0, hex: '01000000 01000000 00000000' },
+  { name: 'GET_PROTOCOL_FEATURES', fds: 0, hex: '0f000000 01000000 00000000' },
+  { name: 'SET_PROTOCOL_FEATURES', fds: 0, hex: '10000000 01000000 08000000  09b2010000000000' },
+  { name: 'GET_QUEUE_NUM', fds: 0, hex: '11000000 01000000 00000000' },
+  { name: 'GET_MAX_MEM_SLOTS', fds: 0, hex: '24000000 01000000 00000000' },
+  { name: 'SET_OWNER', fds: 0, hex: '03000000 01000000 00000000' },
+  { name: 'SET_VRING_CALL', fds: 1, hex: '0d000000 01000000 08000000  0000000000000000' },
+  { name: 'SET_VRING_CALL(no fd)', fds: 0, hex: '0d000000 01000000 08000000  0001000000000000' },
+  { name: 'GET_CONFIG', fds: 0, hex: `18000000 01000000 48000000  00000000 3c000000 00000000 ${ZERO_60}` },
+  { name: 'SET_CONFIG', fds: 0, hex: '19000000 09000000 0d000000  20000000 01000000 00000000 01' },
+  { name: 'GET_INFLIGHT_FD', fds: 0, hex: '1f000000 01000000 18000000  0000000000000000 0000000000000000 0100 8000 00000000' },
+  { name: 'SET_INFLIGHT_FD', fds: 1, hex: '20000000 01000000 18000000  4010000000000000 0000000000000000 0100 8000 00000000' },
+  { name: 'SET_FEATURES', fds: 0, hex: '02000000 01000000 08000000  4402004001000000' },
+  { name: 'GET_STATUS', fds: 0, hex: '28000000 01000000 00000000' },
+  { name: 'SET_STATUS', fds: 0, hex: '27000000 01000000 08000000  0b00000000000000' },
+  {
+    name: 'SET_MEM_TABLE',
+    fds: 2,
+    hex: `05000000 09000000 48000000
+          02000000 00000000
+          0000000000000000 000000c000000000 00000000007f0000 0000000000000000
+          0000000001000000 0000004000000000 000000c0007f0000 000000c000000000`,
+  },
+  {
+    name: 'ADD_MEM_REG',
+    fds: 1,
+    hex: `25000000 09000000 28000000
+          0000000000000000
+          0000000000000000 0000008000000000 00000034127f0000 0000000000000000`,
+  },
+  {
+    name: 'REM_MEM_REG',
+    fds: 0,
+    hex: `26000000 09000000 28000000
+          0000000000000000
+          0000000000000000 0000008000000000 00000034127f0000 0000000000000000`,
+  },
+  { name: 'SET_VRING_NUM', fds: 0, hex: '08000000 01000000 08000000  00000000 80000000' },
+  { name: 'SET_VRING_BASE', fds: 0, hex: '0a000000 01000000 08000000  00000000 00000000' },
+  {
+    name: 'SET_VRING_ADDR',
+    fds: 0,
+    hex: `09000000 01000000 28000000
+          00000000 00000000
+          00001000007f0000 00101000007f0000 00081000007f0000 0000000000000000`,
+  },
+  { name: 'SET_VRING_KICK', fds: 1, hex: '0c000000 01000000 08000000  0000000000000000' },
+  { name: 'SET_VRING_ENABLE', fds: 0, hex: '12000000 09000000 08000000  00000000 01000000' },
+  { name: 'GET_VRING_BASE', fds: 0, hex: '0b000000 01000000 08000000  00000000 00000000' },
+  { name: 'RESET_DEVICE', fds: 0, hex: '22000000 01000000 00000000' },
+];
+
+export const GOLDEN_REPLIES: readonly GoldenMessage[] = [
+  { name: 'GET_FEATURES reply', fds: 0, hex: '01000000 05000000 08000000  4402004001000000' },
+  { name: 'GET_PROTOCOL_FEATURES reply', fds: 0, hex: '0f000000 05000000 08000000  09b2010000000000' },
+  { name: 'GET_QUEUE_NUM reply', fds: 0, hex: '11000000 05000000 08000000  0100000000000000' },
+  { name: 'GET_MAX_MEM_SLOTS reply', fds: 0, hex: '24000000 05000000 08000000  2000000000000000' },
+  { name: 'SET_MEM_TABLE ack', fds: 0, hex: '05000000 05000000 08000000  0000000000000000' },
+  { name: 'SET_VRING_ENABLE nack', fds: 0, hex: '12000000 05000000 08000000  0100000000000000' },
+  { name: 'GET_VRING_BASE reply', fds: 0, hex: '0b000000 05000000 08000000  00000000 2a000000' },
+  { name: 'GET_STATUS reply', fds: 0, hex: '28000000 05000000 08000000  0f00000000000000' },
+  { name: 'GET_CONFIG error reply', fds: 0, hex: '18000000 05000000 00000000' },
+  { name: 'GET_INFLIGHT_FD reply', fds: 1, hex: '1f000000 05000000 18000000  4010000000000000 0000000000000000 0100 8000 00000000' },
+];

@@ -1,0 +1,346 @@
+// Boots the test guest on qemu-system-x86_64 with its disk served by a vhost-user-blk backend, parses the
+// serial console, enforces timeouts and always stops every process it started.
+import { spawn } from 'node:child_process';
+import { accessSync, closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { resolveBackend, qemuOptValue } from './backends.mjs';
+import { createImage, ensureGuestImage, supportsODirect } from './image.mjs';
+
+// ---------------------------------------------------------------------------------------------------------
+// Every child process this module started, so that nothing outlives the harness (exit, Ctrl-C, a crash).
+const live = new Set();
+let handlersInstalled = false;
+const killAll = () => {
+  for (const c of live) {
+    try { c.kill('SIGKILL'); } catch { /* already gone */ }
+  }
+};
+const onSignal = (sig) => {
+  killAll();
+  process.exit(sig === 'SIGINT' ? 130 : 143);
+};
+function track(child) {
+  live.add(child);
+  if (!handlersInstalled) {
+    process.on('exit', killAll);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    handlersInstalled = true;
+  }
+  const forget = () => {
+    live.delete(child);
+    if (live.size === 0 && handlersInstalled) {
+      process.off('exit', killAll);
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      handlersInstalled = false;
+    }
+  };
+  child.once('exit', forget);
+  child.on('error', () => { if (child.pid === undefined) forget(); }); // never started
+  return child;
+}
+
+/** Resolves with {code, signal} when the child exits, or null after ms. */
+function waitExit(child, ms) {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((res) => {
+    const t = setTimeout(() => { child.off('exit', onExit); res(null); }, ms);
+    const onExit = (code, signal) => { clearTimeout(t); res({ code, signal }); };
+    child.once('exit', onExit);
+  });
+}
+
+/** SIGTERM, then SIGKILL after graceMs. Resolves with how it ended. */
+async function stop(child, graceMs) {
+  if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, signal: child.signalCode, killed: false };
+  try { child.kill('SIGTERM'); } catch { /* gone */ }
+  const r = await waitExit(child, graceMs);
+  if (r) return { ...r, killed: false };
+  try { child.kill('SIGKILL'); } catch { /* gone */ }
+  const k = await waitExit(child, 5000);
+  return { code: k?.code ?? null, signal: k?.signal ?? 'SIGKILL', killed: true };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+
+/**
+ * The accelerator to use: env VMV_GUEST_ACCEL (kvm|tcg), else KVM when /dev/kvm is usable and is not
+ * kvm_pvm (PVM's native mode cannot boot the distro kernel), else TCG.
+ * @returns {{accel: 'kvm'|'tcg', reason: string}}
+ * @example detectAccel().accel
+ */
+export function detectAccel() {
+  const env = process.env.VMV_GUEST_ACCEL;
+  if (env === 'kvm' || env === 'tcg') return { accel: env, reason: 'VMV_GUEST_ACCEL' };
+  if (existsSync('/sys/module/kvm_pvm')) return { accel: 'tcg', reason: '/dev/kvm is kvm_pvm (cannot boot this kernel)' };
+  try {
+    accessSync('/dev/kvm', fsc.R_OK | fsc.W_OK);
+    return { accel: 'kvm', reason: '/dev/kvm usable' };
+  } catch {
+    return { accel: 'tcg', reason: 'no usable /dev/kvm' };
+  }
+}
+
+function tscKhz() {
+  try {
+    const m = /^cpu MHz\s*:\s*([\d.]+)/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    return m ? Math.round(Number(m[1]) * 1000) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function waitForSocket(path, child, ms) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try {
+      if (statSync(path).isSocket()) return true;
+    } catch { /* not yet */ }
+    if (child.exitCode !== null || child.signalCode !== null) return false;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return false;
+}
+
+const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('\n');
+
+/**
+ * @typedef {object} BootResult
+ * @property {boolean} ok  marker seen with fail=0, every requested test PASS, QEMU exited by itself, backend sane
+ * @property {string[]} errors  why not ok (empty when ok)
+ * @property {string} machine
+ * @property {string} backend
+ * @property {number} queues
+ * @property {'kvm'|'tcg'} accel
+ * @property {Record<string, 'PASS'|'FAIL'>} tests  per guest test
+ * @property {Record<string, string>} values  GUEST-VALUE key value lines
+ * @property {Array<Record<string, string>>} fio  GUEST-FIO lines as key/value objects
+ * @property {{pass: number, fail: number, uptime: number}|null} marker
+ * @property {number|null} initSeconds  QEMU start to the guest's /init (kernel boot)
+ * @property {number|null} markerSeconds  QEMU start to the end marker (boot + tests)
+ * @property {number} totalSeconds  whole call, backend start to everything stopped
+ * @property {{code: number|null, signal: string|null}|null} qemuExit
+ * @property {{code: number|null, signal: string|null, killed: boolean}|null} backendExit
+ * @property {string[]} console  the serial console lines
+ * @property {string} workDir  logs (console.log, qemu.err, backend.log, cmdline.txt); removed when ok unless keepWorkDir
+ * @property {string} image
+ */
+
+/**
+ * Boots the test guest: starts the backend on a unix socket, then QEMU with shared memfd RAM and a
+ * vhost-user-blk device (virtio-mmio on microvm, PCI on q35); runs the guest tests named in `tests`; waits for
+ * the power-off; stops the backend. Every process started is stopped before this resolves, whatever happens.
+ * @param {object} opts
+ * @param {'microvm'|'q35'} [opts.machine='microvm']
+ * @param {string|object} [opts.backend='qsd']  'qsd' | 'vmv' | 'builtin' | {name, command} (see resolveBackend)
+ * @param {number} [opts.queues=1]  num-queues of the device (and of the export)
+ * @param {string[]} [opts.tests=['smoke']]  guest tests (guest/tests/<name>.sh) in order
+ * @param {string} [opts.image]  raw image file the backend serves (default: a fresh sparse 64 MiB file)
+ * @param {boolean} [opts.readonly=false]  export read-only
+ * @param {boolean} [opts.fio=false]  boot the benchmark initramfs (fio inside; 1 GiB RAM by default)
+ * @param {string[]} [opts.cmdline=[]]  extra kernel arguments (guest test knobs such as blk.size=N)
+ * @param {number} [opts.memMiB]  guest RAM (512, or 1024 with fio)
+ * @param {number} [opts.cpus=2]
+ * @param {number} [opts.timeoutMs]  to the end marker (default 120 s under TCG, 60 s under KVM)
+ * @param {(line: string, seconds: number) => void} [opts.onConsoleLine]  each console line, seconds since QEMU start
+ * @param {(message: string) => void} [opts.onProgress]  harness steps (backend up, QEMU started, ...)
+ * @param {boolean} [opts.keepWorkDir=false]
+ * @param {{kernel: string, initrd: string, fioInitrd?: string}} [opts.guestImage]  from ensureGuestImage()
+ * @returns {Promise<BootResult>}
+ * @throws {Error} only for harness set-up errors (image build failed); guest and backend failures are in the result
+ * @example
+ * const r = await bootGuest({ machine: 'q35', backend: 'qsd', queues: 2, tests: ['smoke', 'blk'],
+ *                             onConsoleLine: (l) => console.log(l) });
+ * console.log(r.ok, r.markerSeconds);
+ */
+export async function bootGuest(opts = {}) {
+  const machine = opts.machine ?? 'microvm';
+  if (machine !== 'microvm' && machine !== 'q35') throw new TypeError(`bootGuest: machine must be microvm or q35, got ${machine}`);
+  const queues = opts.queues ?? 1;
+  if (!Number.isInteger(queues) || queues < 1 || queues > 16) throw new RangeError(`bootGuest: queues must be 1..16, got ${queues}`);
+  const tests = opts.tests ?? ['smoke'];
+  const backend = resolveBackend(opts.backend ?? 'qsd');
+  const onProgress = opts.onProgress ?? (() => {});
+  const t0 = performance.now();
+  const guestImage = opts.guestImage ?? await ensureGuestImage({ fio: Boolean(opts.fio) });
+  const initrd = opts.fio ? guestImage.fioInitrd : guestImage.initrd;
+  if (!initrd) throw new Error('bootGuest: the fio initramfs was not built (ensureGuestImage({fio: true}))');
+  const { accel } = detectAccel();
+  const memMiB = opts.memMiB ?? (opts.fio ? 1024 : 512);
+  const cpus = opts.cpus ?? 2;
+  const timeoutMs = opts.timeoutMs ?? (accel === 'tcg' ? 120_000 : 60_000);
+  const workDir = mkdtempSync(join(tmpdir(), 'vmv-guest-'));
+  const image = opts.image ?? join(workDir, 'disk.raw');
+  if (!opts.image) createImage(image, 64 << 20);
+  const readonly = Boolean(opts.readonly);
+  const direct = supportsODirect(dirname(image));
+  const errors = [];
+  const result = {
+    ok: false, errors, machine, backend: backend.name, queues, accel, tests: {}, values: {}, fio: [], marker: null,
+    initSeconds: null, markerSeconds: null, totalSeconds: 0, qemuExit: null, backendExit: null, console: [],
+    workDir, image,
+  };
+  const logFd = openSync(join(workDir, 'console.log'), 'w');
+  let backendProc = null;
+  let qemu = null;
+  try {
+    // 1. the backend, listening on a unix socket
+    const socket = join(workDir, 'vub.sock');
+    if (!backend.builtin) {
+      const argv = backend.argv({ socket, image, readonly, queues, direct });
+      const blog = openSync(join(workDir, 'backend.log'), 'w');
+      writeSync(blog, `+ ${argv.join(' ')}\n`);
+      backendProc = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', blog, blog] }));
+      closeSync(blog);
+      let spawnError = null;
+      backendProc.on('error', (e) => { spawnError ??= e; });
+      const up = await waitForSocket(socket, backendProc, 15_000);
+      if (!up) {
+        errors.push(`backend ${backend.name} did not listen on ${socket}${spawnError ? `: ${spawnError.message}` : ''}`
+          + `${backendProc.exitCode !== null ? ` (exited with code ${backendProc.exitCode})` : ''}: ${tail(readFileSync(join(workDir, 'backend.log'), 'utf8'), 10)}`);
+        return result;
+      }
+      onProgress(`backend ${backend.name} (pid ${backendProc.pid}) listening on ${socket}`);
+    }
+
+    // 2. QEMU
+    const mem = `${memMiB}M`;
+    const append = ['console=ttyS0', 'quiet', 'panic=-1', `rdtest=${tests.join(',')}`, ...(opts.cmdline ?? [])];
+    if (accel === 'tcg') {
+      const khz = tscKhz();
+      if (khz) append.push(`tsc_early_khz=${khz}`); // PVH entry under TCG cannot calibrate the TSC and stalls
+    }
+    const args = [
+      '-M', `${machine},memory-backend=mem`,
+      ...(machine === 'microvm' ? ['-global', 'virtio-mmio.force-legacy=false'] : []),
+      ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
+      '-m', mem, '-smp', String(cpus), '-nodefaults', '-no-user-config', '-display', 'none',
+      '-serial', 'stdio', '-no-reboot',
+      '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`,
+      '-kernel', guestImage.kernel, '-initrd', initrd, '-append', append.join(' '),
+    ];
+    const sfx = machine === 'microvm' ? '-device' : '-pci';
+    if (backend.builtin) {
+      args.push('-drive', `id=d0,file=${qemuOptValue(image)},if=none,format=raw,${direct ? 'cache=none,aio=native' : 'cache=writeback,aio=threads'}${readonly ? ',readonly=on' : ''}`,
+        '-device', `virtio-blk${sfx},drive=d0,num-queues=${queues}`);
+    } else {
+      args.push('-chardev', `socket,id=vub0,path=${qemuOptValue(socket)}`,
+        '-device', `${machine === 'microvm' ? 'vhost-user-blk' : 'vhost-user-blk-pci'},chardev=vub0,num-queues=${queues}`);
+    }
+    const qemuBin = process.env.VMV_GUEST_QEMU ?? 'qemu-system-x86_64';
+    writeFileSync(join(workDir, 'cmdline.txt'), `+ ${qemuBin} ${args.join(' ')}\n`);
+    const tq = performance.now();
+    qemu = track(spawn(qemuBin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
+    onProgress(`qemu (pid ${qemu.pid}) started: ${machine}, ${backend.builtin ? 'virtio-blk' : 'vhost-user-blk'}, ${queues} queue(s), ${accel}`);
+    let stderr = '';
+    qemu.stderr.setEncoding('utf8');
+    qemu.stderr.on('data', (d) => { if (stderr.length < 65536) stderr += d; });
+    let spawnError = null;
+    qemu.on('error', (e) => { spawnError ??= e; });
+
+    let markerAt = null;
+    let kvmError = null;
+    let postMarkerTimer = null;
+    let killedReason = null;
+    const kill = (why) => {
+      if (!killedReason) killedReason = why;
+      try { qemu.kill('SIGKILL'); } catch { /* gone */ }
+    };
+    const onLine = (raw) => {
+      const line = raw.replace(/\r$/, '');
+      const secs = (performance.now() - tq) / 1000;
+      result.console.push(line);
+      writeSync(logFd, `${line}\n`);
+      opts.onConsoleLine?.(line, secs);
+      let m;
+      if (result.initSeconds === null && line.startsWith('GUEST-INIT: start')) result.initSeconds = secs;
+      if ((m = /^GUEST-TEST (\S+) (PASS|FAIL)/.exec(line))) result.tests[m[1]] = m[2];
+      else if ((m = /^GUEST-VALUE (\S+) ?(.*)$/.exec(line))) result.values[m[1]] = m[2];
+      else if (line.startsWith('GUEST-FIO ')) {
+        result.fio.push(Object.fromEntries(line.slice(10).trim().split(/\s+/).map((kv) => kv.split('='))));
+      } else if ((m = /^GUEST-MARKER: DONE pass=(\d+) fail=(\d+) uptime=([\d.]+)/.exec(line))) {
+        result.marker = { pass: Number(m[1]), fail: Number(m[2]), uptime: Number(m[3]) };
+        result.markerSeconds = secs;
+        markerAt = secs;
+        // the guest powers off next; QEMU must exit by itself (a hang here is a real bug: e.g. a missing
+        // vhost-user reply during device stop)
+        postMarkerTimer = setTimeout(() => kill('QEMU did not exit within 20 s after the guest powered off'), 20_000);
+      } else if (line.includes('KVM internal error')) {
+        kvmError = line;
+        setTimeout(() => kill(`KVM internal error: ${line}`), 500);
+      }
+    };
+    let buf = '';
+    qemu.stdout.setEncoding('utf8');
+    qemu.stdout.on('data', (d) => {
+      buf += d;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        onLine(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+    });
+    const stdoutDone = new Promise((r) => qemu.stdout.once('close', r));
+    const timeout = setTimeout(() => kill(`no end marker within ${timeoutMs / 1000} s`), timeoutMs);
+    // a backend that dies before the guest finished fails the run at once (the guest would hang on I/O)
+    const backendWatch = (code, signal) => {
+      if (markerAt === null) setTimeout(() => kill(`backend ${backend.name} exited during the run (code ${code}, signal ${signal})`), 1000);
+    };
+    backendProc?.once('exit', backendWatch);
+    const qexit = await new Promise((res) => {
+      qemu.once('exit', (code, signal) => res({ code, signal }));
+      qemu.once('error', () => res({ code: null, signal: null }));
+    });
+    clearTimeout(timeout);
+    clearTimeout(postMarkerTimer);
+    backendProc?.off('exit', backendWatch);
+    await Promise.race([stdoutDone, new Promise((r) => setTimeout(r, 2000))]);
+    if (buf) onLine(buf);
+    result.qemuExit = qexit;
+    writeFileSync(join(workDir, 'qemu.err'), stderr);
+    if (spawnError) errors.push(`cannot start ${qemuBin}: ${spawnError.message}`);
+    if (killedReason) errors.push(killedReason);
+    if (kvmError && !killedReason) errors.push(kvmError);
+    if (!result.marker && !killedReason && !spawnError) {
+      errors.push(`QEMU exited before the end marker (code ${qexit.code}, signal ${qexit.signal})`);
+    }
+    if (result.marker && !killedReason && qexit.code !== 0) errors.push(`QEMU exited with code ${qexit.code} (signal ${qexit.signal})`);
+    if (stderr.trim() && (errors.length || qexit.code !== 0)) errors.push(`qemu stderr: ${tail(stderr, 10)}`);
+    if (result.marker && result.marker.fail !== 0) errors.push(`guest reported ${result.marker.fail} failed test(s)`);
+    for (const t of tests) {
+      if (result.tests[t] !== 'PASS') errors.push(`guest test ${t}: ${result.tests[t] ?? 'did not run'}`);
+    }
+  } finally {
+    // 3. stop everything we started, in order: QEMU (if still there), then the backend
+    if (qemu && qemu.exitCode === null && qemu.signalCode === null) {
+      try { qemu.kill('SIGKILL'); } catch { /* gone */ }
+      await waitExit(qemu, 5000);
+    }
+    if (backendProc) {
+      const exitedBefore = backendProc.exitCode !== null || backendProc.signalCode !== null;
+      const r = await stop(backendProc, 5000);
+      result.backendExit = r;
+      if (r.killed) errors.push(`backend ${backend.name} ignored SIGTERM for 5 s (SIGKILLed)`);
+      else if (exitedBefore && (r.code !== 0 || r.signal)) {
+        const note = `backend ${backend.name} exited by itself with code ${r.code}, signal ${r.signal}`;
+        if (!errors.some((e) => e.startsWith(`backend ${backend.name} `))) errors.push(note);
+      }
+      if (errors.length) {
+        try {
+          const log = readFileSync(join(workDir, 'backend.log'), 'utf8');
+          if (log.split('\n').length > 2) errors.push(`backend log: ${tail(log, 10)}`);
+        } catch { /* no log */ }
+      }
+    }
+    closeSync(logFd);
+    result.totalSeconds = (performance.now() - t0) / 1000;
+    result.ok = errors.length === 0;
+    if (result.ok && !opts.keepWorkDir) {
+      // the image may live in the work dir: keep it if the caller still needs it (it passed opts.image)
+      rmSync(workDir, { recursive: true, force: true });
+    }
+  }
+  return result;
+}

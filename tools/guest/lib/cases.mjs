@@ -1,0 +1,222 @@
+// The guest test cases: each prepares a disk image on the host, boots the guest with some guest tests, then
+// checks the image file on the host after the guest powered off and the backend exited.
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bootGuest } from './boot.mjs';
+import { qsdBackend, resolveBackend } from './backends.mjs';
+import { createImage, md5Range, run, which } from './image.mjs';
+
+const MiB = 1 << 20;
+const md5 = async (buf) => (await import('node:crypto')).createHash('md5').update(buf).digest('hex');
+
+function expectEq(errors, what, got, want) {
+  if (got !== want) errors.push(`${what}: guest/host ${JSON.stringify(got)} != expected ${JSON.stringify(want)}`);
+}
+
+// guest/tests/blk.sh's layout: host-filled [0,4M) and the last MiB; guest-written [4M,8M) and [8M+12K,+20K)
+function prepareBlk(image, size) {
+  createImage(image, size, { fill: [[0, 4 * MiB], [size - MiB, MiB]] });
+  return { size, read: md5Range(image, 0, 4 * MiB), tail: md5Range(image, size - MiB, MiB) };
+}
+function verifyBlk(r, image, st) {
+  const e = [];
+  const v = r.values;
+  expectEq(e, 'device size', v.size, String(st.size));
+  expectEq(e, 'host->guest [0,4M) read in 1 MiB requests', v['read-md5'], st.read);
+  expectEq(e, 'host->guest [0,4M) read in 4 KiB requests', v['read4k-md5'], st.read);
+  expectEq(e, 'host->guest last MiB', v['tail-md5'], st.tail);
+  expectEq(e, 'guest->host [4M,8M) in the image file', md5Range(image, 4 * MiB, 4 * MiB), v['write-md5']);
+  expectEq(e, 'guest->host small writes in the image file', md5Range(image, 8 * MiB + 12288, 20480), v['small-md5']);
+  return e;
+}
+
+/**
+ * The cases of the guest matrix.
+ * @type {Record<string, {title: string, tests: string[], size: number, readonly?: boolean, cmdline?: (st: object, o: object) => string[],
+ *   prepare: (image: string, size: number) => object, verify: (r: import('./boot.mjs').BootResult, image: string, st: object, o: object) => Promise<string[]>|string[]}>}
+ */
+export const CASES = {
+  blk: {
+    title: 'host->guest and guest->host data, O_DIRECT + fsync, md5 on both sides',
+    tests: ['smoke', 'blk'],
+    size: 64 * MiB,
+    cmdline: (st) => [`blk.size=${st.size}`],
+    prepare: prepareBlk,
+    verify: verifyBlk,
+  },
+  mq: {
+    title: 'N queues: /sys/block/vda/mq has N entries; concurrent O_DIRECT writers pinned to each CPU',
+    tests: ['smoke', 'blk', 'mq'],
+    size: 64 * MiB,
+    cmdline: (st, o) => [`blk.size=${st.size}`, `blk.queues=${o.queues}`],
+    prepare: prepareBlk,
+    verify(r, image, st, o) {
+      const e = verifyBlk(r, image, st);
+      expectEq(e, '/sys/block/vda/mq entries', r.values['mq-count'], String(o.queues));
+      for (let i = 0; i < Math.min(o.queues, o.cpus ?? 2); i++) {
+        expectEq(e, `guest->host pinned writer ${i} in the image file`, md5Range(image, 12 * MiB + 4 * MiB * i, 4 * MiB), r.values[`mq-write-${i}-md5`]);
+      }
+      return e;
+    },
+  },
+  fs: {
+    title: 'ext4 in the guest (mkfs, write, sync, umount, e2fsck, remount, verify); host e2fsck -fn + debugfs cat',
+    tests: ['smoke', 'fs'],
+    size: 128 * MiB,
+    prepare(image, size) {
+      createImage(image, size);
+      return {};
+    },
+    async verify(r, image) {
+      const e = [];
+      const e2fsck = which('e2fsck');
+      const debugfs = which('debugfs');
+      if (!e2fsck || !debugfs) return ['host e2fsck/debugfs missing (install e2fsprogs)'];
+      try {
+        await run(e2fsck, ['-fn', image]);
+      } catch (err) {
+        e.push(`host e2fsck -fn found problems: ${String(err.stdout).trim().slice(-600)}`);
+      }
+      const cat = (p) => run(debugfs, ['-R', `cat ${p}`, image], { encoding: 'buffer' });
+      const sums = String(await cat('/MD5SUMS')).trim().split('\n').filter(Boolean).map((l) => l.split(/\s+/));
+      if (sums.length !== 6) e.push(`host: /MD5SUMS via debugfs has ${sums.length} entries, expected 6`);
+      for (const [sum, name] of sums) {
+        expectEq(e, `guest md5 of /${name}`, r.values[`fs-${name}-md5`], sum);
+        expectEq(e, `host debugfs cat /${name}`, await md5(await cat(`/${name}`)), sum);
+      }
+      return e;
+    },
+  },
+  readonly: {
+    title: 'read-only export: ro=1, writes refused, reads correct, image file unchanged',
+    tests: ['smoke', 'readonly'],
+    size: 64 * MiB,
+    readonly: true,
+    prepare(image, size) {
+      createImage(image, size, { fill: [[0, 4 * MiB]] });
+      return { read: md5Range(image, 0, 4 * MiB), whole: md5Range(image, 0, size) };
+    },
+    verify(r, image, st) {
+      const e = [];
+      expectEq(e, 'host->guest [0,4M)', r.values['read-md5'], st.read);
+      expectEq(e, 'image file after the run', md5Range(image, 0, CASES.readonly.size), st.whole);
+      return e;
+    },
+  },
+};
+
+const fmt = (x) => (x === null || x === undefined ? '-' : `${x.toFixed(1)} s`);
+
+/**
+ * Runs one case of the matrix: prepares its image, boots the guest, checks the image on the host.
+ * @param {keyof typeof CASES} kind
+ * @param {{machine?: 'microvm'|'q35', backend?: string|object, queues?: number, guestImage?: object,
+ *   onConsoleLine?: (line: string, seconds: number) => void, onProgress?: (m: string) => void, keepWorkDir?: boolean}} [o]
+ * @returns {Promise<{name: string, ok: boolean, seconds: number, details: string, errors: string[], boot: import('./boot.mjs').BootResult|null}>}
+ * @example
+ * const r = await runGuestCase('blk', { machine: 'q35', backend: 'qsd' });
+ * console.log(r.name, r.ok ? 'PASS' : 'FAIL', r.details);
+ */
+export async function runGuestCase(kind, o = {}) {
+  const c = CASES[kind];
+  if (!c) throw new TypeError(`runGuestCase: unknown case ${kind} (${Object.keys(CASES).join(', ')})`);
+  const machine = o.machine ?? 'microvm';
+  const queues = o.queues ?? (kind === 'mq' ? 2 : 1);
+  const backend = resolveBackend(o.backend ?? 'qsd');
+  const name = `${backend.name}/${machine}/${kind}${queues > 1 ? `-q${queues}` : ''}`;
+  const t0 = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'vmv-case-'));
+  const image = join(dir, 'disk.raw');
+  let boot = null;
+  const errors = [];
+  try {
+    const st = c.prepare(image, c.size);
+    const bo = { queues, cpus: 2 };
+    boot = await bootGuest({
+      machine, backend, queues, tests: c.tests, image, readonly: Boolean(c.readonly), cmdline: c.cmdline?.(st, bo) ?? [],
+      guestImage: o.guestImage, onConsoleLine: o.onConsoleLine, onProgress: o.onProgress, keepWorkDir: true,
+    });
+    errors.push(...boot.errors);
+    if (boot.marker) {
+      try {
+        errors.push(...await c.verify(boot, image, st, bo));
+      } catch (err) {
+        errors.push(`host-side check failed: ${err.message}`);
+      }
+    }
+  } catch (err) {
+    errors.push(`harness: ${err.stack ?? err.message}`);
+  }
+  const ok = errors.length === 0;
+  const timing = boot ? `init ${fmt(boot.initSeconds)}, marker ${fmt(boot.markerSeconds)}, accel ${boot.accel}` : '';
+  let details = timing;
+  if (!ok) {
+    details = `${errors.join('; ')}${timing ? ` [${timing}]` : ''}`;
+    if (boot) details += `\n--- console (last 30 lines; logs in ${boot.workDir}, image ${image}) ---\n${boot.console.slice(-30).join('\n')}`;
+  }
+  if (ok && !o.keepWorkDir) {
+    rmSync(dir, { recursive: true, force: true });
+    if (boot) rmSync(boot.workDir, { recursive: true, force: true });
+  }
+  return { name, ok, seconds: (performance.now() - t0) / 1000, details, errors, boot };
+}
+
+/**
+ * The default matrix for one backend: blk on microvm (virtio-mmio) and q35 (PCI), two queues on both, the
+ * ext4 workload, and a read-only export.
+ * @returns {Array<{kind: string, machine: 'microvm'|'q35', queues: number}>}
+ */
+export function defaultMatrix() {
+  return [
+    { kind: 'blk', machine: 'microvm', queues: 1 },
+    { kind: 'blk', machine: 'q35', queues: 1 },
+    { kind: 'mq', machine: 'microvm', queues: 2 },
+    { kind: 'mq', machine: 'q35', queues: 2 },
+    { kind: 'fs', machine: 'microvm', queues: 1 },
+    { kind: 'readonly', machine: 'q35', queues: 1 },
+  ];
+}
+
+/**
+ * A check of the harness itself: qemu-storage-daemon serving a COPY of the prepared image must make the blk
+ * case fail on exactly the guest->host checks (the guest's writes never reach the file the host inspects),
+ * while the boot and the host->guest checks succeed. Passes when the harness catches the lost writes.
+ * @param {{guestImage?: object, machine?: 'microvm'|'q35'}} [o]
+ * @returns {Promise<{name: string, ok: boolean, seconds: number, details: string}>}
+ * @example (await selfCheckLostWrites()).ok
+ */
+export async function selfCheckLostWrites(o = {}) {
+  const t0 = performance.now();
+  const q = qsdBackend();
+  const copies = [];
+  const onCopy = {
+    name: 'qsd-on-a-copy',
+    argv: (a) => {
+      const copy = `${a.image}.copy`;
+      copyFileSync(a.image, copy);
+      copies.push(copy);
+      return q.argv({ ...a, image: copy });
+    },
+  };
+  const r = await runGuestCase('blk', { machine: o.machine ?? 'microvm', backend: onCopy, guestImage: o.guestImage, keepWorkDir: true });
+  const want = ['guest->host [4M,8M) in the image file', 'guest->host small writes in the image file'];
+  const problems = [];
+  if (r.ok) problems.push('the harness did not notice writes that never reached the image file');
+  if (!r.boot?.marker || r.boot.marker.fail !== 0) problems.push('the guest run itself failed');
+  const reported = r.errors.map((e) => e.split(':')[0]);
+  for (const w of want) if (!reported.includes(w)) problems.push(`expected the failure "${w}"`);
+  const unexpected = reported.filter((e) => !want.includes(e));
+  if (unexpected.length) problems.push(`unexpected failures: ${unexpected.join(', ')}`);
+  const ok = problems.length === 0;
+  if (r.boot) {
+    rmSync(r.boot.workDir, { recursive: true, force: true });
+    rmSync(join(r.boot.image, '..'), { recursive: true, force: true });
+  }
+  return {
+    name: 'harness/detects-lost-writes',
+    ok,
+    seconds: (performance.now() - t0) / 1000,
+    details: ok ? 'a backend serving a copy of the image was caught (guest->host checks failed, the rest passed)' : `${problems.join('; ')}\n${r.details}`,
+  };
+}
