@@ -5,7 +5,7 @@
  * and capacity changes with a configuration-change notification (§5.2.6.2).
  * @module
  */
-import { ConfigSpace, DeviceId, Feature, featureBit, hasFeature, isQueueError } from '@vmv/device-trait';
+import { ConfigSpace, DeviceId, Feature, featureBit, hasFeature } from '@vmv/device-trait';
 import type { ActivationContext, DeviceHost, VirtioDevice } from '@vmv/device-trait';
 import type { BlockBackend } from './backend.js';
 import { encodeBlockConfig } from './config.js';
@@ -434,17 +434,12 @@ export class BlockDevice implements VirtioDevice {
     this.context = context;
     this.resetReported = false;
     const n = context.features;
-    const dev = this;
     const B = BlockFeature;
     const host: EngineHost = {
       backend: this.backend,
       readOnly: this.readOnly,
-      get capacity() {
-        return dev.capacitySectors;
-      },
-      get writethrough() {
-        return dev.writethrough;
-      },
+      capacity: () => this.capacitySectors,
+      writethrough: () => this.writethrough,
       flushOffered: hasFeature(this.deviceFeatures, B.FLUSH),
       id: this.id,
       lifetime: hasFeature(n, B.LIFETIME) ? this.lifetimeSource : null,

@@ -52,9 +52,9 @@ export interface EngineHost {
   readonly backend: BlockBackend;
   readonly readOnly: boolean;
   /** Capacity in sectors (live: resize changes it). */
-  readonly capacity: number;
+  capacity(): number;
   /** Whether writes must be stable before they complete (live: CONFIG_WCE). */
-  readonly writethrough: boolean;
+  writethrough(): boolean;
   readonly flushOffered: boolean;
   /** 20-byte GET_ID answer, or null to answer UNSUPP. */
   readonly id: Uint8Array | null;
@@ -399,7 +399,7 @@ export class QueueWorker {
   private startIn(r: BlockRequest, chain: DescriptorChain, data: Writer, sector: number, dataIn: number, dataOut: number): void {
     // Device-readable bytes after the header where the data must be device-writable.
     if (dataIn !== 0 || dataOut % SECTOR_SIZE !== 0) return this.complete(r, IOERR, 1);
-    if (!inRange(sector, dataOut / SECTOR_SIZE, this.host.capacity)) return this.complete(r, IOERR, 1);
+    if (!inRange(sector, dataOut / SECTOR_SIZE, this.host.capacity())) return this.complete(r, IOERR, 1);
     if (!this.shapeOk(chain, true, 0, dataOut)) return this.complete(r, IOERR, 1);
     r.written = dataOut + 1;
     if (dataOut === 0) return this.complete(r, OK, 1);
@@ -420,11 +420,11 @@ export class QueueWorker {
     if (host.readOnly) return this.complete(r, IOERR, 1); // §5.2.6.2: IOERR, no data written
     // Device-writable bytes before the status where the data must be device-readable.
     if (dataOut !== 0 || dataIn % SECTOR_SIZE !== 0) return this.complete(r, IOERR, 1);
-    if (!inRange(sector, dataIn / SECTOR_SIZE, host.capacity)) return this.complete(r, IOERR, 1);
+    if (!inRange(sector, dataIn / SECTOR_SIZE, host.capacity())) return this.complete(r, IOERR, 1);
     if (!this.shapeOk(chain, false, REQUEST_HEADER_SIZE, dataIn)) return this.complete(r, IOERR, 1);
     if (dataIn === 0) return this.complete(r, OK, 1);
     const views = rd.views(dataIn);
-    if (host.writethrough) r.stage = STAGE_FLUSH;
+    if (host.writethrough()) r.stage = STAGE_FLUSH;
     const offset = sector * SECTOR_SIZE;
     let op: unknown;
     try {
@@ -457,7 +457,7 @@ export class QueueWorker {
     for (let i = 0; i < count; i++) {
       if ((dv.getUint32(i * SEGMENT_SIZE + 12, true) & ~allowed) !== 0) return this.complete(r, UNSUPP, 1);
     }
-    const capacity = host.capacity;
+    const capacity = host.capacity();
     for (let i = 0; i < count; i++) {
       const o = i * SEGMENT_SIZE;
       const sector = sectorOf(dv.getUint32(o, true), dv.getUint32(o + 4, true));
@@ -492,7 +492,7 @@ export class QueueWorker {
     if (this.dead) return;
     // Secure erase without a native implementation: the zeroes must reach stable storage.
     const eraseFlush = type === RequestType.SECURE_ERASE && typeof backend.secureErase !== 'function';
-    if (type !== RequestType.DISCARD && (eraseFlush || this.host.writethrough)) await backend.flush();
+    if (type !== RequestType.DISCARD && (eraseFlush || this.host.writethrough())) await backend.flush();
   }
 }
 

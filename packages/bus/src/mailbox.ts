@@ -264,7 +264,7 @@ export class IoExitClient implements PioDispatcher, MmioDispatcher {
 }
 
 /** setTimeout exists in browsers and Node, but not in the ES library this package compiles against. */
-const timer = (globalThis as unknown as { setTimeout: (cb: () => void, ms: number) => unknown }).setTimeout;
+const timer = (globalThis as unknown as { setTimeout?: (cb: () => void, ms: number) => unknown }).setTimeout;
 
 type WaitAsync = (typedArray: Int32Array, index: number, value: number, timeout?: number) => { async: boolean; value: Promise<'ok' | 'timed-out'> | 'not-equal' | 'timed-out' };
 
@@ -375,14 +375,15 @@ export class IoExitServer {
    * Serves requests in the background of the owner's event loop (`Atomics.waitAsync`, or a
    * 1 ms timer where it is missing) until the returned function is called.
    * @returns `stop`, which resolves once the loop has ended
-   * @throws TypeError when the server is already started
+   * @throws TypeError when the server is already started, or the platform has neither `Atomics.waitAsync` nor `setTimeout`
    * @example `const stop = server.start(); ...; await stop();`
    */
   start(): () => Promise<void> {
     if (this.running) throw new TypeError('IoExitServer.start: already started');
+    const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
+    if (typeof waitAsync !== 'function' && typeof timer !== 'function') throw new TypeError('IoExitServer.start: needs Atomics.waitAsync or setTimeout; use serve() or poll()');
     this.running = true;
     const w = this.l.words;
-    const waitAsync = (Atomics as unknown as { waitAsync?: WaitAsync }).waitAsync;
     const run = async (): Promise<void> => {
       while (this.running) {
         const seen = Atomics.load(w, 0);
@@ -392,7 +393,7 @@ export class IoExitServer {
           const r = waitAsync(w, 0, seen);
           if (r.async) await r.value;
         } else {
-          await new Promise<void>((resolve) => timer(resolve, 1));
+          await new Promise<void>((resolve) => timer!(resolve, 1));
         }
       }
     };

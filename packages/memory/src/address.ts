@@ -8,6 +8,11 @@
 /**
  * A guest physical address. A number must be a non-negative safe integer (below 2^53); a bigint
  * must lie in 0..2^64-1. Anything else is embedder misuse (RangeError / TypeError).
+ * @example
+ * ```ts
+ * const a: GuestAddress = 0x1000;
+ * const b: GuestAddress = 0xffff_ffff_ffff_f000n;
+ * ```
  */
 export type GuestAddress = number | bigint;
 
@@ -15,7 +20,13 @@ export type GuestAddress = number | bigint;
 export const TWO_POW_53 = 2n ** 53n;
 /** 2^64: one past the last guest address. */
 export const TWO_POW_64 = 2n ** 64n;
-/** 2^64 - 1, the last guest address. */
+/**
+ * 2^64 - 1, the last guest address.
+ * @example
+ * ```ts
+ * mem.readU8(MAX_GUEST_ADDRESS); // the top byte, if a region backs it
+ * ```
+ */
 export const MAX_GUEST_ADDRESS = TWO_POW_64 - 1n;
 
 /**

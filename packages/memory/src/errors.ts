@@ -9,7 +9,13 @@
  * @module
  */
 
-/** Details attached to a guest memory error: the access that failed, when there is one. */
+/**
+ * Details attached to a guest memory error: the access that failed, when there is one.
+ * @example
+ * ```ts
+ * if (isGuestMemoryError(e)) console.log(e.details?.badAddress);
+ * ```
+ */
 export interface GuestMemoryErrorDetails {
   /** The first guest address of the access. */
   readonly address?: bigint;
@@ -23,7 +29,13 @@ export interface GuestMemoryErrorDetails {
   readonly regionIndex?: number;
 }
 
-/** Options of a {@link GuestMemoryError}. */
+/**
+ * Options of a {@link GuestMemoryError}.
+ * @example
+ * ```ts
+ * new GuestMemoryError('bad', { code: 'X', cause: inner });
+ * ```
+ */
 export interface GuestMemoryErrorOptions {
   /** Stable machine-readable code, e.g. `OUT_OF_BOUNDS`. */
   readonly code: string;
@@ -192,7 +204,13 @@ export class ValueTooLargeError extends GuestMemoryError {
   override name = 'GuestMemory.ValueTooLargeError' as const;
 }
 
-/** Every error name @vmv/memory can throw for a guest access or a layout. */
+/**
+ * Every error name @vmv/memory can throw for a guest access or a layout.
+ * @example
+ * ```ts
+ * const name: GuestMemoryErrorName = 'GuestMemory.OutOfBoundsError';
+ * ```
+ */
 export type GuestMemoryErrorName =
   | 'GuestMemory.OutOfBoundsError'
   | 'GuestMemory.AddressOverflowError'
@@ -202,7 +220,13 @@ export type GuestMemoryErrorName =
   | 'GuestMemory.InvalidLayoutError'
   | 'GuestMemory.ValueTooLargeError';
 
-/** The list of {@link GuestMemoryErrorName}s, e.g. for an allowlist in a property test. */
+/**
+ * The list of {@link GuestMemoryErrorName}s, e.g. for an allowlist in a property test.
+ * @example
+ * ```ts
+ * expect(GUEST_MEMORY_ERROR_NAMES).toContain((e as Error).name);
+ * ```
+ */
 export const GUEST_MEMORY_ERROR_NAMES: readonly GuestMemoryErrorName[] = Object.freeze([
   'GuestMemory.OutOfBoundsError',
   'GuestMemory.AddressOverflowError',

@@ -31,7 +31,7 @@ import {
   ValueTooLargeError,
 } from './errors.js';
 import { GuestRegion, type RegionSpec } from './region.js';
-import { checkAccess, checkUint, copyIn, copyOut, copyOut16, copyOutSmall, isByteArray } from './copy.js';
+import { checkAccess, checkUint, copyIn, copyIn16, copyInSmall, copyOut, copyOut16, copyOutSmall, isByteArray, asUint8 } from './copy.js';
 
 /** Whether typed arrays (and so Atomics) are little-endian on this host. */
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -50,10 +50,22 @@ const E_OVERFLOW = 1;
 const E_OOB = 2;
 const E_READONLY = 3;
 
-/** Access kinds of {@link GuestMemory.view} and {@link GuestMemory.checkRange}. */
+/**
+ * Access kinds of {@link GuestMemory.view} and {@link GuestMemory.checkRange}.
+ * @example
+ * ```ts
+ * mem.checkRange(addr, len, 'write' satisfies AccessKind);
+ * ```
+ */
 export type AccessKind = 'read' | 'write';
 
-/** One region's dirty pages, as returned by {@link GuestMemory.takeDirtyLog}. */
+/**
+ * One region's dirty pages, as returned by {@link GuestMemory.takeDirtyLog}.
+ * @example
+ * ```ts
+ * for (const e of mem.takeDirtyLog()) sendPages(e.start, e.pageSize, e.bitmap);
+ * ```
+ */
 export interface DirtyLogEntry {
   /** Index of the region in {@link GuestMemory.regions}. */
   readonly regionIndex: number;
@@ -298,6 +310,11 @@ export class GuestMemory {
    * ```
    */
   checkRange(addr: GuestAddress, length: number, access?: AccessKind): boolean {
+    const r = this._last;
+    if (typeof addr === 'number' && typeof length === 'number' && (access === undefined || access === 'read' || access === 'write')) {
+      const off = addr - r._startN;
+      if (off >>> 0 === off && off <= (access === 'write' ? r._wlim1 : r._lim1) && length >>> 0 === length && length <= r.size - off) return true;
+    }
     const a = normalizeAddress(addr, 'checkRange');
     const len = checkLength(length, 'checkRange');
     const write = checkAccess(access, 'checkRange');
@@ -322,7 +339,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim1) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         return r._u8[off]!;
       }
     }
@@ -345,7 +362,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim2) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         return r._dv.getUint16(off, true);
       }
     }
@@ -368,7 +385,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim4) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         return r._dv.getUint32(off, true);
       }
     }
@@ -391,7 +408,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim8) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         return r._dv.getBigUint64(off, true);
       }
     }
@@ -417,7 +434,7 @@ export class GuestMemory {
     let lo: number;
     let hi: number;
     if (off >>> 0 === off && off <= r._lim8) {
-      if (r._wasm !== null) r._sync();
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
       lo = r._dv.getUint32(off, true);
       hi = r._dv.getUint32(off + 4, true);
     } else {
@@ -443,7 +460,7 @@ export class GuestMemory {
     if (i === this._pLast) {
       const r = this._regions[i]!;
       this._last = r;
-      if (r._wasm !== null) r._sync();
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
       return n === 1 ? r._u8[off]! : n === 2 ? r._dv.getUint16(off, true) : r._dv.getUint32(off, true);
     }
     this._copyOutSpan(i, off, scratch, 0, n);
@@ -458,7 +475,7 @@ export class GuestMemory {
     if (i === this._pLast) {
       const r = this._regions[i]!;
       this._last = r;
-      if (r._wasm !== null) r._sync();
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
       this._lo = r._dv.getUint32(off, true);
       this._hi = r._dv.getUint32(off + 4, true);
       return;
@@ -486,7 +503,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim1 && (value & 0xff) === value) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         r._u8[off] = value;
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 1);
         return;
@@ -511,7 +528,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim2 && (value & 0xffff) === value) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         r._dv.setUint16(off, value, true);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 2);
         return;
@@ -536,7 +553,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim4 && value >>> 0 === value) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         r._dv.setUint32(off, value, true);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 4);
         return;
@@ -576,7 +593,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim8) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         r._dv.setUint32(off, lo, true);
         r._dv.setUint32(off + 4, hi, true);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 8);
@@ -620,7 +637,7 @@ export class GuestMemory {
       const off = addr - r._startN;
       const len = dst.length;
       if (off >>> 0 === off && off <= r._lim1 && len <= r.size - off) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         if (len === 16) copyOut16(r._dv, off, dst, 0);
         else if (len < 16) copyOutSmall(r._u8, off, dst, 0, len);
         else dst.set(r._u8.subarray(off, off + len));
@@ -632,6 +649,7 @@ export class GuestMemory {
 
   private _readSlow(addr: GuestAddress, dst: Uint8Array): void {
     if (!isByteArray(dst)) throw new TypeError('read: dst must be a Uint8Array');
+    dst = asUint8(dst);
     const a = normalizeAddress(addr, 'read');
     const len = dst.length;
     if (len === 0) return;
@@ -659,8 +677,10 @@ export class GuestMemory {
       const off = addr - r._startN;
       const len = src.length;
       if (off >>> 0 === off && off <= r._wlim1 && len <= r.size - off) {
-        if (r._wasm !== null) r._sync();
-        r._u8.set(src, off);
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (len === 16) copyIn16(r._dv, off, src, 0);
+        else if (len < 16) copyInSmall(r._u8, off, src, 0, len);
+        else r._u8.set(src, off);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, len);
         return;
       }
@@ -670,6 +690,7 @@ export class GuestMemory {
 
   private _writeSlow(addr: GuestAddress, src: Uint8Array): void {
     if (!isByteArray(src)) throw new TypeError('write: src must be a Uint8Array');
+    src = asUint8(src);
     this._writeFrom('write', normalizeAddress(addr, 'write'), src, 0, src.length);
   }
 
@@ -696,7 +717,7 @@ export class GuestMemory {
     let pos = 0;
     for (; i <= last; i++) {
       const r = this._regions[i]!;
-      if (r._wasm !== null) r._sync();
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
       const n = Math.min(len - pos, r.size - off);
       r._u8.fill(b, off, off + n);
       if (r.dirtyLog !== null) r.dirtyLog.mark(off, n);
@@ -711,7 +732,7 @@ export class GuestMemory {
     const regs = this._regions;
     if (first === last) {
       const r = regs[first]!;
-      if (r._wasm !== null) r._sync();
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
       copyOut(r._dv, r._u8, off, dst, dstOff, len);
       return;
     }
@@ -720,7 +741,7 @@ export class GuestMemory {
     let tOff = dstOff;
     for (let k = first; k <= last; k++) {
       const r = regs[k]!;
-      if (r._wasm !== null) r._sync();
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
       if (r._buf === dst.buffer) {
         target = new Uint8Array(len);
         tOff = 0;
@@ -748,15 +769,15 @@ export class GuestMemory {
     if (first === last) {
       const r = regs[first]!;
       this._last = r;
-      if (r._wasm !== null) r._sync();
-      copyIn(r._u8, off, src, srcOff, len);
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      copyIn(r._dv, r._u8, off, src, srcOff, len);
       if (r.dirtyLog !== null) r.dirtyLog.mark(off, len);
       return;
     }
     // src may alias a region of the span: the first segment must not clobber bytes still to copy.
     for (let k = first; k <= last; k++) {
       const r = regs[k]!;
-      if (r._wasm !== null) r._sync();
+      if (r._wasm !== null && r._u8.length === 0) r._sync();
       if (r._buf === src.buffer) {
         src = src.slice(srcOff, srcOff + len);
         srcOff = 0;
@@ -767,7 +788,7 @@ export class GuestMemory {
     for (let k = first; k <= last; k++) {
       const r = regs[k]!;
       const n = Math.min(len - pos, r.size - off);
-      copyIn(r._u8, off, src, srcOff + pos, n);
+      copyIn(r._dv, r._u8, off, src, srcOff + pos, n);
       if (r.dirtyLog !== null) r.dirtyLog.mark(off, n);
       pos += n;
       off = 0;
@@ -797,6 +818,26 @@ export class GuestMemory {
    * ```
    */
   view(addr: GuestAddress, length: number, access?: AccessKind): Uint8Array {
+    const r = this._last;
+    if (typeof addr === 'number' && typeof length === 'number' && length > 0) {
+      const off = addr - r._startN;
+      if (off >>> 0 === off && length <= r.size - off && Number.isInteger(length)) {
+        if (access === undefined || access === 'read') {
+          if (off <= r._lim1) {
+            if (r._wasm !== null && r._u8.length === 0) r._sync();
+            return new Uint8Array(r._buf, r._base + off, length);
+          }
+        } else if (access === 'write' && off <= r._wlim1) {
+          if (r._wasm !== null && r._u8.length === 0) r._sync();
+          if (r.dirtyLog !== null) r.dirtyLog.mark(off, length);
+          return new Uint8Array(r._buf, r._base + off, length);
+        }
+      }
+    }
+    return this._viewSlow(addr, length, access);
+  }
+
+  private _viewSlow(addr: GuestAddress, length: number, access?: AccessKind): Uint8Array {
     const a = normalizeAddress(addr, 'view');
     const len = checkLength(length, 'view');
     const write = checkAccess(access, 'view');
@@ -812,7 +853,7 @@ export class GuestMemory {
     const r = this._regions[i]!;
     const off = this._pOff;
     this._last = r;
-    if (r._wasm !== null) r._sync();
+    if (r._wasm !== null && r._u8.length === 0) r._sync();
     if (write && r.dirtyLog !== null) r.dirtyLog.mark(off, len);
     return new Uint8Array(r._buf, r._base + off, len);
   }
@@ -838,7 +879,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._alim2 && (off & 1) === 0) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         const v = Atomics.load(r._u16, off >>> 1);
         return HOST_LE ? v : bswap16(v);
       }
@@ -864,7 +905,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._alim4 && (off & 3) === 0) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         const v = Atomics.load(r._u32, off >>> 2);
         return HOST_LE ? v : bswap32(v);
       }
@@ -891,7 +932,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._walim2 && (off & 1) === 0 && (value & 0xffff) === value) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         Atomics.store(r._u16, off >>> 1, HOST_LE ? value : bswap16(value));
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 2);
         return;
@@ -918,7 +959,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._walim4 && (off & 3) === 0 && value >>> 0 === value) {
-        if (r._wasm !== null) r._sync();
+        if (r._wasm !== null && r._u8.length === 0) r._sync();
         Atomics.store(r._u32, off >>> 2, HOST_LE ? value : bswap32(value));
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 4);
         return;
@@ -948,7 +989,7 @@ export class GuestMemory {
       });
     }
     this._last = r;
-    if (r._wasm !== null) r._sync();
+    if (r._wasm !== null && r._u8.length === 0) r._sync();
     if (n === 2) {
       if (!store) {
         const v = Atomics.load(r._u16, off >>> 1);

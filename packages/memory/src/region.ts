@@ -12,16 +12,32 @@ import { normalizeAddress, TWO_POW_53, TWO_POW_64, hex, type GuestAddress } from
 /**
  * Structural type of a `WebAssembly.Memory` (the WebAssembly types are not in the ES library).
  * Its `buffer` is re-read on every access, so the region stays correct after `memory.grow()`.
+ * @example
+ * ```ts
+ * const wasm: WasmMemoryLike = new WebAssembly.Memory({ initial: 16, maximum: 256 });
+ * ```
  */
 export interface WasmMemoryLike {
   /** The current buffer (replaced by `grow()` when the memory is not shared). */
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
 }
 
-/** What backs a region. A Uint8Array is an external buffer (e.g. a native mmap). */
+/**
+ * What backs a region. A Uint8Array is an external buffer (e.g. a native mmap).
+ * @example
+ * ```ts
+ * const backing: RegionBacking = new SharedArrayBuffer(1 << 20);
+ * ```
+ */
 export type RegionBacking = ArrayBuffer | SharedArrayBuffer | WasmMemoryLike | Uint8Array;
 
-/** Description of one region, as given to `GuestMemory.fromRegions`. */
+/**
+ * Description of one region, as given to `GuestMemory.fromRegions`.
+ * @example
+ * ```ts
+ * const spec: RegionSpec = { start: 0x1_0000_0000n, backing: ram, offset: 0, size: 1 << 30, dirtyPageSize: 4096 };
+ * ```
+ */
 export interface RegionSpec {
   /** Guest physical address of the first byte. */
   start: GuestAddress;
@@ -203,7 +219,9 @@ export class GuestRegion {
   }
 
   /**
-   * Re-reads the buffer of a growable WebAssembly.Memory after `grow()` replaced it.
+   * Re-reads the buffer of a growable WebAssembly.Memory after `grow()` replaced it. `grow()`
+   * detaches the old buffer, so callers test the cheap `_u8.length === 0` (a region is never
+   * empty) instead of the costly `memory.buffer` getter on every access.
    * @internal
    */
   _sync(): void {

@@ -245,6 +245,17 @@ describe('byte ranges', () => {
     const b = Buffer.alloc(2);
     mem.read(0x1000, b);
     expect([...b]).toEqual([0xff, 2]);
+    const clamped = new Uint8ClampedArray(16);
+    mem.write(0x1000, Uint8Array.from({ length: 16 }, (_, i) => 0xf0 + i));
+    mem.read(0x1000, clamped as unknown as Uint8Array);
+    expect([...clamped]).toEqual(Array.from({ length: 16 }, (_, i) => 0xf0 + i));
+    const signed = new Int8Array(5);
+    mem.read(0x1000, signed as unknown as Uint8Array);
+    expect([...new Uint8Array(signed.buffer)]).toEqual([0xf0, 0xf1, 0xf2, 0xf3, 0xf4]);
+    mem.write(0x1000, Int8Array.from({ length: 16 }, (_, i) => -1 - i) as unknown as Uint8Array);
+    expect(mem.readU32(0x100c)).toBe(0xf0f1f2f3);
+    mem.write(0x1000, Int8Array.from([-2, -3, -4]) as unknown as Uint8Array);
+    expect(mem.readU32(0x1000)).toBe(0xfcfcfdfe);
     expect(() => mem.read(0x1000, new Uint16Array(2) as never)).toThrow(TypeError);
     expect(() => mem.write(0x1000, [1, 2] as never)).toThrow(TypeError);
     expect(() => mem.read(0x1000, null as never)).toThrow(TypeError);

@@ -58,31 +58,36 @@ describe('atomics', () => {
   });
 
   it('publish data to another thread through a SharedArrayBuffer (release/acquire on the index)', async () => {
-    // The worker writes 1000 entries (plain u32 writes) then publishes idx with atomicStoreU16;
-    // this thread polls idx with atomicLoadU16 and must see every entry published before it.
-    const sab = new SharedArrayBuffer(0x2000);
+    // The worker writes entry i (a plain u32 write), then publishes idx = i with a release store.
+    // This thread loads idx with atomicLoadU16 (acquire) and must see every entry up to it.
+    const N = 2000;
+    const sab = new SharedArrayBuffer(0x100 + 4 * (N + 1));
     const code = `
       const { workerData } = require('node:worker_threads');
-      const sab = workerData;
-      const dv = new DataView(sab);
-      const u16 = new Uint16Array(sab);
-      for (let i = 1; i <= 1000; i++) {
-        dv.setUint32(0x100 + (i % 256) * 4, i * 3, true);
+      const dv = new DataView(workerData.sab);
+      const u16 = new Uint16Array(workerData.sab);
+      for (let i = 1; i <= workerData.n; i++) {
+        dv.setUint32(0x100 + i * 4, i * 3, true);
         Atomics.store(u16, 0, i);
-        while (Atomics.load(u16, 1) !== i) {}
       }
     `;
-    const worker = new Worker(code, { eval: true, workerData: sab });
+    const worker = new Worker(code, { eval: true, workerData: { sab, n: N } });
+    const done = new Promise((resolve, reject) => {
+      worker.once('exit', resolve);
+      worker.once('error', reject);
+    });
     const mem = GuestMemory.fromRegions([{ start: 0, backing: sab }]);
     let bad = 0;
-    for (let i = 1; i <= 1000; i++) {
-      while (mem.atomicLoadU16(0) !== i) {
-        /* spin */
-      }
-      if (mem.readU32(0x100 + (i % 256) * 4) !== i * 3) bad++;
-      mem.atomicStoreU16(2, i);
+    let checked = 0;
+    let seen = 0;
+    while (seen < N) {
+      const idx = mem.atomicLoadU16(0);
+      for (; checked < idx; checked++) if (mem.readU32(0x100 + (checked + 1) * 4) !== (checked + 1) * 3) bad++;
+      seen = idx;
+      if (idx < N) await new Promise((r) => setImmediate(r));
     }
-    await worker.terminate();
+    await done;
+    expect(checked).toBe(N);
     expect(bad).toBe(0);
-  });
+  }, 30_000);
 });

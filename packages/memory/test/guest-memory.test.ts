@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { GuestMemory, isGuestMemoryError, type GuestMemoryErrorName } from '@vmv/memory';
+import { GuestMemory, isGuestMemoryError, MAX_GUEST_ADDRESS, type GuestMemoryErrorName } from '@vmv/memory';
 
 function errName(fn: () => unknown): string {
   try {
@@ -59,5 +59,11 @@ describe('GuestMemory: single region basics', () => {
       expect(isGuestMemoryError(e)).toBe(true);
       expect(isGuestMemoryError(new Error('x'))).toBe(false);
     }
+  });
+});
+
+describe('constants', () => {
+  it('MAX_GUEST_ADDRESS is 2^64 - 1', () => {
+    expect(MAX_GUEST_ADDRESS).toBe(2n ** 64n - 1n);
   });
 });

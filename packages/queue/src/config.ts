@@ -265,7 +265,8 @@ export class QueueConfig {
 
   /**
    * Checks every rule that does not depend on `ready`: the size, the alignments, each area
-   * inside one region of `memory` (the device area writable), and no two areas overlapping.
+   * inside one region of `memory` (writable where the device writes: the device area, and the
+   * packed descriptor ring), and no two areas overlapping.
    * @param memory - the guest memory the rings live in.
    * @throws Queue.InvalidSizeError, Queue.MisalignedAreaError, Queue.AreaOutOfMemoryError or
    *   Queue.OverlappingAreasError.
@@ -288,10 +289,12 @@ export class QueueConfig {
       if (lo % align !== 0) throw new MisalignedAreaError(`${area} ${hex(lo, hi)} is not ${align}-byte aligned`);
       const len = this.areaLength(area);
       const addr = this.area(area);
+      // The device writes the used ring / device event area, and the packed descriptor ring.
+      const write = area === 'deviceArea' || (packed && area === 'descTable');
       try {
-        memory.view(addr, len, area === 'deviceArea' ? 'write' : 'read');
+        memory.view(addr, len, write ? 'write' : 'read');
       } catch (e) {
-        throw new AreaOutOfMemoryError(`${area} ${hex(lo, hi)}+${len} is not inside one ${area === 'deviceArea' ? 'writable ' : ''}region of guest memory`, e);
+        throw new AreaOutOfMemoryError(`${area} ${hex(lo, hi)}+${len} is not inside one ${write ? 'writable ' : ''}region of guest memory`, e);
       }
       const start = (BigInt(hi) << 32n) | BigInt(lo);
       starts.push(start);

@@ -95,6 +95,20 @@ abstract class Cursor {
     }
   }
 
+  /** Moves back `n` bytes (undoing an advance). */
+  protected rewind(n: number): void {
+    this._remaining += n;
+    this._done -= n;
+    let left = n;
+    const len = this._chain._len;
+    while (left > this._off) {
+      left -= this._off;
+      this._idx--;
+      this._off = len[this._idx]!;
+    }
+    this._off -= left;
+  }
+
   /** Contiguous pieces of the next `n` bytes (after need). */
   protected pieces(n: number, write: boolean): Uint8Array[] {
     const out: Uint8Array[] = [];
@@ -199,14 +213,14 @@ export class ChainReader extends Cursor implements Reader {
       lo = this._memory.readU32(a);
       hi = this._memory.readU32(typeof a === 'number' ? a + 4 : a + 4n);
     } else {
-      lo = this.slow(4);
-      this.settle();
-      hi = this.slow(4);
-      // slow() advanced already
-      if (hi > 0x1fffff) throw new ValueTooLargeError(`readU64Number: value 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is above 2^53-1`, { operation: 'readU64Number' });
-      return hi * TWO_32 + lo;
+      this.copyOut(scratch8, 8);
+      lo = (scratch8[0]! | (scratch8[1]! << 8) | (scratch8[2]! << 16) | (scratch8[3]! << 24)) >>> 0;
+      hi = (scratch8[4]! | (scratch8[5]! << 8) | (scratch8[6]! << 16) | (scratch8[7]! << 24)) >>> 0;
+      this.rewind(8);
     }
-    if (hi > 0x1fffff) throw new ValueTooLargeError(`readU64Number: value 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is above 2^53-1`, { operation: 'readU64Number' });
+    if (hi > 0x1fffff) {
+      throw new ValueTooLargeError(`readU64Number: value 0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')} is above 2^53-1`, { operation: 'readU64Number' });
+    }
     this.advance(8);
     return hi * TWO_32 + lo;
   }

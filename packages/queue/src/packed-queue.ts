@@ -13,12 +13,14 @@ import type { Chain } from './chain.js';
 import type { QueueConfig } from './config.js';
 import { DescFlags, EventFlags } from './constants.js';
 import {
+  ChainLengthOverflowError,
   ChainTooLongError,
   DuplicateBufferIdError,
   InvalidIndirectDescriptorError,
   InvalidIndirectTableError,
   InvalidStateError,
   NotReadyError,
+  ReadableAfterWritableError,
 } from './errors.js';
 import { mapArea, RingBase } from './ring-base.js';
 import { addressFromState, addressToState, checkStateObject, stateBool, stateInt, stateU16 } from './state.js';
@@ -30,6 +32,7 @@ const F_INDIRECT = DescFlags.INDIRECT;
 const F_AVAIL = DescFlags.AVAIL;
 const F_USED = DescFlags.USED;
 const TWO_32 = 4294967296;
+const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_INDIRECT_ENTRIES = 65536;
 
 /**
@@ -43,6 +46,7 @@ const MAX_INDIRECT_ENTRIES = 65536;
  * ```
  */
 export class PackedQueue extends RingBase implements Virtqueue {
+  /** {@inheritDoc Virtqueue.format} */
   readonly format = 'packed' as const;
   private readonly _descAddr: GuestAddress;
   private readonly _driverAddr: GuestAddress;
@@ -84,10 +88,12 @@ export class PackedQueue extends RingBase implements Virtqueue {
     this.map();
   }
 
+  /** {@inheritDoc Virtqueue.nextAvail} */
   get nextAvail(): number {
     return this._nextAvail;
   }
 
+  /** {@inheritDoc Virtqueue.nextUsed} */
   get nextUsed(): number {
     return this._nextUsed;
   }
@@ -124,6 +130,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     return avail === wrap && ((f >>> 15) & 1) !== avail;
   }
 
+  /** {@inheritDoc Virtqueue.pop} */
   pop(): DescriptorChain | null {
     if (this._error !== null) this.checkBroken();
     if (this._desc.length === 0) this.remapIfDetached();
@@ -146,13 +153,22 @@ export class PackedQueue extends RingBase implements Virtqueue {
     return chain;
   }
 
-  /** Walks the descriptors from ring position `pos` into `chain`. */
+  /**
+   * Walks the descriptors from ring position `pos` into `chain`. The direct part is written out
+   * with locals (the hot path); an indirect table goes through `push`.
+   */
   private walk(chain: Chain, pos: number): void {
     chain._begin(0);
     const d = this._desc;
     const size = this.size;
+    let addrs = chain._addr;
+    let lens = chain._len;
+    let flgs = chain._flags;
+    let n = 0;
+    let readable = 0;
+    let rBytes = 0;
+    let wBytes = 0;
     let p = pos;
-    let count = 0;
     for (;;) {
       const b = p << 2;
       const lo = d[b]!;
@@ -160,26 +176,56 @@ export class PackedQueue extends RingBase implements Virtqueue {
       const len = d[b + 2]!;
       const w3 = d[b + 3]!;
       const flags = w3 >>> 16;
-      count++;
       if ((flags & F_INDIRECT) !== 0) {
         if (!this.indirectDesc) throw new InvalidIndirectDescriptorError(`descriptor at ring position ${p} has VIRTQ_DESC_F_INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`);
-        if ((flags & F_NEXT) !== 0 || count > 1) {
+        if ((flags & F_NEXT) !== 0 || n > 0) {
           throw new InvalidIndirectDescriptorError(`descriptor at ring position ${p}: an indirect descriptor must not be part of a VIRTQ_DESC_F_NEXT list`);
         }
         this.walkIndirect(chain, lo, hi, len);
         chain.head = w3 & 0xffff;
+        chain._ringCount = 1;
         break;
       }
-      this.push(chain, lo, hi, len, flags, (flags & F_WRITE) !== 0);
+      if (n === addrs.length) {
+        chain._grow();
+        addrs = chain._addr;
+        lens = chain._len;
+        flgs = chain._flags;
+      }
+      const write = (flags & F_WRITE) !== 0;
+      if (write) {
+        wBytes += len;
+      } else {
+        if (readable !== n) throw new ReadableAfterWritableError(`device-readable descriptor at ring position ${p} follows a device-writable one`);
+        readable++;
+        rBytes += len;
+      }
+      if (rBytes + wBytes > TWO_32) throw new ChainLengthOverflowError(`the list at ring position ${pos} totals more than 2^32 bytes`);
+      lens[n] = len;
+      flgs[n] = flags;
+      const addr = hi * TWO_32 + lo;
+      if (hi < 0x200000 && addr + len <= MAX_SAFE) {
+        addrs[n] = addr;
+        if (len !== 0 && !(addr >= this._rgStart && addr + len <= this._rgEnd && (this._rgWritable || !write))) this.checkBufferSlow(addr, len, write);
+      } else {
+        const big = (BigInt(hi) << 32n) | BigInt(lo);
+        chain._setBig(n, big);
+        if (len !== 0) this.checkBufferSlow(big, len, write);
+      }
+      n++;
       if ((flags & F_NEXT) === 0) {
         // VIRTIO 1.2 §2.8.6: the Buffer ID is in the last descriptor of the list.
         chain.head = w3 & 0xffff;
+        chain._ringCount = n;
+        chain.descriptorCount = n;
+        chain.readableCount = readable;
+        chain.readableBytes = rBytes;
+        chain.writableBytes = wBytes;
         break;
       }
-      if (count >= size) throw new ChainTooLongError(`the list at ring position ${pos} has more than ${size} descriptors (queue size)`);
+      if (n >= size) throw new ChainTooLongError(`the list at ring position ${pos} has more than ${size} descriptors (queue size)`);
       if (++p === size) p = 0;
     }
-    chain._ringCount = count;
     if (this._inflight[chain.head] !== 0) throw new DuplicateBufferIdError(`buffer ID ${chain.head} was made available again before the device used it`);
   }
 
@@ -206,6 +252,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     }
   }
 
+  /** {@inheritDoc Virtqueue.addUsed} */
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
     if (this._error !== null) this.checkBroken();
     const count = this.usedCount(chainOrHead, writtenLen, 'addUsed');
@@ -218,6 +265,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     if (typeof chainOrHead !== 'number') this.releaseChain(chainOrHead as Chain);
   }
 
+  /** {@inheritDoc Virtqueue.addUsedBatch} */
   addUsedBatch(chainsOrHeads: ArrayLike<DescriptorChain | number>, writtenLens: ArrayLike<number>, count: number = chainsOrHeads.length): void {
     if (this._error !== null) this.checkBroken();
     if (!Number.isInteger(count) || count < 0 || count > chainsOrHeads.length || count > writtenLens.length) {
@@ -291,6 +339,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     return chain._ringCount;
   }
 
+  /** {@inheritDoc Virtqueue.needsNotification} */
   needsNotification(): boolean {
     if (this._error !== null) this.checkBroken();
     if (this._drv.length === 0) this.remapIfDetached();
@@ -310,6 +359,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     return ((n - event - 1) & 0xffff) < added;
   }
 
+  /** {@inheritDoc Virtqueue.enableNotification} */
   enableNotification(): boolean {
     if (this._error !== null) this.checkBroken();
     if (this._dev.length === 0) this.remapIfDetached();
@@ -323,6 +373,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     return this.isAvail(this._nextAvail, this._availWrap);
   }
 
+  /** {@inheritDoc Virtqueue.disableNotification} */
   disableNotification(): void {
     if (this._error !== null) this.checkBroken();
     if (this._dev.length === 0) this.remapIfDetached();
@@ -330,6 +381,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     if (this._devLog !== null) this._devLog.mark(this._devOff + 2, 2);
   }
 
+  /** {@inheritDoc Virtqueue.saveState} */
   saveState(): QueueState {
     const inflight: [number, number][] = [];
     const f = this._inflight;
@@ -351,6 +403,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     };
   }
 
+  /** {@inheritDoc Virtqueue.restoreState} */
   restoreState(state: unknown): void {
     const s = checkStateObject(state, 'packed');
     if (s.size !== this.size) throw new InvalidStateError(`size ${String(s.size)} does not match the queue's size ${this.size}`);
@@ -404,6 +457,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     this._numAdded = numAdded;
   }
 
+  /** {@inheritDoc Virtqueue.reset} */
   reset(): void {
     this.newEpoch();
     this._error = null;

@@ -53,8 +53,11 @@ export function mapArea(memory: GuestMemory, addr: GuestAddress, len: number, wr
 
 /** Base of SplitQueue and PackedQueue. */
 export abstract class RingBase {
+  /** {@inheritDoc Virtqueue.size} */
   readonly size: number;
+  /** {@inheritDoc Virtqueue.eventIdx} */
   readonly eventIdx: boolean;
+  /** VIRTIO_F_INDIRECT_DESC negotiated. */
   readonly indirectDesc: boolean;
   protected readonly _memory: GuestMemory;
   protected _error: QueueError | null = null;
@@ -73,7 +76,7 @@ export abstract class RingBase {
     this.indirectDesc = indirectDesc;
   }
 
-  /** The error that broke the queue, or null. */
+  /** {@inheritDoc Virtqueue.error} */
   get error(): QueueError | null {
     return this._error;
   }

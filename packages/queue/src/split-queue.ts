@@ -48,6 +48,7 @@ const MAX_INDIRECT_ENTRIES = 65536;
  * ```
  */
 export class SplitQueue extends RingBase implements Virtqueue {
+  /** {@inheritDoc Virtqueue.format} */
   readonly format = 'split' as const;
   private readonly _mask: number;
   private readonly _descAddr: GuestAddress;
@@ -88,10 +89,12 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this.map();
   }
 
+  /** {@inheritDoc Virtqueue.nextAvail} */
   get nextAvail(): number {
     return this._nextAvail;
   }
 
+  /** {@inheritDoc Virtqueue.nextUsed} */
   get nextUsed(): number {
     return this._nextUsed;
   }
@@ -120,6 +123,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     }
   }
 
+  /** {@inheritDoc Virtqueue.pop} */
   pop(): DescriptorChain | null {
     if (this._error !== null) this.checkBroken();
     if (this._avail.length === 0) this.remapIfDetached();
@@ -248,6 +252,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     }
   }
 
+  /** {@inheritDoc Virtqueue.addUsed} */
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
     if (this._error !== null) this.checkBroken();
     const head = this.usedHead(chainOrHead, writtenLen, 'addUsed');
@@ -269,6 +274,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     if (typeof chainOrHead !== 'number') this.releaseChain(chainOrHead as Chain);
   }
 
+  /** {@inheritDoc Virtqueue.addUsedBatch} */
   addUsedBatch(chainsOrHeads: ArrayLike<DescriptorChain | number>, writtenLens: ArrayLike<number>, count: number = chainsOrHeads.length): void {
     if (this._error !== null) this.checkBroken();
     if (!Number.isInteger(count) || count < 0 || count > chainsOrHeads.length || count > writtenLens.length) {
@@ -315,6 +321,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     return chain.head;
   }
 
+  /** {@inheritDoc Virtqueue.needsNotification} */
   needsNotification(): boolean {
     if (this._error !== null) this.checkBroken();
     if (this._avail.length === 0) this.remapIfDetached();
@@ -330,6 +337,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     return (Atomics.load(this._avail, 0) & 1) === 0;
   }
 
+  /** {@inheritDoc Virtqueue.enableNotification} */
   enableNotification(): boolean {
     if (this._error !== null) this.checkBroken();
     if (this._used16.length === 0) this.remapIfDetached();
@@ -344,6 +352,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     return Atomics.load(this._avail, 1) !== this._nextAvail;
   }
 
+  /** {@inheritDoc Virtqueue.disableNotification} */
   disableNotification(): void {
     if (this._error !== null) this.checkBroken();
     if (this.eventIdx) return;
@@ -352,6 +361,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     if (this._usedLog !== null) this._usedLog.mark(this._usedOff, 2);
   }
 
+  /** {@inheritDoc Virtqueue.saveState} */
   saveState(): QueueState {
     return {
       format: 'split',
@@ -367,6 +377,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     };
   }
 
+  /** {@inheritDoc Virtqueue.restoreState} */
   restoreState(state: unknown): void {
     const s = checkStateObject(state, 'split');
     if (s.size !== this.size) throw new InvalidStateError(`size ${String(s.size)} does not match the queue's size ${this.size}`);
@@ -405,6 +416,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._numAdded = numAdded;
   }
 
+  /** {@inheritDoc Virtqueue.reset} */
   reset(): void {
     this.newEpoch();
     this._error = null;

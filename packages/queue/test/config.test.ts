@@ -88,6 +88,13 @@ describe('QueueConfig', () => {
       { start: 0x2000, backing: new ArrayBuffer(0x1000), readOnly: true },
     ]);
     expect(errorName(() => makeConfig().validate(ro))).toBe('Queue.AreaOutOfMemoryError');
+    // A packed descriptor ring is written by the device too.
+    const roLow = GuestMemory.fromRegions([
+      { start: 0, backing: new ArrayBuffer(0x1000), readOnly: true },
+      { start: 0x1000, backing: new ArrayBuffer(0x2000) },
+    ]);
+    expect(() => makeConfig().validate(roLow)).not.toThrow();
+    expect(errorName(() => makeConfig({ packed: true }).validate(roLow))).toBe('Queue.AreaOutOfMemoryError');
     // Two adjacent regions: an area straddling them is refused (rings must be in one region).
     const two = GuestMemory.fromRegions([
       { start: 0, backing: new ArrayBuffer(0x1800) },

@@ -187,3 +187,18 @@ describe('Writer', () => {
     }
   });
 });
+
+describe('Reader: u64 across buffers', () => {
+  it('readU64Number across buffers; a refused value consumes nothing', () => {
+    const { mem, chain, addrs } = chainOf([3, 5, 3, 5], []);
+    mem.write(addrs[0]!, Uint8Array.of(1, 0, 0));
+    mem.write(addrs[1]!, Uint8Array.of(0, 0, 0, 0, 0));
+    mem.write(addrs[2]!, Uint8Array.of(0, 0, 0));
+    mem.write(addrs[3]!, Uint8Array.of(0, 0, 0, 0, 0x80));
+    const r = chain.reader();
+    expect(r.readU64Number()).toBe(1);
+    expect(errorName(() => r.readU64Number())).toBe('GuestMemory.ValueTooLargeError');
+    expect(r.remaining).toBe(8);
+    expect(r.readU64()).toBe(0x8000000000000000n);
+  });
+});

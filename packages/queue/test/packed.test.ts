@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import type { GuestMemory } from '@vmv/memory';
+import { GuestMemory } from '@vmv/memory';
 import { DescFlags, EventFlags, createVirtqueue, PackedQueue, restoreVirtqueue } from '@vmv/queue';
 import { errorName, makeConfig, makeMemory } from './helpers';
 
@@ -25,6 +25,7 @@ function setup(o: { size?: number; eventIdx?: boolean; indirect?: boolean } = {}
 describe('PackedQueue', () => {
   it('walks a chain, wraps the ring and flips the wrap counters', () => {
     const { mem, q } = setup();
+    expect(q).toBeInstanceOf(PackedQueue);
     put(mem, 0, 0x10000, 16, 0, NEXT);
     put(mem, 1, 0x11000, 8, 0, NEXT | WRITE);
     put(mem, 2, 0x12000, 1, 3, WRITE);
@@ -202,5 +203,52 @@ describe('PackedQueue', () => {
     ]) {
       expect(errorName(() => q.restoreState(b))).toBe('Queue.InvalidStateError');
     }
+  });
+});
+
+describe('PackedQueue: long lists and memory', () => {
+  it('walks a list of the full queue size across the ring end', () => {
+    const { mem, q } = setup({ size: 20 });
+    // Advance to position 7 with one 7-descriptor list, then a 20-descriptor list wrapping around.
+    for (let p = 0; p < 7; p++) put(mem, p, 0x10000, 1, 1, p < 6 ? NEXT : 0);
+    q.addUsed(q.pop()!, 0);
+    for (let k = 0; k < 20; k++) {
+      const p = (7 + k) % 20;
+      put(mem, p, 0x20000 + k, 1, 2, k < 19 ? NEXT : 0, p >= 7 ? 1 : 0);
+    }
+    const c = q.pop()!;
+    expect(c.descriptorCount).toBe(20);
+    expect(c.address(19)).toBe(0x20000 + 19);
+    expect(q.nextAvail).toBe(7);
+  });
+
+  it('re-acquires its views after a WebAssembly.Memory grows', () => {
+    const { WebAssembly: Wasm } = globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer; grow(n: number): number } } };
+    const wasm = new Wasm.Memory({ initial: 2, maximum: 4 });
+    const mem = GuestMemory.fromRegions([{ start: 0, backing: wasm }]);
+    const q = createVirtqueue(mem, makeConfig({ packed: true, size: 4 }));
+    put(mem, 0, 0x10000, 1, 0, 0);
+    wasm.grow(1);
+    const c = q.pop()!;
+    wasm.grow(1);
+    q.addUsed(c, 0);
+    expect(mem.readU16(14)).toBe(AVAIL | USED);
+    wasm.grow(0);
+    q.disableNotification();
+    expect(mem.readU16(DEV + 2)).toBe(EventFlags.DISABLE);
+  });
+
+  it('saves addresses above 2^53 as decimal strings', () => {
+    const high = 2n ** 60n;
+    const mem = GuestMemory.fromRegions([
+      { start: 0, backing: new ArrayBuffer(0x10000) },
+      { start: high, backing: new ArrayBuffer(0x10000) },
+    ]);
+    const cfg = makeConfig({ packed: true, size: 4 });
+    cfg.setArea('descTable', high);
+    const q = createVirtqueue(mem, cfg);
+    const s = JSON.parse(JSON.stringify(q.saveState()));
+    expect(s.descTable).toBe(high.toString());
+    expect(restoreVirtqueue(mem, s, 256).saveState().descTable).toBe(high.toString());
   });
 });

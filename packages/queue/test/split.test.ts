@@ -381,7 +381,9 @@ describe('SplitQueue: state, reset and memory', () => {
   });
 
   it('re-acquires its ring views after a WebAssembly.Memory grows', () => {
-    const wasm = new WebAssembly.Memory({ initial: 2, maximum: 4 });
+    // WebAssembly is a global of Node, typed by the DOM lib only.
+    const { WebAssembly: Wasm } = globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number }) => { buffer: ArrayBuffer; grow(n: number): number } } };
+    const wasm = new Wasm.Memory({ initial: 2, maximum: 4 });
     const mem = GuestMemory.fromRegions([{ start: 0, backing: wasm }]);
     writeSplitDesc(mem, 0, 0, 0x10000, 16, 0, 0);
     const q = createVirtqueue(mem, makeConfig());
@@ -446,5 +448,22 @@ describe('SplitQueue: state, reset and memory', () => {
     publish(mem, AVAIL, 8, 0, [0]);
     const c = createVirtqueue(mem, makeConfig()).pop()!;
     for (const f of [() => c.address(1), () => c.length(-1), () => c.flags(0.5), () => c.isWritable(NaN)]) expect(f).toThrow(RangeError);
+  });
+});
+
+describe('SplitQueue: long chains', () => {
+  it('walks a direct chain of the full queue size (the chain object grows, then is reused)', () => {
+    const mem = makeMemory();
+    const n = 64;
+    for (let i = 0; i < n; i++) writeSplitDesc(mem, 0, i, 0x10000 + 16 * i, 16, (i + 1 < n ? NEXT : 0) | (i >= 10 ? WRITE : 0), (i + 1) % n);
+    const q = createVirtqueue(mem, makeConfig({ size: n, driver: 0x1000, device: 0x2000 }));
+    publish(mem, AVAIL, n, 0, [0, 0]);
+    const c = q.pop()!;
+    expect([c.descriptorCount, c.readableCount, c.readableBytes, c.writableBytes]).toEqual([64, 10, 160, 54 * 16]);
+    expect(c.address(63)).toBe(0x10000 + 16 * 63);
+    q.addUsed(c, 0);
+    const again = q.pop()!;
+    expect(again).toBe(c); // pooled
+    expect(again.descriptorCount).toBe(64);
   });
 });

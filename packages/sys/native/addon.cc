@@ -153,6 +153,19 @@ Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   return Int(info.Env(), fd);
 }
 
+// addSeals(fd, shrink, grow, write, seal) -> 0 | -errno
+Napi::Value AddSeals(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  int seals = 0;
+  if (info[1].ToBoolean().Value()) seals |= F_SEAL_SHRINK;
+  if (info[2].ToBoolean().Value()) seals |= F_SEAL_GROW;
+  if (info[3].ToBoolean().Value()) seals |= F_SEAL_WRITE;
+  if (info[4].ToBoolean().Value()) seals |= F_SEAL_SEAL;
+  if (fcntl(fd, F_ADD_SEALS, seals) < 0) return Fail(info.Env(), "fcntl");
+  return Int(info.Env(), 0);
+}
+
 Napi::Value EventFdCreate(const Napi::CallbackInfo& info) {
   double initval;
   if (!ArgDouble(info, 0, &initval)) return Napi::Value();
@@ -217,6 +230,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("fstatSize", FstatSize);
   fn("ftruncate", Ftruncate);
   fn("memfdCreate", MemfdCreate);
+  fn("addSeals", AddSeals);
   fn("eventfd", EventFdCreate);
   fn("eventfdRead", EventFdRead);
   fn("eventfdReadBigInt", EventFdReadBigInt);

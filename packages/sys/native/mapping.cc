@@ -20,6 +20,7 @@ struct MapRecord {
   void* base;      // what mmap returned (page aligned)
   size_t baseLen;  // what was mapped
   bool unmapped;
+  bool finalized;  // the ArrayBuffer's finaliser has run
   int owners;
 };
 
@@ -29,6 +30,7 @@ void Release(MapRecord* rec) {
 
 void FinalizeBuffer(napi_env, void*, void* hint) {
   auto* rec = static_cast<MapRecord*>(hint);
+  rec->finalized = true;
   if (!rec->unmapped) {
     munmap(rec->base, rec->baseLen);
     rec->unmapped = true;
@@ -65,17 +67,23 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   void* base = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, static_cast<off_t>(aligned));
   if (base == MAP_FAILED) return Fail(env, "mmap");
 
-  auto* rec = new MapRecord{base, mapLen, false, 1};
+  // Two owners from the start: the ArrayBuffer's finaliser and this function (then the handle).
+  auto* rec = new MapRecord{base, mapLen, false, false, 2};
   napi_value ab;
   napi_status s = napi_create_external_arraybuffer(env, static_cast<char*>(base) + delta, static_cast<size_t>(len), FinalizeBuffer, rec, &ab);
   if (s != napi_ok) {
-    // The finaliser is not registered when creation fails.
     if (env.IsExceptionPending()) env.GetAndClearPendingException();
-    munmap(base, mapLen);
-    delete rec;
+    // Node 20 runs the finaliser at once when it refuses a buffer (it did here for lengths above
+    // buffer.constants.MAX_LENGTH); other versions may not run it at all. Unmap exactly once, and
+    // free the record only if the finaliser has had its turn (else leak these few bytes rather
+    // than risk a late finaliser touching freed memory).
+    if (!rec->unmapped) {
+      munmap(base, mapLen);
+      rec->unmapped = true;
+    }
+    if (rec->finalized) Release(rec);
     return Fail(env, "napi_create_external_arraybuffer", ENOMEM);
   }
-  rec->owners = 2;
   Napi::External<MapRecord> handle = Napi::External<MapRecord>::New(env, rec, FinalizeHandle);
   Napi::Array result = Napi::Array::New(env, 2);
   result.Set(0u, Napi::Value(env, ab));

@@ -7,7 +7,13 @@
 import { constants } from 'node:os';
 import { native } from './native.js';
 
-/** Options of {@link SysError}. */
+/**
+ * Options of {@link SysError}.
+ * @example
+ * ```ts
+ * new SysError(13, 'open', { details: '/dev/kvm', cause: e });
+ * ```
+ */
 export interface SysErrorOptions {
   /** Extra context appended to the message (a path, a size). */
   details?: string;

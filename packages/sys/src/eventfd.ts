@@ -10,13 +10,25 @@ import { native } from './native.js';
 import { watchEventFd } from './watcher.js';
 import type { EventFdCallback, FdWatcher, WatchEventFdOptions } from './watcher.js';
 
-/** Largest value a single eventfd write may add: 2^64 - 2. */
+/**
+ * Largest value a single eventfd write may add: 2^64 - 2.
+ * @example
+ * ```ts
+ * ev.write(EVENTFD_MAX); // the counter is now full
+ * ```
+ */
 export const EVENTFD_MAX = 0xfffffffffffffffen;
 
 /** The fd {@link EventFd.from} hands to the constructor (-1 otherwise). */
 let adopting = -1;
 
-/** Options of {@link EventFd}. */
+/**
+ * Options of {@link EventFd}.
+ * @example
+ * ```ts
+ * new EventFd({ initval: 1, semaphore: true });
+ * ```
+ */
 export interface EventFdOptions {
   /** Initial counter value (0 to 2^32-1). Default 0. */
   initval?: number;

@@ -9,12 +9,30 @@
  * 0, reads give `undefined` and writes are ignored; only then are the pages unmapped. A mapping that
  * is never closed is unmapped by a finaliser after its ArrayBuffer is garbage collected.
  */
+import { constants as bufferConstants } from 'node:buffer';
+import { constants as osConstants } from 'node:os';
 import { assertFd, assertInteger, assertOptions } from './assert.js';
 import { fail } from './errors.js';
 import { native } from './native.js';
 import type { NativeMappingHandle } from './native.js';
 
-/** Options of {@link mmap}. */
+/**
+ * The longest single mapping this Node can expose as one ArrayBuffer (`buffer.constants.MAX_LENGTH`:
+ * 2^32 bytes on Node 20, 2^53-1 on Node 22). Map larger regions as several consecutive mappings.
+ * @example
+ * ```ts
+ * for (let off = 0; off < size; off += MAX_MAPPING_LENGTH) parts.push(mmap(fd, Math.min(MAX_MAPPING_LENGTH, size - off), { offset: off }));
+ * ```
+ */
+export const MAX_MAPPING_LENGTH: number = Math.min(bufferConstants.MAX_LENGTH, Number.MAX_SAFE_INTEGER);
+
+/**
+ * Options of {@link mmap}.
+ * @example
+ * ```ts
+ * mmap(fd, size, { offset: 4096 + 12, shared: true });
+ * ```
+ */
 export interface MmapOptions {
   /**
    * Byte offset into the file. It need not be page aligned: the addon maps from the page below
@@ -29,6 +47,7 @@ export interface MmapOptions {
 }
 
 const kCreate = Symbol('Mapping.create');
+const ENXIO = osConstants.errno.ENXIO;
 
 /**
  * A mapping of `length` bytes of a file at `offset`, readable and writable through {@link Mapping.buffer}.
@@ -139,16 +158,16 @@ export class Mapping {
  *
  * For a regular file or memfd the whole range must lie inside the file: touching a page past the
  * end of file raises SIGBUS, so such a request fails with `ENXIO` instead. (A file that another
- * process shrinks after mapping can still raise SIGBUS; seal memfds you create with
- * `allowSealing` and F_SEAL_SHRINK if that matters.)
+ * process shrinks after mapping can still raise SIGBUS; create shared memfds with `allowSealing`
+ * and seal them with `memfdAddSeals(fd, { shrink: true })` if that matters.)
  *
  * @param fd - an fd open for reading (and writing, for a shared mapping)
- * @param length - bytes to map, at least 1
+ * @param length - bytes to map, 1 to {@link MAX_MAPPING_LENGTH}
  * @param options - offset (any byte offset) and sharing
  * @returns the mapping
  * @throws {@link SysError} `ENXIO` (range past the end of the file), `EACCES` (fd not writable for
  *   a shared mapping), `EBADF`, `ENODEV` (fd cannot be mapped), `ENOMEM`
- * @throws TypeError / RangeError on bad arguments
+ * @throws TypeError / RangeError on bad arguments, or a length above {@link MAX_MAPPING_LENGTH}
  * @example
  * ```ts
  * // a vhost-user region: mmap_offset need not be page aligned
@@ -158,6 +177,7 @@ export class Mapping {
 export function mmap(fd: number, length: number, options?: MmapOptions): Mapping {
   assertFd(fd, 'mmap');
   assertInteger(length, 'mmap: length', 1, Number.MAX_SAFE_INTEGER);
+  if (length > MAX_MAPPING_LENGTH) throw new RangeError(`mmap: length ${length} exceeds MAX_MAPPING_LENGTH (${MAX_MAPPING_LENGTH}), the largest ArrayBuffer of this Node; map the range in parts`);
   assertOptions(options, 'mmap');
   let offset = options?.offset ?? 0;
   if (typeof offset === 'bigint') {
@@ -169,7 +189,9 @@ export function mmap(fd: number, length: number, options?: MmapOptions): Mapping
   const shared = options?.shared ?? true;
   const r = native.mmap(fd, length, offset, shared);
   if (typeof r === 'number') {
-    throw fail(r, undefined, `fd ${fd}, length ${length}, offset ${offset}`);
+    let details = `fd ${fd}, length ${length}, offset ${offset}`;
+    if (r === -ENXIO && native.lastSyscall() === 'mmap') details += `: the range ends past the end of the file (size ${native.fstatSize(fd)})`;
+    throw fail(r, undefined, details);
   }
   return new Mapping(kCreate, fd, length, offset, shared, r[0], r[1]);
 }

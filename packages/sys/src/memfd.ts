@@ -3,11 +3,17 @@
  * Anonymous shared memory files (memfd_create(2)): the usual backing of guest RAM that is shared
  * with another process (a vhost-user frontend maps the same file).
  */
-import { assertInteger, assertOptions, assertString } from './assert.js';
+import { assertFd, assertInteger, assertOptions, assertString } from './assert.js';
 import { fail } from './errors.js';
 import { native } from './native.js';
 
-/** Options of {@link memfdCreate}. */
+/**
+ * Options of {@link memfdCreate}.
+ * @example
+ * ```ts
+ * memfdCreate('ram', 2 << 20, { hugetlb: true });
+ * ```
+ */
 export interface MemfdOptions {
   /** MFD_ALLOW_SEALING: allow fcntl(F_ADD_SEALS) later. Default false. */
   allowSealing?: boolean;
@@ -46,4 +52,43 @@ export function memfdCreate(name: string, size: number, options?: MemfdOptions):
     }
   }
   return fd;
+}
+
+/**
+ * Seals to add with {@link memfdAddSeals} (fcntl F_ADD_SEALS). Each one is permanent.
+ * @example
+ * ```ts
+ * const seals: MemfdSeals = { shrink: true, grow: true };
+ * ```
+ */
+export interface MemfdSeals {
+  /** F_SEAL_SHRINK: the file can no longer shrink (so nobody can make a mapping raise SIGBUS). */
+  shrink?: boolean;
+  /** F_SEAL_GROW: the file can no longer grow. */
+  grow?: boolean;
+  /** F_SEAL_WRITE: the contents can no longer change (fails while a shared writable mapping exists). */
+  write?: boolean;
+  /** F_SEAL_SEAL: no further seals can be added. */
+  seal?: boolean;
+}
+
+/**
+ * Adds seals to a memfd created with `allowSealing` (fcntl F_ADD_SEALS). Seal guest RAM with
+ * `shrink` before sharing it, so that no process holding the fd can truncate it under a mapping.
+ *
+ * @param fd - a memfd created with `{ allowSealing: true }`
+ * @param seals - which seals to add
+ * @throws {@link SysError} `EPERM` (sealing not allowed, or F_SEAL_SEAL already set), `EBUSY`
+ *   (`write` while a shared writable mapping exists), `EINVAL` (not a memfd)
+ * @example
+ * ```ts
+ * const fd = memfdCreate('guest-ram', size, { allowSealing: true });
+ * memfdAddSeals(fd, { shrink: true, grow: true });
+ * ```
+ */
+export function memfdAddSeals(fd: number, seals: MemfdSeals): void {
+  assertFd(fd, 'memfdAddSeals');
+  if (typeof seals !== 'object' || seals === null) throw new TypeError('memfdAddSeals: seals must be an object');
+  const r = native.addSeals(fd, seals.shrink === true, seals.grow === true, seals.write === true, seals.seal === true);
+  if (r < 0) throw fail(r);
 }

@@ -34,6 +34,7 @@ export interface NativeBinding {
   fstatSize(fd: number): number;
   ftruncate(fd: number, size: number): number;
   memfdCreate(name: string, allowSealing: boolean, hugetlb: boolean): number;
+  addSeals(fd: number, shrink: boolean, grow: boolean, write: boolean, seal: boolean): number;
   mmap(fd: number, length: number, offset: number, shared: boolean): [ArrayBuffer, NativeMappingHandle] | number;
   munmap(handle: NativeMappingHandle, buffer: ArrayBuffer): number;
   eventfd(initval: number, semaphore: boolean): number;

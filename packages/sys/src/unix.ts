@@ -16,10 +16,22 @@ import { native } from './native.js';
 import { watchFd } from './watcher.js';
 import type { FdWatcher, WatchCallback, WatchOptions } from './watcher.js';
 
-/** Most fds one message can carry (Linux SCM_MAX_FD). */
+/**
+ * Most fds one message can carry (Linux SCM_MAX_FD).
+ * @example
+ * ```ts
+ * if (fds.length > MAX_FDS_PER_MESSAGE) throw new RangeError('too many fds');
+ * ```
+ */
 export const MAX_FDS_PER_MESSAGE = 253;
 
-/** What {@link UnixStream.recvmsg} received. */
+/**
+ * What {@link UnixStream.recvmsg} received.
+ * @example
+ * ```ts
+ * const { bytesRead, fds, fdsTruncated } = stream.recvmsg(buf) ?? { bytesRead: -1, fds: [], fdsTruncated: false };
+ * ```
+ */
 export interface RecvResult {
   /** Bytes written into the buffer; 0 means the peer closed its end (end of file). */
   bytesRead: number;
@@ -29,7 +41,13 @@ export interface RecvResult {
   fdsTruncated: boolean;
 }
 
-/** The credentials of the peer process, taken when the connection was made (SO_PEERCRED). */
+/**
+ * The credentials of the peer process, taken when the connection was made (SO_PEERCRED).
+ * @example
+ * ```ts
+ * const { pid, uid } = stream.peerCredentials();
+ * ```
+ */
 export interface PeerCredentials {
   /** Process id. */
   pid: number;
@@ -39,14 +57,20 @@ export interface PeerCredentials {
   gid: number;
 }
 
-/** Options of {@link UnixListener.listen}. */
+/**
+ * Options of {@link UnixListener.listen}.
+ * @example
+ * ```ts
+ * UnixListener.listen('/run/vmv.sock', { backlog: 1, removeStale: true });
+ * ```
+ */
 export interface UnixListenOptions {
   /** listen(2) backlog. Default 16. */
   backlog?: number;
   /**
-   * If a socket file exists at the path and nobody accepts on it (connect is refused), remove
-   * it first. A live listener makes listen fail with `EADDRINUSE`; a file that is not a socket is
-   * never removed. Default false.
+   * If a socket file exists at the path and nobody accepts on it (a probing connect is refused),
+   * remove it first. A live listener makes listen fail with `EADDRINUSE` (it sees the probe as a
+   * connection that closes at once); a file that is not a socket is never removed. Default false.
    */
   removeStale?: boolean;
 }
@@ -250,7 +274,7 @@ export class UnixStream {
    * ```
    */
   shutdown(how: 'read' | 'write' | 'both' = 'both'): void {
-    const code = SHUT[how];
+    const code = how === 'read' || how === 'write' || how === 'both' ? SHUT[how] : undefined;
     if (code === undefined) throw new RangeError(`UnixStream.shutdown: how must be 'read', 'write' or 'both', got ${String(how)}`);
     if (this.#fd < 0) throw closedError('UnixStream.shutdown');
     const r = native.shutdown(this.#fd, code);

@@ -10,11 +10,18 @@
  * the `close()` of this package's fd-owning objects do that for you.
  */
 import { assertFd, assertFunction, assertInteger, assertOptions } from './assert.js';
-import { closedError, fail, SysError } from './errors.js';
+import { closedError, fail } from './errors.js';
+import type { SysError } from './errors.js';
 import { native } from './native.js';
 import type { NativeWatcher } from './native.js';
 
-/** libuv poll event bits, as passed to {@link FdWatcher.start} and to callbacks. */
+/**
+ * libuv poll event bits, as passed to {@link FdWatcher.start} and to callbacks.
+ * @example
+ * ```ts
+ * watchFd(fd, cb, { events: PollEvents.READABLE | PollEvents.DISCONNECT });
+ * ```
+ */
 export const PollEvents = {
   /** The fd is readable (or at end of file, or has an error pending). */
   READABLE: 1,
@@ -25,12 +32,22 @@ export const PollEvents = {
   /** Urgent/priority data (EPOLLPRI). */
   PRIORITIZED: 8,
 } as const;
-/** One of {@link PollEvents}. */
+/**
+ * One of {@link PollEvents}.
+ * @example
+ * ```ts
+ * const e: PollEvent = PollEvents.WRITABLE;
+ * ```
+ */
 export type PollEvent = (typeof PollEvents)[keyof typeof PollEvents];
 
 /**
  * Called when a watched fd is ready: `events` is a mask of {@link PollEvents}. On an error
  * (`err` set, `events` 0) the watcher has already stopped.
+ * @example
+ * ```ts
+ * const cb: WatchCallback = (err, events) => { if (events & PollEvents.READABLE) drain(); };
+ * ```
  */
 export type WatchCallback = (err: SysError | null, events: number) => void;
 
@@ -38,10 +55,20 @@ export type WatchCallback = (err: SysError | null, events: number) => void;
  * Called when a watched eventfd has been read: `count` is the counter value read in native code
  * (at least 1; values above 2^53 lose precision). On an error (`err` set, `count` 0) the watcher has
  * already stopped.
+ * @example
+ * ```ts
+ * const onKick: EventFdCallback = (err, count) => { if (!err) processQueue(); };
+ * ```
  */
 export type EventFdCallback = (err: SysError | null, count: number) => void;
 
-/** Options of {@link watchFd}. */
+/**
+ * Options of {@link watchFd}.
+ * @example
+ * ```ts
+ * watchFd(fd, cb, { events: PollEvents.WRITABLE, ref: false, start: false });
+ * ```
+ */
 export interface WatchOptions {
   /** Event mask of {@link PollEvents}. Default READABLE. */
   events?: number;
@@ -51,7 +78,13 @@ export interface WatchOptions {
   start?: boolean;
 }
 
-/** Options of {@link watchEventFd}. */
+/**
+ * Options of {@link watchEventFd}.
+ * @example
+ * ```ts
+ * watchEventFd(kickFd, cb, { ref: false });
+ * ```
+ */
 export interface WatchEventFdOptions {
   /** false: do not keep the process alive for this watcher. Default true. */
   ref?: boolean;

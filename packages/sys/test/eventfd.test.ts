@@ -1,9 +1,12 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { closeFd, EventFd, EVENTFD_MAX, eventfdRead, eventfdWrite, isSysError } from '@vmv/sys';
+import { closeAll, track } from './helpers';
+
+afterEach(closeAll);
 
 describe('EventFd', () => {
   it('adds writes and resets on read', () => {
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     expect(ev.read()).toBeNull();
     expect(ev.write()).toBe(true);
     expect(ev.write(41)).toBe(true);
@@ -17,7 +20,7 @@ describe('EventFd', () => {
   });
 
   it('starts from initval and counts exactly in bigint', () => {
-    const ev = new EventFd({ initval: 7 });
+    const ev = track(new EventFd({ initval: 7 }));
     expect(ev.readBigInt()).toBe(7n);
     expect(ev.readBigInt()).toBeNull();
     expect(ev.write(EVENTFD_MAX - 1n)).toBe(true);
@@ -28,7 +31,7 @@ describe('EventFd', () => {
   });
 
   it('semaphore mode takes one at a time', () => {
-    const ev = new EventFd({ semaphore: true, initval: 2 });
+    const ev = track(new EventFd({ semaphore: true, initval: 2 }));
     expect(ev.read()).toBe(1);
     expect(ev.read()).toBe(1);
     expect(ev.read()).toBeNull();
@@ -36,7 +39,7 @@ describe('EventFd', () => {
   });
 
   it('works on raw fds and adopted fds', () => {
-    const ev = new EventFd();
+    const ev = new EventFd(); // closed through `adopted`: not tracked
     expect(eventfdWrite(ev.fd, 3)).toBe(true);
     expect(eventfdRead(ev.fd)).toBe(3);
     const adopted = EventFd.from(ev.fd);
@@ -47,7 +50,7 @@ describe('EventFd', () => {
   });
 
   it('fails with errno names and rejects misuse', () => {
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     ev.close();
     for (const op of [() => ev.read(), () => ev.readBigInt(), () => ev.write(), () => ev.watch(() => undefined)]) {
       try {
@@ -57,15 +60,15 @@ describe('EventFd', () => {
         expect(isSysError(e, 'EBADF')).toBe(true);
       }
     }
-    const other = new EventFd();
+    const other = track(new EventFd());
     const fd = other.fd;
     other.close();
     expect(() => eventfdRead(fd)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'read' }));
     expect(() => eventfdWrite(fd)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'write' }));
     expect(() => closeFd(fd)).toThrow(expect.objectContaining({ code: 'EBADF', syscall: 'close' }));
-    expect(() => new EventFd({ initval: -1 })).toThrow(RangeError);
-    expect(() => new EventFd({ initval: 2 ** 32 })).toThrow(RangeError);
-    const live = new EventFd();
+    expect(() => track(new EventFd({ initval: -1 }))).toThrow(RangeError);
+    expect(() => track(new EventFd({ initval: 2 ** 32 }))).toThrow(RangeError);
+    const live = track(new EventFd());
     expect(() => live.write(-1)).toThrow(RangeError);
     expect(() => live.write(EVENTFD_MAX + 1n)).toThrow(RangeError);
     expect(() => live.write(0.5)).toThrow(RangeError);

@@ -52,3 +52,23 @@ export async function until(cond: () => boolean, ms = 5000): Promise<void> {
     await sleep(2);
   }
 }
+
+/** Things a test opened; {@link closeAll} closes them (in reverse) even when the test failed. */
+const opened: Array<{ close(): void }> = [];
+
+/** Registers `thing` for {@link closeAll} and returns it. */
+export function track<T extends { close(): void }>(thing: T): T {
+  opened.push(thing);
+  return thing;
+}
+
+/** Closes everything registered with {@link track}; call from afterEach. */
+export function closeAll(): void {
+  for (let t = opened.pop(); t !== undefined; t = opened.pop()) {
+    try {
+      t.close();
+    } catch {
+      // already closed by the test
+    }
+  }
+}

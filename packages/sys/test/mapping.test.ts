@@ -2,8 +2,10 @@ import { describe, expect, it } from '@jest/globals';
 import { readSync, writeSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
-import { closeFd, fdSize, ftruncate, isSysError, Mapping, memfdCreate, mmap, pageSize } from '@vmv/sys';
-import { mapCount, sleep } from './helpers';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { closeFd, fdSize, ftruncate, isSysError, Mapping, MAX_MAPPING_LENGTH, memfdAddSeals, memfdCreate, mmap, pageSize } from '@vmv/sys';
+import { mapCount, PACKAGE_ROOT, sleep } from './helpers';
 
 describe('memfdCreate', () => {
   it('creates a sized, zeroed, close-on-exec memory file', () => {
@@ -28,6 +30,22 @@ describe('memfdCreate', () => {
     expect(() => memfdCreate('a\0b', 1)).toThrow(RangeError);
     expect(() => memfdCreate('x', -1)).toThrow(RangeError);
     expect(() => memfdCreate('x', 1.5)).toThrow(RangeError);
+  });
+
+  it('seals: a sealed memfd can no longer shrink or grow', () => {
+    const fd = memfdCreate('vmv-sealed', 8192, { allowSealing: true });
+    memfdAddSeals(fd, { shrink: true });
+    expect(() => ftruncate(fd, 4096)).toThrow(expect.objectContaining({ code: 'EPERM', syscall: 'ftruncate' }));
+    ftruncate(fd, 16384); // growing is still allowed
+    memfdAddSeals(fd, { grow: true, seal: true });
+    expect(() => ftruncate(fd, 32768)).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    expect(() => memfdAddSeals(fd, { write: true })).toThrow(expect.objectContaining({ code: 'EPERM', syscall: 'fcntl' }));
+    expect(fdSize(fd)).toBe(16384);
+    closeFd(fd);
+    const unsealable = memfdCreate('vmv-unsealable', 4096);
+    expect(() => memfdAddSeals(unsealable, { shrink: true })).toThrow(expect.objectContaining({ code: 'EPERM' }));
+    expect(() => memfdAddSeals(unsealable, null as unknown as object)).toThrow(TypeError);
+    closeFd(unsealable);
   });
 
   it('reports a name the kernel refuses as SysError EINVAL', () => {
@@ -142,6 +160,33 @@ describe('mmap', () => {
       await sleep(10);
     }
     expect(mapCount(label)).toBe(base);
+    closeFd(fd);
+  });
+
+  it('maps up to MAX_MAPPING_LENGTH and refuses more with a RangeError', () => {
+    const size = Math.min(MAX_MAPPING_LENGTH, 2 ** 33); // sparse: no memory is touched
+    const fd = memfdCreate('vmv-large', size + 4096);
+    const m = mmap(fd, size);
+    expect(m.buffer.byteLength).toBe(size);
+    new Uint8Array(m.buffer)[size - 1] = 1;
+    m.close();
+    expect(() => mmap(fd, MAX_MAPPING_LENGTH + 1)).toThrow(RangeError);
+    closeFd(fd);
+  });
+
+  it('survives the runtime refusing an ArrayBuffer: unmaps once, no double free', () => {
+    // Below the public API (which refuses such lengths up front): the addon's own failure path.
+    const addon = createRequire(__filename)(join(PACKAGE_ROOT, 'native', 'build', 'Release', 'vmv_sys.node')) as {
+      mmap(fd: number, length: number, offset: number, shared: boolean): unknown;
+      munmap(handle: unknown, buffer: unknown): number;
+    };
+    const fd = memfdCreate('vmv-refused', 2 ** 34);
+    for (let i = 0; i < 3; i++) {
+      const r = addon.mmap(fd, 2 ** 33, 0, true);
+      if (Array.isArray(r)) expect(addon.munmap(r[1], r[0])).toBe(0); // a runtime with larger buffers
+      else expect(r).toBeLessThan(0);
+    }
+    expect(mapCount('/memfd:vmv-refused')).toBe(0);
     closeFd(fd);
   });
 

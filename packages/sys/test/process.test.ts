@@ -1,11 +1,11 @@
 // Real peers in other processes (python3, which has socket.send_fds/recv_fds and os.eventfd).
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeFd, EventFd, eventfdRead, memfdCreate, mmap, PollEvents, UnixListener, UnixStream, watchEventFd } from '@vmv/sys';
 import type { RecvResult } from '@vmv/sys';
-import { PEER, run, until } from './helpers';
+import { closeAll, PEER, run, track, until } from './helpers';
 
 let dir: string;
 beforeAll(() => {
@@ -14,14 +14,16 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+afterEach(closeAll);
 
 describe('fd passing with another process', () => {
   it('sends a memfd and an eventfd, gets the peer\'s memfd and eventfd back', async () => {
-    const [mine, theirs] = UnixStream.pair();
+    const [mine, theirs] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     const memfd = memfdCreate('vmv-exchange', 4096);
-    const ram = mmap(memfd, 4096);
+    track({ close: () => closeFd(memfd) });
+    const ram = track(mmap(memfd, 4096));
     Buffer.from(ram.buffer).write('hello-node');
-    const kick = new EventFd();
+    const kick = track(new EventFd());
     const kicks: number[] = [];
     kick.watch((err, n) => {
       expect(err).toBeNull();
@@ -43,7 +45,9 @@ describe('fd passing with another process', () => {
     expect(new TextDecoder().decode(buf.subarray(0, back.bytesRead))).toBe('BACK');
     expect(back.fds).toHaveLength(2);
     const [theirMem, theirEfd] = back.fds as [number, number];
-    const view = mmap(theirMem, 4096);
+    track({ close: () => closeFd(theirMem) });
+    track({ close: () => closeFd(theirEfd) });
+    const view = track(mmap(theirMem, 4096));
     expect(Buffer.from(view.buffer, 0, 17).toString()).toBe('from-python-memfd');
     expect(eventfdRead(theirEfd)).toBe(3);
     // what the peer did to our memory and our eventfd
@@ -64,14 +68,14 @@ describe('fd passing with another process', () => {
 
   it('accepts a connection from another process on a path and sees it hang up', async () => {
     const path = join(dir, 'peer.sock');
-    const listener = UnixListener.listen(path);
+    const listener = track(UnixListener.listen(path));
     let conn: UnixStream | null = null;
     listener.watch(() => {
       conn ??= listener.accept();
     });
     const child = run('python3', [PEER, 'client', path], ['ignore', 'pipe', 'pipe']);
     await until(() => conn !== null);
-    const stream = conn! as UnixStream;
+    const stream = track(conn! as UnixStream);
     const received: RecvResult[] = [];
     let hangup = false;
     const buf = new Uint8Array(5);
@@ -103,8 +107,8 @@ describe('fd passing with another process', () => {
 describe('readiness with kicks from another process', () => {
   it('wakes a watcher for each cross-process kick and answers on a call eventfd', async () => {
     const rounds = 200;
-    const kick = new EventFd();
-    const call = new EventFd();
+    const kick = track(new EventFd());
+    const call = track(new EventFd());
     const seen: number[] = [];
     const w = watchEventFd(kick.fd, (err, n) => {
       expect(err).toBeNull();

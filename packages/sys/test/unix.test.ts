@@ -1,8 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeFd, EventFd, isSysError, MAX_FDS_PER_MESSAGE, memfdCreate, mmap, UnixListener, UnixStream } from '@vmv/sys';
+import { closeAll, track } from './helpers';
 
 let dir: string;
 beforeAll(() => {
@@ -11,6 +12,7 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(dir, { recursive: true, force: true });
 });
+afterEach(closeAll);
 
 function expectSysError(fn: () => unknown, code: string, syscall?: string): void {
   try {
@@ -25,9 +27,9 @@ function expectSysError(fn: () => unknown, code: string, syscall?: string): void
 
 describe('UnixStream.pair', () => {
   it('sends bytes and fds; the receiver gets its own working fds', () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     const memfd = memfdCreate('vmv-pass', 4096);
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     const m = mmap(memfd, 4096);
     Buffer.from(m.buffer).write('shared-bytes');
     expect(a.sendmsg(new Uint8Array([9, 8, 7]), [memfd, ev.fd])).toBe(3);
@@ -52,8 +54,8 @@ describe('UnixStream.pair', () => {
   });
 
   it('keeps message boundaries of fds on a stream: fds come with the first bytes', () => {
-    const [a, b] = UnixStream.pair();
-    const ev = new EventFd();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
+    const ev = track(new EventFd());
     const msg = new Uint8Array(12 + 8).fill(1);
     a.sendmsg(msg, [ev.fd]);
     a.sendmsg(new Uint8Array([2, 2]));
@@ -71,7 +73,7 @@ describe('UnixStream.pair', () => {
   });
 
   it('returns null when nothing is there, 0 bytes at end of file, EPIPE after', () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     expect(b.recvmsg(new Uint8Array(4))).toBeNull();
     a.sendmsg(new Uint8Array([1]));
     a.shutdown('write');
@@ -83,7 +85,7 @@ describe('UnixStream.pair', () => {
   });
 
   it('reports EAGAIN when the socket buffer is full, and partial sends', () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     const chunk = new Uint8Array(1 << 16);
     let total = 0;
     let sawPartialOrFull = false;
@@ -107,7 +109,7 @@ describe('UnixStream.pair', () => {
   });
 
   it('passes the maximum number of fds', () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     const fds = new Array<number>(MAX_FDS_PER_MESSAGE).fill(a.fd);
     a.sendmsg(new Uint8Array([0]), fds);
     const got = b.recvmsg(new Uint8Array(1))!;
@@ -119,7 +121,7 @@ describe('UnixStream.pair', () => {
   });
 
   it('rejects misuse and reports closed streams as EBADF', () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     expect(() => a.sendmsg([1] as unknown as Uint8Array)).toThrow(TypeError);
     expect(() => a.sendmsg(new Uint8Array(0), [b.fd])).toThrow(RangeError);
     expect(() => a.sendmsg(new Uint8Array(1), new Array<number>(MAX_FDS_PER_MESSAGE + 1).fill(0))).toThrow(RangeError);
@@ -128,7 +130,7 @@ describe('UnixStream.pair', () => {
     expect(() => a.recvmsg(new Uint8Array(0))).toThrow(RangeError);
     expect(() => a.shutdown('sideways' as 'both')).toThrow(RangeError);
     expect(() => new UnixStream()).toThrow(TypeError);
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     const dead = ev.fd;
     ev.close();
     expectSysError(() => a.sendmsg(new Uint8Array(1), [dead]), 'EBADF', 'sendmsg');
@@ -152,7 +154,7 @@ describe('UnixListener', () => {
     const server = listener.accept()!;
     expect(server).not.toBeNull();
     expect(server.peerCredentials()).toEqual({ pid: process.pid, uid: process.getuid!(), gid: process.getgid!() });
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     client.sendmsg(new TextEncoder().encode('hi'), [ev.fd]);
     const got = server.recvmsg(new Uint8Array(8))!;
     expect(got.bytesRead).toBe(2);

@@ -1,19 +1,21 @@
-import { describe, expect, it } from '@jest/globals';
+import { afterEach, describe, expect, it } from '@jest/globals';
 import { openSync, closeSync } from 'node:fs';
 import { closeFd, EventFd, FdWatcher, isSysError, PollEvents, UnixStream, watchEventFd, watchFd } from '@vmv/sys';
 import type { SysError } from '@vmv/sys';
-import { sleep, until } from './helpers';
+import { closeAll, sleep, track, until } from './helpers';
+
+afterEach(closeAll);
 
 describe('watchFd', () => {
   it('calls back on readability, level-triggered, until drained', async () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     const seen: number[] = [];
-    const w = watchFd(b.fd, (err, events) => {
+    const w = track(watchFd(b.fd, (err, events) => {
       expect(err).toBeNull();
       seen.push(events);
       const got = b.recvmsg(new Uint8Array(2)); // read 2 bytes per callback
       if (got === null) return;
-    });
+    }));
     expect(w.active).toBe(true);
     expect(w.events).toBe(PollEvents.READABLE);
     a.sendmsg(new Uint8Array(6));
@@ -27,12 +29,12 @@ describe('watchFd', () => {
   });
 
   it('stops, restarts and closes; never calls back when stopped or closed', async () => {
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     let calls = 0;
-    const w = watchFd(ev.fd, () => {
+    const w = track(watchFd(ev.fd, () => {
       calls++;
       ev.read();
-    });
+    }));
     w.stop();
     expect(w.active).toBe(false);
     ev.write();
@@ -53,12 +55,12 @@ describe('watchFd', () => {
   });
 
   it('reports writability and disconnect', async () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     let events = 0;
-    const w = watchFd(a.fd, (_err, e) => {
+    const w = track(watchFd(a.fd, (_err, e) => {
       events |= e;
       if (e & PollEvents.DISCONNECT) w.stop();
-    }, { events: PollEvents.WRITABLE | PollEvents.DISCONNECT });
+    }, { events: PollEvents.WRITABLE | PollEvents.DISCONNECT }));
     await until(() => (events & PollEvents.WRITABLE) !== 0);
     w.start(PollEvents.DISCONNECT);
     expect(w.events).toBe(PollEvents.DISCONNECT);
@@ -69,14 +71,14 @@ describe('watchFd', () => {
   });
 
   it('closing the fd through the package closes its watcher first', async () => {
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     let calls = 0;
-    const w = ev.watch(() => calls++);
+    const w = track(ev.watch(() => calls++));
     ev.close();
     expect(w.closed).toBe(true);
     // the fd number is free for a new watcher at once (no stale registration)
-    const again = new EventFd();
-    const w2 = again.watch(() => calls++);
+    const again = new EventFd(); // closed below through closeFd(again.fd): not tracked
+    const w2 = track(again.watch(() => calls++));
     again.write();
     await until(() => calls === 1);
     closeFd(again.fd);
@@ -84,9 +86,9 @@ describe('watchFd', () => {
   });
 
   it('creates stopped watchers and respects ref/unref', async () => {
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     const counts: number[] = [];
-    const w = ev.watch((_e, n) => counts.push(n), { start: false, ref: false });
+    const w = track(ev.watch((_e, n) => counts.push(n), { start: false, ref: false }));
     expect(w.active).toBe(false);
     expect(w.hasRef()).toBe(false);
     w.ref();
@@ -102,11 +104,11 @@ describe('watchFd', () => {
   });
 
   it('fails with errno names: double watch, bad fd, regular file', () => {
-    const ev = new EventFd();
-    const w = ev.watch(() => undefined);
+    const ev = track(new EventFd());
+    const w = track(ev.watch(() => undefined));
     expect(() => watchFd(ev.fd, () => undefined)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
     w.close();
-    const again = watchFd(ev.fd, () => undefined); // free after close
+    const again = track(watchFd(ev.fd, () => undefined)); // free after close
     again.close();
     const fd = ev.fd;
     ev.close();
@@ -133,12 +135,12 @@ describe('watchFd', () => {
 
 describe('watchEventFd', () => {
   it('reads the counter natively and passes it to the callback', async () => {
-    const ev = new EventFd();
+    const ev = track(new EventFd());
     const counts: number[] = [];
-    const w = watchEventFd(ev.fd, (err, n) => {
+    const w = track(watchEventFd(ev.fd, (err, n) => {
       expect(err).toBeNull();
       counts.push(n);
-    });
+    }));
     ev.write(3);
     ev.write(4);
     await until(() => counts.length > 0);
@@ -152,11 +154,11 @@ describe('watchEventFd', () => {
   });
 
   it('reports a read error (not an eventfd) and stops', async () => {
-    const [a, b] = UnixStream.pair();
+    const [a, b] = UnixStream.pair().map(track) as [UnixStream, UnixStream];
     let error: SysError | null = null;
-    const w = watchEventFd(b.fd, (err) => {
+    const w = track(watchEventFd(b.fd, (err) => {
       error = err;
-    });
+    }));
     a.sendmsg(new Uint8Array(3)); // a 3-byte read is a short read: EINVAL
     await until(() => error !== null);
     expect(error!.code).toBe('EINVAL');

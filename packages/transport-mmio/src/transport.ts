@@ -223,7 +223,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       try {
         return new QueueConfig(max);
       } catch (e) {
-        throw new RangeError(`VirtioMmioTransport: device.queueMaxSizes[${i}]: ${(e as Error).message}`);
+        throw new RangeError(`VirtioMmioTransport: device.queueMaxSizes[${i}]: ${(e as Error).message}`, { cause: e });
       }
     });
     this.queueCount = this.configs.length;
@@ -742,7 +742,12 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     try {
       this.device.activate(context);
     } catch (e) {
-      if (epoch === this.epoch) this.enterNeedsReset(`the device refused activation: ${describe(e)}`, e);
+      if (epoch !== this.epoch) return;
+      // The device is not running: its context is dead and its queues are dropped.
+      this.epoch++;
+      queues.fill(null);
+      this.live = null;
+      this.enterNeedsReset(`the device refused activation: ${describe(e)}`, e);
     }
   }
 

@@ -74,7 +74,14 @@ export function isVhostUserError(e: unknown, name?: VhostUserErrorName): e is Vh
   return n === 'VhostUserError' || n.startsWith('VhostUser.');
 }
 
-/** A header or body shorter than announced (a truncated read). */
+/**
+ * A header or body shorter than announced (a truncated read).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.PartialMessageError')) console.error(e.details);
+ * ```
+ */
 export class PartialMessageError extends VhostUserError {
   override name = 'VhostUser.PartialMessageError' as const;
   /** @param details - lengths involved */
@@ -83,7 +90,14 @@ export class PartialMessageError extends VhostUserError {
   }
 }
 
-/** The request code is not one QEMU 7.2 defines. */
+/**
+ * The request code is not one QEMU 7.2 defines.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.UnknownRequestError')) console.error(e.details);
+ * ```
+ */
 export class UnknownRequestError extends VhostUserError {
   override name = 'VhostUser.UnknownRequestError' as const;
   /** @param request - the code received */
@@ -92,7 +106,14 @@ export class UnknownRequestError extends VhostUserError {
   }
 }
 
-/** The header announces a payload larger than the protocol maximum (0x1000 bytes). */
+/**
+ * The header announces a payload larger than the protocol maximum (0x1000 bytes).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.OversizedMessageError')) console.error(e.details);
+ * ```
+ */
 export class OversizedMessageError extends VhostUserError {
   override name = 'VhostUser.OversizedMessageError' as const;
   /** @param details - size and limit */
@@ -101,7 +122,14 @@ export class OversizedMessageError extends VhostUserError {
   }
 }
 
-/** The version bits of the header flags are not 1. */
+/**
+ * The version bits of the header flags are not 1.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.VersionError')) console.error(e.details);
+ * ```
+ */
 export class VersionError extends VhostUserError {
   override name = 'VhostUser.VersionError' as const;
   /** @param version - the version received */
@@ -110,7 +138,14 @@ export class VersionError extends VhostUserError {
   }
 }
 
-/** Reserved header flag bits are set, or a request carries the reply flag (or vice versa). */
+/**
+ * Reserved header flag bits are set, or a request carries the reply flag (or vice versa).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidFlagsError')) console.error(e.details);
+ * ```
+ */
 export class InvalidFlagsError extends VhostUserError {
   override name = 'VhostUser.InvalidFlagsError' as const;
   /** @param details - flags and reason */
@@ -119,7 +154,14 @@ export class InvalidFlagsError extends VhostUserError {
   }
 }
 
-/** The payload size does not match what the request requires. */
+/**
+ * The payload size does not match what the request requires.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.BodySizeError')) console.error(e.details);
+ * ```
+ */
 export class BodySizeError extends VhostUserError {
   override name = 'VhostUser.BodySizeError' as const;
   /** @param details - request, size and expected size */
@@ -128,7 +170,14 @@ export class BodySizeError extends VhostUserError {
   }
 }
 
-/** File descriptors arrived on a request that takes none, or in the wrong number, or too many. */
+/**
+ * File descriptors arrived on a request that takes none, or in the wrong number, or too many.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.IncorrectFdsError')) console.error(e.details);
+ * ```
+ */
 export class IncorrectFdsError extends VhostUserError {
   override name = 'VhostUser.IncorrectFdsError' as const;
   /** @param details - request, count and expectation */
@@ -137,7 +186,14 @@ export class IncorrectFdsError extends VhostUserError {
   }
 }
 
-/** A request gated by a (protocol) feature that has not been negotiated. */
+/**
+ * A request gated by a (protocol) feature that has not been negotiated.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InactiveOperationError')) console.error(e.details);
+ * ```
+ */
 export class InactiveOperationError extends VhostUserError {
   override name = 'VhostUser.InactiveOperationError' as const;
   /** @param details - request and the feature it needs */
@@ -146,7 +202,14 @@ export class InactiveOperationError extends VhostUserError {
   }
 }
 
-/** A request this implementation does not serve (crypto sessions, postcopy, IOTLB, GPU). */
+/**
+ * A request this implementation does not serve (crypto sessions, postcopy, IOTLB, GPU).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.UnsupportedRequestError')) console.error(e.details);
+ * ```
+ */
 export class UnsupportedRequestError extends VhostUserError {
   override name = 'VhostUser.UnsupportedRequestError' as const;
   /** @param request - the request code */
@@ -155,7 +218,14 @@ export class UnsupportedRequestError extends VhostUserError {
   }
 }
 
-/** A memory table or memory region description breaks a rule (size, overflow, order, overlap). */
+/**
+ * A memory table or memory region description breaks a rule (size, overflow, order, overlap).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidMemoryRegionError')) console.error(e.details);
+ * ```
+ */
 export class InvalidMemoryRegionError extends VhostUserError {
   override name = 'VhostUser.InvalidMemoryRegionError' as const;
   /** @param reason - which rule @param details - the values */
@@ -164,7 +234,14 @@ export class InvalidMemoryRegionError extends VhostUserError {
   }
 }
 
-/** A vring index outside the device's queues. */
+/**
+ * A vring index outside the device's queues.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidVringIndexError')) console.error(e.details);
+ * ```
+ */
 export class InvalidVringIndexError extends VhostUserError {
   override name = 'VhostUser.InvalidVringIndexError' as const;
   /** @param details - index and queue count */
@@ -173,7 +250,14 @@ export class InvalidVringIndexError extends VhostUserError {
   }
 }
 
-/** A vring address description with bad alignment or unknown flags. */
+/**
+ * A vring address description with bad alignment or unknown flags.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidVringAddrError')) console.error(e.details);
+ * ```
+ */
 export class InvalidVringAddrError extends VhostUserError {
   override name = 'VhostUser.InvalidVringAddrError' as const;
   /** @param reason - which rule @param details - the values */
@@ -182,7 +266,14 @@ export class InvalidVringAddrError extends VhostUserError {
   }
 }
 
-/** A numeric parameter outside its allowed set (ring size, enable flag, status, reserved bits). */
+/**
+ * A numeric parameter outside its allowed set (ring size, enable flag, status, reserved bits).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidParamError')) console.error(e.details);
+ * ```
+ */
 export class InvalidParamError extends VhostUserError {
   override name = 'VhostUser.InvalidParamError' as const;
   /** @param reason - which rule @param details - the values */
@@ -191,7 +282,14 @@ export class InvalidParamError extends VhostUserError {
   }
 }
 
-/** SET_FEATURES / SET_PROTOCOL_FEATURES with bits the backend did not offer. */
+/**
+ * SET_FEATURES / SET_PROTOCOL_FEATURES with bits the backend did not offer.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.UnsupportedFeaturesError')) console.error(e.details);
+ * ```
+ */
 export class UnsupportedFeaturesError extends VhostUserError {
   override name = 'VhostUser.UnsupportedFeaturesError' as const;
   /** @param details - requested, offered */
@@ -200,7 +298,14 @@ export class UnsupportedFeaturesError extends VhostUserError {
   }
 }
 
-/** A GET_CONFIG / SET_CONFIG description out of bounds or with unknown flags. */
+/**
+ * A GET_CONFIG / SET_CONFIG description out of bounds or with unknown flags.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidConfigError')) console.error(e.details);
+ * ```
+ */
 export class InvalidConfigError extends VhostUserError {
   override name = 'VhostUser.InvalidConfigError' as const;
   /** @param reason - which rule @param details - the values */
@@ -209,7 +314,14 @@ export class InvalidConfigError extends VhostUserError {
   }
 }
 
-/** An inflight description with zero or out-of-range sizes, or a bad inflight buffer. */
+/**
+ * An inflight description with zero or out-of-range sizes, or a bad inflight buffer.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidInflightError')) console.error(e.details);
+ * ```
+ */
 export class InvalidInflightError extends VhostUserError {
   override name = 'VhostUser.InvalidInflightError' as const;
   /** @param reason - which rule @param details - the values */
@@ -218,7 +330,14 @@ export class InvalidInflightError extends VhostUserError {
   }
 }
 
-/** A log description with a zero size or an overflowing range. */
+/**
+ * A log description with a zero size or an overflowing range.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidLogError')) console.error(e.details);
+ * ```
+ */
 export class InvalidLogError extends VhostUserError {
   override name = 'VhostUser.InvalidLogError' as const;
   /** @param reason - which rule @param details - the values */
@@ -227,7 +346,14 @@ export class InvalidLogError extends VhostUserError {
   }
 }
 
-/** A request that is well formed but not allowed in the current connection state. */
+/**
+ * A request that is well formed but not allowed in the current connection state.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidOperationError')) console.error(e.details);
+ * ```
+ */
 export class InvalidOperationError extends VhostUserError {
   override name = 'VhostUser.InvalidOperationError' as const;
   /** @param reason - why @param details - the values */
@@ -236,7 +362,14 @@ export class InvalidOperationError extends VhostUserError {
   }
 }
 
-/** A frontend virtual address (ring address) not covered by any memory region. */
+/**
+ * A frontend virtual address (ring address) not covered by any memory region.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.MissingMemoryMappingError')) console.error(e.details);
+ * ```
+ */
 export class MissingMemoryMappingError extends VhostUserError {
   override name = 'VhostUser.MissingMemoryMappingError' as const;
   /** @param details - the address and length */
@@ -245,7 +378,14 @@ export class MissingMemoryMappingError extends VhostUserError {
   }
 }
 
-/** Mapping a region or inflight fd failed (the host refused the mmap). */
+/**
+ * Mapping a region or inflight fd failed (the host refused the mmap).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.MapFailedError')) console.error(e.details);
+ * ```
+ */
 export class MapFailedError extends VhostUserError {
   override name = 'VhostUser.MapFailedError' as const;
   /** @param details - what was mapped @param cause - the host error */
@@ -254,7 +394,14 @@ export class MapFailedError extends VhostUserError {
   }
 }
 
-/** A reply from the backend that does not match the request (frontend side). */
+/**
+ * A reply from the backend that does not match the request (frontend side).
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.InvalidReplyError')) console.error(e.details);
+ * ```
+ */
 export class InvalidReplyError extends VhostUserError {
   override name = 'VhostUser.InvalidReplyError' as const;
   /** @param reason - why @param details - the values */
@@ -263,7 +410,14 @@ export class InvalidReplyError extends VhostUserError {
   }
 }
 
-/** The peer closed the connection. */
+/**
+ * The peer closed the connection.
+ *
+ * @example
+ * ```ts
+ * if (isVhostUserError(e, 'VhostUser.DisconnectedError')) console.error(e.details);
+ * ```
+ */
 export class DisconnectedError extends VhostUserError {
   override name = 'VhostUser.DisconnectedError' as const;
   /** @param details - what was pending */

@@ -6,3 +6,6 @@
  */
 
 export * from './protocol/index.js';
+export { VhostUserBackend, SUPPORTED_PROTOCOL_FEATURES } from './backend/backend.js';
+export type { VhostUserBackendOptions, VhostUserBackendEvent } from './backend/backend.js';
+export { inflightQueueRegionSize, INFLIGHT_VERSION } from './backend/inflight-region.js';

@@ -181,8 +181,12 @@ function makePackedDriver(sab, wl, evidx) {
 
 // ------------------------------------------------------------------------------ device rounds
 
+// The walk's checksum, in a typed array so that updating it allocates nothing (a module-level
+// double would be re-boxed on every update) and walk() returns a plain number.
+const checksum = new Float64Array(1);
+
+/** The reference's walk(chain): reads every descriptor (and the B header); returns used_len. */
 function walk(chain, mem, hdr, hdrView, isB) {
-  let checksum = 0;
   let usedLen = 0;
   const count = chain.descriptorCount;
   let first = 0;
@@ -190,15 +194,15 @@ function walk(chain, mem, hdr, hdrView, isB) {
     const addr = chain.address(i);
     const len = chain.length(i);
     const flags = chain.flags(i);
-    checksum += addr ^ len ^ flags;
+    checksum[0] += addr ^ len ^ flags;
     if (i === 0) first = addr;
     if ((flags & WRITE) !== 0) usedLen += len;
   }
   if (isB) {
     mem.read(first, hdr);
-    checksum += hdrView.getUint32(0, true) + hdrView.getUint32(8, true) + hdrView.getUint32(12, true) * 4294967296;
+    checksum[0] += hdrView.getUint32(0, true) + hdrView.getUint32(8, true) + hdrView.getUint32(12, true) * 4294967296;
   }
-  return { checksum, usedLen };
+  return usedLen;
 }
 
 function makeRunner(kind, style, notif, wl, mem, sab) {
@@ -210,27 +214,25 @@ function makeRunner(kind, style, notif, wl, mem, sab) {
   const hdrView = new DataView(hdr.buffer);
   const scratch = new Array(256).fill(null);
   const lens = new Uint32Array(256);
-  const stats = { chains: 0, descriptors: 0, notifies: 0, checksum: 0 };
+  const stats = { chains: 0, descriptors: 0, notifies: 0 };
   const round = () => {
     driver.publish();
     if (evidx) q.disableNotification();
     if (style === 'pop') {
       for (let c = q.pop(); c !== null; c = q.pop()) {
-        const r = walk(c, mem, hdr, hdrView, isB);
-        stats.checksum += r.checksum;
+        const usedLen = walk(c, mem, hdr, hdrView, isB);
         stats.chains++;
         stats.descriptors += c.descriptorCount;
-        q.addUsed(c, r.usedLen);
+        q.addUsed(c, usedLen);
         if (evidx && q.needsNotification()) stats.notifies++;
       }
     } else {
       let k = 0;
       for (let c = q.pop(); c !== null; c = q.pop()) {
-        const r = walk(c, mem, hdr, hdrView, isB);
-        stats.checksum += r.checksum;
+        const usedLen = walk(c, mem, hdr, hdrView, isB);
         stats.descriptors += c.descriptorCount;
         scratch[k] = c;
-        lens[k++] = r.usedLen;
+        lens[k++] = usedLen;
       }
       stats.chains += k;
       for (let j = 0; j < k; j++) {
@@ -240,9 +242,14 @@ function makeRunner(kind, style, notif, wl, mem, sab) {
     }
     if (evidx && q.enableNotification()) throw new Error('enableNotification reported more work');
   };
+  let roundsRun = 0;
   return {
     run(rounds) {
       for (let r = 0; r < rounds; r++) round();
+      roundsRun += rounds;
+    },
+    get roundsRun() {
+      return roundsRun;
     },
     driverOnly(rounds) {
       for (let r = 0; r < rounds; r++) driver.publish();
@@ -254,6 +261,7 @@ function makeRunner(kind, style, notif, wl, mem, sab) {
       const want = evidx ? rounds : 0;
       if (stats.notifies !== want) throw new Error(`notifies ${stats.notifies} != ${want}`);
       if (kind === 'split' && mem.readU16(USED + 2) !== (rounds * n) % 65536) throw new Error('used.idx mismatch');
+      if (kind === 'packed' && q.nextUsed !== (rounds * n * perChain) % QSIZE) throw new Error('used position mismatch');
     },
     stats,
   };
@@ -272,6 +280,7 @@ function bench(kind, wlName, style, notif, shared) {
   }
   const r = makeRunner(kind, style, notif, wl, shared.mem, shared.sab);
   const full = measure((rounds) => r.run(rounds), { opsPerIteration: per });
+  r.check(r.roundsRun); // counts, notifications and used.idx over every round measured
   const rounds = full.iterations;
   // The driver-only loop on a separate ring state (its own publish counters), same rounds.
   const d = makeRunner(kind, style, notif, wl, shared.mem, shared.sab);
@@ -317,5 +326,6 @@ export default async function ({ json }) {
     });
   }
   table(rows, ['case', 'ns/chain (device)', 'total', 'driver-only', 'rounds', 'rust-vmm', 'vs rust-vmm']);
+  if (!Number.isFinite(checksum[0])) throw new Error('checksum');
   if (json) console.log(JSON.stringify({ bench: 'queue', results }));
 }

@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   PACKAGE_DIR, defaultMatrix, detectAccel, ensureGuestImage, ensureHostDeps, qsdAvailable, runGuestCase, selectedBackends,
-  selfCheckLostWrites,
+  selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
 
 const args = process.argv.slice(2);
@@ -53,6 +53,10 @@ console.log(`guest: kernel ${guestImage.kver} (${guestImage.kernelPackage}), acc
   + `${guestImage.built.length ? `, built ${guestImage.built.join(' + ')} in ${guestImage.seconds.toFixed(1)} s` : ''}`);
 if (sel.note) console.log(`guest: ${sel.note}`);
 for (const backend of sel.names) {
+  if (backend === 'vmv' && !vmvAvailable()) {
+    record('vmv/daemon-built', false, 0, `VMV_GUEST_BACKEND asks for our daemon but ${VMV_DAEMON_BIN} does not exist (build packages/vhost-user-blk, or set VMV_GUEST_VMV_CMD)`);
+    continue;
+  }
   for (const c of defaultMatrix()) {
     const name = `${backend}/${c.machine}/${c.kind}${c.queues > 1 ? `-q${c.queues}` : ''}`;
     if (only && !name.includes(only)) continue;

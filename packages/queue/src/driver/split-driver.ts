@@ -181,16 +181,13 @@ export class SplitDriver<T = unknown> {
       this.freeHead = this.next[head]!;
     } else {
       let i = head;
-      let prev = head;
       for (let k = 0; k < total; k++) {
         const b = k < out.length ? out[k]! : inBufs[k - out.length]!;
         const flags = (k + 1 < total ? F_NEXT : 0) | (k >= out.length ? F_WRITE : 0);
         writeDesc(mem, this.desc + 16 * i, b.addr, b.len, flags, this.next[i]!);
         this.flagsShadow[i] = flags;
-        prev = i;
         i = this.next[i]!;
       }
-      void prev;
       this.isIndirect[head] = 0;
       this.freeHead = i;
     }

@@ -59,14 +59,17 @@ export class BackendQueue implements Virtqueue {
     return this.inner;
   }
 
-  /** Attaches a (new) real ring. Chains popped from a previous one stay completable. */
-  attach(inner: Virtqueue, tracker: InflightQueue | null, counter = 1): void {
+  /**
+   * Attaches a real ring. Chains popped from a previous one stay completable (through their head).
+   * @param counter - the next inflight counter; omitted, the current one is kept
+   */
+  attach(inner: Virtqueue, tracker: InflightQueue | null, counter?: number): void {
     if (this.inner !== null && this.pending > 0) {
       for (let h = 0; h < this.origin.length; h++) if (this.origin[h] === CURRENT) this.origin[h] = STALE;
     }
     this.inner = inner;
     this.tracker = tracker;
-    this.counter = counter;
+    if (counter !== undefined) this.counter = counter;
   }
 
   /** Queues chains (from a private ring over the same descriptor table) to hand out before new ones. */

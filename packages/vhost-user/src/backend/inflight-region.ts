@@ -24,7 +24,14 @@
 
 import { NATIVE_LITTLE_ENDIAN as LE } from '../protocol/constants.js';
 
-/** Version written into initialised queue regions. */
+/**
+ * Version written into initialised queue regions.
+ *
+ * @example
+ * ```ts
+ * new DataView(buf).getUint16(8, true) === INFLIGHT_VERSION
+ * ```
+ */
 export const INFLIGHT_VERSION = 1;
 const HEADER = 16;
 const DESC = 16;
@@ -91,13 +98,16 @@ export class InflightQueue {
    *
    * @param ringUsedIdx - the used ring's idx in guest memory
    * @param queueSize - the ring's size (must equal desc_num, checked by the caller)
-   * @returns the heads to resubmit and the next counter
+   * @returns the heads to resubmit and the next counter, or null when the buffer is inconsistent
+   *   with the ring (the caller then starts afresh)
    */
-  recover(ringUsedIdx: number, queueSize: number): InflightRecovery {
+  recover(ringUsedIdx: number, queueSize: number): InflightRecovery | null {
     const v = this.view;
     const usedIdx = v.getUint16(14, LE);
     if (usedIdx !== ringUsedIdx) {
-      const batch = Math.min((ringUsedIdx - usedIdx) & 0xffff, queueSize);
+      const batch = (ringUsedIdx - usedIdx) & 0xffff;
+      // A batch larger than the ring means the buffer does not belong to this ring's history.
+      if (batch > queueSize) return null;
       let head = v.getUint16(12, LE);
       for (let i = 0; i < batch && head < queueSize; i++) {
         v.setUint8(HEADER + DESC * head, 0);

@@ -18,8 +18,8 @@ import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 import { validateRegionLayout } from '../protocol/memory-table.js';
 import { InvalidMemoryRegionError, InvalidOperationError, MapFailedError, MissingMemoryMappingError } from '../errors.js';
 
-/** One mapped region: one mapping per chunk of at most {@link MAX_CHUNK} bytes. */
-interface MappedRegion {
+/** One mapped region: one mapping per chunk of at most {@link MAX_CHUNK} bytes. @internal */
+export interface MappedRegion {
   readonly desc: MemoryRegionDescription;
   readonly chunks: readonly Mapping[];
 }
@@ -67,24 +67,37 @@ export class RegionTable {
   }
 
   /**
-   * Replaces the whole table (SET_MEM_TABLE). Takes ownership of `fds` (closed here, mapped or not).
-   * On failure the previous table stays in place.
+   * Replaces the whole table (SET_MEM_TABLE). Takes ownership of `fds` (closed here, mapped or
+   * not). A region identical to a mapped one (same guest address, size, user address and mmap
+   * offset: the same frontend mapping) keeps its mapping, so requests in flight over it are not
+   * disturbed. On failure the previous table stays in place.
+   * @returns the regions no longer in the table: the caller unmaps them with {@link RegionTable.release}
    */
-  replace(descs: readonly MemoryRegionDescription[], fds: readonly number[]): void {
-    let mapped: MappedRegion[] = [];
+  replace(descs: readonly MemoryRegionDescription[], fds: readonly number[]): readonly MappedRegion[] {
+    const fresh: MappedRegion[] = [];
     try {
       if (descs.length > this.maxRegions) {
         throw new InvalidMemoryRegionError('more regions than memory slots', { count: descs.length, max: this.maxRegions });
       }
-      mapped = descs.map((d, i) => mapRegion(d, fds[i]!));
-      const memory = buildMemory(mapped);
-      const old = this.regions;
-      this.regions = mapped;
+      const kept = new Set<MappedRegion>();
+      const list = descs.map((d, i) => {
+        const same = this.regions.find((r) => !kept.has(r) && sameRegion(r.desc, d));
+        if (same !== undefined) {
+          kept.add(same);
+          return same;
+        }
+        const mapped = mapRegion(d, fds[i]!);
+        fresh.push(mapped);
+        return mapped;
+      });
+      const memory = buildMemory(list);
+      const removed = this.regions.filter((r) => !kept.has(r));
+      this.regions = list;
       this._memory = memory;
       this._generation++;
-      unmapAll(old);
+      return removed;
     } catch (e) {
-      unmapAll(mapped);
+      unmapAll(fresh);
       throw e;
     } finally {
       for (const fd of fds) safeClose(fd);
@@ -112,8 +125,11 @@ export class RegionTable {
     }
   }
 
-  /** Removes and unmaps the region with this guest address, user address and size (REM_MEM_REG). */
-  remove(desc: MemoryRegionDescription): void {
+  /**
+   * Takes the region with this guest address, user address and size out of the table (REM_MEM_REG).
+   * @returns the removed region: the caller unmaps it with {@link RegionTable.release}
+   */
+  remove(desc: MemoryRegionDescription): readonly MappedRegion[] {
     const idx = this.regions.findIndex(
       (r) => r.desc.guestPhysAddr === desc.guestPhysAddr && r.desc.userAddr === desc.userAddr && r.desc.memorySize === desc.memorySize,
     );
@@ -121,11 +137,16 @@ export class RegionTable {
       throw new InvalidOperationError('no such memory region', { gpa: desc.guestPhysAddr, uaddr: desc.userAddr, size: desc.memorySize });
     }
     const list = this.regions.slice();
-    const [gone] = list.splice(idx, 1);
+    const gone = list.splice(idx, 1);
     this._memory = list.length === 0 ? null : buildMemory(list);
     this.regions = list;
     this._generation++;
-    unmapAll([gone!]);
+    return gone;
+  }
+
+  /** Unmaps regions taken out of the table. */
+  release(regions: readonly MappedRegion[]): void {
+    unmapAll(regions);
   }
 
   /**
@@ -150,6 +171,10 @@ export class RegionTable {
     this._generation++;
     unmapAll(old);
   }
+}
+
+function sameRegion(a: MemoryRegionDescription, b: MemoryRegionDescription): boolean {
+  return a.guestPhysAddr === b.guestPhysAddr && a.memorySize === b.memorySize && a.userAddr === b.userAddr && a.mmapOffset === b.mmapOffset;
 }
 
 function cmp(a: bigint, b: bigint): number {

@@ -155,7 +155,14 @@ export type ProtocolFeatureName = keyof typeof ProtocolFeature;
 /** Bit number of a protocol feature. */
 export type ProtocolFeatureBit = (typeof ProtocolFeature)[ProtocolFeatureName];
 
-/** Every protocol feature bit QEMU 7.2 knows (bits 0..16). */
+/**
+ * Every protocol feature bit QEMU 7.2 knows (bits 0..16).
+ *
+ * @example
+ * ```ts
+ * (offered & ~KNOWN_PROTOCOL_FEATURES) === 0n
+ * ```
+ */
 export const KNOWN_PROTOCOL_FEATURES = (1n << 17n) - 1n;
 
 /**
@@ -199,13 +206,27 @@ export const VhostFeature = {
   RING_PACKED: 34,
 } as const;
 
-/** Flags of a vring address description (VHOST_VRING_F_*). */
+/**
+ * Flags of a vring address description (VHOST_VRING_F_*).
+ *
+ * @example
+ * ```ts
+ * (addr.flags & VringAddrFlags.LOG) !== 0
+ * ```
+ */
 export const VringAddrFlags = {
   /** VHOST_VRING_F_LOG: log writes to the used ring at `logGuestAddr`. */
   LOG: 0x1,
 } as const;
 
-/** Bits of the u64 payload of SET_VRING_KICK / SET_VRING_CALL / SET_VRING_ERR. */
+/**
+ * Bits of the u64 payload of SET_VRING_KICK / SET_VRING_CALL / SET_VRING_ERR.
+ *
+ * @example
+ * ```ts
+ * const index = Number(word) & VringFileBits.INDEX_MASK;
+ * ```
+ */
 export const VringFileBits = {
   /** Bits 0-7: the vring index. */
   INDEX_MASK: 0xff,
@@ -213,7 +234,14 @@ export const VringFileBits = {
   NO_FD: 0x100,
 } as const;
 
-/** Flags of a config space access (VHOST_SET_CONFIG_TYPE_*). */
+/**
+ * Flags of a config space access (VHOST_SET_CONFIG_TYPE_*).
+ *
+ * @example
+ * ```ts
+ * if (access.flags === ConfigFlags.LIVE_MIGRATION) restoring = true;
+ * ```
+ */
 export const ConfigFlags = {
   /** A driver write to a writable field. */
   WRITABLE: 0,
@@ -221,26 +249,96 @@ export const ConfigFlags = {
   LIVE_MIGRATION: 1,
 } as const;
 
-/** Size of the message header (request, flags, size: three u32). */
+/**
+ * Size of the message header (request, flags, size: three u32).
+ *
+ * @example
+ * ```ts
+ * const header = new Uint8Array(VHOST_USER_HEADER_SIZE);
+ * ```
+ */
 export const VHOST_USER_HEADER_SIZE = 12;
-/** Largest payload accepted (MAX_MSG_SIZE of rust-vmm; QEMU 7.2's largest message is 268 bytes). */
+/**
+ * Largest payload accepted (MAX_MSG_SIZE of rust-vmm; QEMU 7.2's largest message is 268 bytes).
+ *
+ * @example
+ * ```ts
+ * if (size > VHOST_USER_MAX_PAYLOAD_SIZE) disconnect();
+ * ```
+ */
 export const VHOST_USER_MAX_PAYLOAD_SIZE = 0x1000;
-/** Most file descriptors accepted with one message (MAX_ATTACHED_FD_ENTRIES). */
+/**
+ * Most file descriptors accepted with one message (MAX_ATTACHED_FD_ENTRIES).
+ *
+ * @example
+ * ```ts
+ * if (fds.length > VHOST_USER_MAX_FDS) disconnect();
+ * ```
+ */
 export const VHOST_USER_MAX_FDS = 32;
-/** Most regions in one SET_MEM_TABLE (one fd each; QEMU 7.2 sends at most 8). */
+/**
+ * Most regions in one SET_MEM_TABLE (one fd each; QEMU 7.2 sends at most 8).
+ *
+ * @example
+ * ```ts
+ * new VhostUserBackend(device, { maxMemSlots: VHOST_USER_MAX_MEM_TABLE_REGIONS });
+ * ```
+ */
 export const VHOST_USER_MAX_MEM_TABLE_REGIONS = 32;
-/** Size of the config access header (offset, size, flags). */
+/**
+ * Size of the config access header (offset, size, flags).
+ *
+ * @example
+ * ```ts
+ * const payloadSize = VHOST_USER_CONFIG_HEADER_SIZE + access.size;
+ * ```
+ */
 export const VHOST_USER_CONFIG_HEADER_SIZE = 12;
-/** Highest config space offset + size accepted (VHOST_USER_CONFIG_SIZE of rust-vmm). */
+/**
+ * Highest config space offset + size accepted (VHOST_USER_CONFIG_SIZE of rust-vmm).
+ *
+ * @example
+ * ```ts
+ * access.offset + access.size <= VHOST_USER_CONFIG_SPACE_LIMIT
+ * ```
+ */
 export const VHOST_USER_CONFIG_SPACE_LIMIT = 0x1000;
-/** Largest config payload QEMU 7.2 sends (VHOST_USER_MAX_CONFIG_SIZE). */
+/**
+ * Largest config payload QEMU 7.2 sends (VHOST_USER_MAX_CONFIG_SIZE).
+ *
+ * @example
+ * ```ts
+ * device.configSize <= QEMU_MAX_CONFIG_SIZE
+ * ```
+ */
 export const QEMU_MAX_CONFIG_SIZE = 256;
-/** Largest VIRTIO queue size (VIRTIO 1.2 §2.7: Queue Size ≤ 32768). */
+/**
+ * Largest VIRTIO queue size (VIRTIO 1.2 §2.7: Queue Size ≤ 32768).
+ *
+ * @example
+ * ```ts
+ * size >= 1 && size <= VIRTIO_MAX_QUEUE_SIZE
+ * ```
+ */
 export const VIRTIO_MAX_QUEUE_SIZE = 32768;
-/** Largest queue count a vring index can address in KICK/CALL/ERR (8 index bits). */
+/**
+ * Largest queue count a vring index can address in KICK/CALL/ERR (8 index bits).
+ *
+ * @example
+ * ```ts
+ * device.queueMaxSizes.length <= VHOST_USER_MAX_QUEUES
+ * ```
+ */
 export const VHOST_USER_MAX_QUEUES = 256;
 
-/** Byte sizes of the fixed payloads. */
+/**
+ * Byte sizes of the fixed payloads.
+ *
+ * @example
+ * ```ts
+ * if (header.size !== PayloadSize.VRING_ADDR) fail();
+ * ```
+ */
 export const PayloadSize = {
   U64: 8,
   VRING_STATE: 8,

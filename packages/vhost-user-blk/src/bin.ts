@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+/**
+ * The `vmv-vhost-user-blk` executable: a thin wrapper around {@link runCli}. Everything it does
+ * is importable (and tested) from the package: `parseArgs`, `BlockDaemon`, `runCli`.
+ * @module
+ */
+import { runCli } from './cli.js';
+
+runCli(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`vmv-vhost-user-blk: internal error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

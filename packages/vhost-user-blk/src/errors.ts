@@ -1,0 +1,136 @@
+/**
+ * Errors of the vmv-vhost-user-blk daemon: one base class with a stable `code` and `name`, and a
+ * subclass per way a start can fail (a bad command line, a bad image, a bad socket path). Each
+ * message says what is wrong and how to fix it, because the CLI prints it as is.
+ * @module
+ */
+
+/** Options common to every daemon error. */
+export interface VhostUserBlkErrorOptions {
+  /** Longer explanation or a hint for the user. */
+  details?: string;
+  /** The error that caused this one (a Node or Sys error). */
+  cause?: unknown;
+}
+
+/**
+ * Base class of the daemon's errors. Test the `name` with {@link isVhostUserBlkError}, never
+ * `instanceof` (two copies of the package break instanceof).
+ * @example
+ * ```ts
+ * try { await BlockDaemon.start(options); } catch (e) { if (isVhostUserBlkError(e)) console.error(e.message); }
+ * ```
+ */
+export class VhostUserBlkError extends Error {
+  /** Stable machine-readable code (`USAGE`, `IMAGE`, `SOCKET`). */
+  readonly code: string;
+  /** The message without details. */
+  readonly shortMessage: string;
+  /** The hint or longer explanation, when there is one. */
+  readonly details: string | undefined;
+
+  /**
+   * @param code - stable code.
+   * @param shortMessage - one line saying what is wrong.
+   * @param options - details (a hint) and cause.
+   * @example
+   * ```ts
+   * new VhostUserBlkError('IMAGE', 'image x.img does not exist')
+   * ```
+   */
+  constructor(code: string, shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
+    super(options.details ? `${shortMessage}\n${options.details}` : shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'VhostUserBlk.Error';
+    this.code = code;
+    this.shortMessage = shortMessage;
+    this.details = options.details;
+  }
+}
+
+/**
+ * The command line is wrong: an unknown option, a missing value, a value out of range.
+ * The CLI exits with status 2 and prints the usage hint.
+ * @example
+ * ```ts
+ * parseArgs(['--queues', '0']); // throws VhostUserBlk.UsageError
+ * ```
+ */
+export class UsageError extends VhostUserBlkError {
+  /**
+   * @param shortMessage - what is wrong.
+   * @param options - details and cause.
+   */
+  constructor(shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
+    super('USAGE', shortMessage, options);
+    this.name = 'VhostUserBlk.UsageError';
+  }
+}
+
+/**
+ * The disk image cannot be served: missing, a directory, unreadable or unwritable, a size that is
+ * not a whole number of sectors, a qcow2 file.
+ * @example
+ * ```ts
+ * await openImage({ image: '/nonexistent', readonly: false, direct: false }); // throws VhostUserBlk.ImageError
+ * ```
+ */
+export class ImageError extends VhostUserBlkError {
+  /** The image path. */
+  readonly path: string;
+  /**
+   * @param path - the image path.
+   * @param shortMessage - what is wrong.
+   * @param options - details (a hint) and cause.
+   */
+  constructor(path: string, shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
+    super('IMAGE', shortMessage, options);
+    this.name = 'VhostUserBlk.ImageError';
+    this.path = path;
+  }
+}
+
+/**
+ * The socket path cannot be listened on: its directory is missing, it is too long for a unix
+ * socket, it is taken by another file or by a live listener, or permission is denied.
+ * @example
+ * ```ts
+ * checkSocketPath('/no/such/dir/blk.sock'); // throws VhostUserBlk.SocketError
+ * ```
+ */
+export class SocketError extends VhostUserBlkError {
+  /** The socket path. */
+  readonly path: string;
+  /**
+   * @param path - the socket path.
+   * @param shortMessage - what is wrong.
+   * @param options - details (a hint) and cause.
+   */
+  constructor(path: string, shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
+    super('SOCKET', shortMessage, options);
+    this.name = 'VhostUserBlk.SocketError';
+    this.path = path;
+  }
+}
+
+/** Every error name this package produces. @example `VHOST_USER_BLK_ERROR_NAMES.includes(e.name)` */
+export const VHOST_USER_BLK_ERROR_NAMES = ['VhostUserBlk.Error', 'VhostUserBlk.UsageError', 'VhostUserBlk.ImageError', 'VhostUserBlk.SocketError'] as const;
+/** One of {@link VHOST_USER_BLK_ERROR_NAMES}. @example `const n: VhostUserBlkErrorName = 'VhostUserBlk.ImageError';` */
+export type VhostUserBlkErrorName = (typeof VHOST_USER_BLK_ERROR_NAMES)[number];
+
+/**
+ * Whether `e` is an error of this package (optionally of one name). Tests the name, so it works
+ * across copies of the package.
+ * @param e - anything caught.
+ * @param name - a specific error name.
+ * @returns true if `e` is such an error.
+ * @example
+ * ```ts
+ * if (isVhostUserBlkError(e, 'VhostUserBlk.UsageError')) process.exitCode = 2;
+ * ```
+ */
+export function isVhostUserBlkError(e: unknown, name?: VhostUserBlkErrorName): e is VhostUserBlkError {
+  if (typeof e !== 'object' || e === null) return false;
+  const n = (e as { name?: unknown }).name;
+  if (typeof n !== 'string' || !n.startsWith('VhostUserBlk.')) return false;
+  return name === undefined || n === name;
+}

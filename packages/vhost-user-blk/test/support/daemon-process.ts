@@ -1,0 +1,106 @@
+/**
+ * Runs the real `vmv-vhost-user-blk` program as a child process. The program is bundled from
+ * src/bin.ts with esbuild (the TypeScript sources of every @vmv package, as the tests see them),
+ * with @vmv/sys left external and loaded from its build, because its native addon is found
+ * relative to its own package.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, realpathSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { build, stop } from 'esbuild';
+
+const PACKAGE_DIR = resolve(__dirname, '..', '..');
+let bundled: Promise<string> | null = null;
+
+/** Builds (once per test file) the daemon program; resolves with the path of the bundle. */
+export function daemonProgram(): Promise<string> {
+  bundled ??= (async () => {
+    const sysDir = realpathSync(join(PACKAGE_DIR, 'node_modules', '@vmv', 'sys'));
+    const sysEntry = join(sysDir, 'dist', 'cjs', 'index.js');
+    if (!existsSync(sysEntry)) throw new Error(`@vmv/sys is not built (${sysEntry} is missing): run pnpm --filter @vmv/sys run build`);
+    const outfile = join(mkdtempSync(join(tmpdir(), 'vmv-vub-bin-')), 'bin.cjs');
+    await build({
+      entryPoints: [join(PACKAGE_DIR, 'src', 'bin.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'cjs',
+      target: 'node20',
+      outfile,
+      conditions: ['@vmv/source'],
+      logLevel: 'error',
+      plugins: [
+        {
+          name: 'vmv-sys-external',
+          setup(b) {
+            b.onResolve({ filter: /^@vmv\/sys$/ }, () => ({ path: sysEntry, external: true }));
+          },
+        },
+      ],
+    });
+    await stop();
+    return outfile;
+  })();
+  return bundled;
+}
+
+/** A running daemon child process with its stderr collected. */
+export interface DaemonProcess {
+  readonly child: ChildProcess;
+  /** Everything written to stderr so far. */
+  stderr(): string;
+  /** Resolves with the exit status (code, or 128 + signal number for a signal). */
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts the program with `args`. */
+export async function spawnDaemon(args: readonly string[]): Promise<DaemonProcess> {
+  const program = await daemonProgram();
+  const child = spawn(process.execPath, [program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (d: string) => (err += d));
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  return { child, stderr: () => err, exited };
+}
+
+/** Runs the program to completion; resolves with its exit code and output. */
+export async function runDaemonToExit(args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; output: string }> {
+  const d = await spawnDaemon(args);
+  const timer = setTimeout(() => d.child.kill('SIGKILL'), timeoutMs);
+  const r = await d.exited;
+  clearTimeout(timer);
+  return { code: r.code, output: d.stderr() };
+}
+
+/** Waits until `path` is a socket, or the process exited (then throws with its output). */
+export async function waitForSocket(d: DaemonProcess, path: string, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      if (statSync(path).isSocket()) return;
+    } catch {
+      // not yet
+    }
+    if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`daemon exited (${d.child.exitCode ?? d.child.signalCode}) before listening:\n${d.stderr()}`);
+    if (Date.now() > deadline) throw new Error(`daemon did not listen on ${path} within ${ms} ms:\n${d.stderr()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Waits until the daemon's stderr contains `text`. */
+export async function waitForLog(d: DaemonProcess, text: string | RegExp, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  const has = () => (typeof text === 'string' ? d.stderr().includes(text) : text.test(d.stderr()));
+  while (!has()) {
+    if (Date.now() > deadline) throw new Error(`no ${String(text)} in the daemon log within ${ms} ms:\n${d.stderr()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Kills a daemon left running by a failed test. */
+export function killDaemon(d: DaemonProcess | null | undefined): void {
+  if (d && d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+}

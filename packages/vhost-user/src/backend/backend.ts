@@ -1,0 +1,260 @@
+/**
+ * The vhost-user backend: serves one {@link VirtioDevice} (the same object the MMIO transport
+ * serves) to a frontend such as QEMU over a unix socket. One frontend at a time; after it
+ * disconnects the backend keeps listening for the next, with a fresh session.
+ *
+ * What it offers:
+ * - features: the device's features (without VIRTIO_F_ACCESS_PLATFORM: IOTLB is not served)
+ *   plus VHOST_USER_F_PROTOCOL_FEATURES;
+ * - protocol features: MQ, REPLY_ACK, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE,
+ *   CONFIGURE_MEM_SLOTS, STATUS (a subset can be chosen).
+ *
+ * @module
+ */
+
+import { Feature, type DeviceHost, type VirtioDevice } from '@vmv/device-trait';
+import { UnixListener, type UnixStream } from '@vmv/sys';
+import { ProtocolFeature, VHOST_USER_MAX_MEM_TABLE_REGIONS, VhostFeature, protocolFeatureMask } from '../protocol/constants.js';
+import { Connection, type ConnectionEvent } from './connection.js';
+
+/**
+ * Protocol features the backend implements (and offers by default): MQ, REPLY_ACK, CONFIG,
+ * INFLIGHT_SHMFD, RESET_DEVICE, CONFIGURE_MEM_SLOTS, STATUS.
+ *
+ * @example
+ * ```ts
+ * new VhostUserBackend(device, { protocolFeatures: SUPPORTED_PROTOCOL_FEATURES & ~(1n << 16n) });
+ * ```
+ */
+export const SUPPORTED_PROTOCOL_FEATURES: bigint = protocolFeatureMask([
+  ProtocolFeature.MQ,
+  ProtocolFeature.REPLY_ACK,
+  ProtocolFeature.CONFIG,
+  ProtocolFeature.INFLIGHT_SHMFD,
+  ProtocolFeature.RESET_DEVICE,
+  ProtocolFeature.CONFIGURE_MEM_SLOTS,
+  ProtocolFeature.STATUS,
+]);
+
+/** What the backend reports through {@link VhostUserBackendOptions.onEvent}. */
+export type VhostUserBackendEvent =
+  | { readonly type: 'listening'; readonly path: string }
+  | { readonly type: 'connected' }
+  | { readonly type: 'disconnected'; readonly error?: unknown }
+  | { readonly type: 'rejected'; readonly reason: string }
+  | ConnectionEvent;
+
+/** Options of {@link VhostUserBackend}. */
+export interface VhostUserBackendOptions {
+  /** Protocol features to offer: a subset of {@link SUPPORTED_PROTOCOL_FEATURES} (the default). */
+  readonly protocolFeatures?: bigint;
+  /** Memory slots reported by GET_MAX_MEM_SLOTS and enforced (1..32, default 32). */
+  readonly maxMemSlots?: number;
+  /** How long GET_VRING_BASE waits for requests the device popped to complete (ms, default 1000). */
+  readonly drainTimeoutMs?: number;
+  /** Poll interval of rings whose frontend sent no kick eventfd (ms, default 1). */
+  readonly pollIntervalMs?: number;
+  /** Observer of connections, failures and device activations (for logs and tests). */
+  readonly onEvent?: (event: VhostUserBackendEvent) => void;
+}
+
+/**
+ * Serves a VirtioDevice over vhost-user.
+ *
+ * @example
+ * ```ts
+ * const backend = new VhostUserBackend(device, { onEvent: (e) => console.log(e.type) });
+ * backend.listen('/tmp/vhost-blk.sock', { removeStale: true });
+ * // qemu-system-x86_64 ... -chardev socket,id=c0,path=/tmp/vhost-blk.sock \
+ * //   -device vhost-user-blk-pci,chardev=c0 -object memory-backend-memfd,id=m,size=1G,share=on -numa node,memdev=m
+ * process.on('SIGTERM', () => backend.close());
+ * ```
+ */
+export class VhostUserBackend {
+  /** The device served. */
+  readonly device: VirtioDevice;
+  /** GET_FEATURES answer. */
+  readonly offeredFeatures: bigint;
+  /** GET_PROTOCOL_FEATURES answer. */
+  readonly offeredProtocolFeatures: bigint;
+  private readonly maxMemSlots: number;
+  private readonly drainTimeoutMs: number;
+  private readonly pollIntervalMs: number;
+  private readonly onEvent: (event: VhostUserBackendEvent) => void;
+  private listener: UnixListener | null = null;
+  private connection: Connection | null = null;
+
+  /**
+   * @param device - the device; `attach` is called on it now
+   * @param options - protocol features, limits, observer
+   * @throws TypeError / RangeError on bad options or a device without queues or VERSION_1
+   * @example
+   * ```ts
+   * const backend = new VhostUserBackend(new MyDevice());
+   * ```
+   */
+  constructor(device: VirtioDevice, options: VhostUserBackendOptions = {}) {
+    if (typeof device !== 'object' || device === null) throw new TypeError('VhostUserBackend: device must be a VirtioDevice');
+    const sizes = device.queueMaxSizes;
+    if (!Array.isArray(sizes) || sizes.length < 1 || sizes.length > 256) {
+      throw new RangeError('VhostUserBackend: the device must have 1..256 queues (vring indices are 8 bits)');
+    }
+    for (const s of sizes) {
+      if (!Number.isInteger(s) || s < 1 || s > 32768 || (s & (s - 1)) !== 0) {
+        throw new RangeError(`VhostUserBackend: queue sizes must be powers of two in 1..32768, got ${String(s)}`);
+      }
+    }
+    if (typeof device.deviceFeatures !== 'bigint' || ((device.deviceFeatures >> BigInt(Feature.VERSION_1)) & 1n) !== 1n) {
+      throw new RangeError('VhostUserBackend: the device must offer VIRTIO_F_VERSION_1');
+    }
+    const protocol = options.protocolFeatures ?? SUPPORTED_PROTOCOL_FEATURES;
+    if (typeof protocol !== 'bigint' || (protocol & ~SUPPORTED_PROTOCOL_FEATURES) !== 0n) {
+      throw new RangeError('VhostUserBackend: protocolFeatures must be a subset of SUPPORTED_PROTOCOL_FEATURES');
+    }
+    const slots = options.maxMemSlots ?? VHOST_USER_MAX_MEM_TABLE_REGIONS;
+    if (!Number.isInteger(slots) || slots < 1 || slots > VHOST_USER_MAX_MEM_TABLE_REGIONS) {
+      throw new RangeError(`VhostUserBackend: maxMemSlots must be 1..${VHOST_USER_MAX_MEM_TABLE_REGIONS}`);
+    }
+    this.drainTimeoutMs = checkMs(options.drainTimeoutMs ?? 1000, 'drainTimeoutMs');
+    this.pollIntervalMs = checkMs(options.pollIntervalMs ?? 1, 'pollIntervalMs');
+    this.device = device;
+    this.maxMemSlots = slots;
+    this.offeredProtocolFeatures = protocol;
+    const unsupported = 1n << BigInt(VhostFeature.ACCESS_PLATFORM) | (1n << BigInt(VhostFeature.LOG_ALL));
+    this.offeredFeatures = (device.deviceFeatures & ~unsupported) | (1n << BigInt(VhostFeature.PROTOCOL_FEATURES));
+    const observer = options.onEvent;
+    this.onEvent = (event) => {
+      if (observer === undefined) return;
+      try {
+        observer(event);
+      } catch {
+        // an observer must not break the protocol
+      }
+    };
+    const host: DeviceHost = { configChanged: () => undefined };
+    device.attach?.(host);
+  }
+
+  /**
+   * Listens on a unix socket path and serves frontends one after another.
+   *
+   * @param path - the socket path (QEMU's `-chardev socket,path=...`)
+   * @param options - `removeStale`: remove a dead socket file left at `path`
+   * @throws Sys.SysError when the socket cannot be created (EADDRINUSE, EACCES, ...)
+   * @throws TypeError when already listening
+   * @example
+   * ```ts
+   * backend.listen('/run/vmv/blk0.sock', { removeStale: true });
+   * ```
+   */
+  listen(path: string, options: { removeStale?: boolean } = {}): void {
+    if (this.listener !== null) throw new TypeError('VhostUserBackend.listen: already listening');
+    const listener = UnixListener.listen(path, { removeStale: options.removeStale === true });
+    this.listener = listener;
+    listener.watch(() => {
+      for (let conn = listener.accept(); conn !== null; conn = listener.accept()) this.serve(conn);
+    });
+    this.onEvent({ type: 'listening', path });
+  }
+
+  /**
+   * Serves an already connected stream (a socket accepted elsewhere, or inherited with `--fd`).
+   * If a frontend is already being served, the new stream is closed.
+   *
+   * @param stream - the connection; the backend owns it from now on
+   * @example
+   * ```ts
+   * backend.serve(UnixStream.from(3));
+   * ```
+   */
+  serve(stream: UnixStream): void {
+    if (this.connection !== null && !this.connection.isClosed) {
+      this.onEvent({ type: 'rejected', reason: 'a frontend is already connected' });
+      try {
+        stream.close();
+      } catch {
+        // nothing to release
+      }
+      return;
+    }
+    const connection = new Connection(
+      stream,
+      this.device,
+      {
+        offeredFeatures: this.offeredFeatures,
+        offeredProtocolFeatures: this.offeredProtocolFeatures,
+        maxMemSlots: this.maxMemSlots,
+        drainTimeoutMs: this.drainTimeoutMs,
+        pollIntervalMs: this.pollIntervalMs,
+        emit: this.onEvent,
+      },
+      (error) => {
+        if (this.connection === connection) this.connection = null;
+        this.onEvent(error === undefined ? { type: 'disconnected' } : { type: 'disconnected', error });
+      },
+    );
+    this.connection = connection;
+    this.onEvent({ type: 'connected' });
+    connection.start();
+  }
+
+  /**
+   * Whether a frontend is connected.
+   * @returns true while a connection is served
+   * @example
+   * ```ts
+   * if (!backend.connected) console.log('waiting for QEMU');
+   * ```
+   */
+  get connected(): boolean {
+    return this.connection !== null;
+  }
+
+  /**
+   * Whether the backend listens on a path.
+   * @returns true between `listen` and `close`
+   * @example
+   * ```ts
+   * backend.listening; // true after listen()
+   * ```
+   */
+  get listening(): boolean {
+    return this.listener !== null;
+  }
+
+  /**
+   * Disconnects the frontend (resetting the device session and unmapping its memory).
+   * @example
+   * ```ts
+   * backend.disconnect();
+   * ```
+   */
+  disconnect(): void {
+    this.connection?.close();
+  }
+
+  /**
+   * Stops listening (removing the socket file) and disconnects the frontend. Idempotent.
+   * @example
+   * ```ts
+   * process.on('SIGTERM', () => backend.close());
+   * ```
+   */
+  close(): void {
+    const listener = this.listener;
+    this.listener = null;
+    try {
+      listener?.close();
+    } catch {
+      // already closed
+    }
+    this.disconnect();
+  }
+}
+
+function checkMs(value: number, label: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 2 ** 31 - 1) {
+    throw new RangeError(`VhostUserBackend: ${label} must be a number of milliseconds`);
+  }
+  return value;
+}

@@ -1,0 +1,457 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UnixStream, closeFd, fdSize, mmap } from '@vmv/sys';
+import {
+  SUPPORTED_PROTOCOL_FEATURES,
+  VhostUserBackend,
+  inflightQueueRegionSize,
+  type VhostUserBackendEvent,
+} from '@vmv/vhost-user';
+import {
+  HeaderFlags,
+  ProtocolFeature,
+  VhostUserRequest as Q,
+  encodeMessage,
+  protocolFeatureMask,
+  readInflight,
+} from '@vmv/vhost-user/protocol';
+import { UpperDevice } from './devices';
+import { Frontend, GuestRam, HIGH_GPA, TestRing, mappingCount, openFdCount, sleep, until } from './frontend';
+
+const PROTOCOL_FEATURES_BIT = 1n << 30n;
+const VERSION_1 = 1n << 32n;
+const EVENT_IDX = 1n << 29n;
+let counter = 0;
+
+function socketPath(): string {
+  return join(tmpdir(), `vmv-vu-${process.pid}-${counter++}.sock`);
+}
+
+interface Setup {
+  backend: VhostUserBackend;
+  device: UpperDevice;
+  events: VhostUserBackendEvent[];
+  path: string;
+}
+
+let current: Setup | null = null;
+const cleanups: (() => void)[] = [];
+
+function start(device = new UpperDevice(), options: ConstructorParameters<typeof VhostUserBackend>[1] = {}): Setup {
+  const events: VhostUserBackendEvent[] = [];
+  const backend = new VhostUserBackend(device, { ...options, onEvent: (e) => events.push(e) });
+  const path = socketPath();
+  backend.listen(path);
+  current = { backend, device, events, path };
+  return current;
+}
+
+beforeEach(() => {
+  current = null;
+});
+
+afterEach(() => {
+  current?.backend.close();
+  while (cleanups.length > 0) cleanups.pop()!();
+});
+
+function track<T extends { close(): void }>(x: T): T {
+  cleanups.push(() => x.close());
+  return x;
+}
+
+/** The rings of the tests: ring 0 in the low region, ring 1 in the high one. */
+function rings(ram: GuestRam, count = 1, size = 256, eventIdx = false): TestRing<string>[] {
+  const out: TestRing<string>[] = [];
+  for (let i = 0; i < count; i++) {
+    const base = i === 0 ? 0 : HIGH_GPA;
+    out.push(track(new TestRing<string>(i, ram, size, { desc: base + 0x1000, avail: base + 0x3000, used: base + 0x4000 }, eventIdx)));
+  }
+  return out;
+}
+
+interface HandshakeOptions {
+  protocolMask?: bigint;
+  eventIdx?: boolean;
+  enable?: boolean;
+  status?: boolean;
+  base?: number;
+}
+
+/** QEMU 7.2's vhost_dev_init + vhost_dev_start sequence for a vhost-user device. */
+async function handshake(fe: Frontend, ram: GuestRam, rs: TestRing[], o: HandshakeOptions = {}): Promise<{ features: bigint; protocol: bigint }> {
+  const offered = await fe.u64({ request: Q.GET_FEATURES, needReply: false });
+  expect(offered & PROTOCOL_FEATURES_BIT).toBe(PROTOCOL_FEATURES_BIT);
+  // protocolMask 0: a frontend that does not know protocol features at all
+  const legacy = o.protocolMask === 0n;
+  const protocolOffered = legacy ? 0n : await fe.u64({ request: Q.GET_PROTOCOL_FEATURES, needReply: false });
+  const protocol = protocolOffered & (o.protocolMask ?? (1n << 17n) - 1n);
+  if (!legacy) await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: protocol });
+  const has = (bit: number) => ((protocol >> BigInt(bit)) & 1n) === 1n;
+  if (has(ProtocolFeature.MQ)) expect(await fe.u64({ request: Q.GET_QUEUE_NUM, needReply: false })).toBe(BigInt(rs.length > 0 ? Math.max(rs.length, 1) : 1));
+  if (has(ProtocolFeature.CONFIGURE_MEM_SLOTS)) expect(await fe.u64({ request: Q.GET_MAX_MEM_SLOTS, needReply: false })).toBe(32n);
+  await fe.request({ request: Q.SET_OWNER, needReply: false });
+  const features = (offered & (VERSION_1 | (o.eventIdx ? EVENT_IDX : 0n))) | (legacy ? 0n : PROTOCOL_FEATURES_BIT);
+  if (legacy) await fe.request({ request: Q.SET_FEATURES, needReply: false, value: features });
+  else expect(await fe.ack({ request: Q.SET_FEATURES, needReply: false, value: features })).toBe(0n);
+  if (has(ProtocolFeature.CONFIGURE_MEM_SLOTS)) {
+    for (const region of ram.regions) {
+      expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd })).toBe(0n);
+    }
+  } else if (legacy) {
+    await fe.request({ request: Q.SET_MEM_TABLE, needReply: false, regions: ram.regions, fds: [ram.fd, ram.fd] });
+  } else {
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+  }
+  for (const r of rs) await r.setup(fe, o.base ?? 0);
+  if (o.enable !== false) {
+    for (const r of rs) expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: r.index, num: 1 })).toBe(0n);
+  }
+  if (o.status === true && has(ProtocolFeature.STATUS)) {
+    await fe.request({ request: Q.SET_STATUS, needReply: false, value: 0x0fn });
+  }
+  return { features, protocol };
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+
+/** Puts one request on a ring: `input` at `inAddr`, a writable buffer of `outLen` at `outAddr`. */
+function submit(ram: GuestRam, ring: TestRing<string>, token: string, input: string, inAddr: number, outAddr: number, outLen = 64): void {
+  ram.memory.write(inAddr, text(input));
+  ring.driver.add([{ addr: inAddr, len: input.length }], [{ addr: outAddr, len: outLen }], token);
+  if (ring.driver.kickPrepare()) ring.kick.write(1);
+}
+
+async function complete(ring: TestRing<string>): Promise<{ token: string; len: number }> {
+  await until(() => ring.driver.moreUsed(), 3000, `a used buffer on ring ${ring.index}`);
+  const used = ring.driver.getBuf()!;
+  return { token: used.token, len: used.len };
+}
+
+describe('VhostUserBackend end to end (TypeScript frontend over a real unix socket)', () => {
+  it('negotiates like QEMU 7.2 and serves a request through kick and call eventfds', async () => {
+    const { device, events } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram);
+    const { protocol } = await handshake(fe, ram, [ring!], { status: true });
+    expect(protocol).toBe(SUPPORTED_PROTOCOL_FEATURES);
+    submit(ram, ring!, 'req1', 'hello vhost', 0x10000, 0x20000);
+    expect(await ring!.waitCall()).toBeGreaterThanOrEqual(1);
+    expect(await complete(ring!)).toEqual({ token: 'req1', len: 11 });
+    expect(decode(ram.memory.view(0x20000, 11))).toBe('HELLO VHOST');
+    expect(device.activations).toBe(1);
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['listening', 'connected', 'activated']));
+  });
+
+  it('serves two rings in two memory regions (MQ) and translates frontend addresses', async () => {
+    start(new UpperDevice(2));
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const rs = rings(ram, 2);
+    await handshake(fe, ram, rs, { protocolMask: SUPPORTED_PROTOCOL_FEATURES & ~(1n << BigInt(ProtocolFeature.CONFIGURE_MEM_SLOTS)) });
+    submit(ram, rs[1]!, 'high', 'in the high region', HIGH_GPA + 0x10000, HIGH_GPA + 0x20000);
+    submit(ram, rs[0]!, 'low', 'low', 0x10000, 0x20000);
+    expect(await complete(rs[1]!)).toEqual({ token: 'high', len: 18 });
+    expect(await complete(rs[0]!)).toEqual({ token: 'low', len: 3 });
+    expect(decode(ram.memory.view(HIGH_GPA + 0x20000, 18))).toBe('IN THE HIGH REGION');
+  });
+
+  it('works without protocol features (rings start enabled) and with EVENT_IDX', async () => {
+    start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram, 1, 256, true);
+    await handshake(fe, ram, [ring!], { protocolMask: 0n, enable: false, eventIdx: true });
+    for (let i = 0; i < 20; i++) {
+      submit(ram, ring!, `r${i}`, `msg ${i}`, 0x10000 + i * 64, 0x20000 + i * 64);
+      expect((await complete(ring!)).token).toBe(`r${i}`);
+    }
+  });
+
+  it('answers GET_CONFIG and applies SET_CONFIG (read-only bytes stay)', async () => {
+    const { device } = start();
+    const fe = track(new Frontend(current!.path));
+    await fe.request({ request: Q.GET_PROTOCOL_FEATURES, needReply: false });
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    const r = await fe.request({ request: Q.GET_CONFIG, needReply: false, config: { offset: 0, size: 12, flags: 0, data: new Uint8Array(12) } });
+    expect(r!.reply.header.size).toBe(24);
+    expect(r!.reply.body.getUint32(12, true)).toBe(0x12345678);
+    expect(r!.reply.body.getUint32(20, true)).toBe(0); // beyond the 8-byte config space: zero
+    expect(await fe.ack({ request: Q.SET_CONFIG, needReply: true, config: { offset: 2, size: 4, flags: 0, data: Uint8Array.of(1, 2, 3, 4) } })).toBe(0n);
+    expect([...device.config]).toEqual([0x78, 0x56, 0x34, 0x12, 3, 4, 0, 0]);
+    expect(await fe.ack({ request: Q.SET_CONFIG, needReply: true, config: { offset: 6, size: 4, flags: 0, data: new Uint8Array(4) } })).toBe(1n);
+    expect(fe.isClosed).toBe(false);
+  });
+
+  it('GET_VRING_BASE stops the ring, returns the next avail index, and a restart continues', async () => {
+    const { device, events } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram);
+    await handshake(fe, ram, [ring!]);
+    for (let i = 0; i < 3; i++) {
+      submit(ram, ring!, `a${i}`, 'x', 0x10000, 0x20000);
+      await complete(ring!);
+    }
+    const r = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    expect(r!.reply.body.getUint32(0, true)).toBe(0);
+    expect(r!.reply.body.getUint32(4, true)).toBe(3);
+    expect(device.resets).toBe(1);
+    expect(events.some((e) => e.type === 'device-reset')).toBe(true);
+    // a stopped ring ignores kicks
+    submit(ram, ring!, 'while-stopped', 'y', 0x10000, 0x20000);
+    await sleep(20);
+    expect(ring!.driver.moreUsed()).toBe(false);
+    // restart from base 3 (QEMU's vhost_virtqueue_start after a stop)
+    await ring!.setup(fe, 3);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    ring!.kick.write(1);
+    expect((await complete(ring!)).token).toBe('while-stopped');
+    expect(device.activations).toBe(2);
+  });
+
+  it('GET_VRING_BASE waits for requests the device is still completing', async () => {
+    const device = new UpperDevice();
+    device.mode = 'async';
+    device.delayMs = 50;
+    start(device);
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram);
+    await handshake(fe, ram, [ring!]);
+    submit(ram, ring!, 'slow', 'slow', 0x10000, 0x20000);
+    await until(() => device.popped > 0);
+    const t0 = Date.now();
+    const r = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    expect(r!.reply.body.getUint32(4, true)).toBe(1);
+    expect(ring!.driver.moreUsed()).toBe(true);
+    expect((await complete(ring!)).token).toBe('slow');
+  });
+
+  it('a completion after the drain timeout is dropped, never written into the stopped ring', async () => {
+    const device = new UpperDevice();
+    device.mode = 'hold';
+    start(device, { drainTimeoutMs: 30 });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram);
+    await handshake(fe, ram, [ring!]);
+    submit(ram, ring!, 'held', 'held', 0x10000, 0x20000);
+    await until(() => device.held.length === 1);
+    const held = device.held[0]!;
+    const ctx = device.ctx!;
+    const r = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    expect(r!.reply.body.getUint32(4, true)).toBe(1);
+    ctx.queues[0]!.addUsed(held.chain, 0); // late: the device kept the chain past reset
+    expect(ram.memory.readU16(0x4000 + 2)).toBe(0); // used.idx untouched
+  });
+
+  it('SET_STATUS / GET_STATUS round trip and DRIVER_OK activates the device', async () => {
+    const { device } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram);
+    await handshake(fe, ram, [ring!], { enable: false });
+    expect(device.activations).toBe(0);
+    await fe.request({ request: Q.SET_STATUS, needReply: false, value: 0x0fn });
+    expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0x0fn);
+    expect(device.activations).toBe(1);
+  });
+
+  it('REPLY_ACK reports a bad request as failure and keeps the connection', async () => {
+    const { events } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    const overlapping = [ram.regions[0]!, { ...ram.regions[0]!, guestPhysAddr: 0x1000n }];
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: overlapping, fds: [ram.fd, ram.fd] })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_OWNER, needReply: true })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_OWNER, needReply: true })).toBe(1n); // item 57: already claimed
+    // an unknown request with need_reply: its payload is skipped and a failure is acked
+    const pending = fe.awaitReply(99);
+    fe.sendRaw(encodeMessage(99, HeaderFlags.VERSION | HeaderFlags.NEED_REPLY, new Uint8Array(4)));
+    expect((await pending).reply.body.getBigUint64(0, true)).toBe(1n);
+    expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0n);
+    expect(events.filter((e) => e.type === 'request-failed').length).toBe(3);
+  });
+
+  it('disconnects on a bad message without need_reply, then serves the next frontend', async () => {
+    const { events } = start();
+    const fe = new Frontend(current!.path);
+    fe.sendRaw(encodeMessage(Q.SET_VRING_NUM, HeaderFlags.VERSION, new Uint8Array(3)));
+    await fe.closed;
+    fe.close();
+    await until(() => events.some((e) => e.type === 'disconnected'));
+    const fe2 = track(new Frontend(current!.path));
+    expect(await fe2.u64({ request: Q.GET_FEATURES, needReply: false })).toBeGreaterThan(0n);
+  });
+
+  it('disconnects on a framing error (bad version, reserved flags, oversized) and on too many fds', async () => {
+    start();
+    for (const flags of [0x2, 0x11]) {
+      const fe = new Frontend(current!.path);
+      fe.sendRaw(encodeMessage(Q.GET_FEATURES, flags, new Uint8Array(0)));
+      await fe.closed;
+      fe.close();
+    }
+    const big = new Uint8Array(12);
+    new DataView(big.buffer).setUint32(0, Q.SET_FEATURES, true);
+    new DataView(big.buffer).setUint32(4, 1, true);
+    new DataView(big.buffer).setUint32(8, 0x1001, true);
+    const fe = new Frontend(current!.path);
+    fe.sendRaw(big);
+    await fe.closed;
+    fe.close();
+    const ram = track(new GuestRam());
+    const fe2 = new Frontend(current!.path);
+    fe2.sendRaw(encodeMessage(Q.GET_FEATURES, 1, new Uint8Array(0)), Array.from({ length: 33 }, () => ram.fd));
+    await fe2.closed;
+    fe2.close();
+  });
+
+  it('refuses a second frontend while one is connected', async () => {
+    const { events } = start();
+    const fe = track(new Frontend(current!.path));
+    expect(await fe.u64({ request: Q.GET_QUEUE_NUM, needReply: false }).catch(() => -1n)).toBe(-1n); // MQ not acked: disconnect
+    const fe2 = track(new Frontend(current!.path));
+    const fe3 = new Frontend(current!.path);
+    await fe3.closed.catch(() => undefined);
+    await until(() => events.some((e) => e.type === 'rejected') || fe3.isClosed);
+    fe3.close();
+    expect(await fe2.u64({ request: Q.GET_FEATURES, needReply: false })).toBeGreaterThan(0n);
+  });
+
+  it('unmaps guest memory and closes every received fd on disconnect', async () => {
+    const { backend } = start();
+    const fdsBefore = openFdCount();
+    const ram = new GuestRam();
+    const fe = new Frontend(current!.path);
+    const [ring] = rings(ram);
+    await handshake(fe, ram, [ring!]);
+    submit(ram, ring!, 'x', 'abc', 0x10000, 0x20000);
+    await complete(ring!);
+    expect(mappingCount('test-guest-ram')).toBe(1 + 2); // ours + the backend's two regions
+    fe.close();
+    await until(() => !backend.connected);
+    expect(mappingCount('test-guest-ram')).toBe(1);
+    ram.close();
+    cleanups.pop()!(); // the ring's eventfds
+    expect(openFdCount()).toBe(fdsBefore);
+  });
+
+  it('follows ADD_MEM_REG / REM_MEM_REG (CONFIGURE_MEM_SLOTS), accepting QEMU 7.2 stray fd on REM_MEM_REG', async () => {
+    start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram);
+    await handshake(fe, ram, [ring!]);
+    submit(ram, ring!, 'before', 'one', 0x10000, 0x20000);
+    await complete(ring!);
+    // remove the high region (with a stray fd), then put it back
+    expect(await fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: ram.fd })).toBe(0n);
+    expect(mappingCount('test-guest-ram')).toBe(2);
+    expect(await fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: null })).toBe(1n);
+    expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region: ram.regions[1]!, fd: ram.fd })).toBe(0n);
+    submit(ram, ring!, 'after', 'two', 0x10000, HIGH_GPA + 0x20000);
+    expect(await complete(ring!)).toEqual({ token: 'after', len: 3 });
+    expect(decode(ram.memory.view(HIGH_GPA + 0x20000, 3))).toBe('TWO');
+    // slots are limited
+    const slots = await fe.u64({ request: Q.GET_MAX_MEM_SLOTS, needReply: false });
+    expect(slots).toBe(32n);
+  });
+
+  it('GET_INFLIGHT_FD gives a zeroed shared buffer of the documented size; SET_INFLIGHT_FD maps it', async () => {
+    start();
+    const fe = track(new Frontend(current!.path));
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    const r = await fe.request({ request: Q.GET_INFLIGHT_FD, needReply: false, inflight: { mmapSize: 0n, mmapOffset: 0n, numQueues: 1, queueSize: 128 } });
+    const inflight = readInflight(r!.reply.body);
+    expect(inflight).toEqual({ mmapSize: BigInt(inflightQueueRegionSize(128)), mmapOffset: 0n, numQueues: 1, queueSize: 128 });
+    expect(r!.fds.length).toBe(1);
+    const fd = r!.fds[0]!;
+    expect(fdSize(fd)).toBe(inflightQueueRegionSize(128));
+    expect(await fe.ack({ request: Q.SET_INFLIGHT_FD, needReply: true, inflight, fd })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_INFLIGHT_FD, needReply: true, inflight: { ...inflight, mmapSize: 64n }, fd })).toBe(1n);
+    closeFd(fd);
+  });
+
+  it('a restarted backend resubmits the requests left in flight (inflight tracking)', async () => {
+    const device = new UpperDevice();
+    device.mode = 'hold';
+    const first = start(device);
+    const ram = track(new GuestRam());
+    const fe = new Frontend(first.path);
+    const [ring] = rings(ram, 1, 128);
+    const ack = await fe.u64({ request: Q.GET_FEATURES, needReply: false });
+    expect(ack).toBeGreaterThan(0n);
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    const r = await fe.request({ request: Q.GET_INFLIGHT_FD, needReply: false, inflight: { mmapSize: 0n, mmapOffset: 0n, numQueues: 1, queueSize: 128 } });
+    const inflight = readInflight(r!.reply.body);
+    const inflightFd = r!.fds[0]!;
+    cleanups.push(() => closeFd(inflightFd));
+    await fe.request({ request: Q.SET_INFLIGHT_FD, needReply: false, inflight, fd: inflightFd });
+    await fe.request({ request: Q.SET_FEATURES, needReply: false, value: VERSION_1 | PROTOCOL_FEATURES_BIT });
+    await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region: ram.regions[0]!, fd: ram.fd });
+    await ring!.setup(fe);
+    await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 });
+    // three requests: the device completes the middle one, the others stay in flight
+    submit(ram, ring!, 'a', 'first', 0x10000, 0x20000);
+    submit(ram, ring!, 'b', 'second', 0x10100, 0x20100);
+    submit(ram, ring!, 'c', 'third', 0x10200, 0x20200);
+    await until(() => device.held.length === 3);
+    const middle = device.held.splice(1, 1)[0]!;
+    device.complete(0, middle.chain);
+    expect((await complete(ring!)).token).toBe('b');
+    // the inflight buffer shows heads 0 and 4 in flight (each request took two descriptors)
+    const view = mmap(inflightFd, Number(inflight.mmapSize));
+    const dv = new DataView(view.buffer);
+    expect([0, 2, 4].map((h) => dv.getUint8(16 + 16 * h))).toEqual([1, 0, 1]);
+    expect(dv.getUint16(8, true)).toBe(1); // version
+    expect(dv.getUint16(14, true)).toBe(1); // used_idx
+    view.close();
+    // the backend "crashes": the connection drops with two requests in flight
+    current!.backend.close();
+    await fe.closed;
+    fe.close();
+    // QEMU reconnects to a new backend: SET_INFLIGHT_FD with the kept buffer, base = used.idx
+    const device2 = new UpperDevice();
+    const second = start(device2);
+    const fe2 = track(new Frontend(second.path));
+    await fe2.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    await fe2.request({ request: Q.SET_INFLIGHT_FD, needReply: false, inflight, fd: inflightFd });
+    await fe2.request({ request: Q.SET_FEATURES, needReply: false, value: VERSION_1 | PROTOCOL_FEATURES_BIT });
+    await fe2.ack({ request: Q.ADD_MEM_REG, needReply: true, region: ram.regions[0]!, fd: ram.fd });
+    const usedIdx = ram.memory.readU16(0x4000 + 2);
+    expect(usedIdx).toBe(1);
+    await ring!.setup(fe2, usedIdx);
+    await fe2.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 });
+    await fe2.request({ request: Q.SET_STATUS, needReply: false, value: 0x0fn });
+    const done = [(await complete(ring!)).token, (await complete(ring!)).token];
+    expect(done).toEqual(['a', 'c']);
+    expect(decode(ram.memory.view(0x20000, 5))).toBe('FIRST');
+    expect(decode(ram.memory.view(0x20200, 5))).toBe('THIRD');
+    // and new requests continue after the resubmitted ones
+    submit(ram, ring!, 'd', 'fourth', 0x10300, 0x20300);
+    expect((await complete(ring!)).token).toBe('d');
+  });
+
+  it('serves an already connected stream (--fd style) and rejects bad options', () => {
+    const device = new UpperDevice();
+    expect(() => new VhostUserBackend(device, { protocolFeatures: 1n << 1n })).toThrow(RangeError);
+    expect(() => new VhostUserBackend(device, { maxMemSlots: 0 })).toThrow(RangeError);
+    expect(() => new VhostUserBackend({ ...device, queueMaxSizes: [] } as unknown as UpperDevice)).toThrow(RangeError);
+    expect(() => new VhostUserBackend({ ...device, queueMaxSizes: [100] } as unknown as UpperDevice)).toThrow(RangeError);
+    const backend = new VhostUserBackend(device);
+    const [a, b] = UnixStream.pair();
+    backend.serve(a);
+    expect(backend.connected).toBe(true);
+    backend.close();
+    expect(backend.connected).toBe(false);
+    b.close();
+    expect(protocolFeatureMask([ProtocolFeature.MQ])).toBe(1n);
+  });
+});
