@@ -26,6 +26,8 @@ module.exports = function preset(rootDir, overrides = {}) {
     testEnvironmentOptions: { customExportConditions: ['@vmv/source', 'node', 'require', 'default'] },
     collectCoverageFrom: ['<rootDir>/src/**/*.ts'],
     coverageReporters: ['text-summary', 'lcov'],
+    // CI runs many suites at once on two cores: a generous bound, so only a real hang fails.
+    testTimeout: 30000,
     ...overrides,
   };
 };

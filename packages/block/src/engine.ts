@@ -24,14 +24,20 @@ const UNSUPP = BlockStatus.UNSUPP;
 const STAGE_DONE = 0;
 const STAGE_FLUSH = 1;
 
-/** Limits of one command family (DISCARD, WRITE_ZEROES, SECURE_ERASE), as advertised. */
+/** Limits of one command family (DISCARD, WRITE_ZEROES, SECURE_ERASE), as advertised. @example `{ maxSectors: 4194303, maxSegments: 32, alignment: 1 }` */
 export interface SegmentLimits {
   readonly maxSectors: number;
   readonly maxSegments: number;
   readonly alignment: number;
 }
 
-/** Request counters of a device (cumulative). */
+/**
+ * Request counters of a device (cumulative).
+ * @example
+ * ```ts
+ * const { requests, ok, ioerr } = device.stats;
+ * ```
+ */
 export interface BlockStats {
   /** Requests popped from the queues. */
   requests: number;
@@ -47,7 +53,7 @@ export interface BlockStats {
   backendErrors: number;
 }
 
-/** What a worker needs from its device. Fixed fields are per activation; getters are live. */
+/** What a worker needs from its device (internal). Fixed fields are per activation; the two functions are live. @example `new QueueWorker(host, queue, 0, 64, ctx.interrupt)` */
 export interface EngineHost {
   readonly backend: BlockBackend;
   readonly readOnly: boolean;
@@ -115,8 +121,13 @@ function inRange(sector: number, count: number, capacity: number): boolean {
 }
 
 /**
- * Serves one virtqueue. `pump()` on every notification; completions re-pump when the depth limit
- * had stopped popping.
+ * Serves one virtqueue (internal). `pump()` on every notification; completions re-pump when the
+ * depth limit had stopped popping.
+ * @example
+ * ```ts
+ * const worker = new QueueWorker(host, queue, 0, 64, ctx.interrupt);
+ * worker.pump();
+ * ```
  */
 export class QueueWorker {
   /** Set by reset: nothing may touch guest memory or the queue any more. */

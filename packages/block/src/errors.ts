@@ -5,7 +5,7 @@
  * @module
  */
 
-/** Options common to every @vmv/block error. */
+/** Options common to every @vmv/block error. @example `new BlockError('X', 'summary', { details: 'why', cause: e })` */
 export interface BlockErrorOptions {
   /** Longer explanation for logs. */
   details?: string;

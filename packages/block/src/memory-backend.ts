@@ -8,7 +8,7 @@ import type { BlockBackend } from './backend.js';
 import { SECTOR_SIZE } from './constants.js';
 import { OutOfRangeError, ReadOnlyError } from './errors.js';
 
-/** Options of a {@link MemoryBackend}. */
+/** Options of a {@link MemoryBackend}. @example `new MemoryBackend(image, { readOnly: true })` */
 export interface MemoryBackendOptions {
   /** Refuse writes (the device then offers VIRTIO_BLK_F_RO). Default false. */
   readOnly?: boolean;

@@ -164,6 +164,7 @@ export class Harness {
 
   /** Places a request in guest memory and makes it available on queue `q` (not kicked). */
   add(req: RawRequest, q = 0): Promise<Completion> {
+    if (this.inflight === 0) this.next = DATA_BASE;
     const layout = req.layout ?? {};
     const readPieces = layout.readPieces ?? (req.readable.length > 0 ? [req.readable.length] : []);
     const writePieces = layout.writePieces ?? (req.writable > 0 ? [req.writable] : []);
@@ -249,7 +250,7 @@ export class Harness {
     if (c === null) throw new Error('harness: the request did not complete');
     const after = this.read(DATA_BASE, end - DATA_BASE);
     const changed: number[] = [];
-    for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) changed.push(DATA_BASE + i);
+    if (!sameBytes(before, after)) for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) changed.push(DATA_BASE + i);
     return { ...c, changed };
   }
 

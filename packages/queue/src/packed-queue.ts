@@ -113,6 +113,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     this._devOff = dev.regionOffset;
   }
 
+  /** Re-acquires the views if a growable WebAssembly.Memory detached any of them. */
   private remapIfDetached(): void {
     if (this._desc.length === 0 || this._drv.length === 0 || this._dev.length === 0) {
       try {
@@ -133,7 +134,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.pop} */
   pop(): DescriptorChain | null {
     if (this._error !== null) this.checkBroken();
-    if (this._desc.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     const pos = this._nextAvail;
     if (!this.isAvail(pos, this._availWrap)) return null;
     const chain = this.takeChain();
@@ -256,7 +257,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
     if (this._error !== null) this.checkBroken();
     const count = this.usedCount(chainOrHead, writtenLen, 'addUsed');
-    if (this._desc.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     const id = typeof chainOrHead === 'number' ? chainOrHead : chainOrHead.head;
     const p = this._nextUsed;
     this.writeUsed(p, id, writtenLen, true);
@@ -281,7 +282,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
       }
     }
     if (count === 0) return;
-    if (this._desc.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     // Write every element but the first one's flags, then publish the first: the driver sees the
     // whole batch at once (VIRTIO 1.2 §2.8.9 multi-buffer requests).
     const first = this._nextUsed;
@@ -342,7 +343,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.needsNotification} */
   needsNotification(): boolean {
     if (this._error !== null) this.checkBroken();
-    if (this._drv.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     const added = this._numAdded;
     this._numAdded = 0;
     // The used flags were stored with Atomics.store (sequentially consistent): these loads
@@ -362,7 +363,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.enableNotification} */
   enableNotification(): boolean {
     if (this._error !== null) this.checkBroken();
-    if (this._dev.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     if (this.eventIdx) {
       Atomics.store(this._dev, 0, this._nextAvail | (this._availWrap << 15));
       Atomics.store(this._dev, 1, EventFlags.DESC);
@@ -376,7 +377,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.disableNotification} */
   disableNotification(): void {
     if (this._error !== null) this.checkBroken();
-    if (this._dev.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     Atomics.store(this._dev, 1, EventFlags.DISABLE);
     if (this._devLog !== null) this._devLog.mark(this._devOff + 2, 2);
   }

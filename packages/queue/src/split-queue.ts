@@ -113,6 +113,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._usedOff = u.regionOffset;
   }
 
+  /** Re-acquires the views if a growable WebAssembly.Memory detached any of them. */
   private remapIfDetached(): void {
     if (this._avail.length === 0 || this._desc.length === 0 || this._used16.length === 0) {
       try {
@@ -126,7 +127,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.pop} */
   pop(): DescriptorChain | null {
     if (this._error !== null) this.checkBroken();
-    if (this._avail.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     const next = this._nextAvail;
     if (next === this._availShadow) {
       // Acquire: the ring entries and descriptors written before avail.idx are visible after it.
@@ -256,7 +257,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
     if (this._error !== null) this.checkBroken();
     const head = this.usedHead(chainOrHead, writtenLen, 'addUsed');
-    if (this._used16.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     const nu = this._nextUsed;
     const slot = nu & this._mask;
     const u32 = this._used32;
@@ -288,7 +289,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
       }
     }
     if (count === 0) return;
-    if (this._used16.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     const u32 = this._used32;
     let nu = this._nextUsed;
     for (let k = 0; k < count; k++) {
@@ -324,7 +325,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.needsNotification} */
   needsNotification(): boolean {
     if (this._error !== null) this.checkBroken();
-    if (this._avail.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     const added = this._numAdded;
     this._numAdded = 0;
     // used.idx was stored with Atomics.store (sequentially consistent): these loads come after it.
@@ -340,7 +341,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.enableNotification} */
   enableNotification(): boolean {
     if (this._error !== null) this.checkBroken();
-    if (this._used16.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     if (this.eventIdx) {
       Atomics.store(this._used16, 2 + 4 * this.size, this._nextAvail);
       if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 4 + 8 * this.size, 2);
@@ -356,7 +357,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
   disableNotification(): void {
     if (this._error !== null) this.checkBroken();
     if (this.eventIdx) return;
-    if (this._used16.length === 0) this.remapIfDetached();
+    this.remapIfDetached();
     Atomics.store(this._used16, 0, this._used16[0]! | 1);
     if (this._usedLog !== null) this._usedLog.mark(this._usedOff, 2);
   }

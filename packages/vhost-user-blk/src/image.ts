@@ -52,8 +52,9 @@ const QCOW2_MAGIC = 0x514649fb;
 
 function errnoOf(e: unknown): string | undefined {
   for (let c: unknown = e, depth = 0; typeof c === 'object' && c !== null && depth < 4; c = (c as { cause?: unknown }).cause, depth++) {
-    const code = (c as { errno?: unknown; code?: unknown }).errno ?? (c as { code?: unknown }).code;
-    if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+    for (const code of [(c as { code?: unknown }).code, (c as { errno?: unknown }).errno]) {
+      if (typeof code === 'string' && /^E[A-Z0-9]+$/.test(code)) return code;
+    }
   }
   return undefined;
 }

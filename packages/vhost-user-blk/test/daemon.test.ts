@@ -186,13 +186,11 @@ describe('vmv-vhost-user-blk as a child process', () => {
     expect(await d.exited).toEqual({ code: 0, signal: null });
     const results = pending.collect();
     const file = new Uint8Array(readFileSync(image));
-    let acknowledged = 0;
     writes.forEach((w, i) => {
       const at = i * 128 * 512;
       const inFile = Buffer.from(file.subarray(at, at + w.out.length));
       const r = results[i];
       if (r !== undefined && r.status === BlockStatus.OK) {
-        acknowledged++;
         expect(inFile.equals(Buffer.from(w.out))).toBe(true);
       } else {
         // not acknowledged: either untouched or fully written (a write is never torn by the stop)

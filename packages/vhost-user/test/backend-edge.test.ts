@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventFd, UnixStream, closeFd, memfdCreate, mmap } from '@vmv/sys';
+import { PackedDriver } from '@vmv/queue/driver';
+import { Feature, features } from '@vmv/device-trait';
 import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend, inflightQueueRegionSize, type VhostUserBackendEvent } from '@vmv/vhost-user';
 import { HeaderFlags, ProtocolFeature, VhostUserRequest as Q, encodeMessage, encodeRequest } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
@@ -322,25 +324,26 @@ describe('backend edge cases', () => {
     let sent = 0;
     let done = 0;
     const seen = new Set<string>();
-    const deadline = Date.now() + 4000;
+    const deadline = Date.now() + 8000;
     while (done < total) {
-      if (Date.now() > deadline) throw new Error(`stalled at ${done}/${total}, sent ${sent}, device popped ${device.popped} processed ${device.processed}`);
+      if (Date.now() > deadline) throw new Error(`stalled at ${done}/${total}, sent ${sent}, device popped ${device.popped} processed ${device.processed} notifies ${device.notifies} ` + JSON.stringify(rs.map((r) => { const b = r.index === 0 ? 0 : HIGH_GPA; return { usedFlags: ram.memory.readU16(b + 0x4000), usedIdx: ram.memory.readU16(b + 0x4002), availFlags: ram.memory.readU16(b + 0x3000), availIdx: ram.memory.readU16(b + 0x3002), kick: r.kick.read() }; })));
       for (const r of rs) {
         const regionBase = r.index === 0 ? 0 : HIGH_GPA;
-        while (sent < total) {
-          const slot = sent % 100;
-          try {
-            r.driver.add([{ addr: regionBase + 0x10000 + slot * 64, len: 8 }], [{ addr: regionBase + 0x30000 + slot * 64, len: 8 }], `${r.index}:${sent}`);
-          } catch {
-            break; // ring full
-          }
-          ram.memory.write(regionBase + 0x10000 + slot * 64, text(`req${String(sent % 100000).padStart(5, '0')}`));
+        let added = 0;
+        while (sent < total && added < 50) {
+          const slot = sent % 1000;
+          ram.memory.write(regionBase + 0x10000 + slot * 64, text(`req${String(sent).padStart(5, '0')}`));
+          const head = r.driver.add([{ addr: regionBase + 0x10000 + slot * 64, len: 8 }], [{ addr: regionBase + 0x30000 + slot * 64, len: 8 }], `${r.index}:${sent}`);
+          if (head < 0) break; // ring full
           sent++;
-          if (sent % 50 === 0) break;
+          added++;
         }
-        if (r.driver.kickPrepare()) r.kick.write(1);
+        if (added > 0 && r.driver.kickPrepare()) r.kick.write(1);
         for (let u = r.driver.getBuf(); u !== null; u = r.driver.getBuf()) {
           expect(u.len).toBe(8);
+          const n = Number(u.token.split(':')[1]);
+          const out = new TextDecoder().decode(ram.memory.view(regionBase + 0x30000 + (n % 1000) * 64, 8));
+          expect(out).toBe(`REQ${String(n).padStart(5, '0')}`);
           seen.add(u.token);
           done++;
         }
@@ -348,6 +351,51 @@ describe('backend edge cases', () => {
       await new Promise((res) => setImmediate(res));
     }
     expect(seen.size).toBe(total);
+  });
+
+  it('serves a packed ring and encodes its base with the wrap counters (bit 15 / bit 31)', async () => {
+    const device = new UpperDevice(1, 8);
+    (device as { deviceFeatures: bigint }).deviceFeatures = features(Feature.VERSION_1, Feature.RING_PACKED);
+    const { path } = start(device);
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    await fe.request({ request: Q.SET_FEATURES, needReply: false, value: VERSION_1 | PROTOCOL_FEATURES_BIT | (1n << 34n) });
+    for (const region of ram.regions) await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd });
+    const driver = new PackedDriver<string>(ram.memory, { size: 8, descTable: 0x1000, driverArea: 0x2000, deviceArea: 0x2010 });
+    const kick = track(new EventFd());
+    const setup = async (num: number) => {
+      await fe.request({ request: Q.SET_VRING_NUM, needReply: false, index: 0, num: 8 });
+      await fe.request({ request: Q.SET_VRING_BASE, needReply: false, index: 0, num });
+      await fe.request({
+        request: Q.SET_VRING_ADDR,
+        needReply: false,
+        addr: { index: 0, flags: 0, descUserAddr: ram.uaddr(0x1000), usedUserAddr: ram.uaddr(0x2010), availUserAddr: ram.uaddr(0x2000), logGuestAddr: 0n },
+      });
+      await fe.request({ request: Q.SET_VRING_KICK, needReply: false, index: 0, fd: kick.fd });
+      await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 });
+    };
+    // a fresh packed ring starts at position 0 with wrap counters 1: base 0x8000
+    await setup(0x8000);
+    const run = async (count: number, from: number) => {
+      for (let i = 0; i < count; i++) {
+        ram.memory.write(0x10000, text('pk'));
+        expect(driver.add([{ addr: 0x10000, len: 2 }], [{ addr: 0x20000, len: 8 }], `p${from + i}`)).toBeGreaterThanOrEqual(0);
+        if (driver.kickPrepare()) kick.write(1);
+        await until(() => driver.moreUsed(), 3000, 'packed used');
+        expect(driver.getBuf()!.token).toBe(`p${from + i}`);
+      }
+    };
+    await run(5, 0);
+    // 5 requests of 2 descriptors in an 8-entry ring: position 2 after one wrap (counters 0)
+    const r = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    const base = r!.reply.body.getUint32(4, true);
+    expect(base & 0x7fff).toBe(2);
+    expect((base >>> 15) & 1).toBe(0);
+    expect((base >>> 16) & 0x7fff).toBe(2);
+    expect(base >>> 31).toBe(0);
+    await setup(base);
+    await run(5, 5);
   });
 
   it('an unknown request without need_reply disconnects', async () => {

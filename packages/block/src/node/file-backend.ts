@@ -23,7 +23,7 @@ import type { BlockBackend } from '../backend.js';
 import { SECTOR_SIZE } from '../constants.js';
 import { IoError, ReadOnlyError } from '../errors.js';
 
-/** Options of {@link FileBackend.open}. */
+/** Options of {@link FileBackend.open}. @example `await FileBackend.open('disk.img', { create: true, size: 1 << 30, direct: true })` */
 export interface FileBackendOptions {
   /** Open read-only (the device then offers VIRTIO_BLK_F_RO). Default false. */
   readOnly?: boolean;

@@ -151,8 +151,28 @@ export class VhostUserBackend {
     if (this.listener !== null) throw new TypeError('VhostUserBackend.listen: already listening');
     const listener = UnixListener.listen(path, { removeStale: options.removeStale === true });
     this.listener = listener;
-    listener.watch(() => {
-      for (let conn = listener.accept(); conn !== null; conn = listener.accept()) this.serve(conn);
+    const watcher = listener.watch((err) => {
+      if (err !== null) {
+        this.onEvent({ type: 'rejected', reason: `listener error: ${err.message}` });
+        return;
+      }
+      for (;;) {
+        let conn: UnixStream | null;
+        try {
+          conn = listener.accept();
+        } catch (e) {
+          // EMFILE and the like: leave the connection pending, report it, and retry a little
+          // later rather than spinning on a listener that stays readable
+          this.onEvent({ type: 'rejected', reason: `accept failed: ${e instanceof Error ? e.message : String(e)}` });
+          watcher.stop();
+          setTimeout(() => {
+            if (this.listener === listener) watcher.start();
+          }, 100);
+          return;
+        }
+        if (conn === null) return;
+        this.serve(conn);
+      }
     });
     this.onEvent({ type: 'listening', path });
   }
@@ -195,7 +215,11 @@ export class VhostUserBackend {
     );
     this.connection = connection;
     this.onEvent({ type: 'connected' });
-    connection.start();
+    try {
+      connection.start();
+    } catch (e) {
+      connection.close(e);
+    }
   }
 
   /**

@@ -14,7 +14,7 @@
  */
 
 import type { ActivationContext, VirtioDevice } from '@vmv/device-trait';
-import { QueueConfig, createVirtqueue, type Virtqueue } from '@vmv/queue';
+import { QueueConfig, createVirtqueue, type QueueState, type Virtqueue } from '@vmv/queue';
 import { GuestMemory } from '@vmv/memory';
 import { PollEvents, isSysError, memfdCreate, mmap, type FdWatcher, type Mapping, type UnixStream } from '@vmv/sys';
 import {
@@ -168,7 +168,7 @@ export class Connection {
     } catch {
       // already closed with the stream
     }
-    this.stopAllRings();
+    for (const ring of this.rings) ring.clear();
     this.resetDevice();
     this.table.clear();
     this.dropInflight();
@@ -624,7 +624,7 @@ export class Connection {
     }
     const tracker = this.trackerFor(ring, inner);
     if (tracker === null) {
-      inner.restoreState({ ...inner.saveState(), nextAvail: ring.base, nextUsed: undefined, numAdded: 0 });
+      inner.restoreState(baseState(inner, ring.base));
       ring.queue.attach(inner, null);
       return;
     }
@@ -635,7 +635,7 @@ export class Connection {
     if (recovery === null) {
       // a fresh buffer (version 0), or one that does not match this ring: start tracking anew
       tracker.initialize(ring.size);
-      inner.restoreState({ ...inner.saveState(), nextAvail: ring.base, nextUsed: undefined, numAdded: 0 });
+      inner.restoreState(baseState(inner, ring.base));
       ring.queue.attach(inner, tracker, 1);
       return;
     }
@@ -792,8 +792,9 @@ export class Connection {
     this.settings.emit({ type: 'device-reset' });
   }
 
+  /** RESET_OWNER / RESET_DEVICE: every ring back to its initial state (err fds stay). */
   private stopAllRings(): void {
-    for (const ring of this.rings) ring.clear();
+    for (const ring of this.rings) ring.reset();
   }
 
   /** GET_VRING_BASE: stop the ring, let the device finish what it popped, answer its next avail index. */
@@ -801,7 +802,7 @@ export class Connection {
     const ring = this.rings[index]!;
     if (!ring.started) {
       const base = ring.base;
-      ring.clear();
+      ring.stop(base);
       this.send(encodeVringStateReply(Q.GET_VRING_BASE, { index, num: base }));
       return undefined;
     }
@@ -809,8 +810,9 @@ export class Connection {
     ring.queue.setRunning(false);
     const finish = (): void => {
       ring.queue.onIdle = null;
-      const num = ring.queue.nextAvail;
-      ring.clear();
+      const inner = ring.queue.current;
+      const num = inner === null ? ring.base : ringBase(inner);
+      ring.stop(num);
       if (!this.rings.some((r) => r.started)) this.resetDevice();
       this.send(encodeVringStateReply(Q.GET_VRING_BASE, { index, num }));
     };
@@ -892,6 +894,36 @@ export class Connection {
     }
     this.inflight = null;
   }
+}
+
+/**
+ * The state that starts a fresh ring at a SET_VRING_BASE value. Split: the next available index
+ * (the used index is read from the ring). Packed (as QEMU encodes it): bits 0-14 the next available
+ * position, bit 15 its wrap counter, and, when present, bits 16-30 / 31 the used position and
+ * wrap counter (otherwise equal to the available ones: nothing in flight).
+ */
+function baseState(inner: Virtqueue, base: number): QueueState {
+  const state = inner.saveState();
+  if (inner.format === 'split') return { ...state, nextAvail: base & 0xffff, nextUsed: undefined, numAdded: 0 };
+  const avail = base & 0x7fff;
+  const availWrap = ((base >>> 15) & 1) as 0 | 1;
+  const high = base >>> 16;
+  return {
+    ...state,
+    nextAvail: avail % inner.size,
+    availWrapCounter: availWrap,
+    nextUsed: high === 0 ? avail % inner.size : (high & 0x7fff) % inner.size,
+    usedWrapCounter: high === 0 ? availWrap : (((base >>> 31) & 1) as 0 | 1),
+    numAdded: 0,
+    inflight: [],
+  };
+}
+
+/** The GET_VRING_BASE answer for a ring (the encoding of {@link baseState}). */
+function ringBase(inner: Virtqueue): number {
+  if (inner.format === 'split') return inner.nextAvail;
+  const s = inner.saveState();
+  return ((s.nextAvail | ((s.availWrapCounter ?? 1) << 15) | ((s.nextUsed ?? 0) << 16)) + (s.usedWrapCounter ?? 1) * 0x8000_0000) >>> 0;
 }
 
 function addr(a: bigint): number | bigint {

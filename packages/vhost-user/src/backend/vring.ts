@@ -123,8 +123,13 @@ export class Vring {
     }
   }
 
-  /** Back to the unconfigured state: stops kicks, detaches the queue, closes every fd. */
-  clear(): void {
+  /**
+   * GET_VRING_BASE: stops the ring and closes its kick and call fds (the frontend sends new ones
+   * when it starts the ring again). Size, addresses, the enable state and the err fd stay, as in
+   * libvhost-user: QEMU sends SET_VRING_ERR only once, when it sets the device up.
+   * @param base - where the ring stopped (its next available index)
+   */
+  stop(base: number): void {
     this.unwatchKick();
     this.queue.detach();
     this.started = false;
@@ -132,10 +137,20 @@ export class Vring {
     this.setKick(null);
     this.kick = 'none';
     this.setCall(null);
-    this.setErr(null);
+    this.base = base;
+  }
+
+  /** RESET_DEVICE / RESET_OWNER: back to the initial, disabled state; only the err fd stays. */
+  reset(): void {
+    this.stop(0);
     this.areas = null;
     this.size = this.maxSize;
-    this.base = 0;
     this.enabled = false;
+  }
+
+  /** Connection end: everything is released, the err fd too. */
+  clear(): void {
+    this.reset();
+    this.setErr(null);
   }
 }
