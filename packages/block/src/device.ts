@@ -448,6 +448,7 @@ export class BlockDevice implements VirtioDevice {
       secureErase: hasFeature(n, B.SECURE_ERASE) ? this.secureEraseLimits : null,
       segMax: hasFeature(this.deviceFeatures, B.SEG_MAX) ? this.segMax : 0,
       sizeMax: hasFeature(this.deviceFeatures, B.SIZE_MAX) ? this.sizeMax : 0,
+      dirtyLogged: context.memory.regions.some((r) => r.dirtyLog !== null),
       stats: this.stats,
       opStarted: () => {
         this.pendingOps++;

@@ -73,6 +73,8 @@ export interface EngineHost {
   /** seg_max / size_max when offered, else 0 (not enforced). */
   readonly segMax: number;
   readonly sizeMax: number;
+  /** Guest memory keeps a dirty-page log: data that lands late must be marked again. */
+  readonly dirtyLogged: boolean;
   readonly stats: BlockStats;
   /** A backend operation went asynchronous / settled (for drain()). */
   opStarted(): void;
@@ -201,10 +203,6 @@ export class QueueWorker {
 
   /** Writes the status, returns the chain, and notifies (batched while pumping). */
   private complete(r: BlockRequest, status: number, written: number): void {
-    const stats = this.host.stats;
-    if (status === OK) stats.ok++;
-    else if (status === IOERR) stats.ioerr++;
-    else stats.unsupp++;
     const chain = r.chain!;
     const sw = r.status!;
     r.chain = null;
@@ -212,8 +210,15 @@ export class QueueWorker {
     this.inflight--;
     this.free.push(r);
     if (this.dead) return;
+    const stats = this.host.stats;
+    if (status === OK) stats.ok++;
+    else if (status === IOERR) stats.ioerr++;
+    else stats.unsupp++;
     if (!this.broken) {
       try {
+        // A read's data was marked dirty when its views were taken; a dirty log taken while the
+        // read was in flight has lost it, so mark the buffers again now that the data is there.
+        if (status === OK && r.type === RequestType.IN && this.host.dirtyLogged && written > 1) chain.writer().views(written - 1);
         sw.writeU8(status);
         this.queue.addUsed(chain, written);
         this.notifyPending = true;

@@ -139,6 +139,24 @@ describe('concurrency', () => {
     expect(h.device.inFlight).toBe(0);
   });
 
+  it('marks read data dirty again when it lands after the dirty log was taken', async () => {
+    const backend = new ControlledBackend(1 << 20);
+    const h = new Harness({ device: { backend }, memSize: 4 << 20, dirtyPageSize: 4096 });
+    const p = h.add({ readable: requestBytes(RequestType.IN, 0), writable: 8193, layout: { writePieces: [8192, 1] } });
+    h.kick();
+    h.memory.takeDirtyLog(); // migration takes a round while the read is in flight
+    backend.release();
+    const c = await p;
+    expect(c.status).toBe(OK);
+    const pages = h.memory.takeDirtyLog().flatMap((e) => {
+      const out: number[] = [];
+      for (let p = 0; p < e.bitmap.length * 32; p++) if ((e.bitmap[p >> 5]! >>> (p & 31)) & 1) out.push(Number(e.start) + p * e.pageSize);
+      return out;
+    });
+    const data = c.writablePieces[0]!;
+    for (let a = data.addr & ~4095; a < data.addr + data.len; a += 4096) expect(pages).toContain(a);
+  });
+
   it('serves several queues independently', async () => {
     const backend = new MemoryBackend(1 << 20);
     const h = new Harness({ device: { backend, numQueues: 3 }, memSize: 8 << 20 });

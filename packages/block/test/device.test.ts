@@ -7,6 +7,7 @@ import { describe, expect, it } from '@jest/globals';
 import { BLOCK_CONFIG_SIZE, BlockConfigOffset, BlockDevice, BlockFeature, MemoryBackend, decodeBlockConfig, isBlockError } from '@vmv/block';
 import type { BlockBackend } from '@vmv/block';
 import { DeviceId, Feature, featureBit, hasFeature } from '@vmv/device-trait';
+import { GuestMemory } from '@vmv/memory';
 import { Harness, requestBytes } from './harness';
 
 const B = BlockFeature;
@@ -147,7 +148,7 @@ describe('BlockDevice: resize', () => {
     const backend = new MemoryBackend(4096);
     const d = new BlockDevice({ backend });
     let signals = 0;
-    d.activate({ memory: undefined as never, queues: [null], features: d.deviceFeatures, interrupt: { signalUsedBuffer: () => undefined, signalConfigChange: () => signals++ }, needsReset: () => undefined });
+    d.activate({ memory: GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(4096) }]), queues: [null], features: d.deviceFeatures, interrupt: { signalUsedBuffer: () => undefined, signalConfigChange: () => signals++ }, needsReset: () => undefined });
     d.resize(4);
     expect(signals).toBe(1);
     d.reset();

@@ -62,6 +62,8 @@ export interface HarnessOptions {
   memSize?: number;
   /** Queues the driver enables (default all). */
   queues?: number;
+  /** Keep a dirty-page log of guest memory with this page size. */
+  dirtyPageSize?: number;
 }
 
 const RING_AREA = 0x10_0000;
@@ -108,7 +110,7 @@ export class Harness {
   constructor(options: HarnessOptions) {
     const queueSize = options.queueSize ?? 64;
     this.memSize = options.memSize ?? 16 << 20;
-    this.memory = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(this.memSize) }]);
+    this.memory = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(this.memSize), ...(options.dirtyPageSize ? { dirtyPageSize: options.dirtyPageSize } : {}) }]);
     this.memory.fill(DATA_BASE, this.memSize - DATA_BASE, 0x5a);
     this.device = new BlockDevice({ queueSize, ...options.device } as BlockDeviceOptions);
     const offered = this.device.deviceFeatures | (options.packed ? featureBit(Feature.RING_PACKED) : 0n);

@@ -15,6 +15,7 @@ import type { MmioAddress, PioAddress } from './address.js';
 import type { MutDeviceMmio, MutDevicePio } from './device.js';
 import { AccessStraddlesRangeError, DeviceNotFoundError, EmptyAccessError, InvalidRangeError } from './errors.js';
 import { RangeTable } from './internal/range-table.js';
+import type { RangeNode } from './internal/range-table.js';
 import type { BusEntry } from './manager.js';
 import { MmioRange, PioRange } from './range.js';
 
@@ -61,8 +62,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    * @example `if (bus.overlapping(r)) console.log('taken');`
    */
   overlapping(range: PioRange): BusEntry<PioRange, D> | undefined {
-    const i = this.table.findOverlap(BigInt(range.base), BigInt(range.last));
-    return i < 0 ? undefined : this.table.entries[i];
+    return this.table.findOverlap(BigInt(range.base), BigInt(range.last))?.entry;
   }
 
   /**
@@ -75,9 +75,9 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    */
   unregister(addr: PioAddress): BusEntry<PioRange, D> {
     checkPioAddress(addr, 'PioBus.unregister');
-    const i = this.table.findNumber(addr);
-    if (i < 0) throw new DeviceNotFoundError('pio', addr);
-    return this.table.removeAt(i);
+    const n = this.table.findNumber(addr);
+    if (n === null) throw new DeviceNotFoundError('pio', addr);
+    return this.table.remove(n);
   }
 
   /**
@@ -89,8 +89,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    */
   find(addr: PioAddress): BusEntry<PioRange, D> | undefined {
     checkPioAddress(addr, 'PioBus.find');
-    const i = this.table.findNumber(addr);
-    return i < 0 ? undefined : this.table.entries[i];
+    return this.table.findNumber(addr)?.entry;
   }
 
   /**
@@ -105,16 +104,15 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
   checkAccess(addr: PioAddress, length: number): BusEntry<PioRange, D> {
     if ((addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.checkAccess');
     if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`PioBus.checkAccess: length must be a non-negative integer, got ${length}`);
-    return this.table.entries[this.resolve(addr, length)]!;
+    return this.resolve(addr, length);
   }
 
-  private resolve(addr: number, length: number): number {
+  private resolve(addr: number, length: number): BusEntry<PioRange, D> {
     if (length === 0) throw new EmptyAccessError('pio', addr);
-    const t = this.table;
-    const i = t.findNumber(addr);
-    if (i < 0) throw new DeviceNotFoundError('pio', addr);
-    if (addr + length - 1 > t.loLast[i]!) throw new AccessStraddlesRangeError('pio', addr, length, t.entries[i]!.range.toString());
-    return i;
+    const n = this.table.findNumber(addr);
+    if (n === null) throw new DeviceNotFoundError('pio', addr);
+    if (addr + length - 1 > n.hi) throw new AccessStraddlesRangeError('pio', addr, length, n.entry.range.toString());
+    return n.entry;
   }
 
   /**
@@ -128,7 +126,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
   read(addr: PioAddress, data: Uint8Array): void {
     if ((addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.read');
     checkData(data, 'PioBus.read');
-    const e = this.table.entries[this.resolve(addr, data.length)]!;
+    const e = this.resolve(addr, data.length);
     e.device.pioRead(e.range.base, addr - e.range.base, data);
   }
 
@@ -143,7 +141,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
   write(addr: PioAddress, data: Uint8Array): void {
     if ((addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.write');
     checkData(data, 'PioBus.write');
-    const e = this.table.entries[this.resolve(addr, data.length)]!;
+    const e = this.resolve(addr, data.length);
     e.device.pioWrite(e.range.base, addr - e.range.base, data);
   }
 
@@ -153,7 +151,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    * @example `for (const { range } of bus.entries()) console.log(String(range));`
    */
   entries(): BusEntry<PioRange, D>[] {
-    return this.table.entries.slice();
+    return this.table.entries().slice();
   }
 }
 
@@ -210,8 +208,7 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    * @example `if (bus.overlapping(r)) console.log('taken');`
    */
   overlapping(range: MmioRange): BusEntry<MmioRange, D> | undefined {
-    const i = this.table.findOverlap(range.base, range.last);
-    return i < 0 ? undefined : this.table.entries[i];
+    return this.table.findOverlap(range.base, range.last)?.entry;
   }
 
   /**
@@ -224,9 +221,9 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    */
   unregister(addr: MmioAddress): BusEntry<MmioRange, D> {
     const a = toMmioBigInt(addr, 'MmioBus.unregister');
-    const i = this.table.findBig(a);
-    if (i < 0) throw new DeviceNotFoundError('mmio', addr);
-    return this.table.removeAt(i);
+    const n = this.table.findBig(a);
+    if (n === null) throw new DeviceNotFoundError('mmio', addr);
+    return this.table.remove(n);
   }
 
   /**
@@ -237,8 +234,7 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    * @example `bus.find(0xd000_0010)?.range.base === 0xd0000000n`
    */
   find(addr: MmioAddress): BusEntry<MmioRange, D> | undefined {
-    const i = this.table.findBig(toMmioBigInt(addr, 'MmioBus.find'));
-    return i < 0 ? undefined : this.table.entries[i];
+    return this.table.findBig(toMmioBigInt(addr, 'MmioBus.find'))?.entry;
   }
 
   /**
@@ -252,26 +248,26 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    */
   checkAccess(addr: MmioAddress, length: number): BusEntry<MmioRange, D> {
     if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`MmioBus.checkAccess: length must be a non-negative integer, got ${length}`);
-    const i = typeof addr === 'number' && isAddrNumber(addr) ? this.resolveNumber(addr, length) : this.resolveBig(toMmioBigInt(addr, 'MmioBus.checkAccess'), length);
-    return this.table.entries[i]!;
+    const n = typeof addr === 'number' && isAddrNumber(addr) ? this.resolveNumber(addr, length) : this.resolveBig(toMmioBigInt(addr, 'MmioBus.checkAccess'), length);
+    return n.entry;
   }
 
-  private resolveNumber(addr: number, length: number): number {
+  private resolveNumber(addr: number, length: number): RangeNode<BusEntry<MmioRange, D>> {
     if (length === 0) throw new EmptyAccessError('mmio', addr);
     const t = this.table;
-    const i = t.findNumber(addr);
-    if (i < 0) throw new DeviceNotFoundError('mmio', addr);
-    if (!t.endsInside(i, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, t.entries[i]!.range.toString());
-    return i;
+    const n = t.findNumber(addr);
+    if (n === null) throw new DeviceNotFoundError('mmio', addr);
+    if (!t.endsInside(n, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, n.entry.range.toString());
+    return n;
   }
 
-  private resolveBig(addr: bigint, length: number): number {
+  private resolveBig(addr: bigint, length: number): RangeNode<BusEntry<MmioRange, D>> {
     if (length === 0) throw new EmptyAccessError('mmio', addr);
     const t = this.table;
-    const i = t.findBig(addr);
-    if (i < 0) throw new DeviceNotFoundError('mmio', addr);
-    if (!t.endsInsideBig(i, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, t.entries[i]!.range.toString());
-    return i;
+    const n = t.findBig(addr);
+    if (n === null) throw new DeviceNotFoundError('mmio', addr);
+    if (!t.endsInsideBig(n, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, n.entry.range.toString());
+    return n;
   }
 
   /**
@@ -289,21 +285,21 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
     if (typeof addr === 'number') {
       // Fast path: a safe-integer address whose access ends inside the range holding it.
       if (addr >= 0 && addr + len <= MAX_SAFE && len !== 0 && Number.isInteger(addr)) {
-        const i = t.findNumber(addr);
-        if (i >= 0 && addr + len - 1 <= t.loLast[i]!) {
-          t.entries[i]!.device.mmioRead(t.bigBase[i]!, addr - t.loBase[i]!, data);
+        const n = t.findNumber(addr);
+        if (n !== null && addr + len - 1 <= n.hi) {
+          n.entry.device.mmioRead(n.base, addr - n.lo, data);
           return;
         }
       }
       if (isAddrNumber(addr)) {
-        const i = this.resolveNumber(addr, len);
-        t.entries[i]!.device.mmioRead(t.bigBase[i]!, addr - t.loBase[i]!, data);
+        const n = this.resolveNumber(addr, len);
+        n.entry.device.mmioRead(n.base, addr - n.lo, data);
         return;
       }
     }
     const a = toMmioBigInt(addr, 'MmioBus.read');
-    const i = this.resolveBig(a, len);
-    t.entries[i]!.device.mmioRead(t.bigBase[i]!, Number(a - t.bigBase[i]!), data);
+    const n = this.resolveBig(a, len);
+    n.entry.device.mmioRead(n.base, Number(a - n.base), data);
   }
 
   /**
@@ -321,21 +317,21 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
     if (typeof addr === 'number') {
       // Fast path: a safe-integer address whose access ends inside the range holding it.
       if (addr >= 0 && addr + len <= MAX_SAFE && len !== 0 && Number.isInteger(addr)) {
-        const i = t.findNumber(addr);
-        if (i >= 0 && addr + len - 1 <= t.loLast[i]!) {
-          t.entries[i]!.device.mmioWrite(t.bigBase[i]!, addr - t.loBase[i]!, data);
+        const n = t.findNumber(addr);
+        if (n !== null && addr + len - 1 <= n.hi) {
+          n.entry.device.mmioWrite(n.base, addr - n.lo, data);
           return;
         }
       }
       if (isAddrNumber(addr)) {
-        const i = this.resolveNumber(addr, len);
-        t.entries[i]!.device.mmioWrite(t.bigBase[i]!, addr - t.loBase[i]!, data);
+        const n = this.resolveNumber(addr, len);
+        n.entry.device.mmioWrite(n.base, addr - n.lo, data);
         return;
       }
     }
     const a = toMmioBigInt(addr, 'MmioBus.write');
-    const i = this.resolveBig(a, len);
-    t.entries[i]!.device.mmioWrite(t.bigBase[i]!, Number(a - t.bigBase[i]!), data);
+    const n = this.resolveBig(a, len);
+    n.entry.device.mmioWrite(n.base, Number(a - n.base), data);
   }
 
   /**
@@ -344,7 +340,7 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    * @example `bus.entries().length === bus.size`
    */
   entries(): BusEntry<MmioRange, D>[] {
-    return this.table.entries.slice();
+    return this.table.entries().slice();
   }
 }
 

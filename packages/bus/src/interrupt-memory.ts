@@ -110,12 +110,20 @@ export class InMemoryLegacyGroup extends GroupBase implements LegacyInterruptGro
     this.level = new Uint8Array(count);
   }
 
-  /** Enables the group; raised, unmasked level lines are delivered. @example `irq.enable()` */
+  /**
+   * Enables the group; raised level lines are delivered if unmasked, and become pending if
+   * masked (so that unmask delivers them while they stay raised).
+   * @example `irq.enable()`
+   */
   enable(): void {
     if (this.on || this.destroyed) return;
     this.on = true;
     if (this.mode === 'level') {
-      for (let i = 0; i < this.count; i++) if (this.level[i] === 1 && this.masked[i] === 0) this.controller.deliver(this, i, undefined);
+      for (let i = 0; i < this.count; i++) {
+        if (this.level[i] === 0) continue;
+        if (this.masked[i] === 1) this.pending[i] = 1;
+        else this.controller.deliver(this, i, undefined);
+      }
     }
   }
 

@@ -17,7 +17,8 @@ import { IntervalAllocator } from './internal/interval-allocator.js';
 /**
  * One need of a device.
  * - `pio`: `size` ports, aligned to `align` (a power of two, default 1), at `base` if given.
- * - `mmio`: `size` bytes, aligned to `align` (a power of two, default 4096), at `base` if given.
+ * - `mmio`: `size` bytes, aligned to `align` (a power of two; default 4096 for first fit, 1 with a
+ *   fixed `base`, which an explicit `align` must divide), at `base` if given.
  * - `legacyIrq`: one legacy interrupt line, `irq` if given.
  * - `msi`: `count` consecutive MSI vectors.
  * - `memSlot`: `count` consecutive memory slots (KVM memslots), from `slot` if given.
@@ -321,7 +322,7 @@ export class ResourceAllocator {
         return { kind: 'pio', base: Number(base), size: c.size };
       }
       case 'mmio': {
-        const base = this.pool('mmio').allocate(c.size, c.align ?? 0x1000, c.base);
+        const base = this.pool('mmio').allocate(c.size, c.align ?? (c.base === undefined ? 0x1000 : 1), c.base);
         return { kind: 'mmio', base, size: toBig(c.size, 'mmio size') };
       }
       case 'legacyIrq':

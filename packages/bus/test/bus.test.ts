@@ -242,6 +242,51 @@ function modelCheck(ops: Op[], space: 'pio' | 'mmio', spaceMax: bigint): void {
   expect(entries.map((e) => (e.device as Rec).id)).toEqual([...model].sort((a, b) => (a.base < b.base ? -1 : 1)).map((m) => m.id));
 }
 
+describe('MmioBus at the 2^53 boundary of exact numbers', () => {
+  it('refuses an access that ends one byte past a range ending at 2^53 - 1 (float sum would round down)', () => {
+    const bus = new MmioBus<Rec>();
+    const dev = new Rec(1);
+    bus.register(new MmioRange(2n ** 53n - 16n, 16n), dev);
+    // 2^53 - 2 + 3 = 2^53 + 1, which rounds to 2^53 as a double: the access ends at 2^53, outside.
+    for (const [addr, len] of [[2 ** 53 - 2, 3], [2 ** 53 - 4, 5], [2 ** 53 - 6, 7], [Number.MAX_SAFE_INTEGER, 2]] as const) {
+      expect(thrown(() => bus.read(addr, new Uint8Array(len))).name).toBe('Bus.AccessStraddlesRangeError');
+      expect(thrown(() => bus.write(addr, new Uint8Array(len))).name).toBe('Bus.AccessStraddlesRangeError');
+      expect(thrown(() => bus.checkAccess(addr, len)).name).toBe('Bus.AccessStraddlesRangeError');
+    }
+    bus.read(2 ** 53 - 4, new Uint8Array(4));
+    expect(dev.calls).toEqual([['mr', 2n ** 53n - 16n, 12, [1, 1, 1, 1]]]);
+  });
+
+  it('exhaustive: every access around 2^53, as a number and as a bigint, is judged exactly as bigint arithmetic says', () => {
+    const TOP = 2n ** 53n;
+    for (let last = TOP - 4n; last <= TOP + 4n; last++) {
+      for (const size of [1n, 2n, 5n, 16n]) {
+        const base = last - size + 1n;
+        const bus = new MmioBus<Rec>();
+        bus.register(new MmioRange(base, size), new Rec(5));
+        for (let addr = last - 12n; addr <= last + 3n; addr++) {
+          for (let len = 1; len <= 8; len++) {
+            const inside = addr >= base && addr <= last;
+            const expected = !inside ? 'Bus.DeviceNotFoundError' : addr + BigInt(len) - 1n > last ? 'Bus.AccessStraddlesRangeError' : 'ok';
+            const forms: Array<number | bigint> = addr <= BigInt(Number.MAX_SAFE_INTEGER) ? [addr, Number(addr)] : [addr];
+            for (const a of forms) {
+              for (const f of [() => bus.read(a, new Uint8Array(len)), () => bus.write(a, new Uint8Array(len)), () => bus.checkAccess(a, len)]) {
+                let got = 'ok';
+                try {
+                  f();
+                } catch (e) {
+                  got = (e as BusError).name;
+                }
+                if (got !== expected) throw new Error(`last=${last} size=${size} addr=${String(a)} len=${len}: ${got}, expected ${expected}`);
+              }
+            }
+          }
+        }
+      }
+    }
+  });
+});
+
 describe('buses against a reference model', () => {
   it('property: random PIO registrations, unregistrations and accesses', () => {
     const addr = fc.bigInt({ min: 0n, max: 0xffffn });

@@ -114,6 +114,19 @@ describe('legacy level lines', () => {
     expect(irqs(ctl)).toEqual([4]);
   });
 
+  it('a line raised while the group is disabled and the line masked is delivered at unmask after enable', () => {
+    const ctl = new InMemoryInterruptController();
+    const g = ctl.createLegacyGroup(4, 1, 'level');
+    g.mask(0);
+    g.disable();
+    expect(g.trigger(0)).toBe('dropped');
+    g.enable();
+    expect(irqs(ctl)).toEqual([]);
+    expect(g.isPending(0)).toBe(true);
+    expect(g.unmask(0)).toBe('delivered');
+    expect(irqs(ctl)).toEqual([4]);
+  });
+
   it('property: deliveries of a level line match a model of line, mask and enable', () => {
     type Op = 'trigger' | 'deassert' | 'mask' | 'unmask' | 'ack' | 'disable' | 'enable';
     fc.assert(
@@ -127,16 +140,24 @@ describe('legacy level lines', () => {
         let expected = 0;
         for (const op of ops) {
           switch (op) {
-            case 'trigger':
+            case 'trigger': {
+              let outcome = 'unchanged';
               if (!level) {
                 level = true;
+                outcome = 'dropped';
                 if (on) {
-                  if (masked) pending = true;
-                  else expected++;
+                  if (masked) {
+                    pending = true;
+                    outcome = 'pending';
+                  } else {
+                    expected++;
+                    outcome = 'delivered';
+                  }
                 }
               }
-              g.trigger(0);
+              expect(g.trigger(0)).toBe(outcome);
               break;
+            }
             case 'deassert':
               level = false;
               pending = false;
@@ -146,14 +167,19 @@ describe('legacy level lines', () => {
               masked = true;
               g.mask(0);
               break;
-            case 'unmask':
+            case 'unmask': {
               masked = false;
+              let outcome = 'unchanged';
               if (pending) {
                 pending = false;
-                if (on && level) expected++;
+                if (on && level) {
+                  expected++;
+                  outcome = 'delivered';
+                }
               }
-              g.unmask(0);
+              expect(g.unmask(0)).toBe(outcome);
               break;
+            }
             case 'ack':
               expect(ctl.ack(9)).toBe(level);
               level = false;
@@ -168,6 +194,7 @@ describe('legacy level lines', () => {
               if (!on) {
                 on = true;
                 if (level && !masked) expected++;
+                if (level && masked) pending = true;
               }
               g.enable();
               break;
@@ -176,6 +203,91 @@ describe('legacy level lines', () => {
           expect(g.isPending(0)).toBe(pending);
           expect(ctl.deliveryCount).toBe(expected);
         }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
+
+describe('edge lines and MSI vectors against a model', () => {
+  type Op = { t: 'trigger' | 'mask' | 'unmask' | 'disable' | 'enable' | 'configure' | 'unconfigure' };
+  const ops = fc.array(fc.record({ t: fc.constantFrom<Op['t']>('trigger', 'mask', 'unmask', 'disable', 'enable', 'configure', 'unconfigure') }), { maxLength: 60 });
+
+  it('property: outcomes, pending bits and deliveries of an edge line and an MSI vector follow the model', () => {
+    fc.assert(
+      fc.property(ops, (seq) => {
+        const ctl = new InMemoryInterruptController();
+        const edge = ctl.createLegacyGroup(3, 2, 'edge');
+        const msi = ctl.createMsiGroup(40, 2);
+        const cfg: MsiConfig = { addressLo: 0xfee0_0000, addressHi: 0, data: 0x31 };
+        // model state per group: [masked, pending, on, configured]
+        const m = { edge: { masked: false, pending: false, on: true, cfg: true }, msi: { masked: false, pending: false, on: true, cfg: false } };
+        const expected: number[] = [];
+        for (const { t } of seq) {
+          for (const [name, g] of [['edge', edge], ['msi', msi]] as const) {
+            const s = m[name];
+            switch (t) {
+              case 'trigger': {
+                let outcome: string;
+                if (!s.on || !s.cfg) outcome = 'dropped';
+                else if (s.masked) {
+                  s.pending = true;
+                  outcome = 'pending';
+                } else {
+                  expected.push(g.base + 1);
+                  outcome = 'delivered';
+                }
+                expect(g.trigger(1)).toBe(outcome);
+                break;
+              }
+              case 'mask':
+                s.masked = true;
+                g.mask(1);
+                break;
+              case 'unmask': {
+                s.masked = false;
+                let outcome = 'unchanged';
+                if (s.pending) {
+                  s.pending = false;
+                  if (s.on && s.cfg) {
+                    expected.push(g.base + 1);
+                    outcome = 'delivered';
+                  }
+                }
+                expect(g.unmask(1)).toBe(outcome);
+                break;
+              }
+              case 'disable':
+                s.on = false;
+                s.pending = false;
+                g.disable();
+                break;
+              case 'enable':
+                s.on = true;
+                g.enable();
+                break;
+              case 'configure':
+                if (name === 'msi') {
+                  s.cfg = true;
+                  msi.update(1, cfg);
+                }
+                break;
+              case 'unconfigure':
+                if (name === 'msi') {
+                  s.cfg = false;
+                  msi.update(1, undefined);
+                }
+                break;
+            }
+            expect(g.isPending(1)).toBe(s.pending);
+            expect(g.isMasked(1)).toBe(s.masked);
+            expect(g.enabled).toBe(s.on);
+            expect(g.isPending(0)).toBe(false);
+          }
+        }
+        const got = ctl.takeDeliveries();
+        expect(got.map((d) => d.irq)).toEqual(expected);
+        for (const d of got) expect(d.kind === 'msi' ? d.config : d.mode).toEqual(d.kind === 'msi' ? cfg : 'edge');
       }),
       { numRuns: 200 },
     );

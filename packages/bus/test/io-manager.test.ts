@@ -137,8 +137,17 @@ describe('IoManager', () => {
           }
           const after = snapshot(io);
           const ranges = c.filter((r) => r.kind === 'pio' || r.kind === 'mmio').length;
-          if (ok) expect(after[0]!.length + after[1]!.length).toBe(before[0]!.length + before[1]!.length + ranges);
-          else expect(after).toEqual(before);
+          if (ok) {
+            expect(after[0]!.length + after[1]!.length).toBe(before[0]!.length + before[1]!.length + ranges);
+            // every range of the call now holds this device, exactly
+            for (const r of c) {
+              const e = r.kind === 'pio' ? io.pioDevice(r.base) : r.kind === 'mmio' ? io.mmioDevice(r.base) : undefined;
+              if (r.kind === 'pio' || r.kind === 'mmio') {
+                expect(e?.device).toBe(dev);
+                expect(e?.range.size).toBe(typeof e?.range.size === 'bigint' ? BigInt(r.size) : r.size);
+              }
+            }
+          } else expect(after).toEqual(before);
         }
       }),
       { numRuns: 200 },

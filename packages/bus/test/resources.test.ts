@@ -163,6 +163,17 @@ describe('ResourceAllocator', () => {
     expect(alloc.allocate([{ kind: 'legacyIrq', irq: 7 }])).toEqual([{ kind: 'legacyIrq', irq: 7 }]);
   });
 
+  it('a fixed MMIO base needs no 4 KiB alignment unless one is asked for', () => {
+    const alloc = new ResourceAllocator(pools);
+    expect(alloc.allocate([{ kind: 'mmio', size: 0x200, base: 0xd000_0200 }])).toEqual([{ kind: 'mmio', base: 0xd000_0200n, size: 0x200n }]);
+    expect(thrown(() => alloc.allocate([{ kind: 'mmio', size: 0x200, base: 0xd000_0400, align: 0x1000 }])).name).toBe('Resources.InvalidConstraintError');
+    // first fit still defaults to 4 KiB alignment: 0xd0000000 is free, then 0xd0001000
+    expect(alloc.allocate([{ kind: 'mmio', size: 0x10 }, { kind: 'mmio', size: 0x10 }])).toEqual([
+      { kind: 'mmio', base: 0xd000_0000n, size: 0x10n },
+      { kind: 'mmio', base: 0xd000_1000n, size: 0x10n },
+    ]);
+  });
+
   it('is all-or-nothing: a failing constraint gives back what the call took', () => {
     const alloc = new ResourceAllocator(pools);
     const before = alloc.allocate([{ kind: 'legacyIrq' }]);

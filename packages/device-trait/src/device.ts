@@ -92,9 +92,10 @@ export interface SharedMemoryRegion {
  * A virtio device, independent of any transport.
  *
  * Lifecycle: `attach` (once, optional) → any number of driver sessions, each being config
- * reads/writes, then `activate` (DRIVER_OK), `queueNotify` calls, and `reset` (the driver wrote 0
- * to the status, or the transport went away). After `reset` the device must not touch guest
- * memory or the queues it was given, including from I/O still completing: it drops them.
+ * reads/writes, then `activate` (DRIVER_OK), `queueNotify` calls (with `queueReset` /
+ * `queueEnable` when the driver resets a queue), and `reset` (the driver wrote 0 to the status,
+ * or the transport went away). After `reset` the device must not touch guest memory or the queues
+ * it was given, including from I/O still completing: it drops them.
  *
  * @example
  * ```ts
@@ -160,10 +161,43 @@ export interface VirtioDevice {
   queueNotify(queueIndex: number, data?: number): void;
   /** Return to the initial state; drop the activation context, queues and memory. */
   reset(): void;
+  /**
+   * The driver took queue `queueIndex` out of service while the device is activated: a virtqueue
+   * reset (VIRTIO_F_RING_RESET, VIRTIO 1.2 §2.6.1) or QueueReady = 0. `ctx.queues[queueIndex]` is
+   * already null. From now on the device must not execute requests from the queue it had for this
+   * index nor signal it (§2.6.1.1): drop it, and make requests still in flight on it complete
+   * without touching it. Throwing puts the device in DEVICE_NEEDS_RESET.
+   *
+   * Optional. A device without it must look its queues up in `ctx.queues` on every use rather than
+   * keep them (the transport has no other way to take a queue away from it); a device that offers
+   * VIRTIO_F_RING_RESET and keeps queues (per-queue workers, say) needs it.
+   * @param queueIndex - the queue taken out of service.
+   */
+  queueReset?(queueIndex: number): void;
+  /**
+   * The driver enabled queue `queueIndex` again after a virtqueue reset (VIRTIO 1.2 §2.6.1.2),
+   * possibly with a new size and new areas: `queue` is the new virtqueue, at its initial positions,
+   * and is also `ctx.queues[queueIndex]` now. Serve it as if it had been there at activation.
+   * Throwing puts the device in DEVICE_NEEDS_RESET. Optional, as {@link VirtioDevice.queueReset}.
+   * @param queueIndex - the queue enabled.
+   * @param queue - its new virtqueue.
+   */
+  queueEnable?(queueIndex: number, queue: Virtqueue): void;
   /** Shared memory regions the device exposes, if any (VIRTIO 1.2 §2.10). */
   readonly sharedMemoryRegions?: readonly SharedMemoryRegion[];
-  /** Device state as plain JSON-serialisable data (for snapshot and migration). */
+  /**
+   * The device's own state as plain JSON-serialisable data, for snapshot and migration: what the
+   * device type keeps beyond what the transport holds (for example a disk's capacity and cache
+   * mode). The status, the negotiated features, the config generation and the queues' positions
+   * are the transport's to save (a {@link VirtioDeviceState} snapshot, `Virtqueue.saveState()`).
+   * Take it while the device is quiescent: no chain popped and not yet returned.
+   */
   snapshot?(): unknown;
-  /** Restore state produced by `snapshot`; throws a typed error on data it cannot accept. */
+  /**
+   * Restore state produced by `snapshot`. Transports call it on a reset (not activated) device,
+   * before `activate` when the driver had set DRIVER_OK. Validate it as untrusted input.
+   * @param state - what `snapshot` returned (after a JSON round trip, say).
+   * @throws a typed error (such as Device.InvalidSnapshotError) on data it cannot accept.
+   */
   restore?(state: unknown): void;
 }

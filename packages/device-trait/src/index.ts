@@ -15,7 +15,7 @@ export { ActivationError, DEVICE_ERROR_NAMES, DeviceError, InvalidSnapshotError,
 export type { DeviceErrorOptions } from './errors.js';
 
 // What a device implementation names from its dependencies, reachable from here alone.
-export type { GuestAddress, GuestMemory } from '@vmv/memory';
-export { isGuestMemoryError } from '@vmv/memory';
-export type { Descriptor, DescriptorChain, QueueState, Reader, RingFormat, Virtqueue, Writer } from '@vmv/queue';
+export type { GuestAddress, GuestMemory, GuestMemoryErrorName } from '@vmv/memory';
+export { GUEST_MEMORY_ERROR_NAMES, isGuestMemoryError } from '@vmv/memory';
+export type { Descriptor, DescriptorChain, QueueError, QueueErrorName, QueueState, Reader, RingFormat, Virtqueue, Writer } from '@vmv/queue';
 export { isQueueError, QUEUE_ERROR_NAMES } from '@vmv/queue';

@@ -25,7 +25,8 @@ const DRIVER_BITS = Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | St
  * What a status write did, for the transport to act on.
  * - `reset`: the driver wrote 0; reset the queues and call `device.reset()`.
  * - `accepted`: the status changed (or stayed equal); `activate` is true when DRIVER_OK was just
- *   set, `featuresRefused` when FEATURES_OK was asked for and refused.
+ *   set on a device that is neither FAILED nor in DEVICE_NEEDS_RESET, `featuresRefused` when
+ *   FEATURES_OK was asked for and refused.
  * - `ignored`: an illegal transition; the status is unchanged.
  * @example
  * ```ts
@@ -178,7 +179,9 @@ export class VirtioDeviceState {
       featuresRefused = true;
     }
     this.statusValue = next;
-    const activate = (next & Status.DRIVER_OK) !== 0 && !(old & Status.DRIVER_OK) && !(next & Status.FAILED);
+    // A device in DEVICE_NEEDS_RESET (set before DRIVER_OK, say by a failed configuration read) or
+    // given up on (FAILED) is not started: only a reset brings it back (§2.1.2).
+    const activate = (next & Status.DRIVER_OK) !== 0 && !(old & Status.DRIVER_OK) && !(next & (Status.FAILED | Status.DEVICE_NEEDS_RESET));
     return { kind: 'accepted', activate, featuresRefused };
   }
 
@@ -220,7 +223,13 @@ export class VirtioDeviceState {
    * Restore from {@link snapshot} data, validated as guest-influenced input.
    * @param data - a snapshot.
    * @throws Device.InvalidSnapshotError if a field is malformed or inconsistent (unknown status
-   *   bits, bits out of order, features not offered, FEATURES_OK without VERSION_1).
+   *   bits, bits out of order, driver features before DRIVER or not offered, FEATURES_OK without
+   *   VERSION_1 or with features the device's own check refuses). Nothing changes then.
+   * @example
+   * ```ts
+   * const copy = new VirtioDeviceState(device.deviceFeatures);
+   * copy.restore(JSON.parse(JSON.stringify(state.snapshot())));
+   * ```
    */
   restore(data: unknown): void {
     if (typeof data !== 'object' || data === null) throw new InvalidSnapshotError('state', 'not an object');
@@ -228,7 +237,7 @@ export class VirtioDeviceState {
     if (typeof status !== 'number' || !Number.isInteger(status) || status < 0 || status > 0xff || status & ~(DRIVER_BITS | Status.DEVICE_NEEDS_RESET)) {
       throw new InvalidSnapshotError('status', `status must be a u8 of known bits, got ${String(status)}`);
     }
-    if (typeof driverFeatures !== 'string' || !/^0x[0-9a-f]+$/i.test(driverFeatures)) throw new InvalidSnapshotError('driverFeatures', 'must be a hex string like 0x100000000');
+    if (typeof driverFeatures !== 'string' || driverFeatures.length > 2 + 16384 || !/^0x[0-9a-f]+$/i.test(driverFeatures)) throw new InvalidSnapshotError('driverFeatures', 'must be a hex string like 0x100000000');
     if (typeof configGeneration !== 'number' || !Number.isInteger(configGeneration) || configGeneration < 0 || configGeneration > 0xffff_ffff) {
       throw new InvalidSnapshotError('configGeneration', 'must be a u32');
     }
@@ -238,8 +247,11 @@ export class VirtioDeviceState {
       (!(status & Status.FEATURES_OK) || status & Status.DRIVER) &&
       (!(status & Status.DRIVER_OK) || status & Status.FEATURES_OK);
     if (!ordered) throw new InvalidSnapshotError('status', 'status bits out of order');
-    if ((f & ~this.deviceFeatures) !== 0n) throw new InvalidSnapshotError('driverFeatures', 'includes features the device does not offer');
+    if (!(status & Status.DRIVER) && f !== 0n) throw new InvalidSnapshotError('driverFeatures', 'driver features without DRIVER in the status');
+    // Before FEATURES_OK the driver may have written anything (FEATURES_OK is then refused).
+    if (status & Status.FEATURES_OK && (f & ~this.deviceFeatures) !== 0n) throw new InvalidSnapshotError('driverFeatures', 'FEATURES_OK with features the device does not offer');
     if (status & Status.FEATURES_OK && (f & VERSION_1) === 0n) throw new InvalidSnapshotError('driverFeatures', 'FEATURES_OK without VIRTIO_F_VERSION_1');
+    if (status & Status.FEATURES_OK && !this.deviceAccepts(f)) throw new InvalidSnapshotError('driverFeatures', `FEATURES_OK with features 0x${f.toString(16)} that the device's own check refuses`);
     this.statusValue = status;
     this.driverFeatureSet = f;
     this.generation = configGeneration;
@@ -249,6 +261,10 @@ export class VirtioDeviceState {
     const f = this.driverFeatureSet;
     if ((f & ~this.deviceFeatures) !== 0n) return false;
     if ((f & VERSION_1) === 0n) return false;
+    return this.deviceAccepts(f);
+  }
+
+  private deviceAccepts(f: bigint): boolean {
     try {
       return this.validate(f) === true;
     } catch {

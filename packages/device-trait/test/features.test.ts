@@ -9,7 +9,14 @@ describe('feature words', () => {
       ORDER_PLATFORM: 36, SR_IOV: 37, NOTIFICATION_DATA: 38, NOTIF_CONFIG_DATA: 39, RING_RESET: 40,
     });
     expect(Status).toEqual({ ACKNOWLEDGE: 1, DRIVER: 2, DRIVER_OK: 4, FEATURES_OK: 8, DEVICE_NEEDS_RESET: 64, FAILED: 128 });
-    expect([DeviceId.NET, DeviceId.BLOCK, DeviceId.CONSOLE, DeviceId.ENTROPY, DeviceId.SOCKET, DeviceId.FS, DeviceId.GPIO]).toEqual([1, 2, 3, 4, 19, 26, 41]);
+    // VIRTIO 1.2 §5 "Device Types" table, in the spec's order (14 and 15 are unassigned; 37 reserved).
+    expect(Object.entries(DeviceId)).toEqual(Object.entries({
+      NET: 1, BLOCK: 2, CONSOLE: 3, ENTROPY: 4, BALLOON: 5, IOMEM: 6, RPMSG: 7, SCSI: 8, NINEP: 9, MAC80211_WLAN: 10,
+      RPROC_SERIAL: 11, CAIF: 12, MEMORY_BALLOON: 13, GPU: 16, TIMER: 17, INPUT: 18, SOCKET: 19, CRYPTO: 20,
+      SIGNAL_DIST: 21, PSTORE: 22, IOMMU: 23, MEMORY: 24, SOUND: 25, FS: 26, PMEM: 27, RPMB: 28, MAC80211_HWSIM: 29,
+      VIDEO_ENCODER: 30, VIDEO_DECODER: 31, SCMI: 32, NITRO_SEC_MOD: 33, I2C_ADAPTER: 34, WATCHDOG: 35, CAN: 36,
+      PARAM_SERV: 38, AUDIO_POLICY: 39, BT: 40, GPIO: 41, RDMA: 42,
+    }));
     expect(InterruptReason).toEqual({ USED_BUFFER: 1, CONFIG_CHANGE: 2 });
   });
 

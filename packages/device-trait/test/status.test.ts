@@ -105,6 +105,22 @@ describe('VirtioDeviceState', () => {
     expect(s.status & NR).toBe(NR);
   });
 
+  it('does not ask to activate a device that entered DEVICE_NEEDS_RESET before DRIVER_OK (or is FAILED)', () => {
+    const s = new VirtioDeviceState(OFFERED);
+    negotiate(s, V1);
+    expect(s.setNeedsReset()).toBe(false); // no interrupt: the driver is not running yet
+    expect(s.writeStatus(A | D | FO | DO)).toEqual({ kind: 'accepted', activate: false, featuresRefused: false });
+    expect(s.status).toBe(A | D | FO | DO | NR);
+    expect(s.isLive).toBe(false);
+    s.writeStatus(0);
+    negotiate(s, V1);
+    expect(s.writeStatus(A | D | FO | DO | FAILED)).toEqual({ kind: 'accepted', activate: false, featuresRefused: false });
+    // Control: the same sequence without the error activates.
+    s.writeStatus(0);
+    negotiate(s, V1);
+    expect(s.writeStatus(A | D | FO | DO)).toEqual({ kind: 'accepted', activate: true, featuresRefused: false });
+  });
+
   it('counts config generations and keeps them across reset', () => {
     const s = new VirtioDeviceState(OFFERED);
     expect(s.configGeneration).toBe(0);
@@ -132,6 +148,10 @@ describe('VirtioDeviceState', () => {
       { ...saved, driverFeatures: '0x' + (1n << 34n).toString(16) },
       { ...saved, driverFeatures: '0x200' },
       { ...saved, configGeneration: -1 },
+      { ...saved, configGeneration: 2 ** 32 },
+      { ...saved, status: A, driverFeatures: '0x1' }, // driver features need DRIVER
+      { ...saved, driverFeatures: '0x' + '0'.repeat(20000) + '1' }, // past bit 65535
+      { ...saved, status: '15' },
     ];
     for (const b of bad) {
       let err: unknown;
@@ -143,6 +163,31 @@ describe('VirtioDeviceState', () => {
       expect(isDeviceError(err, 'Device.InvalidSnapshotError')).toBe(true);
     }
     expect(t.snapshot()).toEqual(s.snapshot());
+  });
+
+  it('restores every state the driver can reach, including features written but not yet accepted', () => {
+    const s = new VirtioDeviceState(OFFERED);
+    s.writeStatus(A);
+    s.writeStatus(A | D);
+    s.writeDriverFeatures(1, 0xffff_ffff); // not offered: FEATURES_OK would be refused
+    const t = new VirtioDeviceState(OFFERED);
+    t.restore(JSON.parse(JSON.stringify(s.snapshot())));
+    expect(t.driverFeatures).toBe(s.driverFeatures);
+    expect(t.writeStatus(A | D | FO)).toEqual({ kind: 'accepted', activate: false, featuresRefused: true });
+  });
+
+  it('refuses a restored FEATURES_OK that the device\'s own check would refuse', () => {
+    const s = new VirtioDeviceState(OFFERED);
+    negotiate(s, V1);
+    const picky = new VirtioDeviceState(OFFERED, (f) => (f & featureBit(9)) !== 0n);
+    let err: unknown;
+    try {
+      picky.restore(s.snapshot());
+    } catch (e) {
+      err = e;
+    }
+    expect(isDeviceError(err, 'Device.InvalidSnapshotError')).toBe(true);
+    expect(picky.status).toBe(0);
   });
 
   it('never throws on arbitrary guest writes and keeps its invariants (property)', () => {

@@ -205,6 +205,26 @@ export class ValueTooLargeError extends GuestMemoryError {
 }
 
 /**
+ * The region's backing buffer was detached (for example a native mapping closed by its owner,
+ * or an ArrayBuffer transferred away) and the access cannot be served. A WebAssembly.Memory
+ * whose buffer was replaced by `grow()` is not detached in this sense: the region follows it.
+ * @example
+ * ```ts
+ * isGuestMemoryError(e, 'GuestMemory.DetachedError')
+ * ```
+ */
+export class DetachedError extends GuestMemoryError {
+  /**
+   * @param shortMessage - what went wrong.
+   * @param details - the access.
+   */
+  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
+    super(shortMessage, { code: 'DETACHED', details });
+  }
+  override name = 'GuestMemory.DetachedError' as const;
+}
+
+/**
  * Every error name @vmv/memory can throw for a guest access or a layout.
  * @example
  * ```ts
@@ -218,7 +238,8 @@ export type GuestMemoryErrorName =
   | 'GuestMemory.MisalignedError'
   | 'GuestMemory.NotContiguousError'
   | 'GuestMemory.InvalidLayoutError'
-  | 'GuestMemory.ValueTooLargeError';
+  | 'GuestMemory.ValueTooLargeError'
+  | 'GuestMemory.DetachedError';
 
 /**
  * The list of {@link GuestMemoryErrorName}s, e.g. for an allowlist in a property test.
@@ -235,6 +256,7 @@ export const GUEST_MEMORY_ERROR_NAMES: readonly GuestMemoryErrorName[] = Object.
   'GuestMemory.NotContiguousError',
   'GuestMemory.InvalidLayoutError',
   'GuestMemory.ValueTooLargeError',
+  'GuestMemory.DetachedError',
 ]);
 
 /**

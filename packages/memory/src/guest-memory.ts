@@ -29,6 +29,7 @@ import {
   OutOfBoundsError,
   ReadOnlyError,
   ValueTooLargeError,
+  DetachedError,
 } from './errors.js';
 import { GuestRegion, type RegionSpec } from './region.js';
 import { checkAccess, checkUint, copyIn, copyIn16, copyInSmall, copyOut, copyOut16, copyOutSmall, isByteArray, asUint8 } from './copy.js';
@@ -111,6 +112,7 @@ export class GuestMemory {
   static readonly InvalidLayoutError = InvalidLayoutError;
   /** Error class: a u64 does not fit in a safe integer. */
   static readonly ValueTooLargeError = ValueTooLargeError;
+  static readonly DetachedError = DetachedError;
   /** Base error class. */
   static readonly GuestMemoryError = GuestMemoryError;
 
@@ -339,7 +341,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim1) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         return r._u8[off]!;
       }
     }
@@ -362,7 +364,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim2) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         return r._dv.getUint16(off, true);
       }
     }
@@ -385,7 +387,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim4) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         return r._dv.getUint32(off, true);
       }
     }
@@ -408,7 +410,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._lim8) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         return r._dv.getBigUint64(off, true);
       }
     }
@@ -434,7 +436,7 @@ export class GuestMemory {
     let lo: number;
     let hi: number;
     if (off >>> 0 === off && off <= r._lim8) {
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       lo = r._dv.getUint32(off, true);
       hi = r._dv.getUint32(off + 4, true);
     } else {
@@ -460,7 +462,7 @@ export class GuestMemory {
     if (i === this._pLast) {
       const r = this._regions[i]!;
       this._last = r;
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       return n === 1 ? r._u8[off]! : n === 2 ? r._dv.getUint16(off, true) : r._dv.getUint32(off, true);
     }
     this._copyOutSpan(i, off, scratch, 0, n);
@@ -475,7 +477,7 @@ export class GuestMemory {
     if (i === this._pLast) {
       const r = this._regions[i]!;
       this._last = r;
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       this._lo = r._dv.getUint32(off, true);
       this._hi = r._dv.getUint32(off + 4, true);
       return;
@@ -503,7 +505,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim1 && (value & 0xff) === value) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         r._u8[off] = value;
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 1);
         return;
@@ -528,7 +530,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim2 && (value & 0xffff) === value) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         r._dv.setUint16(off, value, true);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 2);
         return;
@@ -553,7 +555,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim4 && value >>> 0 === value) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         r._dv.setUint32(off, value, true);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 4);
         return;
@@ -593,7 +595,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._wlim8) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         r._dv.setUint32(off, lo, true);
         r._dv.setUint32(off + 4, hi, true);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 8);
@@ -637,7 +639,7 @@ export class GuestMemory {
       const off = addr - r._startN;
       const len = dst.length;
       if (off >>> 0 === off && off <= r._lim1 && len <= r.size - off) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         if (len === 16) copyOut16(r._dv, off, dst, 0);
         else if (len < 16) copyOutSmall(r._u8, off, dst, 0, len);
         else dst.set(r._u8.subarray(off, off + len));
@@ -677,7 +679,7 @@ export class GuestMemory {
       const off = addr - r._startN;
       const len = src.length;
       if (off >>> 0 === off && off <= r._wlim1 && len <= r.size - off) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         if (len === 16) copyIn16(r._dv, off, src, 0);
         else if (len < 16) copyInSmall(r._u8, off, src, 0, len);
         else r._u8.set(src, off);
@@ -717,7 +719,7 @@ export class GuestMemory {
     let pos = 0;
     for (; i <= last; i++) {
       const r = this._regions[i]!;
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       const n = Math.min(len - pos, r.size - off);
       r._u8.fill(b, off, off + n);
       if (r.dirtyLog !== null) r.dirtyLog.mark(off, n);
@@ -732,7 +734,7 @@ export class GuestMemory {
     const regs = this._regions;
     if (first === last) {
       const r = regs[first]!;
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       copyOut(r._dv, r._u8, off, dst, dstOff, len);
       return;
     }
@@ -741,7 +743,7 @@ export class GuestMemory {
     let tOff = dstOff;
     for (let k = first; k <= last; k++) {
       const r = regs[k]!;
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       if (r._buf === dst.buffer) {
         target = new Uint8Array(len);
         tOff = 0;
@@ -769,7 +771,7 @@ export class GuestMemory {
     if (first === last) {
       const r = regs[first]!;
       this._last = r;
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       copyIn(r._dv, r._u8, off, src, srcOff, len);
       if (r.dirtyLog !== null) r.dirtyLog.mark(off, len);
       return;
@@ -777,7 +779,7 @@ export class GuestMemory {
     // src may alias a region of the span: the first segment must not clobber bytes still to copy.
     for (let k = first; k <= last; k++) {
       const r = regs[k]!;
-      if (r._wasm !== null && r._u8.length === 0) r._sync();
+      if (r._u8.length === 0) r._sync();
       if (r._buf === src.buffer) {
         src = src.slice(srcOff, srcOff + len);
         srcOff = 0;
@@ -824,11 +826,11 @@ export class GuestMemory {
       if (off >>> 0 === off && length <= r.size - off && Number.isInteger(length)) {
         if (access === undefined || access === 'read') {
           if (off <= r._lim1) {
-            if (r._wasm !== null && r._u8.length === 0) r._sync();
+            if (r._u8.length === 0) r._sync();
             return new Uint8Array(r._buf, r._base + off, length);
           }
         } else if (access === 'write' && off <= r._wlim1) {
-          if (r._wasm !== null && r._u8.length === 0) r._sync();
+          if (r._u8.length === 0) r._sync();
           if (r.dirtyLog !== null) r.dirtyLog.mark(off, length);
           return new Uint8Array(r._buf, r._base + off, length);
         }
@@ -853,7 +855,7 @@ export class GuestMemory {
     const r = this._regions[i]!;
     const off = this._pOff;
     this._last = r;
-    if (r._wasm !== null && r._u8.length === 0) r._sync();
+    if (r._u8.length === 0) r._sync();
     if (write && r.dirtyLog !== null) r.dirtyLog.mark(off, len);
     return new Uint8Array(r._buf, r._base + off, len);
   }
@@ -879,7 +881,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._alim2 && (off & 1) === 0) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         const v = Atomics.load(r._u16, off >>> 1);
         return HOST_LE ? v : bswap16(v);
       }
@@ -905,7 +907,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._alim4 && (off & 3) === 0) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         const v = Atomics.load(r._u32, off >>> 2);
         return HOST_LE ? v : bswap32(v);
       }
@@ -932,7 +934,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._walim2 && (off & 1) === 0 && (value & 0xffff) === value) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         Atomics.store(r._u16, off >>> 1, HOST_LE ? value : bswap16(value));
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 2);
         return;
@@ -959,7 +961,7 @@ export class GuestMemory {
     if (typeof addr === 'number') {
       const off = addr - r._startN;
       if (off >>> 0 === off && off <= r._walim4 && (off & 3) === 0 && value >>> 0 === value) {
-        if (r._wasm !== null && r._u8.length === 0) r._sync();
+        if (r._u8.length === 0) r._sync();
         Atomics.store(r._u32, off >>> 2, HOST_LE ? value : bswap32(value));
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, 4);
         return;
@@ -989,7 +991,7 @@ export class GuestMemory {
       });
     }
     this._last = r;
-    if (r._wasm !== null && r._u8.length === 0) r._sync();
+    if (r._u8.length === 0) r._sync();
     if (n === 2) {
       if (!store) {
         const v = Atomics.load(r._u16, off >>> 1);

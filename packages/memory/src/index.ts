@@ -16,6 +16,7 @@ export {
   NotContiguousError,
   InvalidLayoutError,
   ValueTooLargeError,
+  DetachedError,
   isGuestMemoryError,
   GUEST_MEMORY_ERROR_NAMES,
 } from './errors.js';

@@ -6,7 +6,7 @@
  * @module
  */
 import { DirtyPageLog } from './dirty-log.js';
-import { InvalidLayoutError } from './errors.js';
+import { DetachedError, InvalidLayoutError } from './errors.js';
 import { normalizeAddress, TWO_POW_53, TWO_POW_64, hex, type GuestAddress } from './address.js';
 
 /**
@@ -219,21 +219,30 @@ export class GuestRegion {
   }
 
   /**
-   * Re-reads the buffer of a growable WebAssembly.Memory after `grow()` replaced it. `grow()`
-   * detaches the old buffer, so callers test the cheap `_u8.length === 0` (a region is never
-   * empty) instead of the costly `memory.buffer` getter on every access.
+   * Called when the cached view reads as length 0 (a region is never empty, so that means the
+   * buffer was detached). A growable WebAssembly.Memory replaced its buffer on `grow()`: follow
+   * it. Any other backing is gone for good (a native mapping was closed, an ArrayBuffer was
+   * transferred): the access fails with a typed error instead of reading zeros or throwing the
+   * engine's TypeError. Callers test the cheap `_u8.length === 0` instead of the costly
+   * `memory.buffer` getter on every access.
+   * @throws GuestMemory.DetachedError when the backing cannot be recovered.
    * @internal
    */
   _sync(): void {
-    const buf = (this._wasm as WasmMemoryLike).buffer;
-    if (buf === this._buf) return;
-    this._buf = buf;
-    const base = this._base;
-    const size = this.size;
-    this._u8 = new Uint8Array(buf, base, size);
-    this._dv = new DataView(buf, base, size);
-    this._u16 = new Uint16Array(buf, base, Math.floor(size / 2));
-    this._u32 = new Uint32Array(buf, base, Math.floor(size / 4));
+    if (this._wasm !== null) {
+      const buf = this._wasm.buffer;
+      if (buf !== this._buf && buf.byteLength >= this._base + this.size) {
+        this._buf = buf;
+        const base = this._base;
+        const size = this.size;
+        this._u8 = new Uint8Array(buf, base, size);
+        this._dv = new DataView(buf, base, size);
+        this._u16 = new Uint16Array(buf, base, Math.floor(size / 2));
+        this._u32 = new Uint32Array(buf, base, Math.floor(size / 4));
+      }
+      if (this._u8.length !== 0) return;
+    }
+    throw new DetachedError(`the backing of the region at ${hex(this.start)} is detached`, { address: this.start, length: this.size });
   }
 
   /**

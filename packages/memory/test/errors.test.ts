@@ -11,6 +11,7 @@ import {
   OutOfBoundsError,
   ReadOnlyError,
   ValueTooLargeError,
+  DetachedError,
 } from '@vmv/memory';
 
 describe('errors', () => {
@@ -23,6 +24,7 @@ describe('errors', () => {
       [NotContiguousError, GuestMemory.NotContiguousError, 'GuestMemory.NotContiguousError', 'NOT_CONTIGUOUS'],
       [InvalidLayoutError, GuestMemory.InvalidLayoutError, 'GuestMemory.InvalidLayoutError', 'INVALID_LAYOUT'],
       [ValueTooLargeError, GuestMemory.ValueTooLargeError, 'GuestMemory.ValueTooLargeError', 'VALUE_TOO_LARGE'],
+      [DetachedError, GuestMemory.DetachedError, 'GuestMemory.DetachedError', 'DETACHED'],
     ] as const;
     for (const [Cls, Static, name, code] of cases) {
       expect(Static).toBe(Cls);

@@ -294,6 +294,45 @@ export class DuplicateBufferIdError extends QueueError {
 }
 
 /**
+ * A packed-ring descriptor after the first of a list is not marked available for the wrap
+ * counter of its position: the driver made the first descriptor available before the rest of
+ * the list, or the list runs into descriptors it does not own (VIRTIO 1.2 §2.8.17 "A driver MUST
+ * NOT make the first descriptor in the list available before all subsequent descriptors
+ * comprising the list are made available"; §2.8.15 "A device MUST NOT use a descriptor unless it
+ * observes the VIRTQ_DESC_F_AVAIL bit in its flags being changed").
+ * @example
+ * ```ts
+ * isQueueError(e, 'Queue.DescriptorNotAvailableError')
+ * ```
+ */
+export class DescriptorNotAvailableError extends QueueError {
+  /** @param details - the ring position and the flags found there. */
+  constructor(details: string) {
+    super('DESCRIPTOR_NOT_AVAILABLE', 'Descriptor of a list not available', { details });
+    this.name = 'Queue.DescriptorNotAvailableError';
+  }
+}
+
+/**
+ * Popping one more chain would leave more buffers in flight than the queue size: the driver made
+ * buffers available whose descriptors the device still holds (split: more than `size` chains
+ * popped and not used; packed: more ring slots in flight than `size`, VIRTIO 1.2 §2.8.17 "A
+ * driver MUST make sure there's enough space in the ring for the whole list"). QEMU refuses the
+ * same ("Virtqueue size exceeded").
+ * @example
+ * ```ts
+ * isQueueError(e, 'Queue.QueueSizeExceededError')
+ * ```
+ */
+export class QueueSizeExceededError extends QueueError {
+  /** @param details - the counts involved. */
+  constructor(details: string) {
+    super('QUEUE_SIZE_EXCEEDED', 'More buffers in flight than the queue size', { details });
+    this.name = 'Queue.QueueSizeExceededError';
+  }
+}
+
+/**
  * A ring area can no longer be accessed (the guest memory it lived in went away or changed).
  * @example
  * ```ts
@@ -409,6 +448,8 @@ export const QUEUE_ERROR_NAMES = [
   'Queue.BadUsedElementError',
   'Queue.BufferTooShortError',
   'Queue.InvalidStateError',
+  'Queue.DescriptorNotAvailableError',
+  'Queue.QueueSizeExceededError',
 ] as const;
 
 /** A name from {@link QUEUE_ERROR_NAMES}. @example `const n: QueueErrorName = 'Queue.BrokenError';` */

@@ -15,11 +15,13 @@ import { DescFlags, EventFlags } from './constants.js';
 import {
   ChainLengthOverflowError,
   ChainTooLongError,
+  DescriptorNotAvailableError,
   DuplicateBufferIdError,
   InvalidIndirectDescriptorError,
   InvalidIndirectTableError,
   InvalidStateError,
   NotReadyError,
+  QueueSizeExceededError,
   ReadableAfterWritableError,
 } from './errors.js';
 import { mapArea, RingBase } from './ring-base.js';
@@ -66,6 +68,8 @@ export class PackedQueue extends RingBase implements Virtqueue {
   private _numAdded = 0;
   /** Ring descriptors of each in-flight buffer ID (0 = not in flight). */
   private readonly _inflight = new Uint16Array(65536);
+  /** Sum of `_inflight`: ring slots between the used and the available positions. */
+  private _inflightSlots = 0;
 
   /**
    * @param memory - the guest memory the ring and buffers live in.
@@ -151,6 +155,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     }
     this._nextAvail = p;
     this._inflight[chain.head] = chain._ringCount;
+    this._inflightSlots += chain._ringCount;
     return chain;
   }
 
@@ -170,6 +175,9 @@ export class PackedQueue extends RingBase implements Virtqueue {
     let rBytes = 0;
     let wBytes = 0;
     let p = pos;
+    // Wrap counter of position p: each descriptor of a list must be available for it (the
+    // first one was checked by pop()).
+    let wrap = this._availWrap;
     for (;;) {
       const b = p << 2;
       const lo = d[b]!;
@@ -177,6 +185,11 @@ export class PackedQueue extends RingBase implements Virtqueue {
       const len = d[b + 2]!;
       const w3 = d[b + 3]!;
       const flags = w3 >>> 16;
+      if (n > 0 && (((flags >>> 7) & 1) !== wrap || flags >>> 15 === wrap)) {
+        throw new DescriptorNotAvailableError(
+          `descriptor ${n} of the list at ring position ${pos} (position ${p}, flags 0x${flags.toString(16)}) is not available for wrap counter ${wrap}`,
+        );
+      }
       if ((flags & F_INDIRECT) !== 0) {
         if (!this.indirectDesc) throw new InvalidIndirectDescriptorError(`descriptor at ring position ${p} has VIRTQ_DESC_F_INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`);
         if ((flags & F_NEXT) !== 0 || n > 0) {
@@ -225,9 +238,15 @@ export class PackedQueue extends RingBase implements Virtqueue {
         break;
       }
       if (n >= size) throw new ChainTooLongError(`the list at ring position ${pos} has more than ${size} descriptors (queue size)`);
-      if (++p === size) p = 0;
+      if (++p === size) {
+        p = 0;
+        wrap ^= 1;
+      }
     }
     if (this._inflight[chain.head] !== 0) throw new DuplicateBufferIdError(`buffer ID ${chain.head} was made available again before the device used it`);
+    if (this._inflightSlots + chain._ringCount > size) {
+      throw new QueueSizeExceededError(`the list at ring position ${pos} takes ${chain._ringCount} ring slots while ${this._inflightSlots} of ${size} are in flight`);
+    }
   }
 
   /**
@@ -262,6 +281,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     const p = this._nextUsed;
     this.writeUsed(p, id, writtenLen, true);
     this._inflight[id] = 0;
+    this._inflightSlots -= count;
     this.advanceUsed(count);
     if (typeof chainOrHead !== 'number') this.releaseChain(chainOrHead as Chain);
   }
@@ -293,6 +313,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
       const n = typeof c === 'number' ? this._inflight[id]! : (c as Chain)._ringCount;
       this.writeUsed(this._nextUsed, id, writtenLens[k]!, k !== 0);
       this._inflight[id] = 0;
+      this._inflightSlots -= n;
       this.advanceUsed(n);
     }
     const flags = (firstWrap !== 0 ? F_AVAIL | F_USED : 0) | (writtenLens[0]! > 0 ? F_WRITE : 0);
@@ -451,6 +472,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     this._error = null;
     this._inflight.fill(0);
     for (const e of list as [number, number][]) this._inflight[e[0]] = e[1];
+    this._inflightSlots = total;
     this._nextAvail = nextAvail;
     this._availWrap = availWrap;
     this._nextUsed = nextUsed;
@@ -463,6 +485,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     this.newEpoch();
     this._error = null;
     this._inflight.fill(0);
+    this._inflightSlots = 0;
     this._nextAvail = 0;
     this._availWrap = 1;
     this._nextUsed = 0;

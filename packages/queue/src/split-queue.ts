@@ -22,6 +22,7 @@ import {
   InvalidIndirectTableError,
   InvalidStateError,
   NotReadyError,
+  QueueSizeExceededError,
   ReadableAfterWritableError,
 } from './errors.js';
 import { mapArea, RingBase } from './ring-base.js';
@@ -66,6 +67,8 @@ export class SplitQueue extends RingBase implements Virtqueue {
   private _numAdded = 0;
   /** Last avail.idx read (valid while > _nextAvail in ring order). */
   private _availShadow = 0;
+  /** Chains popped (or in flight at a restore) and not yet used; never above the size. */
+  private _inFlight = 0;
 
   /**
    * @param memory - the guest memory the rings and buffers live in.
@@ -138,6 +141,11 @@ export class SplitQueue extends RingBase implements Virtqueue {
       }
       this._availShadow = idx;
     }
+    if (this._inFlight >= this.size) {
+      // Every descriptor is held by a chain the device has not used: a conforming driver has
+      // none left to make available (QEMU: "Virtqueue size exceeded").
+      throw this.fail(new QueueSizeExceededError(`a chain is available at index ${next} while ${this._inFlight} chains (the queue size) are in flight`));
+    }
     const head = this._avail[2 + (next & this._mask)]!;
     if (head >= this.size) {
       throw this.fail(new InvalidDescriptorIndexError(`head index ${head} in avail.ring[${next & this._mask}] is not below the queue size ${this.size}`));
@@ -150,6 +158,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
       throw this.fail(e);
     }
     this._nextAvail = (next + 1) & 0xffff;
+    this._inFlight++;
     return chain;
   }
 
@@ -266,6 +275,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     const next = (nu + 1) & 0xffff;
     this._nextUsed = next;
     this._numAdded++;
+    if (this._inFlight > 0) this._inFlight--;
     // Release: the element is visible before the index that publishes it.
     Atomics.store(this._used16, 1, next);
     if (this._usedLog !== null) {
@@ -302,6 +312,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     }
     this._nextUsed = nu;
     this._numAdded += count;
+    this._inFlight = this._inFlight > count ? this._inFlight - count : 0;
     Atomics.store(this._used16, 1, nu);
     if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 2, 2);
     for (let k = 0; k < count; k++) {
@@ -415,6 +426,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._availShadow = nextAvail;
     this._nextUsed = nextUsed;
     this._numAdded = numAdded;
+    this._inFlight = (nextAvail - nextUsed) & 0xffff;
   }
 
   /** {@inheritDoc Virtqueue.reset} */
@@ -425,5 +437,6 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._availShadow = 0;
     this._nextUsed = 0;
     this._numAdded = 0;
+    this._inFlight = 0;
   }
 }

@@ -21,6 +21,8 @@ const RING_ERRORS = [
   'Queue.ReadableAfterWritableError',
   'Queue.BufferOutOfMemoryError',
   'Queue.DuplicateBufferIdError',
+  'Queue.DescriptorNotAvailableError',
+  'Queue.QueueSizeExceededError',
 ];
 const ALLOWED = new Set([...RING_ERRORS, 'Queue.BrokenError', 'Queue.BufferTooShortError', 'GuestMemory.ValueTooLargeError']);
 

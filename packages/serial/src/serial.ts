@@ -101,6 +101,8 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
   private readonly gateOut2: boolean;
   private readonly shift: number;
   private readonly spaceListeners = new Set<() => void>();
+  /** A pushInput call took fewer bytes than offered: notify when the receiver can take more. */
+  private starved = false;
   private readonly offResample: (() => void) | undefined;
   private counters = { txBytes: 0, rxBytes: 0, overruns: 0, interrupts: 0 };
 
@@ -222,7 +224,7 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
       default:
         throw new RangeError(`Serial16550.readRegister: offset must be in 0..7, got ${offset}`);
     }
-    this.updateInterrupt();
+    this.afterAccess();
     return v;
   }
 
@@ -270,7 +272,7 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
       default:
         throw new RangeError(`Serial16550.writeRegister: offset must be in 0..7, got ${offset}`);
     }
-    this.updateInterrupt();
+    this.afterAccess();
   }
 
   private writeFcr(b: number): void {
@@ -347,19 +349,15 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
   }
 
   private clearRx(): void {
-    const wasFull = this.rxCount >= this.capacity;
     this.rxHead = 0;
     this.rxCount = 0;
-    if (wasFull) this.notifySpace();
   }
 
   private popRx(): number {
     if (this.rxCount === 0) return 0;
-    const wasFull = this.rxCount >= this.capacity;
     const b = this.rx[this.rxHead]!;
     this.rxHead = (this.rxHead + 1) % FIFO_SIZE;
     this.rxCount--;
-    if (wasFull) this.notifySpace();
     return b;
   }
 
@@ -380,8 +378,17 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
     return true;
   }
 
-  private notifySpace(): void {
-    for (const l of [...this.spaceListeners]) l();
+  /**
+   * After a guest register access: update the interrupt line, then, if input was refused
+   * earlier and the receiver can take bytes again (RBR read, FIFO cleared or enabled, loopback
+   * left), tell the input-space listeners.
+   */
+  private afterAccess(): void {
+    this.updateInterrupt();
+    if (this.starved && !(this.mcr & MCR.LOOP) && this.rxCount < this.capacity) {
+      this.starved = false;
+      for (const l of [...this.spaceListeners]) l();
+    }
   }
 
   /**
@@ -395,7 +402,8 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
   /**
    * Offers input bytes with back-pressure: takes as many as fit and returns how many it took.
    * Nothing is dropped; offer the rest again from an {@link Serial16550.onInputSpace} listener.
-   * Ignored (returns 0) in loopback mode, where the line is disconnected.
+   * Takes nothing (returns 0) in loopback mode, where the line is disconnected; the listeners are
+   * told when the guest leaves loopback.
    * @param bytes - input bytes
    * @returns the number of bytes taken
    * @throws TypeError when bytes is not a Uint8Array or array of numbers
@@ -403,9 +411,9 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
    */
   pushInput(bytes: Uint8Array | readonly number[]): number {
     checkBytes(bytes, 'pushInput');
-    if (this.mcr & MCR.LOOP) return 0;
     let n = 0;
-    while (n < bytes.length && this.receiveOne(bytes[n]! & 0xff, false)) n++;
+    if (!(this.mcr & MCR.LOOP)) while (n < bytes.length && this.receiveOne(bytes[n]! & 0xff, false)) n++;
+    if (n < bytes.length) this.starved = true;
     if (n > 0) this.updateInterrupt();
     return n;
   }
@@ -432,8 +440,10 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
   }
 
   /**
-   * Subscribes to "the receiver was full and now has space" (the guest read RBR or cleared the FIFO).
-   * @param listener - called synchronously, from inside the guest's register access
+   * Subscribes to "input was refused and the receiver can take bytes again": called once after a
+   * {@link Serial16550.pushInput} that took fewer bytes than offered, as soon as a guest access
+   * makes room (an RBR read, a FIFO clear or enable, leaving loopback). Offer the rest from it.
+   * @param listener - called synchronously, at the end of the guest's register access
    * @returns unsubscribe
    * @throws TypeError when listener is not a function
    * @example `uart.onInputSpace(() => { rest = rest.subarray(uart.pushInput(rest)); });`

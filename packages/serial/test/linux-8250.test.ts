@@ -225,30 +225,66 @@ describe('Linux 8250 driver against Serial16550 at COM1', () => {
     return { bugs };
   }
 
-  /** serial8250_handle_irq(): what the interrupt handler does on IRQ 4. */
+  /**
+   * serial8250_default_handle_irq() -> serial8250_handle_irq(), as Linux runs it: IIR, then LSR;
+   * serial8250_rx_chars() only when IIR's RDI bit (0x04: RDI, RLSI, RX_TIMEOUT) is set and LSR
+   * has DR or BI; serial8250_modem_status(); serial8250_tx_chars() whenever LSR.THRE is set
+   * (which stops TX, clearing IER.THRI, once the queue is empty). Returns the received bytes.
+   */
   function handleIrq(txQueue: number[], ierRef: { ier: number }): number[] {
     const got: number[] = [];
     const iir = p.in(R.IIR);
     if (iir & IIR.NO_INT) return got;
-    let lsr = p.in(R.LSR);
-    if (lsr & (LSR.DR | LSR.BI)) {
-      // serial8250_rx_chars: up to 256 characters while DR
-      for (let max = 256; max > 0 && lsr & LSR.DR; max--) {
-        got.push(p.in(R.RBR));
-        lsr = p.in(R.LSR);
-      }
+    let status = p.in(R.LSR);
+    if (status & (LSR.DR | LSR.BI) && iir & IIR.RDI) {
+      let max = 256;
+      do {
+        got.push(status & LSR.DR ? p.in(R.RBR) : 0); // serial8250_read_char
+        if (--max === 0) break;
+        status = p.in(R.LSR);
+      } while (status & (LSR.DR | LSR.BI));
     }
     p.in(R.MSR); // serial8250_modem_status
-    if (lsr & LSR.THRE && ierRef.ier & IER.THRI) {
-      // serial8250_tx_chars: tx_loadsz = 16
-      for (let count = 16; count > 0 && txQueue.length > 0; count--) p.out(R.THR, txQueue.shift()!);
-      if (txQueue.length === 0) {
-        ierRef.ier &= ~IER.THRI; // __stop_tx
-        p.out(R.IER, ierRef.ier);
+    if (status & LSR.THRE) {
+      const stopTx = () => {
+        if (ierRef.ier & IER.THRI) {
+          ierRef.ier &= ~IER.THRI; // __do_stop_tx
+          p.out(R.IER, ierRef.ier);
+        }
+      };
+      if (txQueue.length === 0) stopTx();
+      else {
+        for (let count = 16; count > 0 && txQueue.length > 0; count--) p.out(R.THR, txQueue.shift()!); // tx_loadsz 16
+        if (txQueue.length === 0) stopTx();
       }
     }
     return got;
   }
+
+  it('autoconfig_irq: the IRQ probe sees IRQ 4 fire, and the restored registers lower it', () => {
+    autoconfig(p);
+    ctl.takeDeliveries(); // probe_irq_off(probe_irq_on()): forget what was pending
+    const saveMcr = p.in(R.MCR);
+    const saveIer = p.in(R.IER);
+    p.out(R.MCR, MCR.OUT1 | MCR.OUT2);
+    const before = ctl.deliveryCount; // irqs = probe_irq_on()
+    p.out(R.MCR, 0);
+    p.out(R.MCR, MCR.DTR | MCR.RTS | MCR.OUT2);
+    p.out(R.IER, 0x0f); // enable all interrupts
+    p.in(R.LSR);
+    p.in(R.RBR);
+    p.in(R.IIR);
+    p.in(R.MSR);
+    p.out(R.THR, 0xff);
+    const fired = new Set(ctl.takeDeliveries().map((d) => d.irq)); // probe_irq_off(irqs)
+    expect(ctl.deliveryCount).toBeGreaterThan(before);
+    expect([...fired]).toEqual([4]);
+    expect(ctl.isAsserted(4)).toBe(true); // THRE is pending after the TX write
+    p.out(R.MCR, saveMcr);
+    p.out(R.IER, saveIer);
+    expect(ctl.isAsserted(4)).toBe(false);
+    expect(out).toEqual([0xff]); // the probe byte went out on the line, as on a real port
+  });
 
   it('autoconfig detects a 16550A (IER test, loopback test, IIR FIFO bits 0b11, no EFR/NS/16750/XScale, 16-byte FIFO)', () => {
     expect(autoconfig(p)).toBe('16550A');

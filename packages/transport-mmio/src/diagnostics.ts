@@ -27,7 +27,8 @@
  * - `config-range`: a configuration space access beyond the device's configuration space.
  *   A read returns zeros, a write is ignored.
  * - `needs-reset`: the device entered DEVICE_NEEDS_RESET (a queue the guest configured badly, a
- *   queue error the device reported, an exception from the device). If DRIVER_OK was set, a
+ *   queue error the device reported, an exception from the device), or the driver set DRIVER_OK
+ *   on a device already in DEVICE_NEEDS_RESET (it is not started). If DRIVER_OK was set, a
  *   configuration change interrupt went to the driver.
  * - `device-error`: the device threw from `reset()`; the transport completed the reset anyway
  *   (Status reads 0, as the driver waits for).

@@ -2,7 +2,8 @@
  * Errors of @vmv/transport-mmio. The transport itself never throws on guest input (a refused
  * access is a {@link MmioDiagnostic}, a broken device is DEVICE_NEEDS_RESET); these errors come
  * from the driver model (`@vmv/transport-mmio/driver`) when the device it initialises does not
- * behave as a virtio-mmio device must. Guards test `name`, never `instanceof`.
+ * behave as a virtio-mmio device must, and from restoring a snapshot that cannot be accepted.
+ * Guards test `name`, never `instanceof`.
  * @module
  */
 
@@ -78,8 +79,34 @@ export class DriverProbeError extends TransportMmioError {
   }
 }
 
+/**
+ * A transport snapshot that {@link VirtioMmioTransport.restore} cannot accept: malformed, from
+ * another device, inconsistent (queues enabled before FEATURES_OK, ring positions that do not
+ * match the queue or the ring in guest memory, ...), or refused by the device's own `restore`.
+ * `cause` holds the underlying Device.* or Queue.* error when there is one.
+ * @example
+ * ```ts
+ * try { transport.restore(saved); } catch (e) { if (isTransportMmioError(e, 'TransportMmio.InvalidSnapshotError')) log(e.details); }
+ * ```
+ */
+export class InvalidSnapshotError extends TransportMmioError {
+  /** The snapshot field at fault, such as `queues[1].ring` or `state`. */
+  readonly field: string;
+
+  /**
+   * @param field - the field at fault.
+   * @param details - what is wrong with it.
+   * @param cause - the underlying error, if any.
+   */
+  constructor(field: string, details: string, cause?: unknown) {
+    super('INVALID_SNAPSHOT', `Invalid virtio-mmio transport snapshot: ${field}`, cause === undefined ? { details } : { details, cause });
+    this.name = 'TransportMmio.InvalidSnapshotError';
+    this.field = field;
+  }
+}
+
 /** Every error name @vmv/transport-mmio can produce. @example `TRANSPORT_MMIO_ERROR_NAMES.includes(e.name)` */
-export const TRANSPORT_MMIO_ERROR_NAMES = ['TransportMmio.Error', 'TransportMmio.DriverProbeError'] as const;
+export const TRANSPORT_MMIO_ERROR_NAMES = ['TransportMmio.Error', 'TransportMmio.DriverProbeError', 'TransportMmio.InvalidSnapshotError'] as const;
 
 /** A @vmv/transport-mmio error name. @example `const n: TransportMmioErrorName = 'TransportMmio.DriverProbeError';` */
 export type TransportMmioErrorName = (typeof TRANSPORT_MMIO_ERROR_NAMES)[number];

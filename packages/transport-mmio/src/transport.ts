@@ -28,10 +28,13 @@ import type { InterruptSourceGroup, LegacyInterruptGroup, MutDeviceMmio } from '
 import { Feature, InterruptReason, Status, VirtioDeviceState, hasFeature } from '@vmv/device-trait';
 import type { ActivationContext, DeviceHost, InterruptHandle, VirtioDevice } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
-import { QueueConfig, createVirtqueue } from '@vmv/queue';
+import { QueueConfig, createVirtqueue, isQueueError } from '@vmv/queue';
 import type { QueueArea, Virtqueue } from '@vmv/queue';
 import { MMIO_MAGIC_VALUE, MMIO_UNSUPPORTED_FEATURES, MMIO_VERSION, MmioRegister as R } from './constants.js';
 import type { MmioDiagnostic, MmioDiagnosticKind } from './diagnostics.js';
+import { InvalidSnapshotError } from './errors.js';
+import { MMIO_SNAPSHOT_FORMAT, addressToSnapshot, parseMmioSnapshot } from './snapshot.js';
+import type { MmioQueueSnapshot, MmioTransportSnapshot } from './snapshot.js';
 
 const FEATURES_OK = Status.FEATURES_OK;
 const DRIVER_OK = Status.DRIVER_OK;
@@ -303,6 +306,134 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   }
 
   /**
+   * The transport's state and the device's, as plain JSON-serialisable data (for snapshot and
+   * migration): status, features, config generation, selectors, InterruptStatus, every queue's
+   * registers, the ring positions of the running queues (`Virtqueue.saveState()`) and
+   * `device.snapshot()` when the device has one. Guest memory is not included: save it alongside.
+   * Take it while the device is quiescent (no chain popped and not yet returned, no I/O in flight):
+   * what a device has popped but not returned is not in the ring positions.
+   * @returns the snapshot.
+   * @throws what `device.snapshot()` throws.
+   * @example
+   * ```ts
+   * const saved = JSON.stringify({ transport: transport.snapshot(), memory: dumpGuestMemory() });
+   * ```
+   */
+  snapshot(): MmioTransportSnapshot {
+    const queues = this.configs.map((c, i): MmioQueueSnapshot => {
+      const q = this.live?.[i] ?? null;
+      return {
+        size: c.size,
+        ready: c.ready,
+        descTable: addressToSnapshot(c.descTable),
+        driverArea: addressToSnapshot(c.driverArea),
+        deviceArea: addressToSnapshot(c.deviceArea),
+        resettable: this.resettable[i] === 1,
+        ring: q === null ? null : q.saveState(),
+      };
+    });
+    const snap: MmioTransportSnapshot = {
+      format: MMIO_SNAPSHOT_FORMAT,
+      deviceId: this.device.deviceId,
+      state: this.state.snapshot(),
+      deviceFeaturesSel: this.deviceFeaturesSel,
+      driverFeaturesSel: this.driverFeaturesSel,
+      queueSel: this.queueSel,
+      shmSel: this.shmSel,
+      interruptStatus: this.isr,
+      activated: this.live !== null,
+      queues,
+    };
+    return this.device.snapshot === undefined ? snap : { ...snap, device: this.device.snapshot() };
+  }
+
+  /**
+   * Restores a {@link VirtioMmioTransport.snapshot} onto this transport (a new one, typically, on
+   * the machine a guest migrated to, with guest memory already restored). The snapshot is checked
+   * as untrusted input first: its shape, the register file's rules, the status and features
+   * (against what this device offers and accepts) and every ring position (against the queue's
+   * configuration and the ring in guest memory); if anything is wrong nothing changes. Then the
+   * transport resets the device, restores the device's own state (`device.restore`), the
+   * registers, and, if the device was running, activates it again with the restored queues, so the
+   * driver carries on where it was. A pending InterruptStatus raises the interrupt again.
+   * @param data - a snapshot (any JSON-parsed value).
+   * @throws TransportMmio.InvalidSnapshotError when the snapshot cannot be accepted (the cause is
+   *   the Device.* or Queue.* error behind it). When `device.restore` refuses the device's part,
+   *   the error comes after the reset: the transport is then left reset (Status 0).
+   * @example
+   * ```ts
+   * const target = new VirtioMmioTransport(new EntropyDevice(fill), { memory, interrupt });
+   * target.restore(JSON.parse(saved).transport);
+   * ```
+   */
+  restore(data: unknown): void {
+    const snap = parseMmioSnapshot(data, this.device.deviceId, this.queueCount);
+    // Check the status and features on a scratch state: this one changes only once all is known good.
+    const state = new VirtioDeviceState(this.state.deviceFeatures, (f) => (this.device.validateFeatures ? this.device.validateFeatures(f) : true));
+    try {
+      state.restore(snap.state);
+    } catch (e) {
+      throw new InvalidSnapshotError('state', describe(e), e);
+    }
+    if (snap.hasDevice && this.device.restore === undefined) throw new InvalidSnapshotError('device', 'the snapshot holds device state but this device has no restore()');
+    const negotiated = state.negotiatedFeatures;
+    const memory = this.memory();
+    const configs = snap.queues.map((q, i) => {
+      const c = new QueueConfig(this.configs[i]!.maxSize);
+      c.setFeatures(negotiated);
+      // Values the driver wrote are kept even when invalid, as the registers keep them.
+      const keep = (f: () => void) => {
+        try {
+          f();
+        } catch (e) {
+          if (!isQueueError(e)) throw e;
+        }
+      };
+      keep(() => c.setSize(q.size));
+      keep(() => c.setArea('descTable', q.descTable));
+      keep(() => c.setArea('driverArea', q.driverArea));
+      keep(() => c.setArea('deviceArea', q.deviceArea));
+      c.ready = q.ready;
+      return c;
+    });
+    const queues: (Virtqueue | null)[] = snap.queues.map((q, i) => {
+      if (q.ring === null) return null;
+      try {
+        const vq = createVirtqueue(memory, configs[i]!);
+        vq.restoreState(q.ring);
+        return vq;
+      } catch (e) {
+        if (!isQueueError(e)) throw e;
+        throw new InvalidSnapshotError(`queues[${i}].ring`, describe(e), e);
+      }
+    });
+
+    // Commit.
+    this.state.reset();
+    this.resetTransport();
+    if (snap.hasDevice) {
+      try {
+        this.device.restore!(snap.device);
+      } catch (e) {
+        throw new InvalidSnapshotError('device', `the device refused its state: ${describe(e)}`, e);
+      }
+    }
+    this.state.restore(snap.state);
+    this.deviceFeaturesSel = snap.deviceFeaturesSel;
+    this.driverFeaturesSel = snap.driverFeaturesSel;
+    this.queueSel = snap.queueSel;
+    this.shmSel = snap.shmSel;
+    this.ringReset = hasFeature(negotiated, Feature.RING_RESET);
+    this.notificationData = hasFeature(negotiated, Feature.NOTIFICATION_DATA);
+    for (let i = 0; i < this.queueCount; i++) {
+      this.configs[i] = configs[i]!;
+      this.resettable[i] = snap.queues[i]!.resettable ? 1 : 0;
+    }
+    if (snap.activated) this.startDevice(queues);
+    if (snap.interruptStatus !== 0) this.raise(snap.interruptStatus);
+  }
+
+  /**
    * Resets the device and stops listening to the interrupt group (for unplug). Later accesses
    * behave as on a reset device.
    * @example `io.unregisterMmio(base); transport.dispose();`
@@ -503,6 +634,12 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       this.notificationData = hasFeature(f, Feature.NOTIFICATION_DATA);
     }
     if (outcome.activate) this.activate();
+    else if (after & DRIVER_OK && !(before & DRIVER_OK) && after & NEEDS_RESET) {
+      // The device entered DEVICE_NEEDS_RESET before the driver was running (a configuration access
+      // the device failed, say): it is not started, and the driver, running now, is told (§2.1.2).
+      this.report('needs-reset', R.STATUS, 4, true, v, 'DRIVER_OK while DEVICE_NEEDS_RESET is set: the device is not started; configuration change interrupt sent');
+      this.raise(InterruptReason.CONFIG_CHANGE);
+    }
   }
 
   /** Why a queue field write for the selected queue is refused now, or null when allowed. */
@@ -568,6 +705,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
         this.live[sel] = null;
         // With VIRTIO_F_RING_RESET, a queue taken out of service may be configured again (§2.6.1.2).
         if (this.ringReset) this.resettable[sel] = 1;
+        this.tellQueueReset(sel);
       }
       return;
     }
@@ -586,7 +724,10 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       // Re-enabling a queue of a live device (after QueueReset, §2.6.1.2): start it now.
       this.resettable[sel] = 0;
       const q = this.createQueue(sel);
-      if (q !== null && this.live !== null) this.live[sel] = q;
+      if (q !== null && this.live !== null) {
+        this.live[sel] = q;
+        this.tellQueueEnable(sel, q);
+      }
     }
   }
 
@@ -608,8 +749,33 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     // §2.6.1.1: the device stops using the queue and forgets its state; QueueReady reads 0.
     c.reset();
     c.setFeatures(this.state.negotiatedFeatures);
-    if (this.live !== null) this.live[sel] = null;
     if (this.state.status & DRIVER_OK) this.resettable[sel] = 1;
+    if (this.live !== null && this.live[sel] !== null) {
+      this.live[sel] = null;
+      this.tellQueueReset(sel);
+    }
+  }
+
+  /** `device.queueReset(index)`, if the device has it; an exception is a device error. */
+  private tellQueueReset(index: number): void {
+    if (this.device.queueReset === undefined) return;
+    const epoch = this.epoch;
+    try {
+      this.device.queueReset(index);
+    } catch (e) {
+      if (epoch === this.epoch) this.enterNeedsReset(`the device failed taking queue ${index} out of service: ${describe(e)}`, e);
+    }
+  }
+
+  /** `device.queueEnable(index, queue)`, if the device has it; an exception is a device error. */
+  private tellQueueEnable(index: number, queue: Virtqueue): void {
+    if (this.device.queueEnable === undefined) return;
+    const epoch = this.epoch;
+    try {
+      this.device.queueEnable(index, queue);
+    } catch (e) {
+      if (epoch === this.epoch) this.enterNeedsReset(`the device failed starting queue ${index} again: ${describe(e)}`, e);
+    }
   }
 
   // ------------------------------------------------------------------ notifications
@@ -717,6 +883,11 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       if (q === null) return;
       queues.push(q);
     }
+    this.startDevice(queues);
+  }
+
+  /** Hands the device its activation context with `queues` (one entry per queue, null for a disabled one). */
+  private startDevice(queues: (Virtqueue | null)[]): void {
     const epoch = ++this.epoch;
     const interrupt: InterruptHandle = {
       signalUsedBuffer: (queueIndex: number) => {

@@ -113,10 +113,48 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   }
   const options = parsed.options;
   const log = stderrLogger(options.logLevel, (text) => io.err(text));
-  let daemon: BlockDaemon;
+
+  // Signal handlers go in before the daemon starts: a stop requested while it starts is honoured
+  // once it has (a signal must never kill it with the socket file left behind).
+  let daemon: BlockDaemon | null = null;
+  let requested: NodeJS.Signals | null = null;
+  let signals = 0;
+  let settle!: (code: number) => void;
+  const done = new Promise<number>((resolve) => (settle = resolve));
+  const beginStop = (d: BlockDaemon, signal: NodeJS.Signals): void => {
+    log('info', `${signal}: stopping (finishing requests in flight, flushing the image)`);
+    d.stop().then(
+      () => finish(0),
+      (e: unknown) => {
+        log('error', `stop failed: ${e instanceof Error ? e.message : String(e)}`);
+        finish(1);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      log('warn', `${signal} again: exiting without waiting`);
+      io.exit(signal === 'SIGINT' ? 130 : 143);
+      return;
+    }
+    if (daemon === null) requested = signal;
+    else beginStop(daemon, signal);
+  };
+  const handlers = STOP_SIGNALS.map((s) => [s, () => onSignal(s)] as const);
+  const removeHandlers = (): void => {
+    for (const [s, h] of handlers) io.offSignal(s, h);
+  };
+  const finish = (code: number): void => {
+    removeHandlers();
+    settle(code);
+  };
+  for (const [s, h] of handlers) io.onSignal(s, h);
+
   try {
     daemon = await BlockDaemon.start(options, log);
   } catch (e) {
+    removeHandlers();
     if (isVhostUserBlkError(e)) {
       io.err(`${PROGRAM}: error: ${e.shortMessage}\n${e.details === undefined ? '' : `${e.details}\n`}`);
       return 1;
@@ -124,30 +162,6 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
     io.err(`${PROGRAM}: error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     return 1;
   }
-
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        log('warn', `${signal} again: exiting without waiting`);
-        io.exit(signal === 'SIGINT' ? 130 : 143);
-        return;
-      }
-      log('info', `${signal}: stopping (finishing requests in flight, flushing the image)`);
-      daemon.stop().then(
-        () => finish(0),
-        (e: unknown) => {
-          log('error', `stop failed: ${e instanceof Error ? e.message : String(e)}`);
-          finish(1);
-        },
-      );
-    };
-    const handlers = STOP_SIGNALS.map((s) => [s, () => onSignal(s)] as const);
-    const finish = (code: number): void => {
-      for (const [s, h] of handlers) io.offSignal(s, h);
-      resolve(code);
-    };
-    for (const [s, h] of handlers) io.onSignal(s, h);
-  });
+  if (requested !== null) beginStop(daemon, requested);
+  return done;
 }

@@ -14,6 +14,7 @@ import { BlockDevice, RequestType } from '@vmv/block';
 import { VhostUserBackend, isVhostUserError, requestName, type VhostUserBackendEvent } from '@vmv/vhost-user';
 import { DEFAULT_QUEUE_SIZE, checkSerial, type DaemonOptions, type LogLevelName } from './args.js';
 import { openImage, type OpenImage } from './image.js';
+import { SessionSafeBackend } from './session-safe-backend.js';
 import { checkSocketPath, listenError } from './socket.js';
 
 /** Where the daemon's log lines go. */
@@ -134,7 +135,9 @@ export class BlockDaemon {
     let daemon: BlockDaemon;
     try {
       const device = new BlockDevice({
-        backend: image.backend,
+        // Buffered I/O is zero-copy into guest memory, which a disconnect unmaps at once: keep the
+        // requests of a dead session off it. O_DIRECT already goes through private bounce buffers.
+        backend: image.direct ? image.backend : new SessionSafeBackend(image.backend),
         readOnly: readonly,
         numQueues: queues,
         queueSize,
@@ -146,6 +149,13 @@ export class BlockDaemon {
       const backend = new VhostUserBackend(device, { onEvent: (event) => onEvent(event) });
       daemon = new BlockDaemon(socket, image, device, backend, log);
       onEvent = (event) => daemon.onEvent(event);
+      const mib = image.size / (1 << 20);
+      log(
+        'info',
+        `serving ${imagePath} (${image.kind}, ${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ${readonly ? 'read-only' : 'read-write'}` +
+          `${image.direct ? ', O_DIRECT' : ''}) with ${queues} queue${queues === 1 ? '' : 's'} of up to ${queueSize} entries` +
+          `${serial === undefined ? '' : `, serial ${JSON.stringify(serial)}`}`,
+      );
       try {
         backend.listen(socket, { removeStale: true });
       } catch (e) {
@@ -155,13 +165,6 @@ export class BlockDaemon {
       await image.close().catch(() => undefined);
       throw e;
     }
-    const mib = image.size / (1 << 20);
-    log(
-      'info',
-      `serving ${imagePath} (${image.kind}, ${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ${readonly ? 'read-only' : 'read-write'}` +
-        `${image.direct ? ', O_DIRECT' : ''}) with ${queues} queue${queues === 1 ? '' : 's'} of up to ${queueSize} entries` +
-        `${serial === undefined ? '' : `, serial ${JSON.stringify(serial)}`}`,
-    );
     return daemon;
   }
 

@@ -11,6 +11,7 @@ export type { DaemonLogger, DaemonStats } from './daemon.js';
 export { DEFAULT_QUEUE_SIZE, HELP, LogLevel, PROGRAM, checkSerial, parseArgs } from './args.js';
 export type { DaemonOptions, LogLevelName, ParsedCommand } from './args.js';
 export { openImage } from './image.js';
+export { SessionSafeBackend } from './session-safe-backend.js';
 export type { OpenImage, OpenImageOptions } from './image.js';
 export { MAX_SOCKET_PATH_BYTES, checkSocketPath, listenError } from './socket.js';
 export { STOP_SIGNALS, packageVersion, processIo, runCli, stderrLogger } from './cli.js';

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnixListener } from '@vmv/sys';
@@ -313,6 +313,34 @@ describe('runCli (in process)', () => {
     expect(await running).toBe(0);
     expect(handlers.size).toBe(0);
     expect(e.errText).toBe(''); // info lines are below --log-level warn
+  });
+
+  it('a stop signal that arrives while the daemon starts stops it once started (exit 0, socket removed)', async () => {
+    const handlers = new Map<string, () => void>();
+    const e = io();
+    e.onSignal = (s, h) => void handlers.set(s, h);
+    e.offSignal = (s) => void handlers.delete(s);
+    const socket = join(dir, 'early.sock');
+    const running = runCli(['--socket', socket, '--image', image], e);
+    expect(handlers.has('SIGTERM')).toBe(true); // installed before the first await
+    handlers.get('SIGTERM')!();
+    expect(await running).toBe(0);
+    expect(existsSync(socket)).toBe(false);
+    expect(e.errText).toMatch(/listening on .*early\.sock[\s\S]*SIGTERM: stopping[\s\S]*stopped: 0 connections/);
+  });
+
+  it('a second signal exits at once', async () => {
+    const handlers = new Map<string, () => void>();
+    const exits: number[] = [];
+    const e = io();
+    e.onSignal = (s, h) => void handlers.set(s, h);
+    e.offSignal = (s) => void handlers.delete(s);
+    e.exit = (code) => void exits.push(code);
+    const running = runCli(['--socket', join(dir, 'twice.sock'), '--image', image], e);
+    handlers.get('SIGINT')!();
+    handlers.get('SIGINT')!();
+    expect(exits).toEqual([130]);
+    expect(await running).toBe(0);
   });
 
   it('stderrLogger filters by level', () => {

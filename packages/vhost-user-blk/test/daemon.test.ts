@@ -146,6 +146,32 @@ describe('vmv-vhost-user-blk as a child process', () => {
     expect(d.child.exitCode).toBeNull();
   }, 30_000);
 
+  it.each([['buffered', []], ['O_DIRECT', ['--direct']]])('survives a frontend that vanishes with requests in flight, and serves the next one (%s)', async (_mode, extra) => {
+    const { image, socket } = setup();
+    const d = await start(['--socket', socket, '--image', image, ...(extra as string[])], socket);
+    if ((extra as string[]).length > 0) expect(d.stderr()).toContain('O_DIRECT');
+    for (let round = 0; round < 3; round++) {
+      const fe = await connect(socket);
+      const reqs = Array.from({ length: 40 }, (_, i) => ({
+        type: i % 2 === 0 ? RequestType.IN : RequestType.OUT,
+        sector: BigInt(i * 64),
+        out: i % 2 === 0 ? null : new Uint8Array(randomBytes(32 * 1024)),
+        inLen: i % 2 === 0 ? 32 * 1024 : 0,
+      }));
+      fe.submit(0, reqs);
+      fe.close(); // like QEMU being killed: no GET_VRING_BASE, memory gone
+      await waitForLog(d, `frontend connected (connection ${round + 1})`);
+    }
+    const last = await connect(socket);
+    const payload = new Uint8Array(randomBytes(4096));
+    expect((await last.write(7, payload)).status).toBe(BlockStatus.OK);
+    expect(Buffer.from((await last.read(7, 8)).data).equals(Buffer.from(payload))).toBe(true);
+    expect(d.child.exitCode).toBeNull();
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(d.stderr()).not.toMatch(/TypeError|detached/);
+  }, 30_000);
+
   it('refuses a second frontend while one is connected, without disturbing the first', async () => {
     const { image, socket } = setup();
     const d = await start(['--socket', socket, '--image', image], socket);
@@ -183,7 +209,8 @@ describe('vmv-vhost-user-blk as a child process', () => {
     }));
     const pending = fe.submit(0, writes);
     d.child.kill('SIGTERM');
-    expect(await d.exited).toEqual({ code: 0, signal: null });
+    const exit = await d.exited;
+    if (exit.code !== 0) throw new Error(`daemon exit ${JSON.stringify(exit)}:\n${d.stderr()}`);
     const results = pending.collect();
     const file = new Uint8Array(readFileSync(image));
     writes.forEach((w, i) => {

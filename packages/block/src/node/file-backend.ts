@@ -155,7 +155,8 @@ class BouncePool {
 
 /**
  * A disk image file (or block device) as a {@link BlockBackend}. Node only: import it from
- * `@vmv/block/node`.
+ * `@vmv/block/node`. The size comes from fstat, which reports 0 for a block device (Node has no
+ * BLKGETSIZE64): wrap the backend with the device's real size in that case.
  * @example
  * ```ts
  * import { BlockDevice } from '@vmv/block';

@@ -4,7 +4,7 @@
  * configuration sizes QEMU 7.2 offered there.
  */
 import { ConfigSpace, DeviceId, isQueueError } from '@vmv/device-trait';
-import type { ActivationContext, DeviceHost, VirtioDevice } from '@vmv/device-trait';
+import type { ActivationContext, DeviceHost, VirtioDevice, Virtqueue } from '@vmv/device-trait';
 
 export interface TestDeviceOptions {
   deviceId?: number;
@@ -15,6 +15,10 @@ export interface TestDeviceOptions {
   sharedMemoryRegions?: { id: number; length: number | bigint }[];
   /** Handles a notification (default: records it only). */
   onNotify?: (device: TestDevice, index: number, data: number | undefined) => void;
+  /** Gives the device the optional queueReset / queueEnable hooks (recording their calls). */
+  queueHooks?: boolean;
+  /** Gives the device the optional snapshot / restore pair, over a `{ note: string }` state. */
+  snapshots?: boolean;
 }
 
 export const VERSION_1 = 1n << 32n;
@@ -33,7 +37,15 @@ export class TestDevice implements VirtioDevice {
   resets = 0;
   readonly notifies: [number, number | undefined][] = [];
   readonly configWrites: [number, number[]][] = [];
-  throwOn: 'activate' | 'notify' | 'reset' | 'readConfig' | 'writeConfig' | null = null;
+  throwOn: 'activate' | 'notify' | 'reset' | 'readConfig' | 'writeConfig' | 'queueReset' | 'queueEnable' | 'restore' | null = null;
+  /** Calls of the queue hooks, in order: ['reset', i] or ['enable', i, queue]. */
+  readonly queueHookCalls: (['reset', number] | ['enable', number, Virtqueue])[] = [];
+  /** Device-owned state that snapshot/restore carry. */
+  note = 'initial';
+  queueReset?: (index: number) => void;
+  queueEnable?: (index: number, queue: Virtqueue) => void;
+  snapshot?: () => unknown;
+  restore?: (state: unknown) => void;
   private readonly validate: ((f: bigint) => boolean) | undefined;
   private readonly onNotify: TestDeviceOptions['onNotify'];
 
@@ -46,6 +58,25 @@ export class TestDevice implements VirtioDevice {
     this.validate = o.validateFeatures;
     this.onNotify = o.onNotify;
     if (o.sharedMemoryRegions) this.sharedMemoryRegions = o.sharedMemoryRegions;
+    if (o.queueHooks) {
+      this.queueReset = (index) => {
+        this.queueHookCalls.push(['reset', index]);
+        if (this.throwOn === 'queueReset') throw new Error('queueReset exploded');
+      };
+      this.queueEnable = (index, queue) => {
+        this.queueHookCalls.push(['enable', index, queue]);
+        if (this.throwOn === 'queueEnable') throw new Error('queueEnable exploded');
+      };
+    }
+    if (o.snapshots) {
+      this.snapshot = () => ({ note: this.note });
+      this.restore = (state) => {
+        if (this.throwOn === 'restore') throw new Error('restore exploded');
+        const note = (state as { note?: unknown } | null)?.note;
+        if (typeof note !== 'string') throw new TypeError('TestDevice.restore: note must be a string');
+        this.note = note;
+      };
+    }
   }
 
   validateFeatures(f: bigint): boolean {
