@@ -33,6 +33,6 @@ for (const top of ['packages', 'tools']) {
     }
   }
 }
-console.log(lines.join('\n'));
+if (!process.argv.includes('--quiet')) console.log(lines.join('\n'));
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);

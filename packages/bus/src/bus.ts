@@ -15,7 +15,6 @@ import type { MmioAddress, PioAddress } from './address.js';
 import type { MutDeviceMmio, MutDevicePio } from './device.js';
 import { AccessStraddlesRangeError, DeviceNotFoundError, EmptyAccessError, InvalidRangeError } from './errors.js';
 import { RangeTable } from './internal/range-table.js';
-import type { RangeNode } from './internal/range-table.js';
 import type { BusEntry } from './manager.js';
 import { MmioRange, PioRange } from './range.js';
 
@@ -62,7 +61,9 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    * @example `if (bus.overlapping(r)) console.log('taken');`
    */
   overlapping(range: PioRange): BusEntry<PioRange, D> | undefined {
-    return this.table.findOverlap(BigInt(range.base), BigInt(range.last))?.entry;
+    const t = this.table;
+    const n = t.findOverlap(BigInt(range.base), BigInt(range.last));
+    return n < 0 ? undefined : t.entry[n];
   }
 
   /**
@@ -76,7 +77,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
   unregister(addr: PioAddress): BusEntry<PioRange, D> {
     checkPioAddress(addr, 'PioBus.unregister');
     const n = this.table.findNumber(addr);
-    if (n === null) throw new DeviceNotFoundError('pio', addr);
+    if (n < 0) throw new DeviceNotFoundError('pio', addr);
     return this.table.remove(n);
   }
 
@@ -89,7 +90,8 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    */
   find(addr: PioAddress): BusEntry<PioRange, D> | undefined {
     checkPioAddress(addr, 'PioBus.find');
-    return this.table.findNumber(addr)?.entry;
+    const n = this.table.findNumber(addr);
+    return n < 0 ? undefined : this.table.entry[n];
   }
 
   /**
@@ -109,10 +111,12 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
 
   private resolve(addr: number, length: number): BusEntry<PioRange, D> {
     if (length === 0) throw new EmptyAccessError('pio', addr);
-    const n = this.table.findNumber(addr);
-    if (n === null) throw new DeviceNotFoundError('pio', addr);
-    if (addr + length - 1 > n.hi) throw new AccessStraddlesRangeError('pio', addr, length, n.entry.range.toString());
-    return n.entry;
+    const t = this.table;
+    const n = t.findNumber(addr);
+    if (n < 0) throw new DeviceNotFoundError('pio', addr);
+    const e = t.entry[n]!;
+    if (addr + length - 1 > t.bounds[2 * n + 1]!) throw new AccessStraddlesRangeError('pio', addr, length, e.range.toString());
+    return e;
   }
 
   /**
@@ -208,7 +212,9 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    * @example `if (bus.overlapping(r)) console.log('taken');`
    */
   overlapping(range: MmioRange): BusEntry<MmioRange, D> | undefined {
-    return this.table.findOverlap(range.base, range.last)?.entry;
+    const t = this.table;
+    const n = t.findOverlap(range.base, range.last);
+    return n < 0 ? undefined : t.entry[n];
   }
 
   /**
@@ -222,7 +228,7 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
   unregister(addr: MmioAddress): BusEntry<MmioRange, D> {
     const a = toMmioBigInt(addr, 'MmioBus.unregister');
     const n = this.table.findBig(a);
-    if (n === null) throw new DeviceNotFoundError('mmio', addr);
+    if (n < 0) throw new DeviceNotFoundError('mmio', addr);
     return this.table.remove(n);
   }
 
@@ -234,7 +240,8 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    * @example `bus.find(0xd000_0010)?.range.base === 0xd0000000n`
    */
   find(addr: MmioAddress): BusEntry<MmioRange, D> | undefined {
-    return this.table.findBig(toMmioBigInt(addr, 'MmioBus.find'))?.entry;
+    const n = this.table.findBig(toMmioBigInt(addr, 'MmioBus.find'));
+    return n < 0 ? undefined : this.table.entry[n];
   }
 
   /**
@@ -249,24 +256,24 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
   checkAccess(addr: MmioAddress, length: number): BusEntry<MmioRange, D> {
     if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`MmioBus.checkAccess: length must be a non-negative integer, got ${length}`);
     const n = typeof addr === 'number' && isAddrNumber(addr) ? this.resolveNumber(addr, length) : this.resolveBig(toMmioBigInt(addr, 'MmioBus.checkAccess'), length);
-    return n.entry;
+    return this.table.entry[n]!;
   }
 
-  private resolveNumber(addr: number, length: number): RangeNode<BusEntry<MmioRange, D>> {
+  private resolveNumber(addr: number, length: number): number {
     if (length === 0) throw new EmptyAccessError('mmio', addr);
     const t = this.table;
     const n = t.findNumber(addr);
-    if (n === null) throw new DeviceNotFoundError('mmio', addr);
-    if (!t.endsInside(n, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, n.entry.range.toString());
+    if (n < 0) throw new DeviceNotFoundError('mmio', addr);
+    if (!t.endsInside(n, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, t.entry[n]!.range.toString());
     return n;
   }
 
-  private resolveBig(addr: bigint, length: number): RangeNode<BusEntry<MmioRange, D>> {
+  private resolveBig(addr: bigint, length: number): number {
     if (length === 0) throw new EmptyAccessError('mmio', addr);
     const t = this.table;
     const n = t.findBig(addr);
-    if (n === null) throw new DeviceNotFoundError('mmio', addr);
-    if (!t.endsInsideBig(n, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, n.entry.range.toString());
+    if (n < 0) throw new DeviceNotFoundError('mmio', addr);
+    if (!t.endsInsideBig(n, addr, length)) throw new AccessStraddlesRangeError('mmio', addr, length, t.entry[n]!.range.toString());
     return n;
   }
 
@@ -286,20 +293,20 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
       // Fast path: a safe-integer address whose access ends inside the range holding it.
       if (addr >= 0 && addr + len <= MAX_SAFE && len !== 0 && Number.isInteger(addr)) {
         const n = t.findNumber(addr);
-        if (n !== null && addr + len - 1 <= n.hi) {
-          n.entry.device.mmioRead(n.base, addr - n.lo, data);
+        if (n >= 0 && addr + len - 1 <= t.bounds[2 * n + 1]!) {
+          t.entry[n]!.device.mmioRead(t.base[n]!, addr - t.bounds[2 * n]!, data);
           return;
         }
       }
       if (isAddrNumber(addr)) {
         const n = this.resolveNumber(addr, len);
-        n.entry.device.mmioRead(n.base, addr - n.lo, data);
+        t.entry[n]!.device.mmioRead(t.base[n]!, addr - t.bounds[2 * n]!, data);
         return;
       }
     }
     const a = toMmioBigInt(addr, 'MmioBus.read');
     const n = this.resolveBig(a, len);
-    n.entry.device.mmioRead(n.base, Number(a - n.base), data);
+    t.entry[n]!.device.mmioRead(t.base[n]!, Number(a - t.base[n]!), data);
   }
 
   /**
@@ -318,20 +325,20 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
       // Fast path: a safe-integer address whose access ends inside the range holding it.
       if (addr >= 0 && addr + len <= MAX_SAFE && len !== 0 && Number.isInteger(addr)) {
         const n = t.findNumber(addr);
-        if (n !== null && addr + len - 1 <= n.hi) {
-          n.entry.device.mmioWrite(n.base, addr - n.lo, data);
+        if (n >= 0 && addr + len - 1 <= t.bounds[2 * n + 1]!) {
+          t.entry[n]!.device.mmioWrite(t.base[n]!, addr - t.bounds[2 * n]!, data);
           return;
         }
       }
       if (isAddrNumber(addr)) {
         const n = this.resolveNumber(addr, len);
-        n.entry.device.mmioWrite(n.base, addr - n.lo, data);
+        t.entry[n]!.device.mmioWrite(t.base[n]!, addr - t.bounds[2 * n]!, data);
         return;
       }
     }
     const a = toMmioBigInt(addr, 'MmioBus.write');
     const n = this.resolveBig(a, len);
-    n.entry.device.mmioWrite(n.base, Number(a - n.base), data);
+    t.entry[n]!.device.mmioWrite(t.base[n]!, Number(a - t.base[n]!), data);
   }
 
   /**

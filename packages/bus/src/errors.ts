@@ -10,7 +10,13 @@
  * @module
  */
 
-/** Options accepted by every {@link BusError} constructor. */
+/**
+ * Options accepted by every {@link BusError} constructor.
+ * @example
+ * ```ts
+ * const options: BusErrorOptions = { details: { base: 0x3f8, size: 8 }, cause: err };
+ * ```
+ */
 export interface BusErrorOptions {
   /** Structured data about the failure (ranges, addresses, sizes). */
   readonly details?: Readonly<Record<string, unknown>>;
@@ -54,7 +60,13 @@ function formatDetails(details: Readonly<Record<string, unknown>>): string {
     .join(', ');
 }
 
-/** Every error name @vmv/bus can throw as a {@link BusError}. */
+/**
+ * Every error name @vmv/bus can throw as a {@link BusError}.
+ * @example
+ * ```ts
+ * expect(BUS_ERROR_NAMES).toContain((e as Error).name); // an allowlist in a property test
+ * ```
+ */
 export const BUS_ERROR_NAMES = [
   'Bus.InvalidRangeError',
   'Bus.DeviceOverlapError',
@@ -93,7 +105,13 @@ export const BUS_ERROR_CODES: Readonly<Record<(typeof BUS_ERROR_NAMES)[number], 
   'Mailbox.RemoteError': 'MAILBOX_REMOTE',
 };
 
-/** Union of the names in {@link BUS_ERROR_NAMES}. */
+/**
+ * Union of the names in {@link BUS_ERROR_NAMES}.
+ * @example
+ * ```ts
+ * const name: BusErrorName = 'Bus.DeviceOverlapError';
+ * ```
+ */
 export type BusErrorName = (typeof BUS_ERROR_NAMES)[number];
 
 /**

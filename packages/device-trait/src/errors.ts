@@ -4,7 +4,13 @@
  * @module
  */
 
-/** Options common to every @vmv/device-trait error. */
+/**
+ * Options common to every @vmv/device-trait error.
+ * @example
+ * ```ts
+ * const options: DeviceErrorOptions = { details: 'queue 0 is not enabled', cause: err };
+ * ```
+ */
 export interface DeviceErrorOptions {
   /** Longer explanation for logs. */
   details?: string;

@@ -20,7 +20,13 @@
  * @module
  */
 
-/** Options of a {@link QueueError}. */
+/**
+ * Options of a {@link QueueError}.
+ * @example
+ * ```ts
+ * const options: QueueErrorOptions = { details: 'head 300 >= size 256', cause: err };
+ * ```
+ */
 export interface QueueErrorOptions {
   /** Longer explanation for logs (the values involved). */
   readonly details?: string;

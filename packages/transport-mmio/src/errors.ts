@@ -7,7 +7,13 @@
  * @module
  */
 
-/** Options common to every @vmv/transport-mmio error. */
+/**
+ * Options common to every @vmv/transport-mmio error.
+ * @example
+ * ```ts
+ * const options: TransportMmioErrorOptions = { details: 'status read back without FEATURES_OK' };
+ * ```
+ */
 export interface TransportMmioErrorOptions {
   /** Longer explanation for logs. */
   details?: string;

@@ -16,6 +16,8 @@ import { TestDevice, VERSION_1, echoNotify } from './helpers/devices';
 
 const KINDS: readonly MmioDiagnosticKind[] = ['bad-access', 'reserved', 'read-only', 'write-only', 'refused', 'features-refused', 'invalid-queue-value', 'config-range', 'needs-reset', 'device-error'];
 const CAUSES: readonly string[] = QUEUE_ERROR_NAMES;
+/** Diagnostics that mean "nothing was done". */
+const REFUSALS: readonly MmioDiagnosticKind[] = ['bad-access', 'reserved', 'read-only', 'write-only', 'refused', 'config-range'];
 const OFFERED = VERSION_1 | featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC) | featureBit(Feature.RING_RESET) | featureBit(Feature.NOTIFICATION_DATA) | 0x3n;
 const REGISTERS = Object.values(R).filter((o) => o < R.CONFIG);
 const MEM = 0x1_0000;
@@ -122,6 +124,8 @@ function checkInvariants(s: ReturnType<typeof setup>): void {
   if (st & 8) expect(t.negotiatedFeatures & VERSION_1).toBe(VERSION_1);
   if (!(st & 8)) for (let i = 0; i < t.queueCount; i++) expect(t.queueInfo(i).ready).toBe(false);
   if (t.activated) expect(st & 4).toBe(4);
+  // DRIVER_OK accepted on a device in neither DEVICE_NEEDS_RESET nor FAILED always starts it.
+  if ((st & 0xc4) === 4) expect(t.activated).toBe(true);
   expect(device.ctx !== null).toBe(t.activated);
   for (const d of diagnostics) {
     expect(KINDS).toContain(d.kind);
@@ -151,8 +155,18 @@ describe('fuzz: random accesses from random states', () => {
           } else {
             const data = new Uint8Array(o.width);
             for (let i = 0; i < Math.min(4, o.width); i++) data[i] = (o.value >>> (8 * i)) & 0xff;
+            const before = JSON.stringify(s.t.snapshot());
+            const reported = s.diagnostics.length;
+            const configWrites = s.device.configWrites.length;
             if (o.write) s.t.mmioWrite(0n, o.offset, data);
             else s.t.mmioRead(0n, o.offset, data);
+            // A read changes nothing; a write the transport refused is never applied, not even in part.
+            const news = s.diagnostics.slice(reported).map((d) => d.kind);
+            if (!o.write || (news.length > 0 && news.every((k) => REFUSALS.includes(k)))) {
+              expect(JSON.stringify(s.t.snapshot())).toBe(before);
+              expect(s.device.configWrites.length).toBe(configWrites);
+              if (o.write) count('refused write checked');
+            }
             if (o.write && o.offset === R.STATUS && o.width === 4 && o.value === 0) {
               expect(s.t.status).toBe(0);
               expect(s.t.interruptStatus).toBe(0);
@@ -161,6 +175,12 @@ describe('fuzz: random accesses from random states', () => {
           }
           checkInvariants(s);
         }
+        // Every state the driver can reach snapshots, and restores onto a new transport as the same state.
+        const copy = setup(seed, 0);
+        copy.t.restore(JSON.parse(JSON.stringify(s.t.snapshot())));
+        expect(copy.t.snapshot()).toEqual(s.t.snapshot());
+        expect(copy.irqs.isAsserted(9)).toBe(s.t.interruptStatus !== 0);
+        expect(copy.device.ctx !== null).toBe(s.t.activated);
         for (const d of s.diagnostics) count(d.kind);
         if (s.device.notifies.length > 0) count('notified');
         if (s.device.activations > 0) count('activated');
@@ -169,7 +189,7 @@ describe('fuzz: random accesses from random states', () => {
       { numRuns: 250 },
     );
     // The runs reached the deep states, not only refusals at the door.
-    for (const k of ['notified', 'activated', 'interrupt pending', 'needs-reset', 'refused', 'features-refused', 'invalid-queue-value', 'bad-access', 'config-range']) {
+    for (const k of ['notified', 'activated', 'interrupt pending', 'needs-reset', 'refused', 'features-refused', 'invalid-queue-value', 'bad-access', 'config-range', 'refused write checked']) {
       expect([k, seen.get(k) ?? 0]).toEqual([k, expect.any(Number)]);
       expect(seen.get(k) ?? 0).toBeGreaterThan(0);
     }

@@ -353,6 +353,31 @@ describe('DEVICE_NEEDS_RESET', () => {
     expect(h.rd(R.STATUS)).toBe(0);
   });
 
+  it('DRIVER_OK on a device already in DEVICE_NEEDS_RESET does not start it, and the now running driver is told', () => {
+    const h = harness({ config: new ConfigSpace(8) });
+    h.toFeaturesOk();
+    h.setupQueue(0, 0x1_0000);
+    h.device.throwOn = 'readConfig';
+    expect(h.rd(0x100)).toBe(0); // the device fails during the driver's probe
+    expect(h.rd(R.STATUS)).toBe(0x4b);
+    expect(h.rd(R.INTERRUPT_STATUS)).toBe(0); // the driver is not running yet: no interrupt
+    expect(h.line()).toBe(false);
+    h.device.throwOn = null;
+    h.wr(R.STATUS, 0x4f); // Linux's virtio_add_status: what it read, with DRIVER_OK
+    expect(h.rd(R.STATUS)).toBe(0x4f);
+    expect(h.device.activations).toBe(0);
+    expect(h.t.activated).toBe(false);
+    expect(h.rd(R.INTERRUPT_STATUS)).toBe(2);
+    expect(h.line()).toBe(true);
+    expect(h.kinds()).toEqual(['needs-reset', 'needs-reset']);
+    h.wr(R.QUEUE_NOTIFY, 0);
+    expect(h.device.notifies).toEqual([]);
+    // A reset recovers.
+    h.wr(R.STATUS, 0);
+    h.toLive();
+    expect(h.device.activations).toBe(1);
+  });
+
   it('a queue error from the device (a corrupted ring) sets DEVICE_NEEDS_RESET', () => {
     const h = harness({ onNotify: (d, i) => echoNotify(d, i) });
     h.toLive();
@@ -412,6 +437,66 @@ describe('queue reset (VIRTIO_F_RING_RESET, §2.6.1)', () => {
     h.setupQueue(0, 0x400_0000);
     expect(h.rd(R.STATUS)).toBe(0x4f);
   });
+
+  it('tells a device with queue hooks: queueReset on QueueReset, queueEnable with the new queue on re-enable', () => {
+    const h = harness({ features: RING_RESET, queueMaxSizes: [256, 256], queueHooks: true });
+    h.toLive();
+    const ctx = h.device.ctx!;
+    expect(h.device.queueHookCalls).toEqual([]); // activation itself is not a queue event
+    h.wr(R.QUEUE_SEL, 1);
+    h.wr(R.QUEUE_RESET, 1);
+    expect(h.device.queueHookCalls).toEqual([['reset', 1]]);
+    expect(ctx.queues[1]).toBeNull();
+    h.wr(R.QUEUE_RESET, 1); // already reset: nothing running to take away
+    expect(h.device.queueHookCalls).toHaveLength(1);
+    h.setupQueue(1, 0x8_0000, 32);
+    expect(h.device.queueHookCalls).toHaveLength(2);
+    const [what, index, queue] = h.device.queueHookCalls[1]!;
+    expect([what, index]).toEqual(['enable', 1]);
+    expect(queue).toBe(ctx.queues[1]);
+    expect(queue!.size).toBe(32);
+    expect(queue!.nextAvail).toBe(0);
+    // QueueReady = 0 takes a running queue out of service too.
+    h.wr(R.QUEUE_SEL, 0);
+    h.wr(R.QUEUE_READY, 0);
+    expect(h.device.queueHookCalls.slice(2)).toEqual([['reset', 0]]);
+    expect(ctx.queues[0]).toBeNull();
+    expect(h.diagnostics).toEqual([]);
+  });
+
+  it('calls queueReset for QueueReady = 0 without VIRTIO_F_RING_RESET too, and never for a queue that was not running', () => {
+    const h = harness({ queueMaxSizes: [256, 256], queueHooks: true });
+    h.toFeaturesOk();
+    h.setupQueue(0, 0x1_0000);
+    h.wr(R.QUEUE_READY, 0); // before DRIVER_OK: nothing was running
+    h.setupQueue(0, 0x1_0000);
+    h.wr(R.STATUS, 0xf);
+    h.wr(R.QUEUE_SEL, 1);
+    h.wr(R.QUEUE_READY, 0); // queue 1 never enabled
+    expect(h.device.queueHookCalls).toEqual([]);
+    h.wr(R.QUEUE_SEL, 0);
+    h.wr(R.QUEUE_READY, 0);
+    expect(h.device.queueHookCalls).toEqual([['reset', 0]]);
+    h.wr(R.STATUS, 0); // a device reset is reset(), not a queue event
+    expect(h.device.queueHookCalls).toHaveLength(1);
+  });
+
+  for (const hook of ['queueReset', 'queueEnable'] as const) {
+    it(`an exception from the device's ${hook} sets DEVICE_NEEDS_RESET with a configuration interrupt`, () => {
+      const h = harness({ features: RING_RESET, queueHooks: true });
+      h.toLive();
+      h.device.throwOn = hook;
+      h.wr(R.QUEUE_RESET, 1);
+      if (hook === 'queueEnable') {
+        expect(h.rd(R.STATUS)).toBe(0xf);
+        h.setupQueue(0, 0x8_0000);
+      }
+      expect(h.rd(R.STATUS)).toBe(0x4f);
+      expect(h.rd(R.INTERRUPT_STATUS)).toBe(2);
+      expect(h.kinds()).toEqual(['needs-reset']);
+      expect((h.diagnostics[0]!.cause as Error).message).toBe(`${hook} exploded`);
+    });
+  }
 
   it('takes only the value 1', () => {
     const h = harness({ features: RING_RESET });

@@ -1,209 +1,243 @@
 /**
  * Non-overlapping ranges in a balanced binary search tree (AVL), shared by PioBus and MmioBus:
- * registration, removal and lookup are all O(log n), as vm-device's BTreeMap-based bus is.
+ * registration, removal and lookup are all O(log n), as in vm-device's BTreeMap-based bus.
  *
- * Each node keeps its bounds twice: as bigints (exact over the 64-bit space) and as numbers
- * (`lo` = base, or +Infinity above 2^53 - 1; `hi` = last clamped to 2^53 - 1), so the lookup of a
- * `number` address walks the tree comparing doubles, with no allocation. Ranges are disjoint, so
- * the walk needs no predecessor search: left when the address is below the node, right when it is
- * above, done when it is inside. A last-hit node is checked first (a vCPU tends to hit the same
- * device again).
+ * The tree lives in typed arrays indexed by node id (bounds as doubles, child links and heights
+ * as Int32Arrays), so a lookup walks contiguous memory and allocates nothing. Each node keeps its
+ * bounds twice: as bigints (exact over the 64-bit space) and as doubles (`lo` = base, or +Infinity
+ * above 2^53 - 1; `hi` = last clamped to 2^53 - 1) for `number` addresses. Ranges are disjoint,
+ * so a lookup needs no predecessor search: left when the address is below the node, right when
+ * above, found when inside. The node of the last hit is checked first (a vCPU tends to hit the
+ * same device again). Ids of removed nodes are reused; the arrays double when full.
  */
 import { DeviceOverlapError } from '../errors.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIG = BigInt(MAX_SAFE);
-
-/** @internal One registered range. */
-export class RangeNode<E> {
-  left: RangeNode<E> | null = null;
-  right: RangeNode<E> | null = null;
-  height = 1;
-  /** First byte as a number; +Infinity when above 2^53 - 1. */
-  readonly lo: number;
-  /** Last byte as a number, clamped to 2^53 - 1. */
-  readonly hi: number;
-
-  constructor(
-    readonly entry: E,
-    readonly base: bigint,
-    readonly last: bigint,
-  ) {
-    this.lo = base <= MAX_SAFE_BIG ? Number(base) : Infinity;
-    this.hi = last <= MAX_SAFE_BIG ? Number(last) : MAX_SAFE;
-  }
-}
-
-type Link<E> = RangeNode<E> | null;
-
-function height<E>(n: Link<E>): number {
-  return n === null ? 0 : n.height;
-}
-
-function update<E>(n: RangeNode<E>): void {
-  const l = height(n.left);
-  const r = height(n.right);
-  n.height = (l > r ? l : r) + 1;
-}
-
-function rotateRight<E>(n: RangeNode<E>): RangeNode<E> {
-  const l = n.left!;
-  n.left = l.right;
-  l.right = n;
-  update(n);
-  update(l);
-  return l;
-}
-
-function rotateLeft<E>(n: RangeNode<E>): RangeNode<E> {
-  const r = n.right!;
-  n.right = r.left;
-  r.left = n;
-  update(n);
-  update(r);
-  return r;
-}
-
-function rebalance<E>(n: RangeNode<E>): RangeNode<E> {
-  update(n);
-  const bf = height(n.left) - height(n.right);
-  if (bf > 1) {
-    if (height(n.left!.left) < height(n.left!.right)) n.left = rotateLeft(n.left!);
-    return rotateRight(n);
-  }
-  if (bf < -1) {
-    if (height(n.right!.right) < height(n.right!.left)) n.right = rotateRight(n.right!);
-    return rotateLeft(n);
-  }
-  return n;
-}
-
-function insertNode<E>(n: Link<E>, x: RangeNode<E>): RangeNode<E> {
-  if (n === null) return x;
-  if (x.base < n.base) n.left = insertNode(n.left, x);
-  else n.right = insertNode(n.right, x);
-  return rebalance(n);
-}
-
-function removeMin<E>(n: RangeNode<E>): Link<E> {
-  if (n.left === null) return n.right;
-  n.left = removeMin(n.left);
-  return rebalance(n);
-}
-
-function removeNode<E>(n: Link<E>, base: bigint): Link<E> {
-  if (n === null) return null;
-  if (base < n.base) n.left = removeNode(n.left, base);
-  else if (base > n.base) n.right = removeNode(n.right, base);
-  else {
-    if (n.left === null) return n.right;
-    if (n.right === null) return n.left;
-    let m = n.right;
-    while (m.left !== null) m = m.left;
-    m.right = removeMin(n.right);
-    m.left = n.left;
-    return rebalance(m);
-  }
-  return rebalance(n);
-}
+const NIL = -1;
 
 /** @internal */
 export class RangeTable<E extends { readonly range: { toString(): string } }> {
   count = 0;
-  private root: Link<E> = null;
-  /** The node of the last successful number lookup. */
-  private hit: Link<E> = null;
+  /**
+   * Bounds of node n as doubles, side by side (one cache line): `[2n]` is the first byte
+   * (+Infinity when above 2^53 - 1), `[2n + 1]` the last byte, clamped to 2^53 - 1.
+   */
+  bounds = new Float64Array(16);
+  /** Exact bounds of each node. */
+  readonly base: bigint[] = [];
+  readonly last: bigint[] = [];
+  /** The entry of each node (undefined for a free id). */
+  readonly entry: Array<E | undefined> = [];
+  /** Children of node n: `[2n]` left, `[2n + 1]` right (-1 for none). */
+  private kids = new Int32Array(16);
+  private height = new Int32Array(8);
+  private root = NIL;
+  /** Node of the last successful number lookup, or NIL. */
+  private hit = NIL;
+  private readonly freeIds: number[] = [];
+  private used = 0;
   /** Entries in address order, rebuilt after a change. */
   private list: E[] | null = [];
 
-  /** A node whose range shares a byte with [base, last], or null. */
-  findOverlap(base: bigint, last: bigint): Link<E> {
+  /** A node whose range shares a byte with [base, last], or -1. */
+  findOverlap(base: bigint, last: bigint): number {
     let n = this.root;
-    while (n !== null) {
-      if (last < n.base) n = n.left;
-      else if (base > n.last) n = n.right;
+    while (n !== NIL) {
+      if (last < this.base[n]!) n = this.kids[2 * n]!;
+      else if (base > this.last[n]!) n = this.kids[2 * n + 1]!;
       else return n;
     }
-    return null;
+    return NIL;
   }
 
   /** Adds a range. @throws DeviceOverlapError naming both ranges when it overlaps one. */
   insert(entry: E, base: bigint, last: bigint): void {
     const o = this.findOverlap(base, last);
-    if (o !== null) throw new DeviceOverlapError(entry.range.toString(), o.entry.range.toString());
-    this.root = insertNode(this.root, new RangeNode(entry, base, last));
+    if (o !== NIL) throw new DeviceOverlapError(entry.range.toString(), this.entry[o]!.range.toString());
+    const id = this.allocId();
+    this.bounds[2 * id] = base <= MAX_SAFE_BIG ? Number(base) : Infinity;
+    this.bounds[2 * id + 1] = last <= MAX_SAFE_BIG ? Number(last) : MAX_SAFE;
+    this.base[id] = base;
+    this.last[id] = last;
+    this.entry[id] = entry;
+    this.kids[2 * id] = NIL;
+    this.kids[2 * id + 1] = NIL;
+    this.height[id] = 1;
+    this.root = this.insertAt(this.root, id);
     this.count++;
     this.list = null;
   }
 
-  /** Removes a node found by a lookup; returns its entry. */
-  remove(node: RangeNode<E>): E {
-    this.root = removeNode(this.root, node.base);
+  /** Removes node `id` (found by a lookup); returns its entry. */
+  remove(id: number): E {
+    const e = this.entry[id]!;
+    this.root = this.removeAt(this.root, this.base[id]!);
+    this.entry[id] = undefined;
+    this.freeIds.push(id);
     this.count--;
     this.list = null;
-    if (this.hit === node) this.hit = null;
-    return node.entry;
+    if (this.hit === id) this.hit = NIL;
+    return e;
   }
 
-  /** The node holding `addr` (a non-negative safe integer), or null. */
-  findNumber(addr: number): Link<E> {
+  /** The node holding `addr` (a non-negative safe integer), or -1. */
+  findNumber(addr: number): number {
+    const b = this.bounds;
     const h = this.hit;
-    if (h !== null && h.lo <= addr && addr <= h.hi) return h;
+    if (h !== NIL && b[2 * h]! <= addr && addr <= b[2 * h + 1]!) return h;
+    const kids = this.kids;
     let n = this.root;
-    while (n !== null) {
-      if (addr < n.lo) n = n.left;
-      else if (addr > n.hi) n = n.right;
+    while (n !== NIL) {
+      const i = 2 * n;
+      if (addr < b[i]!) n = kids[i]!;
+      else if (addr > b[i + 1]!) n = kids[i + 1]!;
       else {
         this.hit = n;
         return n;
       }
     }
-    return null;
+    return NIL;
   }
 
-  /** The node holding `addr` (any bigint in the space), or null. */
-  findBig(addr: bigint): Link<E> {
+  /** The node holding `addr` (any bigint in the space), or -1. */
+  findBig(addr: bigint): number {
     if (addr <= MAX_SAFE_BIG) return this.findNumber(Number(addr));
     let n = this.root;
-    while (n !== null) {
-      if (addr < n.base) n = n.left;
-      else if (addr > n.last) n = n.right;
+    while (n !== NIL) {
+      if (addr < this.base[n]!) n = this.kids[2 * n]!;
+      else if (addr > this.last[n]!) n = this.kids[2 * n + 1]!;
       else return n;
     }
-    return null;
+    return NIL;
   }
 
-  /** Whether [addr, addr + length - 1] ends inside `node` (addr known to be in it). */
-  endsInside(node: RangeNode<E>, addr: number, length: number): boolean {
+  /** Whether [addr, addr + length - 1] ends inside node `n` (addr known to be in it). */
+  endsInside(n: number, addr: number, length: number): boolean {
     // `addr + length` is exact while it stays <= 2^53 - 1; beyond, a float sum can round down
     // (2^53 - 1 + 2 rounds to 2^53), so an access ending just past a range ending at 2^53 - 1
     // would pass a float comparison. Compare in bigints there.
-    if (addr + length <= MAX_SAFE) return addr + length - 1 <= node.hi;
-    return BigInt(addr) + BigInt(length) - 1n <= node.last;
+    if (addr + length <= MAX_SAFE) return addr + length - 1 <= this.bounds[2 * n + 1]!;
+    return BigInt(addr) + BigInt(length) - 1n <= this.last[n]!;
   }
 
   /** Same as endsInside for a bigint address. */
-  endsInsideBig(node: RangeNode<E>, addr: bigint, length: number): boolean {
-    return addr + BigInt(length) - 1n <= node.last;
+  endsInsideBig(n: number, addr: bigint, length: number): boolean {
+    return addr + BigInt(length) - 1n <= this.last[n]!;
   }
 
-  /** The entries in address order (a shared array: copy before handing it out). */
+  /** The entries in address order (a shared array: copy it before handing it out). */
   entries(): readonly E[] {
     if (this.list === null) {
       const out: E[] = [];
-      const stack: Array<RangeNode<E>> = [];
+      const stack: number[] = [];
       let n = this.root;
-      while (n !== null || stack.length > 0) {
-        while (n !== null) {
+      while (n !== NIL || stack.length > 0) {
+        while (n !== NIL) {
           stack.push(n);
-          n = n.left;
+          n = this.kids[2 * n]!;
         }
         const top = stack.pop()!;
-        out.push(top.entry);
-        n = top.right;
+        out.push(this.entry[top]!);
+        n = this.kids[2 * top + 1]!;
       }
       this.list = out;
     }
     return this.list;
+  }
+
+  // ---- tree maintenance ------------------------------------------------------------------
+
+  private allocId(): number {
+    const free = this.freeIds.pop();
+    if (free !== undefined) return free;
+    const id = this.used++;
+    if (id === this.height.length) {
+      const grow = <T extends Float64Array | Int32Array>(a: T): T => {
+        const b = new (a.constructor as new (n: number) => T)(a.length * 2);
+        b.set(a);
+        return b;
+      };
+      this.bounds = grow(this.bounds);
+      this.kids = grow(this.kids);
+      this.height = grow(this.height);
+    }
+    return id;
+  }
+
+  private h(n: number): number {
+    return n === NIL ? 0 : this.height[n]!;
+  }
+
+  private update(n: number): void {
+    const l = this.h(this.kids[2 * n]!);
+    const r = this.h(this.kids[2 * n + 1]!);
+    this.height[n] = (l > r ? l : r) + 1;
+  }
+
+  private rotateRight(n: number): number {
+    const l = this.kids[2 * n]!;
+    this.kids[2 * n] = this.kids[2 * l + 1]!;
+    this.kids[2 * l + 1] = n;
+    this.update(n);
+    this.update(l);
+    return l;
+  }
+
+  private rotateLeft(n: number): number {
+    const r = this.kids[2 * n + 1]!;
+    this.kids[2 * n + 1] = this.kids[2 * r]!;
+    this.kids[2 * r] = n;
+    this.update(n);
+    this.update(r);
+    return r;
+  }
+
+  private rebalance(n: number): number {
+    this.update(n);
+    const l = this.kids[2 * n]!;
+    const r = this.kids[2 * n + 1]!;
+    const bf = this.h(l) - this.h(r);
+    if (bf > 1) {
+      if (this.h(this.kids[2 * l]!) < this.h(this.kids[2 * l + 1]!)) this.kids[2 * n] = this.rotateLeft(l);
+      return this.rotateRight(n);
+    }
+    if (bf < -1) {
+      if (this.h(this.kids[2 * r + 1]!) < this.h(this.kids[2 * r]!)) this.kids[2 * n + 1] = this.rotateRight(r);
+      return this.rotateLeft(n);
+    }
+    return n;
+  }
+
+  private insertAt(n: number, id: number): number {
+    if (n === NIL) return id;
+    if (this.base[id]! < this.base[n]!) this.kids[2 * n] = this.insertAt(this.kids[2 * n]!, id);
+    else this.kids[2 * n + 1] = this.insertAt(this.kids[2 * n + 1]!, id);
+    return this.rebalance(n);
+  }
+
+  private removeMin(n: number): number {
+    if (this.kids[2 * n] === NIL) return this.kids[2 * n + 1]!;
+    this.kids[2 * n] = this.removeMin(this.kids[2 * n]!);
+    return this.rebalance(n);
+  }
+
+  private removeAt(n: number, base: bigint): number {
+    if (n === NIL) return NIL;
+    const b = this.base[n]!;
+    if (base < b) this.kids[2 * n] = this.removeAt(this.kids[2 * n]!, base);
+    else if (base > b) this.kids[2 * n + 1] = this.removeAt(this.kids[2 * n + 1]!, base);
+    else {
+      const l = this.kids[2 * n]!;
+      const r = this.kids[2 * n + 1]!;
+      if (l === NIL) return r;
+      if (r === NIL) return l;
+      let m = r;
+      while (this.kids[2 * m] !== NIL) m = this.kids[2 * m]!;
+      this.kids[2 * m + 1] = this.removeMin(r);
+      this.kids[2 * m] = l;
+      return this.rebalance(m);
+    }
+    return this.rebalance(n);
   }
 }
