@@ -230,6 +230,10 @@ export class BlockDevice implements VirtioDevice {
     if (typeof options.ringFeatures === 'bigint' && (options.ringFeatures < 0n || (options.ringFeatures & 0xff_ffffn) !== 0n)) {
       throw new RangeError('BlockDevice: ringFeatures must hold reserved feature bits only (24 and above)');
     }
+    // Per-queue reset needs the device to drop one queue while serving the others: not implemented.
+    if (typeof options.ringFeatures === 'bigint' && (options.ringFeatures & featureBit(Feature.RING_RESET)) !== 0n) {
+      throw new RangeError('BlockDevice: ringFeatures may not include VIRTIO_F_RING_RESET (per-queue reset is not supported)');
+    }
     const cfg = encodeBlockConfig({
       capacity: BigInt(this.capacitySectors),
       sizeMax: 0,

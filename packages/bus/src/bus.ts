@@ -17,6 +17,7 @@ import { AccessStraddlesRangeError, DeviceNotFoundError, EmptyAccessError, Inval
 import { RangeTable } from './internal/range-table.js';
 import type { BusEntry } from './manager.js';
 import { MmioRange, PioRange } from './range.js';
+import { show } from './internal/show.js';
 
 function checkData(data: unknown, label: string): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError(`${label}: data must be a Uint8Array`);
@@ -58,9 +59,11 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    * Tells which registered range overlaps `range`, if any.
    * @param range - a candidate range
    * @returns the entry it overlaps, or undefined
+   * @throws TypeError when range is not a PioRange
    * @example `if (bus.overlapping(r)) console.log('taken');`
    */
   overlapping(range: PioRange): BusEntry<PioRange, D> | undefined {
+    if (!(range instanceof PioRange)) throw new TypeError('PioBus.overlapping: range must be a PioRange');
     const t = this.table;
     const n = t.findOverlap(BigInt(range.base), BigInt(range.last));
     return n < 0 ? undefined : t.entry[n];
@@ -104,8 +107,8 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    * @example `bus.checkAccess(0x3f8, 1).device === uart`
    */
   checkAccess(addr: PioAddress, length: number): BusEntry<PioRange, D> {
-    if ((addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.checkAccess');
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`PioBus.checkAccess: length must be a non-negative integer, got ${length}`);
+    if (typeof addr !== 'number' || (addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.checkAccess');
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`PioBus.checkAccess: length must be a non-negative integer, got ${show(length)}`);
     return this.resolve(addr, length);
   }
 
@@ -128,7 +131,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    * @example `const b = new Uint8Array(1); bus.read(0x3fd, b);`
    */
   read(addr: PioAddress, data: Uint8Array): void {
-    if ((addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.read');
+    if (typeof addr !== 'number' || (addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.read');
     checkData(data, 'PioBus.read');
     const e = this.resolve(addr, data.length);
     e.device.pioRead(e.range.base, addr - e.range.base, data);
@@ -143,7 +146,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
    * @example `bus.write(0x3f8, Uint8Array.of(0x41))`
    */
   write(addr: PioAddress, data: Uint8Array): void {
-    if ((addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.write');
+    if (typeof addr !== 'number' || (addr & 0xffff) !== addr) checkPioAddress(addr, 'PioBus.write');
     checkData(data, 'PioBus.write');
     const e = this.resolve(addr, data.length);
     e.device.pioWrite(e.range.base, addr - e.range.base, data);
@@ -209,9 +212,11 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    * Tells which registered range overlaps `range`, if any.
    * @param range - a candidate range
    * @returns the entry it overlaps, or undefined
+   * @throws TypeError when range is not an MmioRange
    * @example `if (bus.overlapping(r)) console.log('taken');`
    */
   overlapping(range: MmioRange): BusEntry<MmioRange, D> | undefined {
+    if (!(range instanceof MmioRange)) throw new TypeError('MmioBus.overlapping: range must be an MmioRange');
     const t = this.table;
     const n = t.findOverlap(range.base, range.last);
     return n < 0 ? undefined : t.entry[n];
@@ -254,7 +259,7 @@ export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
    * @example `bus.checkAccess(0xd000_0000, 4).device === dev`
    */
   checkAccess(addr: MmioAddress, length: number): BusEntry<MmioRange, D> {
-    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`MmioBus.checkAccess: length must be a non-negative integer, got ${length}`);
+    if (!Number.isSafeInteger(length) || length < 0) throw new RangeError(`MmioBus.checkAccess: length must be a non-negative integer, got ${show(length)}`);
     const n = typeof addr === 'number' && isAddrNumber(addr) ? this.resolveNumber(addr, length) : this.resolveBig(toMmioBigInt(addr, 'MmioBus.checkAccess'), length);
     return this.table.entry[n]!;
   }

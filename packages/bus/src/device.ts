@@ -45,6 +45,7 @@ export interface MutDevicePio {
    * @param base - first port of the range the device was registered at
    * @param offset - port minus base
    * @param data - buffer to fill, 1 or more bytes; do not keep it
+   * @example `pioRead(_base, offset, data) { data[0] = this.regs[offset]!; }`
    */
   pioRead(base: PioAddress, offset: PioAddressOffset, data: Uint8Array): void;
   /**
@@ -52,6 +53,7 @@ export interface MutDevicePio {
    * @param base - first port of the range the device was registered at
    * @param offset - port minus base
    * @param data - the bytes written, 1 or more; do not keep it
+   * @example `pioWrite(_base, offset, data) { this.regs[offset] = data[0]!; }`
    */
   pioWrite(base: PioAddress, offset: PioAddressOffset, data: Uint8Array): void;
 }
@@ -91,6 +93,7 @@ export interface MutDeviceMmio {
    * @param base - first byte of the range the device was registered at
    * @param offset - address minus base (a safe integer)
    * @param data - buffer to fill, 1 or more bytes; do not keep it
+   * @example `mmioRead(_base, offset, data) { data.set(this.regs.subarray(offset, offset + data.length)); }`
    */
   mmioRead(base: bigint, offset: MmioAddressOffset, data: Uint8Array): void;
   /**
@@ -98,6 +101,7 @@ export interface MutDeviceMmio {
    * @param base - first byte of the range the device was registered at
    * @param offset - address minus base (a safe integer)
    * @param data - the bytes written, 1 or more; do not keep it
+   * @example `mmioWrite(_base, offset, data) { this.regs.set(data, offset); }`
    */
   mmioWrite(base: bigint, offset: MmioAddressOffset, data: Uint8Array): void;
 }

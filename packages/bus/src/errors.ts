@@ -9,6 +9,7 @@
  * Test errors with {@link isBusError}, never `instanceof` (two copies of the package break it).
  * @module
  */
+import { show } from './internal/show.js';
 
 /**
  * Options accepted by every {@link BusError} constructor.
@@ -56,7 +57,7 @@ export class BusError extends Error {
 
 function formatDetails(details: Readonly<Record<string, unknown>>): string {
   return Object.entries(details)
-    .map(([k, v]) => `${k}: ${typeof v === 'bigint' ? `0x${v.toString(16)}` : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? `0x${v.toString(16)}` : String(v)}`)
+    .map(([k, v]) => `${k}: ${typeof v === 'bigint' ? `0x${v.toString(16)}` : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? `0x${v.toString(16)}` : show(v)}`)
     .join(', ');
 }
 
@@ -276,7 +277,7 @@ export class InvalidMsiConfigError extends BusError {
   override name = 'Interrupt.InvalidMsiConfigError' as const;
   /** @param field - the bad field @param value - its value */
   constructor(field: string, value: unknown) {
-    super('INVALID_MSI_CONFIG', `MSI ${field} must be a u32`, { details: { field, value: String(value) } });
+    super('INVALID_MSI_CONFIG', `MSI ${field} must be a u32`, { details: { field, value: show(value) } });
   }
 }
 

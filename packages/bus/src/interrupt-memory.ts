@@ -8,6 +8,7 @@
  */
 import { InterruptSourceBusyError, InvalidInterruptIndexError, InvalidMsiConfigError } from './errors.js';
 import type { InterruptManager, InterruptSourceGroup, InterruptSourceKind, LegacyInterruptGroup, LegacyTriggerMode, MsiConfig, MsiInterruptGroup, TriggerOutcome } from './interrupt.js';
+import { show } from './internal/show.js';
 
 /**
  * One interrupt delivered to the controller.
@@ -36,8 +37,14 @@ export interface InMemoryInterruptControllerOptions {
   readonly recordLimit?: number;
 }
 
+/**
+ * The most sources one group may hold (a group keeps per-source state). MSI-X allows 2048
+ * vectors per function and an IOAPIC has 24 lines; this leaves ample room.
+ */
+const MAX_GROUP_SOURCES = 65536;
+
 function checkU32(v: unknown, label: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new RangeError(`${label} must be a u32, got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffff_ffff) throw new RangeError(`${label} must be a u32, got ${show(v)}`);
   return v;
 }
 
@@ -57,6 +64,7 @@ abstract class GroupBase {
     this.pending = new Uint8Array(count);
   }
 
+  /** Whether the group delivers interrupts. @example `if (!group.enabled) group.enable();` */
   get enabled(): boolean {
     return this.on;
   }
@@ -65,16 +73,34 @@ abstract class GroupBase {
     if (typeof index !== 'number' || (index >>> 0) !== index || index >= this.count) throw new InvalidInterruptIndexError(index, this.count);
   }
 
+  /**
+   * Masks a source: later triggers set its pending bit instead of delivering.
+   * @param index - source index
+   * @throws InvalidInterruptIndexError (`Interrupt.InvalidIndexError`) when index is outside the group
+   * @example `group.mask(0)`
+   */
   mask(index: number): void {
     this.check(index);
     this.masked[index] = 1;
   }
 
+  /**
+   * @param index - source index
+   * @returns whether the source is masked
+   * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `group.isMasked(0)`
+   */
   isMasked(index: number): boolean {
     this.check(index);
     return this.masked[index] === 1;
   }
 
+  /**
+   * @param index - source index
+   * @returns whether an interrupt waits for the source to be unmasked
+   * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `group.isPending(0)`
+   */
   isPending(index: number): boolean {
     this.check(index);
     return this.pending[index] === 1;
@@ -344,12 +370,16 @@ export class InMemoryInterruptController implements InterruptManager {
   /** Deliveries not kept because {@link InMemoryInterruptControllerOptions.recordLimit} was reached. */
   unrecorded = 0;
 
-  /** @param options - see {@link InMemoryInterruptControllerOptions} */
+  /**
+   * @param options - see {@link InMemoryInterruptControllerOptions}
+   * @throws TypeError when options is not an object or onDeliver not a function; RangeError for a bad recordLimit
+   */
   constructor(options: InMemoryInterruptControllerOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('InMemoryInterruptController: options must be an object');
     if (options.onDeliver !== undefined && typeof options.onDeliver !== 'function') throw new TypeError('InMemoryInterruptController: onDeliver must be a function');
     this.onDeliver = options.onDeliver;
     const limit = options.recordLimit ?? 4096;
-    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`InMemoryInterruptController: recordLimit must be a non-negative integer, got ${limit}`);
+    if (!Number.isSafeInteger(limit) || limit < 0) throw new RangeError(`InMemoryInterruptController: recordLimit must be a non-negative integer, got ${show(limit)}`);
     this.recordLimit = limit;
   }
 
@@ -374,7 +404,9 @@ export class InMemoryInterruptController implements InterruptManager {
 
   private reserve(kind: InterruptSourceKind, base: number, count: number): void {
     checkU32(base, `create ${kind} group: base`);
-    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || base + count - 1 > 0xffff_ffff) throw new RangeError(`create ${kind} group: count must be >= 1 and end within u32, got ${count}`);
+    if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > MAX_GROUP_SOURCES || base + count - 1 > 0xffff_ffff) {
+      throw new RangeError(`create ${kind} group: count must be in [1, ${MAX_GROUP_SOURCES}] and end within u32, got ${show(count)}`);
+    }
     for (const g of this.groups) {
       if (g.kind === kind && g.base <= base + count - 1 && base <= g.base + g.count - 1) throw new InterruptSourceBusyError(kind, base, count);
     }
@@ -389,7 +421,7 @@ export class InMemoryInterruptController implements InterruptManager {
    * @example `ctl.createLegacyGroup(4, 1, 'level')`
    */
   createLegacyGroup(base: number, count: number, mode: LegacyTriggerMode): InMemoryLegacyGroup {
-    if (mode !== 'edge' && mode !== 'level') throw new TypeError(`createLegacyGroup: mode must be 'edge' or 'level', got ${String(mode)}`);
+    if (mode !== 'edge' && mode !== 'level') throw new TypeError(`createLegacyGroup: mode must be 'edge' or 'level', got ${show(mode)}`);
     this.reserve('legacy', base, count);
     const g = new InMemoryLegacyGroup(this, base, count, mode);
     this.groups.push(g);
@@ -433,6 +465,7 @@ export class InMemoryInterruptController implements InterruptManager {
    * @example `ctl.ack(4)`
    */
   ack(irq: number): boolean {
+    if (typeof irq !== 'number') return false;
     for (const g of this.groups) {
       if (g.kind === 'legacy' && irq >= g.base && irq <= g.base + g.count - 1) return g.eoi(irq - g.base);
     }
@@ -446,6 +479,7 @@ export class InMemoryInterruptController implements InterruptManager {
    * @example `ctl.isAsserted(4)`
    */
   isAsserted(irq: number): boolean {
+    if (typeof irq !== 'number') return false;
     for (const g of this.groups) {
       if (g.kind === 'legacy' && irq >= g.base && irq <= g.base + g.count - 1) return g.isAsserted(irq - g.base);
     }

@@ -74,13 +74,16 @@ export interface InterruptSourceGroup {
   /** Whether the group delivers interrupts. */
   readonly enabled: boolean;
   /**
-   * Enables delivery (idempotent). Raised, unmasked level lines are delivered.
+   * Enables delivery (idempotent). Raised level lines are delivered if unmasked and become
+   * pending if masked.
    * @returns nothing
+   * @example `group.enable()`
    */
   enable(): void;
   /**
    * Disables delivery (idempotent): later triggers are dropped, pending bits are cleared.
    * @returns nothing
+   * @example `group.disable()`
    */
   disable(): void;
   /**
@@ -89,12 +92,14 @@ export interface InterruptSourceGroup {
    * @param index - source index in the group
    * @returns what happened
    * @throws InvalidInterruptIndexError (`Interrupt.InvalidIndexError`) when index is outside the group
+   * @example `if (group.trigger(0) === 'pending') console.log('masked')`
    */
   trigger(index: number): TriggerOutcome;
   /**
    * Masks source `index`: later triggers set its pending bit instead of delivering.
    * @param index - source index
    * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `group.mask(0)`
    */
   mask(index: number): void;
   /**
@@ -102,18 +107,21 @@ export interface InterruptSourceGroup {
    * @param index - source index
    * @returns `'delivered'` when a pending interrupt went out, else `'unchanged'`
    * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `group.unmask(0)`
    */
   unmask(index: number): TriggerOutcome;
   /**
    * @param index - source index
    * @returns whether the source is masked
    * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `group.isMasked(0)`
    */
   isMasked(index: number): boolean;
   /**
    * @param index - source index
    * @returns whether an interrupt is waiting for the source to be unmasked
    * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `group.isPending(0)`
    */
   isPending(index: number): boolean;
 }
@@ -136,12 +144,14 @@ export interface LegacyInterruptGroup extends InterruptSourceGroup {
    * Lowers a level line (no-op on an edge line); clears its pending bit.
    * @param index - source index
    * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `irq.deassert(0)`
    */
   deassert(index: number): void;
   /**
    * @param index - source index
    * @returns whether a level line is raised (always false for an edge line)
    * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `irq.isAsserted(0)`
    */
   isAsserted(index: number): boolean;
   /**
@@ -149,6 +159,7 @@ export interface LegacyInterruptGroup extends InterruptSourceGroup {
    * acknowledged a level interrupt and lowered the line.
    * @param listener - called synchronously with the index
    * @returns a function that unsubscribes
+   * @example `const off = irq.onResample((i) => { if (stillBusy()) irq.trigger(i); });`
    */
   onResample(listener: (index: number) => void): () => void;
 }
@@ -170,12 +181,14 @@ export interface MsiInterruptGroup extends InterruptSourceGroup {
    * @param config - the message, or undefined to clear it
    * @throws InvalidInterruptIndexError when index is outside the group
    * @throws InvalidMsiConfigError (`Interrupt.InvalidMsiConfigError`) when a field is not a u32
+   * @example `msi.update(0, { addressLo: 0xfee0_0000, addressHi: 0, data: 0x41 })`
    */
   update(index: number, config: MsiConfig | undefined): void;
   /**
    * @param index - vector index
    * @returns the vector's configuration, or undefined when it has none
    * @throws InvalidInterruptIndexError when index is outside the group
+   * @example `msi.getConfig(0)?.data`
    */
   getConfig(index: number): MsiConfig | undefined;
 }
@@ -192,25 +205,28 @@ export interface MsiInterruptGroup extends InterruptSourceGroup {
 export interface InterruptManager {
   /**
    * @param base - first legacy interrupt number
-   * @param count - number of lines (>= 1)
+   * @param count - number of lines (>= 1; the in-memory controller allows up to 65536)
    * @param mode - edge or level
    * @returns a new, enabled group with every line unmasked and low
    * @throws InterruptSourceBusyError (`Interrupt.SourceBusyError`) when a number is used by another group
-   * @throws RangeError when base or count is not a valid u32 / count is 0
+   * @throws RangeError when base or count is not a valid u32 / count is 0 or too large
+   * @example `manager.createLegacyGroup(4, 1, 'level')`
    */
   createLegacyGroup(base: number, count: number, mode: LegacyTriggerMode): LegacyInterruptGroup;
   /**
    * @param base - first MSI vector number
-   * @param count - number of vectors (>= 1)
+   * @param count - number of vectors (>= 1; the in-memory controller allows up to 65536)
    * @returns a new, enabled group with every vector unmasked and unconfigured
    * @throws InterruptSourceBusyError when a number is used by another group
-   * @throws RangeError when base or count is not a valid u32 / count is 0
+   * @throws RangeError when base or count is not a valid u32 / count is 0 or too large
+   * @example `manager.createMsiGroup(32, 4)`
    */
   createMsiGroup(base: number, count: number): MsiInterruptGroup;
   /**
    * Destroys a group: its numbers become free, later calls on it throw nothing but deliver nothing.
    * @param group - a group created by this manager
    * @throws TypeError when the group was not created by this manager (or was already destroyed)
+   * @example `manager.destroyGroup(group)`
    */
   destroyGroup(group: InterruptSourceGroup): void;
 }

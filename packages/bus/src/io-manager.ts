@@ -47,8 +47,12 @@ export class IoManager<P extends MutDevicePio = MutDevicePio, M extends MutDevic
   /** Whether only shared devices are accepted. */
   readonly sharedOnly: boolean;
 
-  /** @param options - see {@link IoManagerOptions} */
+  /**
+   * @param options - see {@link IoManagerOptions}
+   * @throws TypeError when options is not an object
+   */
   constructor(options: IoManagerOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('IoManager: options must be an object');
     this.sharedOnly = options.sharedOnly === true;
   }
 
@@ -182,10 +186,11 @@ export class IoManager<P extends MutDevicePio = MutDevicePio, M extends MutDevic
    * @returns the ranges registered, in the order of the resources
    * @throws InvalidRangeError (zero size, end beyond the space, MMIO range over 2^53 bytes)
    * @throws DeviceOverlapError (with a registered range or between two of the resources)
-   * @throws TypeError when the device lacks the methods a range needs, or a `sharedOnly` manager gets an exclusive device
+   * @throws TypeError when resources is not an array, the device lacks the methods a range needs, or a `sharedOnly` manager gets an exclusive device
    * @example `io.registerResources(dev, [{ kind: 'mmio', base: 0xd0000000n, size: 0x200n }, { kind: 'legacyIrq', irq: 5 }])`
    */
   registerResources(device: P | M, resources: readonly Resource[]): Array<PioRange | MmioRange> {
+    if (!Array.isArray(resources)) throw new TypeError('IoManager.registerResources: resources must be an array');
     const ranges: Array<PioRange | MmioRange> = [];
     for (const r of resources) {
       if (r?.kind === 'pio') {
@@ -238,9 +243,11 @@ export class IoManager<P extends MutDevicePio = MutDevicePio, M extends MutDevic
    * @param resources - the resources given to {@link IoManager.registerResources}
    * @returns the removed entries
    * @throws DeviceNotFoundError when a range is not registered exactly
+   * @throws TypeError when resources is not an array
    * @example `io.unregisterResources(res)`
    */
   unregisterResources(resources: readonly Resource[]): Array<BusEntry<PioRange, P> | BusEntry<MmioRange, M>> {
+    if (!Array.isArray(resources)) throw new TypeError('IoManager.unregisterResources: resources must be an array');
     const plan: Array<['pio', number] | ['mmio', bigint]> = [];
     for (const r of resources) {
       if (r?.kind === 'pio') {

@@ -29,6 +29,7 @@ import { checkPioAddress, toMmioBigInt } from './address.js';
 import type { DeviceMmio, DevicePio } from './device.js';
 import { BUS_ERROR_CODES, BUS_ERROR_NAMES, MailboxRemoteError, MailboxTimeoutError } from './errors.js';
 import type { MmioDispatcher, PioDispatcher } from './manager.js';
+import { show } from './internal/show.js';
 
 const MAGIC = 0x564d5642; // 'VMVB'
 const HEADER_WORDS = 4; // doorbell, slots, dataBytes, magic
@@ -91,8 +92,8 @@ export class IoMailbox {
   static create(options: IoMailboxOptions): IoMailbox {
     const slots = options?.slots;
     const maxAccess = options?.maxAccess ?? 64;
-    if (!Number.isInteger(slots) || slots < 1 || slots > 1024) throw new RangeError(`IoMailbox.create: slots must be an integer in [1, 1024], got ${String(slots)}`);
-    if (!Number.isInteger(maxAccess) || maxAccess < 1 || maxAccess > 65536) throw new RangeError(`IoMailbox.create: maxAccess must be an integer in [1, 65536], got ${String(maxAccess)}`);
+    if (!Number.isInteger(slots) || slots < 1 || slots > 1024) throw new RangeError(`IoMailbox.create: slots must be an integer in [1, 1024], got ${show(slots)}`);
+    if (!Number.isInteger(maxAccess) || maxAccess < 1 || maxAccess > 65536) throw new RangeError(`IoMailbox.create: maxAccess must be an integer in [1, 65536], got ${show(maxAccess)}`);
     const stride = SLOT_HEADER_WORDS + Math.ceil(maxAccess / 4);
     const buffer = new SharedArrayBuffer((HEADER_WORDS + slots * stride) * 4);
     const words = new Int32Array(buffer);
@@ -152,9 +153,10 @@ export class IoExitClient implements PioDispatcher, MmioDispatcher {
    */
   constructor(buffer: SharedArrayBuffer, slot: number, options: IoExitClientOptions = {}) {
     this.l = layoutOf(buffer, 'IoExitClient');
-    if (!Number.isInteger(slot) || slot < 0 || slot >= this.l.slots) throw new RangeError(`IoExitClient: slot must be an integer in [0, ${this.l.slots}), got ${slot}`);
+    if (typeof options !== 'object' || options === null) throw new TypeError('IoExitClient: options must be an object');
+    if (!Number.isInteger(slot) || slot < 0 || slot >= this.l.slots) throw new RangeError(`IoExitClient: slot must be an integer in [0, ${this.l.slots}), got ${show(slot)}`);
     const t = options.timeoutMs ?? Infinity;
-    if (typeof t !== 'number' || !(t >= 0)) throw new RangeError(`IoExitClient: timeoutMs must be >= 0, got ${String(t)}`);
+    if (typeof t !== 'number' || !(t >= 0)) throw new RangeError(`IoExitClient: timeoutMs must be >= 0, got ${show(t)}`);
     this.slot = slot;
     this.base = HEADER_WORDS + slot * this.l.stride;
     this.timeout = t;

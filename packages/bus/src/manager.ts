@@ -35,6 +35,7 @@ export interface PioDispatcher {
    * @param data - buffer the device fills (length >= 1)
    * @throws EmptyAccessError, DeviceNotFoundError, AccessStraddlesRangeError (typed, see errors)
    * @throws TypeError / RangeError when addr is not a port or data is not a Uint8Array
+   * @example `const b = new Uint8Array(1); io.pioRead(0x3fd, b);`
    */
   pioRead(addr: PioAddress, data: Uint8Array): void;
   /**
@@ -43,6 +44,7 @@ export interface PioDispatcher {
    * @param data - the bytes (length >= 1)
    * @throws EmptyAccessError, DeviceNotFoundError, AccessStraddlesRangeError
    * @throws TypeError / RangeError when addr is not a port or data is not a Uint8Array
+   * @example `io.pioWrite(0x3f8, Uint8Array.of(0x41))`
    */
   pioWrite(addr: PioAddress, data: Uint8Array): void;
 }
@@ -63,6 +65,7 @@ export interface MmioDispatcher {
    * @param data - buffer the device fills (length >= 1)
    * @throws EmptyAccessError, DeviceNotFoundError, AccessStraddlesRangeError
    * @throws TypeError / RangeError when addr is not an MMIO address or data is not a Uint8Array
+   * @example `const b = new Uint8Array(4); io.mmioRead(0xd000_0000, b);`
    */
   mmioRead(addr: MmioAddress, data: Uint8Array): void;
   /**
@@ -71,6 +74,7 @@ export interface MmioDispatcher {
    * @param data - the bytes (length >= 1)
    * @throws EmptyAccessError, DeviceNotFoundError, AccessStraddlesRangeError
    * @throws TypeError / RangeError when addr is not an MMIO address or data is not a Uint8Array
+   * @example `io.mmioWrite(0xd000_0050, Uint8Array.of(0, 0, 0, 0))`
    */
   mmioWrite(addr: MmioAddress, data: Uint8Array): void;
 }
@@ -89,6 +93,7 @@ export interface PioManager<D extends MutDevicePio = MutDevicePio> extends PioDi
    * Finds the device whose range holds `addr`, in O(log n).
    * @param addr - a port
    * @returns the entry, or undefined
+   * @example `pio.pioDevice(0x3f8)?.device`
    */
   pioDevice(addr: PioAddress): BusEntry<PioRange, D> | undefined;
   /**
@@ -96,6 +101,7 @@ export interface PioManager<D extends MutDevicePio = MutDevicePio> extends PioDi
    * @param range - the ports
    * @param device - the device
    * @throws DeviceOverlapError (`Bus.DeviceOverlapError`) naming both ranges
+   * @example `pio.registerPio(new PioRange(0x3f8, 8), uart)`
    */
   registerPio(range: PioRange, device: D): void;
   /**
@@ -103,6 +109,7 @@ export interface PioManager<D extends MutDevicePio = MutDevicePio> extends PioDi
    * @param addr - any port of the range
    * @returns the removed entry
    * @throws DeviceNotFoundError (`Bus.DeviceNotFoundError`) when no range holds addr
+   * @example `pio.unregisterPio(0x3f8)`
    */
   unregisterPio(addr: PioAddress): BusEntry<PioRange, D>;
 }
@@ -120,6 +127,7 @@ export interface MmioManager<D extends MutDeviceMmio = MutDeviceMmio> extends Mm
    * Finds the device whose range holds `addr`, in O(log n).
    * @param addr - an MMIO address
    * @returns the entry, or undefined
+   * @example `mmio.mmioDevice(0xd000_0000)?.range`
    */
   mmioDevice(addr: MmioAddress): BusEntry<MmioRange, D> | undefined;
   /**
@@ -127,6 +135,7 @@ export interface MmioManager<D extends MutDeviceMmio = MutDeviceMmio> extends Mm
    * @param range - the bytes (at most 2^53 of them)
    * @param device - the device
    * @throws DeviceOverlapError naming both ranges; InvalidRangeError when the range is larger than 2^53 bytes
+   * @example `mmio.registerMmio(new MmioRange(0xd000_0000, 0x200), dev)`
    */
   registerMmio(range: MmioRange, device: D): void;
   /**
@@ -134,6 +143,7 @@ export interface MmioManager<D extends MutDeviceMmio = MutDeviceMmio> extends Mm
    * @param addr - any address of the range
    * @returns the removed entry
    * @throws DeviceNotFoundError when no range holds addr
+   * @example `mmio.unregisterMmio(0xd000_0000)`
    */
   unregisterMmio(addr: MmioAddress): BusEntry<MmioRange, D>;
 }

@@ -7,6 +7,7 @@
 import { checkPioAddress, hex, MMIO_ADDRESS_MAX, PIO_SPACE_SIZE, toMmioBigInt } from './address.js';
 import type { BusSpace, MmioAddress, PioAddress } from './address.js';
 import { InvalidRangeError } from './errors.js';
+import { show } from './internal/show.js';
 
 /**
  * A range of ports `[base, last]` on the PIO bus.
@@ -33,8 +34,8 @@ export class PioRange {
    * @throws TypeError / RangeError when base or size is not a non-negative integer
    */
   constructor(base: PioAddress, size: number) {
-    if (typeof base !== 'number' || !Number.isSafeInteger(base) || base < 0) throw new RangeError(`PioRange: base must be a non-negative integer, got ${String(base)}`);
-    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`PioRange: size must be a non-negative integer, got ${String(size)}`);
+    if (typeof base !== 'number' || !Number.isSafeInteger(base) || base < 0) throw new RangeError(`PioRange: base must be a non-negative integer, got ${show(base)}`);
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new RangeError(`PioRange: size must be a non-negative integer, got ${show(size)}`);
     if (size === 0) throw new InvalidRangeError('zero size', { space: 'pio', base, size });
     if (base + size > PIO_SPACE_SIZE) throw new InvalidRangeError('ends beyond the PIO space', { space: 'pio', base, size });
     this.base = base;
@@ -104,7 +105,7 @@ export class MmioRange {
     } else if (typeof size === 'number' && Number.isSafeInteger(size) && size >= 0) {
       s = BigInt(size);
     } else {
-      throw new RangeError(`MmioRange: size must be a non-negative safe integer or a bigint, got ${String(size)}`);
+      throw new RangeError(`MmioRange: size must be a non-negative safe integer or a bigint, got ${show(size)}`);
     }
     if (s === 0n) throw new InvalidRangeError('zero size', { space: 'mmio', base: b, size: s });
     if (b + s - 1n > MMIO_ADDRESS_MAX) throw new InvalidRangeError('ends beyond the MMIO space', { space: 'mmio', base: b, size: s });

@@ -13,6 +13,7 @@ import type { MmioAddress } from './address.js';
 import { MMIO_SPACE_SIZE, PIO_SPACE_SIZE } from './address.js';
 import { InvalidConstraintError, ResourceExhaustedError, ResourceNotAllocatedError, ResourceUnavailableError } from './errors.js';
 import { IntervalAllocator } from './internal/interval-allocator.js';
+import { show } from './internal/show.js';
 
 /**
  * One need of a device.
@@ -83,11 +84,12 @@ export interface ResourcePools {
 }
 
 const U32_LIMIT = 0x1_0000_0000n;
+const RESOURCE_KINDS = ['pio', 'mmio', 'legacyIrq', 'msi', 'memSlot'] as const;
 
 function toBig(v: unknown, label: string): bigint {
   if (typeof v === 'bigint') return v;
   if (typeof v === 'number' && Number.isSafeInteger(v)) return BigInt(v);
-  throw new TypeError(`${label} must be a safe integer or a bigint, got ${String(v)}`);
+  throw new TypeError(`${label} must be a safe integer or a bigint, got ${show(v)}`);
 }
 
 /**
@@ -256,6 +258,7 @@ export class IdAllocator {
 
 function checkPool(spec: PoolSpec | undefined, name: string, limit: bigint): AddressAllocator | undefined {
   if (spec === undefined) return undefined;
+  if (typeof spec !== 'object' || spec === null) throw new TypeError(`ResourceAllocator: pool ${name} must be an object { base, size }`);
   const b = toBig(spec.base, `ResourceAllocator: ${name}.base`);
   const s = toBig(spec.size, `ResourceAllocator: ${name}.size`);
   if (b < 0n || s <= 0n || b + s > limit) throw new InvalidConstraintError('pool must be non-empty and inside its space', { pool: name, base: b, size: s });
@@ -279,8 +282,10 @@ export class ResourceAllocator {
   /**
    * @param pools - the pools to allocate from
    * @throws InvalidConstraintError when a pool is empty or leaves its space (PIO 2^16, MMIO 2^64, ids u32)
+   * @throws TypeError when pools or a pool is not an object, or a bound is not an integer
    */
   constructor(pools: ResourcePools) {
+    if (typeof pools !== 'object' || pools === null) throw new TypeError('ResourceAllocator: pools must be an object');
     this.pools = {
       pio: checkPool(pools.pio, 'pio', BigInt(PIO_SPACE_SIZE)),
       mmio: checkPool(pools.mmio, 'mmio', MMIO_SPACE_SIZE),
@@ -301,10 +306,11 @@ export class ResourceAllocator {
    * @param constraints - the device's needs
    * @returns the resources, in the order of the constraints
    * @throws InvalidConstraintError, ResourceExhaustedError, ResourceUnavailableError (nothing stays allocated)
-   * @throws TypeError for a constraint of unknown kind
+   * @throws TypeError when constraints is not an array, for a constraint of unknown kind, or a size that is not an integer
    * @example `alloc.allocate([{ kind: 'pio', size: 8, base: 0x3f8 }, { kind: 'legacyIrq', irq: 4 }])`
    */
   allocate(constraints: readonly ResourceConstraint[]): Resource[] {
+    if (!Array.isArray(constraints)) throw new TypeError('ResourceAllocator.allocate: constraints must be an array');
     const done: Resource[] = [];
     try {
       for (const c of constraints) done.push(this.allocateOne(c));
@@ -332,7 +338,7 @@ export class ResourceAllocator {
       case 'memSlot':
         return { kind: 'memSlot', slot: Number(this.pool('memSlot').allocate(c.count, 1, c.slot)), count: c.count };
       default:
-        throw new TypeError(`ResourceAllocator.allocate: unknown constraint kind ${String((c as { kind?: unknown })?.kind)}`);
+        throw new TypeError(`ResourceAllocator.allocate: unknown constraint kind ${show((c as { kind?: unknown })?.kind)}`);
     }
   }
 
@@ -366,7 +372,7 @@ export class ResourceAllocator {
       case 'memSlot':
         return this.pool('memSlot').isAllocated(r.slot, r.count);
       default:
-        throw new TypeError(`ResourceAllocator.free: unknown resource kind ${String((r as { kind?: unknown })?.kind)}`);
+        throw new TypeError(`ResourceAllocator.free: unknown resource kind ${show((r as { kind?: unknown })?.kind)}`);
     }
   }
 
@@ -374,9 +380,11 @@ export class ResourceAllocator {
    * The blocks allocated in one pool, in order (ids for IRQ/MSI/slot pools).
    * @param kind - the pool
    * @returns `[base, size]` pairs; empty when the pool is not configured
+   * @throws TypeError when kind is not a resource kind
    * @example `alloc.allocated('mmio')`
    */
   allocated(kind: ResourceKind): Array<readonly [bigint, bigint]> {
+    if (!(RESOURCE_KINDS as readonly unknown[]).includes(kind)) throw new TypeError(`ResourceAllocator.allocated: kind must be one of ${RESOURCE_KINDS.join(', ')}, got ${show(kind)}`);
     return this.pools[kind]?.allocated() ?? [];
   }
 
@@ -384,13 +392,16 @@ export class ResourceAllocator {
    * Gives resources back; all or nothing (every one must be allocated, each at most once).
    * @param resources - resources returned by {@link ResourceAllocator.allocate}
    * @throws ResourceNotAllocatedError (`Resources.NotAllocatedError`) when one is not allocated (nothing is freed)
+   * @throws TypeError when resources is not an array of resources
    * @example `alloc.free(res)`
    */
   free(resources: readonly Resource[]): void {
+    if (!Array.isArray(resources)) throw new TypeError('ResourceAllocator.free: resources must be an array');
     const seen = new Set<string>();
     for (const r of resources) {
-      const key = `${r?.kind}:${String((r as { base?: unknown; irq?: unknown; slot?: unknown }).base ?? (r as { irq?: unknown }).irq ?? (r as { slot?: unknown }).slot)}`;
-      if (!this.isHeld(r) || seen.has(key)) throw new ResourceNotAllocatedError(r.kind, { ...r });
+      const held = this.isHeld(r); // throws TypeError for anything but a resource
+      const key = `${r.kind}:${show((r as { base?: unknown }).base ?? (r as { irq?: unknown }).irq ?? (r as { slot?: unknown }).slot)}`;
+      if (!held || seen.has(key)) throw new ResourceNotAllocatedError(r.kind, { ...r });
       seen.add(key);
     }
     for (const r of resources) this.freeOne(r);

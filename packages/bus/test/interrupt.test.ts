@@ -351,6 +351,8 @@ describe('InMemoryInterruptController', () => {
     expect(() => ctl.createLegacyGroup(0, 0, 'edge')).toThrow(RangeError);
     expect(() => ctl.createLegacyGroup(-1, 1, 'edge')).toThrow(RangeError);
     expect(() => ctl.createLegacyGroup(0xffff_ffff, 2, 'edge')).toThrow(RangeError);
+    expect(() => ctl.createMsiGroup(0x1000_0000, 65537)).toThrow(/count must be in \[1, 65536\]/);
+    expect(ctl.createMsiGroup(0x1000_0000, 65536).count).toBe(65536);
     expect(() => ctl.createLegacyGroup(0, 1, 'both' as 'edge')).toThrow(TypeError);
     ctl.destroyGroup(g);
     expect(g.trigger(0)).toBe('dropped');

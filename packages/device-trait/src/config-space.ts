@@ -25,6 +25,7 @@ export class ConfigSpace {
   /**
    * @param size - size in bytes (0..4096).
    * @throws RangeError if `size` is not an integer in 0..4096.
+   * @example `const cfg = new ConfigSpace(12); // struct virtio_console_config`
    */
   constructor(size: number) {
     if (!Number.isInteger(size) || size < 0 || size > 4096) throw new RangeError(`ConfigSpace: size must be an integer in 0..4096, got ${size}`);
@@ -33,7 +34,10 @@ export class ConfigSpace {
     this.writable = new Uint8Array(size);
   }
 
-  /** Size in bytes. */
+  /**
+   * Size in bytes.
+   * @example `readonly configSize = this.config.size;`
+   */
   get size(): number {
     return this.bytes.length;
   }
@@ -43,6 +47,7 @@ export class ConfigSpace {
    * @param offset - first byte.
    * @param length - number of bytes.
    * @throws RangeError if the range is outside the space.
+   * @example `cfg.allowWrite(32, 1); // virtio_blk_config.writeback`
    */
   allowWrite(offset: number, length: number): void {
     this.checkRange('allowWrite', offset, length);
@@ -53,6 +58,7 @@ export class ConfigSpace {
    * Driver read: copy `data.length` bytes from `offset`; bytes past the end read as 0.
    * @param offset - any non-negative integer.
    * @param data - destination.
+   * @example `readConfig(offset: number, data: Uint8Array) { this.config.read(offset, data); }`
    */
   read(offset: number, data: Uint8Array): void {
     data.fill(0);
@@ -65,6 +71,7 @@ export class ConfigSpace {
    * @param offset - any non-negative integer.
    * @param data - the bytes written.
    * @returns true when applied.
+   * @example `writeConfig(offset: number, data: Uint8Array) { if (this.config.write(offset, data)) this.applyWriteback(); }`
    */
   write(offset: number, data: Uint8Array): boolean {
     if (!Number.isInteger(offset) || offset < 0 || data.length === 0 || offset + data.length > this.bytes.length) return false;
@@ -73,45 +80,85 @@ export class ConfigSpace {
     return true;
   }
 
-  /** @param offset - byte offset. @returns the u8 there. @throws RangeError outside the space. */
+  /**
+   * @param offset - byte offset.
+   * @returns the u8 there.
+   * @throws RangeError outside the space.
+   * @example `const wce = cfg.getU8(32);`
+   */
   getU8(offset: number): number {
     this.checkRange('getU8', offset, 1);
     return this.view.getUint8(offset);
   }
-  /** @param offset - byte offset. @returns the LE u16 there. @throws RangeError outside the space. */
+  /**
+   * @param offset - byte offset.
+   * @returns the LE u16 there.
+   * @throws RangeError outside the space.
+   * @example `const cols = cfg.getU16(0);`
+   */
   getU16(offset: number): number {
     this.checkRange('getU16', offset, 2);
     return this.view.getUint16(offset, true);
   }
-  /** @param offset - byte offset. @returns the LE u32 there. @throws RangeError outside the space. */
+  /**
+   * @param offset - byte offset.
+   * @returns the LE u32 there.
+   * @throws RangeError outside the space.
+   * @example `const segMax = cfg.getU32(12);`
+   */
   getU32(offset: number): number {
     this.checkRange('getU32', offset, 4);
     return this.view.getUint32(offset, true);
   }
-  /** @param offset - byte offset. @returns the LE u64 there. @throws RangeError outside the space. */
+  /**
+   * @param offset - byte offset.
+   * @returns the LE u64 there.
+   * @throws RangeError outside the space.
+   * @example `const capacity = cfg.getU64(0);`
+   */
   getU64(offset: number): bigint {
     this.checkRange('getU64', offset, 8);
     return this.view.getBigUint64(offset, true);
   }
-  /** @param offset - byte offset. @param value - a u8. @throws RangeError outside the space or for a bad value. */
+  /**
+   * @param offset - byte offset.
+   * @param value - a u8.
+   * @throws RangeError outside the space or for a bad value.
+   * @example `cfg.setU8(32, 1);`
+   */
   setU8(offset: number, value: number): void {
     this.checkRange('setU8', offset, 1);
     this.checkValue('setU8', value, 0xff);
     this.view.setUint8(offset, value);
   }
-  /** @param offset - byte offset. @param value - a u16 (stored LE). @throws RangeError outside the space or for a bad value. */
+  /**
+   * @param offset - byte offset.
+   * @param value - a u16 (stored LE).
+   * @throws RangeError outside the space or for a bad value.
+   * @example `cfg.setU16(0, 80);`
+   */
   setU16(offset: number, value: number): void {
     this.checkRange('setU16', offset, 2);
     this.checkValue('setU16', value, 0xffff);
     this.view.setUint16(offset, value, true);
   }
-  /** @param offset - byte offset. @param value - a u32 (stored LE). @throws RangeError outside the space or for a bad value. */
+  /**
+   * @param offset - byte offset.
+   * @param value - a u32 (stored LE).
+   * @throws RangeError outside the space or for a bad value.
+   * @example `cfg.setU32(20, 512); // blk_size`
+   */
   setU32(offset: number, value: number): void {
     this.checkRange('setU32', offset, 4);
     this.checkValue('setU32', value, 0xffff_ffff);
     this.view.setUint32(offset, value, true);
   }
-  /** @param offset - byte offset. @param value - a u64 (stored LE). @throws RangeError outside the space or for a bad value. */
+  /**
+   * @param offset - byte offset.
+   * @param value - a u64 (stored LE).
+   * @throws RangeError outside the space or for a bad value.
+   * @example `cfg.setU64(0, 2048n); // capacity`
+   */
   setU64(offset: number, value: bigint | number): void {
     this.checkRange('setU64', offset, 8);
     const v = typeof value === 'bigint' ? value : Number.isSafeInteger(value) ? BigInt(value) : -1n;

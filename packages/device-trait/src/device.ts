@@ -25,9 +25,15 @@ export interface InterruptHandle {
   /**
    * A used-buffer notification for queue `queueIndex` (VIRTIO 1.2 §2.3). Call it after adding
    * used elements when the queue's `needsNotification()` says the driver wants one.
+   * @param queueIndex - the queue with new used buffers.
+   * @throws RangeError for a queue the device does not have (a device bug).
+   * @example `if (q.needsNotification()) ctx.interrupt.signalUsedBuffer(0);`
    */
   signalUsedBuffer(queueIndex: number): void;
-  /** A configuration-change notification (VIRTIO 1.2 §2.5); the transport also bumps the config generation. */
+  /**
+   * A configuration-change notification (VIRTIO 1.2 §2.5); the transport also bumps the config generation.
+   * @example `this.config.setU64(0, sectors); ctx.interrupt.signalConfigChange();`
+   */
   signalConfigChange(): void;
 }
 
@@ -53,7 +59,9 @@ export interface ActivationContext {
   /**
    * Report that the device hit an error it cannot recover from without a reset (for example a
    * queue the guest corrupted). The transport sets DEVICE_NEEDS_RESET and sends a
-   * configuration-change notification (VIRTIO 1.2 §2.1.2). Call it at most once per activation.
+   * configuration-change notification (VIRTIO 1.2 §2.1.2). Further calls are ignored.
+   * @param reason - what went wrong (a Queue.* error, say), for the embedder's diagnostics.
+   * @example `catch (e) { if (isQueueError(e)) ctx.needsReset(e); else throw e; }`
    */
   needsReset(reason: unknown): void;
 }
@@ -69,7 +77,10 @@ export interface ActivationContext {
  * ```
  */
 export interface DeviceHost {
-  /** The config space changed: bump the generation, and notify the driver if it is running. */
+  /**
+   * The config space changed: bump the generation, and notify the driver if it is running.
+   * @example `this.config.setU64(0, sectors); this.host?.configChanged();`
+   */
   configChanged(): void;
 }
 
@@ -134,32 +145,54 @@ export interface VirtioDevice {
   /**
    * Read `data.length` bytes of configuration space at `offset` (any offset and width; the
    * transport has checked that the range lies within `configSize`). Little-endian fields.
+   * @param offset - byte offset in the configuration space.
+   * @param data - filled with the bytes read.
+   * @example `readConfig(offset: number, data: Uint8Array) { this.config.read(offset, data); }`
    */
   readConfig(offset: number, data: Uint8Array): void;
   /**
    * A driver write of `data` at `offset` in the configuration space (range within `configSize`).
    * Writes to read-only fields are ignored, as the device type's section prescribes.
+   * @param offset - byte offset in the configuration space.
+   * @param data - the bytes written.
+   * @example `writeConfig(offset: number, data: Uint8Array) { this.config.write(offset, data); }`
    */
   writeConfig(offset: number, data: Uint8Array): void;
   /**
    * Extra device-specific conditions on the feature set the driver accepts, checked when it sets
    * FEATURES_OK (after the transport checked it is a subset of `deviceFeatures` with VERSION_1).
    * Return false to refuse FEATURES_OK (VIRTIO 1.2 §3.1.1 step 5).
+   * @param driverFeatures - the features the driver accepted.
+   * @returns true to accept them.
+   * @example `validateFeatures(f: bigint) { return !hasFeature(f, 11) || hasFeature(f, 10); } // 11 requires 10`
    */
   validateFeatures?(driverFeatures: bigint): boolean;
-  /** Called once by the transport that serves the device, before any other call. */
+  /**
+   * Called once by the transport that serves the device, before any other call.
+   * @param host - where the device reports changes it makes on its own.
+   * @example `attach(host: DeviceHost) { this.host = host; }`
+   */
   attach?(host: DeviceHost): void;
   /**
    * Start operating: the driver set DRIVER_OK. Throw (preferably an ActivationError) to refuse;
    * the transport then sets DEVICE_NEEDS_RESET.
+   * @param context - memory, queues, negotiated features, interrupts.
+   * @throws anything to refuse (an ActivationError preferably).
+   * @example `activate(ctx: ActivationContext) { this.ctx = ctx; }`
    */
   activate(context: ActivationContext): void;
   /**
    * The driver notified queue `queueIndex` (a QueueNotify write, a kick eventfd). With
    * VIRTIO_F_NOTIFICATION_DATA negotiated, `data` carries the notification value.
+   * @param queueIndex - the queue notified.
+   * @param data - the notification data (VIRTIO_F_NOTIFICATION_DATA), else undefined.
+   * @example `queueNotify(i: number) { this.workers[i]?.pump(); }`
    */
   queueNotify(queueIndex: number, data?: number): void;
-  /** Return to the initial state; drop the activation context, queues and memory. */
+  /**
+   * Return to the initial state; drop the activation context, queues and memory.
+   * @example `reset() { this.ctx = null; }`
+   */
   reset(): void;
   /**
    * The driver took queue `queueIndex` out of service while the device is activated: a virtqueue
@@ -172,6 +205,7 @@ export interface VirtioDevice {
    * keep them (the transport has no other way to take a queue away from it); a device that offers
    * VIRTIO_F_RING_RESET and keeps queues (per-queue workers, say) needs it.
    * @param queueIndex - the queue taken out of service.
+   * @example `queueReset(i: number) { this.workers[i]?.stop(); this.workers[i] = null; }`
    */
   queueReset?(queueIndex: number): void;
   /**
@@ -181,6 +215,7 @@ export interface VirtioDevice {
    * Throwing puts the device in DEVICE_NEEDS_RESET. Optional, as {@link VirtioDevice.queueReset}.
    * @param queueIndex - the queue enabled.
    * @param queue - its new virtqueue.
+   * @example `queueEnable(i: number, q: Virtqueue) { this.workers[i] = new Worker(q, this.ctx!); }`
    */
   queueEnable?(queueIndex: number, queue: Virtqueue): void;
   /** Shared memory regions the device exposes, if any (VIRTIO 1.2 §2.10). */
@@ -191,6 +226,8 @@ export interface VirtioDevice {
    * mode). The status, the negotiated features, the config generation and the queues' positions
    * are the transport's to save (a {@link VirtioDeviceState} snapshot, `Virtqueue.saveState()`).
    * Take it while the device is quiescent: no chain popped and not yet returned.
+   * @returns JSON-serialisable data.
+   * @example `snapshot() { return { capacity: String(this.capacity) }; }`
    */
   snapshot?(): unknown;
   /**
@@ -198,6 +235,14 @@ export interface VirtioDevice {
    * before `activate` when the driver had set DRIVER_OK. Validate it as untrusted input.
    * @param state - what `snapshot` returned (after a JSON round trip, say).
    * @throws a typed error (such as Device.InvalidSnapshotError) on data it cannot accept.
+   * @example
+   * ```ts
+   * restore(state: unknown) {
+   *   const c = (state as { capacity?: unknown } | null)?.capacity;
+   *   if (typeof c !== 'string' || !/^\d{1,16}$/.test(c)) throw new InvalidSnapshotError('capacity', 'must be a decimal string');
+   *   this.capacity = Number(c);
+   * }
+   * ```
    */
   restore?(state: unknown): void;
 }

@@ -80,6 +80,7 @@ export class VirtioDeviceState {
    * @param validate - the device's own check of the accepted features at FEATURES_OK.
    * @throws TypeError if `deviceFeatures` is not a non-negative bigint.
    * @throws RangeError if it lacks VIRTIO_F_VERSION_1.
+   * @example `new VirtioDeviceState(device.deviceFeatures, (f) => device.validateFeatures?.(f) ?? true)`
    */
   constructor(deviceFeatures: bigint, validate: (driverFeatures: bigint) => boolean = () => true) {
     if (typeof deviceFeatures !== 'bigint' || deviceFeatures < 0n) throw new TypeError('VirtioDeviceState: deviceFeatures must be a non-negative bigint');
@@ -88,27 +89,42 @@ export class VirtioDeviceState {
     this.validate = validate;
   }
 
-  /** The device status byte. */
+  /**
+   * The device status byte.
+   * @example `statusRegister = state.status;`
+   */
   get status(): number {
     return this.statusValue;
   }
 
-  /** The features the driver has written so far (accepted once FEATURES_OK is set). */
+  /**
+   * The features the driver has written so far (accepted once FEATURES_OK is set).
+   * @example `state.driverFeatures & ~state.deviceFeatures // bits FEATURES_OK would refuse`
+   */
   get driverFeatures(): bigint {
     return this.driverFeatureSet;
   }
 
-  /** The negotiated features: the driver's features once FEATURES_OK is set, else 0n. */
+  /**
+   * The negotiated features: the driver's features once FEATURES_OK is set, else 0n.
+   * @example `hasFeature(state.negotiatedFeatures, Feature.EVENT_IDX)`
+   */
   get negotiatedFeatures(): bigint {
     return this.statusValue & Status.FEATURES_OK ? this.driverFeatureSet : 0n;
   }
 
-  /** The config generation counter (u32, wraps). */
+  /**
+   * The config generation counter (u32, wraps).
+   * @example `configGenerationRegister = state.configGeneration;`
+   */
   get configGeneration(): number {
     return this.generation;
   }
 
-  /** Whether DRIVER_OK is set and neither FAILED nor DEVICE_NEEDS_RESET. */
+  /**
+   * Whether DRIVER_OK is set and neither FAILED nor DEVICE_NEEDS_RESET.
+   * @example `if (state.isLive) device.queueNotify(index);`
+   */
   get isLive(): boolean {
     return (this.statusValue & (Status.DRIVER_OK | Status.FAILED | Status.DEVICE_NEEDS_RESET)) === Status.DRIVER_OK;
   }
@@ -118,6 +134,7 @@ export class VirtioDeviceState {
    * @param select - the DeviceFeaturesSel value (any u32).
    * @returns a u32.
    * @throws RangeError if `select` is not a u32.
+   * @example `deviceFeaturesRegister = state.deviceFeatureWord(deviceFeaturesSel);`
    */
   deviceFeatureWord(select: number): number {
     return featureWord(this.deviceFeatures, select);
@@ -127,6 +144,7 @@ export class VirtioDeviceState {
    * Word `select` of the driver's features (for transports that let the driver read them back).
    * @param select - the DriverFeaturesSel value (any u32).
    * @returns a u32.
+   * @example `state.driverFeatureWord(1) // the high word the driver wrote`
    */
   driverFeatureWord(select: number): number {
     return featureWord(this.driverFeatureSet, select);
@@ -139,6 +157,7 @@ export class VirtioDeviceState {
    * @returns false when the write is not allowed now (DRIVER not set, FEATURES_OK or FAILED set)
    *   and was ignored, true when recorded.
    * @throws RangeError if `value` is not a u32 (embedder misuse: transports pass register values).
+   * @example `if (!state.writeDriverFeatures(driverFeaturesSel, value)) log("DriverFeatures write ignored");`
    */
   writeDriverFeatures(select: number, value: number): boolean {
     if (!Number.isInteger(value) || value < 0 || value > 0xffff_ffff) throw new RangeError(`writeDriverFeatures: value must be a u32, got ${value}`);
@@ -154,6 +173,7 @@ export class VirtioDeviceState {
    * @param value - the value written (a transport passes the register value; bits above 7 make
    *   the write illegal).
    * @returns what happened; see {@link StatusWriteOutcome}.
+   * @example `const outcome = state.writeStatus(value); if (outcome.kind === "ignored") log(outcome.reason);`
    */
   writeStatus(value: number): StatusWriteOutcome {
     if (!Number.isInteger(value) || value < 0 || value > 0xff) return { kind: 'ignored', reason: `status value ${value} is not a u8` };
@@ -189,6 +209,7 @@ export class VirtioDeviceState {
    * The device entered an error state: set DEVICE_NEEDS_RESET (VIRTIO 1.2 §2.1.2).
    * @returns true when the driver is running (DRIVER_OK) and must be sent a configuration-change
    *   notification; false when the bit was already set or the driver had not finished init.
+   * @example `if (state.setNeedsReset()) raiseConfigInterrupt();`
    */
   setNeedsReset(): boolean {
     if (this.statusValue & Status.DEVICE_NEEDS_RESET) return false;
@@ -199,13 +220,17 @@ export class VirtioDeviceState {
   /**
    * Advance the config generation (after any device-initiated config change, VIRTIO 1.2 §2.5.1).
    * @returns the new generation.
+   * @example `config.setU64(0, sectors); state.bumpConfigGeneration();`
    */
   bumpConfigGeneration(): number {
     this.generation = (this.generation + 1) >>> 0;
     return this.generation;
   }
 
-  /** Back to the initial state: status 0, no driver features. The generation is kept (it only moves forward). */
+  /**
+   * Back to the initial state: status 0, no driver features. The generation is kept (it only moves forward).
+   * @example `state.reset(); // the host resets the device`
+   */
   reset(): void {
     this.statusValue = 0;
     this.driverFeatureSet = 0n;
@@ -214,6 +239,7 @@ export class VirtioDeviceState {
   /**
    * Plain data for snapshots.
    * @returns a JSON-serialisable copy of the state.
+   * @example `const saved = JSON.stringify(state.snapshot());`
    */
   snapshot(): DeviceStateSnapshot {
     return { status: this.statusValue, driverFeatures: '0x' + this.driverFeatureSet.toString(16), configGeneration: this.generation };

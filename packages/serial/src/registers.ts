@@ -66,26 +66,43 @@ export const IIR = {
 
 /** FCR bits. @example `FCR.ENABLE_FIFO | FCR.CLEAR_RCVR | FCR.TRIGGER_8` */
 export const FCR = {
+  /** Enable the FIFOs (other FCR bits are only taken with this bit set). */
   ENABLE_FIFO: 0x01,
+  /** Clear the receiver FIFO. */
   CLEAR_RCVR: 0x02,
+  /** Clear the transmitter FIFO. */
   CLEAR_XMIT: 0x04,
+  /** DMA mode select (no effect here). */
   DMA_SELECT: 0x08,
+  /** Mask of the receiver trigger level bits. */
   TRIGGER_MASK: 0xc0,
+  /** Receiver trigger at 1 byte. */
   TRIGGER_1: 0x00,
+  /** Receiver trigger at 4 bytes. */
   TRIGGER_4: 0x40,
+  /** Receiver trigger at 8 bytes. */
   TRIGGER_8: 0x80,
+  /** Receiver trigger at 14 bytes. */
   TRIGGER_14: 0xc0,
 } as const;
 
 /** LCR bits. @example `LCR.WLEN8 | LCR.DLAB` */
 export const LCR = {
+  /** 5-bit words. */
   WLEN5: 0x00,
+  /** 6-bit words. */
   WLEN6: 0x01,
+  /** 7-bit words. */
   WLEN7: 0x02,
+  /** 8-bit words. */
   WLEN8: 0x03,
+  /** Two stop bits (1.5 with 5-bit words). */
   STOP: 0x04,
+  /** Parity enable. */
   PARITY: 0x08,
+  /** Even parity. */
   EPAR: 0x10,
+  /** Stick parity. */
   SPAR: 0x20,
   /** Set break. */
   SBC: 0x40,
@@ -95,10 +112,15 @@ export const LCR = {
 
 /** MCR bits. @example `MCR.DTR | MCR.RTS | MCR.OUT2` */
 export const MCR = {
+  /** Data terminal ready (loops back to DSR). */
   DTR: 0x01,
+  /** Request to send (loops back to CTS). */
   RTS: 0x02,
+  /** Auxiliary output 1 (loops back to RI). */
   OUT1: 0x04,
+  /** Auxiliary output 2: gates the interrupt on PC boards (loops back to DCD). */
   OUT2: 0x08,
+  /** Loopback mode. */
   LOOP: 0x10,
 } as const;
 
@@ -124,12 +146,20 @@ export const LSR = {
 
 /** MSR bits. @example `(msr & MSR.DCD) !== 0` */
 export const MSR = {
+  /** CTS changed. */
   DCTS: 0x01,
+  /** DSR changed. */
   DDSR: 0x02,
+  /** RI went from on to off (trailing edge). */
   TERI: 0x04,
+  /** DCD changed. */
   DDCD: 0x08,
+  /** Clear to send. */
   CTS: 0x10,
+  /** Data set ready. */
   DSR: 0x20,
+  /** Ring indicator. */
   RI: 0x40,
+  /** Data carrier detect. */
   DCD: 0x80,
 } as const;

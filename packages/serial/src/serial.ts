@@ -108,23 +108,27 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
 
   /**
    * @param options - output, interrupt line, modem inputs, register shift
-   * @throws TypeError when output is not a function or interrupt is not a legacy group
+   * @throws TypeError when options is not an object, output is not a function, interrupt is not a
+   * legacy group, modem is not an object of booleans or out2GatesInterrupt not a boolean
    * @throws RangeError when interruptIndex or regShift is out of range
    */
   constructor(options: Serial16550Options = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError('Serial16550: options must be an object');
     if (options.output !== undefined && typeof options.output !== 'function') throw new TypeError('Serial16550: output must be a function');
     const irq = options.interrupt;
-    if (irq !== undefined && (typeof irq !== 'object' || irq === null || irq.kind !== 'legacy' || typeof irq.trigger !== 'function')) throw new TypeError('Serial16550: interrupt must be a LegacyInterruptGroup');
+    if (irq !== undefined && !isLegacyGroup(irq)) throw new TypeError('Serial16550: interrupt must be a LegacyInterruptGroup');
     const index = options.interruptIndex ?? 0;
-    if (!Number.isInteger(index) || index < 0 || (irq !== undefined && index >= irq.count)) throw new RangeError(`Serial16550: interruptIndex must be an index of the interrupt group, got ${index}`);
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || (irq !== undefined && index >= irq.count)) throw new RangeError(`Serial16550: interruptIndex must be an index of the interrupt group, got ${String(index)}`);
     const shift = options.regShift ?? 0;
-    if (!Number.isInteger(shift) || shift < 0 || shift > 4) throw new RangeError(`Serial16550: regShift must be an integer in [0, 4], got ${shift}`);
+    if (typeof shift !== 'number' || !Number.isInteger(shift) || shift < 0 || shift > 4) throw new RangeError(`Serial16550: regShift must be an integer in [0, 4], got ${String(shift)}`);
+    if (options.out2GatesInterrupt !== undefined && typeof options.out2GatesInterrupt !== 'boolean') throw new TypeError('Serial16550: out2GatesInterrupt must be a boolean');
     this.output = options.output;
     this.irq = irq;
     this.irqIndex = index;
     this.gateOut2 = options.out2GatesInterrupt ?? true;
     this.shift = shift;
     const m = options.modem ?? {};
+    checkModem(m, 'Serial16550: modem');
     this.modem = { cts: m.cts ?? true, dsr: m.dsr ?? true, ri: m.ri ?? false, dcd: m.dcd ?? true };
     this.offResample = irq?.onResample((i) => {
       if (i !== this.irqIndex) return;
@@ -461,32 +465,46 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
   /**
    * Changes modem input lines (what the far end drives); changes set MSR delta bits.
    * @param inputs - the lines to change
+   * @throws TypeError when inputs is not an object of booleans
    * @example `uart.setModemInputs({ dcd: false })`
    */
   setModemInputs(inputs: ModemInputs): void {
+    checkModem(inputs, 'setModemInputs');
     const before = this.modemLines();
     this.modem = { cts: inputs.cts ?? this.modem.cts, dsr: inputs.dsr ?? this.modem.dsr, ri: inputs.ri ?? this.modem.ri, dcd: inputs.dcd ?? this.modem.dcd };
     this.noteModemChange(before);
     this.updateInterrupt();
   }
 
-  /** Counters. */
+  /**
+   * Counters.
+   * @example `console.log(uart.stats.overruns)`
+   */
   get stats(): Serial16550Stats {
     return { ...this.counters };
   }
 
-  /** The divisor latch (DLM << 8 | DLL). */
+  /**
+   * The divisor latch (DLM << 8 | DLL).
+   * @example `uart.divisor === 1 // 115200 baud`
+   */
   get divisor(): number {
     return (this.dlm << 8) | this.dll;
   }
 
-  /** The baud rate the divisor selects with the PC's 1.8432 MHz clock (0 when the divisor is 0). */
+  /**
+   * The baud rate the divisor selects with the PC's 1.8432 MHz clock (0 when the divisor is 0).
+   * @example `uart.baudRate === 115200`
+   */
   get baudRate(): number {
     const d = this.divisor;
     return d === 0 ? 0 : 115200 / d;
   }
 
-  /** Whether the interrupt output is raised (an enabled interrupt is pending and OUT2 allows it). */
+  /**
+   * Whether the interrupt output is raised (an enabled interrupt is pending and OUT2 allows it).
+   * @example `if (uart.interruptAsserted) console.log("IRQ pending")`
+   */
   get interruptAsserted(): boolean {
     return this.wantInterrupt();
   }
@@ -519,6 +537,20 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
       this.lineHigh = false;
       irq.deassert(this.irqIndex);
     }
+  }
+}
+
+function isLegacyGroup(irq: unknown): irq is LegacyInterruptGroup {
+  if (typeof irq !== 'object' || irq === null) return false;
+  const g = irq as Record<string, unknown>;
+  return g.kind === 'legacy' && typeof g.count === 'number' && typeof g.trigger === 'function' && typeof g.deassert === 'function' && typeof g.onResample === 'function';
+}
+
+function checkModem(inputs: unknown, label: string): void {
+  if (typeof inputs !== 'object' || inputs === null) throw new TypeError(`${label}: modem inputs must be an object`);
+  for (const k of ['cts', 'dsr', 'ri', 'dcd'] as const) {
+    const v = (inputs as Record<string, unknown>)[k];
+    if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`${label}: ${k} must be a boolean, got ${String(v)}`);
   }
 }
 

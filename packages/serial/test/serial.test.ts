@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { InMemoryInterruptController, IoManager, MmioRange, PioRange } from '@vmv/bus';
 import { FCR, IER, IIR, LCR, LSR, MCR, MSR, Serial16550, UART_REG as R } from '@vmv/serial';
+import type { ModemInputs } from '@vmv/serial';
 
 function setup(opts: { out2?: boolean; mode?: 'edge' | 'level' } = {}) {
   const ctl = new InMemoryInterruptController();
@@ -230,6 +231,9 @@ describe('Serial16550 options and host API', () => {
     expect(() => new Serial16550({ interrupt: ctl.createMsiGroup(0, 1) as never })).toThrow(TypeError);
     expect(() => new Serial16550({ interrupt: ctl.createLegacyGroup(1, 1, 'level'), interruptIndex: 1 })).toThrow(RangeError);
     expect(() => new Serial16550({ regShift: 5 })).toThrow(RangeError);
+    expect(() => new Serial16550({ modem: { dcd: 1 as unknown as boolean } })).toThrow(TypeError);
+    expect(() => new Serial16550().setModemInputs(null as unknown as ModemInputs)).toThrow(/setModemInputs: modem inputs must be an object/);
+    expect(() => new Serial16550().setModemInputs({ cts: 'no' as unknown as boolean })).toThrow(/cts must be a boolean/);
     const uart = new Serial16550();
     expect(() => uart.pushInput('abc' as unknown as Uint8Array)).toThrow(TypeError);
     expect(() => uart.pushInputLossy([256])).toThrow(TypeError);
@@ -374,6 +378,39 @@ describe('Serial16550 options and host API', () => {
         }
       }),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe('Serial16550 misuse', () => {
+  it('property: arbitrary arguments to every host-side entry point give labelled TypeError/RangeError only', () => {
+    const any = fc.oneof(fc.anything({ withBigInt: true }), fc.integer(), fc.bigInt(), fc.double(), fc.constant(undefined), fc.constant(null), fc.uint8Array({ maxLength: 4 }), fc.array(fc.integer({ min: -2, max: 300 }), { maxLength: 4 }));
+    const judge = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        const err = e as Error;
+        if (!(err instanceof TypeError || err instanceof RangeError)) throw new Error(`unexpected ${String(err?.name)}: ${String(err?.message)}`);
+        if (!/^[\w.]+( [\w.]+)*:/.test(err.message)) throw new Error(`unlabelled ${err.name}: ${err.message}`);
+      }
+    };
+    fc.assert(
+      fc.property(any, any, any, (a, b, c) => {
+        const ctl = new InMemoryInterruptController();
+        const irq = ctl.createLegacyGroup(4, 1, 'level');
+        const uart = new Serial16550({ interrupt: irq });
+        judge(() => new Serial16550(a as never));
+        judge(() => new Serial16550({ output: a, interrupt: b, interruptIndex: c } as never));
+        judge(() => new Serial16550({ interrupt: irq, interruptIndex: a, regShift: b, modem: c, out2GatesInterrupt: a } as never));
+        judge(() => new Serial16550({ interrupt: { kind: 'legacy', count: 1, trigger: () => 'delivered', onResample: a, deassert: b } } as never));
+        judge(() => uart.pushInput(a as never));
+        judge(() => uart.pushInputLossy(a as never));
+        judge(() => uart.readRegister(a as never));
+        judge(() => uart.writeRegister(a as never, b as never));
+        judge(() => uart.setModemInputs(a as never));
+        judge(() => uart.onInputSpace(a as never));
+      }),
+      { numRuns: 300 },
     );
   });
 });

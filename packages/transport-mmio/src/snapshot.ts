@@ -72,7 +72,10 @@ export interface MmioTransportSnapshot {
   readonly device?: unknown;
 }
 
-/** A queue of a parsed snapshot, with addresses as numbers or bigints. */
+/**
+ * A queue of a parsed snapshot, with addresses as numbers or bigints.
+ * @example `const q: ParsedQueueSnapshot = parseMmioSnapshot(data, 4, 1).queues[0]!;`
+ */
 export interface ParsedQueueSnapshot {
   readonly size: number;
   readonly ready: boolean;
@@ -83,7 +86,10 @@ export interface ParsedQueueSnapshot {
   readonly ring: unknown;
 }
 
-/** A snapshot whose shape and register rules were checked (the `state` and rings are checked by their owners). */
+/**
+ * A snapshot whose shape and register rules were checked (the `state` and rings are checked by their owners).
+ * @example `const snap: ParsedMmioSnapshot = parseMmioSnapshot(data, 4, 1);`
+ */
 export interface ParsedMmioSnapshot {
   readonly state: unknown;
   readonly deviceFeaturesSel: number;
@@ -108,6 +114,7 @@ const RING_RESET = 1n << 40n;
  * An address as a snapshot holds it: a number below 2^53, a decimal string otherwise.
  * @param addr - the address.
  * @returns its snapshot form.
+  * @example `addressToSnapshot(0x1_0000_0000_0000_0000n - 1n) // '18446744073709551615'`
  */
 export function addressToSnapshot(addr: number | bigint): number | string {
   return typeof addr === 'number' ? addr : addr <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(addr) : addr.toString();
@@ -154,6 +161,7 @@ function statusOf(state: unknown): { status: number; features: bigint } {
  * @param queueCount - how many queues it has.
  * @returns the parsed snapshot.
  * @throws TransportMmio.InvalidSnapshotError naming the field at fault.
+  * @example `const snap = parseMmioSnapshot(JSON.parse(text), device.deviceId, device.queueMaxSizes.length);`
  */
 export function parseMmioSnapshot(data: unknown, deviceId: number, queueCount: number): ParsedMmioSnapshot {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new InvalidSnapshotError('snapshot', 'must be an object');
@@ -210,4 +218,53 @@ export function parseMmioSnapshot(data: unknown, deviceId: number, queueCount: n
     hasDevice: 'device' in o && o.device !== undefined,
     device: o.device,
   };
+}
+
+/**
+ * What a queue's saved ring state must agree with: the queue's registers and the negotiated ring features.
+ * @example `const want: RingExpectation = { packed: false, size: 256, descTable: 0x10000, driverArea: 0x11000, deviceArea: 0x12000, eventIdx: true, indirectDesc: false };`
+ */
+export interface RingExpectation {
+  readonly packed: boolean;
+  readonly size: number;
+  readonly descTable: number | bigint;
+  readonly driverArea: number | bigint;
+  readonly deviceArea: number | bigint;
+  readonly eventIdx: boolean;
+  readonly indirectDesc: boolean;
+}
+
+function isU16(v: unknown): boolean {
+  return typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 0xffff;
+}
+
+/**
+ * Checks the parts of a saved split-ring state that do not depend on guest memory (the queue's own
+ * `restoreState` then checks the positions against the indices in guest memory, which the guest
+ * controls). Packed-ring states are checked by `restoreState` alone: it reads no guest memory.
+ * @param ring - the saved ring state (an object).
+ * @param want - the queue it must belong to.
+ * @returns why it does not fit, or null.
+  * @example `const why = ringMismatch(saved.ring, { packed: false, size: 256, descTable: 0x10000, driverArea: 0x11000, deviceArea: 0x12000, eventIdx: true, indirectDesc: false });`
+ */
+export function ringMismatch(ring: Record<string, unknown>, want: RingExpectation): string | null {
+  if (ring.format !== (want.packed ? 'packed' : 'split')) return `format ${describeValue(ring.format)} does not match the negotiated ${want.packed ? 'packed' : 'split'} ring`;
+  if (ring.size !== want.size) return `size ${describeValue(ring.size)} does not match QueueNum ${want.size}`;
+  for (const area of ['descTable', 'driverArea', 'deviceArea'] as const) {
+    let a: number | bigint;
+    try {
+      a = address(ring[area], area);
+    } catch {
+      return `${area} ${describeValue(ring[area])} is not an address`;
+    }
+    if (BigInt(a) !== BigInt(want[area])) return `${area} ${describeValue(ring[area])} does not match the queue's registers`;
+  }
+  if (ring.eventIdx !== want.eventIdx) return 'eventIdx does not match the negotiated features';
+  if (ring.indirectDesc !== want.indirectDesc) return 'indirectDesc does not match the negotiated features';
+  if (want.packed) return null;
+  if (!isU16(ring.nextAvail)) return `nextAvail ${describeValue(ring.nextAvail)} is not a u16`;
+  if (ring.nextUsed !== undefined && !isU16(ring.nextUsed)) return `nextUsed ${describeValue(ring.nextUsed)} is not a u16`;
+  if (ring.numAdded !== undefined && !isU16(ring.numAdded)) return `numAdded ${describeValue(ring.numAdded)} is not a u16`;
+  if (ring.nextUsed !== undefined && (((ring.nextAvail as number) - (ring.nextUsed as number)) & 0xffff) > want.size) return 'more buffers in flight than the queue holds';
+  return null;
 }

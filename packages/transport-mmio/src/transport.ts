@@ -33,7 +33,7 @@ import type { QueueArea, Virtqueue } from '@vmv/queue';
 import { MMIO_MAGIC_VALUE, MMIO_UNSUPPORTED_FEATURES, MMIO_VERSION, MmioRegister as R } from './constants.js';
 import type { MmioDiagnostic, MmioDiagnosticKind } from './diagnostics.js';
 import { InvalidSnapshotError } from './errors.js';
-import { MMIO_SNAPSHOT_FORMAT, addressToSnapshot, parseMmioSnapshot } from './snapshot.js';
+import { MMIO_SNAPSHOT_FORMAT, addressToSnapshot, parseMmioSnapshot, ringMismatch } from './snapshot.js';
 import type { MmioQueueSnapshot, MmioTransportSnapshot } from './snapshot.js';
 
 const FEATURES_OK = Status.FEATURES_OK;
@@ -252,32 +252,50 @@ export class VirtioMmioTransport implements MutDeviceMmio {
 
   // ------------------------------------------------------------------ embedder view
 
-  /** The device status byte (the Status register). */
+  /**
+   * The device status byte (the Status register).
+   * @example `if (transport.status & Status.DEVICE_NEEDS_RESET) log.warn("device needs a reset");`
+   */
   get status(): number {
     return this.state.status;
   }
 
-  /** The InterruptStatus register. */
+  /**
+   * The InterruptStatus register.
+   * @example `transport.interruptStatus // 1: used buffers pending acknowledgement`
+   */
   get interruptStatus(): number {
     return this.isr;
   }
 
-  /** The ConfigGeneration register. */
+  /**
+   * The ConfigGeneration register.
+   * @example `const gen = transport.configGeneration;`
+   */
   get configGeneration(): number {
     return this.state.configGeneration;
   }
 
-  /** The features this transport offers: the device's, less {@link MMIO_UNSUPPORTED_FEATURES}. */
+  /**
+   * The features this transport offers: the device's, less {@link MMIO_UNSUPPORTED_FEATURES}.
+   * @example `hasFeature(transport.offeredFeatures, Feature.RING_RESET)`
+   */
   get offeredFeatures(): bigint {
     return this.state.deviceFeatures;
   }
 
-  /** The negotiated features (0n before FEATURES_OK). */
+  /**
+   * The negotiated features (0n before FEATURES_OK).
+   * @example `hasFeature(transport.negotiatedFeatures, Feature.EVENT_IDX)`
+   */
   get negotiatedFeatures(): bigint {
     return this.state.negotiatedFeatures;
   }
 
-  /** Whether the device was activated (DRIVER_OK) and has not been reset since. */
+  /**
+   * Whether the device was activated (DRIVER_OK) and has not been reset since.
+   * @example `if (transport.activated) transport.snapshot();`
+   */
   get activated(): boolean {
     return this.live !== null;
   }
@@ -356,6 +374,11 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * transport resets the device, restores the device's own state (`device.restore`), the
    * registers, and, if the device was running, activates it again with the restored queues, so the
    * driver carries on where it was. A pending InterruptStatus raises the interrupt again.
+   *
+   * Guest memory is the guest's: if a split ring's avail.idx or used.idx there disagrees with the
+   * saved positions (the guest wrote over them), the snapshot is still restored, without that queue,
+   * and the device comes back in DEVICE_NEEDS_RESET (a `needs-reset` diagnostic), as it would have
+   * on its next use of the ring. A guest cannot make its VM impossible to restore.
    * @param data - a snapshot (any JSON-parsed value).
    * @throws TransportMmio.InvalidSnapshotError when the snapshot cannot be accepted (the cause is
    *   the Device.* or Queue.* error behind it). When `device.restore` refuses the device's part,
@@ -396,15 +419,34 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       c.ready = q.ready;
       return c;
     });
+    const packed = hasFeature(negotiated, Feature.RING_PACKED);
+    /** Rings whose saved positions disagree with the indices the guest holds in its memory. */
+    const scribbled: [number, unknown][] = [];
     const queues: (Virtqueue | null)[] = snap.queues.map((q, i) => {
       if (q.ring === null) return null;
+      const c = configs[i]!;
+      const ring = q.ring as Record<string, unknown>;
+      const want = { packed, size: c.size, descTable: c.descTable, driverArea: c.driverArea, deviceArea: c.deviceArea, eventIdx: c.eventIdx, indirectDesc: c.indirectDesc };
+      const mismatch = ringMismatch(ring, want);
+      if (mismatch !== null) throw new InvalidSnapshotError(`queues[${i}].ring`, mismatch);
+      let vq: Virtqueue;
       try {
-        const vq = createVirtqueue(memory, configs[i]!);
-        vq.restoreState(q.ring);
+        vq = createVirtqueue(memory, c);
+      } catch (e) {
+        if (!isQueueError(e)) throw e;
+        throw new InvalidSnapshotError(`queues[${i}].ring`, `the running queue cannot be rebuilt over this guest memory: ${describe(e)}`, e);
+      }
+      try {
+        vq.restoreState(ring);
         return vq;
       } catch (e) {
         if (!isQueueError(e)) throw e;
-        throw new InvalidSnapshotError(`queues[${i}].ring`, describe(e), e);
+        // The snapshot itself is sound (checked above); a split ring's avail.idx or used.idx in guest
+        // memory disagrees with it: the guest wrote there. That must not make the VM impossible to
+        // restore: the queue is not given to the device, which comes back in DEVICE_NEEDS_RESET.
+        if (packed) throw new InvalidSnapshotError(`queues[${i}].ring`, describe(e), e);
+        scribbled.push([i, e]);
+        return null;
       }
     });
 
@@ -418,7 +460,13 @@ export class VirtioMmioTransport implements MutDeviceMmio {
         throw new InvalidSnapshotError('device', `the device refused its state: ${describe(e)}`, e);
       }
     }
-    this.state.restore(snap.state);
+    try {
+      // Checked above; only a validateFeatures that changed its mind with the device's state refuses now.
+      this.state.restore(snap.state);
+    } catch (e) {
+      this.state.reset();
+      throw new InvalidSnapshotError('state', describe(e), e);
+    }
     this.deviceFeaturesSel = snap.deviceFeaturesSel;
     this.driverFeaturesSel = snap.driverFeaturesSel;
     this.queueSel = snap.queueSel;
@@ -431,6 +479,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     }
     if (snap.activated) this.startDevice(queues);
     if (snap.interruptStatus !== 0) this.raise(snap.interruptStatus);
+    for (const [i, e] of scribbled) this.enterNeedsReset(`queue ${i}: the ring indices in guest memory do not match the snapshot's positions: ${describe(e)}`, e);
   }
 
   /**

@@ -176,20 +176,30 @@ describe('fuzz: random accesses from random states', () => {
           checkInvariants(s);
         }
         // Every state the driver can reach snapshots, and restores onto a new transport as the same state.
+        // (The memory holds random bytes: where a running split ring's indices there disagree with
+        // the device's positions, the copy comes back in DEVICE_NEEDS_RESET, as documented.)
         const copy = setup(seed, 0);
         copy.t.restore(JSON.parse(JSON.stringify(s.t.snapshot())));
-        expect(copy.t.snapshot()).toEqual(s.t.snapshot());
-        expect(copy.irqs.isAsserted(9)).toBe(s.t.interruptStatus !== 0);
         expect(copy.device.ctx !== null).toBe(s.t.activated);
+        if (copy.diagnostics.length === 0) {
+          expect(copy.t.snapshot()).toEqual(s.t.snapshot());
+          expect(copy.irqs.isAsserted(9)).toBe(s.t.interruptStatus !== 0);
+          count('restored exactly');
+        } else {
+          expect(copy.diagnostics.map((d) => [d.kind, (d.cause as Error).name])).toEqual(copy.diagnostics.map(() => ['needs-reset', 'Queue.InvalidStateError']));
+          expect(copy.t.status & 0x40).toBe(0x40);
+          checkInvariants(copy);
+          count('restored in needs-reset');
+        }
         for (const d of s.diagnostics) count(d.kind);
         if (s.device.notifies.length > 0) count('notified');
         if (s.device.activations > 0) count('activated');
         if (s.t.interruptStatus !== 0) count('interrupt pending');
       }),
-      { numRuns: 250 },
+      { numRuns: 200 },
     );
     // The runs reached the deep states, not only refusals at the door.
-    for (const k of ['notified', 'activated', 'interrupt pending', 'needs-reset', 'refused', 'features-refused', 'invalid-queue-value', 'bad-access', 'config-range', 'refused write checked']) {
+    for (const k of ['notified', 'activated', 'interrupt pending', 'needs-reset', 'refused', 'features-refused', 'invalid-queue-value', 'bad-access', 'config-range', 'refused write checked', 'restored exactly', 'restored in needs-reset']) {
       expect([k, seen.get(k) ?? 0]).toEqual([k, expect.any(Number)]);
       expect(seen.get(k) ?? 0).toBeGreaterThan(0);
     }

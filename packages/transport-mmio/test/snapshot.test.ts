@@ -250,6 +250,7 @@ describe('snapshots that cannot be right are refused, and nothing changes', () =
       ['queues[0]', { ...saved, queues: [null, saved.queues[1]] }],
       ['queues[0].size', { ...saved, queues: [{ ...q0, size: 0x1_0000 }, saved.queues[1]] }],
       ['queues[0].ready', { ...saved, queues: [{ ...q0, ready: 1 }, saved.queues[1]] }],
+      ['queues[0].ready', { ...saved, activated: false, interruptStatus: 0, state: { ...saved.state, status: 3 }, queues: saved.queues.map((q: Json) => ({ ...q, ring: null })) }], // enabled before FEATURES_OK
       ['queues[0].descTable', { ...saved, queues: [{ ...q0, descTable: -16 }, saved.queues[1]] }],
       ['queues[0].descTable', { ...saved, queues: [{ ...q0, descTable: '18446744073709551616' }, saved.queues[1]] }],
       ['queues[0].driverArea', { ...saved, queues: [{ ...q0, driverArea: 0.5 }, saved.queues[1]] }],
@@ -258,7 +259,10 @@ describe('snapshots that cannot be right are refused, and nothing changes', () =
       ['queues[0].ring', { ...saved, queues: [{ ...q0, ready: false }, saved.queues[1]] }], // positions for a disabled queue
       ['queues[0].ring', { ...saved, queues: [{ ...q0, ring: { ...q0.ring, format: 'packed' } }, saved.queues[1]] }],
       ['queues[0].ring', { ...saved, queues: [{ ...q0, ring: { ...q0.ring, size: 128 } }, saved.queues[1]] }],
-      ['queues[0].ring', { ...saved, queues: [{ ...q0, ring: { ...q0.ring, nextAvail: q0.ring.nextAvail + 1000 } }, saved.queues[1]] }], // beyond avail.idx in memory
+      ['queues[0].ring', { ...saved, queues: [{ ...q0, ring: { ...q0.ring, nextAvail: 0x1_0000 } }, saved.queues[1]] }],
+      ['queues[0].ring', { ...saved, queues: [{ ...q0, ring: { ...q0.ring, nextUsed: q0.ring.nextAvail + 300 } }, saved.queues[1]] }], // more in flight than the ring holds
+      ['queues[0].ring', { ...saved, queues: [{ ...q0, ring: { ...q0.ring, eventIdx: false } }, saved.queues[1]] }],
+      ['queues[0].ring', { ...saved, queues: [{ ...q0, ring: { ...q0.ring, driverArea: q0.ring.driverArea + 2 } }, saved.queues[1]] }],
       ['queues[0].ring', { ...saved, queues: [{ ...q0, descTable: 0x40_0000, ring: { ...q0.ring, descTable: 0x40_0000 } }, saved.queues[1]] }], // outside guest memory
       ['deviceFeaturesSel', { ...saved, deviceFeaturesSel: -1 }],
       ['queueSel', { ...saved, queueSel: 2 ** 32 }],
@@ -270,6 +274,30 @@ describe('snapshots that cannot be right are refused, and nothing changes', () =
     // Control: the unmodified snapshot is accepted.
     b.t.restore(saved);
     expect(b.t.status).toBe(0xf);
+  });
+
+  it('a guest that wrote over its ring indices cannot make the snapshot unrestorable: DEVICE_NEEDS_RESET instead', () => {
+    const { a, saved, b } = pair();
+    const q0 = saved.queues[0];
+    // Both ways a guest can disagree with the saved positions: avail.idx far ahead, used.idx moved.
+    for (const [field, offset, value] of [['avail.idx', q0.driverArea + 2, q0.ring.nextAvail + 1000], ['used.idx', q0.deviceArea + 2, q0.ring.nextUsed + 1]] as const) {
+      const old = a.memory.readU16(offset);
+      a.memory.writeU16(offset, value & 0xffff);
+      const t = harness({ snapshots: true, queueMaxSizes: [256, 256], features: VERSION_1 | EVENT_IDX }, { memory: a.memory });
+      t.t.restore(saved);
+      expect([field, t.t.status]).toEqual([field, 0x4f]);
+      expect(t.device.activations).toBe(1);
+      expect(t.device.ctx!.queues[0]).toBeNull(); // the device does not get the queue
+      expect(t.device.ctx!.queues[1]).not.toBeNull();
+      expect(t.rd(R.INTERRUPT_STATUS)).toBe(3); // the pending used-buffer bit, and the configuration change
+      expect(t.kinds()).toEqual(['needs-reset']);
+      expect((t.diagnostics[0]!.cause as Error).name).toBe('Queue.InvalidStateError');
+      a.memory.writeU16(offset, old);
+    }
+    // Control: with the guest's memory as saved, the same snapshot restores cleanly.
+    b.t.restore(saved);
+    expect(b.t.status).toBe(0xf);
+    expect(b.diagnostics).toEqual([]);
   });
 
   it('refuses device state for a device that cannot restore, and features the device refuses', () => {
@@ -295,6 +323,19 @@ describe('snapshots that cannot be right are refused, and nothing changes', () =
     expect(((err as Error).cause as Error).message).toBe('restore exploded');
     expect(b.t.status).toBe(0);
     expect(b.t.queueInfo(0).ready).toBe(false);
+    expect(b.device.activations).toBe(0);
+  });
+
+  it('a device whose feature check changes with its restored state: refused after the reset, left reset', () => {
+    const a = harness({ snapshots: true });
+    a.toLive();
+    a.device.note = 'picky';
+    const saved = roundTrip(a.t.snapshot());
+    let device: TestDevice | null = null;
+    const b = harness({ snapshots: true, validateFeatures: () => device?.note !== 'picky' }, { memory: a.memory });
+    device = b.device;
+    expect(expectSnapshotError(() => b.t.restore(saved))).toBe('state');
+    expect(b.t.status).toBe(0);
     expect(b.device.activations).toBe(0);
   });
 

@@ -7,9 +7,9 @@
 
 import { UsageError } from './errors.js';
 
-/** Log verbosity: each level includes the ones before it. */
+/** Log verbosity: each level includes the ones before it. @example `LogLevel.debug > LogLevel.info // true` */
 export const LogLevel = { error: 0, warn: 1, info: 2, debug: 3 } as const;
-/** One of the {@link LogLevel} names. */
+/** One of the {@link LogLevel} names. @example `const l: LogLevelName = 'warn';` */
 export type LogLevelName = keyof typeof LogLevel;
 
 /**
@@ -41,19 +41,26 @@ export interface DaemonOptions {
   logLevel?: LogLevelName;
 }
 
-/** What {@link parseArgs} found: a daemon to run, or a request for help or the version. */
+/**
+ * What {@link parseArgs} found: a daemon to run, or a request for help or the version.
+ * @example
+ * ```ts
+ * const p: ParsedCommand = parseArgs(process.argv.slice(2));
+ * if (p.command === 'help') console.log(HELP);
+ * ```
+ */
 export type ParsedCommand =
   | { readonly command: 'run'; readonly options: Required<Omit<DaemonOptions, 'serial'>> & { serial: string | undefined } }
   | { readonly command: 'help' }
   | { readonly command: 'version' };
 
-/** The program name used in messages. */
+/** The program name used in messages. @example `console.error(`${PROGRAM}: error: ...`)` */
 export const PROGRAM = 'vmv-vhost-user-blk';
 
-/** Default ring size: QEMU's vhost-user-blk accepts `queue-size` up to 1024 (its default is 128). */
+/** Default ring size: QEMU's vhost-user-blk accepts `queue-size` up to 1024 (its default is 128). @example `parseArgs([...]).options.queueSize === DEFAULT_QUEUE_SIZE` */
 export const DEFAULT_QUEUE_SIZE = 1024;
 
-/** The `--help` text. */
+/** The `--help` text. @example `process.stdout.write(HELP + '\n')` */
 export const HELP = `Usage: ${PROGRAM} --socket PATH --image FILE [options]
 
 Serves a raw disk image as a virtio-blk device over vhost-user (like qemu-storage-daemon's

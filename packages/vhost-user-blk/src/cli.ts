@@ -11,7 +11,14 @@ import { HELP, LogLevel, PROGRAM, parseArgs, type LogLevelName } from './args.js
 import { BlockDaemon, type DaemonLogger } from './daemon.js';
 import { isVhostUserBlkError } from './errors.js';
 
-/** What the CLI talks to: output streams, signals and the exit (replaceable in tests). */
+/**
+ * What the CLI talks to: output streams, signals and the exit (replaceable in tests).
+ * @example
+ * ```ts
+ * const io: CliIo = { ...processIo, out: (t) => captured.push(t) };
+ * await runCli(['--help'], io);
+ * ```
+ */
 export interface CliIo {
   /** Writes to standard output. */
   out(text: string): void;
@@ -25,10 +32,10 @@ export interface CliIo {
   exit(code: number): void;
 }
 
-/** Signals that stop the daemon cleanly. */
+/** Signals that stop the daemon cleanly. @example `STOP_SIGNALS.includes('SIGTERM') // true` */
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
-/** The process's own streams and signals. */
+/** The process's own streams and signals. @example `await runCli(argv, processIo)` */
 export const processIo: CliIo = {
   out: (text) => void process.stdout.write(text),
   err: (text) => void process.stderr.write(text),

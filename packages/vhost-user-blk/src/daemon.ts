@@ -17,7 +17,7 @@ import { openImage, type OpenImage } from './image.js';
 import { SessionSafeBackend } from './session-safe-backend.js';
 import { checkSocketPath, listenError } from './socket.js';
 
-/** Where the daemon's log lines go. */
+/** Where the daemon's log lines go. @example `const log: DaemonLogger = (level, msg) => console.error(level, msg);` */
 export type DaemonLogger = (level: LogLevelName, message: string) => void;
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 
-/** Options common to every daemon error. */
+/** Options common to every daemon error. @example `new UsageError('bad', { details: 'a hint' })` */
 export interface VhostUserBlkErrorOptions {
   /** Longer explanation or a hint for the user. */
   details?: string;

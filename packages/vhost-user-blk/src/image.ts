@@ -11,7 +11,7 @@ import type { BlockBackend } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
 import { ImageError } from './errors.js';
 
-/** How to open an image: see {@link openImage}. */
+/** How to open an image: see {@link openImage}. @example `const o: OpenImageOptions = { image: 'disk.img', readonly: true };` */
 export interface OpenImageOptions {
   /** The path. */
   readonly image: string;

@@ -10,7 +10,7 @@ import { dirname } from 'node:path';
 import { isSysError } from '@vmv/sys';
 import { SocketError } from './errors.js';
 
-/** Longest socket path: `sun_path` holds 108 bytes including the terminating NUL. */
+/** Longest socket path: `sun_path` holds 108 bytes including the terminating NUL. @example `path.length <= MAX_SOCKET_PATH_BYTES` */
 export const MAX_SOCKET_PATH_BYTES = 107;
 
 function code(e: unknown): string | undefined {

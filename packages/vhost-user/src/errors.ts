@@ -9,7 +9,15 @@
  * @module
  */
 
-/** Options of a {@link VhostUserError}. */
+/**
+ * Options of a {@link VhostUserError}.
+ *
+ * @example
+ * ```ts
+ * const options: VhostUserErrorOptions = { details: { request: 5, fd: 7 }, cause: err };
+ * throw new VhostUserError('MY_CODE', 'cannot map the region', options);
+ * ```
+ */
 export interface VhostUserErrorOptions {
   /** Structured facts about the failure (request code, offending field, limits). */
   readonly details?: Readonly<Record<string, unknown>>;
@@ -426,7 +434,15 @@ export class DisconnectedError extends VhostUserError {
   }
 }
 
-/** Every error name this package uses. */
+/**
+ * Every error name this package uses.
+ *
+ * @example
+ * ```ts
+ * const allowed: readonly VhostUserErrorName[] = ['VhostUser.BodySizeError', 'VhostUser.IncorrectFdsError'];
+ * if (isVhostUserError(e) && allowed.includes(e.name)) reject(e);
+ * ```
+ */
 export type VhostUserErrorName =
   | 'VhostUserError'
   | 'VhostUser.PartialMessageError'

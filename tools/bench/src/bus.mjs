@@ -1,7 +1,10 @@
 // `pnpm bench bus [--json]`: IoManager dispatch with 4 and 1000 devices registered, ns per
 // dispatch, against a direct method call on the device measured in the same run.
 // Each op targets the next device in a shuffled order, so the last-hit cache does not hide the
-// O(log n) lookup; the "-same" rows hit one device repeatedly (the common vCPU exit pattern).
+// O(log n) tree lookup; the "-same" rows hit one device repeatedly (the common vCPU exit pattern).
+// Before timing, every case checks that dispatch reached the right device (a benchmark of a
+// broken dispatch would time nothing); with --json the last line is
+// {"bench":"bus","results":{"mmio/4":{"nsPerOp":N,...},"mmio/1000":{...},"pio/4":{...},"pio/1000":{...},...}}.
 import { IoManager, MmioRange, PioRange } from '@vmv/bus';
 import { fmt, now, table } from './_harness.mjs';
 
@@ -119,6 +122,13 @@ export default async function ({ json }) {
           : (iters) => {
               for (let it = 0; it < iters; it++) for (let k = 0; k < OPS; k++) io.pioWrite(a0, data);
             };
+      // Dispatch must reach the device the direct call reaches, with the same offset.
+      for (const dev of devs) dev.x = 0;
+      dispatch(1);
+      const viaBus = devs.map((dev) => dev.x);
+      for (const dev of devs) dev.x = 0;
+      direct(1);
+      if (devs.some((dev, i) => dev.x !== viaBus[i] || dev.x === 0)) throw new Error(`bench bus: ${space}/${n} dispatch does not match direct calls`);
       const [base, d, s] = measureInterleaved([direct, dispatch, same]);
       const key = `${space}/${n}`;
       const r2 = (x) => Number(x.toFixed(2));
@@ -129,5 +139,8 @@ export default async function ({ json }) {
     }
   }
   table(rows, ['case', 'ns/dispatch', 'ns/direct call', 'ratio']);
+  for (const key of ['mmio/4', 'mmio/1000', 'pio/4', 'pio/1000']) {
+    if (!(results[key]?.nsPerOp > 0)) throw new Error(`bench bus: no figure for ${key}`);
+  }
   if (json) console.log(JSON.stringify({ bench: 'bus', results }));
 }

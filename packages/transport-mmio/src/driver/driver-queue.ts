@@ -49,7 +49,10 @@ export class DriverQueue<T = unknown> {
     this.callback = callback;
   }
 
-  /** Queue size (QueueNum). */
+  /**
+   * Queue size (QueueNum).
+   * @example `q.size // QueueNum written for this queue`
+   */
   get size(): number {
     return this.ring.size;
   }

@@ -182,12 +182,18 @@ export class VirtioMmioDriver {
     this.ringEnd = ringMemory.base + ringMemory.size;
   }
 
-  /** The features negotiated by {@link VirtioMmioDriver.negotiate} (Linux `vdev->features`). */
+  /**
+   * The features negotiated by {@link VirtioMmioDriver.negotiate} (Linux `vdev->features`).
+   * @example `hasFeature(drv.features, Feature.EVENT_IDX)`
+   */
   get features(): bigint {
     return this.negotiated;
   }
 
-  /** What {@link VirtioMmioDriver.probe} read, or null before. */
+  /**
+   * What {@link VirtioMmioDriver.probe} read, or null before.
+   * @example `drv.identity?.deviceId`
+   */
   get identity(): MmioDeviceIdentity | null {
     return this.identityValue;
   }

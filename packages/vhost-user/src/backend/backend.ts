@@ -36,7 +36,16 @@ export const SUPPORTED_PROTOCOL_FEATURES: bigint = protocolFeatureMask([
   ProtocolFeature.STATUS,
 ]);
 
-/** What the backend reports through {@link VhostUserBackendOptions.onEvent}. */
+/**
+ * What the backend reports through {@link VhostUserBackendOptions.onEvent}.
+ *
+ * @example
+ * ```ts
+ * const onEvent = (e: VhostUserBackendEvent): void => {
+ *   if (e.type === 'request-failed') console.error('request', e.request, 'failed:', e.error);
+ * };
+ * ```
+ */
 export type VhostUserBackendEvent =
   | { readonly type: 'listening'; readonly path: string }
   | { readonly type: 'connected' }
@@ -44,7 +53,15 @@ export type VhostUserBackendEvent =
   | { readonly type: 'rejected'; readonly reason: string }
   | ConnectionEvent;
 
-/** Options of {@link VhostUserBackend}. */
+/**
+ * Options of {@link VhostUserBackend}.
+ *
+ * @example
+ * ```ts
+ * const options: VhostUserBackendOptions = { maxMemSlots: 8, drainTimeoutMs: 500, onEvent: (e) => console.log(e.type) };
+ * const backend = new VhostUserBackend(device, options);
+ * ```
+ */
 export interface VhostUserBackendOptions {
   /** Protocol features to offer: a subset of {@link SUPPORTED_PROTOCOL_FEATURES} (the default). */
   readonly protocolFeatures?: bigint;

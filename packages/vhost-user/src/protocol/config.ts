@@ -16,7 +16,15 @@ import {
 import { InvalidConfigError } from '../errors.js';
 import { assertU32 } from './internal.js';
 
-/** A config space access. */
+/**
+ * A config space access.
+ *
+ * @example
+ * ```ts
+ * const access: ConfigAccess = { offset: 0, size: 8, flags: ConfigFlags.WRITABLE, data: new Uint8Array(8) };
+ * writeConfigAccess(view, 12, access); // 20 bytes
+ * ```
+ */
 export interface ConfigAccess {
   /** Byte offset in the device's config space. */
   readonly offset: number;

@@ -61,9 +61,24 @@ export const VhostUserRequest = {
   GET_STATUS: 40,
 } as const;
 
-/** Name of a frontend request (`'GET_FEATURES'`, ...). */
+/**
+ * Name of a frontend request (`'GET_FEATURES'`, ...).
+ *
+ * @example
+ * ```ts
+ * const name: VhostUserRequestName | undefined = requestName(header.request); // 'SET_MEM_TABLE'
+ * ```
+ */
 export type VhostUserRequestName = keyof typeof VhostUserRequest;
-/** Numeric code of a frontend request. */
+/**
+ * Numeric code of a frontend request.
+ *
+ * @example
+ * ```ts
+ * const code: VhostUserRequestCode = VhostUserRequest.GET_VRING_BASE; // 11
+ * if (isKnownRequest(n)) handle(n); // n is a VhostUserRequestCode here
+ * ```
+ */
 export type VhostUserRequestCode = (typeof VhostUserRequest)[VhostUserRequestName];
 
 const REQUEST_NAMES: readonly (VhostUserRequestName | undefined)[] = (() => {
@@ -150,9 +165,25 @@ export const ProtocolFeature = {
   STATUS: 16,
 } as const;
 
-/** Name of a protocol feature. */
+/**
+ * Name of a protocol feature.
+ *
+ * @example
+ * ```ts
+ * const wanted: ProtocolFeatureName[] = ['REPLY_ACK', 'CONFIG'];
+ * const mask = protocolFeatureMask(wanted.map((n) => ProtocolFeature[n]));
+ * ```
+ */
 export type ProtocolFeatureName = keyof typeof ProtocolFeature;
-/** Bit number of a protocol feature. */
+/**
+ * Bit number of a protocol feature.
+ *
+ * @example
+ * ```ts
+ * const bit: ProtocolFeatureBit = ProtocolFeature.REPLY_ACK; // 3
+ * const acked = ((protocolFeatures >> BigInt(bit)) & 1n) === 1n;
+ * ```
+ */
 export type ProtocolFeatureBit = (typeof ProtocolFeature)[ProtocolFeatureName];
 
 /**

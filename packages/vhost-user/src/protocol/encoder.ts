@@ -25,7 +25,15 @@ import { BodySizeError, PartialMessageError } from '../errors.js';
 
 const Q = VhostUserRequest;
 
-/** An encoded message: bytes for the stream and the fds to send with them (SCM_RIGHTS). */
+/**
+ * An encoded message: bytes for the stream and the fds to send with them (SCM_RIGHTS).
+ *
+ * @example
+ * ```ts
+ * const { bytes, fds }: EncodedMessage = encodeRequest({ request: VhostUserRequest.SET_VRING_CALL, needReply: false, index: 0, fd: callFd });
+ * stream.sendmsg(bytes, fds);
+ * ```
+ */
 export interface EncodedMessage {
   /** Header and payload. */
   readonly bytes: Uint8Array;
@@ -223,7 +231,15 @@ export function encodeInflightReply(inflight: InflightDescription): Uint8Array {
   return framed(Q.GET_INFLIGHT_FD, REPLY_FLAGS, PayloadSize.INFLIGHT, (v) => writeInflight(v, 0, inflight));
 }
 
-/** A decoded reply: header and a view of its payload. */
+/**
+ * A decoded reply: header and a view of its payload.
+ *
+ * @example
+ * ```ts
+ * const reply: DecodedReply = decodeReply(bytes, VhostUserRequest.GET_PROTOCOL_FEATURES, 8);
+ * const protocolFeatures = reply.body.getBigUint64(0, true);
+ * ```
+ */
 export interface DecodedReply {
   /** The header (flags 0x5). */
   readonly header: VhostUserHeader;

@@ -23,7 +23,15 @@ import {
 } from '../errors.js';
 import { assertU32 } from './internal.js';
 
-/** A message header as it is on the wire. */
+/**
+ * A message header as it is on the wire.
+ *
+ * @example
+ * ```ts
+ * const header: VhostUserHeader = { request: VhostUserRequest.GET_FEATURES, flags: HeaderFlags.VERSION, size: 0 };
+ * writeHeader(view, 0, header);
+ * ```
+ */
 export interface VhostUserHeader {
   /** Request code (see `VhostUserRequest`). */
   readonly request: number;

@@ -12,7 +12,15 @@ import { NATIVE_LITTLE_ENDIAN as LE } from './constants.js';
 import { InvalidInflightError } from '../errors.js';
 import { ADDRESS_SPACE_END, assertU16, assertU64 } from './internal.js';
 
-/** An inflight buffer description. */
+/**
+ * An inflight buffer description.
+ *
+ * @example
+ * ```ts
+ * const wanted: InflightDescription = { mmapSize: 0n, mmapOffset: 0n, numQueues: 1, queueSize: 128 }; // GET_INFLIGHT_FD request
+ * writeInflight(view, 12, wanted);
+ * ```
+ */
 export interface InflightDescription {
   /** Size of the shared buffer (0 in a GET_INFLIGHT_FD request). */
   readonly mmapSize: bigint;
@@ -69,7 +77,15 @@ export function writeInflight(view: DataView, offset: number, inflight: Inflight
   view.setUint32(offset + 20, 0, LE);
 }
 
-/** Limits an inflight description is checked against. */
+/**
+ * Limits an inflight description is checked against.
+ *
+ * @example
+ * ```ts
+ * const limits: InflightLimits = { maxQueues: 1, maxQueueSize: 256, requireMapping: true };
+ * validateInflight(readInflight(body), limits); // SET_INFLIGHT_FD
+ * ```
+ */
 export interface InflightLimits {
   /** Most queues the device has. */
   readonly maxQueues: number;

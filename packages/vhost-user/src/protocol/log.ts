@@ -9,7 +9,15 @@ import { NATIVE_LITTLE_ENDIAN as LE } from './constants.js';
 import { InvalidLogError } from '../errors.js';
 import { ADDRESS_SPACE_END, assertU64 } from './internal.js';
 
-/** A dirty-log area description. */
+/**
+ * A dirty-log area description.
+ *
+ * @example
+ * ```ts
+ * const log: LogDescription = { mmapSize: 0x2_0000n, mmapOffset: 0n };
+ * validateLog(log);
+ * ```
+ */
 export interface LogDescription {
   /** Size of the log area in bytes. */
   readonly mmapSize: bigint;

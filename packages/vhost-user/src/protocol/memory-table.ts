@@ -16,7 +16,15 @@ import {
 import { InvalidMemoryRegionError } from '../errors.js';
 import { ADDRESS_SPACE_END, assertU64 } from './internal.js';
 
-/** One memory region as the frontend describes it. */
+/**
+ * One memory region as the frontend describes it.
+ *
+ * @example
+ * ```ts
+ * const ram: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: 0x4000_0000n, userAddr: 0x7f12_0000_0000n, mmapOffset: 0n };
+ * validateMemoryRegion(ram);
+ * ```
+ */
 export interface MemoryRegionDescription {
   /** Guest physical address of the first byte. */
   readonly guestPhysAddr: bigint;

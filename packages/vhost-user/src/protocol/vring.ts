@@ -13,7 +13,15 @@ import { NATIVE_LITTLE_ENDIAN as LE, VringAddrFlags, VringFileBits } from './con
 import { InvalidParamError, InvalidVringAddrError } from '../errors.js';
 import { assertU32, assertU64 } from './internal.js';
 
-/** Vring state description: SET_VRING_NUM/BASE/ENABLE, GET_VRING_BASE, VRING_KICK. */
+/**
+ * Vring state description: SET_VRING_NUM/BASE/ENABLE, GET_VRING_BASE, VRING_KICK.
+ *
+ * @example
+ * ```ts
+ * const state: VringState = { index: 0, num: 256 }; // SET_VRING_NUM: ring 0 has 256 entries
+ * writeVringState(view, 12, state);
+ * ```
+ */
 export interface VringState {
   /** Vring index. */
   readonly index: number;
@@ -56,7 +64,15 @@ export function writeVringState(view: DataView, offset: number, state: VringStat
   view.setUint32(offset + 4, state.num, LE);
 }
 
-/** Vring address description (SET_VRING_ADDR). Addresses are frontend virtual addresses. */
+/**
+ * Vring address description (SET_VRING_ADDR). Addresses are frontend virtual addresses.
+ *
+ * @example
+ * ```ts
+ * const addr: VringAddr = { index: 0, flags: 0, descUserAddr: 0x7f00_0000_0000n, usedUserAddr: 0x7f00_0000_2000n, availUserAddr: 0x7f00_0000_1000n, logGuestAddr: 0n };
+ * validateVringAddr(addr); // alignment and flags
+ * ```
+ */
 export interface VringAddr {
   /** Vring index. */
   readonly index: number;
@@ -151,7 +167,14 @@ export function validateVringAddr(addr: VringAddr): void {
   }
 }
 
-/** The u64 payload of SET_VRING_KICK / SET_VRING_CALL / SET_VRING_ERR. */
+/**
+ * The u64 payload of SET_VRING_KICK / SET_VRING_CALL / SET_VRING_ERR.
+ *
+ * @example
+ * ```ts
+ * const file: VringFile = parseVringFile(0x101n); // { index: 1, noFd: true }: ring 1 is polled
+ * ```
+ */
 export interface VringFile {
   /** Vring index (bits 0-7). */
   readonly index: number;

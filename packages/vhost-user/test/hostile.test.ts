@@ -1,0 +1,521 @@
+/**
+ * Hostile frontends against the real backend over a real unix socket: every bad message ends in
+ * an error reply or a disconnect, never in an exception out of the event loop, never in a mapping
+ * of more than the frontend gave, and never in a leaked fd or mapping (checked through
+ * /proc/self/fd and /proc/self/maps after each scenario).
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventFd, UnixStream, closeFd, memfdCreate, setNonBlocking } from '@vmv/sys';
+import { Feature, features } from '@vmv/device-trait';
+import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend, type VhostUserBackendEvent } from '@vmv/vhost-user';
+import {
+  HeaderFlags,
+  ProtocolFeature,
+  VhostUserRequest as Q,
+  encodeMessage,
+  encodeRequest,
+  type MemoryRegionDescription,
+} from '@vmv/vhost-user/protocol';
+import { UpperDevice } from './devices';
+import { Frontend, GuestRam, HIGH_GPA, TestRing, USER_BASE, mappingCount, openFdCount, sleep, until } from './frontend';
+
+const PROTOCOL_FEATURES_BIT = 1n << 30n;
+const VERSION_1 = 1n << 32n;
+const RING_PACKED = 1n << 34n;
+const NO_MEM_SLOTS = SUPPORTED_PROTOCOL_FEATURES & ~(1n << BigInt(ProtocolFeature.CONFIGURE_MEM_SLOTS));
+let counter = 0;
+const cleanups: (() => void)[] = [];
+
+afterEach(() => {
+  while (cleanups.length > 0) {
+    try {
+      cleanups.pop()!();
+    } catch {
+      // already released by the test
+    }
+  }
+});
+
+function track<T extends { close(): void }>(x: T): T {
+  cleanups.push(() => x.close());
+  return x;
+}
+
+function start(device = new UpperDevice(), options: ConstructorParameters<typeof VhostUserBackend>[1] = {}) {
+  const events: VhostUserBackendEvent[] = [];
+  const backend = track(new VhostUserBackend(device, { ...options, onEvent: (e) => events.push(e) }));
+  const path = join(tmpdir(), `vmv-vu-hostile-${process.pid}-${counter++}.sock`);
+  backend.listen(path);
+  const failures = (): string[] =>
+    events.flatMap((e) => (e.type === 'request-failed' ? [String((e.error as { name?: unknown }).name)] : []));
+  return { backend, device, events, path, failures };
+}
+
+/** Negotiation up to (not including) memory. */
+async function negotiate(fe: Frontend, protocol = NO_MEM_SLOTS, extraFeatures = 0n): Promise<void> {
+  await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: protocol });
+  await fe.request({ request: Q.SET_OWNER, needReply: false });
+  expect(await fe.ack({ request: Q.SET_FEATURES, needReply: true, value: VERSION_1 | PROTOCOL_FEATURES_BIT | extraFeatures })).toBe(0n);
+}
+
+function ringAt(ram: GuestRam, index: number, at: number, size = 256): TestRing<string> {
+  return track(new TestRing<string>(index, ram, size, { desc: at + 0x1000, avail: at + 0x3000, used: at + 0x4000 }));
+}
+
+function vringAddr(index: number, desc: bigint, avail: bigint, used: bigint) {
+  return { request: Q.SET_VRING_ADDR, needReply: true, addr: { index, flags: 0, descUserAddr: desc, usedUserAddr: used, availUserAddr: avail, logGuestAddr: 0n } } as const;
+}
+
+const text = (s: string) => new TextEncoder().encode(s);
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function submit(ram: GuestRam, ring: TestRing<string>, token: string, input: string, inAddr: number, outAddr: number, kick = true): void {
+  ram.memory.write(inAddr, text(input));
+  ring.driver.add([{ addr: inAddr, len: input.length }], [{ addr: outAddr, len: 64 }], token);
+  if (kick && ring.driver.kickPrepare()) ring.kick.write(1);
+}
+
+async function used(ring: TestRing<string>): Promise<{ token: string; len: number }> {
+  await until(() => ring.driver.moreUsed(), 3000, `used buffer on ring ${ring.index}`);
+  const u = ring.driver.getBuf()!;
+  return { token: u.token, len: u.len };
+}
+
+/** The open flags of one of our fds, from /proc/self/fdinfo. */
+function fdFlags(fd: number): number {
+  const line = readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8').split('\n').find((l) => l.startsWith('flags:'))!;
+  return parseInt(line.split(/\s+/)[1]!, 8);
+}
+const O_NONBLOCK = 0o4000;
+
+describe('hostile frontends: memory table', () => {
+  it('overlapping regions: error reply, nothing mapped, every fd closed, the session goes on', async () => {
+    const { path, failures } = start();
+    const ram = track(new GuestRam());
+    const fdsBefore = openFdCount();
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const overlapping = [ram.regions[0]!, { ...ram.regions[1]!, guestPhysAddr: BigInt(ram.half - 0x1000) }];
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: overlapping, fds: [ram.fd, ram.fd] })).toBe(1n);
+    expect(mappingCount('test-guest-ram')).toBe(1); // only the frontend's own
+    // overlapping in user space only is legal (and guest order is what counts)
+    expect(failures()).toEqual(['VhostUser.InvalidMemoryRegionError']);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    expect(mappingCount('test-guest-ram')).toBe(3);
+    fe.close();
+    await until(() => openFdCount() === fdsBefore, 3000, 'fds back to the baseline');
+    expect(mappingCount('test-guest-ram')).toBe(1);
+  });
+
+  it('a region past the end of its fd is refused (ENXIO), never mapped; a region within it works', async () => {
+    const { path, failures } = start();
+    const ram = track(new GuestRam()); // a 2 MiB memfd
+    const fdsBefore = openFdCount();
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const past: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: 0x10_0000n, userAddr: USER_BASE, mmapOffset: 0x10_1000n };
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [past], fds: [ram.fd] })).toBe(1n);
+    const huge: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: 1n << 40n, userAddr: USER_BASE, mmapOffset: 0n };
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [huge], fds: [ram.fd] })).toBe(1n);
+    const beyondSafe: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: 0x1000n, userAddr: USER_BASE, mmapOffset: 1n << 60n };
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [beyondSafe], fds: [ram.fd] })).toBe(1n);
+    // the failures happened before anything was mapped
+    expect(mappingCount('test-guest-ram')).toBe(1);
+    expect(failures()).toEqual(['VhostUser.MapFailedError', 'VhostUser.MapFailedError', 'VhostUser.InvalidMemoryRegionError']);
+    // exactly the last byte of the file is fine
+    const edge: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: 0x1000n, userAddr: USER_BASE, mmapOffset: BigInt(2 * ram.half - 0x1000) };
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [edge], fds: [ram.fd] })).toBe(0n);
+    expect(mappingCount('test-guest-ram')).toBe(2);
+    fe.close();
+    await until(() => openFdCount() === fdsBefore, 3000, 'fds back to the baseline');
+    expect(mappingCount('test-guest-ram')).toBe(1);
+  });
+
+  it('a memory fd that cannot be mapped (an eventfd, a socket) is refused without a crash', async () => {
+    const { path, failures } = start();
+    const fdsBefore = openFdCount();
+    const fe = track(new Frontend(path));
+    const ev = track(new EventFd());
+    await negotiate(fe);
+    const region: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: 0x1000n, userAddr: USER_BASE, mmapOffset: 0n };
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [region], fds: [ev.fd] })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [region], fds: [fe.stream.fd] })).toBe(1n);
+    expect(failures()).toEqual(['VhostUser.MapFailedError', 'VhostUser.MapFailedError']);
+    fe.close();
+    ev.close();
+    cleanups.length = 0;
+    await until(() => openFdCount() === fdsBefore, 3000, 'fds back to the baseline');
+  });
+
+  it('REM_MEM_REG of a region with a request in flight waits for it, then unmaps', async () => {
+    const device = new UpperDevice();
+    device.mode = 'async';
+    device.delayMs = 60;
+    const { path } = start(device);
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe, SUPPORTED_PROTOCOL_FEATURES);
+    for (const region of ram.regions) expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd })).toBe(0n);
+    const ring = ringAt(ram, 0, 0); // the ring in the low region, the buffers in the high one
+    await ring.setup(fe);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    submit(ram, ring, 'inflight', 'data in the high region', HIGH_GPA + 0x10000, HIGH_GPA + 0x20000);
+    await until(() => device.popped === 1);
+    const t0 = Date.now();
+    expect(await fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: null })).toBe(0n);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(30); // the reply waited for the device
+    expect(mappingCount('test-guest-ram')).toBe(2); // the frontend's + the low region
+    expect(await used(ring)).toEqual({ token: 'inflight', len: 23 });
+    expect(decode(ram.memory.view(HIGH_GPA + 0x20000, 23))).toBe('DATA IN THE HIGH REGION');
+    // a new request pointing into the removed region is refused by the queue, not mapped anew
+    submit(ram, ring, 'gone', 'x', HIGH_GPA + 0x10000, HIGH_GPA + 0x20000);
+    await sleep(120);
+    expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0x40n); // DEVICE_NEEDS_RESET
+    expect(mappingCount('test-guest-ram')).toBe(2);
+  });
+});
+
+describe('hostile frontends: fds', () => {
+  it('33 fds on one message: disconnect, and all 33 received fds are closed', async () => {
+    const { path, backend } = start();
+    const ram = track(new GuestRam());
+    const fdsBefore = openFdCount();
+    const fe = new Frontend(path);
+    fe.sendRaw(encodeMessage(Q.GET_FEATURES, HeaderFlags.VERSION, new Uint8Array(0)), Array.from({ length: 33 }, () => ram.fd));
+    await fe.closed;
+    fe.close();
+    await until(() => !backend.connected);
+    expect(openFdCount()).toBe(fdsBefore);
+  });
+
+  it('an fd on a request that takes none: error reply with need_reply, the fd is closed', async () => {
+    const { path, failures } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const fdsBefore = openFdCount();
+    const pending = fe.awaitReply(Q.SET_VRING_NUM);
+    const { bytes } = encodeRequest({ request: Q.SET_VRING_NUM, needReply: true, index: 0, num: 128 });
+    fe.sendRaw(bytes, [ram.fd, ram.fd]);
+    expect((await pending).reply.body.getBigUint64(0, true)).toBe(1n);
+    expect(failures()).toEqual(['VhostUser.IncorrectFdsError']);
+    expect(openFdCount()).toBe(fdsBefore);
+    // without need_reply: disconnect, fd closed too
+    fe.sendRaw(encodeRequest({ request: Q.SET_OWNER, needReply: false }).bytes, [ram.fd]);
+    await fe.closed;
+  });
+
+  it('fds sent in the middle of a payload count for that message', async () => {
+    const { path, failures } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const fdsBefore = openFdCount();
+    const { bytes } = encodeRequest({ request: Q.SET_VRING_NUM, needReply: true, index: 0, num: 128 });
+    const pending = fe.awaitReply(Q.SET_VRING_NUM);
+    fe.sendRaw(bytes.subarray(0, 14));
+    await sleep(5);
+    fe.sendRaw(bytes.subarray(14), [ram.fd]);
+    expect((await pending).reply.body.getBigUint64(0, true)).toBe(1n);
+    expect(failures()).toEqual(['VhostUser.IncorrectFdsError']);
+    expect(openFdCount()).toBe(fdsBefore);
+  });
+
+  it('a kick "eventfd" that cannot be watched (a memfd) is refused; one that is not an eventfd stops its own watch', async () => {
+    const { path, failures } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    const ring = ringAt(ram, 0, 0);
+    await fe.request({ request: Q.SET_VRING_NUM, needReply: false, index: 0, num: 256 });
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(0n);
+    // a regular file cannot be polled (EPERM from epoll)
+    expect(await fe.ack({ request: Q.SET_VRING_KICK, needReply: true, index: 0, fd: ram.fd })).toBe(1n);
+    expect(failures()).toEqual(['Sys.SysError']);
+    // a socket is pollable but reads are not 8-byte counters: the watch ends, nothing throws
+    const [a, b] = UnixStream.pair();
+    cleanups.push(() => a.close(), () => b.close());
+    expect(await fe.ack({ request: Q.SET_VRING_KICK, needReply: true, index: 0, fd: b.fd })).toBe(0n);
+    a.sendmsg(Uint8Array.of(1, 2, 3));
+    await sleep(20);
+    // the connection is still fine, and a proper kick fd makes the ring work
+    expect(await fe.ack({ request: Q.SET_VRING_KICK, needReply: true, index: 0, fd: ring.kick.fd })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    submit(ram, ring, 'ok', 'ok', 0x10000, 0x20000);
+    expect((await used(ring)).token).toBe('ok');
+  });
+
+  it('a blocking call or kick eventfd is made non-blocking, so a full counter cannot stall the backend', async () => {
+    const { path } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    const call = track(new EventFd());
+    const kick = track(new EventFd());
+    const err = track(new EventFd());
+    for (const e of [call, kick, err]) {
+      setNonBlocking(e.fd, false);
+      expect(fdFlags(e.fd) & O_NONBLOCK).toBe(0);
+    }
+    expect(await fe.ack({ request: Q.SET_VRING_CALL, needReply: true, index: 0, fd: call.fd })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_KICK, needReply: true, index: 0, fd: kick.fd })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_ERR, needReply: true, index: 0, fd: err.fd })).toBe(0n);
+    // O_NONBLOCK belongs to the shared open file description: we see what the backend set
+    for (const e of [call, kick, err]) expect(fdFlags(e.fd) & O_NONBLOCK).toBe(O_NONBLOCK);
+  });
+});
+
+describe('hostile frontends: rings', () => {
+  it('ring addresses outside every region, straddling a region end, or misaligned are refused', async () => {
+    const { path, failures } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    // before any memory: nothing to translate against
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    const end = USER_BASE + 2n * BigInt(ram.half);
+    expect(await fe.ack(vringAddr(0, end, ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(1n); // desc past the end
+    expect(await fe.ack(vringAddr(0, USER_BASE - 0x1000n, ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(1n); // below
+    // the 4 KiB descriptor table of a 256-entry ring would cross from the low region into the high one
+    // (adjacent in user space, but not in guest space): refused
+    expect(await fe.ack(vringAddr(0, ram.uaddr(ram.half - 0x800), ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(1n);
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), end - 0x10n, ram.uaddr(0x4000)))).toBe(1n); // avail crosses the end
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3000), end - 0x10n))).toBe(1n); // used crosses the end
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1008), ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(1n); // misaligned desc
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3001), ram.uaddr(0x4000)))).toBe(1n); // misaligned avail
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3000), ram.uaddr(0x4002)))).toBe(1n); // misaligned used
+    expect(await fe.ack(vringAddr(1, ram.uaddr(0x1000), ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(1n); // no ring 1
+    expect(failures()).toEqual([
+      ...Array<string>(6).fill('VhostUser.MissingMemoryMappingError'),
+      ...Array<string>(3).fill('VhostUser.InvalidVringAddrError'),
+      'VhostUser.InvalidVringIndexError',
+    ]);
+    // and a good one still works
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(0n);
+  });
+
+  it('SET_VRING_NUM 0, not a power of two, above the maximum, and split bases past 16 bits are refused', async () => {
+    const { path, failures } = start(new UpperDevice(1, 256));
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    for (const num of [0, 3, 255, 512, 0xffffffff]) {
+      expect(await fe.ack({ request: Q.SET_VRING_NUM, needReply: true, index: 0, num })).toBe(1n);
+    }
+    expect(await fe.ack({ request: Q.SET_VRING_NUM, needReply: true, index: 0, num: 256 })).toBe(0n);
+    // a split ring's base is a free-running u16: 300 on a 256-entry ring is fine, 0x10000 is not
+    expect(await fe.ack({ request: Q.SET_VRING_BASE, needReply: true, index: 0, num: 300 })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_BASE, needReply: true, index: 0, num: 0x10000 })).toBe(1n);
+    expect(failures()).toEqual([...Array<string>(6).fill('VhostUser.InvalidParamError')]);
+  });
+
+  it('a packed ring base whose positions are not inside the ring is refused', async () => {
+    const device = new UpperDevice(1, 8);
+    (device as { deviceFeatures: bigint }).deviceFeatures = features(Feature.VERSION_1, Feature.RING_PACKED);
+    const { path, failures } = start(device);
+    const fe = track(new Frontend(path));
+    await negotiate(fe, NO_MEM_SLOTS, RING_PACKED);
+    expect(await fe.ack({ request: Q.SET_VRING_NUM, needReply: true, index: 0, num: 8 })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_BASE, needReply: true, index: 0, num: 0x8000 | 7 })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_BASE, needReply: true, index: 0, num: 0x8000 | 8 })).toBe(1n); // avail position 8
+    expect(await fe.ack({ request: Q.SET_VRING_BASE, needReply: true, index: 0, num: (0x8000 | (9 << 16) | 1) >>> 0 })).toBe(1n); // used position 9
+    expect(failures()).toEqual(['VhostUser.InvalidParamError', 'VhostUser.InvalidParamError']);
+  });
+
+  it('kicks before SET_MEM_TABLE are harmless; the ring runs once memory and addresses arrive', async () => {
+    const { path, device } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const ring = ringAt(ram, 0, 0);
+    await fe.request({ request: Q.SET_VRING_NUM, needReply: false, index: 0, num: 256 });
+    expect(await fe.ack({ request: Q.SET_VRING_KICK, needReply: true, index: 0, fd: ring.kick.fd })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_CALL, needReply: true, index: 0, fd: ring.call.fd })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    // the driver kicks (many times) before the backend knows any memory
+    submit(ram, ring, 'early', 'early bird', 0x10000, 0x20000);
+    for (let i = 0; i < 5; i++) ring.kick.write(1);
+    await sleep(20);
+    expect(device.notifies).toBe(0);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    expect(await fe.ack(vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3000), ram.uaddr(0x4000)))).toBe(0n);
+    // no new kick: the ring's start notification finds the buffer made available earlier
+    expect(await used(ring)).toEqual({ token: 'early', len: 10 });
+    expect(decode(ram.memory.view(0x20000, 10))).toBe('EARLY BIRD');
+  });
+
+  it('GET_VRING_BASE twice answers the same base and resets the device once', async () => {
+    const { path, device } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    const ring = ringAt(ram, 0, 0);
+    await ring.setup(fe);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    for (let i = 0; i < 2; i++) {
+      submit(ram, ring, `r${i}`, 'x', 0x10000, 0x20000);
+      await used(ring);
+    }
+    const base = async () => (await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 }))!.reply.body.getUint32(4, true);
+    expect(await base()).toBe(2);
+    expect(await base()).toBe(2);
+    expect(device.resets).toBe(1);
+    // the kick fd was closed by the first stop: a kick now reaches nobody
+    submit(ram, ring, 'stopped', 'x', 0x10000, 0x20000);
+    await sleep(20);
+    expect(ring.driver.moreUsed()).toBe(false);
+  });
+
+  it('a ring index past the device is refused on every vring request', async () => {
+    const { path, failures } = start();
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const ev = track(new EventFd());
+    const fdsBefore = openFdCount();
+    expect(await fe.ack({ request: Q.SET_VRING_NUM, needReply: true, index: 1, num: 8 })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_VRING_BASE, needReply: true, index: 200, num: 0 })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 1, num: 1 })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_VRING_KICK, needReply: true, index: 255, fd: ev.fd })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_VRING_CALL, needReply: true, index: 1, fd: ev.fd })).toBe(1n);
+    expect(failures()).toEqual(Array<string>(5).fill('VhostUser.InvalidVringIndexError'));
+    expect(openFdCount()).toBe(fdsBefore);
+    // GET_VRING_BASE of a missing ring cannot be answered with an error: disconnect
+    fe.sendRaw(encodeRequest({ request: Q.GET_VRING_BASE, needReply: false, index: 1, num: 0 }).bytes);
+    await fe.closed;
+  });
+});
+
+describe('hostile frontends: config and framing', () => {
+  it('config accesses past 0x1000 or of size 0 fail: GET_CONFIG gets an empty reply, SET_CONFIG a failure', async () => {
+    const { path } = start();
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const getConfig = (offset: number, size: number) =>
+      fe.request({ request: Q.GET_CONFIG, needReply: false, config: { offset, size, flags: 0, data: new Uint8Array(size) } });
+    expect((await getConfig(0xff0, 0x20))!.reply.header.size).toBe(0);
+    expect((await getConfig(0xfffffff0, 0x20))!.reply.header.size).toBe(0);
+    // offset + size wrapping past 2^32 in 32-bit arithmetic must not pass
+    const wrap = new Uint8Array(12 + 16);
+    const v = new DataView(wrap.buffer);
+    v.setUint32(0, 0xfffffff8, true);
+    v.setUint32(4, 16, true);
+    const pending = fe.awaitReply(Q.GET_CONFIG);
+    fe.sendRaw(encodeMessage(Q.GET_CONFIG, HeaderFlags.VERSION, wrap));
+    expect((await pending).reply.header.size).toBe(0);
+    expect((await getConfig(0, 8))!.reply.header.size).toBe(20);
+    const zero = new Uint8Array(12);
+    const pending0 = fe.awaitReply(Q.GET_CONFIG);
+    fe.sendRaw(encodeMessage(Q.GET_CONFIG, HeaderFlags.VERSION, zero));
+    expect((await pending0).reply.header.size).toBe(0);
+    expect(await fe.ack({ request: Q.SET_CONFIG, needReply: true, config: { offset: 0xffc, size: 8, flags: 0, data: new Uint8Array(8) } })).toBe(1n);
+    expect(fe.isClosed).toBe(false);
+  });
+
+  it('messages split across many reads (byte by byte, fds on the first byte) are put back together', async () => {
+    const { path } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    const features = fe.awaitReply(Q.GET_FEATURES);
+    const one = encodeRequest({ request: Q.GET_FEATURES, needReply: false }).bytes;
+    for (const byte of one) {
+      fe.sendRaw(Uint8Array.of(byte));
+      await sleep(1);
+    }
+    expect((await features).reply.body.getBigUint64(0, true) & VERSION_1).toBe(VERSION_1);
+    await negotiate(fe);
+    const { bytes, fds } = encodeRequest({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] });
+    const ack = fe.awaitReply(Q.SET_MEM_TABLE);
+    fe.sendRaw(bytes.subarray(0, 1), fds);
+    for (let i = 1; i < bytes.length; i += 7) {
+      fe.sendRaw(bytes.subarray(i, Math.min(bytes.length, i + 7)));
+      await sleep(1);
+    }
+    expect((await ack).reply.body.getBigUint64(0, true)).toBe(0n);
+    expect(mappingCount('test-guest-ram')).toBe(3);
+    // two messages in one write, and a third starting in it
+    const a = encodeRequest({ request: Q.GET_FEATURES, needReply: false }).bytes;
+    const b = encodeRequest({ request: Q.GET_PROTOCOL_FEATURES, needReply: false }).bytes;
+    const c = encodeRequest({ request: Q.GET_QUEUE_NUM, needReply: false }).bytes;
+    const both = new Uint8Array(a.length + b.length + 5);
+    both.set(a);
+    both.set(b, a.length);
+    both.set(c.subarray(0, 5), a.length + b.length);
+    const r1 = fe.awaitReply(Q.GET_FEATURES);
+    const r2 = fe.awaitReply(Q.GET_PROTOCOL_FEATURES);
+    const r3 = fe.awaitReply(Q.GET_QUEUE_NUM);
+    fe.sendRaw(both);
+    await sleep(5);
+    fe.sendRaw(c.subarray(5));
+    await Promise.all([r1, r2]);
+    expect((await r3).reply.body.getBigUint64(0, true)).toBe(1n);
+  });
+
+  it('a frontend that disconnects mid-header or mid-payload (with fds) leaves nothing behind', async () => {
+    const { path, backend, events } = start();
+    const ram = track(new GuestRam());
+    const fdsBefore = openFdCount();
+    // mid-header
+    const fe1 = new Frontend(path);
+    fe1.sendRaw(encodeRequest({ request: Q.GET_FEATURES, needReply: false }).bytes.subarray(0, 5));
+    await sleep(5);
+    fe1.close();
+    await until(() => events.filter((e) => e.type === 'disconnected').length === 1);
+    // mid-payload, with the region fds already received
+    const fe2 = new Frontend(path);
+    await negotiate(fe2);
+    const { bytes, fds } = encodeRequest({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] });
+    fe2.sendRaw(bytes.subarray(0, 40), fds);
+    await sleep(5);
+    fe2.close();
+    await until(() => events.filter((e) => e.type === 'disconnected').length === 2);
+    expect(backend.connected).toBe(false);
+    expect(openFdCount()).toBe(fdsBefore);
+    expect(mappingCount('test-guest-ram')).toBe(1);
+    // and the next frontend is served
+    const fe3 = track(new Frontend(path));
+    expect(await fe3.u64({ request: Q.GET_FEATURES, needReply: false })).toBe(backend.offeredFeatures);
+  });
+
+  it('a frontend that sends replies, or garbage after a good session, is cut off and leaks nothing', async () => {
+    const { path, backend } = start();
+    const ram = track(new GuestRam());
+    const fdsBefore = openFdCount();
+    const fe = new Frontend(path);
+    await negotiate(fe);
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    const ring = new TestRing<string>(0, ram, 256, { desc: 0x1000, avail: 0x3000, used: 0x4000 });
+    await ring.setup(fe);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    submit(ram, ring, 'ok', 'ok', 0x10000, 0x20000);
+    expect((await used(ring)).token).toBe('ok');
+    fe.sendRaw(encodeMessage(Q.GET_FEATURES, HeaderFlags.VERSION | HeaderFlags.REPLY, new Uint8Array(0)));
+    await fe.closed;
+    fe.close();
+    ring.close();
+    await until(() => !backend.connected);
+    expect(openFdCount()).toBe(fdsBefore);
+    expect(mappingCount('test-guest-ram')).toBe(1);
+  });
+
+  it('SET_INFLIGHT_FD with a buffer past the end of its fd, or too small, is refused without mapping', async () => {
+    const { path, failures } = start();
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const fd = memfdCreate('short-inflight', 4096);
+    cleanups.push(() => closeFd(fd));
+    const fdsBefore = openFdCount();
+    const inflight = { mmapSize: 8192n, mmapOffset: 0n, numQueues: 1, queueSize: 256 };
+    expect(await fe.ack({ request: Q.SET_INFLIGHT_FD, needReply: true, inflight, fd })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_INFLIGHT_FD, needReply: true, inflight: { ...inflight, mmapSize: 64n }, fd })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_INFLIGHT_FD, needReply: true, inflight: { ...inflight, mmapOffset: 1n << 62n }, fd })).toBe(1n);
+    expect(failures()).toEqual(Array<string>(3).fill('VhostUser.InvalidInflightError'));
+    expect(mappingCount('short-inflight')).toBe(0);
+    expect(openFdCount()).toBe(fdsBefore);
+  });
+});
