@@ -16,13 +16,13 @@ function judge(f: () => unknown): void {
     if ((BUS_ERROR_NAMES as readonly string[]).includes(err?.name)) return;
     if (err instanceof TypeError || err instanceof RangeError) {
       if (/^[\w.]+( [\w.]+)*:/.test(err.message) || /^[\w.]+\.\w+: /.test(err.message)) return;
-      throw new Error(`unlabelled ${err.name}: ${err.message}`);
+      throw new Error(`unlabelled ${err.name}: ${err.message}`, { cause: e });
     }
-    throw new Error(`unexpected ${String(err?.name)}: ${String(err?.message)}`);
+    throw new Error(`unexpected ${String(err?.name)}: ${String(err?.message)}`, { cause: e });
   }
 }
 
-const any = fc.oneof(fc.anything({ withBigInt: true }), fc.integer(), fc.bigInt(), fc.double(), fc.constant(undefined), fc.constant(null), fc.uint8Array({ maxLength: 4 }));
+const any = fc.oneof(fc.constant({ toString: 0 }), fc.constant(Object.create(null) as unknown), fc.anything({ withBigInt: true }), fc.integer(), fc.bigInt(), fc.double(), fc.constant(undefined), fc.constant(null), fc.uint8Array({ maxLength: 4 }));
 
 describe('misuse of every entry point yields typed or labelled errors', () => {
   it('property: arbitrary arguments', () => {

@@ -195,6 +195,21 @@ export interface VirtioDevice {
    */
   reset(): void;
   /**
+   * Settles when I/O the device started before its last `reset()` has finished touching guest
+   * memory (asynchronous backends write into guest buffers directly, like DMA in flight).
+   * Transports that are about to unmap or reuse guest memory after a reset (a vhost-user backend
+   * whose frontend went away, a VMM removing a region) await it first. A device without
+   * asynchronous I/O need not implement it.
+   * @returns a promise that settles (never rejects) when no old I/O remains.
+   * @example
+   * ```ts
+   * device.reset();
+   * await device.drain?.();
+   * unmapGuestMemory();
+   * ```
+   */
+  drain?(): Promise<void>;
+  /**
    * The driver took queue `queueIndex` out of service while the device is activated: a virtqueue
    * reset (VIRTIO_F_RING_RESET, VIRTIO 1.2 §2.6.1) or QueueReady = 0. `ctx.queues[queueIndex]` is
    * already null. From now on the device must not execute requests from the queue it had for this

@@ -236,7 +236,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
   private walkIndirect(chain: Chain, lo: number, hi: number, len: number, flags: number, at: number): void {
     if (!this.indirectDesc) throw new InvalidIndirectDescriptorError(`descriptor ${at} has VIRTQ_DESC_F_INDIRECT but VIRTIO_F_INDIRECT_DESC was not negotiated`);
     if ((flags & F_NEXT) !== 0) throw new InvalidIndirectDescriptorError(`descriptor ${at} has both VIRTQ_DESC_F_INDIRECT and VIRTQ_DESC_F_NEXT`);
-    if (len % 8 !== 0 || len / 16 > MAX_INDIRECT_ENTRIES) {
+    if (len === 0 || len % 16 !== 0 || len / 16 > MAX_INDIRECT_ENTRIES) {
       throw new InvalidIndirectTableError(`indirect table length ${len} is not a non-zero multiple of 16 of at most ${MAX_INDIRECT_ENTRIES} entries`);
     }
     const count = len / 16;

@@ -62,7 +62,7 @@ export interface Serial16550Stats {
   readonly txBytes: number;
   /** Bytes accepted into the receiver. */
   readonly rxBytes: number;
-  /** Bytes lost to receiver overruns (each one also set LSR.OE). */
+  /** Bytes lost to receiver overruns (each one also set LSR.OE), plus lossy input offered while in loopback mode (no LSR.OE: the chip never saw it). */
   readonly overruns: number;
   /** Interrupts raised on the line (rising edges). */
   readonly interrupts: number;
@@ -118,9 +118,9 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
     const irq = options.interrupt;
     if (irq !== undefined && !isLegacyGroup(irq)) throw new TypeError('Serial16550: interrupt must be a LegacyInterruptGroup');
     const index = options.interruptIndex ?? 0;
-    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || (irq !== undefined && index >= irq.count)) throw new RangeError(`Serial16550: interruptIndex must be an index of the interrupt group, got ${String(index)}`);
+    if (typeof index !== 'number' || !Number.isInteger(index) || index < 0 || (irq !== undefined && index >= irq.count)) throw new RangeError(`Serial16550: interruptIndex must be an index of the interrupt group, got ${show(index)}`);
     const shift = options.regShift ?? 0;
-    if (typeof shift !== 'number' || !Number.isInteger(shift) || shift < 0 || shift > 4) throw new RangeError(`Serial16550: regShift must be an integer in [0, 4], got ${String(shift)}`);
+    if (typeof shift !== 'number' || !Number.isInteger(shift) || shift < 0 || shift > 4) throw new RangeError(`Serial16550: regShift must be an integer in [0, 4], got ${show(shift)}`);
     if (options.out2GatesInterrupt !== undefined && typeof options.out2GatesInterrupt !== 'boolean') throw new TypeError('Serial16550: out2GatesInterrupt must be a boolean');
     this.output = options.output;
     this.irq = irq;
@@ -226,7 +226,7 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
       case 7:
         return this.scr;
       default:
-        throw new RangeError(`Serial16550.readRegister: offset must be in 0..7, got ${offset}`);
+        throw new RangeError(`Serial16550.readRegister: offset must be in 0..7, got ${show(offset)}`);
     }
     this.afterAccess();
     return v;
@@ -236,10 +236,11 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
    * Writes one register.
    * @param offset - 0..7
    * @param value - a byte (only the low 8 bits are used)
-   * @throws RangeError when offset is not in 0..7
+   * @throws RangeError when offset is not in 0..7; TypeError when value is not a number
    * @example `uart.writeRegister(UART_REG.IER, IER.RDI)`
    */
   writeRegister(offset: number, value: number): void {
+    if (typeof value !== 'number') throw new TypeError(`Serial16550.writeRegister: value must be a number, got ${typeof value}`);
     const b = value & 0xff;
     switch (offset) {
       case 0:
@@ -274,7 +275,7 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
         this.scr = b;
         return;
       default:
-        throw new RangeError(`Serial16550.writeRegister: offset must be in 0..7, got ${offset}`);
+        throw new RangeError(`Serial16550.writeRegister: offset must be in 0..7, got ${show(offset)}`);
     }
     this.afterAccess();
   }
@@ -540,6 +541,15 @@ export class Serial16550 implements MutDevicePio, MutDeviceMmio {
   }
 }
 
+/** A printable form of any value for an error message; never throws. */
+function show(v: unknown): string {
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
 function isLegacyGroup(irq: unknown): irq is LegacyInterruptGroup {
   if (typeof irq !== 'object' || irq === null) return false;
   const g = irq as Record<string, unknown>;
@@ -550,7 +560,7 @@ function checkModem(inputs: unknown, label: string): void {
   if (typeof inputs !== 'object' || inputs === null) throw new TypeError(`${label}: modem inputs must be an object`);
   for (const k of ['cts', 'dsr', 'ri', 'dcd'] as const) {
     const v = (inputs as Record<string, unknown>)[k];
-    if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`${label}: ${k} must be a boolean, got ${String(v)}`);
+    if (v !== undefined && typeof v !== 'boolean') throw new TypeError(`${label}: ${k} must be a boolean, got ${show(v)}`);
   }
 }
 

@@ -384,14 +384,14 @@ describe('Serial16550 options and host API', () => {
 
 describe('Serial16550 misuse', () => {
   it('property: arbitrary arguments to every host-side entry point give labelled TypeError/RangeError only', () => {
-    const any = fc.oneof(fc.anything({ withBigInt: true }), fc.integer(), fc.bigInt(), fc.double(), fc.constant(undefined), fc.constant(null), fc.uint8Array({ maxLength: 4 }), fc.array(fc.integer({ min: -2, max: 300 }), { maxLength: 4 }));
+    const any = fc.oneof(fc.constant({ toString: 0 }), fc.constant(Object.create(null) as unknown), fc.anything({ withBigInt: true }), fc.integer(), fc.bigInt(), fc.double(), fc.constant(undefined), fc.constant(null), fc.uint8Array({ maxLength: 4 }), fc.array(fc.integer({ min: -2, max: 300 }), { maxLength: 4 }));
     const judge = (f: () => unknown) => {
       try {
         f();
       } catch (e) {
         const err = e as Error;
-        if (!(err instanceof TypeError || err instanceof RangeError)) throw new Error(`unexpected ${String(err?.name)}: ${String(err?.message)}`);
-        if (!/^[\w.]+( [\w.]+)*:/.test(err.message)) throw new Error(`unlabelled ${err.name}: ${err.message}`);
+        if (!(err instanceof TypeError || err instanceof RangeError)) throw new Error(`unexpected ${String(err?.name)}: ${String(err?.message)}`, { cause: e });
+        if (!/^[\w.]+( [\w.]+)*:/.test(err.message)) throw new Error(`unlabelled ${err.name}: ${err.message}`, { cause: e });
       }
     };
     fc.assert(

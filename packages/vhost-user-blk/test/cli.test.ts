@@ -22,7 +22,7 @@ import {
   stderrLogger,
   type CliIo,
 } from '@vmv/vhost-user-blk';
-import { daemonProgram, runDaemonToExit } from './support/daemon-process';
+import { daemonProgram, removeDaemonProgram, runDaemonToExit } from './support/daemon-process';
 
 let dir = '';
 let image = '';
@@ -356,6 +356,7 @@ describe('the program as a child process', () => {
   beforeAll(async () => {
     await daemonProgram();
   }, 60_000);
+  afterAll(() => removeDaemonProgram());
 
   it('exits 2 on a bad command line', async () => {
     const r = await runDaemonToExit(['--socket', join(dir, 'a.sock'), '--image', image, '--queues', 'many']);

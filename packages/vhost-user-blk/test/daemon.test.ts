@@ -3,14 +3,14 @@
  * vhost-user frontend over the real socket (memfd guest RAM, eventfds, split rings): data read
  * and written through the rings is compared with the image file read independently.
  */
-import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockFeature, BlockStatus, RequestType } from '@vmv/block';
 import { BlkFrontend, until } from './support/frontend';
-import { daemonProgram, killDaemon, spawnDaemon, waitForLog, waitForSocket, type DaemonProcess } from './support/daemon-process';
+import { daemonProgram, killDaemon, removeDaemonProgram, spawnDaemon, waitForLog, waitForSocket, type DaemonProcess } from './support/daemon-process';
 
 const IMAGE_SIZE = 4 << 20;
 
@@ -21,6 +21,7 @@ let frontends: BlkFrontend[] = [];
 beforeAll(async () => {
   await daemonProgram();
 }, 60_000);
+afterAll(() => removeDaemonProgram());
 
 afterEach(() => {
   for (const f of frontends) f.close();

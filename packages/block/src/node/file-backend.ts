@@ -258,7 +258,16 @@ export class FileBackend implements BlockBackend {
           read(this.fd, b, 0, b.length, offset, (err, n) => {
             if (err) reject(new IoError(`pread ${b.length} bytes at ${offset}`, err));
             else if (n === b.length) resolve();
-            else transferAll(this.fd, false, offset + n, [b.subarray(n)]).then(resolve, (e: unknown) => reject(new IoError(`pread at ${offset}`, e)));
+            else {
+              // The rest of a short transfer. The buffer may have been detached meanwhile (guest
+              // memory unmapped when the frontend went away): fail this request, never throw out
+              // of the callback.
+              try {
+                transferAll(this.fd, false, offset + n, [b.subarray(n)]).then(resolve, (e: unknown) => reject(new IoError(`pread at ${offset}`, e)));
+              } catch (e) {
+                reject(new IoError(`pread at ${offset}`, e));
+              }
+            }
           });
         });
       }
@@ -285,7 +294,16 @@ export class FileBackend implements BlockBackend {
           write(this.fd, b, 0, b.length, offset, (err, n) => {
             if (err) reject(new IoError(`pwrite ${b.length} bytes at ${offset}`, err));
             else if (n === b.length) resolve();
-            else transferAll(this.fd, true, offset + n, [b.subarray(n)]).then(resolve, (e: unknown) => reject(new IoError(`pwrite at ${offset}`, e)));
+            else {
+              // The rest of a short transfer. The buffer may have been detached meanwhile (guest
+              // memory unmapped when the frontend went away): fail this request, never throw out
+              // of the callback.
+              try {
+                transferAll(this.fd, true, offset + n, [b.subarray(n)]).then(resolve, (e: unknown) => reject(new IoError(`pwrite at ${offset}`, e)));
+              } catch (e) {
+                reject(new IoError(`pwrite at ${offset}`, e));
+              }
+            }
           });
         });
       }

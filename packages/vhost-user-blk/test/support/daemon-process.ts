@@ -5,13 +5,21 @@
  * relative to its own package.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, stop } from 'esbuild';
 
 const PACKAGE_DIR = resolve(__dirname, '..', '..');
 let bundled: Promise<string> | null = null;
+let bundleDir: string | null = null;
+
+/** Removes the bundle built by {@link daemonProgram} (call from afterAll). */
+export function removeDaemonProgram(): void {
+  if (bundleDir !== null) rmSync(bundleDir, { recursive: true, force: true });
+  bundleDir = null;
+  bundled = null;
+}
 
 /** Builds (once per test file) the daemon program; resolves with the path of the bundle. */
 export function daemonProgram(): Promise<string> {
@@ -19,7 +27,8 @@ export function daemonProgram(): Promise<string> {
     const sysDir = realpathSync(join(PACKAGE_DIR, 'node_modules', '@vmv', 'sys'));
     const sysEntry = join(sysDir, 'dist', 'cjs', 'index.js');
     if (!existsSync(sysEntry)) throw new Error(`@vmv/sys is not built (${sysEntry} is missing): run pnpm --filter @vmv/sys run build`);
-    const outfile = join(mkdtempSync(join(tmpdir(), 'vmv-vub-bin-')), 'bin.cjs');
+    bundleDir = mkdtempSync(join(tmpdir(), 'vmv-vub-bin-'));
+    const outfile = join(bundleDir, 'bin.cjs');
     await build({
       entryPoints: [join(PACKAGE_DIR, 'src', 'bin.ts')],
       bundle: true,
