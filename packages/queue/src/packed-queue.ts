@@ -230,7 +230,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
       if ((flags & F_NEXT) === 0) {
         // VIRTIO 1.2 §2.8.6: the Buffer ID is in the last descriptor of the list.
         chain.head = w3 & 0xffff;
-        chain._ringCount = 1;
+        chain._ringCount = n;
         chain.descriptorCount = n;
         chain.readableCount = readable;
         chain.readableBytes = rBytes;

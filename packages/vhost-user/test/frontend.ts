@@ -172,10 +172,8 @@ export class Frontend {
   }
 
   close(): void {
-    if (!this.closedFlag) {
-      this.finish();
-      this.stream.close();
-    }
+    this.finish();
+    if (!this.stream.closed) this.stream.close();
   }
 }
 

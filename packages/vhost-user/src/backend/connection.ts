@@ -16,7 +16,7 @@
 import type { ActivationContext, VirtioDevice } from '@vmv/device-trait';
 import { QueueConfig, createVirtqueue, type QueueState, type Virtqueue } from '@vmv/queue';
 import { GuestMemory } from '@vmv/memory';
-import { PollEvents, isSysError, memfdCreate, mmap, type FdWatcher, type Mapping, type UnixStream } from '@vmv/sys';
+import { PollEvents, isSysError, memfdCreate, mmap, setNonBlocking, type FdWatcher, type Mapping, type UnixStream } from '@vmv/sys';
 import {
   ConfigFlags,
   HeaderFlags,
@@ -445,6 +445,14 @@ export class Connection {
       }
       case Q.SET_VRING_BASE: {
         const ring = this.rings[msg.index]!;
+        if (hasBit(this.ackedFeatures, VhostFeature.RING_PACKED)) {
+          // bits 0-14 / 16-30: the available and used positions, which must lie inside the ring
+          const avail = msg.num & 0x7fff;
+          const used = (msg.num >>> 16) & 0x7fff;
+          if (avail >= ring.size || used >= ring.size) {
+            throw new InvalidParamError('packed ring position outside the ring', { index: msg.index, num: msg.num, size: ring.size });
+          }
+        }
         this.unstartForReconfig(ring);
         ring.base = msg.num;
         this.tryStart(ring);
@@ -467,16 +475,16 @@ export class Connection {
         return this.getVringBase(msg.index);
       case Q.SET_VRING_KICK: {
         const ring = this.rings[msg.index]!;
-        ring.setKick(msg.fd);
+        ring.setKick(nonBlocking(msg.fd));
         if (ring.started) ring.watchKick(() => this.guard(() => this.onKick(ring)), this.settings.pollIntervalMs);
         else this.tryStart(ring);
         return undefined;
       }
       case Q.SET_VRING_CALL:
-        this.rings[msg.index]!.setCall(msg.fd);
+        this.rings[msg.index]!.setCall(nonBlocking(msg.fd));
         return undefined;
       case Q.SET_VRING_ERR:
-        this.rings[msg.index]!.setErr(msg.fd);
+        this.rings[msg.index]!.setErr(nonBlocking(msg.fd));
         return undefined;
       case Q.SET_VRING_ENABLE: {
         const ring = this.rings[msg.index]!;
@@ -924,6 +932,23 @@ function ringBase(inner: Virtqueue): number {
   if (inner.format === 'split') return inner.nextAvail;
   const s = inner.saveState();
   return ((s.nextAvail | ((s.availWrapCounter ?? 1) << 15) | ((s.nextUsed ?? 0) << 16)) + (s.usedWrapCounter ?? 1) * 0x8000_0000) >>> 0;
+}
+
+/**
+ * Puts a frontend's eventfd in non-blocking mode (the flag belongs to the open file description,
+ * which the frontend shares; QEMU's eventfds are non-blocking already). A blocking call eventfd
+ * whose counter the frontend filled, or a kick eventfd it drained itself, would otherwise stall
+ * the event loop in write(2)/read(2). On failure the fd is closed and the error thrown.
+ */
+function nonBlocking(fd: number | null): number | null {
+  if (fd === null) return null;
+  try {
+    setNonBlocking(fd, true);
+  } catch (e) {
+    safeClose(fd);
+    throw e;
+  }
+  return fd;
 }
 
 function addr(a: bigint): number | bigint {
