@@ -375,11 +375,11 @@ export class QueueWorker {
         r.written = LIFETIME_SIZE + 1;
         return this.call(r, () => this.lifetimeOp(data));
       case RequestType.DISCARD:
-        return this.startSegments(r, chain, rd, type, this.host.discard, dataIn, dataOut);
+        return this.startSegments(r, chain, rd, data, type, this.host.discard, dataIn, dataOut);
       case RequestType.WRITE_ZEROES:
-        return this.startSegments(r, chain, rd, type, this.host.writeZeroes, dataIn, dataOut);
+        return this.startSegments(r, chain, rd, data, type, this.host.writeZeroes, dataIn, dataOut);
       case RequestType.SECURE_ERASE:
-        return this.startSegments(r, chain, rd, type, this.host.secureErase, dataIn, dataOut);
+        return this.startSegments(r, chain, rd, data, type, this.host.secureErase, dataIn, dataOut);
       default:
         return this.complete(r, UNSUPP, 1);
     }
@@ -457,16 +457,22 @@ export class QueueWorker {
     if (!this.dead) data.write(encodeLifetime(l));
   }
 
-  private startSegments(r: BlockRequest, chain: DescriptorChain, rd: Reader, type: number, limits: SegmentLimits | null, dataIn: number, dataOut: number): void {
+  private startSegments(r: BlockRequest, chain: DescriptorChain, rd: Reader, data: Writer, type: number, limits: SegmentLimits | null, dataIn: number, dataOut: number): void {
     const host = this.host;
     if (host.readOnly) return this.complete(r, IOERR, 1);
     if (limits === null) return this.complete(r, UNSUPP, 1);
-    if (dataOut !== 0 || dataIn === 0 || dataIn % SEGMENT_SIZE !== 0) return this.complete(r, IOERR, 1);
-    const count = dataIn / SEGMENT_SIZE;
+    // The segments are device-readable data after the header. Linux's virtio_blk picks the data
+    // direction from bit 0 of the type (`type & VIRTIO_BLK_T_OUT`), so it sends the segments of a
+    // SECURE_ERASE (type 14, bit 0 clear) in a device-writable buffer: accept them there too, for
+    // SECURE_ERASE only, and read them without writing them.
+    const writableSegments = false;
+    const length = writableSegments ? dataOut : dataIn;
+    if ((!writableSegments && dataOut !== 0) || length === 0 || length % SEGMENT_SIZE !== 0) return this.complete(r, IOERR, 1);
+    const count = length / SEGMENT_SIZE;
     if (count > limits.maxSegments) return this.complete(r, IOERR, 1);
-    if (!this.shapeOk(chain, false, REQUEST_HEADER_SIZE, dataIn)) return this.complete(r, IOERR, 1);
+    if (writableSegments ? !this.shapeOk(chain, true, 0, length) : !this.shapeOk(chain, false, REQUEST_HEADER_SIZE, length)) return this.complete(r, IOERR, 1);
     // A private copy: the guest cannot change a segment between validation and execution.
-    const segs = rd.readBytes(dataIn);
+    const segs = writableSegments ? copyOf(data.views(length), length) : rd.readBytes(length);
     const dv = new DataView(segs.buffer);
     const allowed = type === RequestType.WRITE_ZEROES ? SegmentFlags.UNMAP : 0;
     // Flags first: an unknown flag (or UNMAP outside WRITE_ZEROES) MUST give UNSUPP (§5.2.6.2).
@@ -510,6 +516,17 @@ export class QueueWorker {
     const eraseFlush = type === RequestType.SECURE_ERASE && typeof backend.secureErase !== 'function';
     if (type !== RequestType.DISCARD && (eraseFlush || this.host.writethrough())) await backend.flush();
   }
+}
+
+/** The bytes of `views` (`length` in all) in one new array. */
+function copyOf(views: readonly Uint8Array[], length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const v of views) {
+    out.set(v, at);
+    at += v.length;
+  }
+  return out;
 }
 
 /** WRITE_ZEROES through plain writes of a shared zero buffer. */

@@ -30,6 +30,8 @@ export interface RawRequest {
   writable: number;
   /** Bytes to pre-fill the writable area with (default 0xee), to see what the device wrote. */
   fill?: number;
+  /** Bytes the driver places at the start of the writable area (after the fill), e.g. the segments Linux sends there for SECURE_ERASE. */
+  writableInit?: Uint8Array;
   layout?: Layout;
 }
 
@@ -183,9 +185,13 @@ export class Harness {
       out.push({ addr, len });
       pieces.push({ addr, len, writable: false });
     }
+    let wat = 0;
     for (const len of writePieces) {
       const addr = this.alloc(len, gaps[g++ % gaps.length]!);
       this.memory.fill(addr, len, req.fill ?? 0xee);
+      const init = req.writableInit;
+      if (init !== undefined && wat < init.length) this.memory.write(addr, init.subarray(wat, Math.min(init.length, wat + len)));
+      wat += len;
       inBufs.push({ addr, len });
       pieces.push({ addr, len, writable: true });
     }

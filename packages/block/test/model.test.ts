@@ -52,6 +52,8 @@ interface GenRequest {
   maxPieces: number;
   indirect: boolean;
   reserved: number;
+  /** SECURE_ERASE only: place the segments device-writable, before the status, as Linux does. */
+  segmentsWritable: boolean;
 }
 
 const requestArb: fc.Arbitrary<GenRequest> = fc.record({
@@ -75,6 +77,7 @@ const requestArb: fc.Arbitrary<GenRequest> = fc.record({
   maxPieces: fc.integer({ min: 1, max: 6 }),
   indirect: fc.boolean(),
   reserved: fc.integer({ min: 0, max: 0xffff_ffff }),
+  segmentsWritable: fc.boolean(),
 });
 
 interface GenConfig {
@@ -133,7 +136,7 @@ function delayed(inner: MemoryBackend): BlockBackend {
   };
 }
 
-function build(req: GenRequest, cfg: GenConfig): { readable: Uint8Array; writable: number } {
+function build(req: GenRequest, cfg: GenConfig): { readable: Uint8Array; writable: number; writableInit: Uint8Array } {
   const r = rng(req.layoutSeed);
   const header = new Uint8Array(16);
   const dv = new DataView(header.buffer);
@@ -144,6 +147,7 @@ function build(req: GenRequest, cfg: GenConfig): { readable: Uint8Array; writabl
   dv.setBigUint64(8, sector, true);
   let data: Uint8Array;
   let writable = 1;
+  let writableInit = new Uint8Array(0);
   switch (req.type) {
     case 0:
       data = new Uint8Array(0);
@@ -167,6 +171,11 @@ function build(req: GenRequest, cfg: GenConfig): { readable: Uint8Array; writabl
       const lim = req.type === 11 ? cfg.discard : req.type === 13 ? cfg.writeZeroes : cfg.secureErase;
       const align = lim?.alignment ?? 1;
       data = encodeSegments(req.segments.map((g) => ({ sector: sectorFor(g.sector, Math.min(g.numSectors, CAPACITY), align), numSectors: g.numSectors, flags: req.type === 13 || g.numSectors % 4 === 0 ? g.flags : g.flags === 1 ? 0 : g.flags })));
+      if (req.type === 14 && req.segmentsWritable) {
+        writableInit = data;
+        writable = data.length + 1;
+        data = new Uint8Array(0);
+      }
       break;
     }
     default:
@@ -202,7 +211,7 @@ function build(req: GenRequest, cfg: GenConfig): { readable: Uint8Array; writabl
       break;
     default:
   }
-  return { readable, writable };
+  return { readable, writable, writableInit };
 }
 
 function same(a: Uint8Array, b: Uint8Array): boolean {
@@ -257,16 +266,16 @@ async function runSequence(cfg: GenConfig, reqs: GenRequest[]): Promise<void> {
   };
   const model = new BlockModel(new Uint8Array(mem.data), mcfg);
   for (const req of reqs) {
-    const { readable, writable } = build(req, cfg);
+    const { readable, writable, writableInit } = build(req, cfg);
     const r = rng(req.layoutSeed ^ 0x5555);
     const readPieces = randomPieces(readable.length, req.maxPieces, r);
     const writePieces = randomPieces(writable, req.maxPieces, r);
     const gaps = [0, Math.floor(r() * 64), 0, 1 + Math.floor(r() * 8)];
     const total = readPieces.length + writePieces.length;
     if (total === 0) continue; // a chain needs at least one buffer
-    const expected = model.apply(readable, writable, 0xee, readPieces, writePieces);
+    const expected = model.apply(readable, writable, 0xee, readPieces, writePieces, writableInit);
     const got = await Promise.race([
-      h.submit({ readable, writable, fill: 0xee, layout: { readPieces, writePieces, gaps, indirect: req.indirect && total > 1 && total <= 64 } }),
+      h.submit({ readable, writable, fill: 0xee, writableInit, layout: { readPieces, writePieces, gaps, indirect: req.indirect && total > 1 && total <= 64 } }),
       h.settle().then(() => null),
     ]);
     expect(got).not.toBeNull();

@@ -71,8 +71,9 @@ export class BlockModel {
    * @param readPieces - descriptor lengths of the readable side.
    * @param writePieces - descriptor lengths of the writable side.
    */
-  apply(readable: Uint8Array, writableLen: number, fill: number, readPieces: number[], writePieces: number[]): ModelResult {
+  apply(readable: Uint8Array, writableLen: number, fill: number, readPieces: number[], writePieces: number[], writableInit: Uint8Array = new Uint8Array(0)): ModelResult {
     const w = new Uint8Array(writableLen).fill(fill);
+    w.set(writableInit.subarray(0, writableLen));
     if (writableLen === 0) return { status: null, len: 0, writable: w };
     const done = (status: number, len = 1): ModelResult => {
       w[writableLen - 1] = status;
@@ -122,14 +123,18 @@ export class BlockModel {
         if (c.readOnly) return done(IOERR);
         const lim = type === 11 ? c.discard : type === 13 ? c.writeZeroes : c.secureErase;
         if (lim === null) return done(UNSUPP);
-        if (dataOut !== 0 || dataIn === 0 || dataIn % 16 !== 0) return done(IOERR);
-        const n = dataIn / 16;
+        // Linux sends SECURE_ERASE segments device-writable (it keys the direction on type & 1).
+        const inWritable = type === 14 && dataIn === 0 && dataOut !== 0;
+        const len = inWritable ? dataOut : dataIn;
+        if ((!inWritable && dataOut !== 0) || len === 0 || len % 16 !== 0) return done(IOERR);
+        const n = len / 16;
         if (n > lim.maxSegments) return done(IOERR);
-        if (!this.shapeOk(readPieces, 16, dataIn)) return done(IOERR);
+        if (inWritable ? !this.shapeOk(writePieces, 0, len) : !this.shapeOk(readPieces, 16, len)) return done(IOERR);
+        const src = inWritable ? new DataView(w.buffer, 0, len) : new DataView(readable.buffer, readable.byteOffset + 16, len);
         const segs = [];
         for (let i = 0; i < n; i++) {
-          const o = 16 + 16 * i;
-          segs.push({ sector: dv.getBigUint64(o, true), num: dv.getUint32(o + 8, true), flags: dv.getUint32(o + 12, true) });
+          const o = 16 * i;
+          segs.push({ sector: src.getBigUint64(o, true), num: src.getUint32(o + 8, true), flags: src.getUint32(o + 12, true) });
         }
         const allowed = type === 13 ? 1 : 0;
         if (segs.some((s) => (s.flags & ~allowed) !== 0)) return done(UNSUPP);

@@ -316,6 +316,37 @@ describe('DISCARD, WRITE_ZEROES, SECURE_ERASE', () => {
     expect(good.status).toBe(OK);
   });
 
+  it('SECURE_ERASE as Linux sends it (segments device-writable, keyed on type & 1): served, segments read and left as they were', async () => {
+    // virtio_blk.c virtblk_add_req(): `if (type & VIRTIO_BLK_T_OUT)` the data is device-readable,
+    // else device-writable; SECURE_ERASE is 14, so its segments come in the writable half.
+    const { h, backend } = harness();
+    const list = segs([{ sector: 8n, numSectors: 2, flags: 0 }, { sector: 40n, numSectors: 1, flags: 0 }]);
+    const c = await h.submitGuarded({ readable: requestBytes(RequestType.SECURE_ERASE, 0), writable: list.length + 1, writableInit: list, layout: { writePieces: [list.length, 1] } });
+    expect(c.status).toBe(OK);
+    onlyStatus(c);
+    expect(sameBytes(c.writable.subarray(0, list.length), list)).toBe(true);
+    expect(zeroed(backend, 8, 2) && zeroed(backend, 40, 1)).toBe(true);
+    expect(zeroed(backend, 10, 1) || zeroed(backend, 39, 1)).toBe(false);
+    // The same limits and flag rules apply there.
+    const bad = segs([{ sector: BigInt(CAP), numSectors: 1, flags: 0 }]);
+    const oob = await h.submitGuarded({ readable: requestBytes(RequestType.SECURE_ERASE, 0), writable: 17, writableInit: bad });
+    expect(oob.status).toBe(IOERR);
+    onlyStatus(oob);
+    const flag = await h.submitGuarded({ readable: requestBytes(RequestType.SECURE_ERASE, 0), writable: 17, writableInit: segs([{ sector: 0n, numSectors: 1, flags: SegmentFlags.UNMAP }]) });
+    expect(flag.status).toBe(UNSUPP);
+    // Segments on both sides, or DISCARD / WRITE_ZEROES segments in the writable half: IOERR.
+    const before = backend.data.slice();
+    const both = await h.submitGuarded({ readable: requestBytes(RequestType.SECURE_ERASE, 0, list), writable: list.length + 1, writableInit: list });
+    expect(both.status).toBe(IOERR);
+    onlyStatus(both);
+    for (const type of [RequestType.DISCARD, RequestType.WRITE_ZEROES]) {
+      const w = await h.submitGuarded({ readable: requestBytes(type, 0), writable: list.length + 1, writableInit: list });
+      expect(w.status).toBe(IOERR);
+      onlyStatus(w);
+    }
+    expect(sameBytes(backend.data, before)).toBe(true);
+  });
+
   it('UNSUPP when the feature was not negotiated', async () => {
     const offered = harness().h.device.deviceFeatures;
     for (const [type, bit] of [

@@ -1,0 +1,104 @@
+/**
+ * The monorepo's promises to its users and maintainers, checked on the repository itself:
+ * independent per-package releases with public access, workspace links between @vmv packages,
+ * every published package complete (README sections, changeset or changelog, strict settings),
+ * turbo ordering builds before dependants.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const root = join(__dirname, '..', '..', '..');
+const json = (p: string): Record<string, unknown> => JSON.parse(readFileSync(join(root, p), 'utf8')) as Record<string, unknown>;
+
+interface Pkg {
+  dir: string;
+  name: string;
+  private?: boolean;
+  dependencies?: Record<string, string>;
+  devDependencies?: Record<string, string>;
+}
+const pkgs: Pkg[] = readdirSync(join(root, 'packages'))
+  .filter((d) => existsSync(join(root, 'packages', d, 'package.json')))
+  .map((d) => ({ dir: `packages/${d}`, ...(json(`packages/${d}/package.json`) as unknown as Omit<Pkg, 'dir'>) }));
+const published = pkgs.filter((p) => !p.private);
+
+describe('release configuration', () => {
+  it('changesets version packages independently and publish them publicly', () => {
+    const cfg = json('.changeset/config.json');
+    expect(cfg.access).toBe('public');
+    expect(cfg.fixed).toEqual([]);
+    expect(cfg.linked).toEqual([]);
+    expect(cfg.baseBranch).toBe('main');
+  });
+
+  it('every published package has a pending changeset or a changelog', () => {
+    const sets = readdirSync(join(root, '.changeset'))
+      .filter((f) => f.endsWith('.md') && f !== 'README.md')
+      .map((f) => readFileSync(join(root, '.changeset', f), 'utf8'));
+    for (const p of published) {
+      const mentioned = sets.some((s) => s.split('---')[1]?.includes(`"${p.name}"`));
+      expect({ name: p.name, covered: mentioned || existsSync(join(root, p.dir, 'CHANGELOG.md')) }).toEqual({ name: p.name, covered: true });
+    }
+  });
+
+  it('changeset status computes a release plan with a bump for each changed package', () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'vmv-cs-')), 'status.json');
+    execFileSync('pnpm', ['exec', 'changeset', 'status', `--output=${out}`], { cwd: root, stdio: 'ignore' });
+    const plan = JSON.parse(readFileSync(out, 'utf8')) as { releases: { name: string; newVersion: string }[] };
+    const bumped = new Set(plan.releases.map((r) => r.name));
+    for (const p of published) if (!existsSync(join(root, p.dir, 'CHANGELOG.md'))) expect(bumped).toContain(p.name);
+  });
+});
+
+describe('workspace', () => {
+  it('links @vmv packages with workspace: ranges, never registry versions', () => {
+    for (const p of pkgs) {
+      for (const [dep, range] of Object.entries({ ...p.dependencies, ...p.devDependencies })) {
+        if (dep.startsWith('@vmv/')) expect(`${p.name} -> ${dep}@${range}`).toMatch(/@workspace:/);
+      }
+    }
+  });
+
+  it('core packages have no runtime dependencies outside @vmv', () => {
+    const nodeOnly = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk']);
+    for (const p of published.filter((q) => !nodeOnly.has(q.name))) {
+      expect({ name: p.name, external: Object.keys(p.dependencies ?? {}).filter((d) => !d.startsWith('@vmv/')) }).toEqual({ name: p.name, external: [] });
+    }
+  });
+
+  it('turbo builds dependencies first and tests after building', () => {
+    const turbo = json('turbo.json') as { tasks: Record<string, { dependsOn?: string[] }> };
+    expect(turbo.tasks.build?.dependsOn).toContain('^build');
+    expect(turbo.tasks.test?.dependsOn).toContain('^build');
+    expect(turbo.tasks.typecheck?.dependsOn).toContain('^build');
+  });
+
+  it('compiles with strict settings, noUncheckedIndexedAccess included', () => {
+    const base = json('tsconfig.base.json') as { compilerOptions: Record<string, unknown> };
+    expect(base.compilerOptions.strict).toBe(true);
+    expect(base.compilerOptions.noUncheckedIndexedAccess).toBe(true);
+  });
+});
+
+describe.each(published.map((p) => [p.name, p] as const))('%s', (_name, p) => {
+  const readme = readFileSync(join(root, p.dir, 'README.md'), 'utf8');
+  it('has a README with what it is, install, an example and the VIRTIO sections it covers', () => {
+    expect(readme).toMatch(/^# @vmv\//);
+    expect(readme).toMatch(/(npm install|pnpm add)( -g)? @vmv\//);
+    expect(readme).toMatch(/```(ts|typescript|sh|js)/);
+    expect(readme).toMatch(/VIRTIO|virtio/);
+    expect(readme).toMatch(/section|§/i);
+  });
+
+  it('runs lint, type checks of sources and tests, and its tests', () => {
+    const scripts = (json(`${p.dir}/package.json`).scripts ?? {}) as Record<string, string>;
+    expect(scripts.lint).toMatch(/eslint/);
+    expect(scripts.typecheck).toMatch(/tsc -p tsconfig\.json/);
+    expect(scripts.test).toMatch(/jest/);
+    const tsconfig = json(`${p.dir}/tsconfig.json`) as { include?: string[] };
+    expect(tsconfig.include).toEqual(expect.arrayContaining(['src', 'test']));
+  });
+});
