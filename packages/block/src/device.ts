@@ -11,7 +11,7 @@ import type { BlockBackend } from './backend.js';
 import { encodeBlockConfig } from './config.js';
 import { BLOCK_CONFIG_SIZE, BlockConfigOffset, BlockFeature, SECTOR_SIZE } from './constants.js';
 import { QueueWorker } from './engine.js';
-import type { BlockStats, EngineHost, SegmentLimits } from './engine.js';
+import type { BlockStats, EngineHost, QueueSlot, SegmentLimits } from './engine.js';
 import { InvalidSnapshotError } from './errors.js';
 import { encodeId, isValidLifetime } from './wire.js';
 import type { BlockLifetime } from './wire.js';
@@ -30,7 +30,11 @@ export interface SegmentCommandOptions {
   maxSectors?: number;
   /** Most segments per request (1..65536). Default 32. */
   maxSegments?: number;
-  /** Segments must start on a multiple of this many sectors (1..2^32-1). Default `blkSize / 512`, else 1. */
+  /**
+   * Segments must start on a multiple of this many sectors (1..2^32-1), else IOERR. Default
+   * `blkSize / 512`, else 1 (the logical block, which Linux always respects). Linux treats a larger
+   * value only as a split granularity and may start a discard on any logical block.
+   */
   alignment?: number;
 }
 
@@ -82,7 +86,10 @@ export interface BlockDeviceOptions {
   numQueues?: number;
   /** Maximum size of each queue, a power of two in 2..32768. Default 256. */
   queueSize?: number;
-  /** Requests in flight per queue (1..queueSize). Default min(64, queueSize). */
+  /**
+   * Requests in flight per queue (1..queueSize). Default min(64, queueSize). Requests of a reset
+   * activation still running in the backend count against it until they settle.
+   */
   maxInflight?: number;
   /** Logical block size in bytes (a power of two, 512..65536): offers VIRTIO_BLK_F_BLK_SIZE. */
   blkSize?: number;
@@ -198,6 +205,8 @@ export class BlockDevice implements VirtioDevice {
   private host: DeviceHost | null = null;
   private context: ActivationContext | null = null;
   private workers: (QueueWorker | null)[] = [];
+  /** Per queue index: the live worker and the requests of reset activations still running. */
+  private readonly slots: QueueSlot[];
   private resetReported = false;
   private pendingOps = 0;
   private drainWaiters: (() => void)[] = [];
@@ -222,6 +231,7 @@ export class BlockDevice implements VirtioDevice {
     if (!isPow2(queueSize)) throw new RangeError(`BlockDevice: queueSize must be a power of two, got ${queueSize}`);
     this.depth = int(options.maxInflight ?? Math.min(64, queueSize), 1, queueSize, 'maxInflight');
     this.queueMaxSizes = Object.freeze(new Array<number>(numQueues).fill(queueSize));
+    this.slots = Array.from({ length: numQueues }, () => ({ orphans: 0, live: null }));
     this.id = options.serial === undefined ? null : encodeId(options.serial);
     this.onBackendError = options.onBackendError;
 
@@ -467,7 +477,10 @@ export class BlockDevice implements VirtioDevice {
     };
     this.workers = this.queueMaxSizes.map((_, i) => {
       const q = context.queues[i];
-      return q ? new QueueWorker(host, q, i, Math.min(this.depth, q.size), context.interrupt) : null;
+      const slot = this.slots[i]!;
+      const w = q ? new QueueWorker(host, q, i, Math.min(this.depth, q.size), context.interrupt, slot) : null;
+      slot.live = w;
+      return w;
     });
   }
 
@@ -493,7 +506,13 @@ export class BlockDevice implements VirtioDevice {
   }
 
   private stopWorkers(): void {
-    for (const w of this.workers) if (w !== null) w.dead = true;
+    this.workers.forEach((w, i) => {
+      if (w === null) return;
+      w.dead = true;
+      const slot = this.slots[i]!;
+      slot.orphans += w.inFlight;
+      slot.live = null;
+    });
     this.workers = [];
   }
 

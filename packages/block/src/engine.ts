@@ -53,6 +53,18 @@ export interface BlockStats {
   backendErrors: number;
 }
 
+/**
+ * The in-flight budget of one queue index, shared by the workers of successive activations
+ * (internal): requests of a reset activation that are still running in the backend ("orphans")
+ * count against the depth of the queue's next worker until they settle, so resetting in a loop
+ * cannot pile up backend operations beyond the depth.
+ * @example `const slot: QueueSlot = { orphans: 0, live: null };`
+ */
+export interface QueueSlot {
+  orphans: number;
+  live: QueueWorker | null;
+}
+
 /** What a worker needs from its device (internal). Fixed fields are per activation; the two functions are live. @example `new QueueWorker(host, queue, 0, 64, ctx.interrupt)` */
 export interface EngineHost {
   readonly backend: BlockBackend;
@@ -147,6 +159,7 @@ export class QueueWorker {
     private readonly index: number,
     private readonly depth: number,
     private readonly interrupt: InterruptHandle,
+    private readonly slot: QueueSlot,
   ) {}
 
   /** Requests popped and not yet completed. */
@@ -162,12 +175,12 @@ export class QueueWorker {
     try {
       for (;;) {
         q.disableNotification();
-        while (this.inflight < this.depth) {
+        while (this.inflight + this.slot.orphans < this.depth) {
           const chain = q.pop();
           if (chain === null) break;
           this.start(chain);
         }
-        if (this.inflight >= this.depth) {
+        if (this.inflight + this.slot.orphans >= this.depth) {
           // A completion frees a slot and pumps again; until then the driver need not kick.
           this.throttled = true;
           break;
@@ -277,6 +290,16 @@ export class QueueWorker {
   private drop(r: BlockRequest): void {
     r.chain = null;
     r.status = null;
+    const slot = this.slot;
+    if (slot.orphans > 0) slot.orphans--;
+    slot.live?.resume();
+  }
+
+  /** A slot of the budget came free: pump again if the depth had stopped popping. */
+  resume(): void {
+    if (!this.throttled || this.pumping) return;
+    this.throttled = false;
+    this.pump();
   }
 
   private backendFailed(r: BlockRequest, e: unknown): void {
@@ -465,7 +488,7 @@ export class QueueWorker {
     // direction from bit 0 of the type (`type & VIRTIO_BLK_T_OUT`), so it sends the segments of a
     // SECURE_ERASE (type 14, bit 0 clear) in a device-writable buffer: accept them there too, for
     // SECURE_ERASE only, and read them without writing them.
-    const writableSegments = false;
+    const writableSegments = type === RequestType.SECURE_ERASE && dataIn === 0 && dataOut !== 0;
     const length = writableSegments ? dataOut : dataIn;
     if ((!writableSegments && dataOut !== 0) || length === 0 || length % SEGMENT_SIZE !== 0) return this.complete(r, IOERR, 1);
     const count = length / SEGMENT_SIZE;

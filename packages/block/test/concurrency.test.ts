@@ -139,6 +139,45 @@ describe('concurrency', () => {
     expect(h.device.inFlight).toBe(0);
   });
 
+  it('keeps the bound across resets: requests of a reset activation still running count against the new one until they settle', async () => {
+    const backend = new ControlledBackend(1 << 20);
+    const h = new Harness({ device: { backend, maxInflight: 3 }, memSize: 8 << 20 });
+    const burst = () => {
+      for (let i = 0; i < 5; i++) void h.add({ readable: requestBytes(RequestType.OUT, i, pattern(512, i)), writable: 1 });
+      h.kick();
+    };
+    burst();
+    expect(backend.pending.length).toBe(3);
+    // A guest that resets with I/O in flight and submits again, over and over, cannot pile up
+    // backend operations beyond the depth.
+    for (let round = 0; round < 4; round++) {
+      h.reactivate();
+      burst();
+      expect(backend.pending.length).toBe(3);
+      expect(h.device.inFlight).toBe(0);
+    }
+    const done: number[] = [];
+    for (let i = 0; i < 5; i++) void h.add({ readable: requestBytes(RequestType.OUT, 8 + i, pattern(512, 8 + i)), writable: 1 }).then((c) => done.push(c.status));
+    h.reactivate();
+    const fresh = Array.from({ length: 5 }, (_, i) => h.add({ readable: requestBytes(RequestType.OUT, 16 + i, pattern(512, 16 + i)), writable: 1 }));
+    h.kick();
+    expect(h.device.inFlight).toBe(0);
+    // As the old operations settle, the new activation takes their places, one for one.
+    backend.release();
+    await tick();
+    expect(h.device.inFlight).toBe(1);
+    expect(backend.pending.length).toBe(3);
+    while (backend.pending.length > 0) {
+      backend.release();
+      await tick();
+      expect(backend.pending.length).toBeLessThanOrEqual(3);
+    }
+    expect((await Promise.all(fresh)).every((c) => c.status === OK)).toBe(true);
+    expect(done).toEqual([]);
+    expect(backend.maxConcurrent).toBe(3);
+    await h.device.drain();
+  });
+
   it('marks read data dirty again when it lands after the dirty log was taken', async () => {
     const backend = new ControlledBackend(1 << 20);
     const h = new Harness({ device: { backend }, memSize: 4 << 20, dirtyPageSize: 4096 });
@@ -184,6 +223,24 @@ describe('concurrency', () => {
     expect(h.device.stats.ok).toBe(16);
   });
 
+  it('EVENT_IDX: completions that land one by one while the driver has not caught up raise one interrupt, not one each', async () => {
+    for (const eventIdx of [true, false]) {
+      const backend = new ControlledBackend(1 << 20);
+      const offered = new BlockDevice({ backend }).deviceFeatures;
+      const h = new Harness({ device: { backend }, memSize: 4 << 20, reapInInterrupt: false, features: eventIdx ? offered : offered & ~(1n << 29n) });
+      const ps = Array.from({ length: 4 }, (_, i) => h.add({ readable: requestBytes(RequestType.IN, i), writable: 513 }));
+      h.kick();
+      for (let i = 0; i < 4; i++) {
+        backend.release();
+        await tick();
+      }
+      // The driver's used_event still says "interrupt me after the first": the device stays quiet.
+      expect(h.interrupts[0]).toBe(eventIdx ? 1 : 4);
+      h.reap();
+      expect((await Promise.all(ps)).every((c) => c.status === OK)).toBe(true);
+    }
+  });
+
   it('interrupts per completion when the driver keeps up (no EVENT_IDX)', async () => {
     const backend = new ControlledBackend(1 << 20);
     const offered = new BlockDevice({ backend }).deviceFeatures;
@@ -217,6 +274,33 @@ describe('durability modes', () => {
     expect((await p).status).toBe(OK);
     expect(backend.flushes).toBe(0);
     expect(h.device.writeback).toBe(true);
+  });
+
+  it('a FLUSH completes only once the backend flush has settled; in writethrough a write completes only after its flush', async () => {
+    const backend = new ControlledBackend(1 << 20);
+    const h = new Harness({ device: { backend }, memSize: 4 << 20 });
+    let written = false;
+    const w = h.submit({ readable: requestBytes(RequestType.OUT, 0, new Uint8Array(512).fill(9)), writable: 1 }).then((c) => ((written = true), c));
+    backend.release();
+    expect((await w).status).toBe(OK);
+    expect(written).toBe(true);
+    let flushed = false;
+    const f = h.submit({ readable: requestBytes(RequestType.FLUSH, 0), writable: 1 }).then((c) => ((flushed = true), c));
+    expect(backend.pending.map((p) => p.op)).toEqual(['flush']);
+    await tick();
+    expect(flushed).toBe(false);
+    backend.release();
+    expect((await f).status).toBe(OK);
+    // Writethrough (the driver wrote 0 to writeback): write, then flush, then the status.
+    h.device.writeConfig(32, new Uint8Array([0]));
+    let done = false;
+    const wt = h.submit({ readable: requestBytes(RequestType.OUT, 8, new Uint8Array(512).fill(7)), writable: 1 }).then((c) => ((done = true), c));
+    backend.release();
+    await tick();
+    expect(backend.pending.map((p) => p.op)).toEqual(['flush']);
+    expect(done).toBe(false);
+    backend.release();
+    expect((await wt).status).toBe(OK);
   });
 
   it('writethrough when FLUSH is offered but neither FLUSH nor CONFIG_WCE negotiated: flush before completing each write', async () => {

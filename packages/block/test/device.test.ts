@@ -145,6 +145,21 @@ describe('BlockDevice: resize', () => {
     expect(() => h.device.resize(1n << 70n)).toThrow(RangeError);
   });
 
+  it('tells the attached transport even before activation or after a reset (it bumps the generation; it decides on the interrupt)', () => {
+    const backend = new MemoryBackend(4096);
+    const d = new BlockDevice({ backend });
+    let host = 0;
+    let irq = 0;
+    d.attach({ configChanged: () => host++ });
+    d.resize(4);
+    expect(host).toBe(1);
+    d.activate({ memory: GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(4096) }]), queues: [null], features: d.deviceFeatures, interrupt: { signalUsedBuffer: () => undefined, signalConfigChange: () => irq++ }, needsReset: () => undefined });
+    d.resize(6);
+    d.reset();
+    d.resize(8);
+    expect([host, irq]).toEqual([3, 0]);
+  });
+
   it('without a transport host, signals the config change through the activation', () => {
     const backend = new MemoryBackend(4096);
     const d = new BlockDevice({ backend });

@@ -66,6 +66,8 @@ export interface HarnessOptions {
   queues?: number;
   /** Keep a dirty-page log of guest memory with this page size. */
   dirtyPageSize?: number;
+  /** The driver takes used buffers in its interrupt handler (default true); false: only on reap()/settle(). */
+  reapInInterrupt?: boolean;
 }
 
 const RING_AREA = 0x10_0000;
@@ -108,6 +110,7 @@ export class Harness {
   private next = DATA_BASE;
   private inflight = 0;
   private readonly memSize: number;
+  private readonly options: HarnessOptions & { queueSize: number };
 
   constructor(options: HarnessOptions) {
     const queueSize = options.queueSize ?? 64;
@@ -117,10 +120,23 @@ export class Harness {
     this.device = new BlockDevice({ queueSize, ...options.device } as BlockDeviceOptions);
     const offered = this.device.deviceFeatures | (options.packed ? featureBit(Feature.RING_PACKED) : 0n);
     this.features = options.features !== undefined ? options.features | featureBit(Feature.VERSION_1) : offered;
+    this.options = { ...options, queueSize };
+    this.device.attach({ configChanged: () => this.configChanges++ });
+    this.activate();
+  }
+
+  /** Sets up fresh rings (the driver side and the device's queues) and activates the device. */
+  private activate(): void {
+    const options = this.options;
+    const queueSize = options.queueSize;
     const eventIdx = (this.features & featureBit(Feature.EVENT_IDX)) !== 0n;
     const indirectDesc = (this.features & featureBit(Feature.INDIRECT_DESC)) !== 0n;
     const nq = options.queues ?? this.device.queueMaxSizes.length;
     const queues: (Virtqueue | null)[] = [];
+    this.drivers.length = 0;
+    this.queues.length = 0;
+    this.interrupts.length = 0;
+    this.memory.fill(RING_AREA, DATA_BASE - RING_AREA, 0);
     for (let i = 0; i < this.device.queueMaxSizes.length; i++) {
       if (i >= nq) {
         queues.push(null);
@@ -137,7 +153,6 @@ export class Harness {
       queues.push(q);
       this.interrupts.push(0);
     }
-    this.device.attach({ configChanged: () => this.configChanges++ });
     this.device.validateFeatures(this.features);
     const ctx: ActivationContext = {
       memory: this.memory,
@@ -146,13 +161,22 @@ export class Harness {
       interrupt: {
         signalUsedBuffer: (i) => {
           this.interrupts[i] = (this.interrupts[i] ?? 0) + 1;
-          this.reap(i);
+          if (this.options.reapInInterrupt !== false) this.reap(i);
         },
         signalConfigChange: () => this.configChanges++,
       },
       needsReset: (reason) => this.resets.push(reason),
     };
     this.device.activate(ctx);
+  }
+
+  /**
+   * What a driver does after a device reset: resets the device, sets up fresh rings and activates
+   * it again. Requests of the old rings are forgotten (their promises never settle).
+   */
+  reactivate(): void {
+    this.device.reset();
+    this.activate();
   }
 
   /** Guest memory for `len` bytes after `gap` bytes; wraps to the start when nothing is in flight. */

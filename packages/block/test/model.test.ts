@@ -147,7 +147,7 @@ function build(req: GenRequest, cfg: GenConfig): { readable: Uint8Array; writabl
   dv.setBigUint64(8, sector, true);
   let data: Uint8Array;
   let writable = 1;
-  let writableInit = new Uint8Array(0);
+  let writableInit: Uint8Array = new Uint8Array(0);
   switch (req.type) {
     case 0:
       data = new Uint8Array(0);

@@ -73,13 +73,13 @@ describe('adversarial guest memory', () => {
               next: fc.nat(0xffff),
               tame: fc.boolean(),
             }),
-            { maxLength: 64 },
+            { maxLength: 64, size: 'max' },
           ),
           // Often a plausible avail.idx and in-range heads, so that chain walks are reached.
           availIdx: fc.option(fc.integer({ min: 0, max: 64 })),
           saneHeads: fc.boolean(),
           tameAll: fc.boolean(),
-          steps: fc.array(fc.constantFrom('pop', 'pop', 'pop', 'used', 'notify', 'enable', 'disable'), { minLength: 10, maxLength: 80 }),
+          steps: fc.array(fc.constantFrom('pop', 'pop', 'pop', 'used', 'notify', 'enable', 'disable'), { minLength: 10, maxLength: 80, size: 'max' }),
         }),
         (t) => {
           const mem = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(MEM) }]);

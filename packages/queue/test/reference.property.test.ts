@@ -261,13 +261,15 @@ describe('chain walks against the reference model', () => {
             { weight: 6, arbitrary: fc.constant('use' as const) },
             { weight: 1, arbitrary: fc.oneof(fc.nat(17), fc.nat(0xffff)).map((d) => ({ idx: d })) },
           ),
-          { minLength: 20, maxLength: 60 },
+          { minLength: 20, maxLength: 60, size: 'max' },
         ),
-        fc.boolean(),
-        (size, indirect, table, tables, ops, clean) => {
+        fc.nat(2),
+        (size, indirect, table, tables, ops, mode) => {
+          const clean = mode !== 0;
           const m = layout();
           table.forEach((d, i) => writeRaw(m, DESC + 16 * i, clean ? tidy(d, i, size, indirect, 8) : { ...d, next: fitNext(d.next, size) }, false));
-          tables.forEach((d, i) => writeRaw(m, TABLES + 16 * i, clean ? tidy(d, i, 33, false, 16) : { ...d, next: fitNext(d.next, 4) }, false));
+          // mode 2: a tidy main table pointing into raw (hostile) indirect tables
+          tables.forEach((d, i) => writeRaw(m, TABLES + 16 * i, mode === 1 ? tidy(d, i, 33, false, 16) : { ...d, next: fitNext(d.next, 4) }, false));
           const q = createVirtqueue(m, makeConfig({ size, maxSize: 16, desc: DESC, driver: DRIVER, device: DEVICE, indirect }));
           // The reference's view of the device: next avail, its copy of avail.idx, in flight.
           let next = 0;
@@ -359,7 +361,7 @@ describe('chain walks against the reference model', () => {
             { weight: 3, arbitrary: fc.constant('use' as const) },
             { weight: 2, arbitrary: fc.tuple(fc.nat(7), descArb(4, true, 1)).map(([p, d]) => ({ p, d })) },
           ),
-          { minLength: 20, maxLength: 60 },
+          { minLength: 20, maxLength: 60, size: 'max' },
         ),
         fc.boolean(),
         (size, indirect, ring, tables, ops, clean) => {
@@ -462,7 +464,7 @@ describe('notification decisions against the reference formulas', () => {
       fc.property(
         fc.boolean(),
         fc.oneof(fc.integer({ min: 0xff00, max: 0xffff }), fc.nat(0xffff)),
-        fc.array(fc.record({ chains: fc.integer({ min: 0, max: 8 }), checks: fc.array(fc.nat(8), { maxLength: 3 }), event: fc.oneof(fc.nat(0xffff), fc.integer({ min: -3, max: 10 })), flags: fc.nat(3) }), { maxLength: 30 }),
+        fc.array(fc.record({ chains: fc.integer({ min: 0, max: 8 }), checks: fc.array(fc.nat(8), { maxLength: 3 }), event: fc.oneof(fc.nat(0xffff), fc.integer({ min: -3, max: 10 })), flags: fc.nat(3) }), { maxLength: 30, size: 'max' }),
         (eventIdx, start, rounds) => {
           const m = makeMemory();
           for (let i = 0; i < 8; i++) writeSplitDesc(m, 0, i, 0x10000, 4, WRITE, 0);
@@ -516,7 +518,7 @@ describe('notification decisions against the reference formulas', () => {
       fc.property(
         fc.boolean(),
         fc.integer({ min: 1, max: 9 }),
-        fc.array(fc.record({ chains: fc.nat(9), per: fc.integer({ min: 1, max: 3 }), groups: fc.array(fc.nat(4), { maxLength: 3 }), off: fc.oneof(fc.nat(12), fc.nat(0x7fff)), wrapBit: fc.nat(1), flags: fc.nat(0xffff) }), { maxLength: 30 }),
+        fc.array(fc.record({ chains: fc.nat(9), per: fc.integer({ min: 1, max: 3 }), groups: fc.array(fc.nat(4), { maxLength: 3 }), off: fc.oneof(fc.nat(12), fc.nat(0x7fff)), wrapBit: fc.nat(1), flags: fc.nat(0xffff) }), { maxLength: 30, size: 'max' }),
         (eventIdx, size, rounds) => {
           const m = makeMemory();
           const q = createVirtqueue(m, makeConfig({ packed: true, size, eventIdx }));

@@ -176,6 +176,26 @@ describe('hostile frontends: memory table', () => {
     expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0x40n); // DEVICE_NEEDS_RESET
     expect(mappingCount('test-guest-ram')).toBe(2);
   });
+  it('a new table under a ring that failed with its region still applies, and releases the regions it replaced', async () => {
+    const { path, events } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe, SUPPORTED_PROTOCOL_FEATURES);
+    for (const region of ram.regions) expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd })).toBe(0n);
+    const ring = ringAt(ram, 0, HIGH_GPA); // the ring lives in the high region
+    await ring.setup(fe);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    expect(await fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: null })).toBe(0n);
+    expect(events.filter((e) => e.type === 'ring-error').length).toBe(1);
+    // a new table made of another low region only: the failed ring still cannot start over it
+    const other = memfdCreate('other-ram', ram.half);
+    cleanups.push(() => closeFd(other));
+    const low: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: BigInt(ram.half), userAddr: USER_BASE + 0x1000_0000n, mmapOffset: 0n };
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [low], fds: [other] })).toBe(0n);
+    expect(mappingCount('test-guest-ram')).toBe(1); // the old low region was released
+    expect(mappingCount('other-ram')).toBe(1);
+    expect(events.filter((e) => e.type === 'ring-error').length).toBe(2);
+  });
 });
 
 describe('hostile frontends: fds', () => {

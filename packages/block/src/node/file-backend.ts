@@ -12,7 +12,8 @@
  *   EINVAL (alignment) is redone through a second, buffered descriptor. If the file cannot be
  *   opened with O_DIRECT at all (tmpfs, some network filesystems) the backend is buffered and
  *   `direct` reads false.
- * - discard and write-zeroes with UNMAP: Node has no fallocate(2). With a `punchHole` function
+ * - discard and write-zeroes with UNMAP: deallocating takes fallocate(2), which Node's `fs` does
+ *   not offer and this pure-JavaScript package cannot call. With an injected `punchHole` function
  *   (for example from a native addon) the range is deallocated (FALLOC_FL_PUNCH_HOLE); without
  *   one, DISCARD does nothing (allowed: discarded sectors read back unspecified) and WRITE_ZEROES
  *   writes zeroes.
@@ -35,8 +36,20 @@ export interface FileBackendOptions {
   direct?: boolean;
   /**
    * Deallocates `[offset, offset+length)` of the open file `fd`, so that it reads back as zeroes
-   * (fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). Throw an error with code
-   * EOPNOTSUPP when the filesystem cannot: the backend then writes zeroes instead.
+   * (fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE). Node cannot make that call,
+   * so without this function the backend never deallocates (DISCARD does nothing, WRITE_ZEROES
+   * writes zeroes). Throw an error with code EOPNOTSUPP (or ENOTSUP, ENOSYS) when the filesystem
+   * cannot: the backend then writes zeroes instead, for good. Any other error fails the request.
+   * May return a promise. The package README has a complete N-API implementation.
+   * @example
+   * ```ts
+   * // `punch` from a native addon: fallocate(fd, PUNCH_HOLE | KEEP_SIZE, offset, length), 0 or -errno
+   * punchHole: (fd, offset, length) => {
+   *   const r = punch(fd, offset, length);
+   *   if (r === -95) throw Object.assign(new Error('EOPNOTSUPP'), { code: 'EOPNOTSUPP' });
+   *   if (r < 0) throw Object.assign(new Error(`fallocate: errno ${-r}`), { code: 'EIO' });
+   * }
+   * ```
    */
   punchHole?: (fd: number, offset: number, length: number) => void | Promise<void>;
 }

@@ -74,6 +74,11 @@ const STATUS_DRIVER_OK = 0x04;
 const STATUS_FEATURES_OK = 0x08;
 const STATUS_NEEDS_RESET = 0x40;
 
+/** Messages handled per socket callback before the loop gets a turn. */
+const MESSAGES_PER_TURN = 64;
+/** Messages a first kick may process before activation (a whole setup sequence, bounded). */
+const PRE_ACTIVATION_MESSAGES = 4096;
+
 /** Requests whose reply carries data. */
 const EXPLICIT_REPLY: ReadonlySet<number> = new Set<number>([
   Q.GET_FEATURES,
@@ -210,12 +215,18 @@ export class Connection {
     if ((events & PollEvents.READABLE) !== 0) this.pump();
   }
 
-  /** Reads and handles every complete message available, until one is asynchronous or the socket is drained. */
-  private pump(): void {
+  /**
+   * Reads and handles complete messages until one is asynchronous, the socket is drained, replies
+   * are backed up, or `limit` messages were handled.
+   */
+  private pump(limit = MESSAGES_PER_TURN): void {
     if (this.pumping || this.busy || this.closed) return;
     this.pumping = true;
     try {
-      while (!this.busy && !this.closed && this.tx.length === 0) {
+      // At most MESSAGES_PER_TURN messages per turn of the loop: a frontend that keeps the socket
+      // full cannot starve kicks, timers and signals (the watcher is level-triggered, so the rest
+      // is read on the next turn).
+      for (let n = 0; n < limit && !this.busy && !this.closed && this.tx.length === 0; n++) {
         const raw = this.readMessage();
         if (raw === null) break;
         const pending = this.dispatch(raw.header, raw.body, raw.fds, raw.headerError);
@@ -664,14 +675,19 @@ export class Connection {
     return new InflightQueue(inf.mapping.buffer, ring.index * inf.regionSize, inf.queueSize);
   }
 
+  /**
+   * The table changed (and stays changed): rebuild running rings over the new memory and start
+   * rings that were waiting for memory. A ring that cannot run over the new memory fails alone;
+   * the request that changed the table still succeeds (and its removed regions are released).
+   */
   private memoryChanged(): void {
     const memory = this.table.memory;
     for (const ring of this.rings) {
-      if (!ring.started) {
-        this.tryStart(ring);
-        continue;
-      }
       try {
+        if (!ring.started) {
+          this.tryStart(ring);
+          continue;
+        }
         if (memory === null) throw new InvalidOperationError('no memory left under a running ring', { index: ring.index });
         this.attachRing(ring, memory, false);
       } catch (e) {
@@ -722,7 +738,7 @@ export class Connection {
     }
     // Before activation, control messages sent before the kick are processed first (the
     // frontend wrote them before the driver could kick), so activation sees every ring set up.
-    if (this.session === null) this.pump();
+    if (this.session === null) this.pump(PRE_ACTIVATION_MESSAGES);
     if (this.closed || !ring.started || !this.isEnabled(ring)) return;
     if (!this.activate()) {
       ring.pendingKick = true;
