@@ -91,7 +91,11 @@ export interface BlockDeviceOptions {
    * activation still running in the backend count against it until they settle.
    */
   maxInflight?: number;
-  /** Logical block size in bytes (a power of two, 512..65536): offers VIRTIO_BLK_F_BLK_SIZE. */
+  /**
+   * Logical block size in bytes (a power of two, 512..65536): offers VIRTIO_BLK_F_BLK_SIZE. Linux
+   * checks it with blk_validate_block_size(), and kernels without large block size support refuse
+   * a value above the page size (4096 on x86): the disk then fails to probe.
+   */
   blkSize?: number;
   /** Largest data segment in bytes (4096..2^32-1): offers VIRTIO_BLK_F_SIZE_MAX, enforced. */
   sizeMax?: number;

@@ -248,6 +248,21 @@ describe('FileBackend directly', () => {
     await file.close();
   });
 
+  it('fails the request (never throws from the fs callback) when the guest buffer is detached while the transfer runs', async () => {
+    const path = join(dir, 'detach.img');
+    writeFileSync(path, Buffer.alloc(8192, 3));
+    const backend = await FileBackend.open(path);
+    for (const op of ['read', 'write'] as const) {
+      const ab = new ArrayBuffer(4096);
+      const p = backend[op](0, [new Uint8Array(ab)]);
+      // Guest memory unmapped under the request (the backing store stays alive in `kept`).
+      const kept = structuredClone(ab, { transfer: [ab] });
+      await expect(p).rejects.toThrow(expect.objectContaining({ name: 'Block.IoError' }));
+      expect(kept.byteLength).toBe(4096);
+    }
+    await backend.close();
+  });
+
   it('maps system errors of reads and writes to Block.IoError with the errno', async () => {
     const path = join(dir, 'ebadf.img');
     const backend = await FileBackend.open(path, { create: true, size: 4096 });

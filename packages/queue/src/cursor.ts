@@ -45,7 +45,12 @@ abstract class Cursor {
   }
 
   protected live(): void {
-    if (this._chain._gen !== this._gen) throw new TypeError('@vmv/queue: cursor used after its chain was returned with addUsed (or the queue was reset)');
+    const c = this._chain;
+    // A reset or restore starts a new epoch of the owning queue: the guest may reuse the buffers
+    // of chains popped before it, so their cursors must not touch them any more.
+    if (c._gen !== this._gen || c._epoch !== (c._owner as unknown as { _epoch: number })._epoch) {
+      throw new TypeError('@vmv/queue: cursor used after its chain was returned with addUsed (or the queue was reset)');
+    }
   }
 
   protected need(n: number, op: string): void {

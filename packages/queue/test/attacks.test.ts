@@ -752,6 +752,36 @@ describe('growing WebAssembly.Memory during a chain lifetime', () => {
   });
 });
 
+describe('chains popped before a reset or a restore', () => {
+  it('their cursors no longer touch guest memory, and they cannot be used', () => {
+    for (const packed of [false, true]) {
+      for (const how of ['reset', 'restore'] as const) {
+        const mem = makeMemory();
+        const q = createVirtqueue(mem, makeConfig({ packed, size: 4 }));
+        if (packed) {
+          av(mem, 0, 0x10000, 4, 1, NEXT);
+          av(mem, 1, 0x11000, 4, 1, WRITE);
+        } else {
+          writeSplitDesc(mem, 0, 0, 0x10000, 4, NEXT, 1);
+          writeSplitDesc(mem, 0, 1, 0x11000, 4, WRITE, 0);
+          publish(mem, AVAIL, 4, 0, [0]);
+        }
+        const c = q.pop()!;
+        const r = c.reader();
+        const w = c.writer();
+        const state = q.saveState();
+        if (how === 'reset') q.reset();
+        else q.restoreState(state);
+        expect(() => r.readU8()).toThrow(TypeError);
+        expect(() => w.writeU32(0xffffffff)).toThrow(TypeError);
+        expect(() => c.writer().fill(4, 0xff)).toThrow(TypeError);
+        expect(() => q.addUsed(c, 0)).toThrow(TypeError);
+        expect(mem.readU32(0x11000)).toBe(0); // the guest may own that buffer again
+      }
+    }
+  });
+});
+
 describe('QueueConfig features feed the ring rules', () => {
   it('INDIRECT without VIRTIO_F_INDIRECT_DESC is refused in both formats; with it, accepted', () => {
     for (const packed of [false, true]) {

@@ -13,7 +13,7 @@
 import { BlockDevice, RequestType } from '@vmv/block';
 import { VhostUserBackend, isVhostUserError, requestName, type VhostUserBackendEvent } from '@vmv/vhost-user';
 import { DEFAULT_QUEUE_SIZE, checkSerial, type DaemonOptions, type LogLevelName } from './args.js';
-import { openImage, type OpenImage } from './image.js';
+import { openImage, syncReader, type OpenImage } from './image.js';
 import { SessionSafeBackend } from './session-safe-backend.js';
 import { checkSocketPath, listenError } from './socket.js';
 
@@ -137,7 +137,8 @@ export class BlockDaemon {
       const device = new BlockDevice({
         // Buffered I/O is zero-copy into guest memory, which a disconnect unmaps at once: keep the
         // requests of a dead session off it. O_DIRECT already goes through private bounce buffers.
-        backend: image.direct ? image.backend : new SessionSafeBackend(image.backend),
+        // Small reads are served inline (synchronously) while the page cache serves them fast.
+        backend: image.direct ? image.backend : new SessionSafeBackend(image.backend, { inlineRead: syncReader(image.file.fd) }),
         readOnly: readonly,
         numQueues: queues,
         queueSize,

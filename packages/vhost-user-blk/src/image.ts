@@ -6,7 +6,7 @@
  * @module
  */
 
-import { readFileSync, readSync, statSync, type Stats } from 'node:fs';
+import { readFileSync, readSync, readvSync, statSync, type Stats } from 'node:fs';
 import type { BlockBackend } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
 import { ImageError } from './errors.js';
@@ -116,6 +116,33 @@ class SizedBackend implements BlockBackend {
   writeZeroes(offset: number, length: number, unmap: boolean): Promise<void> {
     return this.inner.writeZeroes(offset, length, unmap);
   }
+}
+
+/** Most buffers one preadv takes (IOV_MAX on Linux). */
+const MAX_IOV = 1024;
+
+/**
+ * A synchronous positioned read on `fd` (pread, or preadv for several buffers), for
+ * {@link SessionSafeBackend}'s inline reads.
+ * @param fd - an open file descriptor.
+ * @returns a function reading `buffers` at `offset` and returning the bytes read (0 when there
+ *   are more buffers than one preadv takes: the caller then reads asynchronously).
+ * @throws (from the returned function) the system call's error (EIO, ...).
+ * @example
+ * ```ts
+ * const read = syncReader(image.file.fd);
+ * const n = read(0, [new Uint8Array(4096)]);
+ * ```
+ */
+export function syncReader(fd: number): (offset: number, buffers: readonly Uint8Array[]) => number {
+  return (offset, buffers) => {
+    if (buffers.length === 1) {
+      const b = buffers[0]!;
+      return readSync(fd, b, 0, b.length, offset);
+    }
+    if (buffers.length > MAX_IOV) return 0;
+    return readvSync(fd, buffers as Uint8Array[], offset);
+  };
 }
 
 /**

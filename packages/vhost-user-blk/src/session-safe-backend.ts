@@ -11,6 +11,18 @@
  * TypeError on the detached view, thrown from an fs callback. Through private buffers, requests of
  * a dead session complete harmlessly (their results are dropped) and `BlockDevice.drain()` still
  * sees them finish. The copy costs one memcpy per request; buffers are pooled.
+ *
+ * Inline reads: given a synchronous read function (`inlineRead`, a `preadv` on the image), small
+ * reads are served on the spot, straight into the guest buffers. A synchronous call cannot
+ * outlive the session, so it needs no private buffer, and a read from the host page cache takes
+ * a few microseconds, against tens for a round trip through libuv's thread pool (two thread
+ * wake-ups) plus a promise. It blocks the event loop while it runs, so it is only used while it
+ * proves fast. A read slower than `inlineSlowUs` means the data came from the disk, not the page
+ * cache, or that the process was preempted (on a loaded host that happens every few thousand
+ * reads). Slow reads feed a moving average over about the last 32 inline reads; when more than
+ * one in twenty is slow, inline reads are paused for `inlineCooldownMs`, doubling (up to 10 s) each
+ * time they are paused again soon after resuming. A cold image therefore costs one or two
+ * blocking reads per pause; a stray preemption costs nothing.
  * @module
  */
 
@@ -39,6 +51,58 @@ class BufferPool {
   }
 }
 
+/**
+ * Options of {@link SessionSafeBackend}.
+ * @example
+ * ```ts
+ * const o: SessionSafeOptions = { inlineRead: (offset, bufs) => readvSync(fd, bufs, offset) };
+ * ```
+ */
+export interface SessionSafeOptions {
+  /**
+   * Reads `buffers` at `offset` synchronously and returns the bytes read (fewer at the end of the
+   * file); throws on an I/O error. Without it every read is asynchronous.
+   */
+  readonly inlineRead?: (offset: number, buffers: readonly Uint8Array[]) => number;
+  /** Largest read served inline, in bytes. Default 128 KiB. */
+  readonly inlineMaxBytes?: number;
+  /** An inline read taking longer than this (microseconds) counts as slow. Default 100. */
+  readonly inlineSlowUs?: number;
+  /** How long inline reads first stay paused when too many are slow (milliseconds). Default 100. */
+  readonly inlineCooldownMs?: number;
+  /** Clock in milliseconds (tests). Default `performance.now`. */
+  readonly now?: () => number;
+}
+
+/** Counters of a {@link SessionSafeBackend}. @example `const { inline, deferred } = backend.stats;` */
+export interface SessionSafeStats {
+  /** Reads served inline. */
+  readonly inline: number;
+  /** Reads and writes that went through a private buffer asynchronously. */
+  readonly deferred: number;
+  /** Inline reads slower than the threshold. */
+  readonly slow: number;
+  /** Times inline reads were paused. */
+  readonly pauses: number;
+}
+
+const DEFAULT_INLINE_MAX = 128 * 1024;
+const DEFAULT_INLINE_SLOW_US = 100;
+const DEFAULT_INLINE_COOLDOWN_MS = 100;
+const MAX_COOLDOWN_MS = 10_000;
+/** Weight of the latest inline read in the moving slow fraction (about the last 32 reads). */
+const SLOW_WEIGHT = 1 / 32;
+/** Slow fraction above which inline reads are paused. */
+const PAUSE_FRACTION = 1 / 20;
+/** A pause within this many inline reads of the previous one doubles the cooldown. */
+const RELAPSE_READS = 64;
+
+function positive(value: number | undefined, def: number, label: string): number {
+  if (value === undefined) return def;
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) throw new RangeError(`SessionSafeBackend: ${label} must be a finite number >= 0, got ${String(value)}`);
+  return value;
+}
+
 function totalLength(buffers: readonly Uint8Array[]): number {
   let n = 0;
   for (const b of buffers) n += b.length;
@@ -59,19 +123,45 @@ export class SessionSafeBackend implements BlockBackend {
   readonly readOnly: boolean;
   readonly canUnmap: boolean;
   private readonly pool = new BufferPool();
+  private readonly inlineRead: ((offset: number, buffers: readonly Uint8Array[]) => number) | null;
+  private readonly inlineMax: number;
+  private readonly slowMs: number;
+  private readonly cooldownMs: number;
+  private readonly now: () => number;
+  /** Inline reads are paused until this time (ms). */
+  private inlineAfter = 0;
+  /** Moving fraction of slow inline reads. */
+  private slowFraction = 0;
+  /** The current pause length (ms) and the inline reads done since the last pause. */
+  private cooldown: number;
+  private sincePause = 0;
+  private inlineCount = 0;
+  private deferredCount = 0;
+  private slowCount = 0;
+  private pauseCount = 0;
 
   /**
    * @param inner - the backend doing the I/O.
-   * @throws TypeError when `inner` lacks read, write or flush.
+   * @param options - inline reads (see {@link SessionSafeOptions}).
+   * @throws TypeError when `inner` lacks read, write or flush, or `inlineRead` is not a function.
+   * @throws RangeError for a negative or non-finite threshold.
    * @example
    * ```ts
-   * new SessionSafeBackend(fileBackend)
+   * new SessionSafeBackend(fileBackend, { inlineRead: (offset, bufs) => readvSync(fileBackend.fd, bufs, offset) })
    * ```
    */
-  constructor(inner: BlockBackend) {
+  constructor(inner: BlockBackend, options: SessionSafeOptions = {}) {
     if (typeof inner !== 'object' || inner === null || typeof inner.read !== 'function' || typeof inner.write !== 'function' || typeof inner.flush !== 'function') {
       throw new TypeError('SessionSafeBackend: inner must implement read, write and flush');
     }
+    if (typeof options !== 'object' || options === null) throw new TypeError('SessionSafeBackend: options must be an object');
+    if (options.inlineRead !== undefined && typeof options.inlineRead !== 'function') throw new TypeError('SessionSafeBackend: inlineRead must be a function');
+    this.inlineRead = options.inlineRead ?? null;
+    this.inlineMax = positive(options.inlineMaxBytes, DEFAULT_INLINE_MAX, 'inlineMaxBytes');
+    this.slowMs = positive(options.inlineSlowUs, DEFAULT_INLINE_SLOW_US, 'inlineSlowUs') / 1000;
+    this.cooldownMs = positive(options.inlineCooldownMs, DEFAULT_INLINE_COOLDOWN_MS, 'inlineCooldownMs');
+    this.cooldown = this.cooldownMs;
+    this.now = options.now ?? (() => performance.now());
     this.inner = inner;
     this.readOnly = inner.readOnly === true;
     this.canUnmap = inner.canUnmap === true;
@@ -90,17 +180,69 @@ export class SessionSafeBackend implements BlockBackend {
   readonly writeZeroes?: (offset: number, length: number, unmap: boolean) => void | Promise<void>;
 
   /**
-   * Reads into a private buffer, then copies into `buffers` if they are still attached.
+   * Counters: reads served inline, operations deferred through private buffers, slow inline reads.
+   * @returns a snapshot.
+   * @example
+   * ```ts
+   * console.log(backend.stats.inline);
+   * ```
+   */
+  get stats(): SessionSafeStats {
+    return { inline: this.inlineCount, deferred: this.deferredCount, slow: this.slowCount, pauses: this.pauseCount };
+  }
+
+  /**
+   * Reads inline when it may (see the module notes): nothing is returned then, the data is in
+   * place. Otherwise reads into a private buffer and copies into `buffers` if they are still
+   * attached when the read completes.
    * @param offset - byte offset.
    * @param buffers - guest buffers (views of guest memory).
-   * @returns a promise that settles when the data is in place (or dropped, for a dead session).
-   * @throws whatever the wrapped backend rejects with.
+   * @returns nothing for an inline read, else a promise that settles when the data is in place
+   *   (or dropped, for a dead session).
+   * @throws whatever the wrapped backend (or the inline read) throws or rejects with.
    * @example
    * ```ts
    * await backend.read(0, [view]);
    * ```
    */
-  async read(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+  read(offset: number, buffers: readonly Uint8Array[]): void | Promise<void> {
+    const inline = this.inlineRead;
+    if (inline !== null) {
+      const total = totalLength(buffers);
+      if (total <= this.inlineMax) {
+        const t0 = this.now();
+        if (t0 >= this.inlineAfter) {
+          const n = inline(offset, buffers);
+          const t1 = this.now();
+          this.sincePause++;
+          if (t1 - t0 > this.slowMs) {
+            this.slowCount++;
+            this.slowFraction += (1 - this.slowFraction) * SLOW_WEIGHT;
+            if (this.slowFraction > PAUSE_FRACTION) this.pause(t1);
+          } else {
+            this.slowFraction -= this.slowFraction * SLOW_WEIGHT;
+          }
+          if (n === total) {
+            this.inlineCount++;
+            return;
+          }
+          // A short read (the end of a file that shrank): the asynchronous path finishes it.
+        }
+      }
+    }
+    return this.deferredRead(offset, buffers);
+  }
+
+  /** Too many slow inline reads: asynchronous reads only for a while. */
+  private pause(now: number): void {
+    this.cooldown = this.sincePause <= RELAPSE_READS ? Math.min(this.cooldown * 2, MAX_COOLDOWN_MS) : this.cooldownMs;
+    this.inlineAfter = now + this.cooldown;
+    this.sincePause = 0;
+    this.pauseCount++;
+  }
+
+  private async deferredRead(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
+    this.deferredCount++;
     const total = totalLength(buffers);
     const lengths = buffers.map((b) => b.length);
     const tmp = this.pool.take(total);
@@ -133,6 +275,7 @@ export class SessionSafeBackend implements BlockBackend {
    */
   async write(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
     if (buffers.length === 1 && buffers[0]!.length === 0) return this.inner.write(offset, buffers);
+    this.deferredCount++;
     const total = totalLength(buffers);
     const tmp = this.pool.take(total);
     try {

@@ -1,5 +1,5 @@
 // vhost-user-blk backends the guest's disk can be served by: qemu-storage-daemon (the reference), our
-// vmv-vhost-user-blk daemon, or any command taking `--socket PATH --image FILE [--readonly] [--queues N]`.
+// vmv-vhost-user-blk daemon, or any command taking `--socket PATH --image FILE [--readonly] [--queues N] [--direct]`.
 // "builtin" is QEMU's own virtio-blk device (no vhost-user), useful as a baseline.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -42,18 +42,24 @@ export function qsdBackend(opts = {}) {
 }
 
 /**
- * A backend started as `<command...> --socket PATH --image FILE [--readonly] [--queues N]`.
+ * A backend started as `<command...> --socket PATH --image FILE [--readonly] [--queues N] [--direct]`.
  * @param {string} name
  * @param {string[]} command  program and leading arguments
+ * @param {{cache?: 'auto'|'direct'|'writeback'}} [opts]  writeback (default): no --direct, the command's own
+ *   default (through the host page cache for our daemon); direct: always --direct (O_DIRECT); auto: --direct when the
+ *   image's filesystem supports O_DIRECT. Same meaning as for {@link qsdBackend}, so both can be run alike.
  * @returns {Backend}
- * @example commandBackend('mine', ['node', 'dist/bin.js'])
+ * @example commandBackend('mine', ['node', 'dist/bin.js'], { cache: 'direct' })
  */
-export function commandBackend(name, command) {
+export function commandBackend(name, command, opts = {}) {
   if (!Array.isArray(command) || command.length === 0) throw new TypeError(`commandBackend: command must be a non-empty array`);
+  const cache = opts.cache ?? 'writeback';
+  if (!['auto', 'direct', 'writeback'].includes(cache)) throw new TypeError(`commandBackend: cache must be auto, direct or writeback, got ${cache}`);
   return {
     name,
-    argv: ({ socket, image, readonly, queues }) => [
+    argv: ({ socket, image, readonly, queues, direct }) => [
       ...command, '--socket', socket, '--image', image, ...(readonly ? ['--readonly'] : []), '--queues', String(queues),
+      ...((cache === 'auto' ? direct : cache === 'direct') ? ['--direct'] : []),
     ],
   };
 }
@@ -79,10 +85,12 @@ export function vmvAvailable() {
 
 /**
  * Our vmv-vhost-user-blk daemon.
+ * @param {{cache?: 'auto'|'direct'|'writeback'}} [opts]  see {@link commandBackend} (default writeback: buffered)
  * @returns {Backend}
+ * @example vmvBackend({ cache: 'direct' })
  */
-export function vmvBackend() {
-  return commandBackend('vmv', vmvCommand());
+export function vmvBackend(opts = {}) {
+  return commandBackend('vmv', vmvCommand(), opts);
 }
 
 /**

@@ -122,7 +122,9 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @property {number|null} markerSeconds  QEMU start to the end marker (boot + tests)
  * @property {number} totalSeconds  whole call, backend start to everything stopped
  * @property {{code: number|null, signal: string|null}|null} qemuExit
- * @property {{code: number|null, signal: string|null, killed: boolean}|null} backendExit
+ * @property {{code: number|null, signal: string|null, killed: boolean}|null} backendExit  the first backend's
+ * @property {string[]} backends  the backend of each disk, in order (one unless opts.disks)
+ * @property {Array<{backend: string, code: number|null, signal: string|null, killed: boolean}>} backendExits  each backend's
  * @property {string[]} console  the serial console lines
  * @property {string} workDir  logs (console.log, qemu.err, backend.log, cmdline.txt); removed when ok unless keepWorkDir
  * @property {string} image
@@ -135,6 +137,9 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @param {object} opts
  * @param {'microvm'|'q35'} [opts.machine='microvm']
  * @param {string|object} [opts.backend='qsd']  'qsd' | 'vmv' | 'builtin' | {name, command} (see resolveBackend)
+ * @param {Array<{backend: string|object, image: string, readonly?: boolean}>} [opts.disks]  several disks instead of
+ *   backend/image/readonly: one backend process (and socket) per disk, attached in this order (vda, vdb, ... as the
+ *   guest usually probes them; the benchmark identifies them by content instead). Every disk gets `queues` queues.
  * @param {number} [opts.queues=1]  num-queues of the device (and of the export)
  * @param {string[]} [opts.tests=['smoke']]  guest tests (guest/tests/<name>.sh) in order
  * @param {string} [opts.image]  raw image file the backend serves (default: a fresh sparse 64 MiB file)
@@ -161,7 +166,12 @@ export async function bootGuest(opts = {}) {
   const queues = opts.queues ?? 1;
   if (!Number.isInteger(queues) || queues < 1 || queues > 16) throw new RangeError(`bootGuest: queues must be 1..16, got ${queues}`);
   const tests = opts.tests ?? ['smoke'];
-  const backend = resolveBackend(opts.backend ?? 'qsd');
+  if (opts.disks !== undefined && (!Array.isArray(opts.disks) || opts.disks.length === 0 || opts.disks.some((d) => !d || typeof d.image !== 'string'))) {
+    throw new TypeError('bootGuest: disks must be a non-empty array of {backend, image, readonly?}');
+  }
+  const diskSpecs = opts.disks ?? [{ backend: opts.backend ?? 'qsd', image: opts.image, readonly: opts.readonly }];
+  const backends = diskSpecs.map((d) => resolveBackend(d.backend ?? 'qsd'));
+  const backend = backends[0];
   const onProgress = opts.onProgress ?? (() => {});
   const t0 = performance.now();
   const guestImage = opts.guestImage ?? await ensureGuestImage({ fio: Boolean(opts.fio) });
@@ -172,37 +182,44 @@ export async function bootGuest(opts = {}) {
   const cpus = opts.cpus ?? 2;
   const timeoutMs = opts.timeoutMs ?? (accel === 'tcg' ? 120_000 : 60_000);
   const workDir = mkdtempSync(join(tmpdir(), 'vmv-guest-'));
-  const image = opts.image ?? join(workDir, 'disk.raw');
-  if (!opts.image) createImage(image, 64 << 20);
-  const readonly = Boolean(opts.readonly);
-  const direct = supportsODirect(dirname(image));
+  const disks = diskSpecs.map((d, i) => {
+    const image = d.image ?? join(workDir, i === 0 ? 'disk.raw' : `disk${i}.raw`);
+    if (!d.image) createImage(image, 64 << 20);
+    return {
+      backend: backends[i], image, readonly: Boolean(d.readonly), direct: supportsODirect(dirname(image)),
+      socket: join(workDir, i === 0 ? 'vub.sock' : `vub${i}.sock`), log: join(workDir, i === 0 ? 'backend.log' : `backend${i}.log`),
+      proc: null,
+    };
+  });
+  const image = disks[0].image;
   const errors = [];
   const result = {
-    ok: false, errors, machine, backend: backend.name, queues, accel, tests: {}, values: {}, fio: [], marker: null,
-    initSeconds: null, markerSeconds: null, totalSeconds: 0, qemuExit: null, backendExit: null, console: [],
-    workDir, image,
+    ok: false, errors, machine, backend: backend.name, backends: backends.map((b) => b.name), queues, accel, tests: {}, values: {},
+    fio: [], marker: null, initSeconds: null, markerSeconds: null, totalSeconds: 0, qemuExit: null, backendExit: null,
+    backendExits: [], console: [], workDir, image,
   };
   const logFd = openSync(join(workDir, 'console.log'), 'w');
-  let backendProc = null;
   let qemu = null;
   try {
-    // 1. the backend, listening on a unix socket
-    const socket = join(workDir, 'vub.sock');
-    if (!backend.builtin) {
-      const argv = backend.argv({ socket, image, readonly, queues, direct });
-      const blog = openSync(join(workDir, 'backend.log'), 'w');
+    // 1. the backends, each listening on its unix socket
+    for (const disk of disks) {
+      const b = disk.backend;
+      if (b.builtin) continue;
+      const argv = b.argv({ socket: disk.socket, image: disk.image, readonly: disk.readonly, queues, direct: disk.direct });
+      const blog = openSync(disk.log, 'w');
       writeSync(blog, `+ ${argv.join(' ')}\n`);
-      backendProc = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', blog, blog] }));
+      const proc = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', blog, blog] }));
+      disk.proc = proc;
       closeSync(blog);
       let spawnError = null;
-      backendProc.on('error', (e) => { spawnError ??= e; });
-      const up = await waitForSocket(socket, backendProc, 15_000);
+      proc.on('error', (e) => { spawnError ??= e; });
+      const up = await waitForSocket(disk.socket, proc, 15_000);
       if (!up) {
-        errors.push(`backend ${backend.name} did not listen on ${socket}${spawnError ? `: ${spawnError.message}` : ''}`
-          + `${backendProc.exitCode !== null ? ` (exited with code ${backendProc.exitCode})` : ''}: ${tail(readFileSync(join(workDir, 'backend.log'), 'utf8'), 10)}`);
+        errors.push(`backend ${b.name} did not listen on ${disk.socket}${spawnError ? `: ${spawnError.message}` : ''}`
+          + `${proc.exitCode !== null ? ` (exited with code ${proc.exitCode})` : ''}: ${tail(readFileSync(disk.log, 'utf8'), 10)}`);
         return result;
       }
-      onProgress(`backend ${backend.name} (pid ${backendProc.pid}) listening on ${socket}`);
+      onProgress(`backend ${b.name} (pid ${proc.pid}) listening on ${disk.socket}`);
     }
 
     // 2. QEMU
@@ -222,18 +239,20 @@ export async function bootGuest(opts = {}) {
       '-kernel', guestImage.kernel, '-initrd', initrd, '-append', append.join(' '),
     ];
     const sfx = machine === 'microvm' ? '-device' : '-pci';
-    if (backend.builtin) {
-      args.push('-drive', `id=d0,file=${qemuOptValue(image)},if=none,format=raw,${direct ? 'cache=none,aio=native' : 'cache=writeback,aio=threads'}${readonly ? ',readonly=on' : ''}`,
-        '-device', `virtio-blk${sfx},drive=d0,num-queues=${queues}`);
-    } else {
-      args.push('-chardev', `socket,id=vub0,path=${qemuOptValue(socket)}`,
-        '-device', `${machine === 'microvm' ? 'vhost-user-blk' : 'vhost-user-blk-pci'},chardev=vub0,num-queues=${queues}`);
-    }
+    disks.forEach((disk, i) => {
+      if (disk.backend.builtin) {
+        args.push('-drive', `id=d${i},file=${qemuOptValue(disk.image)},if=none,format=raw,${disk.direct ? 'cache=none,aio=native' : 'cache=writeback,aio=threads'}${disk.readonly ? ',readonly=on' : ''}`,
+          '-device', `virtio-blk${sfx},drive=d${i},num-queues=${queues}`);
+      } else {
+        args.push('-chardev', `socket,id=vub${i},path=${qemuOptValue(disk.socket)}`,
+          '-device', `${machine === 'microvm' ? 'vhost-user-blk' : 'vhost-user-blk-pci'},chardev=vub${i},num-queues=${queues}`);
+      }
+    });
     const qemuBin = process.env.VMV_GUEST_QEMU ?? 'qemu-system-x86_64';
     writeFileSync(join(workDir, 'cmdline.txt'), `+ ${qemuBin} ${args.join(' ')}\n`);
     const tq = performance.now();
     qemu = track(spawn(qemuBin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    onProgress(`qemu (pid ${qemu.pid}) started: ${machine}, ${backend.builtin ? 'virtio-blk' : 'vhost-user-blk'}, ${queues} queue(s), ${accel}`);
+    onProgress(`qemu (pid ${qemu.pid}) started: ${machine}, ${disks.map((d) => (d.backend.builtin ? 'virtio-blk' : `vhost-user-blk (${d.backend.name})`)).join(' + ')}, ${queues} queue(s), ${accel}`);
     let stderr = '';
     qemu.stderr.setEncoding('utf8');
     qemu.stderr.on('data', (d) => { if (stderr.length < 65536) stderr += d; });
@@ -285,17 +304,20 @@ export async function bootGuest(opts = {}) {
     const stdoutDone = new Promise((r) => qemu.stdout.once('close', r));
     const timeout = setTimeout(() => kill(`no end marker within ${timeoutMs / 1000} s`), timeoutMs);
     // a backend that dies before the guest finished fails the run at once (the guest would hang on I/O)
-    const backendWatch = (code, signal) => {
-      if (markerAt === null) setTimeout(() => kill(`backend ${backend.name} exited during the run (code ${code}, signal ${signal})`), 1000);
-    };
-    backendProc?.once('exit', backendWatch);
+    const watches = disks.filter((d) => d.proc).map((d) => {
+      const fn = (code, signal) => {
+        if (markerAt === null) setTimeout(() => kill(`backend ${d.backend.name} exited during the run (code ${code}, signal ${signal})`), 1000);
+      };
+      d.proc.once('exit', fn);
+      return [d.proc, fn];
+    });
     const qexit = await new Promise((res) => {
       qemu.once('exit', (code, signal) => res({ code, signal }));
       qemu.once('error', () => res({ code: null, signal: null }));
     });
     clearTimeout(timeout);
     clearTimeout(postMarkerTimer);
-    backendProc?.off('exit', backendWatch);
+    for (const [proc, fn] of watches) proc.off('exit', fn);
     await Promise.race([stdoutDone, new Promise((r) => setTimeout(r, 2000))]);
     if (buf) onLine(buf);
     result.qemuExit = qexit;
@@ -318,19 +340,25 @@ export async function bootGuest(opts = {}) {
       try { qemu.kill('SIGKILL'); } catch { /* gone */ }
       await waitExit(qemu, 5000);
     }
-    if (backendProc) {
-      const exitedBefore = backendProc.exitCode !== null || backendProc.signalCode !== null;
-      const r = await stop(backendProc, 5000);
-      result.backendExit = r;
-      if (r.killed) errors.push(`backend ${backend.name} ignored SIGTERM for 5 s (SIGKILLed)`);
+    for (const disk of disks) {
+      const proc = disk.proc;
+      if (!proc) continue;
+      const name = disk.backend.name;
+      const exitedBefore = proc.exitCode !== null || proc.signalCode !== null;
+      const r = await stop(proc, 5000);
+      result.backendExits.push({ backend: name, ...r });
+      result.backendExit ??= r;
+      if (r.killed) errors.push(`backend ${name} ignored SIGTERM for 5 s (SIGKILLed)`);
       else if (exitedBefore && (r.code !== 0 || r.signal)) {
-        const note = `backend ${backend.name} exited by itself with code ${r.code}, signal ${r.signal}`;
-        if (!errors.some((e) => e.startsWith(`backend ${backend.name} `))) errors.push(note);
+        const note = `backend ${name} exited by itself with code ${r.code}, signal ${r.signal}`;
+        if (!errors.some((e) => e.startsWith(`backend ${name} `))) errors.push(note);
       }
-      if (errors.length) {
+    }
+    if (errors.length) {
+      for (const disk of disks) {
         try {
-          const log = readFileSync(join(workDir, 'backend.log'), 'utf8');
-          if (log.split('\n').length > 2) errors.push(`backend log: ${tail(log, 10)}`);
+          const log = readFileSync(disk.log, 'utf8');
+          if (log.split('\n').length > 2) errors.push(`backend${disks.length > 1 ? ` ${disk.backend.name}` : ''} log: ${tail(log, 10)}`);
         } catch { /* no log */ }
       }
     }

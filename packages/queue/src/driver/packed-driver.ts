@@ -206,7 +206,8 @@ export class PackedDriver<T = unknown> {
         this.availUsedFlags ^= F_AVAIL | F_USED;
       }
     }
-    // Linux tests `i < head`, which misses the wrap when one list fills the whole ring.
+    // `<=` as Linux since its 2023 fix (older kernels test `i < head` and miss the flip when one
+    // list fills the whole ring).
     if (i <= head) this.availWrap ^= 1;
     this.free -= total;
     this.nextAvail = i;

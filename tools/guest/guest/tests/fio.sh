@@ -1,18 +1,42 @@
-# fio on the block device: 4k randread and 1M sequential read, direct=1, iodepth 1 and 32, 1 s ramp.
+# fio on block devices: 4k randread and 1M sequential read, direct=1, iodepth 1 and 32, 1 s ramp.
 # cmdline: fio.dev=/dev/vda fio.rt=SECONDS fio.engine=libaio|io_uring fio.jobs=randread4k/qd1,...
-# Prints "GUEST-FIO case=<case> iops=N bw_kibps=N lat_mean_us=N irqs=N" per job (irqs: virtio interrupts taken
-# during the job, ramp included), and "GUEST-VALUE fio.limits ..." (the block queue limits the device led to).
+#          fio.devs=marked fio.want=N fio.slices=N  (A/B mode, below)
+# Prints "GUEST-FIO case=<case> disk=<name> slice=<n> iops=N bw_kibps=N lat_mean_us=N irqs=N" per run (irqs: the
+# disk's virtio interrupts during the run, ramp included), and "GUEST-VALUE fio.limits.<name> ..." (the block queue
+# limits the device led to, and the negotiated feature bits).
+# A/B mode (fio.devs=marked): every /dev/vd? whose last 4 KiB start with "VMVBENCH <name>" (written by the host) is
+# measured, named <name> (after waiting up to 5 s for fio.want of them); each job runs fio.slices times on each disk, alternating which disk goes first, so that
+# the disks share the guest, the boot and the host's load alike.
 . /tests/lib.sh
-DEV=$(arg fio.dev /dev/vda); RT=$(arg fio.rt 10); ENG=$(arg fio.engine libaio)
+RT=$(arg fio.rt 10); ENG=$(arg fio.engine libaio); SLICES=$(arg fio.slices 1)
 JOBS=$(arg fio.jobs randread4k/qd1,randread4k/qd32,seqread1m/qd1,seqread1m/qd32)
-wait_dev "$DEV"
 command -v fio >/dev/null || die "fio is not in this initramfs (use the fio image)"
-echo "fio $(fio --version) dev=$DEV size=$(blockdev --getsize64 "$DEV") rt=$RT engine=$ENG nproc=$(nproc)"
-# what the device made the guest's block layer do (request splitting) and the negotiated feature bits
-q=/sys/block/${DEV#/dev/}/queue
-val fio.limits "max_segments=$(cat $q/max_segments) max_segment_size=$(cat $q/max_segment_size) max_sectors_kb=$(cat $q/max_sectors_kb) features=$(cat /sys/block/${DEV#/dev/}/device/features 2>/dev/null)"
-# interrupts taken by the virtio device(s) so far (summed over CPUs)
-irqs() { awk '/virtio/ { for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) n += $i } END { print n + 0 }' /proc/interrupts; }
+if [ "$(arg fio.devs)" = marked ]; then
+  WANT=$(arg fio.want 1); tries=0
+  while :; do
+    DISKS=""; n=0
+    for d in /dev/vd?; do
+      [ -b "$d" ] || continue
+      sz=$(blockdev --getsize64 "$d")
+      name=$(dd if="$d" bs=4096 skip=$((sz / 4096 - 1)) count=1 iflag=direct 2>/dev/null | head -c 64 | tr -d '\000' | awk '$1 == "VMVBENCH" { print $2; exit }')
+      [ -n "$name" ] && { DISKS="$DISKS $name=$d"; n=$((n + 1)); }
+    done
+    [ $n -ge "$WANT" ] && break
+    tries=$((tries + 1)); [ $tries -ge 50 ] && die "fio.devs=marked: found $n of $WANT marked disks:$DISKS"
+    sleep 0.1
+  done
+else
+  d=$(arg fio.dev /dev/vda)
+  wait_dev "$d"
+  DISKS="${d#/dev/}=$d"
+fi
+echo "fio $(fio --version) disks:$DISKS rt=$RT engine=$ENG slices=$SLICES nproc=$(nproc)"
+# interrupts of one virtio device (virtioN, or virtioN-<vector> with MSI-X), summed over CPUs
+irqs() { awk -v v="$1" '{ n = $NF; if (n == v || index(n, v "-") == 1) for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts; }
+for nd in $DISKS; do
+  name=${nd%%=*}; dev=${nd#*=}; b=${dev#/dev/}; q=/sys/block/$b/queue
+  val "fio.limits.$name" "dev=$dev max_segments=$(cat $q/max_segments) max_segment_size=$(cat $q/max_segment_size) max_sectors_kb=$(cat $q/max_sectors_kb) features=$(cat /sys/block/$b/device/features 2>/dev/null)"
+done
 rc=0
 for job in $(echo "$JOBS" | tr ',' ' '); do
   case $job in
@@ -21,12 +45,23 @@ for job in $(echo "$JOBS" | tr ',' ' '); do
     *) echo "unknown fio job $job"; rc=1; continue;;
   esac
   qd=${job#*/qd}
-  i0=$(irqs)
-  out=$(fio --name=j --filename="$DEV" --rw=$rw --bs=$bs --iodepth="$qd" --ioengine="$ENG" --direct=1 \
-        --time_based --runtime="$RT" --ramp_time=1 --numjobs=1 --group_reporting \
-        --output-format=terse --terse-version=3 2>&1) || { echo "fio failed: $out"; rc=1; continue; }
-  i1=$(irqs)
-  # terse v3: field 7 = read bandwidth KiB/s, 8 = read IOPS, 40 = read total latency mean (usec)
-  echo "$out" | awk -F';' -v c="$job" -v irq=$((i1 - i0)) '/^3;/{printf "GUEST-FIO case=%s iops=%d bw_kibps=%d lat_mean_us=%.1f irqs=%d\n", c, $8, $7, $40, irq}'
+  s=1
+  while [ $s -le "$SLICES" ]; do
+    order=$DISKS
+    [ $((s % 2)) -eq 0 ] && order=$(echo $DISKS | tr ' ' '\n' | sed -n '1!G;h;$p' | tr '\n' ' ')
+    for nd in $order; do
+      name=${nd%%=*}; dev=${nd#*=}
+      vdev=$(basename "$(readlink -f /sys/block/${dev#/dev/}/device)")
+      i0=$(irqs "$vdev")
+      out=$(fio --name=j --filename="$dev" --rw=$rw --bs=$bs --iodepth="$qd" --ioengine="$ENG" --direct=1 \
+            --time_based --runtime="$RT" --ramp_time=1 --numjobs=1 --group_reporting \
+            --output-format=terse --terse-version=3 2>&1) || { echo "fio failed on $dev: $out"; rc=1; continue; }
+      i1=$(irqs "$vdev")
+      # terse v3: field 7 = read bandwidth KiB/s, 8 = read IOPS, 40 = read total latency mean (usec)
+      echo "$out" | awk -F';' -v c="$job" -v n="$name" -v s=$s -v irq=$((i1 - i0)) \
+        '/^3;/{printf "GUEST-FIO case=%s disk=%s slice=%d iops=%d bw_kibps=%d lat_mean_us=%.1f irqs=%d\n", c, n, s, $8, $7, $40, irq}'
+    done
+    s=$((s + 1))
+  done
 done
 exit $rc

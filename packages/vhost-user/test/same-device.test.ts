@@ -1,0 +1,126 @@
+/**
+ * "One device, every transport": ONE VirtioDevice instance is served first in process by
+ * @vmv/transport-mmio (driven by its Linux 6.1 driver model over an IoManager), then out of process
+ * by VhostUserBackend (driven by the test frontend over a real unix socket), then by the MMIO
+ * transport again. The device is not changed, wrapped or re-created between the three; each time
+ * its answers are right, and state it keeps (its config space) carries over.
+ */
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InMemoryInterruptController, IoManager, MmioRange } from '@vmv/bus';
+import { GuestMemory } from '@vmv/memory';
+import { MMIO_DEFAULT_REGION_SIZE, VirtioMmioTransport } from '@vmv/transport-mmio';
+import { VirtioMmioDriver, type DriverQueue } from '@vmv/transport-mmio/driver';
+import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend } from '@vmv/vhost-user';
+import { VhostUserRequest as Q } from '@vmv/vhost-user/protocol';
+import { UpperDevice } from './devices';
+import { Frontend, GuestRam, TestRing, until } from './frontend';
+
+const BASE = 0xd000_0000;
+const IRQ = 5;
+const VERSION_1 = 1n << 32n;
+const EVENT_IDX = 1n << 29n;
+const PROTOCOL_FEATURES_BIT = 1n << 30n;
+const text = (s: string) => new TextEncoder().encode(s);
+const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+const cleanups: (() => void)[] = [];
+
+afterEach(() => {
+  while (cleanups.length > 0) cleanups.pop()!();
+});
+
+/** One MMIO session: probe, negotiate, one queue, requests, config access, reset. */
+function mmioSession(transport: VirtioMmioTransport, io: IoManager, irqs: InMemoryInterruptController, memory: GuestMemory, round: string): void {
+  const done: { token: string; len: number }[] = [];
+  const driver = new VirtioMmioDriver({ bus: io, base: BASE, memory, ringMemory: { base: 0x10_0000, size: 0x10_0000 } });
+  expect(driver.probe().deviceId).toBe(0x7ff0);
+  const negotiated = driver.negotiate([]);
+  expect(negotiated & VERSION_1).toBe(VERSION_1);
+  const q: DriverQueue<string> = driver.setupQueue<string>(0, {
+    callback: (queue) => {
+      for (let u = queue.getBuf(); u !== null; u = queue.getBuf()) done.push({ token: u.token, len: u.len });
+    },
+  });
+  driver.ready();
+  expect(transport.status).toBe(0xf);
+  for (let i = 0; i < 3; i++) {
+    const input = `${round} mmio ${i}`;
+    memory.write(0x8_0000 + i * 0x100, text(input));
+    q.add([{ addr: 0x8_0000 + i * 0x100, len: input.length }], [{ addr: 0x9_0000 + i * 0x100, len: 64 }], `${round}-${i}`);
+    q.kick();
+    expect(irqs.isAsserted(IRQ)).toBe(true);
+    driver.interrupt();
+    expect(done.at(-1)).toEqual({ token: `${round}-${i}`, len: input.length });
+    expect(decode(memory.view(0x9_0000 + i * 0x100, input.length))).toBe(input.toUpperCase());
+  }
+  expect(driver.cread32(0)).toBe(0x12345678);
+  driver.reset();
+  expect(transport.status).toBe(0);
+}
+
+describe('one device instance, served by virtio-mmio and by vhost-user in turn', () => {
+  it('gives the right answers through MMIO, then vhost-user, then MMIO again', async () => {
+    const device = new UpperDevice(1, 256);
+
+    // 1. In process, behind the virtio-mmio transport
+    const memory = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(0x20_0000) }]);
+    const irqs = new InMemoryInterruptController();
+    const transport = new VirtioMmioTransport(device, { memory, interrupt: irqs.createLegacyGroup(IRQ, 1, 'level') });
+    const io = new IoManager();
+    io.registerMmio(new MmioRange(BASE, MMIO_DEFAULT_REGION_SIZE), transport);
+    mmioSession(transport, io, irqs, memory, 'first');
+    // the driver wrote the device's writable config bytes through MMIO
+    const writer = new VirtioMmioDriver({ bus: io, base: BASE, memory, ringMemory: { base: 0x10_0000, size: 0x10_0000 } });
+    writer.probe();
+    writer.negotiate([]);
+    writer.cwrite32(4, 0xcafef00d);
+    writer.reset();
+    expect(device.activations).toBe(1);
+    const resetsAfterMmio = device.resets;
+    expect(resetsAfterMmio).toBeGreaterThanOrEqual(1);
+
+    // 2. The very same object, out of process behind vhost-user
+    const backend = new VhostUserBackend(device);
+    cleanups.push(() => backend.close());
+    const path = join(tmpdir(), `vmv-vu-same-${process.pid}.sock`);
+    backend.listen(path, { removeStale: true });
+    const ram = new GuestRam();
+    cleanups.push(() => ram.close());
+    const fe = new Frontend(path);
+    cleanups.push(() => fe.close());
+    const offered = await fe.u64({ request: Q.GET_FEATURES, needReply: false });
+    expect(offered & (VERSION_1 | EVENT_IDX)).toBe(VERSION_1 | EVENT_IDX); // the device's own features
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    await fe.request({ request: Q.SET_OWNER, needReply: false });
+    expect(await fe.ack({ request: Q.SET_FEATURES, needReply: true, value: VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES_BIT })).toBe(0n);
+    // state the device kept from its MMIO life: the config bytes written there
+    const cfg = await fe.request({ request: Q.GET_CONFIG, needReply: false, config: { offset: 0, size: 8, flags: 0, data: new Uint8Array(8) } });
+    expect(cfg!.reply.body.getUint32(12, true)).toBe(0x12345678);
+    expect(cfg!.reply.body.getUint32(16, true)).toBe(0xcafef00d);
+    for (const region of ram.regions) expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd })).toBe(0n);
+    const ring = new TestRing<string>(0, ram, 256, { desc: 0x1000, avail: 0x3000, used: 0x4000 }, true);
+    cleanups.push(() => ring.close());
+    await ring.setup(fe);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    await fe.request({ request: Q.SET_STATUS, needReply: false, value: 0x0fn });
+    for (let i = 0; i < 3; i++) {
+      const input = `vhost-user ${i}`;
+      ram.memory.write(0x10000 + i * 0x100, text(input));
+      ring.driver.add([{ addr: 0x10000 + i * 0x100, len: input.length }], [{ addr: 0x20000 + i * 0x100, len: 64 }], `vu-${i}`);
+      if (ring.driver.kickPrepare()) ring.kick.write(1);
+      await until(() => ring.driver.moreUsed(), 3000, 'a used buffer');
+      expect(ring.driver.getBuf()).toMatchObject({ token: `vu-${i}`, len: input.length });
+      expect(decode(ram.memory.view(0x20000 + i * 0x100, input.length))).toBe(input.toUpperCase());
+    }
+    expect(device.activations).toBe(2);
+    fe.close();
+    await until(() => !backend.connected);
+    expect(device.resets).toBe(resetsAfterMmio + 1);
+    backend.close();
+
+    // 3. Back behind the MMIO transport, still the same object
+    mmioSession(transport, io, irqs, memory, 'again');
+    expect(device.activations).toBe(3);
+  });
+});
