@@ -1,6 +1,10 @@
 # fio on block devices: 4k randread and 1M sequential read, direct=1, iodepth 1 and 32, 1 s ramp.
 # cmdline: fio.dev=/dev/vda fio.rt=SECONDS fio.engine=libaio|io_uring fio.jobs=randread4k/qd1,...
 #          fio.devs=marked fio.want=N fio.slices=N  (A/B mode, below)
+#          fio.cpu=N fio.irqcpu=N  (fio runs on CPU fio.cpu, default 1, and every measured disk's interrupts go to
+#          CPU fio.irqcpu, default 0; "any" leaves either to the scheduler. Unpinned, the figures at QD32 fall into two
+#          groups some 40 % apart depending on where fio lands relative to the interrupt, a guest artifact that
+#          swamps any difference between backends.)
 # Prints "GUEST-FIO case=<case> disk=<name> slice=<n> iops=N bw_kibps=N lat_mean_us=N irqs=N" per run (irqs: the
 # disk's virtio interrupts during the run, ramp included), and "GUEST-VALUE fio.limits.<name> ..." (the block queue
 # limits the device led to, and the negotiated feature bits).
@@ -30,9 +34,18 @@ else
   wait_dev "$d"
   DISKS="${d#/dev/}=$d"
 fi
-echo "fio $(fio --version) disks:$DISKS rt=$RT engine=$ENG slices=$SLICES nproc=$(nproc)"
-# interrupts of one virtio device (virtioN, or virtioN-<vector> with MSI-X), summed over CPUs
+# interrupts of one virtio device (virtioN, or virtioN-<vector> with MSI-X), summed over CPUs; irqnums: their numbers
 irqs() { awk -v v="$1" '{ n = $NF; if (n == v || index(n, v "-") == 1) for (i = 2; i <= NF && $i ~ /^[0-9]+$/; i++) s += $i } END { print s + 0 }' /proc/interrupts; }
+irqnums() { awk -v v="$1" '{ n = $NF; if (n == v || index(n, v "-") == 1) { sub(":", "", $1); print $1 } }' /proc/interrupts; }
+vdevof() { basename "$(readlink -f /sys/block/${1#/dev/}/device)"; }
+FIOCPU=$(arg fio.cpu 1); IRQCPU=$(arg fio.irqcpu 0); NCPU=$(nproc); PIN=""
+[ "$FIOCPU" != any ] && [ "$FIOCPU" -lt "$NCPU" ] && PIN="--cpus_allowed=$FIOCPU"
+if [ "$IRQCPU" != any ] && [ "$IRQCPU" -lt "$NCPU" ]; then
+  for nd in $DISKS; do
+    for n in $(irqnums "$(vdevof "${nd#*=}")"); do echo "$IRQCPU" > /proc/irq/$n/smp_affinity_list 2>/dev/null || echo "cannot pin irq $n"; done
+  done
+else IRQCPU=any; fi
+echo "fio $(fio --version) disks:$DISKS rt=$RT engine=$ENG slices=$SLICES nproc=$NCPU fio-cpu=${PIN:+$FIOCPU} irq-cpu=$IRQCPU"
 for nd in $DISKS; do
   name=${nd%%=*}; dev=${nd#*=}; b=${dev#/dev/}; q=/sys/block/$b/queue
   val "fio.limits.$name" "dev=$dev max_segments=$(cat $q/max_segments) max_segment_size=$(cat $q/max_segment_size) max_sectors_kb=$(cat $q/max_sectors_kb) features=$(cat /sys/block/$b/device/features 2>/dev/null)"
@@ -51,10 +64,10 @@ for job in $(echo "$JOBS" | tr ',' ' '); do
     [ $((s % 2)) -eq 0 ] && order=$(echo $DISKS | tr ' ' '\n' | sed -n '1!G;h;$p' | tr '\n' ' ')
     for nd in $order; do
       name=${nd%%=*}; dev=${nd#*=}
-      vdev=$(basename "$(readlink -f /sys/block/${dev#/dev/}/device)")
+      vdev=$(vdevof "$dev")
       i0=$(irqs "$vdev")
       out=$(fio --name=j --filename="$dev" --rw=$rw --bs=$bs --iodepth="$qd" --ioengine="$ENG" --direct=1 \
-            --time_based --runtime="$RT" --ramp_time=1 --numjobs=1 --group_reporting \
+            --time_based --runtime="$RT" --ramp_time=1 --numjobs=1 --group_reporting $PIN \
             --output-format=terse --terse-version=3 2>&1) || { echo "fio failed on $dev: $out"; rc=1; continue; }
       i1=$(irqs "$vdev")
       # terse v3: field 7 = read bandwidth KiB/s, 8 = read IOPS, 40 = read total latency mean (usec)
