@@ -5,16 +5,121 @@
 // ArrayBuffer first (every view then has length 0, so no JS access can touch the pages), then
 // munmaps and marks the record; the finaliser munmaps only if that has not happened. Whichever
 // owner goes last frees the record.
+//
+// SIGBUS: a page of a file mapping that lies past the end of the file raises SIGBUS when touched.
+// mmap() refuses such ranges up front, but the file can shrink later (a vhost-user frontend that
+// truncates the memory file it shared). A process-wide SIGBUS handler covers that: when the fault
+// address lies in one of our live mappings, the page is replaced by a private zero page (reads give
+// zeros, writes are kept privately and never reach the file) and the access is retried; any other
+// SIGBUS goes to the previous disposition, so real crashes stay crashes.
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cmath>
+#include <mutex>
 
 #include "sys.h"
 
 namespace vmv {
 namespace {
+
+// ---- live mapping ranges, readable from a signal handler (lock-free reads; writes under a mutex)
+constexpr size_t kSlots = 16384;
+struct Range {
+  std::atomic<uintptr_t> start;  // 0: free
+  std::atomic<uintptr_t> end;
+};
+Range gRanges[kSlots];
+std::mutex gRangesMutex;
+std::atomic<size_t> gHighWater{0};  // slots [0, gHighWater) may be in use
+std::atomic<uint64_t> gRecovered{0};
+uintptr_t gPageSize = 4096;
+struct sigaction gPrevious;
+std::once_flag gInstallOnce;
+
+void OnSigbus(int sig, siginfo_t* info, void* context) {
+  if (info != nullptr && info->si_code == BUS_ADRERR) {
+    const uintptr_t addr = reinterpret_cast<uintptr_t>(info->si_addr);
+    const size_t n = gHighWater.load(std::memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+      const uintptr_t start = gRanges[i].start.load(std::memory_order_acquire);
+      if (start == 0 || addr < start || addr >= gRanges[i].end.load(std::memory_order_acquire)) continue;
+      void* page = reinterpret_cast<void*>(addr & ~(gPageSize - 1));
+      if (mmap(page, gPageSize, PROT_READ | PROT_WRITE, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
+        gRecovered.fetch_add(1, std::memory_order_relaxed);
+        return;  // the faulting access runs again, on the zero page
+      }
+      break;
+    }
+  }
+  // Not one of ours: what would have happened without us.
+  if ((gPrevious.sa_flags & SA_SIGINFO) != 0 && gPrevious.sa_sigaction != nullptr) {
+    gPrevious.sa_sigaction(sig, info, context);
+    return;
+  }
+  if (gPrevious.sa_handler != SIG_DFL && gPrevious.sa_handler != SIG_IGN && gPrevious.sa_handler != nullptr) {
+    gPrevious.sa_handler(sig);
+    return;
+  }
+  // An ignored SIGBUS that another process sent stays ignored (a fault cannot be ignored).
+  if (gPrevious.sa_handler == SIG_IGN && info != nullptr && info->si_code <= 0) return;
+  // The default action: SIGBUS is blocked while we run, so it is delivered, with the default
+  // disposition, as soon as we return.
+  signal(SIGBUS, SIG_DFL);
+  raise(SIGBUS);
+}
+
+void InstallSigbusHandler() {
+  std::call_once(gInstallOnce, [] {
+    gPageSize = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    struct sigaction sa {};
+    sa.sa_sigaction = OnSigbus;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+    sigaction(SIGBUS, &sa, &gPrevious);
+  });
+}
+
+// A slot for [start, end), or -1 when every slot is taken (the mapping then just has no cover).
+int RegisterRange(uintptr_t start, uintptr_t end) {
+  std::lock_guard<std::mutex> lock(gRangesMutex);
+  for (size_t i = 0; i < kSlots; i++) {
+    if (gRanges[i].start.load(std::memory_order_relaxed) != 0) continue;
+    gRanges[i].end.store(end, std::memory_order_relaxed);
+    gRanges[i].start.store(start, std::memory_order_release);
+    if (i >= gHighWater.load(std::memory_order_relaxed)) gHighWater.store(i + 1, std::memory_order_release);
+    return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void UnregisterRange(int slot) {
+  if (slot < 0) return;
+  std::lock_guard<std::mutex> lock(gRangesMutex);
+  gRanges[slot].start.store(0, std::memory_order_release);
+  gRanges[slot].end.store(0, std::memory_order_release);
+}
+
+// The size of what `st` describes, as mmap sees it: the file size, or a block device's size.
+bool MappableSize(int fd, const struct stat& st, uint64_t* size) {
+  if (S_ISREG(st.st_mode)) {
+    *size = static_cast<uint64_t>(st.st_size);
+    return true;
+  }
+  if (S_ISBLK(st.st_mode)) {
+    uint64_t bytes = 0;
+    if (ioctl(fd, BLKGETSIZE64, &bytes) < 0) return false;
+    *size = bytes;
+    return true;
+  }
+  return false;  // other kinds (character devices): the driver decides
+}
 
 struct MapRecord {
   void* base;      // what mmap returned (page aligned)
@@ -22,7 +127,17 @@ struct MapRecord {
   bool unmapped;
   bool finalized;  // the ArrayBuffer's finaliser has run
   int owners;
+  int slot;        // SIGBUS cover (RegisterRange), -1 if none
 };
+
+// Unmaps once: the SIGBUS cover goes first, so the handler never acts on an unmapped range.
+void UnmapRecord(MapRecord* rec) {
+  if (rec->unmapped) return;
+  rec->unmapped = true;
+  UnregisterRange(rec->slot);
+  rec->slot = -1;
+  munmap(rec->base, rec->baseLen);
+}
 
 void Release(MapRecord* rec) {
   if (--rec->owners == 0) delete rec;
@@ -31,10 +146,7 @@ void Release(MapRecord* rec) {
 void FinalizeBuffer(napi_env, void*, void* hint) {
   auto* rec = static_cast<MapRecord*>(hint);
   rec->finalized = true;
-  if (!rec->unmapped) {
-    munmap(rec->base, rec->baseLen);
-    rec->unmapped = true;
-  }
+  UnmapRecord(rec);
   Release(rec);
 }
 
@@ -61,14 +173,18 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   // A page past the end of a file raises SIGBUS when touched: refuse such a range up front.
   struct stat st;
   if (fstat(fd, &st) < 0) return Fail(env, "fstat");
-  if (S_ISREG(st.st_mode) && off + len > static_cast<uint64_t>(st.st_size)) return Fail(env, "mmap", ENXIO);
+  uint64_t fileSize;
+  if (MappableSize(fd, st, &fileSize) && off + len > fileSize) return Fail(env, "mmap", ENXIO);
 
+  InstallSigbusHandler();
   const size_t mapLen = static_cast<size_t>(len + delta);
   void* base = mmap(nullptr, mapLen, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, static_cast<off_t>(aligned));
   if (base == MAP_FAILED) return Fail(env, "mmap");
+  const uintptr_t start = reinterpret_cast<uintptr_t>(base);
+  const int slot = RegisterRange(start, start + mapLen);
 
   // Two owners from the start: the ArrayBuffer's finaliser and this function (then the handle).
-  auto* rec = new MapRecord{base, mapLen, false, false, 2};
+  auto* rec = new MapRecord{base, mapLen, false, false, 2, slot};
   napi_value ab;
   napi_status s = napi_create_external_arraybuffer(env, static_cast<char*>(base) + delta, static_cast<size_t>(len), FinalizeBuffer, rec, &ab);
   if (s != napi_ok) {
@@ -77,10 +193,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
     // buffer.constants.MAX_LENGTH); other versions may not run it at all. Unmap exactly once, and
     // free the record only if the finaliser has had its turn (else leak these few bytes rather
     // than risk a late finaliser touching freed memory).
-    if (!rec->unmapped) {
-      munmap(base, mapLen);
-      rec->unmapped = true;
-    }
+    UnmapRecord(rec);
     if (rec->finalized) Release(rec);
     return Fail(env, "napi_create_external_arraybuffer", ENOMEM);
   }
@@ -106,8 +219,15 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
     return Fail(env, "napi_detach_arraybuffer", EINVAL);
   }
   rec->unmapped = true;
+  UnregisterRange(rec->slot);
+  rec->slot = -1;
   if (munmap(rec->base, rec->baseLen) < 0) return Fail(env, "munmap");
   return Int(env, 0);
+}
+
+// recoveredFaults() -> SIGBUS faults on shrunk files answered with a zero page, process-wide
+Napi::Value RecoveredFaults(const Napi::CallbackInfo& info) {
+  return Int(info.Env(), static_cast<double>(gRecovered.load(std::memory_order_relaxed)));
 }
 
 }  // namespace
@@ -115,6 +235,7 @@ Napi::Value Munmap(const Napi::CallbackInfo& info) {
 void InitMapping(Napi::Env env, Napi::Object exports) {
   exports.Set("mmap", Napi::Function::New(env, Mmap, "mmap"));
   exports.Set("munmap", Napi::Function::New(env, Munmap, "munmap"));
+  exports.Set("recoveredFaults", Napi::Function::New(env, RecoveredFaults, "recoveredFaults"));
 }
 
 }  // namespace vmv

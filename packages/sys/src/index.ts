@@ -16,7 +16,7 @@ export type { SysErrorOptions } from './errors.js';
 export { closeFd, dupFd, setNonBlocking, fdSize, ftruncate, pageSize } from './fd.js';
 export { memfdCreate, memfdAddSeals } from './memfd.js';
 export type { MemfdOptions, MemfdSeals } from './memfd.js';
-export { Mapping, mmap, MAX_MAPPING_LENGTH } from './mapping.js';
+export { Mapping, mmap, MAX_MAPPING_LENGTH, truncatedPageFaults } from './mapping.js';
 export type { MmapOptions } from './mapping.js';
 export { EventFd, eventfdRead, eventfdWrite, EVENTFD_MAX } from './eventfd.js';
 export type { EventFdOptions } from './eventfd.js';

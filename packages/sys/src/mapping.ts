@@ -156,10 +156,14 @@ export class Mapping {
  * Maps `length` bytes of `fd`, from `offset`, into a new {@link Mapping} (PROT_READ|PROT_WRITE,
  * MAP_SHARED by default).
  *
- * For a regular file or memfd the whole range must lie inside the file: touching a page past the
- * end of file raises SIGBUS, so such a request fails with `ENXIO` instead. (A file that another
- * process shrinks after mapping can still raise SIGBUS; create shared memfds with `allowSealing`
- * and seal them with `memfdAddSeals(fd, { shrink: true })` if that matters.)
+ * For a regular file, memfd or block device the whole range must lie inside it: touching a page
+ * past the end of a file raises SIGBUS, so such a request fails with `ENXIO` instead. A file that
+ * another process shrinks after mapping (a vhost-user frontend truncating the memory it shared)
+ * does not crash this process either: a SIGBUS handler, installed by the first `mmap`, replaces the
+ * page of the mapping that faulted with a private zero page, so reads of the lost range give zeros
+ * and writes to it stay private (see {@link truncatedPageFaults}). SIGBUS from anywhere else keeps
+ * its previous disposition. Seal shared memfds (`memfdAddSeals(fd, { shrink: true })`) to rule the
+ * case out.
  *
  * @param fd - an fd open for reading (and writing, for a shared mapping)
  * @param length - bytes to map, 1 to {@link MAX_MAPPING_LENGTH}
@@ -194,4 +198,19 @@ export function mmap(fd: number, length: number, options?: MmapOptions): Mapping
     throw fail(r, undefined, details);
   }
   return new Mapping(kCreate, fd, length, offset, shared, r[0], r[1]);
+}
+
+/**
+ * How many times, process-wide, an access to a mapping made by {@link mmap} touched a page past the
+ * end of its (shrunk) file and was answered with a private zero page instead of a SIGBUS crash.
+ * Nonzero means some peer truncated a file it had shared: the data in the lost range is gone.
+ *
+ * @returns the count since the process started
+ * @example
+ * ```ts
+ * if (truncatedPageFaults() > seen) console.warn('a shared memory file was truncated under us');
+ * ```
+ */
+export function truncatedPageFaults(): number {
+  return native.recoveredFaults();
 }

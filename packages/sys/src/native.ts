@@ -37,6 +37,7 @@ export interface NativeBinding {
   addSeals(fd: number, shrink: boolean, grow: boolean, write: boolean, seal: boolean): number;
   mmap(fd: number, length: number, offset: number, shared: boolean): [ArrayBuffer, NativeMappingHandle] | number;
   munmap(handle: NativeMappingHandle, buffer: ArrayBuffer): number;
+  recoveredFaults(): number;
   eventfd(initval: number, semaphore: boolean): number;
   eventfdRead(fd: number): number;
   eventfdReadBigInt(fd: number): bigint | number;

@@ -429,6 +429,7 @@
     "python": "/usr/bin/python3",
     "standalone_static_library": 1,
     "_jsr_registry": "https://npm.jsr.io/",
+    "recursive": "true",
     "omit_lockfile_registry_resolved": "true",
     "globalconfig": "/root/.config/pnpm/rc",
     "npm_globalconfig": "/usr/etc/npmrc",
