@@ -19,10 +19,11 @@
  * wake-ups) plus a promise. It blocks the event loop while it runs, so it is only used while it
  * proves fast. A read slower than `inlineSlowUs` means the data came from the disk, not the page
  * cache, or that the process was preempted (on a loaded host that happens every few thousand
- * reads). Slow reads feed a moving average over about the last 32 inline reads; when more than
- * one in twenty is slow, inline reads are paused for `inlineCooldownMs`, doubling (up to 10 s) each
- * time they are paused again soon after resuming. A cold image therefore costs one or two
- * blocking reads per pause; a stray preemption costs nothing.
+ * reads, and the first reads of a process are slow while the code warms up). Slow reads feed a
+ * moving average over about the last 32 inline reads; three slow reads in a row, or about four in
+ * 32, pause inline reads for `inlineCooldownMs`, doubling (up to 10 s) each time they are paused
+ * again soon after resuming. A cold image therefore costs a few blocking reads per pause; a stray
+ * preemption costs nothing.
  * @module
  */
 
@@ -92,8 +93,8 @@ const DEFAULT_INLINE_COOLDOWN_MS = 100;
 const MAX_COOLDOWN_MS = 10_000;
 /** Weight of the latest inline read in the moving slow fraction (about the last 32 reads). */
 const SLOW_WEIGHT = 1 / 32;
-/** Slow fraction above which inline reads are paused. */
-const PAUSE_FRACTION = 1 / 20;
+/** Slow fraction above which inline reads are paused: three slow reads in a row, or about four in 32. */
+const PAUSE_FRACTION = 1 / 12;
 /** A pause within this many inline reads of the previous one doubles the cooldown. */
 const RELAPSE_READS = 64;
 
@@ -134,7 +135,7 @@ export class SessionSafeBackend implements BlockBackend {
   private slowFraction = 0;
   /** The current pause length (ms) and the inline reads done since the last pause. */
   private cooldown: number;
-  private sincePause = 0;
+  private sincePause = Infinity;
   private inlineCount = 0;
   private deferredCount = 0;
   private slowCount = 0;

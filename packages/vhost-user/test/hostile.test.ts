@@ -5,11 +5,13 @@
  * /proc/self/fd and /proc/self/maps after each scenario).
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventFd, UnixStream, closeFd, ftruncate, memfdCreate, setNonBlocking, truncatedPageFaults } from '@vmv/sys';
 import { Feature, features } from '@vmv/device-trait';
+import { SplitDriver } from '@vmv/queue/driver';
 import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend, type VhostUserBackendEvent } from '@vmv/vhost-user';
 import {
   HeaderFlags,
@@ -18,6 +20,7 @@ import {
   encodeMessage,
   encodeRequest,
   type MemoryRegionDescription,
+  type VhostUserRequestMessage,
 } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
 import { Frontend, GuestRam, HIGH_GPA, TestRing, USER_BASE, mappingCount, openFdCount, sleep, until } from './frontend';
@@ -194,6 +197,105 @@ describe('hostile frontends: memory table', () => {
     expect(mappingCount('test-guest-ram')).toBe(1); // the old low region was released
     expect(mappingCount('other-ram')).toBe(1);
     expect(events.filter((e) => e.type === 'ring-error').length).toBe(2);
+  });
+});
+
+describe('hostile frontends: memory removed under the device', () => {
+  it('a region removed while the device still holds chains of a stopped ring stays mapped until they come back', async () => {
+    const device = new UpperDevice(2, 256);
+    device.mode = 'hold';
+    const { path, events } = start(device, { drainTimeoutMs: 30 });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe, SUPPORTED_PROTOCOL_FEATURES);
+    for (const region of ram.regions) expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd })).toBe(0n);
+    const rings = [ringAt(ram, 0, 0), ringAt(ram, 1, 0x10_0000 - 0x10000)]; // both rings in the low region
+    for (const r of rings) {
+      await r.setup(fe);
+      expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: r.index, num: 1 })).toBe(0n);
+    }
+    submit(ram, rings[0]!, 'held', 'held in the high region', HIGH_GPA + 0x10000, HIGH_GPA + 0x20000);
+    await until(() => device.held.length === 1);
+    // ring 0 stops with the chain still held (drain timeout); ring 1 runs on, so no device reset
+    const base = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    expect(base!.reply.body.getUint32(4, true)).toBe(1);
+    expect(device.resets).toBe(0);
+    // the frontend removes the region the held chain points into: the reply comes after the
+    // timeout, but the region stays mapped for the device
+    expect(await fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: null })).toBe(0n);
+    expect(events.some((e) => e.type === 'memory-held')).toBe(true);
+    expect(mappingCount('test-guest-ram')).toBe(3);
+    // the device completes late: its reads and writes still land (no exception), the used
+    // element is dropped (the frontend owns ring 0 now), and then the region goes
+    const held = device.held.shift()!;
+    device.complete(held.queue, held.chain);
+    expect(decode(ram.memory.view(HIGH_GPA + 0x20000, 23))).toBe('HELD IN THE HIGH REGION');
+    expect(ram.memory.readU16(0x4002)).toBe(0); // ring 0's used idx untouched
+    await until(() => mappingCount('test-guest-ram') === 2, 1000, 'the held region to be released');
+  });
+
+  it('a device reset releases held regions at once', async () => {
+    const device = new UpperDevice(2, 256);
+    device.mode = 'hold';
+    const { path } = start(device, { drainTimeoutMs: 20 });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe, SUPPORTED_PROTOCOL_FEATURES);
+    for (const region of ram.regions) expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd })).toBe(0n);
+    const rings = [ringAt(ram, 0, 0), ringAt(ram, 1, 0x10_0000 - 0x10000)];
+    for (const r of rings) {
+      await r.setup(fe);
+      expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: r.index, num: 1 })).toBe(0n);
+    }
+    submit(ram, rings[0]!, 'held', 'x', HIGH_GPA + 0x10000, HIGH_GPA + 0x20000);
+    await until(() => device.held.length === 1);
+    await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    expect(await fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: null })).toBe(0n);
+    expect(mappingCount('test-guest-ram')).toBe(3);
+    expect(await fe.ack({ request: Q.RESET_DEVICE, needReply: true })).toBe(0n);
+    expect(device.resets).toBe(1);
+    expect(mappingCount('test-guest-ram')).toBe(2);
+  });
+});
+
+describe('hostile frontends: negotiation', () => {
+  it('SET_FEATURES outside the offer, without VERSION_1 or refused by the device fails; SET_OWNER twice fails', async () => {
+    const device = new UpperDevice();
+    (device as { validateFeatures?: (f: bigint) => boolean }).validateFeatures = (f) => (f & (1n << 28n)) === 0n; // refuses INDIRECT_DESC
+    const { path, failures } = start(device);
+    const fe = track(new Frontend(path));
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: NO_MEM_SLOTS });
+    const set = (value: bigint) => fe.ack({ request: Q.SET_FEATURES, needReply: true, value });
+    expect(await set(VERSION_1 | PROTOCOL_FEATURES_BIT | (1n << 40n))).toBe(1n); // not offered
+    expect(await set(VERSION_1 | PROTOCOL_FEATURES_BIT | (1n << 33n))).toBe(1n); // ACCESS_PLATFORM: never offered
+    expect(await set(PROTOCOL_FEATURES_BIT)).toBe(1n); // no VERSION_1
+    expect(await set(VERSION_1 | (1n << 28n))).toBe(1n); // the device says no
+    expect(await set(VERSION_1 | PROTOCOL_FEATURES_BIT)).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_PROTOCOL_FEATURES, needReply: true, value: 1n << 5n })).toBe(1n); // BACKEND_REQ: not offered
+    expect(await fe.ack({ request: Q.SET_OWNER, needReply: true })).toBe(0n);
+    expect(await fe.ack({ request: Q.SET_OWNER, needReply: true })).toBe(1n);
+    expect(failures()).toEqual([
+      'VhostUser.UnsupportedFeaturesError',
+      'VhostUser.UnsupportedFeaturesError',
+      'VhostUser.InvalidParamError',
+      'VhostUser.InvalidParamError',
+      'VhostUser.UnsupportedFeaturesError',
+      'VhostUser.InvalidOperationError',
+    ]);
+  });
+
+  it('requests of features not negotiated are refused (protocol-feature gating)', async () => {
+    const { path, failures } = start();
+    const fe = track(new Frontend(path));
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: 1n << BigInt(ProtocolFeature.REPLY_ACK) });
+    expect(await fe.ack({ request: Q.RESET_DEVICE, needReply: true })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_STATUS, needReply: true, value: 1n })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_CONFIG, needReply: true, config: { offset: 4, size: 1, flags: 0, data: Uint8Array.of(1) } })).toBe(1n);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(1n); // PROTOCOL_FEATURES not acked
+    expect(failures()).toEqual(Array<string>(4).fill('VhostUser.InactiveOperationError'));
+    // a request whose reply carries data cannot carry an error: GET_STATUS without STATUS disconnects
+    fe.sendRaw(encodeRequest({ request: Q.GET_STATUS, needReply: false }).bytes);
+    await fe.closed;
   });
 });
 
@@ -586,5 +688,113 @@ describe('hostile frontends: config and framing', () => {
     expect(failures()).toEqual(Array<string>(3).fill('VhostUser.InvalidInflightError'));
     expect(mappingCount('short-inflight')).toBe(0);
     expect(openFdCount()).toBe(fdsBefore);
+  });
+});
+
+describe('hostile frontends: random sessions', () => {
+  it('random sequences of well-formed requests with real fds never crash, and leak no fd or mapping', async () => {
+    const device = new UpperDevice(2, 256);
+    device.mode = 'async';
+    device.delayMs = 2;
+    const { path, backend } = start(device, { drainTimeoutMs: 20 });
+    const ram = track(new GuestRam()); // 2 MiB memfd
+    const evs = [track(new EventFd()), track(new EventFd()), track(new EventFd())];
+    const fdsBefore = openFdCount();
+    const index = fc.integer({ min: 0, max: 2 }); // 2 is out of range
+    const uaddr = fc.integer({ min: 0, max: 0x30_0000 / 16 }).map((i) => USER_BASE + BigInt(i * 16));
+    const region = fc
+      .record({
+        gpa: fc.constantFrom(0n, 0x10_0000n, BigInt(HIGH_GPA)),
+        size: fc.constantFrom(0x1000n, 0x1_0000n, 0x10_0000n, 0x20_0000n),
+        uaddr: fc.constantFrom(USER_BASE, USER_BASE + 0x10_0000n, USER_BASE + 0x1000_0000n),
+        off: fc.constantFrom(0n, 0x1000n, 0x10_0000n, 0x1f_f000n, 0x30_0000n),
+      })
+      .map((r): MemoryRegionDescription => ({ guestPhysAddr: r.gpa, memorySize: r.size, userAddr: r.uaddr, mmapOffset: r.off }));
+    const fdArb = fc.constantFrom<number | null>(null, evs[0]!.fd, evs[1]!.fd, evs[2]!.fd, ram.fd);
+    type Action = VhostUserRequestMessage | { request: 'kick'; ring: number } | { request: 'submit'; count: number };
+    const msgArb: fc.Arbitrary<Action> = fc.oneof(
+      fc.record({ request: fc.constantFrom(Q.GET_FEATURES, Q.SET_OWNER, Q.RESET_OWNER, Q.GET_STATUS, Q.RESET_DEVICE, Q.GET_QUEUE_NUM, Q.GET_MAX_MEM_SLOTS), needReply: fc.boolean() }),
+      fc.record({ request: fc.constant(Q.SET_FEATURES), needReply: fc.boolean(), value: fc.constantFrom(VERSION_1 | PROTOCOL_FEATURES_BIT, VERSION_1 | PROTOCOL_FEATURES_BIT | (1n << 29n), VERSION_1) }),
+      fc.record({ request: fc.constant(Q.SET_PROTOCOL_FEATURES), needReply: fc.boolean(), value: fc.constantFrom(SUPPORTED_PROTOCOL_FEATURES, NO_MEM_SLOTS) }),
+      fc.record({ request: fc.constant(Q.SET_STATUS), needReply: fc.boolean(), value: fc.constantFrom(0n, 0x0fn, 0x07n) }),
+      fc.record({ request: fc.constant(Q.SET_VRING_NUM), needReply: fc.boolean(), index, num: fc.constantFrom(1, 16, 256, 512) }),
+      fc.record({ request: fc.constantFrom(Q.SET_VRING_BASE, Q.GET_VRING_BASE), needReply: fc.boolean(), index, num: fc.integer({ min: 0, max: 0xffff }) }),
+      fc.record({ request: fc.constant(Q.SET_VRING_ENABLE), needReply: fc.boolean(), index, num: fc.integer({ min: 0, max: 1 }) }),
+      fc.record({ request: fc.constantFrom(Q.SET_VRING_KICK, Q.SET_VRING_CALL, Q.SET_VRING_ERR), needReply: fc.boolean(), index, fd: fdArb }),
+      fc.record({
+        request: fc.constant(Q.SET_VRING_ADDR),
+        needReply: fc.boolean(),
+        addr: fc.record({ index, flags: fc.constant(0), descUserAddr: uaddr, usedUserAddr: uaddr, availUserAddr: uaddr, logGuestAddr: fc.constant(0n) }),
+      }),
+      fc.record({ request: fc.constantFrom(Q.ADD_MEM_REG, Q.REM_MEM_REG), needReply: fc.boolean(), region, fd: fc.constant(ram.fd) }),
+      fc.array(region, { minLength: 1, maxLength: 3 }).map((regions) => ({ request: Q.SET_MEM_TABLE, needReply: true, regions, fds: regions.map(() => ram.fd) })),
+      fc.record({ request: fc.constant(Q.GET_INFLIGHT_FD), needReply: fc.boolean(), inflight: fc.record({ mmapSize: fc.constant(0n), mmapOffset: fc.constant(0n), numQueues: fc.integer({ min: 1, max: 2 }), queueSize: fc.constantFrom(16, 256) }) }),
+      fc.record({ request: fc.constant(Q.SET_INFLIGHT_FD), needReply: fc.boolean(), inflight: fc.record({ mmapSize: fc.constantFrom(0x1000n, 0x10_0000n), mmapOffset: fc.constantFrom(0n, 0x1000n), numQueues: fc.integer({ min: 1, max: 2 }), queueSize: fc.constantFrom(16, 256) }), fd: fc.constant(ram.fd) }),
+      fc.record({ request: fc.constant('kick' as const), ring: fc.integer({ min: 0, max: 2 }) }),
+      fc.record({ request: fc.constant('submit' as const), count: fc.integer({ min: 1, max: 8 }) }),
+    );
+    // A proper setup first (most runs), so the random part also hits running rings and a live device.
+    const setup: VhostUserRequestMessage[] = [
+      { request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: NO_MEM_SLOTS },
+      { request: Q.SET_OWNER, needReply: false },
+      { request: Q.SET_FEATURES, needReply: false, value: VERSION_1 | PROTOCOL_FEATURES_BIT },
+      { request: Q.SET_MEM_TABLE, needReply: false, regions: ram.regions, fds: [ram.fd, ram.fd] },
+      { request: Q.SET_VRING_NUM, needReply: false, index: 0, num: 256 },
+      { request: Q.SET_VRING_BASE, needReply: false, index: 0, num: 0 },
+      vringAddr(0, ram.uaddr(0x1000), ram.uaddr(0x3000), ram.uaddr(0x4000)),
+      { request: Q.SET_VRING_KICK, needReply: false, index: 0, fd: evs[0]!.fd },
+      { request: Q.SET_VRING_CALL, needReply: false, index: 0, fd: evs[1]!.fd },
+      { request: Q.SET_VRING_ENABLE, needReply: false, index: 0, num: 1 },
+    ];
+    let activations = 0;
+    await fc.assert(
+      fc.asyncProperty(fc.boolean(), fc.array(msgArb, { minLength: 1, maxLength: 25 }), async (withSetup, actions) => {
+        ram.memory.fill(0x1000, 0x4000);
+        const driver = new SplitDriver<string>(ram.memory, { size: 256, descTable: 0x1000, driverArea: 0x3000, deviceArea: 0x4000 });
+        const before = device.activations;
+        const stream = UnixStream.connect(path);
+        const buf = new Uint8Array(4096);
+        const drain = (): void => {
+          try {
+            for (let got = stream.recvmsg(buf); got !== null && got.bytesRead > 0; got = stream.recvmsg(buf)) for (const fd of got.fds) closeFd(fd);
+          } catch {
+            // ECONNRESET: the backend hung up with our requests unread
+          }
+        };
+        try {
+          for (const a of [...(withSetup ? setup : []), ...actions]) {
+            if (a.request === 'kick') {
+              evs[a.ring]!.write(1);
+            } else if (a.request === 'submit') {
+              for (let i = 0; i < a.count; i++) driver.add([{ addr: 0x10000 + i * 16, len: 16 }], [{ addr: 0x20000 + i * 64, len: 64 }], `s${i}`);
+              evs[0]!.write(1);
+            } else {
+              const { bytes, fds } = encodeRequest(a);
+              try {
+                stream.sendmsg(bytes, fds);
+              } catch {
+                break; // the backend hung up
+              }
+            }
+            await sleep(0);
+            drain();
+          }
+          await sleep(3);
+          drain();
+        } finally {
+          stream.close();
+        }
+        await until(() => !backend.connected, 2000, 'disconnect');
+        if (device.activations > before) activations++;
+      }),
+      { numRuns: 80 },
+    );
+    expect(activations).toBeGreaterThan(5); // the runs did reach live devices
+    await sleep(30); // drains and region releases that were waiting end within their timeouts
+    expect(openFdCount()).toBe(fdsBefore);
+    expect(mappingCount('test-guest-ram')).toBe(1);
+    expect(mappingCount('vhost-user-inflight')).toBe(0);
+    const fe = track(new Frontend(path));
+    expect(await fe.u64({ request: Q.GET_FEATURES, needReply: false })).toBe(backend.offeredFeatures);
   });
 });

@@ -6,6 +6,9 @@
  *   a used element completed after the ring was stopped is dropped, never written into a ring
  *   the frontend has taken back;
  * - **outstanding count**, so GET_VRING_BASE can wait for the device to finish what it popped;
+ * - **orphans**: chains the device still holds from a ring that was stopped since. Their
+ *   completions are dropped, but they are still counted, so memory they may point into is not
+ *   unmapped under the device while its session lives;
  * - **inflight tracking** (split rings, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) and resubmission of
  *   the requests a previous backend left in flight;
  * - **inner swap**: when the memory table changes, the ring is rebuilt over the new memory and
@@ -21,6 +24,8 @@ const NONE = 0;
 const CURRENT = 1;
 const STALE = 2;
 const RESUBMIT = 3;
+/** Popped before the ring was stopped; the device may still complete it (dropped, but counted). */
+const ORPHAN = 4;
 
 /**
  * A backend ring as a device sees it. Not exported from the package.
@@ -37,6 +42,12 @@ export class BackendQueue implements Virtqueue {
   /** Per head: NONE, or where the pending chain came from. */
   private readonly origin = new Uint8Array(65536);
   private pending = 0;
+  /** Chain objects popped before the last stops and not returned yet (identity is exact: the rings they came from are gone, so their pools are never reused). */
+  private readonly orphans = new Set<DescriptorChain>();
+  /** Orphans known by head only (a number given to addUsed cannot be matched to a chain object). */
+  private orphanHeads = 0;
+  /** Per head: the chain object handed out (grown to the ring size at attach; no allocation per pop). */
+  private heldChains: (DescriptorChain | null)[] = [];
   private running = false;
   /** Called when the outstanding count drops to zero. */
   onIdle: (() => void) | null = null;
@@ -52,6 +63,20 @@ export class BackendQueue implements Virtqueue {
   /** Chains popped and not yet returned. */
   get outstanding(): number {
     return this.pending;
+  }
+
+  /** Chains popped before the ring was last stopped that the device has not returned (their completions are dropped). */
+  get orphaned(): number {
+    return this.orphans.size + this.orphanHeads;
+  }
+
+  /** The device was reset: it drops what it held, so orphans no longer count. */
+  forgetOrphans(): void {
+    this.orphans.clear();
+    this.orphanHeads = 0;
+    this.origin.fill(NONE);
+    this.heldChains.fill(null);
+    this.pending = 0;
   }
 
   /** The real ring, or null when stopped. */
@@ -70,6 +95,11 @@ export class BackendQueue implements Virtqueue {
     this.inner = inner;
     this.tracker = tracker;
     if (counter !== undefined) this.counter = counter;
+    if (this.heldChains.length < inner.size) {
+      const grown = new Array<DescriptorChain | null>(inner.size).fill(null);
+      for (let h = 0; h < this.heldChains.length; h++) grown[h] = this.heldChains[h]!;
+      this.heldChains = grown;
+    }
   }
 
   /** Queues chains (from a private ring over the same descriptor table) to hand out before new ones. */
@@ -96,7 +126,18 @@ export class BackendQueue implements Virtqueue {
     this.resubmitLeft = 0;
     this.tracker = null;
     if (this.pending > 0) {
-      this.origin.fill(NONE);
+      for (let h = 0; h < this.origin.length; h++) {
+        if (this.origin[h] === NONE || this.origin[h] === ORPHAN) continue;
+        const chain = this.heldChains[h];
+        if (chain !== null && chain !== undefined) {
+          this.orphans.add(chain);
+          this.origin[h] = NONE;
+        } else {
+          this.origin[h] = ORPHAN;
+          this.orphanHeads++;
+        }
+        this.heldChains[h] = null;
+      }
       this.pending = 0;
     }
   }
@@ -128,24 +169,45 @@ export class BackendQueue implements Virtqueue {
       this.resubmitLeft--;
       if (this.resubmitLeft === 0) this.resubmit = null;
       if (chain !== null) {
-        if (this.origin[chain.head] === NONE) this.pending++;
-        this.origin[chain.head] = RESUBMIT;
+        this.take(chain, RESUBMIT);
         return chain;
       }
     }
     const chain = inner.pop();
     if (chain === null) return null;
     const head = chain.head;
-    if (this.origin[head] === NONE) this.pending++;
-    this.origin[head] = CURRENT;
+    this.take(chain, CURRENT);
     if (this.tracker !== null) this.tracker.markInflight(head, this.counter++);
     return chain;
   }
 
+  /** Records a chain handed to the device. */
+  private take(chain: DescriptorChain, from: number): void {
+    const head = chain.head;
+    const was = this.origin[head];
+    if (was === ORPHAN) {
+      // the head was reused while an old use of it is still with the device: the two cannot be
+      // told apart by head, so the old one stops counting
+      this.orphanHeads--;
+      this.pending++;
+    } else if (was === NONE) {
+      this.pending++;
+    }
+    this.origin[head] = from;
+    this.heldChains[head] = chain;
+  }
+
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
     const head = typeof chainOrHead === 'number' ? chainOrHead : chainOrHead.head;
+    // A chain from before the ring was stopped: the frontend owns that ring now. Dropped, counted.
+    if (this.orphans.size > 0 && typeof chainOrHead !== 'number' && this.orphans.delete(chainOrHead)) return;
     const inner = this.inner;
     const origin = head >>> 0 === head && head < 65536 ? this.origin[head]! : NONE;
+    if (origin === ORPHAN) {
+      this.origin[head] = NONE;
+      this.orphanHeads--;
+      return;
+    }
     // Not outstanding: the ring was stopped since the chain was popped, and the frontend owns the
     // ring now. Writing a used element would corrupt it, so the completion is dropped (its
     // inflight entry, if tracked, stays set for resubmission).
@@ -164,6 +226,7 @@ export class BackendQueue implements Virtqueue {
     }
     if (tracker !== null) tracker.endUsed(head, inner.nextUsed);
     this.origin[head] = NONE;
+    this.heldChains[head] = null;
     this.pending--;
     if (this.pending === 0 && this.onIdle !== null) this.onIdle();
   }

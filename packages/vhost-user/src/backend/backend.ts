@@ -37,7 +37,12 @@ export const SUPPORTED_PROTOCOL_FEATURES: bigint = protocolFeatureMask([
 ]);
 
 /**
- * What the backend reports through {@link VhostUserBackendOptions.onEvent}.
+ * What the backend reports through {@link VhostUserBackendOptions.onEvent}: `listening`,
+ * `connected`, `disconnected` (with the error that ended the connection, if any), `rejected` (a
+ * second frontend, a failed accept), `request-failed` (a request answered with a failure),
+ * `activated` / `device-reset` (device sessions), `needs-reset` (the device failed),
+ * `ring-error` (a ring stopped alone, its err eventfd signalled) and `memory-held` (regions the
+ * frontend removed stay mapped past the drain timeout because the device still holds chains).
  *
  * @example
  * ```ts
@@ -67,7 +72,10 @@ export interface VhostUserBackendOptions {
   readonly protocolFeatures?: bigint;
   /** Memory slots reported by GET_MAX_MEM_SLOTS and enforced (1..32, default 32). */
   readonly maxMemSlots?: number;
-  /** How long GET_VRING_BASE waits for requests the device popped to complete (ms, default 1000). */
+  /**
+   * How long GET_VRING_BASE, and a memory table change that removes regions, wait for requests the
+   * device popped to complete before replying (ms, default 1000).
+   */
   readonly drainTimeoutMs?: number;
   /** Poll interval of rings whose frontend sent no kick eventfd (ms, default 1). */
   readonly pollIntervalMs?: number;

@@ -66,7 +66,8 @@ export type ConnectionEvent =
   | { readonly type: 'activated' }
   | { readonly type: 'device-reset' }
   | { readonly type: 'needs-reset'; readonly reason: unknown }
-  | { readonly type: 'ring-error'; readonly index: number; readonly error: unknown };
+  | { readonly type: 'ring-error'; readonly index: number; readonly error: unknown }
+  | { readonly type: 'memory-held'; readonly regions: number };
 
 /** vhost bits that are not device features. */
 const VHOST_ONLY_FEATURES = (1n << BigInt(VhostFeature.PROTOCOL_FEATURES)) | (1n << BigInt(VhostFeature.LOG_ALL));
@@ -127,6 +128,13 @@ export class Connection {
   private busy = false;
   private pumping = false;
   private readonly tx: PendingWrite[] = [];
+  /**
+   * Regions out of the table that chains still held by the device may point into: kept mapped until
+   * the device returns them or is reset (or the connection ends), so memory never disappears under
+   * a live device session.
+   */
+  private graveyard: MappedRegion[] = [];
+  private graveyardTimer: ReturnType<typeof setTimeout> | null = null;
   // receive state of the message being read
   private readonly rxHeader = new Uint8Array(VHOST_USER_HEADER_SIZE);
   private rxHeaderGot = 0;
@@ -175,7 +183,11 @@ export class Connection {
     }
     for (const ring of this.rings) ring.clear();
     this.resetDevice();
-    this.table.clear();
+    // Guest memory stays mapped until the device's I/O from before the reset has finished
+    // (a zero-copy read may still be landing in a guest buffer): VirtioDevice.drain().
+    const table = this.table;
+    this.afterDeviceDrain(() => table.clear());
+    this.releaseGraveyard();
     this.dropInflight();
     for (const w of this.tx) for (const fd of w.closeAfter) safeClose(fd);
     this.tx.length = 0;
@@ -697,22 +709,34 @@ export class Connection {
   }
 
   /**
-   * Unmaps regions taken out of the table once no request is outstanding on any ring (requests
-   * in flight may still point into them), or after the drain timeout; the reply waits for it,
-   * so the frontend learns the region is unmapped only when it is.
+   * Whether the device holds no chain: none outstanding on a running ring, and none kept from a
+   * ring stopped since (orphans). A reset device holds nothing (VirtioDevice contract).
+   */
+  private deviceIdle(): boolean {
+    return this.closed || this.session === null || this.rings.every((r) => r.queue.outstanding === 0 && r.queue.orphaned === 0);
+  }
+
+  /**
+   * Unmaps regions taken out of the table once the device holds no chain (chains in flight may
+   * point into them). The reply waits for that, up to the drain timeout, so the frontend normally
+   * learns the region is unmapped only when it is. Past the timeout the reply goes out and the
+   * regions stay mapped until the device returns its chains or is reset: unmapping memory under a
+   * device that still uses it would turn its completion into an exception.
    */
   private releaseWhenIdle(removed: readonly MappedRegion[]): Promise<void> | undefined {
     if (removed.length === 0) return undefined;
-    const idle = (): boolean => this.closed || this.rings.every((r) => r.queue.outstanding === 0);
-    if (idle()) {
+    if (this.deviceIdle()) {
       this.table.release(removed);
       return undefined;
     }
     const deadline = Date.now() + this.settings.drainTimeoutMs;
     return new Promise<void>((resolve) => {
       const check = (): void => {
-        if (idle() || Date.now() >= deadline) {
+        if (this.deviceIdle()) {
           this.table.release(removed);
+          resolve();
+        } else if (Date.now() >= deadline) {
+          this.bury(removed);
           resolve();
         } else {
           setTimeout(check, 1);
@@ -720,6 +744,66 @@ export class Connection {
       };
       setTimeout(check, 1);
     });
+  }
+
+  /** Keeps regions mapped until the device is idle or reset (see {@link Connection.graveyard}). */
+  private bury(regions: readonly MappedRegion[]): void {
+    this.graveyard.push(...regions);
+    this.settings.emit({ type: 'memory-held', regions: this.graveyard.length });
+    this.watchGraveyard();
+  }
+
+  private watchGraveyard(): void {
+    if (this.graveyardTimer !== null || this.graveyard.length === 0) return;
+    this.graveyardTimer = setTimeout(() => {
+      this.graveyardTimer = null;
+      if (this.deviceIdle()) this.releaseGraveyard();
+      else this.watchGraveyard();
+    }, 5);
+  }
+
+  /**
+   * Runs `release` once the device's I/O from before its last reset has finished
+   * (`VirtioDevice.drain()`), or after `drainTimeoutMs` if it never settles; at once for a device
+   * without `drain`. A release never throws out of here.
+   */
+  private afterDeviceDrain(release: () => void): void {
+    const run = (): void => {
+      try {
+        release();
+      } catch {
+        // unmapping failed: nothing more can be done for these regions
+      }
+    };
+    const drain = this.device.drain;
+    if (typeof drain !== 'function') {
+      run();
+      return;
+    }
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      run();
+    };
+    const timer = setTimeout(finish, this.settings.drainTimeoutMs);
+    timer.unref?.();
+    try {
+      Promise.resolve(drain.call(this.device)).then(finish, finish);
+    } catch {
+      finish();
+    }
+  }
+
+  private releaseGraveyard(): void {
+    if (this.graveyardTimer !== null) {
+      clearTimeout(this.graveyardTimer);
+      this.graveyardTimer = null;
+    }
+    const regions = this.graveyard;
+    this.graveyard = [];
+    this.table.release(regions);
   }
 
   private ringFailed(ring: Vring, error: unknown): void {
@@ -812,6 +896,16 @@ export class Connection {
     } catch {
       // a device that fails to reset is dropped all the same
     }
+    // after reset the device holds no chain (VirtioDevice contract); regions removed earlier are
+    // unmapped once its I/O from before the reset has drained
+    for (const ring of this.rings) ring.queue.forgetOrphans();
+    if (this.graveyardTimer !== null) {
+      clearTimeout(this.graveyardTimer);
+      this.graveyardTimer = null;
+    }
+    const removed = this.graveyard;
+    this.graveyard = [];
+    if (removed.length > 0) this.afterDeviceDrain(() => this.table.release(removed));
     this.status &= ~STATUS_NEEDS_RESET;
     this.settings.emit({ type: 'device-reset' });
   }

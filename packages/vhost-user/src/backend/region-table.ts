@@ -7,7 +7,8 @@
  * Safety: a mapping covers exactly `[mmap_offset, mmap_offset + memory_size)` of the fd the
  * frontend gave for that region (sys refuses a range past the end of the file), and every access
  * goes through GuestMemory's bounds checks, so nothing outside what the frontend gave is touched.
- * Removed or replaced regions are unmapped at once (their ArrayBuffers are detached first).
+ * Removed or replaced regions are handed back to the connection, which unmaps them (detaching
+ * their ArrayBuffers first) once the device no longer holds chains that may point into them.
  *
  * @module
  */

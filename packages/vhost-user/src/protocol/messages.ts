@@ -213,7 +213,7 @@ export interface RemMemRegRequest extends RequestBase {
   readonly request: R['REM_MEM_REG'];
   /** The region to remove (matched by guest address, user address and size; mmap offset ignored). */
   readonly region: MemoryRegionDescription;
-  /** An fd some frontends (QEMU ≤ 8.0) attach anyway; the spec says close it unused. */
+  /** An fd older frontends (QEMU 5.1 to 7.0) attach; QEMU 7.1+ sends none (vhost-user.rst: ignore and close it). */
   readonly fd: number | null;
 }
 
