@@ -1,5 +1,6 @@
 // @vmv/sys native addon: module entry, errno names, plain fds, memfd and eventfd.
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -142,6 +143,20 @@ Napi::Value Ftruncate(const Napi::CallbackInfo& info) {
   return Int(info.Env(), 0);
 }
 
+// fallocate(PUNCH_HOLE | KEEP_SIZE): frees the file blocks of a range, which then reads as zeros,
+// without changing the file size. EOPNOTSUPP where the filesystem cannot.
+Napi::Value PunchHole(const Napi::CallbackInfo& info) {
+  int fd;
+  double offset, length;
+  if (!ArgFd(info, 0, &fd) || !ArgDouble(info, 1, &offset) || !ArgDouble(info, 2, &length)) return Napi::Value();
+  if (!(offset >= 0 && length > 0 && offset + length <= 9007199254740991.0)) return Fail(info.Env(), "fallocate", EINVAL);
+  int r;
+  do r = fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(length));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return Fail(info.Env(), "fallocate");
+  return Int(info.Env(), 0);
+}
+
 Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   std::string name;
   if (!ArgString(info, 0, &name)) return Napi::Value();
@@ -229,6 +244,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("setNonBlocking", SetNonBlocking);
   fn("fstatSize", FstatSize);
   fn("ftruncate", Ftruncate);
+  fn("punchHole", PunchHole);
   fn("memfdCreate", MemfdCreate);
   fn("addSeals", AddSeals);
   fn("eventfd", EventFdCreate);

@@ -33,6 +33,7 @@ export interface NativeBinding {
   setNonBlocking(fd: number, on: boolean): number;
   fstatSize(fd: number): number;
   ftruncate(fd: number, size: number): number;
+  punchHole(fd: number, offset: number, length: number): number;
   memfdCreate(name: string, allowSealing: boolean, hugetlb: boolean): number;
   addSeals(fd: number, shrink: boolean, grow: boolean, write: boolean, seal: boolean): number;
   mmap(fd: number, length: number, offset: number, shared: boolean): [ArrayBuffer, NativeMappingHandle] | number;

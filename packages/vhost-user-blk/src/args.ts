@@ -37,6 +37,12 @@ export interface DaemonOptions {
   direct?: boolean;
   /** Requests in flight per queue, 1..queueSize. Default 64. */
   maxInflight?: number;
+  /**
+   * Largest read served inline (a synchronous pread on the event loop, straight into guest memory)
+   * while the host page cache serves reads fast; 0 turns inline reads off. Buffered images only
+   * (not with `direct`). Default {@link DEFAULT_INLINE_READ_MAX}.
+   */
+  inlineReadMax?: number;
   /** Log verbosity on stderr. Default `info`. */
   logLevel?: LogLevelName;
 }
@@ -60,6 +66,11 @@ export const PROGRAM = 'vmv-vhost-user-blk';
 /** Default ring size: QEMU's vhost-user-blk accepts `queue-size` up to 1024 (its default is 128). @example `parseArgs([...]).options.queueSize === DEFAULT_QUEUE_SIZE` */
 export const DEFAULT_QUEUE_SIZE = 1024;
 
+/** Default largest inline read: 128 KiB. @example `parseArgs([...]).options.inlineReadMax === DEFAULT_INLINE_READ_MAX` */
+export const DEFAULT_INLINE_READ_MAX = 128 * 1024;
+/** Largest value of `--inline-read-max`: 16 MiB. @example `MAX_INLINE_READ_MAX === 16 << 20` */
+export const MAX_INLINE_READ_MAX = 16 << 20;
+
 /** The `--help` text. @example `process.stdout.write(HELP + '\n')` */
 export const HELP = `Usage: ${PROGRAM} --socket PATH --image FILE [options]
 
@@ -78,6 +89,9 @@ Options:
   --max-inflight N    requests in flight per queue, 1..queue-size (default 64)
   --direct            O_DIRECT: bypass the host page cache (falls back to buffered I/O
                       on filesystems without O_DIRECT)
+  --inline-read-max B serve reads of up to B bytes inline (a synchronous read on the event
+                      loop: no thread pool round trip) while the page cache serves them fast;
+                      0 turns this off (default ${DEFAULT_INLINE_READ_MAX}; buffered images only)
   --log-level LEVEL   error | warn | info | debug (default info); logs go to stderr
   -h, --help          this text
   -V, --version       the version
@@ -88,7 +102,7 @@ the requests in flight, fdatasync the image, exit 0.
 Exit status: 0 after a clean stop, 1 when the image or socket cannot be used, 2 for a bad
 command line.`;
 
-const VALUE_OPTIONS = new Set(['--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--log-level']);
+const VALUE_OPTIONS = new Set(['--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--log-level']);
 const FLAG_OPTIONS = new Set(['--readonly', '--read-only', '--direct', '--help', '-h', '--version', '-V']);
 
 function integer(option: string, text: string, min: number, max: number): number {
@@ -175,6 +189,8 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
   if ((queueSize & (queueSize - 1)) !== 0) throw new UsageError(`--queue-size must be a power of two, got ${queueSize}`);
   const inflightText = values.get('--max-inflight');
   const maxInflight = inflightText === undefined ? Math.min(64, queueSize) : integer('--max-inflight', inflightText, 1, queueSize);
+  const inlineText = values.get('--inline-read-max');
+  const inlineReadMax = inlineText === undefined ? DEFAULT_INLINE_READ_MAX : integer('--inline-read-max', inlineText, 0, MAX_INLINE_READ_MAX);
   const serialText = values.get('--serial');
   const serial = serialText === undefined ? undefined : checkSerial(serialText);
   const level = values.get('--log-level') ?? 'info';
@@ -192,6 +208,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       serial,
       direct: flags.has('--direct'),
       maxInflight,
+      inlineReadMax,
       logLevel: level as LogLevelName,
     },
   };

@@ -12,7 +12,7 @@
 
 import { BlockDevice, RequestType } from '@vmv/block';
 import { VhostUserBackend, isVhostUserError, requestName, type VhostUserBackendEvent } from '@vmv/vhost-user';
-import { DEFAULT_QUEUE_SIZE, checkSerial, type DaemonOptions, type LogLevelName } from './args.js';
+import { DEFAULT_INLINE_READ_MAX, DEFAULT_QUEUE_SIZE, MAX_INLINE_READ_MAX, checkSerial, type DaemonOptions, type LogLevelName } from './args.js';
 import { openImage, syncReader, type OpenImage } from './image.js';
 import { SessionSafeBackend } from './session-safe-backend.js';
 import { checkSocketPath, listenError } from './socket.js';
@@ -127,6 +127,7 @@ export class BlockDaemon {
     const queueSize = int(options.queueSize ?? DEFAULT_QUEUE_SIZE, 2, 32768, 'queueSize');
     if ((queueSize & (queueSize - 1)) !== 0) throw new RangeError(`BlockDaemon.start: queueSize must be a power of two, got ${queueSize}`);
     const maxInflight = int(options.maxInflight ?? Math.min(64, queueSize), 1, queueSize, 'maxInflight');
+    const inlineReadMax = int(options.inlineReadMax ?? DEFAULT_INLINE_READ_MAX, 0, MAX_INLINE_READ_MAX, 'inlineReadMax');
     const serial = options.serial === undefined ? undefined : checkSerial(options.serial);
     const readonly = options.readonly === true;
 
@@ -138,7 +139,9 @@ export class BlockDaemon {
         // Buffered I/O is zero-copy into guest memory, which a disconnect unmaps at once: keep the
         // requests of a dead session off it. O_DIRECT already goes through private bounce buffers.
         // Small reads are served inline (synchronously) while the page cache serves them fast.
-        backend: image.direct ? image.backend : new SessionSafeBackend(image.backend, { inlineRead: syncReader(image.file.fd) }),
+        backend: image.direct
+          ? image.backend
+          : new SessionSafeBackend(image.backend, inlineReadMax > 0 ? { inlineRead: syncReader(image.file.fd), inlineMaxBytes: inlineReadMax } : {}),
         readOnly: readonly,
         numQueues: queues,
         queueSize,

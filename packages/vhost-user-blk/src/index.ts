@@ -8,10 +8,11 @@
  */
 export { BlockDaemon } from './daemon.js';
 export type { DaemonLogger, DaemonStats } from './daemon.js';
-export { DEFAULT_QUEUE_SIZE, HELP, LogLevel, PROGRAM, checkSerial, parseArgs } from './args.js';
+export { DEFAULT_INLINE_READ_MAX, DEFAULT_QUEUE_SIZE, HELP, MAX_INLINE_READ_MAX, LogLevel, PROGRAM, checkSerial, parseArgs } from './args.js';
 export type { DaemonOptions, LogLevelName, ParsedCommand } from './args.js';
-export { openImage } from './image.js';
+export { openImage, syncReader } from './image.js';
 export { SessionSafeBackend } from './session-safe-backend.js';
+export type { SessionSafeOptions, SessionSafeStats } from './session-safe-backend.js';
 export type { OpenImage, OpenImageOptions } from './image.js';
 export { MAX_SOCKET_PATH_BYTES, checkSocketPath, listenError } from './socket.js';
 export { STOP_SIGNALS, packageVersion, processIo, runCli, stderrLogger } from './cli.js';
