@@ -66,8 +66,8 @@ export const PROGRAM = 'vmv-vhost-user-blk';
 /** Default ring size: QEMU's vhost-user-blk accepts `queue-size` up to 1024 (its default is 128). @example `parseArgs([...]).options.queueSize === DEFAULT_QUEUE_SIZE` */
 export const DEFAULT_QUEUE_SIZE = 1024;
 
-/** Default largest inline read: 128 KiB. @example `parseArgs([...]).options.inlineReadMax === DEFAULT_INLINE_READ_MAX` */
-export const DEFAULT_INLINE_READ_MAX = 128 * 1024;
+/** Default largest inline read: 1 MiB. @example `parseArgs([...]).options.inlineReadMax === DEFAULT_INLINE_READ_MAX` */
+export const DEFAULT_INLINE_READ_MAX = 1 << 20;
 /** Largest value of `--inline-read-max`: 16 MiB. @example `MAX_INLINE_READ_MAX === 16 << 20` */
 export const MAX_INLINE_READ_MAX = 16 << 20;
 

@@ -217,12 +217,12 @@ export class BlockDaemon {
         await this.flushing;
         await this.image.close();
         const s = this.stats;
-        this.log('info', `stopped: ${s.connections} connection${s.connections === 1 ? '' : 's'}, ${s.requests} requests (${s.ok} ok, ${s.ioerr} I/O errors, ${s.unsupp} unsupported); image flushed`);
         const safe = this.device.backend;
         if (safe instanceof SessionSafeBackend) {
           const b = safe.stats;
-          this.log('debug', `reads served inline: ${b.inline}; deferred reads and writes: ${b.deferred}; slow inline reads: ${b.slow}, pauses: ${b.pauses}`);
+          this.log('debug', `reads served inline: ${b.inline}; through private buffers: ${b.deferred} reads and writes; slow inline reads: ${b.slow} (${b.pauses} pauses)`);
         }
+        this.log('info', `stopped: ${s.connections} connection${s.connections === 1 ? '' : 's'}, ${s.requests} requests (${s.ok} ok, ${s.ioerr} I/O errors, ${s.unsupp} unsupported); image flushed`);
       } finally {
         this.markStopped();
       }

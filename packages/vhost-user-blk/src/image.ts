@@ -9,6 +9,7 @@
 import { readFileSync, readSync, readvSync, statSync, type Stats } from 'node:fs';
 import type { BlockBackend } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
+import { punchHole } from '@vmv/sys';
 import { ImageError } from './errors.js';
 
 /** How to open an image: see {@link openImage}. @example `const o: OpenImageOptions = { image: 'disk.img', readonly: true };` */
@@ -170,7 +171,9 @@ export async function openImage(options: OpenImageOptions): Promise<OpenImage> {
 
   let file: FileBackend;
   try {
-    file = await FileBackend.open(path, { readOnly: readonly, direct: options.direct === true });
+    // DISCARD and WRITE_ZEROES with UNMAP free the image's blocks (fallocate PUNCH_HOLE) where the
+    // filesystem can; elsewhere the file backend falls back to writing zeros.
+    file = await FileBackend.open(path, { readOnly: readonly, direct: options.direct === true, punchHole });
   } catch (e) {
     const code = errnoOf(e);
     const mode = readonly ? 'reading' : 'reading and writing';

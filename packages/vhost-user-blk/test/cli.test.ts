@@ -10,8 +10,10 @@ import { join } from 'node:path';
 import { UnixListener } from '@vmv/sys';
 import {
   BlockDaemon,
+  DEFAULT_INLINE_READ_MAX,
   DEFAULT_QUEUE_SIZE,
   HELP,
+  MAX_INLINE_READ_MAX,
   VHOST_USER_BLK_ERROR_NAMES,
   checkSocketPath,
   isVhostUserBlkError,
@@ -47,15 +49,15 @@ describe('parseArgs', () => {
   it('fills in the defaults', () => {
     expect(parseArgs(['--socket', 's.sock', '--image', 'd.img'])).toEqual({
       command: 'run',
-      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, logLevel: 'info' },
+      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, inlineReadMax: DEFAULT_INLINE_READ_MAX, logLevel: 'info' },
     });
   });
 
   it('takes every option, in both --opt value and --opt=value forms', () => {
-    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--log-level', 'debug']);
+    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--inline-read-max', '0', '--log-level', 'debug']);
     expect(p).toEqual({
       command: 'run',
-      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, logLevel: 'debug' },
+      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, logLevel: 'debug' },
     });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--read-only'])).toMatchObject({ options: { readonly: true } });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--queue-size', '4'])).toMatchObject({ options: { queueSize: 4, maxInflight: 4 } });
@@ -81,20 +83,22 @@ describe('parseArgs', () => {
     expect(usageError(['--socket', 's', '--image', 'i', '--log-level', 'loud'])).toMatch(/--log-level must be one of error, warn, info, debug/);
   });
 
-  it('refuses a bad --queues, --queue-size, --max-inflight or --serial', () => {
+  it('refuses a bad --queues, --queue-size, --max-inflight, --inline-read-max or --serial', () => {
     for (const q of ['0', '257', '-1', 'two', '1.5', '', '0x2']) {
       expect(usageError(['--socket', 's', '--image', 'i', `--queues=${q}`])).toMatch(/--queues must (be a whole number|be in 1\.\.256)/);
     }
     expect(usageError(['--socket', 's', '--image', 'i', '--queue-size', '100'])).toMatch(/--queue-size must be a power of two/);
     expect(usageError(['--socket', 's', '--image', 'i', '--queue-size', '65536'])).toMatch(/--queue-size must be in 2\.\.32768/);
     expect(usageError(['--socket', 's', '--image', 'i', '--queue-size', '8', '--max-inflight', '9'])).toMatch(/--max-inflight must be in 1\.\.8/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--inline-read-max', String(MAX_INLINE_READ_MAX + 1)])).toMatch(/--inline-read-max must be in 0\.\.16777216/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--inline-read-max', '4k'])).toMatch(/--inline-read-max must be a whole number/);
     expect(usageError(['--socket', 's', '--image', 'i', '--serial', 'x'.repeat(21)])).toMatch(/--serial must be at most 20 bytes/);
     expect(usageError(['--socket', 's', '--image', 'i', '--serial', 'disk\u00e9'])).toMatch(/--serial must be printable ASCII/);
   });
 
   it('either parses or throws a UsageError, for any argument list (fast-check)', () => {
     const token = fc.oneof(
-      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
+      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
       fc.string({ maxLength: 12 }),
       fc.integer({ min: -5, max: 70000 }).map(String),
     );
@@ -252,12 +256,14 @@ describe('BlockDaemon.start / stop in process', () => {
     expect(daemon.backend.listening).toBe(false);
     expect(daemon.stats).toEqual({ connections: 0, requests: 0, ok: 0, ioerr: 0, unsupp: 0 });
     expect(lines.at(-1)).toMatch(/stopped: 0 connections, 0 requests/);
+    expect(lines).toContain('debug: reads served inline: 0; through private buffers: 0 reads and writes; slow inline reads: 0 (0 pauses)');
   });
 
   it('rejects bad programmatic options as embedder misuse', async () => {
     const socket = join(dir, 'bad.sock');
     await expect(BlockDaemon.start({ socket, image, queues: 0 })).rejects.toThrow(RangeError);
     await expect(BlockDaemon.start({ socket, image, queueSize: 100 })).rejects.toThrow(RangeError);
+    await expect(BlockDaemon.start({ socket, image, inlineReadMax: -1 })).rejects.toThrow(RangeError);
     await expect(BlockDaemon.start({ socket: '', image })).rejects.toThrow(TypeError);
     await expect(BlockDaemon.start({ socket, image, serial: 'é' })).rejects.toMatchObject({ name: 'VhostUserBlk.UsageError' });
   });

@@ -109,6 +109,23 @@ describe('vmv-vhost-user-blk as a child process', () => {
     expect(d.stderr()).toContain('frontend connected (connection 1)');
   }, 30_000);
 
+  it.each([
+    ['inline reads (default)', [], /reads served inline: [1-9]\d*; through private buffers: 1 reads/],
+    ['--inline-read-max 0', ['--inline-read-max', '0'], /reads served inline: 0; through private buffers: 5 reads/],
+  ])('reads the image the same with %s, small reads inline and large ones through the thread pool', async (_mode, extra, stats) => {
+    const { image, socket, content } = setup();
+    const d = await start(['--socket', socket, '--image', image, '--log-level', 'debug', ...(extra as string[])], socket);
+    const fe = await connect(socket);
+    for (const [sector, sectors] of [[3, 8], [64, 256], [512, 2048], [2048, 4096], [IMAGE_SIZE / 512 - 1, 1]] as const) {
+      const r = await fe.read(sector, sectors);
+      expect(r.status).toBe(BlockStatus.OK);
+      expect(Buffer.from(r.data).equals(Buffer.from(content.subarray(sector * 512, (sector + sectors) * 512)))).toBe(true);
+    }
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(d.stderr()).toMatch(stats as RegExp);
+  }, 30_000);
+
   it('serves two queues when started with --queues 2', async () => {
     const { image, socket, content } = setup();
     await start(['--socket', socket, '--image', image, '--queues', '2'], socket);

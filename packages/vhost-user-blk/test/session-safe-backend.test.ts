@@ -121,3 +121,139 @@ describe('SessionSafeBackend', () => {
     expect(() => new SessionSafeBackend({} as BlockBackend)).toThrow(TypeError);
   });
 });
+
+/** A MemoryBackend plus a synchronous read over the same bytes, with a scripted clock. */
+const PATTERN = new Uint8Array(1 << 18).map((_, i) => (i * 13 + 5) & 0xff);
+
+function inlineSetup(options: { durationMs?: (call: number) => number; short?: (call: number) => boolean } = {}) {
+  const inner = new MemoryBackend(PATTERN.length);
+  const store = PATTERN;
+  void inner.write(0, [store]);
+  let clock = 1000;
+  let calls = 0;
+  const innerReads: number[] = [];
+  const innerRead = inner.read.bind(inner);
+  inner.read = (offset: number, buffers: readonly Uint8Array[]) => {
+    innerReads.push(offset);
+    return innerRead(offset, buffers);
+  };
+  const inlineRead = (offset: number, buffers: readonly Uint8Array[]): number => {
+    const call = calls++;
+    clock += options.durationMs?.(call) ?? 0.002;
+    let at = offset;
+    for (const b of buffers) {
+      b.set(store.subarray(at, at + b.length));
+      at += b.length;
+    }
+    const total = at - offset;
+    return options.short?.(call) === true ? total - 512 : total;
+  };
+  const tick = (ms: number): void => void (clock += ms);
+  return { inner, store, inlineRead, innerReads, tick, now: () => clock, calls: () => calls };
+}
+
+describe('SessionSafeBackend inline reads', () => {
+  it('serves small reads synchronously into the guest buffers, large ones through a private buffer', async () => {
+    const s = inlineSetup();
+    const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, inlineMaxBytes: 8192, now: s.now });
+    const views = [new Uint8Array(1024), new Uint8Array(3072)];
+    expect(safe.read(4096, views)).toBeUndefined(); // done on the spot
+    expect(Buffer.concat(views)).toEqual(Buffer.from(s.store.subarray(4096, 8192)));
+    expect(s.innerReads).toEqual([]);
+    const big = new Uint8Array(16384);
+    const p = safe.read(0, [big]);
+    expect(p).toBeInstanceOf(Promise);
+    await p;
+    expect(Buffer.from(big)).toEqual(Buffer.from(s.store.subarray(0, 16384)));
+    expect(s.innerReads).toEqual([0]);
+    expect(safe.stats).toEqual({ inline: 1, deferred: 1, slow: 0, pauses: 0 });
+  });
+
+  it('finishes a short inline read asynchronously, with the right data', async () => {
+    const s = inlineSetup({ short: (call) => call === 0 });
+    const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, now: s.now });
+    const view = new Uint8Array(4096);
+    await safe.read(8192, [view]);
+    expect(Buffer.from(view)).toEqual(Buffer.from(s.store.subarray(8192, 12288)));
+    expect(s.innerReads).toEqual([8192]);
+  });
+
+  it('an inline read error is the read\'s error', () => {
+    const inner = new MemoryBackend(1 << 16);
+    const safe = new SessionSafeBackend(inner, {
+      inlineRead: () => {
+        throw Object.assign(new Error('EIO'), { code: 'EIO' });
+      },
+    });
+    expect(() => safe.read(0, [new Uint8Array(512)])).toThrow('EIO');
+  });
+
+  it('three slow inline reads in a row pause inline reads for the cooldown; a stray slow one does not', async () => {
+    let slow = new Set([0, 40, 41, 42]);
+    const s = inlineSetup({ durationMs: (call) => (slow.has(call) ? 5 : 0.002) });
+    const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, inlineSlowUs: 100, inlineCooldownMs: 50, now: s.now });
+    const read = () => safe.read(0, [new Uint8Array(512)]);
+    for (let i = 0; i < 43; i++) expect(read()).toBeUndefined();
+    expect(safe.stats).toMatchObject({ inline: 43, slow: 4, pauses: 1 });
+    // paused: reads are asynchronous until 50 ms have passed
+    await read();
+    expect(s.innerReads.length).toBe(1);
+    s.tick(49);
+    await read();
+    expect(s.innerReads.length).toBe(2);
+    s.tick(2);
+    expect(read()).toBeUndefined();
+    // right after resuming the average is still high: one slow read pauses again, for twice as long
+    slow = new Set([s.calls()]);
+    expect(read()).toBeUndefined();
+    expect(safe.stats.pauses).toBe(2);
+    s.tick(60);
+    await read();
+    expect(s.innerReads.length).toBe(3); // still paused: the cooldown is 100 ms now
+    s.tick(41);
+    expect(read()).toBeUndefined();
+    // once the average has decayed, a single slow read no longer pauses, and the cooldown is back to 50 ms
+    for (let i = 0; i < 200; i++) read();
+    slow = new Set([s.calls()]);
+    expect(read()).toBeUndefined();
+    expect(safe.stats.pauses).toBe(2);
+    slow = new Set([s.calls(), s.calls() + 1, s.calls() + 2]);
+    for (let i = 0; i < 3; i++) read();
+    expect(safe.stats.pauses).toBe(3);
+    s.tick(51);
+    expect(read()).toBeUndefined();
+  });
+
+  it('reads the same bytes inline or not, whatever the clock does (fast-check)', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({ sector: fc.integer({ min: 0, max: 400 }), lengths: fc.array(fc.integer({ min: 1, max: 16 }), { minLength: 1, maxLength: 4 }), slow: fc.boolean(), wait: fc.integer({ min: 0, max: 300 }) }),
+          { minLength: 1, maxLength: 40 },
+        ),
+        async (ops) => {
+          const durations = ops.map((o) => (o.slow ? 1 : 0.001));
+          const s = inlineSetup({ durationMs: (call) => durations[call % durations.length]! });
+          const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, inlineMaxBytes: 4096, now: s.now });
+          for (const op of ops) {
+            s.tick(op.wait);
+            const views = op.lengths.map((n) => new Uint8Array(n * 512));
+            await safe.read(op.sector * 512, views);
+            expect(Buffer.concat(views)).toEqual(Buffer.from(s.store.subarray(op.sector * 512, op.sector * 512 + views.reduce((a, v) => a + v.length, 0))));
+          }
+          const st = safe.stats;
+          expect(st.inline + st.deferred).toBe(ops.length);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  });
+
+  it('checks its options', () => {
+    const inner = new MemoryBackend(1 << 16);
+    expect(() => new SessionSafeBackend(inner, { inlineRead: 5 as unknown as () => number })).toThrow(TypeError);
+    expect(() => new SessionSafeBackend(inner, { inlineSlowUs: -1 })).toThrow(RangeError);
+    expect(() => new SessionSafeBackend(inner, { inlineMaxBytes: Number.NaN })).toThrow(RangeError);
+    expect(() => new SessionSafeBackend(inner, null as unknown as object)).toThrow(TypeError);
+  });
+});
