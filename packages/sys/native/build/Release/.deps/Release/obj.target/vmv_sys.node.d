@@ -1,1 +1,0 @@
-cmd_Release/obj.target/vmv_sys.node := g++ -o Release/obj.target/vmv_sys.node -shared -pthread -rdynamic -m64  -Wl,-soname=vmv_sys.node -Wl,--start-group Release/obj.target/vmv_sys/addon.o Release/obj.target/vmv_sys/mapping.o Release/obj.target/vmv_sys/unix.o Release/obj.target/vmv_sys/watcher.o -Wl,--end-group 

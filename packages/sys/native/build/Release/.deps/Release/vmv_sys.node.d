@@ -1,1 +1,0 @@
-cmd_Release/vmv_sys.node := ln -f "Release/obj.target/vmv_sys.node" "Release/vmv_sys.node" 2>/dev/null || (rm -rf "Release/vmv_sys.node" && cp -af "Release/obj.target/vmv_sys.node" "Release/vmv_sys.node")
