@@ -1,9 +1,10 @@
-// @vmv/sys native addon: module entry, errno names, plain fds, memfd and eventfd.
+// @vmv/sys native addon: module entry, errno names, plain fds, memfd, eventfd and timerfd.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -233,6 +234,35 @@ Napi::Value EventFdWrite(const Napi::CallbackInfo& info) {
   return Int(info.Env(), 0);
 }
 
+// timerfdCreate() -> fd | -errno: CLOCK_MONOTONIC, non-blocking, close-on-exec.
+Napi::Value TimerFdCreate(const Napi::CallbackInfo& info) {
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return Fail(info.Env(), "timerfd_create");
+  return Int(info.Env(), fd);
+}
+
+// timerfdSet(fd, initialNs, intervalNs) -> 0 | -errno: arms (relative) or, with initialNs 0, disarms.
+Napi::Value TimerFdSet(const Napi::CallbackInfo& info) {
+  int fd;
+  double initial, interval;
+  if (!ArgFd(info, 0, &fd) || !ArgDouble(info, 1, &initial) || !ArgDouble(info, 2, &interval)) return Napi::Value();
+  if (!(initial >= 0 && initial <= 9007199254740991.0 && interval >= 0 && interval <= 9007199254740991.0)) {
+    return Fail(info.Env(), "timerfd_settime", EINVAL);
+  }
+  auto ns = [](double v) {
+    uint64_t n = static_cast<uint64_t>(v);
+    struct timespec t;
+    t.tv_sec = static_cast<time_t>(n / 1000000000u);
+    t.tv_nsec = static_cast<long>(n % 1000000000u);
+    return t;
+  };
+  struct itimerspec spec;
+  spec.it_value = ns(initial);
+  spec.it_interval = ns(interval);
+  if (timerfd_settime(fd, 0, &spec, nullptr) < 0) return Fail(info.Env(), "timerfd_settime");
+  return Int(info.Env(), 0);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   fn("errnoName", ErrnoName);
@@ -251,6 +281,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("eventfdRead", EventFdRead);
   fn("eventfdReadBigInt", EventFdReadBigInt);
   fn("eventfdWrite", EventFdWrite);
+  fn("timerfdCreate", TimerFdCreate);
+  fn("timerfdSet", TimerFdSet);
   InitMapping(env, exports);
   InitUnix(env, exports);
   InitWatcher(env, exports);

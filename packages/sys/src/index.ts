@@ -20,6 +20,8 @@ export { Mapping, mmap, MAX_MAPPING_LENGTH, truncatedPageFaults } from './mappin
 export type { MmapOptions } from './mapping.js';
 export { EventFd, eventfdRead, eventfdWrite, EVENTFD_MAX } from './eventfd.js';
 export type { EventFdOptions } from './eventfd.js';
+export { TimerFd, TIMERFD_MAX_NS } from './timerfd.js';
+export type { TimerFdOptions } from './timerfd.js';
 export { FdWatcher, PollEvents, watchFd, watchEventFd } from './watcher.js';
 export type { PollEvent, WatchCallback, EventFdCallback, WatchOptions, WatchEventFdOptions } from './watcher.js';
 export { UnixListener, UnixStream, MAX_FDS_PER_MESSAGE } from './unix.js';

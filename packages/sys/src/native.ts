@@ -43,6 +43,8 @@ export interface NativeBinding {
   eventfdRead(fd: number): number;
   eventfdReadBigInt(fd: number): bigint | number;
   eventfdWrite(fd: number, value: number | bigint): number;
+  timerfdCreate(): number;
+  timerfdSet(fd: number, initialNs: number, intervalNs: number): number;
   unixListen(path: string, backlog: number): number;
   unixConnect(path: string): number;
   accept(fd: number): number;

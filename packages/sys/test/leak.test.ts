@@ -1,10 +1,10 @@
-// 10,000 open/close cycles of every kind of resource: the fd table and the address space must
+// 10,000 open/close cycles of every kind of resource (memfd, mappings, eventfd, timerfd, watchers, sockets): the fd table and the address space must
 // come back to where they started.
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeFd, EventFd, memfdCreate, mmap, UnixListener, UnixStream, watchFd } from '@vmv/sys';
+import { closeFd, EventFd, memfdCreate, mmap, TimerFd, UnixListener, UnixStream, watchFd } from '@vmv/sys';
 import { fdCount, mapCount, sleep } from './helpers';
 
 const CYCLES = 10_000;
@@ -33,6 +33,11 @@ function cycle(i: number, path: string, buf: Uint8Array): void {
   if (ev.read() !== i + 1) throw new Error(`cycle ${i}: eventfd`);
   if (i % 2 === 0) watcher.close();
   ev.close(); // closes the watcher too when it is still open
+
+  const timer = new TimerFd(() => undefined, { ref: false });
+  timer.arm(1_000_000_000);
+  if (i % 3 === 0) timer.disarm();
+  timer.close();
 
   const [a, b] = UnixStream.pair();
   const w = watchFd(b.fd, () => undefined, { start: false });

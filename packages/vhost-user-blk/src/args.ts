@@ -5,6 +5,7 @@
  * @module
  */
 
+import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US } from '@vmv/vhost-user';
 import { UsageError } from './errors.js';
 
 /** Log verbosity: each level includes the ones before it. @example `LogLevel.debug > LogLevel.info // true` */
@@ -43,6 +44,14 @@ export interface DaemonOptions {
    * (not with `direct`). Default {@link DEFAULT_INLINE_READ_MAX}.
    */
   inlineReadMax?: number;
+  /**
+   * Interrupt coalescing (see @vmv/vhost-user's `interruptCoalescing`): while the driver keeps
+   * several requests in flight, completions share interrupts; a hold ends when the driver has not
+   * kicked for `quietUs` or after `maxDelayUs`. A driver waiting on one request at a time is
+   * signalled at once. `false` sends every interrupt at once. Default
+   * `{ quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }`.
+   */
+  coalesce?: { readonly quietUs: number; readonly maxDelayUs: number } | false;
   /** Log verbosity on stderr. Default `info`. */
   logLevel?: LogLevelName;
 }
@@ -92,6 +101,10 @@ Options:
   --inline-read-max B serve reads of up to B bytes inline (a synchronous read on the event
                       loop: no thread pool round trip) while the page cache serves them fast;
                       0 turns this off (default ${DEFAULT_INLINE_READ_MAX}; buffered images only)
+  --coalesce Q,M      interrupt coalescing: while the guest keeps several requests in flight,
+                      hold completion interrupts until it has not kicked for Q µs, at most
+                      M µs, and send them as one (default ${DEFAULT_COALESCE_QUIET_US},${DEFAULT_COALESCE_MAX_DELAY_US}); a guest waiting on one
+                      request at a time is interrupted at once; off: never hold
   --log-level LEVEL   error | warn | info | debug (default info); logs go to stderr
   -h, --help          this text
   -V, --version       the version
@@ -102,7 +115,7 @@ the requests in flight, fdatasync the image, exit 0.
 Exit status: 0 after a clean stop, 1 when the image or socket cannot be used, 2 for a bad
 command line.`;
 
-const VALUE_OPTIONS = new Set(['--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--log-level']);
+const VALUE_OPTIONS = new Set(['--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--log-level']);
 const FLAG_OPTIONS = new Set(['--readonly', '--read-only', '--direct', '--help', '-h', '--version', '-V']);
 
 function integer(option: string, text: string, min: number, max: number): number {
@@ -193,6 +206,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
   const inlineReadMax = inlineText === undefined ? DEFAULT_INLINE_READ_MAX : integer('--inline-read-max', inlineText, 0, MAX_INLINE_READ_MAX);
   const serialText = values.get('--serial');
   const serial = serialText === undefined ? undefined : checkSerial(serialText);
+  const coalesce = parseCoalesce(values.get('--coalesce'));
   const level = values.get('--log-level') ?? 'info';
   if (!Object.prototype.hasOwnProperty.call(LogLevel, level)) {
     throw new UsageError(`--log-level must be one of ${Object.keys(LogLevel).join(', ')}, got ${JSON.stringify(level)}`);
@@ -209,7 +223,20 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       direct: flags.has('--direct'),
       maxInflight,
       inlineReadMax,
+      coalesce,
       logLevel: level as LogLevelName,
     },
   };
+}
+
+/** `--coalesce off` or `--coalesce QUIET_US,MAX_US` (each 1..1000000, QUIET_US <= MAX_US). */
+function parseCoalesce(text: string | undefined): { quietUs: number; maxDelayUs: number } | false {
+  if (text === undefined) return { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US };
+  if (text === 'off') return false;
+  const m = /^(\d+),(\d+)$/.exec(text);
+  if (m === null) throw new UsageError(`--coalesce must be "off" or QUIET_US,MAX_US (for example ${DEFAULT_COALESCE_QUIET_US},${DEFAULT_COALESCE_MAX_DELAY_US}), got ${JSON.stringify(text)}`);
+  const quietUs = integer('--coalesce QUIET_US', m[1]!, 1, 1_000_000);
+  const maxDelayUs = integer('--coalesce MAX_US', m[2]!, 1, 1_000_000);
+  if (maxDelayUs < quietUs) throw new UsageError(`--coalesce: MAX_US (${maxDelayUs}) must be at least QUIET_US (${quietUs})`);
+  return { quietUs, maxDelayUs };
 }

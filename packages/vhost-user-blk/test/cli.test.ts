@@ -8,6 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnixListener } from '@vmv/sys';
+import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US } from '@vmv/vhost-user';
 import {
   BlockDaemon,
   DEFAULT_INLINE_READ_MAX,
@@ -49,15 +50,15 @@ describe('parseArgs', () => {
   it('fills in the defaults', () => {
     expect(parseArgs(['--socket', 's.sock', '--image', 'd.img'])).toEqual({
       command: 'run',
-      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, inlineReadMax: DEFAULT_INLINE_READ_MAX, logLevel: 'info' },
+      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, inlineReadMax: DEFAULT_INLINE_READ_MAX, coalesce: { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }, logLevel: 'info' },
     });
   });
 
   it('takes every option, in both --opt value and --opt=value forms', () => {
-    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--inline-read-max', '0', '--log-level', 'debug']);
+    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--inline-read-max', '0', '--coalesce', 'off', '--log-level', 'debug']);
     expect(p).toEqual({
       command: 'run',
-      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, logLevel: 'debug' },
+      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, coalesce: false, logLevel: 'debug' },
     });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--read-only'])).toMatchObject({ options: { readonly: true } });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--queue-size', '4'])).toMatchObject({ options: { queueSize: 4, maxInflight: 4 } });
@@ -92,13 +93,19 @@ describe('parseArgs', () => {
     expect(usageError(['--socket', 's', '--image', 'i', '--queue-size', '8', '--max-inflight', '9'])).toMatch(/--max-inflight must be in 1\.\.8/);
     expect(usageError(['--socket', 's', '--image', 'i', '--inline-read-max', String(MAX_INLINE_READ_MAX + 1)])).toMatch(/--inline-read-max must be in 0\.\.16777216/);
     expect(usageError(['--socket', 's', '--image', 'i', '--inline-read-max', '4k'])).toMatch(/--inline-read-max must be a whole number/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--coalesce', 'on'])).toMatch(/--coalesce must be "off" or QUIET_US,MAX_US/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--coalesce', '0,100'])).toMatch(/QUIET_US must be in 1\.\.1000000/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--coalesce', '100,50'])).toMatch(/MAX_US \(50\) must be at least QUIET_US \(100\)/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--coalesce', '10,2000000'])).toMatch(/MAX_US must be in 1\.\.1000000/);
+    const p = parseArgs(['--socket', 's', '--image', 'i', '--coalesce=20,400']);
+    expect(p.command === 'run' && p.options.coalesce).toEqual({ quietUs: 20, maxDelayUs: 400 });
     expect(usageError(['--socket', 's', '--image', 'i', '--serial', 'x'.repeat(21)])).toMatch(/--serial must be at most 20 bytes/);
     expect(usageError(['--socket', 's', '--image', 'i', '--serial', 'disk\u00e9'])).toMatch(/--serial must be printable ASCII/);
   });
 
   it('either parses or throws a UsageError, for any argument list (fast-check)', () => {
     const token = fc.oneof(
-      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
+      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
       fc.string({ maxLength: 12 }),
       fc.integer({ min: -5, max: 70000 }).map(String),
     );

@@ -8,4 +8,6 @@
 export * from './protocol/index.js';
 export { VhostUserBackend, SUPPORTED_PROTOCOL_FEATURES } from './backend/backend.js';
 export type { VhostUserBackendOptions, VhostUserBackendEvent } from './backend/backend.js';
+export { DEFAULT_COALESCE_QUIET_US, DEFAULT_COALESCE_MAX_DELAY_US, MAX_BACKOFF, InterruptCoalescer } from './backend/coalesce.js';
+export type { CoalesceOptions, CoalescerHost, CoalesceStats } from './backend/coalesce.js';
 export { inflightQueueRegionSize, INFLIGHT_VERSION } from './backend/inflight-region.js';

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnixStream, closeFd, fdSize, mmap } from '@vmv/sys';
@@ -484,5 +485,87 @@ describe('VhostUserBackend end to end (TypeScript frontend over a real unix sock
     expect(backend.connected).toBe(false);
     b.close();
     expect(protocolFeatureMask([ProtocolFeature.MQ])).toBe(1n);
+  });
+});
+
+describe('VhostUserBackend interrupt coalescing (real socket, eventfds and timerfds)', () => {
+  it('serves requests submitted in several kicks with one interrupt, sent when the driver goes quiet', async () => {
+    const { backend } = start(new UpperDevice(), { interruptCoalescing: { quietUs: 60_000, maxDelayUs: 1_000_000 } });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram, 1, 256, true);
+    await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
+    for (let i = 0; i < 6; i++) {
+      submit(ram, ring!, `b${i}`, `batch ${i}`, 0x10000 + i * 64, 0x20000 + i * 64);
+      await sleep(5); // the driver is busy: it kicks again well within quietUs
+    }
+    // every request is complete in the used ring, but the interrupt is held
+    expect(ring!.call.read()).toBeNull();
+    const done: string[] = [];
+    while (ring!.driver.moreUsed()) done.push(ring!.driver.getBuf()!.token);
+    expect(done).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'b5']);
+    // one interrupt, once the driver has been quiet for 60 ms
+    expect(await ring!.waitCall(3000)).toBe(1);
+    await sleep(80);
+    expect(ring!.call.read()).toBeNull();
+    const stats = backend.callStats;
+    expect(stats.sent).toBe(1);
+    expect(stats.requested).toBeGreaterThanOrEqual(1);
+  });
+
+  it('signals a driver that waits on each request at once after the first idle holds (back-off)', async () => {
+    const { backend } = start(new UpperDevice(), { interruptCoalescing: { quietUs: 20_000, maxDelayUs: 100_000 } });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram, 1, 256, true);
+    await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
+    const slow: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      const t = performance.now();
+      submit(ram, ring!, `s${i}`, 'one at a time', 0x10000, 0x20000);
+      await ring!.waitCall(3000);
+      expect((await complete(ring!)).token).toBe(`s${i}`);
+      if (performance.now() - t >= 15) slow.push(i);
+    }
+    // idle holds at requests 0, 2, 5, 10, 19, 36 only (back-off 1, 2, 4, 8, 16): each request got its own interrupt
+    expect(slow.length).toBeLessThanOrEqual(8);
+    expect(slow).toEqual(expect.arrayContaining([0, 2, 5]));
+    expect(backend.callStats).toEqual({ requested: 40, sent: 40 });
+  });
+
+  it('sends a held interrupt before GET_VRING_BASE takes the ring back, and closes its timerfd on disconnect', async () => {
+    const timerfds = (): number => readdirSync('/proc/self/fd').filter((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[timerfd]';
+      } catch {
+        return false;
+      }
+    }).length;
+    const before = timerfds();
+    start(new UpperDevice(), { interruptCoalescing: { quietUs: 1_000_000, maxDelayUs: 1_000_000 } });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram, 1, 256, true);
+    await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
+    submit(ram, ring!, 'held', 'held', 0x10000, 0x20000);
+    await until(() => ring!.driver.moreUsed(), 3000, 'the completion');
+    await sleep(20);
+    expect(ring!.call.read()).toBeNull(); // held for up to a second
+    expect(timerfds()).toBe(before + 1);
+    await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    expect(ring!.call.read()).toBe(1); // flushed before the call fd was dropped
+    submit(ram, ring!, 'again', 'x', 0x10040, 0x20040);
+    fe.close();
+    await until(() => !current!.backend.connected, 3000, 'the disconnect');
+    expect(timerfds()).toBe(before);
+  });
+
+  it('refuses bad coalescing options', () => {
+    const device = new UpperDevice();
+    expect(() => new VhostUserBackend(device, { interruptCoalescing: { quietUs: 0 } })).toThrow(RangeError);
+    expect(() => new VhostUserBackend(device, { interruptCoalescing: { quietUs: 100, maxDelayUs: 50 } })).toThrow(RangeError);
+    expect(() => new VhostUserBackend(device, { interruptCoalescing: { quietUs: 1.5 } })).toThrow(RangeError);
+    expect(() => new VhostUserBackend(device, { interruptCoalescing: 'yes' as unknown as boolean })).toThrow(TypeError);
+    expect(new VhostUserBackend(device, { interruptCoalescing: true }).callStats).toEqual({ requested: 0, sent: 0 });
   });
 });

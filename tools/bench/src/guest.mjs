@@ -1,5 +1,5 @@
 // `pnpm bench guest [--json] [--rounds=N] [--slices=N] [--runtime=S] [--size=MiB] [--cache=writeback|direct]
-//                   [--mode=interleaved|separate] [--aa] [--no-build]`:
+//                   [--mode=interleaved|separate] [--cases=randread4k/qd1,...] [--aa] [--no-build]`:
 // fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32) on a
 // vhost-user-blk disk served by our daemon (vmv-vhost-user-blk) and by qemu-storage-daemon (qsd). Prints the
 // ratios vmv/qsd (higher is better).
@@ -29,7 +29,7 @@ import {
 } from '../../guest/lib/guest.mjs';
 import { fmt, table } from './_harness.mjs';
 
-const CASES = ['randread4k/qd1', 'randread4k/qd32', 'seqread1m/qd1', 'seqread1m/qd32'];
+const ALL_CASES = ['randread4k/qd1', 'randread4k/qd32', 'seqread1m/qd1', 'seqread1m/qd32'];
 const median = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   return s.length === 0 ? null : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
@@ -91,6 +91,9 @@ export default async function guestBench({ json, args }) {
   const sizeMiB = option(args, 'size', 256);
   const cache = choice(args, ['cache', 'qsd-cache'], ['writeback', 'direct'], 'writeback');
   const aa = args.includes('--aa');
+  const casesArg = args.find((x) => x.startsWith('--cases='));
+  const CASES = casesArg ? casesArg.slice(8).split(',').filter(Boolean) : ALL_CASES;
+  for (const c of CASES) if (!ALL_CASES.includes(c)) throw new RangeError(`bench guest: --cases takes a comma list of ${ALL_CASES.join(', ')}`);
   if (!args.includes('--no-build') && !aa) buildDaemon(log);
   const deps = ensureHostDeps({ fio: true, quiet: true });
   if (!deps.ok) throw new Error(`bench guest: host packages missing:\n${deps.output}`);

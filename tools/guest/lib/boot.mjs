@@ -234,7 +234,7 @@ export async function bootGuest(opts = {}) {
       ...(machine === 'microvm' ? ['-global', 'virtio-mmio.force-legacy=false'] : []),
       ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
       '-m', mem, '-smp', String(cpus), '-nodefaults', '-no-user-config', '-display', 'none',
-      '-serial', 'stdio', '-no-reboot',
+      '-serial', 'stdio', '-no-reboot', '-name', 'vmv-guest,debug-threads=on',
       '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`,
       '-kernel', guestImage.kernel, '-initrd', initrd, '-append', append.join(' '),
     ];

@@ -15,6 +15,7 @@
 import { Feature, type DeviceHost, type VirtioDevice } from '@vmv/device-trait';
 import { UnixListener, type UnixStream } from '@vmv/sys';
 import { ProtocolFeature, VHOST_USER_MAX_MEM_TABLE_REGIONS, VhostFeature, protocolFeatureMask } from '../protocol/constants.js';
+import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, type CoalesceOptions } from './coalesce.js';
 import { Connection, type ConnectionEvent } from './connection.js';
 
 /**
@@ -79,6 +80,15 @@ export interface VhostUserBackendOptions {
   readonly drainTimeoutMs?: number;
   /** Poll interval of rings whose frontend sent no kick eventfd (ms, default 1). */
   readonly pollIntervalMs?: number;
+  /**
+   * Interrupt coalescing (default off): used-buffer notifications to a driver that keeps several
+   * requests in flight are held while it keeps kicking and sent as one, when it reaches the depth
+   * it runs at, goes quiet for `quietUs`, or after `maxDelayUs`. A driver that waits for each
+   * request (depth 1) is always signalled at once. Needs EVENT_IDX on a split ring; other rings
+   * are signalled at once. `true` uses the defaults ({@link DEFAULT_COALESCE_QUIET_US} µs quiet,
+   * {@link DEFAULT_COALESCE_MAX_DELAY_US} µs at most).
+   */
+  readonly interruptCoalescing?: boolean | CoalesceOptions;
   /** Observer of connections, failures and device activations (for logs and tests). */
   readonly onEvent?: (event: VhostUserBackendEvent) => void;
 }
@@ -105,9 +115,12 @@ export class VhostUserBackend {
   private readonly maxMemSlots: number;
   private readonly drainTimeoutMs: number;
   private readonly pollIntervalMs: number;
+  private readonly coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null;
   private readonly onEvent: (event: VhostUserBackendEvent) => void;
   private listener: UnixListener | null = null;
   private connection: Connection | null = null;
+  /** Call statistics of connections that have ended. */
+  private pastCalls = { requested: 0, sent: 0 };
 
   /**
    * @param device - the device; `attach` is called on it now
@@ -142,6 +155,7 @@ export class VhostUserBackend {
     }
     this.drainTimeoutMs = checkMs(options.drainTimeoutMs ?? 1000, 'drainTimeoutMs');
     this.pollIntervalMs = checkMs(options.pollIntervalMs ?? 1, 'pollIntervalMs');
+    this.coalesce = coalesceSettings(options.interruptCoalescing);
     this.device = device;
     this.maxMemSlots = slots;
     this.offeredProtocolFeatures = protocol;
@@ -158,6 +172,22 @@ export class VhostUserBackend {
     };
     const host: DeviceHost = { configChanged: () => undefined };
     device.attach?.(host);
+  }
+
+  /**
+   * Used-buffer notifications over all connections so far: how many the device asked for, and
+   * how many were written to call eventfds. With {@link VhostUserBackendOptions.interruptCoalescing}
+   * `sent` is lower: the difference is interrupts the guest was spared.
+   * @returns the counters
+   * @example
+   * ```ts
+   * const { requested, sent } = backend.callStats;
+   * console.log(`${requested - sent} interrupts coalesced away`);
+   * ```
+   */
+  get callStats(): { readonly requested: number; readonly sent: number } {
+    const c = this.connection?.callStats ?? { requested: 0, sent: 0 };
+    return { requested: this.pastCalls.requested + c.requested, sent: this.pastCalls.sent + c.sent };
   }
 
   /**
@@ -231,9 +261,13 @@ export class VhostUserBackend {
         maxMemSlots: this.maxMemSlots,
         drainTimeoutMs: this.drainTimeoutMs,
         pollIntervalMs: this.pollIntervalMs,
+        coalesce: this.coalesce,
         emit: this.onEvent,
       },
       (error) => {
+        const c = connection.callStats;
+        this.pastCalls.requested += c.requested;
+        this.pastCalls.sent += c.sent;
         if (this.connection === connection) this.connection = null;
         this.onEvent(error === undefined ? { type: 'disconnected' } : { type: 'disconnected', error });
       },
@@ -306,4 +340,21 @@ function checkMs(value: number, label: string): number {
     throw new RangeError(`VhostUserBackend: ${label} must be a number of milliseconds`);
   }
   return value;
+}
+
+function coalesceSettings(option: boolean | CoalesceOptions | undefined): { quietUs: number; maxDelayUs: number } | null {
+  if (option === undefined || option === false) return null;
+  if (option === true) return { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US };
+  if (typeof option !== 'object' || option === null) throw new TypeError('VhostUserBackend: interruptCoalescing must be a boolean or { quietUs, maxDelayUs }');
+  const us = (v: unknown, label: string, def: number): number => {
+    if (v === undefined) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1_000_000) {
+      throw new RangeError(`VhostUserBackend: interruptCoalescing.${label} must be an integer in 1..1000000 (µs), got ${String(v)}`);
+    }
+    return v;
+  };
+  const quietUs = us(option.quietUs, 'quietUs', DEFAULT_COALESCE_QUIET_US);
+  const maxDelayUs = us(option.maxDelayUs, 'maxDelayUs', DEFAULT_COALESCE_MAX_DELAY_US);
+  if (maxDelayUs < quietUs) throw new RangeError('VhostUserBackend: interruptCoalescing.maxDelayUs must be at least quietUs');
+  return { quietUs, maxDelayUs };
 }

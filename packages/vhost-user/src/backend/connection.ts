@@ -57,6 +57,8 @@ export interface ConnectionSettings {
   readonly maxMemSlots: number;
   readonly drainTimeoutMs: number;
   readonly pollIntervalMs: number;
+  /** Interrupt coalescing per ring, or null. */
+  readonly coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null;
   readonly emit: (event: ConnectionEvent) => void;
 }
 
@@ -156,7 +158,7 @@ export class Connection {
     private readonly settings: ConnectionSettings,
     private readonly onClose: (error: unknown) => void,
   ) {
-    this.rings = device.queueMaxSizes.map((max, i) => new Vring(i, max));
+    this.rings = device.queueMaxSizes.map((max, i) => new Vring(i, max, settings.coalesce));
     this.table = new RegionTable(settings.maxMemSlots);
   }
 
@@ -168,6 +170,17 @@ export class Connection {
   }
 
   /** Whether the connection has ended. */
+  /** Used-buffer notifications the device asked for and call eventfd writes, over all rings. */
+  get callStats(): { requested: number; sent: number } {
+    let requested = 0;
+    let sent = 0;
+    for (const r of this.rings) {
+      requested += r.callsRequested;
+      sent += r.callsSent;
+    }
+    return { requested, sent };
+  }
+
   get isClosed(): boolean {
     return this.closed;
   }
@@ -829,6 +842,9 @@ export class Connection {
       return;
     }
     ring.pendingKick = false;
+    const c = ring.coalescer;
+    if (c === null) return this.notify(ring.index);
+    c.kicked();
     this.notify(ring.index);
   }
 
@@ -858,7 +874,7 @@ export class Connection {
       features: this.ackedFeatures & ~VHOST_ONLY_FEATURES,
       interrupt: {
         signalUsedBuffer: (index: number) => {
-          if (this.session === session) this.rings[index]?.signalCall();
+          if (this.session === session) this.rings[index]?.requestCall();
         },
         signalConfigChange: () => undefined,
       },

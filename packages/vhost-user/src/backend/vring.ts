@@ -6,8 +6,9 @@
  * @module
  */
 
-import { eventfdWrite, watchEventFd, type FdWatcher } from '@vmv/sys';
+import { eventfdWrite, TimerFd, watchEventFd, type FdWatcher } from '@vmv/sys';
 import { BackendQueue } from './backend-queue.js';
+import { InterruptCoalescer, type CoalescerHost } from './coalesce.js';
 import { safeClose } from './region-table.js';
 
 /** Guest physical addresses of a ring's three areas. */
@@ -43,17 +44,47 @@ export class Vring {
   pendingKick = false;
   private watcher: FdWatcher | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
+  /** Interrupt coalescing (null: every notification is sent at once). */
+  readonly coalescer: InterruptCoalescer | null;
+  /** The coalescer's timer, created at its first hold. */
+  private callTimer: TimerFd | null = null;
 
   /**
    * @param index - ring index
    * @param maxSize - the device's maximum size for this queue
+   * @param coalesce - interrupt coalescing (quiet and maximum delays in µs), or null
    */
   constructor(
     readonly index: number,
     readonly maxSize: number,
+    coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null = null,
   ) {
     this.queue = new BackendQueue(index);
     this.size = maxSize;
+    this.coalescer = coalesce === null ? null : new InterruptCoalescer(this.coalesceTarget(), coalesce.quietUs, coalesce.maxDelayUs);
+  }
+
+  private coalesceTarget(): CoalescerHost {
+    return {
+      signal: () => this.signalCall(),
+      armTimer: (us) => {
+        if (this.callTimer === null) this.callTimer = new TimerFd(() => this.coalescer?.onTimer(), { ref: false });
+        this.callTimer.arm(Math.round(us * 1000));
+      },
+      disarmTimer: () => this.callTimer?.disarm(),
+      now: () => performance.now() * 1000,
+    };
+  }
+
+  /** Used-buffer notifications the device asked for, and call eventfd writes. */
+  callsRequested = 0;
+  callsSent = 0;
+
+  /** The device asks for a used-buffer notification: sent now, or held by the coalescer. */
+  requestCall(): void {
+    this.callsRequested++;
+    if (this.coalescer === null) this.signalCall();
+    else this.coalescer.request();
   }
 
   /** Starts delivering kicks to `onKick` (eventfd watcher, or a poll timer). */
@@ -105,6 +136,7 @@ export class Vring {
   signalCall(): void {
     const fd = this.callFd;
     if (fd === null) return;
+    this.callsSent++;
     try {
       eventfdWrite(fd, 1);
     } catch {
@@ -130,6 +162,8 @@ export class Vring {
    * @param base - where the ring stopped (its next available index)
    */
   stop(base: number): void {
+    this.coalescer?.flush();
+    this.coalescer?.reset();
     this.unwatchKick();
     this.queue.detach();
     this.started = false;
@@ -152,5 +186,7 @@ export class Vring {
   clear(): void {
     this.reset();
     this.setErr(null);
+    this.callTimer?.close();
+    this.callTimer = null;
   }
 }
