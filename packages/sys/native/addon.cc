@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/timerfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -263,6 +264,38 @@ Napi::Value TimerFdSet(const Napi::CallbackInfo& info) {
   return Int(info.Env(), 0);
 }
 
+// preadv(fd, buffers, offset, nowait) -> bytes | -errno: preadv2, with RWF_NOWAIT when asked (EAGAIN
+// instead of waiting for the disk when the data is not in the page cache).
+Napi::Value Preadv(const Napi::CallbackInfo& info) {
+  int fd;
+  double offset;
+  if (!ArgFd(info, 0, &fd) || !ArgDouble(info, 2, &offset)) return Napi::Value();
+  if (!info[1].IsArray()) {
+    Napi::TypeError::New(info.Env(), "buffers must be an array").ThrowAsJavaScriptException();
+    return Napi::Value();
+  }
+  Napi::Array list = info[1].As<Napi::Array>();
+  uint32_t count = list.Length();
+  if (count > 1024 || !(offset >= 0 && offset <= 9007199254740991.0)) return Fail(info.Env(), "preadv2", EINVAL);
+  struct iovec iov[1024];
+  for (uint32_t i = 0; i < count; i++) {
+    Napi::Value v = list.Get(i);
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+      Napi::TypeError::New(info.Env(), "buffers must hold Uint8Arrays").ThrowAsJavaScriptException();
+      return Napi::Value();
+    }
+    Napi::Uint8Array a = v.As<Napi::Uint8Array>();
+    iov[i].iov_base = a.Data();
+    iov[i].iov_len = a.ByteLength();
+  }
+  int flags = info[3].ToBoolean().Value() ? RWF_NOWAIT : 0;
+  ssize_t n;
+  do n = preadv2(fd, iov, static_cast<int>(count), static_cast<off_t>(offset), flags);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return Fail(info.Env(), "preadv2");
+  return Int(info.Env(), static_cast<double>(n));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   fn("errnoName", ErrnoName);
@@ -281,6 +314,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("eventfdRead", EventFdRead);
   fn("eventfdReadBigInt", EventFdReadBigInt);
   fn("eventfdWrite", EventFdWrite);
+  fn("preadv", Preadv);
   fn("timerfdCreate", TimerFdCreate);
   fn("timerfdSet", TimerFdSet);
   InitMapping(env, exports);

@@ -6,7 +6,7 @@
  * `close()`.
  */
 import { assertFd, assertInteger } from './assert.js';
-import { fail } from './errors.js';
+import { EAGAIN, fail } from './errors.js';
 import { native } from './native.js';
 
 /**
@@ -139,4 +139,41 @@ export function punchHole(fd: number, offset: number, length: number): void {
  */
 export function pageSize(): number {
   return native.pageSize();
+}
+
+/** Most buffers one {@link preadv} takes (IOV_MAX). @example `if (bufs.length > PREADV_MAX_BUFFERS) readInParts();` */
+export const PREADV_MAX_BUFFERS = 1024;
+
+/**
+ * Reads from `offset` into `buffers`, in order (preadv2(2)), synchronously. With `nowait`
+ * (RWF_NOWAIT) the read never waits for the disk: it returns what the page cache holds at once,
+ * possibly a short count, or null when the first byte is not cached, so an event loop can serve
+ * cached data inline and send the rest to a thread pool.
+ *
+ * @param fd - an open, readable fd (a regular file or a block device)
+ * @param buffers - where the bytes go (at most {@link PREADV_MAX_BUFFERS})
+ * @param offset - file offset (a safe integer)
+ * @param options - `nowait`: RWF_NOWAIT
+ * @returns the bytes read (0 at end of file), or null with `nowait` when it would have waited (EAGAIN)
+ * @throws {@link SysError} `EBADF`, `EIO`, `EINVAL`, `EOPNOTSUPP` (`nowait` on a file system without it)
+ * @throws TypeError / RangeError on bad arguments
+ * @example
+ * ```ts
+ * const n = preadv(fd, [header, data], 4096, { nowait: true });
+ * if (n === null) await readInThreadPool();
+ * ```
+ */
+export function preadv(fd: number, buffers: readonly Uint8Array[], offset: number, options?: { nowait?: boolean }): number | null {
+  assertFd(fd, 'preadv');
+  if (!Array.isArray(buffers)) throw new TypeError('preadv: buffers must be an array of Uint8Array');
+  if (buffers.length > PREADV_MAX_BUFFERS) throw new RangeError(`preadv: at most ${PREADV_MAX_BUFFERS} buffers`);
+  for (const b of buffers) if (!(b instanceof Uint8Array)) throw new TypeError('preadv: buffers must be Uint8Arrays');
+  assertInteger(offset, 'preadv: offset', 0, Number.MAX_SAFE_INTEGER);
+  const nowait = options?.nowait === true;
+  const r = native.preadv(fd, buffers, offset, nowait);
+  if (r < 0) {
+    if (nowait && r === -EAGAIN) return null;
+    throw fail(r);
+  }
+  return r;
 }

@@ -13,7 +13,7 @@
  */
 export { SysError, isSysError, errnoName } from './errors.js';
 export type { SysErrorOptions } from './errors.js';
-export { closeFd, dupFd, setNonBlocking, fdSize, ftruncate, pageSize, punchHole } from './fd.js';
+export { closeFd, dupFd, setNonBlocking, fdSize, ftruncate, pageSize, punchHole, preadv, PREADV_MAX_BUFFERS } from './fd.js';
 export { memfdCreate, memfdAddSeals } from './memfd.js';
 export type { MemfdOptions, MemfdSeals } from './memfd.js';
 export { Mapping, mmap, MAX_MAPPING_LENGTH, truncatedPageFaults } from './mapping.js';

@@ -43,6 +43,7 @@ export interface NativeBinding {
   eventfdRead(fd: number): number;
   eventfdReadBigInt(fd: number): bigint | number;
   eventfdWrite(fd: number, value: number | bigint): number;
+  preadv(fd: number, buffers: readonly Uint8Array[], offset: number, nowait: boolean): number;
   timerfdCreate(): number;
   timerfdSet(fd: number, initialNs: number, intervalNs: number): number;
   unixListen(path: string, backlog: number): number;

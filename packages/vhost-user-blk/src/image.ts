@@ -6,10 +6,10 @@
  * @module
  */
 
-import { readFileSync, readSync, readvSync, statSync, type Stats } from 'node:fs';
+import { readFileSync, readSync, statSync, type Stats } from 'node:fs';
 import type { BlockBackend } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
-import { punchHole } from '@vmv/sys';
+import { PREADV_MAX_BUFFERS, isSysError, preadv, punchHole } from '@vmv/sys';
 import { ImageError } from './errors.js';
 
 /** How to open an image: see {@link openImage}. @example `const o: OpenImageOptions = { image: 'disk.img', readonly: true };` */
@@ -119,15 +119,16 @@ class SizedBackend implements BlockBackend {
   }
 }
 
-/** Most buffers one preadv takes (IOV_MAX on Linux). */
-const MAX_IOV = 1024;
-
 /**
- * A synchronous positioned read on `fd` (pread, or preadv for several buffers), for
- * {@link SessionSafeBackend}'s inline reads.
+ * A synchronous positioned read on `fd` for {@link SessionSafeBackend}'s inline reads: preadv2
+ * with RWF_NOWAIT, so it returns at once with what the host page cache holds and never waits for
+ * the disk (a cache miss gives a short count, and the caller reads the request asynchronously).
+ * On a file system without RWF_NOWAIT it falls back to a plain preadv, and the caller's timing of
+ * slow reads takes over.
  * @param fd - an open file descriptor.
- * @returns a function reading `buffers` at `offset` and returning the bytes read (0 when there
- *   are more buffers than one preadv takes: the caller then reads asynchronously).
+ * @returns a function reading `buffers` at `offset` and returning the bytes read: fewer than asked
+ *   (0 or -1) when the data is not all in the page cache or there are more buffers than one preadv
+ *   takes; the caller then reads asynchronously.
  * @throws (from the returned function) the system call's error (EIO, ...).
  * @example
  * ```ts
@@ -136,13 +137,18 @@ const MAX_IOV = 1024;
  * ```
  */
 export function syncReader(fd: number): (offset: number, buffers: readonly Uint8Array[]) => number {
+  let nowait = true;
   return (offset, buffers) => {
-    if (buffers.length === 1) {
-      const b = buffers[0]!;
-      return readSync(fd, b, 0, b.length, offset);
+    if (buffers.length > PREADV_MAX_BUFFERS) return 0;
+    if (nowait) {
+      try {
+        return preadv(fd, buffers, offset, { nowait: true }) ?? -1;
+      } catch (e) {
+        if (!isSysError(e, 'EOPNOTSUPP')) throw e;
+        nowait = false;
+      }
     }
-    if (buffers.length > MAX_IOV) return 0;
-    return readvSync(fd, buffers as Uint8Array[], offset);
+    return preadv(fd, buffers, offset) ?? -1;
   };
 }
 

@@ -12,8 +12,10 @@
  * a dead session complete harmlessly (their results are dropped) and `BlockDevice.drain()` still
  * sees them finish. The copy costs one memcpy per request; buffers are pooled.
  *
- * Inline reads: given a synchronous read function (`inlineRead`, a `preadv` on the image), small
- * reads are served on the spot, straight into the guest buffers. A synchronous call cannot
+ * Inline reads: given a synchronous read function (`inlineRead`, a `preadv2` with RWF_NOWAIT on
+ * the image: it returns a short count instead of waiting for the disk), small reads are served on
+ * the spot, straight into the guest buffers; a short count sends the request down the
+ * asynchronous path. A synchronous call cannot
  * outlive the session, so it needs no private buffer, and a read from the host page cache takes
  * a few microseconds, against tens for a round trip through libuv's thread pool (two thread
  * wake-ups) plus a promise. It blocks the event loop while it runs, so it is only used while it
@@ -57,13 +59,15 @@ class BufferPool {
  * Options of {@link SessionSafeBackend}.
  * @example
  * ```ts
- * const o: SessionSafeOptions = { inlineRead: (offset, bufs) => readvSync(fd, bufs, offset) };
+ * const o: SessionSafeOptions = { inlineRead: syncReader(fd) }; // preadv2 with RWF_NOWAIT
  * ```
  */
 export interface SessionSafeOptions {
   /**
-   * Reads `buffers` at `offset` synchronously and returns the bytes read (fewer at the end of the
-   * file); throws on an I/O error. Without it every read is asynchronous.
+   * Reads `buffers` at `offset` synchronously and returns the bytes read; fewer than asked (or -1)
+   * sends the request down the asynchronous path: the end of the file, or data that is not in the
+   * page cache when the reader does not wait for the disk ({@link syncReader}: RWF_NOWAIT). Throws
+   * on an I/O error. Without it every read is asynchronous.
    */
   readonly inlineRead?: (offset: number, buffers: readonly Uint8Array[]) => number;
   /** Largest read served inline, in bytes. Default 1 MiB. */
@@ -217,20 +221,21 @@ export class SessionSafeBackend implements BlockBackend {
         const t0 = this.now();
         if (t0 >= this.inlineAfter) {
           const n = inline(offset, buffers);
-          const t1 = this.now();
-          this.sincePause++;
-          if (t1 - t0 > this.slowMs + total * MS_PER_BYTE) {
-            this.slowCount++;
-            this.slowFraction += (1 - this.slowFraction) * SLOW_WEIGHT;
-            if (this.slowFraction > PAUSE_FRACTION) this.pause(t1);
-          } else {
-            this.slowFraction -= this.slowFraction * SLOW_WEIGHT;
-          }
           if (n === total) {
+            const t1 = this.now();
+            this.sincePause++;
+            if (t1 - t0 > this.slowMs + total * MS_PER_BYTE) {
+              this.slowCount++;
+              this.slowFraction += (1 - this.slowFraction) * SLOW_WEIGHT;
+              if (this.slowFraction > PAUSE_FRACTION) this.pause(t1);
+            } else {
+              this.slowFraction -= this.slowFraction * SLOW_WEIGHT;
+            }
             this.inlineCount++;
             return;
           }
-          // A short read (the end of a file that shrank): the asynchronous path finishes it.
+          // A short read: not all in the page cache (a reader with RWF_NOWAIT returns at once
+          // then), or the end of a file that shrank. The asynchronous path reads it all.
         }
       }
     }

@@ -4,8 +4,12 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { MemoryBackend, type BlockBackend } from '@vmv/block';
-import { SessionSafeBackend } from '@vmv/vhost-user-blk';
+import { SessionSafeBackend, openImage, syncReader } from '@vmv/vhost-user-blk';
 
 /** A backend whose operations wait until `release()`. */
 class SlowBackend implements BlockBackend {
@@ -255,5 +259,39 @@ describe('SessionSafeBackend inline reads', () => {
     expect(() => new SessionSafeBackend(inner, { inlineSlowUs: -1 })).toThrow(RangeError);
     expect(() => new SessionSafeBackend(inner, { inlineMaxBytes: Number.NaN })).toThrow(RangeError);
     expect(() => new SessionSafeBackend(inner, null as unknown as object)).toThrow(TypeError);
+  });
+});
+
+describe('inline reads through syncReader (preadv2 with RWF_NOWAIT) on a real image', () => {
+  it('serve cached blocks inline and send a cold block to the thread pool without blocking', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmv-vub-nowait-'));
+    const path = join(dir, 'cold.img');
+    try {
+      try {
+        // written with O_DIRECT: none of it is in the page cache
+        execFileSync('dd', ['if=/dev/urandom', `of=${path}`, 'bs=1M', 'count=2', 'oflag=direct'], { stdio: 'ignore' });
+      } catch {
+        return; // tmpfs: no O_DIRECT, everything is cached; covered by @vmv/sys's own test
+      }
+      const img = await openImage({ image: path });
+      try {
+        const safe = new SessionSafeBackend(img.backend, { inlineRead: syncReader(img.file.fd) });
+        const cold = new Uint8Array(4096);
+        const r1 = safe.read((1 << 20) + 8192 * 16, [cold]);
+        expect(r1).toBeInstanceOf(Promise); // not in the page cache: deferred, the loop never waited
+        await r1;
+        expect(safe.stats).toMatchObject({ inline: 0, deferred: 1, slow: 0, pauses: 0 });
+        const warm = new Uint8Array(4096);
+        expect(safe.read((1 << 20) + 8192 * 16, [warm])).toBeUndefined(); // cached now: inline
+        expect(warm).toEqual(cold);
+        expect(safe.stats).toMatchObject({ inline: 1, deferred: 1 });
+        const file = readFileSync(path);
+        expect(cold).toEqual(new Uint8Array(file.subarray((1 << 20) + 8192 * 16, (1 << 20) + 8192 * 16 + 4096)));
+      } finally {
+        await img.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
