@@ -209,4 +209,91 @@ describe('InterruptCoalescer', () => {
       { numRuns: 300 },
     );
   });
+
+  it('with a host that polls: kicks are off during a hold, polls that find buffers extend it, and kicks are back on before the signal', () => {
+    const log: string[] = [];
+    const host = new FakeHost();
+    let pending = 0; // buffers the driver added without kicking
+    const polling: CoalescerHost = {
+      signal: () => {
+        log.push(`signal@${host.t}`);
+        host.signal();
+      },
+      armTimer: (us) => host.armTimer(us),
+      disarmTimer: () => host.disarmTimer(),
+      now: () => host.now(),
+      suppress: (on) => log.push(on ? 'off' : 'on'),
+      poll: () => {
+        log.push(`poll@${host.t}:${pending}`);
+        const found = pending > 0;
+        pending = 0;
+        return found;
+      },
+    };
+    const c = new InterruptCoalescer(polling, 30, 1000);
+    host.coalescer = c;
+    c.kicked();
+    c.request();
+    expect(log).toEqual(['off']);
+    // the driver keeps adding buffers, without kicks, every 20 µs until t = 100
+    for (let t = 20; t <= 100; t += 20) {
+      host.advance(t);
+      pending++;
+    }
+    host.advance(1000);
+    // polls every 30 µs find what was added since (the timer fires before an add at the same instant); at 150 nothing: quiet
+    expect(log).toEqual(['off', 'poll@30:1', 'poll@60:1', 'poll@90:2', 'poll@120:1', 'poll@150:0', 'on', 'poll@150:0', 'signal@150']);
+    expect(c.stats.busyHolds).toBe(1);
+    // flush (ring stopping) switches kicks back on without looking at the ring
+    log.length = 0;
+    c.request();
+    c.flush();
+    expect(log).toEqual(['off', 'on', 'signal@1000']);
+  });
+
+  it('property (polling host): never signals with kicks off, and kicks are always back on once nothing is held', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.constantFrom('kick', 'request', 'flush', 'add', 'wait'), fc.integer({ min: 0, max: 120 })), { maxLength: 200 }), (events) => {
+        const host = new FakeHost();
+        let off = false;
+        let pending = 0;
+        let lastRequest = -1;
+        const polling: CoalescerHost = {
+          signal: () => {
+            expect(off).toBe(false);
+            expect(host.t - lastRequest).toBeLessThanOrEqual(200);
+            host.signal();
+          },
+          armTimer: (us) => host.armTimer(us),
+          disarmTimer: () => host.disarmTimer(),
+          now: () => host.now(),
+          suppress: (on) => {
+            expect(on).toBe(!off); // strictly alternating
+            off = on;
+          },
+          poll: () => {
+            const found = pending > 0;
+            pending = 0;
+            return found;
+          },
+        };
+        const c = new InterruptCoalescer(polling, 20, 200);
+        host.coalescer = c;
+        for (const [kind, dt] of events) {
+          host.advance(host.t + dt);
+          if (kind === 'kick') c.kicked();
+          else if (kind === 'request') {
+            if (!c.holding) lastRequest = host.t;
+            c.request();
+          } else if (kind === 'flush') c.flush();
+          else if (kind === 'add') pending++;
+          expect(off).toBe(c.holding);
+        }
+        host.advance(host.t + 10_000);
+        expect(c.holding).toBe(false);
+        expect(off).toBe(false);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });

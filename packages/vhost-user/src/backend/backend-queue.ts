@@ -119,6 +119,7 @@ export class BackendQueue implements Virtqueue {
    * Their inflight entries stay set, so a later start resubmits them.
    */
   detach(): void {
+    this.suppressKicks = false;
     this.running = false;
     this.inner = null;
     this.resubmit = null;
@@ -239,10 +240,19 @@ export class BackendQueue implements Virtqueue {
     return this.inner !== null && this.inner.needsNotification();
   }
 
+  /**
+   * While set (an interrupt-coalescing hold), the device's enableNotification() leaves driver
+   * notifications off and answers false: the coalescer's timer looks at the ring instead of the
+   * driver kicking for every request, and re-enables them before the hold ends.
+   */
+  suppressKicks = false;
+
   enableNotification(): boolean {
     if (this.inner === null || !this.running) return false;
+    if (this.suppressKicks) return false;
     return this.inner.enableNotification() || this.resubmitLeft > 0;
   }
+
 
   disableNotification(): void {
     if (this.inner !== null && this.running) this.inner.disableNotification();

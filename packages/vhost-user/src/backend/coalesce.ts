@@ -10,7 +10,11 @@
  *
  * How: a notification is *held* while the driver keeps kicking (it is busy submitting, not waiting
  * for us) and sent once it has not kicked for {@link CoalesceOptions.quietUs}, or after
- * {@link CoalesceOptions.maxDelayUs} at most. A driver that waits for each request before it
+ * {@link CoalesceOptions.maxDelayUs} at most. With a host that can `poll` the queue, kicks are
+ * also switched off for the hold (`suppress`): the driver adds requests without notifying (under
+ * emulation a kick is an exit from translated code, a locked MMIO dispatch and an eventfd write),
+ * and the timer looks at the queue every `quietUs` instead; new buffers found count as kicks.
+ * Notifications are switched back on, and the queue looked at once more, before the hold ends. A driver that waits for each request before it
  * submits the next (one request in flight) never kicks during a hold; such an *idle* hold only
  * delays it, so after one the coalescer sends the next notifications at once and tries holding
  * again only after 1, 2, 4 … up to {@link MAX_BACKOFF} of them. A hold during which the driver
@@ -67,6 +71,13 @@ export interface CoalescerHost {
   disarmTimer(): void;
   /** Monotonic time in µs. */
   now(): number;
+  /**
+   * Optional kick suppression during holds: `suppress(true)` when a hold starts (the driver stops
+   * kicking), `suppress(false)` before it ends. Requires `poll`.
+   */
+  suppress?(on: boolean): void;
+  /** Looks at the queue (processes what the driver added); returns true when it found new buffers. */
+  poll?(): boolean;
 }
 
 /**
@@ -186,6 +197,7 @@ export class InterruptCoalescer {
     this.kicksDuringHold = 0;
     this.heldSince = this.target.now();
     this.stats.holds++;
+    if (this.target.poll !== undefined) this.target.suppress?.(true);
     this.target.armTimer(this.quietUs);
   }
 
@@ -199,6 +211,11 @@ export class InterruptCoalescer {
    */
   onTimer(): void {
     if (!this.held) return;
+    if (this.target.poll?.() === true) {
+      // the driver added buffers without kicking (suppressed): that is a kick
+      this.lastKick = this.target.now();
+      this.kicksDuringHold++;
+    }
     const now = this.target.now();
     const quietLeft = Math.max(this.lastKick, this.heldSince) + this.quietUs - now;
     const maxLeft = this.heldSince + this.maxDelayUs - now;
@@ -215,7 +232,7 @@ export class InterruptCoalescer {
    * ```
    */
   flush(): void {
-    if (this.held) this.release();
+    if (this.held) this.release(false);
   }
 
   /**
@@ -233,7 +250,12 @@ export class InterruptCoalescer {
   }
 
   /** Ends a hold: the back-off learns whether it was worth it. */
-  private release(): void {
+  private release(final = true): void {
+    if (this.target.poll !== undefined) {
+      this.target.suppress?.(false);
+      // notifications back on, and a last look (anything found joins this interrupt)
+      if (final && this.target.poll()) this.kicksDuringHold++;
+    }
     if (this.kicksDuringHold > 0) {
       this.stats.busyHolds++;
       this.backoff = 0;

@@ -159,6 +159,7 @@ export class Connection {
     private readonly onClose: (error: unknown) => void,
   ) {
     this.rings = device.queueMaxSizes.map((max, i) => new Vring(i, max, settings.coalesce));
+    for (const ring of this.rings) ring.onPoll = () => this.guard(() => this.onKick(ring, true));
     this.table = new RegionTable(settings.maxMemSlots);
   }
 
@@ -827,7 +828,7 @@ export class Connection {
     this.settings.emit({ type: 'ring-error', index: ring.index, error });
   }
 
-  private onKick(ring: Vring): void {
+  private onKick(ring: Vring, poll = false): void {
     if (!ring.started) return;
     if (!this.isEnabled(ring) || (this.status & STATUS_NEEDS_RESET) !== 0) {
       ring.pendingKick = true;
@@ -844,7 +845,7 @@ export class Connection {
     ring.pendingKick = false;
     const c = ring.coalescer;
     if (c === null) return this.notify(ring.index);
-    c.kicked();
+    if (!poll) c.kicked();
     this.notify(ring.index);
   }
 

@@ -8,6 +8,7 @@
 
 import { eventfdWrite, TimerFd, watchEventFd, type FdWatcher } from '@vmv/sys';
 import { BackendQueue } from './backend-queue.js';
+
 import { InterruptCoalescer, type CoalescerHost } from './coalesce.js';
 import { safeClose } from './region-table.js';
 
@@ -73,8 +74,20 @@ export class Vring {
       },
       disarmTimer: () => this.callTimer?.disarm(),
       now: () => performance.now() * 1000,
+      // during a hold the driver's kicks stay off and the timer looks at the ring instead
+      suppress: (on: boolean) => {
+        this.queue.suppressKicks = on;
+      },
+      poll: () => {
+        const before = this.queue.nextAvail;
+        this.onPoll?.();
+        return this.queue.nextAvail !== before;
+      },
     };
   }
+
+  /** Set by the connection: processes the ring (device.queueNotify) for the coalescer's polls. */
+  onPoll: (() => void) | null = null;
 
   /** Used-buffer notifications the device asked for, and call eventfd writes. */
   callsRequested = 0;
