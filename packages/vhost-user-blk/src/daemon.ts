@@ -11,14 +11,7 @@
  */
 
 import { BlockDevice, RequestType } from '@vmv/block';
-import {
-  DEFAULT_COALESCE_MAX_DELAY_US,
-  DEFAULT_COALESCE_QUIET_US,
-  VhostUserBackend,
-  isVhostUserError,
-  requestName,
-  type VhostUserBackendEvent,
-} from '@vmv/vhost-user';
+import { VhostUserBackend, isVhostUserError, requestName, type VhostUserBackendEvent } from '@vmv/vhost-user';
 import { DEFAULT_INLINE_READ_MAX, DEFAULT_QUEUE_SIZE, MAX_INLINE_READ_MAX, checkSerial, type DaemonOptions, type LogLevelName } from './args.js';
 import { openImage, syncReader, type OpenImage } from './image.js';
 import { SessionSafeBackend } from './session-safe-backend.js';
@@ -70,15 +63,6 @@ function int(value: unknown, min: number, max: number, label: string): number {
     throw new RangeError(`BlockDaemon.start: ${label} must be an integer in ${min}..${max}, got ${String(value)}`);
   }
   return value;
-}
-
-function coalesceOption(value: DaemonOptions['coalesce']): { quietUs: number; maxDelayUs: number } | false {
-  if (value === false) return false;
-  if (value === undefined) return { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US };
-  if (typeof value !== 'object' || value === null) throw new TypeError('BlockDaemon.start: coalesce must be false or { quietUs, maxDelayUs }');
-  const quietUs = int(value.quietUs, 1, 1_000_000, 'coalesce.quietUs');
-  const maxDelayUs = int(value.maxDelayUs, quietUs, 1_000_000, 'coalesce.maxDelayUs');
-  return { quietUs, maxDelayUs };
 }
 
 /**
@@ -146,7 +130,6 @@ export class BlockDaemon {
     const inlineReadMax = int(options.inlineReadMax ?? DEFAULT_INLINE_READ_MAX, 0, MAX_INLINE_READ_MAX, 'inlineReadMax');
     const serial = options.serial === undefined ? undefined : checkSerial(options.serial);
     const readonly = options.readonly === true;
-    const coalesce = coalesceOption(options.coalesce);
 
     checkSocketPath(socket);
     const image = await openImage({ image: imagePath, readonly, direct: options.direct === true });
@@ -167,7 +150,8 @@ export class BlockDaemon {
         onBackendError: (error, info) => daemon.onIoError(error, info.type, info.sector),
       });
       let onEvent: (event: VhostUserBackendEvent) => void = () => undefined;
-      const backend = new VhostUserBackend(device, { onEvent: (event) => onEvent(event), interruptCoalescing: coalesce });
+      const backend = new VhostUserBackend(device, { onEvent: (event) => onEvent(event), interruptCoalescing: options.coalesce ?? true });
+      const coalesce = backend.interruptCoalescing;
       daemon = new BlockDaemon(socket, image, device, backend, log);
       onEvent = (event) => daemon.onEvent(event);
       const mib = image.size / (1 << 20);
@@ -176,7 +160,7 @@ export class BlockDaemon {
         `serving ${imagePath} (${image.kind}, ${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ${readonly ? 'read-only' : 'read-write'}` +
           `${image.direct ? ', O_DIRECT' : ''}) with ${queues} queue${queues === 1 ? '' : 's'} of up to ${queueSize} entries` +
           `${serial === undefined ? '' : `, serial ${JSON.stringify(serial)}`}` +
-          `, interrupt coalescing ${coalesce === false ? 'off' : `${coalesce.quietUs}/${coalesce.maxDelayUs} µs`}`,
+          `, interrupt coalescing ${coalesce === null ? 'off' : `${coalesce.quietUs}/${coalesce.maxDelayUs} µs`}`,
       );
       try {
         backend.listen(socket, { removeStale: true });

@@ -253,7 +253,6 @@ export class BackendQueue implements Virtqueue {
     return this.inner.enableNotification() || this.resubmitLeft > 0;
   }
 
-
   disableNotification(): void {
     if (this.inner !== null && this.running) this.inner.disableNotification();
   }

@@ -82,11 +82,11 @@ export interface VhostUserBackendOptions {
   readonly pollIntervalMs?: number;
   /**
    * Interrupt coalescing (default off): used-buffer notifications to a driver that keeps several
-   * requests in flight are held while it keeps kicking and sent as one, when it reaches the depth
-   * it runs at, goes quiet for `quietUs`, or after `maxDelayUs`. A driver that waits for each
-   * request (depth 1) is always signalled at once. Needs EVENT_IDX on a split ring; other rings
-   * are signalled at once. `true` uses the defaults ({@link DEFAULT_COALESCE_QUIET_US} µs quiet,
-   * {@link DEFAULT_COALESCE_MAX_DELAY_US} µs at most).
+   * requests in flight are held while it keeps kicking (its kicks switched off meanwhile, a timer
+   * looking at the ring instead) and sent as one when it goes quiet for `quietUs`, or after
+   * `maxDelayUs`. A driver that waits for each request is signalled at once after a short
+   * back-off (see {@link InterruptCoalescer}). `true` uses the defaults
+   * ({@link DEFAULT_COALESCE_QUIET_US} µs quiet, {@link DEFAULT_COALESCE_MAX_DELAY_US} µs at most).
    */
   readonly interruptCoalescing?: boolean | CoalesceOptions;
   /** Observer of connections, failures and device activations (for logs and tests). */
@@ -115,7 +115,8 @@ export class VhostUserBackend {
   private readonly maxMemSlots: number;
   private readonly drainTimeoutMs: number;
   private readonly pollIntervalMs: number;
-  private readonly coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null;
+  /** The interrupt coalescing in effect (the option resolved and checked), or null when off. */
+  readonly interruptCoalescing: { readonly quietUs: number; readonly maxDelayUs: number } | null;
   private readonly onEvent: (event: VhostUserBackendEvent) => void;
   private listener: UnixListener | null = null;
   private connection: Connection | null = null;
@@ -155,7 +156,7 @@ export class VhostUserBackend {
     }
     this.drainTimeoutMs = checkMs(options.drainTimeoutMs ?? 1000, 'drainTimeoutMs');
     this.pollIntervalMs = checkMs(options.pollIntervalMs ?? 1, 'pollIntervalMs');
-    this.coalesce = coalesceSettings(options.interruptCoalescing);
+    this.interruptCoalescing = coalesceSettings(options.interruptCoalescing);
     this.device = device;
     this.maxMemSlots = slots;
     this.offeredProtocolFeatures = protocol;
@@ -261,7 +262,7 @@ export class VhostUserBackend {
         maxMemSlots: this.maxMemSlots,
         drainTimeoutMs: this.drainTimeoutMs,
         pollIntervalMs: this.pollIntervalMs,
-        coalesce: this.coalesce,
+        coalesce: this.interruptCoalescing,
         emit: this.onEvent,
       },
       (error) => {

@@ -170,7 +170,6 @@ export class Connection {
     });
   }
 
-  /** Whether the connection has ended. */
   /** Used-buffer notifications the device asked for and call eventfd writes, over all rings. */
   get callStats(): { requested: number; sent: number } {
     let requested = 0;
@@ -182,6 +181,7 @@ export class Connection {
     return { requested, sent };
   }
 
+  /** Whether the connection has ended. */
   get isClosed(): boolean {
     return this.closed;
   }
@@ -843,9 +843,7 @@ export class Connection {
       return;
     }
     ring.pendingKick = false;
-    const c = ring.coalescer;
-    if (c === null) return this.notify(ring.index);
-    if (!poll) c.kicked();
+    if (!poll) ring.coalescer?.kicked();
     this.notify(ring.index);
   }
 

@@ -8,7 +8,6 @@
 
 import { eventfdWrite, TimerFd, watchEventFd, type FdWatcher } from '@vmv/sys';
 import { BackendQueue } from './backend-queue.js';
-
 import { InterruptCoalescer, type CoalescerHost } from './coalesce.js';
 import { safeClose } from './region-table.js';
 
@@ -175,8 +174,7 @@ export class Vring {
    * @param base - where the ring stopped (its next available index)
    */
   stop(base: number): void {
-    this.coalescer?.flush();
-    this.coalescer?.reset();
+    this.coalescer?.reset(); // sends a held interrupt first, while the call fd is still there
     this.unwatchKick();
     this.queue.detach();
     this.started = false;
