@@ -1,41 +1,21 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EventFd, UnixStream, closeFd, memfdCreate, mmap } from '@vmv/sys';
 import { PackedDriver } from '@vmv/queue/driver';
 import { Feature, features } from '@vmv/device-trait';
-import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend, inflightQueueRegionSize, type VhostUserBackendEvent } from '@vmv/vhost-user';
+import type { VhostUserBackend} from '@vmv/vhost-user';
+import { SUPPORTED_PROTOCOL_FEATURES, inflightQueueRegionSize } from '@vmv/vhost-user';
 import { HeaderFlags, ProtocolFeature, VhostUserRequest as Q, encodeMessage, encodeRequest } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
+import { releaseTracked, startBackend, track } from './harness';
 import { Frontend, GuestRam, HIGH_GPA, TestRing, sleep, until } from './frontend';
 
 const PROTOCOL_FEATURES_BIT = 1n << 30n;
 const VERSION_1 = 1n << 32n;
-let counter = 0;
-const cleanups: (() => void)[] = [];
-
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already released by the test
-    }
-  }
-});
-
-function track<T extends { close(): void }>(x: T): T {
-  cleanups.push(() => x.close());
-  return x;
-}
+afterEach(releaseTracked);
 
 function start(device = new UpperDevice(), options: ConstructorParameters<typeof VhostUserBackend>[1] = {}) {
-  const events: VhostUserBackendEvent[] = [];
-  const backend = track(new VhostUserBackend(device, { ...options, onEvent: (e) => events.push(e) }));
-  const path = join(tmpdir(), `vmv-vu-edge-${process.pid}-${counter++}.sock`);
-  backend.listen(path);
-  return { backend, device, events, path };
+  return startBackend('edge', device, options);
 }
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -219,7 +199,7 @@ describe('backend edge cases', () => {
     ram.memory.writeU16(0x4002, 1);
     const size = inflightQueueRegionSize(128);
     const fd = memfdCreate('crafted-inflight', size);
-    cleanups.push(() => closeFd(fd));
+    track({ close: () => closeFd(fd) });
     const m = mmap(fd, size);
     const v = new DataView(m.buffer);
     v.setUint16(8, 1, true); // version
@@ -249,7 +229,7 @@ describe('backend edge cases', () => {
     const ring = ringAt(ram, 0, 0, 128);
     const size = inflightQueueRegionSize(128);
     const fd = memfdCreate('bogus-inflight', size);
-    cleanups.push(() => closeFd(fd));
+    track({ close: () => closeFd(fd) });
     const m = mmap(fd, size);
     const v = new DataView(m.buffer);
     v.setUint16(8, 1, true);
@@ -271,7 +251,7 @@ describe('backend edge cases', () => {
   it('keeps replies in order when the frontend does not read them (backpressure)', async () => {
     const { path } = start();
     const stream = UnixStream.connect(path);
-    cleanups.push(() => stream.close());
+    track(stream);
     const one = encodeRequest({ request: Q.GET_FEATURES, needReply: false }).bytes;
     const total = 30000;
     const batch = new Uint8Array(one.length * 100);

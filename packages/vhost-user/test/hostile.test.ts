@@ -7,12 +7,11 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EventFd, UnixStream, closeFd, ftruncate, memfdCreate, setNonBlocking, truncatedPageFaults } from '@vmv/sys';
 import { Feature, features } from '@vmv/device-trait';
 import { SplitDriver } from '@vmv/queue/driver';
-import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend, type VhostUserBackendEvent } from '@vmv/vhost-user';
+import type { VhostUserBackend } from '@vmv/vhost-user';
+import { SUPPORTED_PROTOCOL_FEATURES } from '@vmv/vhost-user';
 import {
   HeaderFlags,
   ProtocolFeature,
@@ -23,38 +22,17 @@ import {
   type VhostUserRequestMessage,
 } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
+import { releaseTracked, startBackend, track } from './harness';
 import { Frontend, GuestRam, HIGH_GPA, TestRing, USER_BASE, mappingCount, openFdCount, sleep, until } from './frontend';
 
 const PROTOCOL_FEATURES_BIT = 1n << 30n;
 const VERSION_1 = 1n << 32n;
 const RING_PACKED = 1n << 34n;
 const NO_MEM_SLOTS = SUPPORTED_PROTOCOL_FEATURES & ~(1n << BigInt(ProtocolFeature.CONFIGURE_MEM_SLOTS));
-let counter = 0;
-const cleanups: (() => void)[] = [];
-
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already released by the test
-    }
-  }
-});
-
-function track<T extends { close(): void }>(x: T): T {
-  cleanups.push(() => x.close());
-  return x;
-}
+afterEach(releaseTracked);
 
 function start(device = new UpperDevice(), options: ConstructorParameters<typeof VhostUserBackend>[1] = {}) {
-  const events: VhostUserBackendEvent[] = [];
-  const backend = track(new VhostUserBackend(device, { ...options, onEvent: (e) => events.push(e) }));
-  const path = join(tmpdir(), `vmv-vu-hostile-${process.pid}-${counter++}.sock`);
-  backend.listen(path);
-  const failures = (): string[] =>
-    events.flatMap((e) => (e.type === 'request-failed' ? [String((e.error as { name?: unknown }).name)] : []));
-  return { backend, device, events, path, failures };
+  return startBackend('hostile', device, options);
 }
 
 /** Negotiation up to (not including) memory. */
@@ -191,7 +169,7 @@ describe('hostile frontends: memory table', () => {
     expect(events.filter((e) => e.type === 'ring-error').length).toBe(1);
     // a new table made of another low region only: the failed ring still cannot start over it
     const other = memfdCreate('other-ram', ram.half);
-    cleanups.push(() => closeFd(other));
+    track({ close: () => closeFd(other) });
     const low: MemoryRegionDescription = { guestPhysAddr: 0n, memorySize: BigInt(ram.half), userAddr: USER_BASE + 0x1000_0000n, mmapOffset: 0n };
     expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [low], fds: [other] })).toBe(0n);
     expect(mappingCount('test-guest-ram')).toBe(1); // the old low region was released
@@ -384,7 +362,8 @@ describe('hostile frontends: fds', () => {
     expect(failures()).toEqual(['Sys.SysError']);
     // a socket is pollable but reads are not 8-byte counters: the watch ends, nothing throws
     const [a, b] = UnixStream.pair();
-    cleanups.push(() => a.close(), () => b.close());
+    track(a);
+    track(b);
     expect(await fe.ack({ request: Q.SET_VRING_KICK, needReply: true, index: 0, fd: b.fd })).toBe(0n);
     a.sendmsg(Uint8Array.of(1, 2, 3));
     await sleep(20);
@@ -679,7 +658,7 @@ describe('hostile frontends: config and framing', () => {
     const fe = track(new Frontend(path));
     await negotiate(fe);
     const fd = memfdCreate('short-inflight', 4096);
-    cleanups.push(() => closeFd(fd));
+    track({ close: () => closeFd(fd) });
     const fdsBefore = openFdCount();
     const inflight = { mmapSize: 8192n, mmapOffset: 0n, numQueues: 1, queueSize: 256 };
     expect(await fe.ack({ request: Q.SET_INFLIGHT_FD, needReply: true, inflight, fd })).toBe(1n);
