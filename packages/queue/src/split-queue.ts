@@ -367,8 +367,14 @@ export class SplitQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.disableNotification} */
   disableNotification(): void {
     if (this._error !== null) this.checkBroken();
-    if (this.eventIdx) return;
     this.remapIfDetached();
+    if (this.eventIdx) {
+      // avail_event one behind the next available index: the driver notifies when its
+      // avail.idx moves past avail_event, which it has already done (§2.7.10.2).
+      Atomics.store(this._used16, 2 + 4 * this.size, (this._nextAvail - 1) & 0xffff);
+      if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 4 + 8 * this.size, 2);
+      return;
+    }
     Atomics.store(this._used16, 0, this._used16[0]! | 1);
     if (this._usedLog !== null) this._usedLog.mark(this._usedOff, 2);
   }

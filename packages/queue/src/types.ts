@@ -407,8 +407,9 @@ export interface Virtqueue {
    */
   enableNotification(): boolean;
   /**
-   * Asks the driver not to notify (VIRTQ_USED_F_NO_NOTIFY; a no-op for a split ring with
-   * EVENT_IDX; packed: the DISABLE flag).
+   * Asks the driver not to notify (VIRTQ_USED_F_NO_NOTIFY; with EVENT_IDX, avail_event set one
+   * behind the next available index, which the driver has already passed; packed: the DISABLE
+   * flag).
    * @throws Queue.BrokenError when the queue is broken.
    */
   disableNotification(): void;

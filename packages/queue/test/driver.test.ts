@@ -146,6 +146,25 @@ describe.each([
     drv.add(ONE, [], 'c');
     expect(drv.kickPrepare()).toBe(true);
   });
+
+  it('kickPrepare follows the device suppression with EVENT_IDX, also after notifications were enabled', () => {
+    const { q, drv } = make({ eventIdx: true, size: 8 });
+    drv.add(ONE, [], 'a');
+    expect(drv.kickPrepare()).toBe(true);
+    q.addUsed(q.pop()!, 0);
+    expect(q.enableNotification()).toBe(false); // the device waits for the next one
+    q.disableNotification(); // ... and changes its mind: it will look at the ring by itself
+    for (const t of ['b', 'c']) {
+      drv.add(ONE, [], t);
+      expect(drv.kickPrepare()).toBe(false);
+    }
+    expect(q.pop()).not.toBeNull(); // found without a kick
+    expect(q.enableNotification()).toBe(true); // 'c' is still there
+    q.pop();
+    expect(q.enableNotification()).toBe(false);
+    drv.add(ONE, [], 'd');
+    expect(drv.kickPrepare()).toBe(true);
+  });
 });
 
 describe('packed driver event suppression flags', () => {

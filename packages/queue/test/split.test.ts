@@ -271,7 +271,8 @@ describe('SplitQueue: used ring and notifications', () => {
   it('with EVENT_IDX: enableNotification writes avail_event = next_avail and re-checks', () => {
     const { mem, q } = setup({ eventIdx: true });
     q.disableNotification();
-    expect(mem.readU16(USED)).toBe(0); // a no-op with EVENT_IDX
+    expect(mem.readU16(USED)).toBe(0); // flags untouched with EVENT_IDX
+    expect(mem.readU16(USED + 4 + 64)).toBe(0xffff); // avail_event one behind next_avail (0)
     publish(mem, AVAIL, 8, 0, [0, 1]);
     q.pop();
     expect(q.enableNotification()).toBe(true); // one more is available

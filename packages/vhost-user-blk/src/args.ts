@@ -5,7 +5,7 @@
  * @module
  */
 
-import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US } from '@vmv/vhost-user';
+import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, DEFAULT_POLL_MAX_GAP_US, DEFAULT_POLL_SPIN_US } from '@vmv/vhost-user';
 import { UsageError } from './errors.js';
 
 /** Log verbosity: each level includes the ones before it. @example `LogLevel.debug > LogLevel.info // true` */
@@ -52,6 +52,14 @@ export interface DaemonOptions {
    * `{ quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }`.
    */
   coalesce?: { readonly quietUs: number; readonly maxDelayUs: number } | false;
+  /**
+   * Predictive polling (see @vmv/vhost-user's `kickPolling`): after each interrupt the ring is
+   * looked at in a busy loop of at most `spinUs`, kicks off, around when the guest's next request
+   * is expected, for a guest whose next request comes within `maxGapUs`. `false`: the ring is
+   * looked at only on kicks. Default
+   * `{ spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US }`.
+   */
+  poll?: { readonly spinUs: number; readonly maxGapUs: number } | false;
   /** Log verbosity on stderr. Default `info`. */
   logLevel?: LogLevelName;
 }
@@ -105,6 +113,10 @@ Options:
                       hold completion interrupts until it has not kicked for Q µs, at most
                       M µs, and send them as one (default ${DEFAULT_COALESCE_QUIET_US},${DEFAULT_COALESCE_MAX_DELAY_US}); a guest waiting on one
                       request at a time is interrupted at once; off: never hold
+  --poll S,G          predictive polling: after each interrupt, look at the ring for at most
+                      S µs (kicks off) around when the guest's next request is expected, for a
+                      guest whose next request comes within G µs (default ${DEFAULT_POLL_SPIN_US},${DEFAULT_POLL_MAX_GAP_US});
+                      costs up to S µs of CPU per interrupt; off: wait for kicks only
   --log-level LEVEL   error | warn | info | debug (default info); logs go to stderr
   -h, --help          this text
   -V, --version       the version
@@ -115,7 +127,7 @@ the requests in flight, fdatasync the image, exit 0.
 Exit status: 0 after a clean stop, 1 when the image or socket cannot be used, 2 for a bad
 command line.`;
 
-const VALUE_OPTIONS = new Set(['--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--log-level']);
+const VALUE_OPTIONS = new Set(['--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--poll', '--log-level']);
 const FLAG_OPTIONS = new Set(['--readonly', '--read-only', '--direct', '--help', '-h', '--version', '-V']);
 
 function integer(option: string, text: string, min: number, max: number): number {
@@ -207,6 +219,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
   const serialText = values.get('--serial');
   const serial = serialText === undefined ? undefined : checkSerial(serialText);
   const coalesce = parseCoalesce(values.get('--coalesce'));
+  const poll = parsePoll(values.get('--poll'));
   const level = values.get('--log-level') ?? 'info';
   if (!Object.prototype.hasOwnProperty.call(LogLevel, level)) {
     throw new UsageError(`--log-level must be one of ${Object.keys(LogLevel).join(', ')}, got ${JSON.stringify(level)}`);
@@ -224,6 +237,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       maxInflight,
       inlineReadMax,
       coalesce,
+      poll,
       logLevel: level as LogLevelName,
     },
   };
@@ -239,4 +253,16 @@ function parseCoalesce(text: string | undefined): { quietUs: number; maxDelayUs:
   const maxDelayUs = integer('--coalesce MAX_US', m[2]!, 1, 1_000_000);
   if (maxDelayUs < quietUs) throw new UsageError(`--coalesce: MAX_US (${maxDelayUs}) must be at least QUIET_US (${quietUs})`);
   return { quietUs, maxDelayUs };
+}
+
+/** `--poll off` or `--poll SPIN_US,MAX_GAP_US` (each 1..1000000, SPIN_US <= MAX_GAP_US). */
+function parsePoll(text: string | undefined): { spinUs: number; maxGapUs: number } | false {
+  if (text === undefined) return { spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US };
+  if (text === 'off') return false;
+  const m = /^(\d+),(\d+)$/.exec(text);
+  if (m === null) throw new UsageError(`--poll must be "off" or SPIN_US,MAX_GAP_US (for example ${DEFAULT_POLL_SPIN_US},${DEFAULT_POLL_MAX_GAP_US}), got ${JSON.stringify(text)}`);
+  const spinUs = integer('--poll SPIN_US', m[1]!, 1, 1_000_000);
+  const maxGapUs = integer('--poll MAX_GAP_US', m[2]!, 1, 1_000_000);
+  if (maxGapUs < spinUs) throw new UsageError(`--poll: MAX_GAP_US (${maxGapUs}) must be at least SPIN_US (${spinUs})`);
+  return { spinUs, maxGapUs };
 }

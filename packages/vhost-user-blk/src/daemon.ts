@@ -150,8 +150,9 @@ export class BlockDaemon {
         onBackendError: (error, info) => daemon.onIoError(error, info.type, info.sector),
       });
       let onEvent: (event: VhostUserBackendEvent) => void = () => undefined;
-      const backend = new VhostUserBackend(device, { onEvent: (event) => onEvent(event), interruptCoalescing: options.coalesce ?? true });
+      const backend = new VhostUserBackend(device, { onEvent: (event) => onEvent(event), interruptCoalescing: options.coalesce ?? true, kickPolling: options.poll ?? true });
       const coalesce = backend.interruptCoalescing;
+      const poll = backend.kickPolling;
       daemon = new BlockDaemon(socket, image, device, backend, log);
       onEvent = (event) => daemon.onEvent(event);
       const mib = image.size / (1 << 20);
@@ -160,7 +161,8 @@ export class BlockDaemon {
         `serving ${imagePath} (${image.kind}, ${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ${readonly ? 'read-only' : 'read-write'}` +
           `${image.direct ? ', O_DIRECT' : ''}) with ${queues} queue${queues === 1 ? '' : 's'} of up to ${queueSize} entries` +
           `${serial === undefined ? '' : `, serial ${JSON.stringify(serial)}`}` +
-          `, interrupt coalescing ${coalesce === null ? 'off' : `${coalesce.quietUs}/${coalesce.maxDelayUs} µs`}`,
+          `, interrupt coalescing ${coalesce === null ? 'off' : `${coalesce.quietUs}/${coalesce.maxDelayUs} µs`}` +
+          `, polling ${poll === null ? 'off' : `${poll.spinUs} µs windows for gaps up to ${poll.maxGapUs} µs`}`,
       );
       try {
         backend.listen(socket, { removeStale: true });
@@ -226,6 +228,10 @@ export class BlockDaemon {
         }
         const c = this.backend.callStats;
         this.log('debug', `interrupts: ${c.sent} sent for ${c.requested} asked for by the device`);
+        const p = this.backend.pollStats;
+        if (p.windows + p.early > 0) {
+          this.log('debug', `polling: ${p.hits} requests found in ${p.windows} windows (${p.late} empty), ${p.early} kicks before a window, ${Math.round(p.spinUs / 1000)} ms spent looking`);
+        }
         this.log('info', `stopped: ${s.connections} connection${s.connections === 1 ? '' : 's'}, ${s.requests} requests (${s.ok} ok, ${s.ioerr} I/O errors, ${s.unsupp} unsupported); image flushed`);
       } finally {
         this.markStopped();

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnixListener } from '@vmv/sys';
-import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US } from '@vmv/vhost-user';
+import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, DEFAULT_POLL_MAX_GAP_US, DEFAULT_POLL_SPIN_US } from '@vmv/vhost-user';
 import {
   BlockDaemon,
   DEFAULT_INLINE_READ_MAX,
@@ -50,15 +50,15 @@ describe('parseArgs', () => {
   it('fills in the defaults', () => {
     expect(parseArgs(['--socket', 's.sock', '--image', 'd.img'])).toEqual({
       command: 'run',
-      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, inlineReadMax: DEFAULT_INLINE_READ_MAX, coalesce: { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }, logLevel: 'info' },
+      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, inlineReadMax: DEFAULT_INLINE_READ_MAX, coalesce: { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }, poll: { spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US }, logLevel: 'info' },
     });
   });
 
   it('takes every option, in both --opt value and --opt=value forms', () => {
-    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--inline-read-max', '0', '--coalesce', 'off', '--log-level', 'debug']);
+    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--inline-read-max', '0', '--coalesce', 'off', '--poll', 'off', '--log-level', 'debug']);
     expect(p).toEqual({
       command: 'run',
-      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, coalesce: false, logLevel: 'debug' },
+      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, coalesce: false, poll: false, logLevel: 'debug' },
     });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--read-only'])).toMatchObject({ options: { readonly: true } });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--queue-size', '4'])).toMatchObject({ options: { queueSize: 4, maxInflight: 4 } });
@@ -99,13 +99,18 @@ describe('parseArgs', () => {
     expect(usageError(['--socket', 's', '--image', 'i', '--coalesce', '10,2000000'])).toMatch(/MAX_US must be in 1\.\.1000000/);
     const p = parseArgs(['--socket', 's', '--image', 'i', '--coalesce=20,400']);
     expect(p.command === 'run' && p.options.coalesce).toEqual({ quietUs: 20, maxDelayUs: 400 });
+    expect(usageError(['--socket', 's', '--image', 'i', '--poll', 'on'])).toMatch(/--poll must be "off" or SPIN_US,MAX_GAP_US/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--poll', '0,100'])).toMatch(/SPIN_US must be in 1\.\.1000000/);
+    expect(usageError(['--socket', 's', '--image', 'i', '--poll', '100,50'])).toMatch(/MAX_GAP_US \(50\) must be at least SPIN_US \(100\)/);
+    const q = parseArgs(['--socket', 's', '--image', 'i', '--poll=80,5000']);
+    expect(q.command === 'run' && q.options.poll).toEqual({ spinUs: 80, maxGapUs: 5000 });
     expect(usageError(['--socket', 's', '--image', 'i', '--serial', 'x'.repeat(21)])).toMatch(/--serial must be at most 20 bytes/);
     expect(usageError(['--socket', 's', '--image', 'i', '--serial', 'disk\u00e9'])).toMatch(/--serial must be printable ASCII/);
   });
 
   it('either parses or throws a UsageError, for any argument list (fast-check)', () => {
     const token = fc.oneof(
-      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
+      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--poll', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
       fc.string({ maxLength: 12 }),
       fc.integer({ min: -5, max: 70000 }).map(String),
     );

@@ -579,3 +579,66 @@ describe('VhostUserBackend interrupt coalescing (real socket, eventfds and timer
     expect(new VhostUserBackend(device, { interruptCoalescing: true }).callStats).toEqual({ requested: 0, sent: 0 });
   });
 });
+
+describe('VhostUserBackend predictive polling (real socket, eventfds and timerfds)', () => {
+  const timerfds = (): number =>
+    readdirSync('/proc/self/fd').filter((f) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[timerfd]';
+      } catch {
+        return false;
+      }
+    }).length;
+
+  it('takes a request the driver added without a kick in the window after an interrupt, then turns kicks back on', async () => {
+    const before = timerfds();
+    const { backend, device } = start(new UpperDevice(), { kickPolling: { spinUs: 4000, maxGapUs: 1_000_000 } });
+    expect(backend.kickPolling).toEqual({ spinUs: 4000, maxGapUs: 1_000_000 });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram, 1, 256, true);
+    await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
+    // two requests served through kicks: the second teaches the poller the gap (about 30 ms)
+    submit(ram, ring!, 'r0', 'first', 0x10000, 0x20000);
+    expect((await complete(ring!)).token).toBe('r0');
+    await sleep(30);
+    submit(ram, ring!, 'r1', 'second', 0x10040, 0x20040);
+    expect((await complete(ring!)).token).toBe('r1');
+    expect(backend.pollStats.windows).toBe(0);
+    // a window is due about 30 ms after that interrupt: a request added now, without a kick, is taken by it
+    ram.memory.write(0x10080, text('third'));
+    ring!.driver.add([{ addr: 0x10080, len: 5 }], [{ addr: 0x20080, len: 64 }], 'r2');
+    const t0 = performance.now();
+    expect((await complete(ring!)).token).toBe('r2');
+    expect(performance.now() - t0).toBeGreaterThan(10); // not before the window
+    expect(decode(ram.memory.view(0x20080, 5))).toBe('THIRD');
+    expect(ring!.kick.read()).toBeNull(); // the driver never kicked for it
+    expect(backend.pollStats).toMatchObject({ windows: 1, hits: 1, late: 0 });
+    // the next window finds nothing: kicks are back on after it, and a kicked request is served
+    await sleep(80);
+    expect(backend.pollStats).toMatchObject({ windows: 2, hits: 1, late: 1 });
+    expect(backend.pollStats.spinUs).toBeGreaterThanOrEqual(3500);
+    ram.memory.write(0x100c0, text('fourth'));
+    ring!.driver.add([{ addr: 0x100c0, len: 6 }], [{ addr: 0x200c0, len: 64 }], 'r3');
+    expect(ring!.driver.kickPrepare()).toBe(true);
+    ring!.kick.write(1);
+    expect((await complete(ring!)).token).toBe('r3');
+    expect(device.processed).toBe(4);
+    expect(timerfds()).toBe(before + 1);
+    fe.close();
+    await until(() => !current!.backend.connected, 3000, 'the disconnect');
+    expect(timerfds()).toBe(before);
+    expect(backend.pollStats.hits).toBe(1); // kept after the connection ended
+  });
+
+  it('refuses bad polling options', () => {
+    const device = new UpperDevice();
+    expect(() => new VhostUserBackend(device, { kickPolling: { spinUs: 0 } })).toThrow(RangeError);
+    expect(() => new VhostUserBackend(device, { kickPolling: { spinUs: 100, maxGapUs: 50 } })).toThrow(RangeError);
+    expect(() => new VhostUserBackend(device, { kickPolling: { maxGapUs: 2.5 } })).toThrow(RangeError);
+    expect(() => new VhostUserBackend(device, { kickPolling: 1 as unknown as boolean })).toThrow(TypeError);
+    expect(new VhostUserBackend(device, { kickPolling: true }).kickPolling).toEqual({ spinUs: 50, maxGapUs: 2000 });
+    expect(new VhostUserBackend(device).kickPolling).toBeNull();
+    expect(new VhostUserBackend(device).pollStats).toEqual({ windows: 0, hits: 0, late: 0, early: 0, spinUs: 0 });
+  });
+});

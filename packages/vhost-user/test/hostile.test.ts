@@ -672,13 +672,18 @@ describe('hostile frontends: config and framing', () => {
 
 describe('hostile frontends: random sessions', () => {
   it.each([
-    ['without', undefined],
-    ['with', { quietUs: 300, maxDelayUs: 3000 }],
-  ] as const)('random sequences of well-formed requests with real fds never crash, and leak no fd or mapping (%s interrupt coalescing)', async (_, coalesce) => {
+    ['without interrupt coalescing or polling', undefined, undefined],
+    ['with interrupt coalescing', { quietUs: 300, maxDelayUs: 3000 }, undefined],
+    ['with interrupt coalescing and predictive polling', { quietUs: 300, maxDelayUs: 3000 }, { spinUs: 200, maxGapUs: 20_000 }],
+  ] as const)('random sequences of well-formed requests with real fds never crash, and leak no fd or mapping (%s)', async (_, coalesce, poll) => {
     const device = new UpperDevice(2, 256);
     device.mode = 'async';
     device.delayMs = 2;
-    const { path, backend } = start(device, { drainTimeoutMs: 20, ...(coalesce === undefined ? {} : { interruptCoalescing: coalesce }) });
+    const { path, backend } = start(device, {
+      drainTimeoutMs: 20,
+      ...(coalesce === undefined ? {} : { interruptCoalescing: coalesce }),
+      ...(poll === undefined ? {} : { kickPolling: poll }),
+    });
     const ram = track(new GuestRam()); // 2 MiB memfd
     const evs = [track(new EventFd()), track(new EventFd()), track(new EventFd())];
     const fdsBefore = openFdCount();

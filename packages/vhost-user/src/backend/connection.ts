@@ -49,6 +49,7 @@ import {
 import { INFLIGHT_VERSION, InflightQueue, inflightQueueRegionSize } from './inflight-region.js';
 import { RegionTable, safeClose, type MappedRegion } from './region-table.js';
 import { Vring } from './vring.js';
+import { addPollStats, type KickPollStats } from './kick-poll.js';
 
 /** Settings a connection runs with (resolved backend options). @internal */
 export interface ConnectionSettings {
@@ -59,6 +60,8 @@ export interface ConnectionSettings {
   readonly pollIntervalMs: number;
   /** Interrupt coalescing per ring, or null. */
   readonly coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null;
+  /** Predictive polling settings, or null (off). */
+  readonly poll: { readonly spinUs: number; readonly maxGapUs: number } | null;
   readonly emit: (event: ConnectionEvent) => void;
 }
 
@@ -158,7 +161,7 @@ export class Connection {
     private readonly settings: ConnectionSettings,
     private readonly onClose: (error: unknown) => void,
   ) {
-    this.rings = device.queueMaxSizes.map((max, i) => new Vring(i, max, settings.coalesce));
+    this.rings = device.queueMaxSizes.map((max, i) => new Vring(i, max, settings.coalesce, settings.poll));
     for (const ring of this.rings) ring.onPoll = () => this.guard(() => this.onKick(ring, true));
     this.table = new RegionTable(settings.maxMemSlots);
   }
@@ -179,6 +182,16 @@ export class Connection {
       sent += r.callsSent;
     }
     return { requested, sent };
+  }
+
+  /** Predictive polling counters, over all rings. */
+  get pollStats(): KickPollStats {
+    const t: KickPollStats = { windows: 0, hits: 0, late: 0, early: 0, spinUs: 0 };
+    for (const r of this.rings) {
+      const s = r.poller?.stats;
+      if (s !== undefined) addPollStats(t, s);
+    }
+    return t;
   }
 
   /** Whether the connection has ended. */
@@ -843,8 +856,14 @@ export class Connection {
       return;
     }
     ring.pendingKick = false;
-    if (!poll) ring.coalescer?.kicked();
+    if (poll) return this.notify(ring.index);
+    ring.coalescer?.kicked();
+    const poller = ring.poller;
+    if (poller === null) return this.notify(ring.index);
+    const before = ring.queue.nextAvail;
+    poller.kicked();
     this.notify(ring.index);
+    poller.kickHandled(ring.queue.nextAvail !== before);
   }
 
   /** Handles a remembered kick on the next turn of the loop (outside message handling). */

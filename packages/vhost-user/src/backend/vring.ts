@@ -9,6 +9,7 @@
 import { eventfdWrite, TimerFd, watchEventFd, type FdWatcher } from '@vmv/sys';
 import { BackendQueue } from './backend-queue.js';
 import { InterruptCoalescer, type CoalescerHost } from './coalesce.js';
+import { KickPoller, type KickPollerHost } from './kick-poll.js';
 import { safeClose } from './region-table.js';
 
 /** Guest physical addresses of a ring's three areas. */
@@ -48,20 +49,58 @@ export class Vring {
   readonly coalescer: InterruptCoalescer | null;
   /** The coalescer's timer, created at its first hold. */
   private callTimer: TimerFd | null = null;
+  /** Predictive polling (null: the ring is looked at only on kicks). */
+  readonly poller: KickPoller | null;
+  /** The poller's timer, created at its first window. */
+  private pollTimer: TimerFd | null = null;
+  /** Who wants the driver's kicks off: the coalescer during a hold, the poller during a window. */
+  private holdSuppress = false;
+  private pollSuppress = false;
 
   /**
    * @param index - ring index
    * @param maxSize - the device's maximum size for this queue
    * @param coalesce - interrupt coalescing (quiet and maximum delays in µs), or null
+   * @param poll - predictive polling (window and longest gap in µs), or null
    */
   constructor(
     readonly index: number,
     readonly maxSize: number,
     coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null = null,
+    poll: { readonly spinUs: number; readonly maxGapUs: number } | null = null,
   ) {
     this.queue = new BackendQueue(index);
     this.size = maxSize;
     this.coalescer = coalesce === null ? null : new InterruptCoalescer(this.coalesceTarget(), coalesce.quietUs, coalesce.maxDelayUs);
+    this.poller = poll === null ? null : new KickPoller(this.pollTarget(), poll.spinUs, poll.maxGapUs);
+  }
+
+  private suppress(): void {
+    this.queue.suppressKicks = this.holdSuppress || this.pollSuppress;
+  }
+
+  /** Looks at the ring for a coalescer or a poller: true when the driver added buffers. */
+  private look(): boolean {
+    const before = this.queue.nextAvail;
+    this.onPoll?.();
+    return this.queue.nextAvail !== before;
+  }
+
+  private pollTarget(): KickPollerHost {
+    return {
+      armTimer: (us) => {
+        if (this.pollTimer === null) this.pollTimer = new TimerFd(() => this.poller?.onTimer(), { ref: false });
+        this.pollTimer.arm(Math.round(us * 1000));
+      },
+      disarmTimer: () => this.pollTimer?.disarm(),
+      now: () => performance.now() * 1000,
+      suppress: (on: boolean) => {
+        this.pollSuppress = on;
+        this.suppress();
+      },
+      poll: () => this.look(),
+      busy: () => this.coalescer?.holding === true || !this.started,
+    };
   }
 
   private coalesceTarget(): CoalescerHost {
@@ -75,17 +114,14 @@ export class Vring {
       now: () => performance.now() * 1000,
       // during a hold the driver's kicks stay off and the timer looks at the ring instead
       suppress: (on: boolean) => {
-        this.queue.suppressKicks = on;
+        this.holdSuppress = on;
+        this.suppress();
       },
-      poll: () => {
-        const before = this.queue.nextAvail;
-        this.onPoll?.();
-        return this.queue.nextAvail !== before;
-      },
+      poll: () => this.look(),
     };
   }
 
-  /** Set by the connection: processes the ring (device.queueNotify) for the coalescer's polls. */
+  /** Set by the connection: processes the ring (device.queueNotify) for the coalescer's and the poller's looks. */
   onPoll: (() => void) | null = null;
 
   /** Used-buffer notifications the device asked for, and call eventfd writes. */
@@ -153,7 +189,9 @@ export class Vring {
       eventfdWrite(fd, 1);
     } catch {
       // the frontend closed its end; it is going away
+      return;
     }
+    this.poller?.signalled();
   }
 
   /** Error notification through the err eventfd. */
@@ -175,6 +213,7 @@ export class Vring {
    */
   stop(base: number): void {
     this.coalescer?.reset(); // sends a held interrupt first, while the call fd is still there
+    this.poller?.reset();
     this.unwatchKick();
     this.queue.detach();
     this.started = false;
@@ -199,5 +238,7 @@ export class Vring {
     this.setErr(null);
     this.callTimer?.close();
     this.callTimer = null;
+    this.pollTimer?.close();
+    this.pollTimer = null;
   }
 }
