@@ -56,8 +56,10 @@ class Sim implements KickPollerHost {
     expect(this.inTimer).toBe(true);
     this.suppressed = on;
   }
+  /** An interrupt coalescer's hold, as the poller sees it. */
+  holding = false;
   busy(): boolean {
-    return false;
+    return this.holding;
   }
   poll(): boolean {
     this.t += this.lookCost;
@@ -159,7 +161,7 @@ describe('KickPoller', () => {
     const { windows, hits, late } = sim.poller.stats;
     expect(hits + late).toBe(windows);
     // a request that comes before the window opens is taken by the window's first look (its kick
-    // is still on the way), so the hits teach the window to open earlier
+    // is still on the way), which moves the window earlier; empty windows move it later
     expect(sim.poller.expectedGapUs).toBeGreaterThan(180);
     expect(sim.poller.expectedGapUs).toBeLessThan(240);
   });
@@ -216,6 +218,27 @@ describe('KickPoller', () => {
     expect(sim.poller.stats).toEqual(stats);
     expect(sim.poller.expectedGapUs).toBe(gap);
     expect(sim.timerAt).not.toBeNull(); // the next window is still due
+  });
+
+  it('kicks while a coalescer holds teach nothing, and no window opens during a hold', () => {
+    const sim = new Sim(() => 200);
+    sim.run(300);
+    const gap = sim.poller.expectedGapUs;
+    const windows = sim.poller.stats.windows;
+    sim.holding = true; // a driver with many requests in flight: it kicks at once after each interrupt
+    for (let i = 0; i < 100; i++) {
+      sim.poller.signalled();
+      sim.t += 3;
+      sim.poller.kicked();
+      sim.poller.kickHandled(true);
+      sim.poller.onTimer();
+    }
+    expect(sim.poller.expectedGapUs).toBe(gap);
+    expect(sim.poller.stats.windows).toBe(windows);
+    sim.holding = false; // back to one request at a time: the learnt gap still holds
+    const served = sim.served.length;
+    sim.run(served + 100);
+    expect(sim.served.slice(served).filter((x) => x.by === 'poll').length).toBeGreaterThan(90);
   });
 
   it('reset() disarms the timer and forgets the pending request', () => {

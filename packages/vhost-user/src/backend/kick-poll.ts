@@ -14,12 +14,13 @@
  * How: the time from a notification to the driver's next request (the *gap*) is learnt per ring.
  * After each notification a one-shot timer is set to fire `lead` µs before the window
  * `[estimate - spinUs/2, estimate + spinUs/2]` opens (`lead`, the timer's own lateness, is learnt
- * too). In the window, kicks are off and the ring is looked at until a request arrives (a *hit*:
- * the estimate moves towards the gap seen) or the window closes (*late*: kicks back on, the ring
- * looked at once more, the estimate moves later). A kick that arrives before the window opens
- * (*early*) moves the estimate earlier. So the window settles where as many requests come before
- * it as after it: around the median gap. Outside windows the ring behaves as without polling:
- * kicks on, the device woken by them.
+ * too). In the window, kicks are off and the ring is looked at until a request arrives (a *hit*)
+ * or the window closes (*late*: kicks back on, the ring looked at once more, the estimate moves
+ * later by `spinUs/8`). A kick that arrives before the window opens (*early*) moves the estimate
+ * earlier by `spinUs/8`, a request that was already waiting when the window opened by half that
+ * (its kick was still on the way: a kick reaches the device tens of µs after the driver's write).
+ * So the window settles where requests that come too early are about as many as those that come
+ * too late. Outside windows the ring behaves as without polling: kicks on, the device woken by them.
  *
  * Bounds: at most `spinUs` of busy looking per notification, and only when the learnt gap is
  * below `maxGapUs` (a driver that submits rarely is never polled for). When fewer than one
@@ -76,7 +77,10 @@ export interface KickPollerHost {
   suppress(on: boolean): void;
   /** Looks at the ring (processes what the driver added); returns true when it found new buffers. */
   poll(): boolean;
-  /** Whether someone else owns the ring's kicks now (an interrupt coalescer's hold): no window then. */
+  /**
+   * Whether someone else owns the ring's kicks now (an interrupt coalescer's hold): no window
+   * then, and a kick that started a hold teaches nothing.
+   */
   busy(): boolean;
 }
 
@@ -121,7 +125,7 @@ export function addPollStats(to: KickPollStats, from: KickPollStats): void {
 
 /** How far the estimate moves on an early kick or a late window, as a fraction of the window. */
 const STEP = 1 / 8;
-/** Weight of a new hit gap in the estimate, and of a new lateness in the timer's lead. */
+/** Weight of a kick's gap in the estimate (while not polling), and of a new lateness in the timer's lead. */
 const WEIGHT = 1 / 8;
 /** Below this fraction of windows with a hit, the poller pauses. */
 const MIN_HIT_RATE = 0.25;
@@ -242,7 +246,10 @@ export class KickPoller {
     if (!found) return;
     const k = this.kick;
     const first = this.estimate === 0;
-    if (k.armed) {
+    if (this.host.busy()) {
+      // the request started an interrupt coalescer's hold: the driver keeps several requests in
+      // flight, and its kicks say nothing of when it submits after an interrupt it waited for
+    } else if (k.armed) {
       // the request came before the window opened: open it earlier next time
       this.stats.early++;
       this.estimate = Math.max(1, this.estimate - this.spinUs * STEP);
@@ -280,17 +287,18 @@ export class KickPoller {
     if (host.busy() || this.signalledAt !== this.signalledAt) return;
     this.windowed = true;
     this.stats.windows++;
-    const since = this.signalledAt;
     const end = start + this.spinUs;
     this.spinning = true;
     this.rearm = false;
     let hit: boolean;
     let now: number;
+    let looks = 0;
     let off = false;
     try {
       host.suppress(true);
       off = true;
       for (;;) {
+        looks++;
         hit = host.poll();
         now = host.now();
         if (hit || now >= end) break;
@@ -306,7 +314,8 @@ export class KickPoller {
     this.stats.spinUs += now - start;
     if (hit) {
       this.stats.hits++;
-      this.estimate += (now - since - this.estimate) * WEIGHT;
+      // already waiting when the window opened: open it a little earlier next time
+      if (looks === 1) this.estimate = Math.max(1, this.estimate - this.spinUs * STEP / 2);
     } else {
       this.stats.late++;
       this.estimate += this.spinUs * STEP;
