@@ -243,26 +243,29 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
   };
 }
 
-/** `--coalesce off` or `--coalesce QUIET_US,MAX_US` (each 1..1000000, QUIET_US <= MAX_US). */
-function parseCoalesce(text: string | undefined): { quietUs: number; maxDelayUs: number } | false {
-  if (text === undefined) return { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US };
+/**
+ * `OPTION off` or `OPTION A,B`: two µs values, each 1..1000000, B at least A. `undefined` gives the
+ * defaults.
+ */
+function parseMicrosecondPair(option: string, text: string | undefined, [a, aLabel, aDefault]: readonly [string, string, number], [b, bLabel, bDefault]: readonly [string, string, number]): Record<string, number> | false {
+  if (text === undefined) return { [a]: aDefault, [b]: bDefault };
   if (text === 'off') return false;
   const m = /^(\d+),(\d+)$/.exec(text);
-  if (m === null) throw new UsageError(`--coalesce must be "off" or QUIET_US,MAX_US (for example ${DEFAULT_COALESCE_QUIET_US},${DEFAULT_COALESCE_MAX_DELAY_US}), got ${JSON.stringify(text)}`);
-  const quietUs = integer('--coalesce QUIET_US', m[1]!, 1, 1_000_000);
-  const maxDelayUs = integer('--coalesce MAX_US', m[2]!, 1, 1_000_000);
-  if (maxDelayUs < quietUs) throw new UsageError(`--coalesce: MAX_US (${maxDelayUs}) must be at least QUIET_US (${quietUs})`);
-  return { quietUs, maxDelayUs };
+  if (m === null) throw new UsageError(`${option} must be "off" or ${aLabel},${bLabel} (for example ${aDefault},${bDefault}), got ${JSON.stringify(text)}`);
+  const x = integer(`${option} ${aLabel}`, m[1]!, 1, 1_000_000);
+  const y = integer(`${option} ${bLabel}`, m[2]!, 1, 1_000_000);
+  if (y < x) throw new UsageError(`${option}: ${bLabel} (${y}) must be at least ${aLabel} (${x})`);
+  return { [a]: x, [b]: y };
 }
 
-/** `--poll off` or `--poll SPIN_US,MAX_GAP_US` (each 1..1000000, SPIN_US <= MAX_GAP_US). */
+/** `--coalesce off` or `--coalesce QUIET_US,MAX_US`. */
+function parseCoalesce(text: string | undefined): { quietUs: number; maxDelayUs: number } | false {
+  const r = parseMicrosecondPair('--coalesce', text, ['quietUs', 'QUIET_US', DEFAULT_COALESCE_QUIET_US], ['maxDelayUs', 'MAX_US', DEFAULT_COALESCE_MAX_DELAY_US]);
+  return r === false ? false : { quietUs: r.quietUs!, maxDelayUs: r.maxDelayUs! };
+}
+
+/** `--poll off` or `--poll SPIN_US,MAX_GAP_US`. */
 function parsePoll(text: string | undefined): { spinUs: number; maxGapUs: number } | false {
-  if (text === undefined) return { spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US };
-  if (text === 'off') return false;
-  const m = /^(\d+),(\d+)$/.exec(text);
-  if (m === null) throw new UsageError(`--poll must be "off" or SPIN_US,MAX_GAP_US (for example ${DEFAULT_POLL_SPIN_US},${DEFAULT_POLL_MAX_GAP_US}), got ${JSON.stringify(text)}`);
-  const spinUs = integer('--poll SPIN_US', m[1]!, 1, 1_000_000);
-  const maxGapUs = integer('--poll MAX_GAP_US', m[2]!, 1, 1_000_000);
-  if (maxGapUs < spinUs) throw new UsageError(`--poll: MAX_GAP_US (${maxGapUs}) must be at least SPIN_US (${spinUs})`);
-  return { spinUs, maxGapUs };
+  const r = parseMicrosecondPair('--poll', text, ['spinUs', 'SPIN_US', DEFAULT_POLL_SPIN_US], ['maxGapUs', 'MAX_GAP_US', DEFAULT_POLL_MAX_GAP_US]);
+  return r === false ? false : { spinUs: r.spinUs!, maxGapUs: r.maxGapUs! };
 }

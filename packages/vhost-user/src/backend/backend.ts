@@ -379,36 +379,38 @@ function checkMs(value: number, label: string): number {
   return value;
 }
 
-function coalesceSettings(option: boolean | CoalesceOptions | undefined): { quietUs: number; maxDelayUs: number } | null {
+/**
+ * Resolves an option that is off (`undefined`, `false`), the defaults (`true`), or an object of two
+ * µs values, each an integer in 1..1000000, the second at least the first.
+ */
+function microsecondPair<A extends string, B extends string>(
+  option: unknown,
+  name: string,
+  [a, aDefault]: readonly [A, number],
+  [b, bDefault]: readonly [B, number],
+): Record<A | B, number> | null {
   if (option === undefined || option === false) return null;
-  if (option === true) return { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US };
-  if (typeof option !== 'object' || option === null) throw new TypeError('VhostUserBackend: interruptCoalescing must be a boolean or { quietUs, maxDelayUs }');
+  const pair = (x: number, y: number): Record<A | B, number> => ({ [a]: x, [b]: y }) as Record<A | B, number>;
+  if (option === true) return pair(aDefault, bDefault);
+  if (typeof option !== 'object' || option === null) throw new TypeError(`VhostUserBackend: ${name} must be a boolean or { ${a}, ${b} }`);
   const us = (v: unknown, label: string, def: number): number => {
     if (v === undefined) return def;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1_000_000) {
-      throw new RangeError(`VhostUserBackend: interruptCoalescing.${label} must be an integer in 1..1000000 (µs), got ${String(v)}`);
+      throw new RangeError(`VhostUserBackend: ${name}.${label} must be an integer in 1..1000000 (µs), got ${String(v)}`);
     }
     return v;
   };
-  const quietUs = us(option.quietUs, 'quietUs', DEFAULT_COALESCE_QUIET_US);
-  const maxDelayUs = us(option.maxDelayUs, 'maxDelayUs', DEFAULT_COALESCE_MAX_DELAY_US);
-  if (maxDelayUs < quietUs) throw new RangeError('VhostUserBackend: interruptCoalescing.maxDelayUs must be at least quietUs');
-  return { quietUs, maxDelayUs };
+  const o = option as Partial<Record<A | B, unknown>>;
+  const x = us(o[a], a, aDefault);
+  const y = us(o[b], b, bDefault);
+  if (y < x) throw new RangeError(`VhostUserBackend: ${name}.${b} must be at least ${a}`);
+  return pair(x, y);
+}
+
+function coalesceSettings(option: boolean | CoalesceOptions | undefined): { quietUs: number; maxDelayUs: number } | null {
+  return microsecondPair(option, 'interruptCoalescing', ['quietUs', DEFAULT_COALESCE_QUIET_US], ['maxDelayUs', DEFAULT_COALESCE_MAX_DELAY_US]);
 }
 
 function pollSettings(option: boolean | KickPollOptions | undefined): { spinUs: number; maxGapUs: number } | null {
-  if (option === undefined || option === false) return null;
-  if (option === true) return { spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US };
-  if (typeof option !== 'object' || option === null) throw new TypeError('VhostUserBackend: kickPolling must be a boolean or { spinUs, maxGapUs }');
-  const us = (v: unknown, label: string, def: number): number => {
-    if (v === undefined) return def;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1_000_000) {
-      throw new RangeError(`VhostUserBackend: kickPolling.${label} must be an integer in 1..1000000 (µs), got ${String(v)}`);
-    }
-    return v;
-  };
-  const spinUs = us(option.spinUs, 'spinUs', DEFAULT_POLL_SPIN_US);
-  const maxGapUs = us(option.maxGapUs, 'maxGapUs', DEFAULT_POLL_MAX_GAP_US);
-  if (maxGapUs < spinUs) throw new RangeError('VhostUserBackend: kickPolling.maxGapUs must be at least spinUs');
-  return { spinUs, maxGapUs };
+  return microsecondPair(option, 'kickPolling', ['spinUs', DEFAULT_POLL_SPIN_US], ['maxGapUs', DEFAULT_POLL_MAX_GAP_US]);
 }

@@ -19,6 +19,30 @@ export interface RingAreas {
   readonly device: bigint;
 }
 
+/** Monotonic time in µs. */
+const microseconds = (): number => performance.now() * 1000;
+
+/** A one-shot timer in µs whose timerfd is created at its first use (not referenced: it never keeps the process alive). */
+class LazyTimer {
+  private fd: TimerFd | null = null;
+
+  constructor(private readonly onExpiry: () => void) {}
+
+  arm(us: number): void {
+    if (this.fd === null) this.fd = new TimerFd(this.onExpiry, { ref: false });
+    this.fd.arm(Math.round(us * 1000));
+  }
+
+  disarm(): void {
+    this.fd?.disarm();
+  }
+
+  close(): void {
+    this.fd?.close();
+    this.fd = null;
+  }
+}
+
 /**
  * One ring of a connection. Not exported from the package.
  * @internal
@@ -47,12 +71,12 @@ export class Vring {
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Interrupt coalescing (null: every notification is sent at once). */
   readonly coalescer: InterruptCoalescer | null;
-  /** The coalescer's timer, created at its first hold. */
-  private callTimer: TimerFd | null = null;
+  /** The coalescer's timer. */
+  private readonly callTimer = new LazyTimer(() => this.coalescer?.onTimer());
   /** Predictive polling (null: the ring is looked at only on kicks). */
   readonly poller: KickPoller | null;
-  /** The poller's timer, created at its first window. */
-  private pollTimer: TimerFd | null = null;
+  /** The poller's timer. */
+  private readonly pollTimer = new LazyTimer(() => this.poller?.onTimer());
   /** Who wants the driver's kicks off: the coalescer during a hold, the poller during a window. */
   private holdSuppress = false;
   private pollSuppress = false;
@@ -88,12 +112,9 @@ export class Vring {
 
   private pollTarget(): KickPollerHost {
     return {
-      armTimer: (us) => {
-        if (this.pollTimer === null) this.pollTimer = new TimerFd(() => this.poller?.onTimer(), { ref: false });
-        this.pollTimer.arm(Math.round(us * 1000));
-      },
-      disarmTimer: () => this.pollTimer?.disarm(),
-      now: () => performance.now() * 1000,
+      armTimer: (us) => this.pollTimer.arm(us),
+      disarmTimer: () => this.pollTimer.disarm(),
+      now: microseconds,
       suppress: (on: boolean) => {
         this.pollSuppress = on;
         this.suppress();
@@ -106,12 +127,9 @@ export class Vring {
   private coalesceTarget(): CoalescerHost {
     return {
       signal: () => this.signalCall(),
-      armTimer: (us) => {
-        if (this.callTimer === null) this.callTimer = new TimerFd(() => this.coalescer?.onTimer(), { ref: false });
-        this.callTimer.arm(Math.round(us * 1000));
-      },
-      disarmTimer: () => this.callTimer?.disarm(),
-      now: () => performance.now() * 1000,
+      armTimer: (us) => this.callTimer.arm(us),
+      disarmTimer: () => this.callTimer.disarm(),
+      now: microseconds,
       // during a hold the driver's kicks stay off and the timer looks at the ring instead
       suppress: (on: boolean) => {
         this.holdSuppress = on;
@@ -236,9 +254,7 @@ export class Vring {
   clear(): void {
     this.reset();
     this.setErr(null);
-    this.callTimer?.close();
-    this.callTimer = null;
-    this.pollTimer?.close();
-    this.pollTimer = null;
+    this.callTimer.close();
+    this.pollTimer.close();
   }
 }
