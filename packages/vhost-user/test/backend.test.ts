@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { readdirSync, readlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnixStream, closeFd, fdSize, mmap } from '@vmv/sys';
@@ -18,7 +17,7 @@ import {
   readInflight,
 } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
-import { Frontend, GuestRam, HIGH_GPA, TestRing, mappingCount, openFdCount, sleep, until } from './frontend';
+import { Frontend, GuestRam, HIGH_GPA, TestRing, mappingCount, openFdCount, sleep, timerfdCount, until } from './frontend';
 
 const PROTOCOL_FEATURES_BIT = 1n << 30n;
 const VERSION_1 = 1n << 32n;
@@ -544,14 +543,7 @@ describe('VhostUserBackend interrupt coalescing (real socket, eventfds and timer
   });
 
   it('sends a held interrupt before GET_VRING_BASE takes the ring back, and closes its timerfd on disconnect', async () => {
-    const timerfds = (): number => readdirSync('/proc/self/fd').filter((f) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[timerfd]';
-      } catch {
-        return false;
-      }
-    }).length;
-    const before = timerfds();
+    const before = timerfdCount();
     start(new UpperDevice(), { interruptCoalescing: { quietUs: 1_000_000, maxDelayUs: 1_000_000 } });
     const ram = track(new GuestRam());
     const fe = track(new Frontend(current!.path));
@@ -561,13 +553,13 @@ describe('VhostUserBackend interrupt coalescing (real socket, eventfds and timer
     await until(() => ring!.driver.moreUsed(), 3000, 'the completion');
     await sleep(20);
     expect(ring!.call.read()).toBeNull(); // held for up to a second
-    expect(timerfds()).toBe(before + 1);
+    expect(timerfdCount()).toBe(before + 1);
     await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
     expect(ring!.call.read()).toBe(1); // flushed before the call fd was dropped
     submit(ram, ring!, 'again', 'x', 0x10040, 0x20040);
     fe.close();
     await until(() => !current!.backend.connected, 3000, 'the disconnect');
-    expect(timerfds()).toBe(before);
+    expect(timerfdCount()).toBe(before);
   });
 
   it('refuses bad coalescing options', () => {
@@ -581,17 +573,8 @@ describe('VhostUserBackend interrupt coalescing (real socket, eventfds and timer
 });
 
 describe('VhostUserBackend predictive polling (real socket, eventfds and timerfds)', () => {
-  const timerfds = (): number =>
-    readdirSync('/proc/self/fd').filter((f) => {
-      try {
-        return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[timerfd]';
-      } catch {
-        return false;
-      }
-    }).length;
-
   it('takes a request the driver added without a kick in the window after an interrupt, then turns kicks back on', async () => {
-    const before = timerfds();
+    const before = timerfdCount();
     const { backend, device } = start(new UpperDevice(), { kickPolling: { spinUs: 4000, maxGapUs: 1_000_000 } });
     expect(backend.kickPolling).toEqual({ spinUs: 4000, maxGapUs: 1_000_000 });
     const ram = track(new GuestRam());
@@ -624,10 +607,10 @@ describe('VhostUserBackend predictive polling (real socket, eventfds and timerfd
     ring!.kick.write(1);
     expect((await complete(ring!)).token).toBe('r3');
     expect(device.processed).toBe(4);
-    expect(timerfds()).toBe(before + 1);
+    expect(timerfdCount()).toBe(before + 1);
     fe.close();
     await until(() => !current!.backend.connected, 3000, 'the disconnect');
-    expect(timerfds()).toBe(before);
+    expect(timerfdCount()).toBe(before);
     expect(backend.pollStats.hits).toBe(1); // kept after the connection ended
   });
 

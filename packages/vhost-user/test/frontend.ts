@@ -3,7 +3,7 @@
  * a real unix socket with SCM_RIGHTS, guest RAM in a memfd shared with the backend, real
  * eventfds for kick and call, and the @vmv/queue split driver putting buffers on the ring.
  */
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { GuestMemory } from '@vmv/memory';
 import { SplitDriver } from '@vmv/queue/driver';
 import { EventFd, PollEvents, UnixStream, closeFd, memfdCreate, mmap, type FdWatcher, type Mapping } from '@vmv/sys';
@@ -261,6 +261,17 @@ export async function until(cond: () => boolean, ms = 3000, what = 'condition'):
 /** Open fds of this process. */
 export function openFdCount(): number {
   return readdirSync('/proc/self/fd').length;
+}
+
+/** Open timerfds of this process. */
+export function timerfdCount(): number {
+  return readdirSync('/proc/self/fd').filter((f) => {
+    try {
+      return readlinkSync(`/proc/self/fd/${f}`) === 'anon_inode:[timerfd]';
+    } catch {
+      return false; // closed meanwhile (the listing's own fd)
+    }
+  }).length;
 }
 
 /** Mappings of a memfd name in this process. */

@@ -241,9 +241,10 @@ export class BackendQueue implements Virtqueue {
   }
 
   /**
-   * While set (an interrupt-coalescing hold), the device's enableNotification() leaves driver
-   * notifications off and answers false: the coalescer's timer looks at the ring instead of the
-   * driver kicking for every request, and re-enables them before the hold ends.
+   * While set (an interrupt coalescer's hold, a poller's window), the device's
+   * enableNotification() leaves driver notifications off and answers false: the coalescer's timer
+   * or the poller's loop looks at the ring instead of the driver kicking for every request, and
+   * clears this before it stops looking.
    */
   suppressKicks = false;
 

@@ -16,7 +16,7 @@ import { Feature, type DeviceHost, type VirtioDevice } from '@vmv/device-trait';
 import { UnixListener, type UnixStream } from '@vmv/sys';
 import { ProtocolFeature, VHOST_USER_MAX_MEM_TABLE_REGIONS, VhostFeature, protocolFeatureMask } from '../protocol/constants.js';
 import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, type CoalesceOptions } from './coalesce.js';
-import { addPollStats, DEFAULT_POLL_MAX_GAP_US, DEFAULT_POLL_SPIN_US, type KickPollOptions, type KickPollStats } from './kick-poll.js';
+import { addPollStats, noPollStats, DEFAULT_POLL_MAX_GAP_US, DEFAULT_POLL_SPIN_US, type KickPollOptions, type KickPollStats } from './kick-poll.js';
 import { Connection, type ConnectionEvent } from './connection.js';
 
 /**
@@ -135,7 +135,7 @@ export class VhostUserBackend {
   /** Call statistics of connections that have ended. */
   private pastCalls = { requested: 0, sent: 0 };
   /** Polling counters of connections that have ended. */
-  private readonly pastPolls: KickPollStats = { windows: 0, hits: 0, late: 0, early: 0, spinUs: 0 };
+  private readonly pastPolls: KickPollStats = noPollStats();
 
   /**
    * @param device - the device; `attach` is called on it now

@@ -49,7 +49,7 @@ import {
 import { INFLIGHT_VERSION, InflightQueue, inflightQueueRegionSize } from './inflight-region.js';
 import { RegionTable, safeClose, type MappedRegion } from './region-table.js';
 import { Vring } from './vring.js';
-import { addPollStats, type KickPollStats } from './kick-poll.js';
+import { addPollStats, noPollStats, type KickPollStats } from './kick-poll.js';
 
 /** Settings a connection runs with (resolved backend options). @internal */
 export interface ConnectionSettings {
@@ -186,7 +186,7 @@ export class Connection {
 
   /** Predictive polling counters, over all rings. */
   get pollStats(): KickPollStats {
-    const t: KickPollStats = { windows: 0, hits: 0, late: 0, early: 0, spinUs: 0 };
+    const t: KickPollStats = noPollStats();
     for (const r of this.rings) {
       const s = r.poller?.stats;
       if (s !== undefined) addPollStats(t, s);

@@ -123,6 +123,11 @@ export function addPollStats(to: KickPollStats, from: KickPollStats): void {
   to.spinUs += from.spinUs;
 }
 
+/** All-zero polling counters, to add others to. @internal */
+export function noPollStats(): KickPollStats {
+  return { windows: 0, hits: 0, late: 0, early: 0, spinUs: 0 };
+}
+
 /** How far the estimate moves on an early kick or a late window, as a fraction of the window. */
 const STEP = 1 / 8;
 /** Weight of a kick's gap in the estimate (while not polling), and of a new lateness in the timer's lead. */
@@ -164,7 +169,7 @@ export class KickPoller {
   /** The state when the last kick arrived. */
   private readonly kick = { at: 0, armed: false, windowed: false, since: NaN, seq: 0 };
   /** Counters since creation. */
-  readonly stats: KickPollStats = { windows: 0, hits: 0, late: 0, early: 0, spinUs: 0 };
+  readonly stats: KickPollStats = noPollStats();
 
   /**
    * @param host - the ring's timer, clock, kick switch and poll
@@ -262,8 +267,7 @@ export class KickPoller {
     }
     if (this.signals === k.seq) {
       // no notification went out meanwhile (the request completes later): no window until it does
-      if (this.armed) this.host.disarmTimer();
-      this.armed = false;
+      this.disarm();
       this.signalledAt = NaN;
     } else if (this.armed || first) {
       // the request completed at once and its window was set before this kick taught us: set it again
@@ -338,8 +342,7 @@ export class KickPoller {
    * ```
    */
   reset(): void {
-    if (this.armed) this.host.disarmTimer();
-    this.armed = false;
+    this.disarm();
     this.signalledAt = NaN;
     this.windowed = false;
     this.skip = 0;
@@ -358,12 +361,14 @@ export class KickPoller {
     this.hitRate = MIN_HIT_RATE; // after the pause, a hit or two gets it going again
   }
 
+  private disarm(): void {
+    if (this.armed) this.host.disarmTimer();
+    this.armed = false;
+  }
+
   /** Arms the timer for the window after the notification just sent, if one is due. */
   private schedule(): void {
-    if (this.armed) {
-      this.host.disarmTimer();
-      this.armed = false;
-    }
+    this.disarm();
     const estimate = this.estimate;
     if (estimate === 0 || estimate > this.maxGapUs) return;
     if (this.skip > 0) {

@@ -77,7 +77,7 @@ export class Vring {
   readonly poller: KickPoller | null;
   /** The poller's timer. */
   private readonly pollTimer = new LazyTimer(() => this.poller?.onTimer());
-  /** Who wants the driver's kicks off: the coalescer during a hold, the poller during a window. */
+  /** Who wants the driver's kicks off (the queue's switch is on while either does): the coalescer during a hold, the poller during a window. */
   private holdSuppress = false;
   private pollSuppress = false;
 
@@ -95,12 +95,8 @@ export class Vring {
   ) {
     this.queue = new BackendQueue(index);
     this.size = maxSize;
-    this.coalescer = coalesce === null ? null : new InterruptCoalescer(this.coalesceTarget(), coalesce.quietUs, coalesce.maxDelayUs);
-    this.poller = poll === null ? null : new KickPoller(this.pollTarget(), poll.spinUs, poll.maxGapUs);
-  }
-
-  private suppress(): void {
-    this.queue.suppressKicks = this.holdSuppress || this.pollSuppress;
+    this.coalescer = coalesce === null ? null : new InterruptCoalescer(this.host(this.callTimer, 'holdSuppress'), coalesce.quietUs, coalesce.maxDelayUs);
+    this.poller = poll === null ? null : new KickPoller(this.host(this.pollTimer, 'pollSuppress'), poll.spinUs, poll.maxGapUs);
   }
 
   /** Looks at the ring for a coalescer or a poller: true when the driver added buffers. */
@@ -110,32 +106,19 @@ export class Vring {
     return this.queue.nextAvail !== before;
   }
 
-  private pollTarget(): KickPollerHost {
+  /** What the coalescer and the poller both need: their timer, the clock, their kick switch, a look at the ring. */
+  private host(timer: LazyTimer, flag: 'holdSuppress' | 'pollSuppress'): CoalescerHost & KickPollerHost {
     return {
-      armTimer: (us) => this.pollTimer.arm(us),
-      disarmTimer: () => this.pollTimer.disarm(),
+      armTimer: (us) => timer.arm(us),
+      disarmTimer: () => timer.disarm(),
       now: microseconds,
       suppress: (on: boolean) => {
-        this.pollSuppress = on;
-        this.suppress();
+        this[flag] = on;
+        this.queue.suppressKicks = this.holdSuppress || this.pollSuppress;
       },
       poll: () => this.look(),
-      busy: () => this.coalescer?.holding === true || !this.started,
-    };
-  }
-
-  private coalesceTarget(): CoalescerHost {
-    return {
       signal: () => this.signalCall(),
-      armTimer: (us) => this.callTimer.arm(us),
-      disarmTimer: () => this.callTimer.disarm(),
-      now: microseconds,
-      // during a hold the driver's kicks stay off and the timer looks at the ring instead
-      suppress: (on: boolean) => {
-        this.holdSuppress = on;
-        this.suppress();
-      },
-      poll: () => this.look(),
+      busy: () => this.coalescer?.holding === true || !this.started,
     };
   }
 
