@@ -10,8 +10,9 @@
  *   `Queue.MisalignedAreaError`, `Queue.AreaOutOfMemoryError`, `Queue.OverlappingAreasError`,
  *   `Queue.NotReadyError`;
  * - ring errors (malformed guest data found by `pop()` or a ring access): they **break** the queue;
- *   every later ring operation throws `Queue.BrokenError` (whose `cause` is the first error) until
- *   `reset()`, so the device can set DEVICE_NEEDS_RESET (VIRTIO 1.2 §2.1.1);
+ *   every later `pop()` throws `Queue.BrokenError` (whose `cause` is the first error) until
+ *   `reset()`, so the device can set DEVICE_NEEDS_RESET (VIRTIO 1.2 §2.1.1); the other operations
+ *   do nothing harmful meanwhile (see `Virtqueue`: completions are dropped);
  * - request errors that do not break the queue: `Queue.BufferTooShortError` from a byte cursor
  *   (the guest supplied fewer bytes than the device needs: answer with a virtio status), and
  *   `Queue.InvalidStateError` from a restore.
@@ -358,7 +359,7 @@ export class RingAccessError extends QueueError {
 
 /**
  * The queue hit a ring error earlier and stays unusable until `reset()`; `cause` is the first
- * error. The device should set DEVICE_NEEDS_RESET (VIRTIO 1.2 §2.1.1).
+ * error. Thrown by `pop()`; the device should set DEVICE_NEEDS_RESET (VIRTIO 1.2 §2.1.1).
  * @example
  * ```ts
  * isQueueError(e, 'Queue.BrokenError')

@@ -117,14 +117,17 @@ export class PackedQueue extends RingBase implements Virtqueue {
     this._devOff = dev.regionOffset;
   }
 
-  /** Re-acquires the views if a growable WebAssembly.Memory detached any of them. */
-  private remapIfDetached(): void {
-    if (this._desc.length === 0 || this._drv.length === 0 || this._dev.length === 0) {
-      try {
-        this.map();
-      } catch (e) {
-        throw this.fail(e);
-      }
+  /**
+   * Whether the ring views are usable: re-acquires them if a growable WebAssembly.Memory detached
+   * any of them. False when that failed (the queue is then broken).
+   */
+  private mapped(): boolean {
+    if (this._desc.length !== 0 && this._drv.length !== 0 && this._dev.length !== 0) return true;
+    try {
+      this.map();
+      return true;
+    } catch (e) {
+      return this.mapFailed(e);
     }
   }
 
@@ -138,7 +141,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
   /** {@inheritDoc Virtqueue.pop} */
   pop(): DescriptorChain | null {
     if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (!this.mapped()) throw this._error!;
     const pos = this._nextAvail;
     if (!this.isAvail(pos, this._availWrap)) return null;
     const chain = this.takeChain();
@@ -274,9 +277,9 @@ export class PackedQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.addUsed} */
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
-    if (this._error !== null) this.checkBroken();
     const count = this.usedCount(chainOrHead, writtenLen, 'addUsed');
-    this.remapIfDetached();
+    // A stale chain, or a ring the driver corrupted: the used element cannot be delivered.
+    if (count === 0 || this._error !== null || !this.mapped()) return this.dropUsed(chainOrHead);
     const id = typeof chainOrHead === 'number' ? chainOrHead : chainOrHead.head;
     const p = this._nextUsed;
     this.writeUsed(p, id, writtenLen, true);
@@ -288,40 +291,43 @@ export class PackedQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.addUsedBatch} */
   addUsedBatch(chainsOrHeads: ArrayLike<DescriptorChain | number>, writtenLens: ArrayLike<number>, count: number = chainsOrHeads.length): void {
-    if (this._error !== null) this.checkBroken();
     if (!Number.isInteger(count) || count < 0 || count > chainsOrHeads.length || count > writtenLens.length) {
       throw new RangeError(`addUsedBatch: count must be an integer in 0..${Math.min(chainsOrHeads.length, writtenLens.length)}, got ${count}`);
     }
+    // The first live entry (not a stale chain): it is published last.
+    let firstLive = -1;
     for (let k = 0; k < count; k++) {
       const c = chainsOrHeads[k]!;
-      this.usedCount(c, writtenLens[k]!, 'addUsedBatch');
+      const live = this.usedCount(c, writtenLens[k]!, 'addUsedBatch') !== 0;
+      if (live && firstLive < 0) firstLive = k;
       for (let j = 0; j < k; j++) {
         const o = chainsOrHeads[j]!;
-        const same = o === c || (typeof o === 'number' ? o : o.head) === (typeof c === 'number' ? c : c.head);
+        // A stale chain's ID may be in flight again on the live ring: only identity counts for it.
+        const same = o === c || (live && !this.isStale(o) && (typeof o === 'number' ? o : o.head) === (typeof c === 'number' ? c : c.head));
         if (same) throw new TypeError('addUsedBatch: the same buffer appears twice');
       }
     }
-    if (count === 0) return;
-    this.remapIfDetached();
+    if (firstLive < 0 || this._error !== null || !this.mapped()) {
+      for (let k = 0; k < count; k++) this.dropUsed(chainsOrHeads[k]!);
+      return;
+    }
     // Write every element but the first one's flags, then publish the first: the driver sees the
     // whole batch at once (VIRTIO 1.2 §2.8.9 multi-buffer requests).
     const first = this._nextUsed;
     const firstWrap = this._usedWrap;
-    for (let k = 0; k < count; k++) {
+    for (let k = firstLive; k < count; k++) {
       const c = chainsOrHeads[k]!;
+      if (this.isStale(c)) continue;
       const id = typeof c === 'number' ? c : c.head;
       const n = typeof c === 'number' ? this._inflight[id]! : (c as Chain)._ringCount;
-      this.writeUsed(this._nextUsed, id, writtenLens[k]!, k !== 0);
+      this.writeUsed(this._nextUsed, id, writtenLens[k]!, k !== firstLive);
       this._inflight[id] = 0;
       this._inflightSlots -= n;
       this.advanceUsed(n);
     }
-    const flags = (firstWrap !== 0 ? F_AVAIL | F_USED : 0) | (writtenLens[0]! > 0 ? F_WRITE : 0);
+    const flags = (firstWrap !== 0 ? F_AVAIL | F_USED : 0) | (writtenLens[firstLive]! > 0 ? F_WRITE : 0);
     Atomics.store(this._desc16, 8 * first + 7, flags);
-    for (let k = 0; k < count; k++) {
-      const c = chainsOrHeads[k]!;
-      if (typeof c !== 'number') this.releaseChain(c as Chain);
-    }
+    for (let k = 0; k < count; k++) this.dropUsed(chainsOrHeads[k]!);
   }
 
   /** Writes a used descriptor at position `p`; its flags only when `publish`. */
@@ -347,7 +353,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
     this._numAdded += n;
   }
 
-  /** Validates an addUsed argument and returns the ring descriptors it frees. */
+  /** Validates an addUsed argument and returns the ring descriptors it frees, or 0 for a stale chain. */
   private usedCount(chainOrHead: DescriptorChain | number, writtenLen: number, op: string): number {
     if (!(writtenLen >>> 0 === writtenLen)) throw new RangeError(`${op}: writtenLen must be a u32, got ${String(writtenLen)}`);
     if (typeof chainOrHead === 'number') {
@@ -357,14 +363,14 @@ export class PackedQueue extends RingBase implements Virtqueue {
       return this._inflight[chainOrHead]!;
     }
     const chain = this.ownChain(chainOrHead, op);
+    if (chain === null) return 0;
     if (writtenLen > chain.writableBytes) throw new RangeError(`${op}: writtenLen ${writtenLen} exceeds the chain's ${chain.writableBytes} writable bytes`);
     return chain._ringCount;
   }
 
   /** {@inheritDoc Virtqueue.needsNotification} */
   needsNotification(): boolean {
-    if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (this._error !== null || !this.mapped()) return false;
     const added = this._numAdded;
     this._numAdded = 0;
     // The used flags were stored with Atomics.store (sequentially consistent): these loads
@@ -383,8 +389,8 @@ export class PackedQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.enableNotification} */
   enableNotification(): boolean {
-    if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (this._error !== null) return false;
+    if (!this.mapped()) return true; // broken just now: the next pop() reports it
     if (this.eventIdx) {
       Atomics.store(this._dev, 0, this._nextAvail | (this._availWrap << 15));
       Atomics.store(this._dev, 1, EventFlags.DESC);
@@ -397,8 +403,7 @@ export class PackedQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.disableNotification} */
   disableNotification(): void {
-    if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (this._error !== null || !this.mapped()) return;
     Atomics.store(this._dev, 1, EventFlags.DISABLE);
     if (this._devLog !== null) this._devLog.mark(this._devOff + 2, 2);
   }

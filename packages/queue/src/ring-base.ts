@@ -86,6 +86,18 @@ export abstract class RingBase {
     if (this._error !== null) throw new BrokenError(this._error);
   }
 
+  /**
+   * A failed re-map of the ring views (after a growable WebAssembly.Memory detached them): the
+   * queue breaks with that error, and the caller acts as on a broken queue. Anything that is not
+   * a ring error (a bug) is rethrown.
+   * @returns false
+   */
+  protected mapFailed(e: unknown): false {
+    const err = this.fail(e);
+    if (this._error === null) throw err;
+    return false;
+  }
+
   /** Records `e` as the queue's error when it is a ring error, and returns it for throwing. */
   protected fail(e: unknown): unknown {
     if (e instanceof QueueError) {
@@ -114,14 +126,25 @@ export abstract class RingBase {
   }
 
   /**
-   * Checks a chain handed back to addUsed and returns it as a Chain.
-   * @throws TypeError when the chain is not an in-use chain of this queue.
+   * Checks a chain handed back to addUsed and returns it as a Chain, or null when it is stale
+   * (popped before the last reset or restore: its completion is dropped).
+   * @throws TypeError when the chain is not a chain of this queue, or was already used.
    */
-  protected ownChain(c: DescriptorChain, op: string): Chain {
+  protected ownChain(c: DescriptorChain, op: string): Chain | null {
     const chain = c as Chain;
     if (chain._owner !== this) throw new TypeError(`${op}: the chain does not belong to this queue`);
-    if (!chain._inUse || chain._epoch !== this._epoch) throw new TypeError(`${op}: the chain was already used (or popped before a reset/restore)`);
-    return chain;
+    if (!chain._inUse) throw new TypeError(`${op}: the chain was already used`);
+    return chain._epoch === this._epoch ? chain : null;
+  }
+
+  /** Whether `c`, an addUsed argument already checked by ownChain, is a stale chain. */
+  protected isStale(c: DescriptorChain | number): boolean {
+    return typeof c !== 'number' && (c as Chain)._epoch !== this._epoch;
+  }
+
+  /** A completion that is not delivered (stale chain, broken queue): the chain object goes back to the pool. */
+  protected dropUsed(c: DescriptorChain | number): void {
+    if (typeof c !== 'number') this.releaseChain(c as Chain);
   }
 
   /** Releases a used chain into the pool. */
@@ -131,7 +154,7 @@ export abstract class RingBase {
     this._pool.push(c);
   }
 
-  /** Starts a new epoch: chains popped before become invalid for addUsed. */
+  /** Starts a new epoch: chains popped before become stale (addUsed drops them, their cursors throw). */
   protected newEpoch(): void {
     this._epoch++;
   }

@@ -116,21 +116,24 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._usedOff = u.regionOffset;
   }
 
-  /** Re-acquires the views if a growable WebAssembly.Memory detached any of them. */
-  private remapIfDetached(): void {
-    if (this._avail.length === 0 || this._desc.length === 0 || this._used16.length === 0) {
-      try {
-        this.map();
-      } catch (e) {
-        throw this.fail(e);
-      }
+  /**
+   * Whether the ring views are usable: re-acquires them if a growable WebAssembly.Memory detached
+   * any of them. False when that failed (the queue is then broken).
+   */
+  private mapped(): boolean {
+    if (this._avail.length !== 0 && this._desc.length !== 0 && this._used16.length !== 0) return true;
+    try {
+      this.map();
+      return true;
+    } catch (e) {
+      return this.mapFailed(e);
     }
   }
 
   /** {@inheritDoc Virtqueue.pop} */
   pop(): DescriptorChain | null {
     if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (!this.mapped()) throw this._error!;
     const next = this._nextAvail;
     if (next === this._availShadow) {
       // Acquire: the ring entries and descriptors written before avail.idx are visible after it.
@@ -264,9 +267,9 @@ export class SplitQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.addUsed} */
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void {
-    if (this._error !== null) this.checkBroken();
     const head = this.usedHead(chainOrHead, writtenLen, 'addUsed');
-    this.remapIfDetached();
+    // A stale chain, or a ring the driver corrupted: the used element cannot be delivered.
+    if (head < 0 || this._error !== null || !this.mapped()) return this.dropUsed(chainOrHead);
     const nu = this._nextUsed;
     const slot = nu & this._mask;
     const u32 = this._used32;
@@ -287,23 +290,26 @@ export class SplitQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.addUsedBatch} */
   addUsedBatch(chainsOrHeads: ArrayLike<DescriptorChain | number>, writtenLens: ArrayLike<number>, count: number = chainsOrHeads.length): void {
-    if (this._error !== null) this.checkBroken();
     if (!Number.isInteger(count) || count < 0 || count > chainsOrHeads.length || count > writtenLens.length) {
       throw new RangeError(`addUsedBatch: count must be an integer in 0..${Math.min(chainsOrHeads.length, writtenLens.length)}, got ${count}`);
     }
-    for (let k = 0; k < count; k++) this.usedHead(chainsOrHeads[k]!, writtenLens[k]!, 'addUsedBatch');
+    let live = 0;
+    for (let k = 0; k < count; k++) if (this.usedHead(chainsOrHeads[k]!, writtenLens[k]!, 'addUsedBatch') >= 0) live++;
     for (let k = 0; k < count; k++) {
       const c = chainsOrHeads[k]!;
       for (let j = 0; j < k; j++) {
         if (chainsOrHeads[j] === c && typeof c !== 'number') throw new TypeError('addUsedBatch: the same chain appears twice');
       }
     }
-    if (count === 0) return;
-    this.remapIfDetached();
+    if (live === 0 || this._error !== null || !this.mapped()) {
+      for (let k = 0; k < count; k++) this.dropUsed(chainsOrHeads[k]!);
+      return;
+    }
     const u32 = this._used32;
     let nu = this._nextUsed;
     for (let k = 0; k < count; k++) {
       const c = chainsOrHeads[k]!;
+      if (this.isStale(c)) continue;
       const slot = nu & this._mask;
       u32[1 + 2 * slot] = typeof c === 'number' ? c : c.head;
       u32[2 + 2 * slot] = writtenLens[k]!;
@@ -311,8 +317,8 @@ export class SplitQueue extends RingBase implements Virtqueue {
       nu = (nu + 1) & 0xffff;
     }
     this._nextUsed = nu;
-    this._numAdded += count;
-    this._inFlight = this._inFlight > count ? this._inFlight - count : 0;
+    this._numAdded += live;
+    this._inFlight = this._inFlight > live ? this._inFlight - live : 0;
     Atomics.store(this._used16, 1, nu);
     if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 2, 2);
     for (let k = 0; k < count; k++) {
@@ -321,7 +327,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
     }
   }
 
-  /** Validates an addUsed argument and returns the head. */
+  /** Validates an addUsed argument and returns the head, or -1 for a stale chain. */
   private usedHead(chainOrHead: DescriptorChain | number, writtenLen: number, op: string): number {
     if (!(writtenLen >>> 0 === writtenLen)) throw new RangeError(`${op}: writtenLen must be a u32, got ${String(writtenLen)}`);
     if (typeof chainOrHead === 'number') {
@@ -329,14 +335,14 @@ export class SplitQueue extends RingBase implements Virtqueue {
       return chainOrHead;
     }
     const chain = this.ownChain(chainOrHead, op);
+    if (chain === null) return -1;
     if (writtenLen > chain.writableBytes) throw new RangeError(`${op}: writtenLen ${writtenLen} exceeds the chain's ${chain.writableBytes} writable bytes`);
     return chain.head;
   }
 
   /** {@inheritDoc Virtqueue.needsNotification} */
   needsNotification(): boolean {
-    if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (this._error !== null || !this.mapped()) return false;
     const added = this._numAdded;
     this._numAdded = 0;
     // used.idx was stored with Atomics.store (sequentially consistent): these loads come after it.
@@ -351,8 +357,8 @@ export class SplitQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.enableNotification} */
   enableNotification(): boolean {
-    if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (this._error !== null) return false;
+    if (!this.mapped()) return true; // broken just now: the next pop() reports it
     if (this.eventIdx) {
       Atomics.store(this._used16, 2 + 4 * this.size, this._nextAvail);
       if (this._usedLog !== null) this._usedLog.mark(this._usedOff + 4 + 8 * this.size, 2);
@@ -366,8 +372,7 @@ export class SplitQueue extends RingBase implements Virtqueue {
 
   /** {@inheritDoc Virtqueue.disableNotification} */
   disableNotification(): void {
-    if (this._error !== null) this.checkBroken();
-    this.remapIfDetached();
+    if (this._error !== null || !this.mapped()) return;
     if (this.eventIdx) {
       // avail_event one behind the next available index: the driver notifies when its
       // avail.idx moves past avail_event, which it has already done (§2.7.10.2).

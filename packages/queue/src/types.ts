@@ -223,9 +223,11 @@ export interface Writer {
  * cannot change them afterwards. Device-readable descriptors come first (`0 .. readableCount-1`),
  * then the device-writable ones.
  *
- * **Lifetime.** Chain objects are pooled: a chain is valid until it is passed to `addUsed` (or
- * the queue is reset); the queue then reuses the object for a later `pop()`. Do not keep a chain
- * (or its cursors) after `addUsed`; copy `head` if you need it.
+ * **Lifetime.** Chain objects are pooled: a chain is valid until it is passed to `addUsed`; the
+ * queue then reuses the object for a later `pop()`. Do not keep a chain (or its cursors) after
+ * `addUsed`; copy `head` if you need it. A chain popped before the queue's last `reset()` or
+ * `restoreState()` is *stale*: its cursors throw a `TypeError` (the guest may own its buffers
+ * again) and `addUsed` of it drops the completion (see "Late completions" in {@link Virtqueue}).
  *
  * @example
  * ```ts
@@ -332,9 +334,28 @@ export interface QueueState {
 /**
  * The device side of one virtqueue, split or packed (VIRTIO 1.2 §2.6-2.8).
  *
- * **Errors.** Malformed guest data makes `pop()` (or another ring operation) throw a typed
- * {@link QueueError}; the queue is then broken: `error` holds that first error and every ring
- * operation throws `Queue.BrokenError` until `reset()`. The device reports DEVICE_NEEDS_RESET.
+ * **Errors.** Malformed guest data makes `pop()` throw a typed {@link QueueError}; the queue is
+ * then *broken*: `error` holds that first error, and `pop()` throws `Queue.BrokenError` (its
+ * `cause` is the first error) until `reset()` or `restoreState()`. The pop loop is where a device
+ * learns the ring broke: it reports DEVICE_NEEDS_RESET (VIRTIO 1.2 §2.1.2) and the driver must
+ * reset it. Every other operation on a broken queue is harmless and never throws for that reason:
+ * `addUsed` / `addUsedBatch` drop the completion (nothing is written to guest memory; a chain
+ * object goes back to the pool), `needsNotification()` and `enableNotification()` answer false,
+ * `disableNotification()` does nothing. A used element cannot be delivered through a ring the
+ * driver corrupted, and the driver resets the device anyway.
+ *
+ * **Late completions.** Devices complete asynchronously (file I/O, sockets, timers), so a
+ * completion can always arrive after the queue broke, or after the queue or the device was reset.
+ * Both are safe when the device passes the chain object:
+ * - on a broken queue the completion is dropped (above);
+ * - a chain popped before the queue's last `reset()` or `restoreState()` is *stale*: `addUsed` /
+ *   `addUsedBatch` of it drop the completion silently (the chain object goes back to the pool),
+ *   so nothing is written into a ring the driver has taken back or set up again.
+ *
+ * Misuse stays an error in any state: a chain completed twice within the same epoch, a chain of
+ * another queue (`TypeError`), a bad `writtenLen` on a live chain (`RangeError`). The number form
+ * (`addUsed(head, len)`) cannot be told from a live completion after a reset, so a completion that
+ * may outlive a reset must pass the chain.
  *
  * **Notifications.** The usual loop:
  * ```ts
@@ -369,48 +390,50 @@ export interface Virtqueue {
    * Takes the next available descriptor chain, walked and validated.
    * @returns the chain (valid until `addUsed`), or null when the driver has made none available.
    * @throws a ring error (see {@link QueueError}) on malformed guest data, then `Queue.BrokenError`
-   *   until `reset()`.
+   *   until `reset()` or `restoreState()`.
    */
   pop(): DescriptorChain | null;
   /**
    * Returns a chain to the driver: writes a used element and publishes it.
-   * Completions may be in any order.
-   * @param chainOrHead - the chain, or its `head` (a number form cannot recycle the chain object).
+   * Completions may be in any order. On a broken queue, or for a stale chain (popped before the
+   * last reset or restore), the completion is dropped: see "Late completions" above.
+   * @param chainOrHead - the chain, or its `head` (a number form cannot recycle the chain object,
+   *   nor be recognised as stale after a reset).
    * @param writtenLen - bytes the device wrote into the chain's writable buffers.
-   * @throws RangeError when `writtenLen` is not a u32 or exceeds the chain's `writableBytes`,
+   * @throws RangeError when `writtenLen` is not a u32 or exceeds a live chain's `writableBytes`,
    *   or a head number is out of range (packed: not in flight).
-   * @throws Queue.BrokenError when the queue is broken.
+   * @throws TypeError when the chain belongs to another queue or was already used.
    */
   addUsed(chainOrHead: DescriptorChain | number, writtenLen: number): void;
   /**
-   * Returns several chains at once, publishing them with one index update.
+   * Returns several chains at once, publishing them with one index update. Stale chains in the
+   * batch are dropped and the others published; on a broken queue the whole batch is dropped.
    * @param chainsOrHeads - the chains or heads.
    * @param writtenLens - bytes written, one per chain.
    * @param count - how many entries to take (default: `chainsOrHeads.length`).
-   * @throws RangeError as {@link Virtqueue.addUsed}; nothing is published then.
-   * @throws Queue.BrokenError when the queue is broken.
+   * @throws RangeError or TypeError as {@link Virtqueue.addUsed}, or TypeError for an entry that
+   *   appears twice; nothing is published then.
    */
   addUsedBatch(chainsOrHeads: ArrayLike<DescriptorChain | number>, writtenLens: ArrayLike<number>, count?: number): void;
   /**
    * Whether the driver wants a used-buffer notification for what was added since the last call
    * (VIRTQ_AVAIL_F_NO_INTERRUPT, used_event with EVENT_IDX, or the packed driver event
    * suppression structure).
-   * @returns true when the device should interrupt the driver.
-   * @throws Queue.BrokenError when the queue is broken.
+   * @returns true when the device should interrupt the driver; false on a broken queue.
    */
   needsNotification(): boolean;
   /**
    * Asks the driver for available-buffer notifications again (clears VIRTQ_USED_F_NO_NOTIFY, or
    * sets avail_event / the device event suppression structure), then re-checks the ring.
-   * @returns true when more buffers arrived meanwhile: pop again before sleeping.
-   * @throws Queue.BrokenError when the queue is broken.
+   * @returns true when more buffers arrived meanwhile: pop again before sleeping. False on a
+   *   broken queue; true when the ring broke during this call (its memory became inaccessible),
+   *   so that the next `pop()` reports it.
    */
   enableNotification(): boolean;
   /**
    * Asks the driver not to notify (VIRTQ_USED_F_NO_NOTIFY; with EVENT_IDX, avail_event set one
    * behind the next available index, which the driver has already passed; packed: the DISABLE
-   * flag).
-   * @throws Queue.BrokenError when the queue is broken.
+   * flag). Does nothing on a broken queue.
    */
   disableNotification(): void;
   /**
@@ -420,11 +443,15 @@ export interface Virtqueue {
   saveState(): QueueState;
   /**
    * Restores ring positions saved by `saveState` (the configuration fields must match this queue),
-   * validated against the ring in guest memory. Clears a broken state.
+   * validated against the ring in guest memory. Clears a broken state; chains popped before become
+   * stale (their completions are dropped).
    * @param state - saved state (any JSON-parsed value).
    * @throws Queue.InvalidStateError when the state is malformed or inconsistent.
    */
   restoreState(state: unknown): void;
-  /** Back to the initial positions (indices 0, wrap counters 1), not broken; guest memory is untouched. */
+  /**
+   * Back to the initial positions (indices 0, wrap counters 1), not broken; guest memory is
+   * untouched. Chains popped before become stale: their completions are dropped.
+   */
   reset(): void;
 }

@@ -90,7 +90,9 @@ describe('PackedQueue', () => {
     setupFn(mem);
     expect(errorName(() => q.pop())).toBe(name);
     expect(errorName(() => q.pop())).toBe('Queue.BrokenError');
-    expect(errorName(() => q.disableNotification())).toBe('Queue.BrokenError');
+    expect(errorName(() => q.disableNotification())).toBe('no error');
+    expect(q.enableNotification()).toBe(false);
+    expect(q.needsNotification()).toBe(false);
     q.reset();
     expect(q.error).toBeNull();
   });
