@@ -16,7 +16,8 @@
  * - InterruptStatus bits stay set until acknowledged; the interrupt line stays asserted while
  *   any bit is set;
  * - writing 0 to Status resets the device, drops its queues, clears InterruptStatus and lowers
- *   the line;
+ *   the line; the queue objects the device was given are reset (here and on a queue reset), so
+ *   a chain it completes late is dropped, never written into a ring the driver took back;
  * - a queue the guest configured badly, a Queue.* error or any exception from the device puts
  *   the device in DEVICE_NEEDS_RESET with a configuration change interrupt (§2.1.2).
  *
@@ -315,7 +316,8 @@ export class VirtioMmioTransport implements MutDeviceMmio {
 
   /**
    * Resets the device from the host side (VM reset, device unplug): as if the driver wrote 0
-   * to Status. The device's `reset()` runs, queues are dropped, the interrupt line is lowered.
+   * to Status. The queues the device had are reset (their late completions are dropped), the
+   * device's `reset()` runs, queues are dropped, the interrupt line is lowered.
    * @example `transport.reset()`
    */
   reset(): void {
@@ -750,8 +752,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       if (!c.ready) return;
       // The driver stops using the queue (§4.2.2.2): the device must not access it any more.
       c.ready = false;
-      if (this.live !== null && this.live[sel] !== null) {
-        this.live[sel] = null;
+      if (this.retireQueue(sel)) {
         // With VIRTIO_F_RING_RESET, a queue taken out of service may be configured again (§2.6.1.2).
         if (this.ringReset) this.resettable[sel] = 1;
         this.tellQueueReset(sel);
@@ -799,10 +800,21 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     c.reset();
     c.setFeatures(this.state.negotiatedFeatures);
     if (this.state.status & DRIVER_OK) this.resettable[sel] = 1;
-    if (this.live !== null && this.live[sel] !== null) {
-      this.live[sel] = null;
-      this.tellQueueReset(sel);
-    }
+    if (this.retireQueue(sel)) this.tellQueueReset(sel);
+  }
+
+  /**
+   * Takes running queue `index` away from the device. The queue object the device was given is
+   * reset, so chains it popped from it are stale: completing one late drops the completion
+   * (see `Virtqueue`, "Late completions") instead of writing into a ring the driver has taken back.
+   * @returns whether the queue was running.
+   */
+  private retireQueue(index: number): boolean {
+    const q = this.live?.[index] ?? null;
+    if (q === null) return false;
+    this.live![index] = null;
+    q.reset();
+    return true;
   }
 
   /** `device.queueReset(index)`, if the device has it; an exception is a device error. */
@@ -965,7 +977,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       if (epoch !== this.epoch) return;
       // The device is not running: its context is dead and its queues are dropped.
       this.epoch++;
-      queues.fill(null);
+      for (let i = 0; i < queues.length; i++) this.retireQueue(i);
       this.live = null;
       this.enterNeedsReset(`the device refused activation: ${describe(e)}`, e);
     }
@@ -980,7 +992,8 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   /** Everything a device reset clears besides the status (VIRTIO 1.2 §2.4, §4.2.2.1). */
   private resetTransport(): void {
     this.epoch++;
-    if (this.live !== null) this.live.fill(null);
+    // Before the device's reset(): what it completes from now on is dropped, never written.
+    for (let i = 0; i < this.queueCount; i++) this.retireQueue(i);
     this.live = null;
     try {
       this.device.reset();
