@@ -108,6 +108,14 @@ export interface SharedMemoryRegion {
  * or the transport went away). After `reset` the device must not touch guest memory or the queues
  * it was given, including from I/O still completing: it drops them.
  *
+ * Completions that arrive late anyway are safe at the queue (the `Virtqueue` documentation,
+ * "Errors" and "Late completions", says it once): transports reset the queues they gave a device
+ * when it or the queue is reset, and `addUsed(chain, len)` of a chain popped before a reset is
+ * dropped, as is any completion on a queue the guest broke (only `pop()` throws
+ * `Queue.BrokenError`, where the device reports DEVICE_NEEDS_RESET through `ctx.needsReset`).
+ * Pass the chain, not its head, when a completion may outlive a reset; a stale chain's cursors
+ * still throw, since its buffers may be the guest's again.
+ *
  * @example
  * ```ts
  * // A device that answers every request on its one queue with zero bytes written.
@@ -214,7 +222,8 @@ export interface VirtioDevice {
    * reset (VIRTIO_F_RING_RESET, VIRTIO 1.2 §2.6.1) or QueueReady = 0. `ctx.queues[queueIndex]` is
    * already null. From now on the device must not execute requests from the queue it had for this
    * index nor signal it (§2.6.1.1): drop it, and make requests still in flight on it complete
-   * without touching it. Throwing puts the device in DEVICE_NEEDS_RESET.
+   * without touching it (the transport has reset that queue: a late `addUsed(chain, len)` on it is
+   * dropped, see `Virtqueue`, "Late completions"). Throwing puts the device in DEVICE_NEEDS_RESET.
    *
    * Optional. A device without it must look its queues up in `ctx.queues` on every use rather than
    * keep them (the transport has no other way to take a queue away from it); a device that offers
