@@ -231,6 +231,13 @@ export class TestRing<T = unknown> {
   }
 }
 
+/**
+ * How long a test waits for something that must happen (a reply, a used buffer, a disconnect)
+ * before it reports a hang: far beyond what the slowest loaded machine needs, below jest's
+ * 30 s test timeout so the failure names what did not happen.
+ */
+export const HANG_MS = 20_000;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { readFileSync } from 'node:fs';
-import { EventFd, UnixStream, closeFd, ftruncate, memfdCreate, setNonBlocking, truncatedPageFaults } from '@vmv/sys';
+import { EventFd, UnixStream, closeFd, ftruncate, memfdCreate, mmap, setNonBlocking, truncatedPageFaults } from '@vmv/sys';
 import { Feature, features } from '@vmv/device-trait';
 import { SplitDriver } from '@vmv/queue/driver';
 import type { VhostUserBackend } from '@vmv/vhost-user';
@@ -18,12 +18,13 @@ import {
   VhostUserRequest as Q,
   encodeMessage,
   encodeRequest,
+  readInflight,
   type MemoryRegionDescription,
   type VhostUserRequestMessage,
 } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
 import { releaseTracked, startBackend, track } from './harness';
-import { Frontend, GuestRam, HIGH_GPA, TestRing, USER_BASE, mappingCount, openFdCount, sleep, until } from './frontend';
+import { Frontend, GuestRam, HANG_MS, HIGH_GPA, TestRing, USER_BASE, mappingCount, openFdCount, sleep, until } from './frontend';
 
 const PROTOCOL_FEATURES_BIT = 1n << 30n;
 const VERSION_1 = 1n << 32n;
@@ -667,6 +668,50 @@ describe('hostile frontends: config and framing', () => {
     expect(failures()).toEqual(Array<string>(3).fill('VhostUser.InvalidInflightError'));
     expect(mappingCount('short-inflight')).toBe(0);
     expect(openFdCount()).toBe(fdsBefore);
+  });
+});
+
+describe('hostile frontends: a ring broken under a request the device still holds', () => {
+  it('the late completion is dropped (no throw, used ring unchanged, still in flight for resubmission) and GET_VRING_BASE answers without waiting for it', async () => {
+    const device = new UpperDevice();
+    device.mode = 'hold'; // the test completes the request itself: no timer decides when
+    // were the dropped request still counted as outstanding, GET_VRING_BASE would wait this long,
+    // longer than the frontend waits for its reply
+    const { path, events } = start(device, { drainTimeoutMs: 25_000 });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await negotiate(fe);
+    const r = await fe.request({ request: Q.GET_INFLIGHT_FD, needReply: false, inflight: { mmapSize: 0n, mmapOffset: 0n, numQueues: 1, queueSize: 256 } });
+    const inflight = readInflight(r!.reply.body);
+    const inflightFd = r!.fds[0]!;
+    track({ close: () => closeFd(inflightFd) });
+    const inflightMap = track(mmap(inflightFd, Number(inflight.mmapSize)));
+    expect(await fe.ack({ request: Q.SET_INFLIGHT_FD, needReply: true, inflight, fd: inflightFd })).toBe(0n);
+    /** The inflight flag of descriptor head `h` (vhost-user.rst "Inflight I/O tracking"). */
+    const inflightFlag = (h: number): number => new Uint8Array(inflightMap.buffer)[16 + 16 * h]!;
+    expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    const ring = ringAt(ram, 0, 0);
+    await ring.setup(fe);
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    submit(ram, ring, 'held', 'abc', 0x10000, 0x20000);
+    await until(() => device.held.length === 1, HANG_MS, 'the device to hold the request');
+    expect(inflightFlag(0)).toBe(1);
+    // the hostile frontend breaks the ring (avail.idx far ahead) and kicks: the device's pop throws
+    ram.memory.atomicStoreU16(0x3000 + 2, 0x8000);
+    ring.kick.write(1);
+    await until(() => events.some((e) => e.type === 'needs-reset'), HANG_MS, 'DEVICE_NEEDS_RESET');
+    const reason = events.find((e) => e.type === 'needs-reset') as { reason: Error };
+    expect(reason.reason.name).toBe('Queue.InvalidAvailIndexError');
+    const usedRing = (): Buffer => Buffer.from(ram.memory.view(0x4000, 6 + 8 * 256));
+    const before = usedRing();
+    const held = device.held.shift()!;
+    expect(() => device.complete(held.queue, held.chain)).not.toThrow();
+    expect(usedRing().equals(before)).toBe(true);
+    expect(ring.driver.moreUsed()).toBe(false);
+    expect(inflightFlag(0)).toBe(1); // not delivered: a reconnecting backend resubmits it
+    const base = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    expect(base!.reply.body.getUint32(4, true)).toBe(1); // the one request taken before the break
+    expect(usedRing().equals(before)).toBe(true);
   });
 });
 

@@ -3,8 +3,8 @@
  * over the real ring that adds what vhost-user needs and a device must not know about:
  *
  * - **stop/enable** (vhost-user.rst "Ring states"): a stopped or disabled ring yields no chains;
- *   a used element completed after the ring was stopped is dropped, never written into a ring
- *   the frontend has taken back;
+ *   a used element completed after the ring was stopped, or after the frontend broke it, is
+ *   dropped, never written into a ring the frontend has taken back or corrupted;
  * - **outstanding count**, so GET_VRING_BASE can wait for the device to finish what it popped;
  * - **orphans**: chains the device still holds from a ring that was stopped since. Their
  *   completions are dropped, but they are still counted, so memory they may point into is not
@@ -165,7 +165,8 @@ export class BackendQueue implements Virtqueue {
   pop(): DescriptorChain | null {
     const inner = this.inner;
     if (inner === null || !this.running) return null;
-    if (this.resubmitLeft > 0) {
+    // a broken ring: inner.pop() throws Queue.BrokenError, which tells the device
+    if (this.resubmitLeft > 0 && inner.error === null) {
       const chain = this.resubmit!.pop();
       this.resubmitLeft--;
       if (this.resubmitLeft === 0) this.resubmit = null;
@@ -213,7 +214,10 @@ export class BackendQueue implements Virtqueue {
     // ring now. Writing a used element would corrupt it, so the completion is dropped (its
     // inflight entry, if tracked, stays set for resubmission).
     if (inner === null || origin === NONE) return;
-    const tracker = this.tracker;
+    // A ring the frontend broke drops the completion in the same way (the real ring does: see
+    // Virtqueue, "Late completions"), and its inflight entry stays set too; it stops counting as
+    // outstanding all the same, so GET_VRING_BASE never waits for it.
+    const tracker = inner.error === null ? this.tracker : null;
     if (tracker !== null) tracker.beginUsed(head);
     if (origin === CURRENT) inner.addUsed(chainOrHead, writtenLen);
     else inner.addUsed(head, writtenLen);
@@ -225,7 +229,7 @@ export class BackendQueue implements Virtqueue {
         // the private ring is only a source of chains; nothing to undo
       }
     }
-    if (tracker !== null) tracker.endUsed(head, inner.nextUsed);
+    if (tracker !== null && inner.error === null) tracker.endUsed(head, inner.nextUsed);
     this.origin[head] = NONE;
     this.heldChains[head] = null;
     this.pending--;
@@ -250,7 +254,7 @@ export class BackendQueue implements Virtqueue {
 
   enableNotification(): boolean {
     if (this.inner === null || !this.running) return false;
-    if (this.suppressKicks) return false;
+    if (this.suppressKicks || this.inner.error !== null) return false;
     return this.inner.enableNotification() || this.resubmitLeft > 0;
   }
 
