@@ -1,23 +1,27 @@
 #!/usr/bin/env node
-// `pnpm --filter @vmv-tools/guest run test:guest`: the real-guest test matrix.
-// Backends from env VMV_GUEST_BACKEND=qsd|vmv|both|builtin (default: vmv when its dist/cjs/bin.js exists,
-// else qsd). Writes tools/guest/.guest-results.json, prints a line per test, exits 1 on any failure.
-// Options: --only <substring> (run the cases whose name contains it), --verbose (echo guest consoles).
+// `pnpm test:guest [--platform bookworm|trixie|all] [--device NAME] [--only SUBSTRING] [--verbose]`: the real-guest
+// tests, per platform (default all: Debian 12's QEMU and kernel, then the trixie root's). --device runs one
+// device's tests (blk, platform, test-device); --only the tests whose name contains the substring.
+// Disk backends of the blk matrix from env VMV_GUEST_BACKEND=qsd|vmv|both|builtin (default: vmv when its
+// dist/cjs/bin.js exists, else qsd). Writes tools/guest/.guest-results.json, prints a line per test, exits 1 on
+// any failure. A platform that cannot be prepared fails as one test whose details say what is missing.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  PACKAGE_DIR, defaultMatrix, detectAccel, ensureGuestImage, ensureHostDeps, qsdAvailable, runGuestCase, selectedBackends,
-  selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
+  PACKAGE_DIR, defaultMatrix, detectAccel, ensureGuestImage, ensureHostDeps, platformNames, qsdAvailable, runGuestCase,
+  selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
+import { genericBlkCheck, genericRngCheck, genericUnboundCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
 
 const args = process.argv.slice(2);
-const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : null;
+const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
+const only = opt('--only') ?? null;
 const verbose = args.includes('--verbose') || process.env.VMV_GUEST_VERBOSE === '1';
 const resultsFile = join(PACKAGE_DIR, '.guest-results.json');
 const tests = [];
 const record = (name, ok, seconds, details) => {
   tests.push({ name, status: ok ? 'passed' : 'failed', seconds: Number(seconds.toFixed(2)), details });
-  console.log(`${ok ? 'PASS' : 'FAIL'} ${name.padEnd(28)} ${seconds.toFixed(1).padStart(5)} s  ${ok ? details : ''}`);
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${name.padEnd(38)} ${seconds.toFixed(1).padStart(5)} s  ${ok ? details : ''}`);
   if (!ok) console.log(details.replace(/^/gm, '     '));
 };
 const finish = () => {
@@ -27,49 +31,110 @@ const finish = () => {
   process.exit(numFailedTests === 0 ? 0 : 1);
 };
 
+/**
+ * The guest tests per device: each entry runs on the platforms it names and yields its tests, each a thunk
+ * resolving to {name, ok, seconds, details} (names start with the platform).
+ */
+const SUITES = [
+  {
+    device: 'blk',
+    platforms: ['bookworm', 'trixie'],
+    tests(img, hooks) {
+      const p = img.platform.name;
+      const out = [];
+      const sel = selectedBackends();
+      if (sel.note) console.log(`guest: ${sel.note}`);
+      for (const backend of sel.names) {
+        if (backend === 'vmv' && !vmvAvailable()) {
+          out.push([`${p}/vmv/daemon-built`, async () => ({ ok: false, seconds: 0, details: `VMV_GUEST_BACKEND asks for our daemon but ${VMV_DAEMON_BIN} does not exist (build packages/vhost-user-blk, or set VMV_GUEST_VMV_CMD)` })]);
+          continue;
+        }
+        for (const c of defaultMatrix()) {
+          const name = `${p}/${backend}/${c.machine}/${c.kind}${c.queues > 1 ? `-q${c.queues}` : ''}`;
+          out.push([name, () => runGuestCase(c.kind, { ...c, backend, guestImage: img, ...hooks })]);
+        }
+      }
+      // the harness must be able to fail: a backend whose writes never reach the checked file must be caught
+      if (qsdAvailable(img.platform)) out.push([`${p}/harness/detects-lost-writes`, () => selfCheckLostWrites({ guestImage: img })]);
+      return out;
+    },
+  },
+  {
+    device: 'platform',
+    platforms: ['bookworm', 'trixie'],
+    tests(img, hooks) {
+      const p = img.platform.name;
+      return [
+        [`${p}/platform/tools`, () => toolsCheck(img, hooks)],
+        ...(p === 'trixie' ? [[`${p}/platform/modules`, () => modulesCheck(img, hooks)]] : []),
+      ];
+    },
+  },
+  {
+    device: 'test-device',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [
+      [`${img.platform.name}/test-device/blk`, () => genericBlkCheck(img, hooks)],
+      [`${img.platform.name}/test-device/rng`, () => genericRngCheck(img, hooks)],
+      [`${img.platform.name}/test-device/unbound`, () => genericUnboundCheck(img, hooks)],
+    ],
+  },
+];
+
+let platforms;
+let device = opt('--device');
+try {
+  platforms = platformNames(opt('--platform') ?? 'all');
+  if (device !== undefined && !SUITES.some((s) => s.device === device)) throw new TypeError(`unknown --device ${device} (${SUITES.map((s) => s.device).join(', ')})`);
+} catch (e) {
+  console.error(`test-guest: ${e.message}`);
+  process.exit(2);
+}
+const suites = SUITES.filter((s) => device === undefined || s.device === device);
+platforms = platforms.filter((p) => suites.some((s) => s.platforms.includes(p)));
+
 const t0 = performance.now();
-const deps = ensureHostDeps({ quiet: true });
+const deps = ensureHostDeps({ quiet: true, platforms });
 if (!deps.ok) {
   record('host-deps', false, (performance.now() - t0) / 1000, `${deps.output}\n(set VMV_SKIP_GUEST=1 to skip the real-guest tests)`);
   finish();
 }
-let guestImage;
-const ti = performance.now();
-try {
-  guestImage = await ensureGuestImage({ log: (l) => console.log(l) });
-} catch (err) {
-  record('guest-image', false, (performance.now() - ti) / 1000, err.message);
-  finish();
-}
-let sel;
-try {
-  sel = selectedBackends();
-} catch (err) {
-  record('backend-selection', false, 0, err.message);
-  finish();
-}
 const { accel, reason } = detectAccel();
-console.log(`guest: kernel ${guestImage.kver} (${guestImage.kernelPackage}), accel ${accel} (${reason}), backends ${sel.names.join(', ')}`
-  + `${guestImage.built.length ? `, built ${guestImage.built.join(' + ')} in ${guestImage.seconds.toFixed(1)} s` : ''}`);
-if (sel.note) console.log(`guest: ${sel.note}`);
-for (const backend of sel.names) {
-  if (backend === 'vmv' && !vmvAvailable()) {
-    record('vmv/daemon-built', false, 0, `VMV_GUEST_BACKEND asks for our daemon but ${VMV_DAEMON_BIN} does not exist (build packages/vhost-user-blk, or set VMV_GUEST_VMV_CMD)`);
+const hooks = {
+  log: (l) => console.log(l),
+  onConsoleLine: verbose ? (l, s) => console.log(`  [${s.toFixed(2).padStart(6)}] ${l}`) : undefined,
+};
+for (const p of platforms) {
+  const ti = performance.now();
+  let img;
+  try {
+    img = await ensureGuestImage({ platform: p, log: (l) => console.log(l) });
+  } catch (err) {
+    record(`${p}/platform-setup`, false, (performance.now() - ti) / 1000, `${err.message}\n(use --platform to run another platform, or VMV_SKIP_GUEST=1 to skip the real-guest tests)`);
     continue;
   }
-  for (const c of defaultMatrix()) {
-    const name = `${backend}/${c.machine}/${c.kind}${c.queues > 1 ? `-q${c.queues}` : ''}`;
-    if (only && !name.includes(only)) continue;
-    const r = await runGuestCase(c.kind, {
-      ...c, backend, guestImage,
-      onConsoleLine: verbose ? (l, s) => console.log(`  [${s.toFixed(2).padStart(6)}] ${l}`) : undefined,
-    });
-    record(r.name, r.ok, r.seconds, r.details);
+  console.log(`guest ${p}: ${img.platform.title}; kernel ${img.kver} (${img.kernelPackage}), accel ${accel} (${reason})`
+    + `${img.built.length ? `, built ${img.built.join(' + ')}` : ''}; ready in ${img.seconds.toFixed(1)} s`);
+  for (const s of suites) {
+    if (!s.platforms.includes(p)) continue;
+    let list;
+    try {
+      list = s.tests(img, hooks);
+    } catch (err) {
+      record(`${p}/${s.device}`, false, 0, err.message);
+      continue;
+    }
+    for (const [name, run] of list) {
+      if (only && !name.includes(only)) continue;
+      const tt = performance.now();
+      let r;
+      try {
+        r = await run();
+      } catch (err) {
+        r = { ok: false, details: `harness: ${err.stack ?? err.message}` };
+      }
+      record(name, r.ok, r.seconds ?? (performance.now() - tt) / 1000, r.details);
+    }
   }
-}
-// the harness must be able to fail: a backend whose writes never reach the checked file must be caught
-if (qsdAvailable() && (!only || 'harness/detects-lost-writes'.includes(only))) {
-  const r = await selfCheckLostWrites({ guestImage });
-  record(r.name, r.ok, r.seconds, r.details);
 }
 finish();

@@ -10,12 +10,16 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /tmp /run /mnt && mount -t devpts devpts /dev/pts && mount -t tmpfs tmpfs /tmp
 echo "GUEST-INIT: start kernel=$(uname -r) uptime=$(cut -d' ' -f1 /proc/uptime)"
-# modules in dependency order (resolved at build time with modprobe --show-depends)
-while read -r m; do
-  [ -n "$m" ] || continue
-  insmod "/lib/modules/$m" 2>/tmp/insmod.err || grep -q "File exists" /tmp/insmod.err \
-    || echo "GUEST-INIT: insmod $m failed: $(cat /tmp/insmod.err)"
-done < /etc/modules.list
+# modules in dependency order (resolved at build time with modprobe --show-depends): the base image's list,
+# then the lists of the archives a test appended (/etc/modules.d/*.list)
+for list in /etc/modules.list /etc/modules.d/*.list; do
+  [ -f "$list" ] || continue
+  while read -r m; do
+    [ -n "$m" ] || continue
+    insmod "/lib/modules/$m" 2>/tmp/insmod.err || grep -q "File exists" /tmp/insmod.err \
+      || echo "GUEST-INIT: insmod $m failed: $(cat /tmp/insmod.err)"
+  done < "$list"
+done
 echo "GUEST-INIT: modules loaded uptime=$(cut -d' ' -f1 /proc/uptime)"
 RDTEST=smoke; RDSHELL=
 for a in $(cat /proc/cmdline); do

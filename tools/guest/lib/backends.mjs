@@ -12,15 +12,16 @@ export const VMV_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-blk', 'dis
  * @typedef {object} Backend
  * @property {string} name  short name used in test names and reports ("qsd", "vmv", ...)
  * @property {boolean} [builtin]  true for QEMU's own virtio-blk (no backend process)
- * @property {(a: {socket: string, image: string, readonly: boolean, queues: number, direct: boolean}) => string[]} [argv]
- *   the backend's command line (argv[0] is the program)
+ * @property {(a: {socket: string, image: string, readonly: boolean, queues: number, direct: boolean,
+ *   platform?: import('./platform.mjs').Platform}) => string[]} [argv]  the backend's command line (argv[0] is the program)
  */
 
 /** Escapes a value for QEMU's key=value option syntax (a comma is doubled). */
 export const qemuOptValue = (s) => String(s).replace(/,/g, ',,');
 
 /**
- * qemu-storage-daemon serving IMAGE as a vhost-user-blk export on SOCKET (the reference backend).
+ * qemu-storage-daemon serving IMAGE as a vhost-user-blk export on SOCKET (the reference backend): the guest
+ * platform's own (Debian 12's on bookworm, trixie-backports' on trixie).
  * @param {{cache?: 'auto'|'direct'|'writeback'}} [opts]  direct: O_DIRECT + Linux AIO (cache.direct=on,aio=native);
  *   writeback: through the host page cache with a thread pool (cache.direct=off,aio=threads); auto (default):
  *   direct when the image's filesystem supports O_DIRECT
@@ -32,8 +33,8 @@ export function qsdBackend(opts = {}) {
   if (!['auto', 'direct', 'writeback'].includes(cache)) throw new TypeError(`qsdBackend: cache must be auto, direct or writeback, got ${cache}`);
   return {
     name: 'qsd',
-    argv: ({ socket, image, readonly, queues, direct }) => [
-      process.env.VMV_GUEST_QSD ?? 'qemu-storage-daemon',
+    argv: ({ socket, image, readonly, queues, direct, platform }) => [
+      platform?.qsd ?? process.env.VMV_GUEST_QSD ?? 'qemu-storage-daemon',
       '--blockdev', `driver=file,node-name=file0,filename=${qemuOptValue(image)},${(cache === 'auto' ? direct : cache === 'direct') ? 'cache.direct=on,aio=native' : 'cache.direct=off,aio=threads'}${readonly ? ',read-only=on' : ''}`,
       '--blockdev', `driver=raw,node-name=disk0,file=file0${readonly ? ',read-only=on' : ''}`,
       '--export', `type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=${qemuOptValue(socket)},writable=${readonly ? 'off' : 'on'},num-queues=${queues}`,
@@ -139,5 +140,9 @@ export function selectedBackends() {
   return { names: [...new Set(names)] };
 }
 
-/** Whether qemu-storage-daemon is installed. */
-export const qsdAvailable = () => Boolean(process.env.VMV_GUEST_QSD || which('qemu-storage-daemon'));
+/**
+ * Whether qemu-storage-daemon can be run on a platform (a platform root always has it).
+ * @param {import('./platform.mjs').Platform} [platform]
+ * @returns {boolean}
+ */
+export const qsdAvailable = (platform) => Boolean(platform?.root || process.env.VMV_GUEST_QSD || which('qemu-storage-daemon'));

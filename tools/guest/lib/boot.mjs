@@ -108,10 +108,11 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
 
 /**
  * @typedef {object} BootResult
- * @property {boolean} ok  marker seen with fail=0, every requested test PASS, QEMU exited by itself, backend sane
+ * @property {boolean} ok  marker seen with fail=0, every requested test PASS, QEMU exited by itself, backends sane
  * @property {string[]} errors  why not ok (empty when ok)
+ * @property {string} platform
  * @property {string} machine
- * @property {string} backend
+ * @property {string|null} backend  the first disk's backend
  * @property {number} queues
  * @property {'kvm'|'tcg'} accel
  * @property {Record<string, 'PASS'|'FAIL'>} tests  per guest test
@@ -123,28 +124,40 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @property {number} totalSeconds  whole call, backend start to everything stopped
  * @property {{code: number|null, signal: string|null}|null} qemuExit
  * @property {{code: number|null, signal: string|null, killed: boolean}|null} backendExit  the first backend's
- * @property {string[]} backends  the backend of each disk, in order (one unless opts.disks)
- * @property {Array<{backend: string, code: number|null, signal: string|null, killed: boolean}>} backendExits  each backend's
+ * @property {string[]} backends  the backend of each disk, then each device, in order
+ * @property {Array<{backend: string, code: number|null, signal: string|null, killed: boolean, log: string}>} backendExits  each backend's
  * @property {string[]} console  the serial console lines
- * @property {string} workDir  logs (console.log, qemu.err, backend.log, cmdline.txt); removed when ok unless keepWorkDir
- * @property {string} image
+ * @property {string} workDir  logs (console.log, qemu.err, backend*.log, cmdline.txt); removed when ok unless keepWorkDir
+ * @property {string|null} image  the first disk's image
  */
 
 /**
- * Boots the test guest: starts the backend on a unix socket, then QEMU with shared memfd RAM and a
- * vhost-user-blk device (virtio-mmio on microvm, PCI on q35); runs the guest tests named in `tests`; waits for
- * the power-off; stops the backend. Every process started is stopped before this resolves, whatever happens.
+ * A vhost-user device other than a disk: its backend process and the QEMU device that connects to it.
+ * @typedef {object} VhostUserDeviceSpec
+ * @property {string} name  for messages and the backend's log file
+ * @property {(a: {socket: string, platform: import('./platform.mjs').Platform}) => string[]} argv  the backend's command line
+ * @property {(chardev: string) => string} qemuDevice  the -device value, given the chardev id to connect to
+ */
+
+/**
+ * Boots the test guest on a platform's QEMU with shared memfd RAM: starts each vhost-user backend on its unix
+ * socket, then QEMU with a vhost-user-blk device per disk (virtio-mmio on microvm, PCI on q35) and the other
+ * vhost-user devices asked for; runs the guest tests named in `tests`; waits for the power-off; stops the
+ * backends. Every process started is stopped before this resolves, whatever happens.
  * @param {object} opts
  * @param {'microvm'|'q35'} [opts.machine='microvm']
  * @param {string|object} [opts.backend='qsd']  'qsd' | 'vmv' | 'builtin' | {name, command} (see resolveBackend)
  * @param {Array<{backend: string|object, image: string, readonly?: boolean}>} [opts.disks]  several disks instead of
- *   backend/image/readonly: one backend process (and socket) per disk, attached in this order (vda, vdb, ... as the
- *   guest usually probes them; the benchmark identifies them by content instead). Every disk gets `queues` queues.
+ *   backend/image/readonly (or none: []): one backend process (and socket) per disk, attached in this order (vda,
+ *   vdb, ... as the guest usually probes them; the benchmark identifies them by content instead). Every disk gets
+ *   `queues` queues.
+ * @param {VhostUserDeviceSpec[]} [opts.devices=[]]  other vhost-user devices, attached after the disks
  * @param {number} [opts.queues=1]  num-queues of the device (and of the export)
  * @param {string[]} [opts.tests=['smoke']]  guest tests (guest/tests/<name>.sh) in order
  * @param {string} [opts.image]  raw image file the backend serves (default: a fresh sparse 64 MiB file)
  * @param {boolean} [opts.readonly=false]  export read-only
  * @param {boolean} [opts.fio=false]  boot the benchmark initramfs (fio inside; 1 GiB RAM by default)
+ * @param {string} [opts.initrd]  another initramfs (from guestInitrd: the base plus a test's modules and programs)
  * @param {string[]} [opts.cmdline=[]]  extra kernel arguments (guest test knobs such as blk.size=N)
  * @param {number} [opts.memMiB]  guest RAM (512, or 1024 with fio)
  * @param {number} [opts.cpus=2]
@@ -152,7 +165,8 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @param {(line: string, seconds: number) => void} [opts.onConsoleLine]  each console line, seconds since QEMU start
  * @param {(message: string) => void} [opts.onProgress]  harness steps (backend up, QEMU started, ...)
  * @param {boolean} [opts.keepWorkDir=false]
- * @param {{kernel: string, initrd: string, fioInitrd?: string}} [opts.guestImage]  from ensureGuestImage()
+ * @param {string} [opts.platform='bookworm']  when no guestImage is given
+ * @param {import('./image.mjs').GuestImage} [opts.guestImage]  from ensureGuestImage() (its platform's QEMU boots it)
  * @returns {Promise<BootResult>}
  * @throws {Error} only for harness set-up errors (image build failed); guest and backend failures are in the result
  * @example
@@ -166,60 +180,71 @@ export async function bootGuest(opts = {}) {
   const queues = opts.queues ?? 1;
   if (!Number.isInteger(queues) || queues < 1 || queues > 16) throw new RangeError(`bootGuest: queues must be 1..16, got ${queues}`);
   const tests = opts.tests ?? ['smoke'];
-  if (opts.disks !== undefined && (!Array.isArray(opts.disks) || opts.disks.length === 0 || opts.disks.some((d) => !d || typeof d.image !== 'string'))) {
-    throw new TypeError('bootGuest: disks must be a non-empty array of {backend, image, readonly?}');
+  if (opts.disks !== undefined && (!Array.isArray(opts.disks) || opts.disks.some((d) => !d || typeof d.image !== 'string'))) {
+    throw new TypeError('bootGuest: disks must be an array of {backend, image, readonly?}');
   }
+  const devices = opts.devices ?? [];
   const diskSpecs = opts.disks ?? [{ backend: opts.backend ?? 'qsd', image: opts.image, readonly: opts.readonly }];
   const backends = diskSpecs.map((d) => resolveBackend(d.backend ?? 'qsd'));
-  const backend = backends[0];
   const onProgress = opts.onProgress ?? (() => {});
   const t0 = performance.now();
-  const guestImage = opts.guestImage ?? await ensureGuestImage({ fio: Boolean(opts.fio) });
-  const initrd = opts.fio ? guestImage.fioInitrd : guestImage.initrd;
+  const guestImage = opts.guestImage ?? await ensureGuestImage({ platform: opts.platform, fio: Boolean(opts.fio) });
+  const platform = guestImage.platform;
+  const initrd = opts.initrd ?? (opts.fio ? guestImage.fioInitrd : guestImage.initrd);
   if (!initrd) throw new Error('bootGuest: the fio initramfs was not built (ensureGuestImage({fio: true}))');
   const { accel } = detectAccel();
   const memMiB = opts.memMiB ?? (opts.fio ? 1024 : 512);
   const cpus = opts.cpus ?? 2;
   const timeoutMs = opts.timeoutMs ?? (accel === 'tcg' ? 120_000 : 60_000);
   const workDir = mkdtempSync(join(tmpdir(), 'vmv-guest-'));
+  // every vhost-user backend: one per disk (unless QEMU's own virtio-blk), one per device
+  const endpoints = [];
   const disks = diskSpecs.map((d, i) => {
     const image = d.image ?? join(workDir, i === 0 ? 'disk.raw' : `disk${i}.raw`);
     if (!d.image) createImage(image, 64 << 20);
-    return {
-      backend: backends[i], image, readonly: Boolean(d.readonly), direct: supportsODirect(dirname(image)),
-      socket: join(workDir, i === 0 ? 'vub.sock' : `vub${i}.sock`), log: join(workDir, i === 0 ? 'backend.log' : `backend${i}.log`),
-      proc: null,
-    };
+    const disk = { backend: backends[i], image, readonly: Boolean(d.readonly), direct: supportsODirect(dirname(image)), endpoint: null };
+    if (!disk.backend.builtin) {
+      const socket = join(workDir, i === 0 ? 'vub.sock' : `vub${i}.sock`);
+      disk.endpoint = {
+        name: disk.backend.name, socket, log: join(workDir, i === 0 ? 'backend.log' : `backend${i}.log`), proc: null,
+        argv: disk.backend.argv({ socket, image, readonly: disk.readonly, queues, direct: disk.direct, platform }),
+      };
+      endpoints.push(disk.endpoint);
+    }
+    return disk;
   });
-  const image = disks[0].image;
+  const deviceEndpoints = devices.map((d, i) => {
+    const socket = join(workDir, `dev${i}.sock`);
+    const e = { name: d.name, socket, log: join(workDir, `device${i}-${d.name.replace(/[^\w.-]/g, '_')}.log`), proc: null, argv: d.argv({ socket, platform }), spec: d };
+    endpoints.push(e);
+    return e;
+  });
   const errors = [];
   const result = {
-    ok: false, errors, machine, backend: backend.name, backends: backends.map((b) => b.name), queues, accel, tests: {}, values: {},
+    ok: false, errors, platform: platform.name, machine, backend: backends[0]?.name ?? null,
+    backends: [...backends.map((b) => b.name), ...devices.map((d) => d.name)], queues, accel, tests: {}, values: {},
     fio: [], marker: null, initSeconds: null, markerSeconds: null, totalSeconds: 0, qemuExit: null, backendExit: null,
-    backendExits: [], console: [], workDir, image,
+    backendExits: [], console: [], workDir, image: disks[0]?.image ?? null,
   };
   const logFd = openSync(join(workDir, 'console.log'), 'w');
   let qemu = null;
   try {
     // 1. the backends, each listening on its unix socket
-    for (const disk of disks) {
-      const b = disk.backend;
-      if (b.builtin) continue;
-      const argv = b.argv({ socket: disk.socket, image: disk.image, readonly: disk.readonly, queues, direct: disk.direct });
-      const blog = openSync(disk.log, 'w');
-      writeSync(blog, `+ ${argv.join(' ')}\n`);
-      const proc = track(spawn(argv[0], argv.slice(1), { stdio: ['ignore', blog, blog] }));
-      disk.proc = proc;
+    for (const ep of endpoints) {
+      const blog = openSync(ep.log, 'w');
+      writeSync(blog, `+ ${ep.argv.join(' ')}\n`);
+      const proc = track(spawn(ep.argv[0], ep.argv.slice(1), { stdio: ['ignore', blog, blog] }));
+      ep.proc = proc;
       closeSync(blog);
       let spawnError = null;
       proc.on('error', (e) => { spawnError ??= e; });
-      const up = await waitForSocket(disk.socket, proc, 15_000);
+      const up = await waitForSocket(ep.socket, proc, 30_000);
       if (!up) {
-        errors.push(`backend ${b.name} did not listen on ${disk.socket}${spawnError ? `: ${spawnError.message}` : ''}`
-          + `${proc.exitCode !== null ? ` (exited with code ${proc.exitCode})` : ''}: ${tail(readFileSync(disk.log, 'utf8'), 10)}`);
+        errors.push(`backend ${ep.name} did not listen on ${ep.socket}${spawnError ? `: ${spawnError.message}` : ''}`
+          + `${proc.exitCode !== null ? ` (exited with code ${proc.exitCode})` : ''}: ${tail(readFileSync(ep.log, 'utf8'), 10)}`);
         return result;
       }
-      onProgress(`backend ${b.name} (pid ${proc.pid}) listening on ${disk.socket}`);
+      onProgress(`backend ${ep.name} (pid ${proc.pid}) listening on ${ep.socket}`);
     }
 
     // 2. QEMU
@@ -231,7 +256,10 @@ export async function bootGuest(opts = {}) {
     }
     const args = [
       '-M', `${machine},memory-backend=mem`,
-      ...(machine === 'microvm' ? ['-global', 'virtio-mmio.force-legacy=false'] : []),
+      // microvm: qboot, which only loads the kernel. Debian 12 links bios-microvm.bin to it; Debian 13 ships SeaBIOS's
+      // microvm build there instead, which drives virtio-mmio disks itself before Linux (with rings a vhost-user
+      // backend rejects: "invalid address for buffers") and leaves a PVH kernel unreadable ACPI tables.
+      ...(machine === 'microvm' ? ['-bios', 'qboot.rom', '-global', 'virtio-mmio.force-legacy=false'] : []),
       ...(accel === 'kvm' ? ['-enable-kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
       '-m', mem, '-smp', String(cpus), '-nodefaults', '-no-user-config', '-display', 'none',
       '-serial', 'stdio', '-no-reboot', '-name', 'vmv-guest,debug-threads=on',
@@ -244,15 +272,19 @@ export async function bootGuest(opts = {}) {
         args.push('-drive', `id=d${i},file=${qemuOptValue(disk.image)},if=none,format=raw,${disk.direct ? 'cache=none,aio=native' : 'cache=writeback,aio=threads'}${disk.readonly ? ',readonly=on' : ''}`,
           '-device', `virtio-blk${sfx},drive=d${i},num-queues=${queues}`);
       } else {
-        args.push('-chardev', `socket,id=vub${i},path=${qemuOptValue(disk.socket)}`,
+        args.push('-chardev', `socket,id=vub${i},path=${qemuOptValue(disk.endpoint.socket)}`,
           '-device', `${machine === 'microvm' ? 'vhost-user-blk' : 'vhost-user-blk-pci'},chardev=vub${i},num-queues=${queues}`);
       }
     });
-    const qemuBin = process.env.VMV_GUEST_QEMU ?? 'qemu-system-x86_64';
+    deviceEndpoints.forEach((ep, i) => {
+      args.push('-chardev', `socket,id=vud${i},path=${qemuOptValue(ep.socket)}`, '-device', ep.spec.qemuDevice(`vud${i}`));
+    });
+    const qemuBin = platform.qemu;
     writeFileSync(join(workDir, 'cmdline.txt'), `+ ${qemuBin} ${args.join(' ')}\n`);
     const tq = performance.now();
     qemu = track(spawn(qemuBin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
-    onProgress(`qemu (pid ${qemu.pid}) started: ${machine}, ${disks.map((d) => (d.backend.builtin ? 'virtio-blk' : `vhost-user-blk (${d.backend.name})`)).join(' + ')}, ${queues} queue(s), ${accel}`);
+    const what = [...disks.map((d) => (d.backend.builtin ? 'virtio-blk' : `vhost-user-blk (${d.backend.name})`)), ...devices.map((d) => d.name)];
+    onProgress(`qemu (pid ${qemu.pid}) started: ${platform.name}, ${machine}, ${what.join(' + ') || 'no vhost-user device'}, ${queues} queue(s), ${accel}`);
     let stderr = '';
     qemu.stderr.setEncoding('utf8');
     qemu.stderr.on('data', (d) => { if (stderr.length < 65536) stderr += d; });
@@ -304,12 +336,12 @@ export async function bootGuest(opts = {}) {
     const stdoutDone = new Promise((r) => qemu.stdout.once('close', r));
     const timeout = setTimeout(() => kill(`no end marker within ${timeoutMs / 1000} s`), timeoutMs);
     // a backend that dies before the guest finished fails the run at once (the guest would hang on I/O)
-    const watches = disks.filter((d) => d.proc).map((d) => {
+    const watches = endpoints.map((ep) => {
       const fn = (code, signal) => {
-        if (markerAt === null) setTimeout(() => kill(`backend ${d.backend.name} exited during the run (code ${code}, signal ${signal})`), 1000);
+        if (markerAt === null) setTimeout(() => kill(`backend ${ep.name} exited during the run (code ${code}, signal ${signal})`), 1000);
       };
-      d.proc.once('exit', fn);
-      return [d.proc, fn];
+      ep.proc.once('exit', fn);
+      return [ep.proc, fn];
     });
     const qexit = await new Promise((res) => {
       qemu.once('exit', (code, signal) => res({ code, signal }));
@@ -340,25 +372,26 @@ export async function bootGuest(opts = {}) {
       try { qemu.kill('SIGKILL'); } catch { /* gone */ }
       await waitExit(qemu, 5000);
     }
-    for (const disk of disks) {
-      const proc = disk.proc;
+    for (const ep of endpoints) {
+      const proc = ep.proc;
       if (!proc) continue;
-      const name = disk.backend.name;
       const exitedBefore = proc.exitCode !== null || proc.signalCode !== null;
       const r = await stop(proc, 5000);
-      result.backendExits.push({ backend: name, ...r });
+      result.backendExits.push({ backend: ep.name, ...r, log: ep.log });
       result.backendExit ??= r;
-      if (r.killed) errors.push(`backend ${name} ignored SIGTERM for 5 s (SIGKILLed)`);
+      if (r.killed) errors.push(`backend ${ep.name} ignored SIGTERM for 5 s (SIGKILLed)`);
       else if (exitedBefore && (r.code !== 0 || r.signal)) {
-        const note = `backend ${name} exited by itself with code ${r.code}, signal ${r.signal}`;
-        if (!errors.some((e) => e.startsWith(`backend ${name} `))) errors.push(note);
+        const note = `backend ${ep.name} exited by itself with code ${r.code}, signal ${r.signal}`;
+        if (!errors.some((e) => e.startsWith(`backend ${ep.name} `))) errors.push(note);
+      } else if (!exitedBefore && (r.code !== 0 || r.signal)) {
+        errors.push(`backend ${ep.name} exited with code ${r.code}, signal ${r.signal} on SIGTERM`);
       }
     }
     if (errors.length) {
-      for (const disk of disks) {
+      for (const ep of endpoints) {
         try {
-          const log = readFileSync(disk.log, 'utf8');
-          if (log.split('\n').length > 2) errors.push(`backend${disks.length > 1 ? ` ${disk.backend.name}` : ''} log: ${tail(log, 10)}`);
+          const log = readFileSync(ep.log, 'utf8');
+          if (log.split('\n').length > 2) errors.push(`backend${endpoints.length > 1 ? ` ${ep.name}` : ''} log: ${tail(log, 10)}`);
         } catch { /* no log */ }
       }
     }

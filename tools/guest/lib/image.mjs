@@ -1,186 +1,134 @@
-// The guest image: the distro kernel (PVH vmlinux + modules) and two initramfs archives built from this
-// package's scripts. Everything lives in a cache directory and is rebuilt only when its inputs change.
-import { execFile } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
+// The guest image of a platform: its kernel (PVH vmlinux + modules) and initramfs archives built from this
+// package's scripts: a base archive per platform (busybox, the base modules, /init and the guest tests), and
+// small archives a test appends (more modules, Debian programs). Everything lives in the platform's cache
+// directory and is rebuilt only when its inputs change.
+import { randomFillSync } from 'node:crypto';
 import {
-  closeSync, constants as fsc, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync,
-  rmSync, statSync, unlinkSync, writeFileSync, writeSync, ftruncateSync,
+  appendFileSync, closeSync, constants as fsc, copyFileSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync,
+  rmSync, unlinkSync, writeSync, ftruncateSync,
 } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { OUT_OF_TREE_MODULES, ensurePlatform } from './platform.mjs';
+import { PACKAGE_DIR, SCRIPTS, fileIdentity, hashOf, hashTree, run, which, withLock } from './util.mjs';
+import { createHash } from 'node:crypto';
 
-/** tools/guest (this package). */
-export const PACKAGE_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-/** The repository root. */
-export const REPO_ROOT = resolve(PACKAGE_DIR, '..', '..');
-const SCRIPTS = join(PACKAGE_DIR, 'scripts');
+export { PACKAGE_DIR, REPO_ROOT, guestCacheDir, run, which } from './util.mjs';
+
 const GUEST_FILES = join(PACKAGE_DIR, 'guest');
 
 /**
- * The cache directory of guest images: env VMV_GUEST_DIR, else `<repo>/.vmv-cache/guest`.
- * @returns {string}
+ * @typedef {object} GuestImage
+ * @property {import('./platform.mjs').Platform} platform
+ * @property {string} dir  the platform's cache directory
+ * @property {string} kernel  the PVH vmlinux QEMU boots
+ * @property {string} initrd  the base initramfs
+ * @property {string} [fioInitrd]  the base initramfs plus fio (the guest benchmark's)
+ * @property {string} kver
+ * @property {string} kernelPackage
+ * @property {string[]} built  what this call built
+ * @property {number} seconds
  */
-export function guestCacheDir() {
-  return resolve(process.env.VMV_GUEST_DIR || join(REPO_ROOT, '.vmv-cache', 'guest'));
+
+/** Where a platform's programs live for build-initramfs.sh: [-R root] and the guest path of a program. */
+function programArgs(platform, names) {
+  const args = platform.root ? ['-R', platform.root] : [];
+  const ids = [];
+  for (const name of names) {
+    const host = platform.findProgram(name);
+    if (!host) throw new Error(`guest image: ${name} is not in the ${platform.name} platform's userland (which Debian package has it?)`);
+    args.push('-x', platform.root ? host.slice(platform.root.length) : host);
+    ids.push(`${name}:${fileIdentity(host)}`);
+  }
+  return { args, ids };
 }
 
 /**
- * Runs a command, resolves with its stdout; rejects with an Error carrying stdout/stderr.
- * @param {string} cmd
- * @param {string[]} args
- * @param {{cwd?: string, env?: object, timeoutMs?: number, maxBuffer?: number, encoding?: string}} [opts]
- * @returns {Promise<string|Buffer>}
- */
-export function run(cmd, args, opts = {}) {
-  return new Promise((res, rej) => {
-    execFile(cmd, args, {
-      cwd: opts.cwd, env: { ...process.env, ...opts.env }, timeout: opts.timeoutMs ?? 600_000,
-      maxBuffer: opts.maxBuffer ?? 256 * 1024 * 1024, encoding: opts.encoding ?? 'utf8', killSignal: 'SIGKILL',
-    }, (err, stdout, stderr) => {
-      if (err) {
-        const text = String(stderr || '').trim() || String(stdout || '').trim();
-        const e = new Error(`${cmd} ${args.join(' ')} failed (${err.code ?? err.signal}): ${text.slice(-2000)}`);
-        e.stdout = stdout; e.stderr = stderr; e.exitCode = err.code;
-        rej(e);
-      } else res(stdout);
-    });
-  });
-}
-
-const SBIN_PATH = `${process.env.PATH ?? ''}:/usr/sbin:/sbin`;
-
-/**
- * Path of a host executable (PATH plus /usr/sbin and /sbin), or null.
- * @param {string} name
- * @returns {string|null}
- */
-export function which(name) {
-  for (const d of SBIN_PATH.split(':')) {
-    if (!d) continue;
-    const p = join(d, name);
-    try {
-      if (statSync(p).isFile()) return p;
-    } catch { /* not there */ }
-  }
-  return null;
-}
-
-function hashFiles(h, dir) {
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) hashFiles(h, p);
-    else h.update(`${p.slice(PACKAGE_DIR.length)}\0`).update(readFileSync(p)).update('\0');
-  }
-}
-
-/** Identity of a host binary for the cache key: real path, size and mtime (a package upgrade changes them). */
-function binaryIdentity(name) {
-  const p = which(name);
-  if (!p) return `${name}:missing`;
-  const real = realpathSync(p);
-  const st = statSync(real);
-  return `${name}:${real}:${st.size}:${st.mtimeMs}`;
-}
-
-/** A crude cross-process lock (mkdir is atomic); a lock whose owner died is taken over. */
-async function withLock(dir, fn) {
-  const lock = join(dir, '.lock');
-  const deadline = Date.now() + 10 * 60_000;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      writeFileSync(join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (e) {
-      if (e.code !== 'EEXIST') throw e;
-      let owner = 0;
-      try { owner = Number(readFileSync(join(lock, 'pid'), 'utf8')); } catch { /* being written */ }
-      let alive = true;
-      if (owner > 0) {
-        try { process.kill(owner, 0); } catch (k) { alive = k.code === 'EPERM'; }
-      } else {
-        // no pid yet: either being created right now, or left behind by a crash between mkdir and write
-        try { alive = Date.now() - statSync(lock).mtimeMs < 10_000; } catch { alive = false; }
-      }
-      if (!alive) { rmSync(lock, { recursive: true, force: true }); continue; }
-      if (Date.now() > deadline) throw new Error(`guest image: lock ${lock} held by pid ${owner} for 10 minutes`, { cause: e });
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
-
-/**
- * Makes sure the guest kernel and initramfs images exist in the cache directory, building what is missing
- * or out of date (the inputs are hashed: this package's scripts and guest files, the kernel version, the
- * host binaries copied in). A no-op when cached (a few milliseconds).
- * @param {{fio?: boolean, dir?: string, log?: (line: string) => void}} [opts]
- *   fio: also build the benchmark initramfs (fio and its libraries, zstd); log: progress lines
- * @returns {Promise<{dir: string, kernel: string, initrd: string, fioInitrd?: string, kver: string,
- *   kernelPackage: string, built: string[], seconds: number}>}
- * @throws {Error} when a step fails (the message names the step and carries the tool's output)
+ * Makes sure a platform's guest kernel and base initramfs exist in its cache directory (and the platform itself:
+ * see ensurePlatform), building what is missing or out of date. A no-op when cached (a few milliseconds).
+ * @param {{platform?: string, fio?: boolean, log?: (line: string) => void}} [opts]
+ *   platform: bookworm (default) | trixie; fio: also build the benchmark initramfs (fio inside, zstd)
+ * @returns {Promise<GuestImage>}
+ * @throws {Error} when a step fails (one line naming the step and what is missing)
  * @example
- * const img = await ensureGuestImage({ log: console.log });
- * // img.kernel = .../kernel/vmlinux, img.initrd = .../initramfs-base-<hash>.cpio.gz
+ * const img = await ensureGuestImage({ platform: 'trixie', log: console.log });
+ * // img.kernel = .../trixie/kernel/vmlinux, img.initrd = .../trixie/initramfs-base-<hash>.cpio.gz
  */
 export async function ensureGuestImage(opts = {}) {
   const t0 = performance.now();
-  const dir = resolve(opts.dir ?? guestCacheDir());
   const log = opts.log ?? (() => {});
-  mkdirSync(dir, { recursive: true });
+  const platform = await ensurePlatform(opts.platform ?? 'bookworm', { log });
   const built = [];
-  const result = await withLock(dir, async () => {
-    // 1. kernel: keyed on the fetch script and the requested package
-    const kdir = join(dir, 'kernel');
-    const kkey = createHash('sha256').update(readFileSync(join(SCRIPTS, 'fetch-kernel.sh')))
-      .update(process.env.VMV_GUEST_KERNEL_PKG ?? '').digest('hex');
-    const kstamp = join(kdir, '.stamp');
-    if (!(existsSync(kstamp) && readFileSync(kstamp, 'utf8') === kkey && existsSync(join(kdir, 'vmlinux')))) {
-      log('guest image: fetching the kernel (apt-get download linux-image-amd64 -> vmlinux + modules)');
-      await run('bash', [join(SCRIPTS, 'fetch-kernel.sh'), kdir], { cwd: dir });
-      writeFileSync(kstamp, kkey);
-      built.push('kernel');
-    }
-    const kver = readFileSync(join(kdir, 'KVER'), 'utf8').trim();
-    const kernelPackage = readFileSync(join(kdir, 'PKG'), 'utf8').trim();
-
-    // 2. initramfs images: the file name carries the hash of every input
-    const variants = [{ name: 'base', bins: ['mkfs.ext4', 'e2fsck'], comp: 'gzip', ext: 'cpio.gz' }];
-    if (opts.fio) variants.push({ name: 'fio', bins: ['mkfs.ext4', 'e2fsck', 'fio'], comp: 'zstd', ext: 'cpio.zst' });
-    const out = {};
+  if (opts.fio && platform.root) await platform.ensurePackages(['fio'], log);
+  const out = await withLock(platform.dir, async () => {
+    const variants = [{ name: 'base', progs: ['mkfs.ext4', 'e2fsck'], comp: 'gzip', ext: 'cpio.gz' }];
+    if (opts.fio) variants.push({ name: 'fio', progs: ['mkfs.ext4', 'e2fsck', 'fio'], comp: 'zstd', ext: 'cpio.zst' });
+    const files = {};
     for (const v of variants) {
-      const h = createHash('sha256');
-      h.update(readFileSync(join(SCRIPTS, 'build-initramfs.sh')));
-      hashFiles(h, GUEST_FILES);
-      h.update(`${kver}\0${kkey}\0${v.comp}\0${binaryIdentity('busybox')}\0`);
-      for (const b of v.bins) h.update(`${binaryIdentity(b)}\0`);
-      const key = h.digest('hex').slice(0, 16);
-      const file = join(dir, `initramfs-${v.name}-${key}.${v.ext}`);
+      const { args, ids } = programArgs(platform, v.progs);
+      const key = hashTree(createHash('sha256'), GUEST_FILES)
+        .update(hashOf([{ file: join(SCRIPTS, 'build-initramfs.sh') }, platform.kernel.key, v.comp, fileIdentity(which('busybox')),
+          platform.baseModules.join(' '), ...ids])).digest('hex').slice(0, 16);
+      const file = join(platform.dir, `initramfs-${v.name}-${key}.${v.ext}`);
       if (!existsSync(file)) {
-        const bins = v.bins.map((b) => {
-          const p = which(b);
-          if (!p) throw new Error(`guest image: ${b} is not installed (run tools/guest/scripts/install-host-deps.sh)`);
-          return p;
-        });
-        log(`guest image: building the ${v.name} initramfs`);
-        await run('bash', [join(SCRIPTS, 'build-initramfs.sh'), '-k', join(kdir, 'kpkg'), '-g', GUEST_FILES,
-          '-o', file, '-z', v.comp, ...bins.flatMap((b) => ['-x', b])], { env: { TMPDIR: dir } });
+        if (!which('busybox')) throw new Error('guest image: busybox is not installed (run tools/guest/scripts/install-host-deps.sh)');
+        log(`guest image (${platform.name}): building the ${v.name} initramfs`);
+        await run('bash', [join(SCRIPTS, 'build-initramfs.sh'), '-k', platform.kernel.kroot, '-g', GUEST_FILES, '-o', file, '-z', v.comp,
+          '-m', platform.baseModules.join(' '), ...args], { env: { TMPDIR: platform.dir } });
         built.push(`initramfs-${v.name}`);
-        for (const old of readdirSync(dir)) {
-          if (old.startsWith(`initramfs-${v.name}-`) && join(dir, old) !== file && !old.includes('.tmp.')) {
-            rmSync(join(dir, old), { force: true });
-          }
+        for (const old of readdirSync(platform.dir)) {
+          if (old.startsWith(`initramfs-${v.name}-`) && join(platform.dir, old) !== file && !old.includes('.tmp.')) rmSync(join(platform.dir, old), { force: true });
         }
       }
-      out[v.name] = file;
+      files[v.name] = file;
     }
-    return { dir, kernel: join(kdir, 'vmlinux'), initrd: out.base, fioInitrd: out.fio, kver, kernelPackage };
+    return files;
   });
-  return { ...result, built, seconds: (performance.now() - t0) / 1000 };
+  return {
+    platform, dir: platform.dir, kernel: platform.kernel.vmlinux, initrd: out.base, fioInitrd: out.fio, kver: platform.kernel.kver,
+    kernelPackage: platform.kernel.package, built, seconds: (performance.now() - t0) / 1000,
+  };
+}
+
+/**
+ * The initramfs a test boots: the platform's base archive, plus (when the test needs them) one appended archive
+ * with more modules loaded at boot (Debian's, or the out-of-tree ones the trixie platform builds) and Debian
+ * programs with their libraries. Built once per set, cached.
+ * @param {GuestImage} img  from ensureGuestImage
+ * @param {{modules?: string[], packages?: string[], programs?: string[], log?: (line: string) => void}} [needs]
+ *   modules: loaded at boot after the base ones, in this order (dependencies first); packages: Debian packages
+ *   to make available (host apt on bookworm, the root on trixie); programs: program names to copy in
+ * @returns {Promise<string>} the initramfs path
+ * @example await guestInitrd(img, { modules: ['gpio-virtio'], packages: ['gpiod'], programs: ['gpiodetect'] })
+ */
+export async function guestInitrd(img, needs = {}) {
+  const modules = needs.modules ?? [];
+  const programs = needs.programs ?? [];
+  const log = needs.log ?? (() => {});
+  if (modules.length === 0 && programs.length === 0) return img.initrd;
+  const platform = img.platform;
+  if (needs.packages?.length) await platform.ensurePackages(needs.packages, log);
+  const oot = modules.filter((m) => OUT_OF_TREE_MODULES.includes(m));
+  if (oot.length) await platform.ensureModules(oot, log);
+  return withLock(platform.dir, async () => {
+    const { args, ids } = programArgs(platform, programs);
+    const ootKey = oot.length ? fileIdentity(join(platform.kernel.dir, 'vmv-modules.stamp')) : '';
+    const key = hashOf([{ file: join(SCRIPTS, 'build-initramfs.sh') }, platform.kernel.key, ootKey, modules.join(' '), ...ids]).slice(0, 16);
+    const extra = join(platform.dir, `initramfs-extra-${key}.cpio.gz`);
+    const base = img.initrd.match(/initramfs-base-([0-9a-f]+)/)[1];
+    const combined = join(platform.dir, `initramfs-test-${base}-${key}.cpio.gz`);
+    if (existsSync(combined)) return combined;
+    if (!existsSync(extra)) {
+      log(`guest image (${platform.name}): building an archive with ${[...modules, ...programs].join(', ')}`);
+      await run('bash', [join(SCRIPTS, 'build-initramfs.sh'), '-k', platform.kernel.kroot, '-E', 'test', '-o', extra,
+        '-m', modules.join(' '), ...args], { env: { TMPDIR: platform.dir } });
+    }
+    // the kernel unpacks concatenated archives one after the other
+    const tmp = `${combined}.tmp.${process.pid}`;
+    copyFileSync(img.initrd, tmp);
+    appendFileSync(tmp, readFileSync(extra));
+    renameSync(tmp, combined);
+    return combined;
+  });
 }
 
 /**

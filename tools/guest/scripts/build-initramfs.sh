@@ -1,64 +1,92 @@
 #!/usr/bin/env bash
 # Builds a test initramfs: static busybox + kernel modules (dependencies resolved on the host, load order kept)
-# + the guest's /init and test scripts + extra host binaries with their shared-library closure.
-# Usage: build-initramfs.sh -k KROOT -g GUESTDIR -o OUT [-m "mod ..."] [-x BIN]... [-z gzip|zstd|none]
-#   -k KROOT   unpacked kernel package (see fetch-kernel.sh), containing lib/modules/KVER with modules.dep
-#   -g DIR     guest files: DIR/init.sh becomes /init, DIR/tests/*.sh go to /tests
+# + the guest's /init and test scripts + programs with their shared-library closure.
+# Usage: build-initramfs.sh -k KROOT -o OUT [-g GUESTDIR] [-m "mod ..."] [-x PROG]... [-R ROOT] [-E NAME] [-z gzip|zstd|none]
+#   -k KROOT   unpacked kernel packages (see fetch-kernel.sh), containing lib/modules/KVER with modules.dep
+#   -g DIR     guest files: DIR/init.sh becomes /init, DIR/tests/*.sh go to /tests (not with -E)
 #   -o OUT     output archive; written to OUT.tmp.PID and renamed, so OUT is complete or absent
-#   -m MODS    modules to load at boot, in this order (each preceded by its dependencies; default below)
-#   -x BIN     host binary to add, with every library ldd lists and the loader (repeatable; same path in guest)
+#   -m MODS    modules to load at boot, in this order (each preceded by its dependencies; default below).
+#              Compressed modules (.ko.xz, .ko.zst) are stored decompressed: busybox's insmod takes plain ELF.
+#   -x PROG    a program to add, with every library it links and the loader (repeatable; same path in the guest)
+#   -R ROOT    programs (and /etc/mke2fs.conf) come from the root ROOT instead of the host: PROG names a path
+#              inside ROOT, and its libraries are resolved by ROOT's own loader
+#   -E NAME    an extra archive to append to a base one (the kernel unpacks concatenated archives in order):
+#              only the modules and programs, its module list in /etc/modules.d/NAME.list
 #   -z COMP    gzip (default) | zstd (use for large images: fio drags in ~80 MB of libraries) | none
-# Needs: busybox-static, kmod (modprobe), cpio, gzip or zstd.
+# Needs: busybox-static, kmod (modprobe), cpio, gzip or zstd, xz-utils.
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin
-KROOT= ; GUEST= ; OUT= ; COMP=gzip ; EXTRA=()
+KROOT= ; GUEST= ; OUT= ; COMP=gzip ; EXTRA=() ; ROOT= ; PART=
 MODS="virtio_mmio virtio_pci virtio_blk virtio_rng virtio_console crc32c_generic ext4"
-while getopts "k:g:o:m:x:z:" o; do case $o in
+while getopts "k:g:o:m:x:z:R:E:" o; do case $o in
   k) KROOT=$OPTARG;; g) GUEST=$OPTARG;; o) OUT=$OPTARG;; m) MODS=$OPTARG;; x) EXTRA+=("$OPTARG");; z) COMP=$OPTARG;;
-  *) sed -n 2,11p "$0" >&2; exit 2;; esac; done
-[ -n "$KROOT" ] && [ -n "$GUEST" ] && [ -n "$OUT" ] || { sed -n 2,11p "$0" >&2; exit 2; }
+  R) ROOT=$OPTARG;; E) PART=$OPTARG;;
+  *) sed -n 2,19p "$0" >&2; exit 2;; esac; done
+[ -n "$KROOT" ] && [ -n "$OUT" ] && { [ -n "$GUEST" ] || [ -n "$PART" ]; } || { sed -n 2,19p "$0" >&2; exit 2; }
 KROOT=$(cd "$KROOT" && pwd)
 KVER=$(ls -1 "$KROOT/lib/modules" | head -1)
 MODDIR=$KROOT/lib/modules/$KVER
 [ -f "$MODDIR/modules.dep" ] || depmod -b "$KROOT" "$KVER"
-BB=$(command -v busybox) || { echo "build-initramfs: no busybox (apt-get install busybox-static)" >&2; exit 1; }
-bbout=$(LC_ALL=C ldd "$BB" 2>&1 || true)
-[[ $bbout == *"not a dynamic executable"* ]] || { echo "build-initramfs: $BB is not static (apt-get install busybox-static)" >&2; exit 1; }
 
 STAGE=$(mktemp -d "${TMPDIR:-/tmp}/vmv-initramfs.XXXXXX")
 trap 'rm -rf "$STAGE" "$OUT.tmp.$$"' EXIT
-mkdir -p "$STAGE"/{bin,sbin,etc,proc,sys,dev,tmp,run,mnt,tests,lib/modules,usr/bin,usr/sbin}
-cp "$BB" "$STAGE/bin/busybox"
-for a in $("$BB" --list); do [ "$a" = busybox ] || ln -s busybox "$STAGE/bin/$a"; done
-install -m 0755 "$GUEST/init.sh" "$STAGE/init"
-cp "$GUEST"/tests/*.sh "$STAGE/tests/"
+if [ -z "$PART" ]; then
+  BB=$(command -v busybox) || { echo "build-initramfs: no busybox (apt-get install busybox-static)" >&2; exit 1; }
+  bbout=$(LC_ALL=C ldd "$BB" 2>&1 || true)
+  [[ $bbout == *"not a dynamic executable"* ]] || { echo "build-initramfs: $BB is not static (apt-get install busybox-static)" >&2; exit 1; }
+  mkdir -p "$STAGE"/{bin,sbin,etc/modules.d,proc,sys,dev,tmp,run,mnt,tests,lib/modules,usr/bin,usr/sbin}
+  cp "$BB" "$STAGE/bin/busybox"
+  for a in $("$BB" --list); do [ "$a" = busybox ] || ln -s busybox "$STAGE/bin/$a"; done
+  install -m 0755 "$GUEST/init.sh" "$STAGE/init"
+  cp "$GUEST"/tests/*.sh "$STAGE/tests/"
+  LIST=$STAGE/etc/modules.list
+else
+  mkdir -p "$STAGE/etc/modules.d"
+  LIST=$STAGE/etc/modules.d/$PART.list
+fi
 
 # Modules: `modprobe --show-depends` prints the insmod chain in load order; keep the first occurrence.
-: > "$STAGE/etc/modules.list"
+: > "$LIST"
 for m in $MODS; do
   chain=$(modprobe -d "$KROOT" -S "$KVER" --show-depends "$m") || { echo "build-initramfs: no module $m in $KVER" >&2; exit 1; }
   while read -r verb path _; do
     [ "$verb" = insmod ] || continue          # "builtin X" needs nothing
     rel=${path#"$MODDIR"/}
-    grep -qxF "$rel" "$STAGE/etc/modules.list" || echo "$rel" >> "$STAGE/etc/modules.list"
+    rel=${rel%.xz}; rel=${rel%.zst}
+    grep -qxF "$rel" "$LIST" || echo "$rel" >> "$LIST"
   done <<< "$chain"
 done
 while read -r rel; do
-  mkdir -p "$STAGE/lib/modules/$(dirname "$rel")"; cp "$MODDIR/$rel" "$STAGE/lib/modules/$rel"
-done < "$STAGE/etc/modules.list"
+  [ -n "$rel" ] || continue
+  mkdir -p "$STAGE/lib/modules/$(dirname "$rel")"
+  if [ -f "$MODDIR/$rel" ]; then cp "$MODDIR/$rel" "$STAGE/lib/modules/$rel"
+  elif [ -f "$MODDIR/$rel.xz" ]; then xz -dc "$MODDIR/$rel.xz" > "$STAGE/lib/modules/$rel"
+  elif [ -f "$MODDIR/$rel.zst" ]; then zstd -q -dc "$MODDIR/$rel.zst" > "$STAGE/lib/modules/$rel"
+  else echo "build-initramfs: $rel missing under $MODDIR" >&2; exit 1; fi
+done < "$LIST"
 
-add_bin() {  # a dynamic binary and its ldd closure (including the loader), at the same paths as on the host
-  local b=$1 f libs
-  [ -x "$b" ] || { echo "build-initramfs: no executable $b" >&2; exit 1; }
-  mkdir -p "$STAGE$(dirname "$b")"; cp -L "$b" "$STAGE$b"
-  libs=$(LC_ALL=C ldd "$b" 2>/dev/null | awk '{for(i=1;i<=NF;i++) if ($i ~ /^\//) print $i}' || true)
-  for f in $libs; do
-    mkdir -p "$STAGE$(dirname "$f")"; [ -e "$STAGE$f" ] || cp -L "$f" "$STAGE$f"
+# Programs: the binary and the libraries its loader resolves (including the loader), at the same paths.
+libs_of() {  # PROG (guest path) -> library paths (guest paths)
+  if [ -n "$ROOT" ]; then
+    LC_ALL=C chroot "$ROOT" /lib64/ld-linux-x86-64.so.2 --list "$1" 2>/dev/null
+  else
+    LC_ALL=C ldd "$1" 2>/dev/null
+  fi | awk '{for(i=1;i<=NF;i++) if ($i ~ /^\//) print $i}' || true
+}
+add_bin() {
+  local b=$1 f src
+  src=$ROOT$b
+  [ -x "$src" ] || { echo "build-initramfs: no executable $src" >&2; exit 1; }
+  mkdir -p "$STAGE$(dirname "$b")"; cp -L "$src" "$STAGE$b"
+  for f in $(libs_of "$b"); do
+    mkdir -p "$STAGE$(dirname "$f")"; [ -e "$STAGE$f" ] || cp -L "$ROOT$f" "$STAGE$f"
   done
 }
 for b in ${EXTRA[@]+"${EXTRA[@]}"}; do add_bin "$b"; done
-[ -f /etc/mke2fs.conf ] && cp /etc/mke2fs.conf "$STAGE/etc/"
-echo "$KVER" > "$STAGE/etc/kver"
+if [ -z "$PART" ]; then
+  [ -f "$ROOT/etc/mke2fs.conf" ] && cp "$ROOT/etc/mke2fs.conf" "$STAGE/etc/"
+  echo "$KVER" > "$STAGE/etc/kver"
+fi
 
 mkdir -p "$(dirname "$OUT")"
 case $COMP in
@@ -68,4 +96,4 @@ case $COMP in
   *) echo "build-initramfs: bad -z $COMP" >&2; exit 2;;
 esac
 mv "$OUT.tmp.$$" "$OUT"
-echo "build-initramfs: $OUT ($(du -h "$OUT" | cut -f1), $COMP) kver=$KVER modules: $(wc -l < "$STAGE/etc/modules.list")$([ ${#EXTRA[@]} -gt 0 ] && echo " binaries: ${EXTRA[*]}")"
+echo "build-initramfs: $OUT ($(du -h "$OUT" | cut -f1), $COMP) kver=$KVER modules: $(grep -c . "$LIST" || true)$([ ${#EXTRA[@]} -gt 0 ] && echo " programs: ${EXTRA[*]}")" >&2

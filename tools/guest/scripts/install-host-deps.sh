@@ -1,17 +1,23 @@
 #!/usr/bin/env bash
 # Installs the host packages the real-guest tests need (Debian/Ubuntu, apt-get), idempotently.
-# Usage: install-host-deps.sh [--no-fio] [--check]
-#   --no-fio  do not require fio (it is only needed for the benchmark image, and pulls ~80 MB of libraries)
-#   --check   only report what is missing (exit 1 if anything is), never install
+# Usage: install-host-deps.sh [--no-fio] [--check] [--platforms bookworm,trixie]
+#   --no-fio     do not require fio (it is only needed for the bookworm benchmark image: ~80 MB of libraries)
+#   --check      only report what is missing (exit 1 if anything is), never install
+#   --platforms  the guest platforms to prepare for (default bookworm): bookworm runs the host's QEMU and
+#                qemu-storage-daemon; trixie builds its own root with debootstrap (its QEMU comes from there)
 # Each package is skipped when what it provides is already present. When something is missing and this
 # process cannot install it (not root, or no apt-get), prints exactly what is missing and how to get it,
 # and exits 1. `apt-get update` runs at most once, and only when something must be installed.
 set -uo pipefail
-WANT_FIO=1; CHECK=0
-for a in "$@"; do case $a in
+WANT_FIO=1; CHECK=0; PLATFORMS=bookworm
+while [ $# -gt 0 ]; do case $1 in
   --no-fio) WANT_FIO=0;; --check) CHECK=1;;
-  -h|--help) sed -n 2,9p "$0"; exit 0;;
-  *) echo "install-host-deps: unknown option $a" >&2; exit 2;; esac; done
+  --platforms) PLATFORMS=$2; shift;;
+  -h|--help) sed -n 2,12p "$0"; exit 0;;
+  *) echo "install-host-deps: unknown option $1" >&2; exit 2;; esac; shift; done
+BOOKWORM=0; TRIXIE=0
+for p in ${PLATFORMS//,/ }; do case $p in bookworm) BOOKWORM=1;; trixie) TRIXIE=1;; all) BOOKWORM=1; TRIXIE=1;;
+  *) echo "install-host-deps: unknown platform $p" >&2; exit 2;; esac; done
 
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
 static_busybox() {
@@ -23,16 +29,19 @@ static_busybox() {
 # package -> test that says it is present
 missing=()
 need() { local pkg=$1; shift; "$@" || missing+=("$pkg"); }
-need qemu-system-x86    have qemu-system-x86_64
-need qemu-system-common have qemu-storage-daemon
-need qemu-utils         have qemu-img
+if [ "$BOOKWORM" = 1 ]; then
+  need qemu-system-x86    have qemu-system-x86_64
+  need qemu-system-common have qemu-storage-daemon
+  need qemu-utils         have qemu-img
+fi
+[ "$TRIXIE" = 1 ] && need debootstrap have debootstrap
 need busybox-static     static_busybox
 need kmod               eval 'have depmod && have modprobe'
 need cpio               have cpio
 need zstd               have zstd
 need xz-utils           have xz
 need e2fsprogs          eval 'have mkfs.ext4 && have e2fsck && have debugfs'
-[ "$WANT_FIO" = 1 ] && need fio have fio
+[ "$WANT_FIO" = 1 ] && [ "$BOOKWORM" = 1 ] && need fio have fio
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-host-deps: all present"
@@ -66,9 +75,12 @@ fi
 rm -f /tmp/vmv-apt-install.$$.log
 # check again: a package name that exists but does not provide the tool must not pass silently
 missing_before=("${missing[@]}"); missing=()
-need qemu-system-x86    have qemu-system-x86_64
-need qemu-system-common have qemu-storage-daemon
+if [ "$BOOKWORM" = 1 ]; then
+  need qemu-system-x86    have qemu-system-x86_64
+  need qemu-system-common have qemu-storage-daemon
+fi
+[ "$TRIXIE" = 1 ] && need debootstrap have debootstrap
 need busybox-static     static_busybox
-[ "$WANT_FIO" = 1 ] && need fio have fio
+[ "$WANT_FIO" = 1 ] && [ "$BOOKWORM" = 1 ] && need fio have fio
 if [ ${#missing[@]} -ne 0 ]; then echo "install-host-deps: still missing after install: ${missing[*]}" >&2; exit 1; fi
 echo "install-host-deps: installed ${missing_before[*]}"
