@@ -44,11 +44,17 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Polls `cond` on the event loop until it holds or `ms` pass. */
-export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+/**
+ * How long a test waits for something that must happen before it reports a hang: far beyond what
+ * a loaded machine needs, below jest's 30 s test timeout so the failure says what was awaited.
+ */
+export const HANG_MS = 20_000;
+
+/** Polls `cond` on the event loop until it holds, failing only after `ms` (a hang). */
+export async function until(cond: () => boolean, ms = HANG_MS, what = 'a condition'): Promise<void> {
   const end = Date.now() + ms;
   while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out waiting for a condition');
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(2);
   }
 }

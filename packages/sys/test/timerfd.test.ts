@@ -38,8 +38,14 @@ describe('TimerFd', () => {
     let fired = 0;
     const t = track(new TimerFd(() => fired++));
     t.arm(2_000_000);
-    t.arm(200_000_000); // replaced: 200 ms away
-    await sleep(30);
+    t.arm(3_600_000_000_000); // replaced: an hour away
+    // A later timer fires: had the 2 ms expiry stayed, it would have been reported by the same
+    // poll of the loop (or an earlier one), whatever the machine's load.
+    let later = false;
+    const probe = track(new TimerFd(() => (later = true)));
+    probe.arm(5_000_000);
+    await until(() => later, undefined, 'the 5 ms probe timer');
+    await new Promise((r) => setImmediate(r)); // the rest of that poll's callbacks
     expect(fired).toBe(0);
     t.disarm();
     expect(t.armed).toBe(false);
