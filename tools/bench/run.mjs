@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 const available = readdirSync(join(here, 'src')).filter((f) => f.endsWith('.mjs') && !f.startsWith('_')).map((f) => f.slice(0, -4));
 const args = process.argv.slice(2);
-const names = args.filter((a) => !a.startsWith('-'));
+const names = args.filter((a, i) => !a.startsWith('-') && args[i - 1] !== '--platform'); // `--platform NAME` takes a value
 const json = args.includes('--json');
 if (names.length === 0 || names.some((n) => !available.includes(n))) {
   console.error(`usage: pnpm bench <${available.join('|')}> [--json]`);

@@ -1,5 +1,5 @@
-// `pnpm bench guest [--json] [--rounds=N] [--slices=N] [--runtime=S] [--size=MiB] [--cache=writeback|direct]
-//                   [--mode=interleaved|separate] [--cases=randread4k/qd1,...] [--aa] [--no-build]`:
+// `pnpm bench guest [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S] [--size=MiB]
+//                   [--cache=writeback|direct] [--mode=interleaved|separate] [--cases=randread4k/qd1,...] [--aa] [--no-build]`:
 // fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32) on a
 // vhost-user-blk disk served by our daemon (vmv-vhost-user-blk) and by qemu-storage-daemon (qsd). Prints the
 // ratios vmv/qsd (higher is better).
@@ -18,14 +18,16 @@
 // vmv: buffered reads); --cache=direct makes both use O_DIRECT (qsd: cache.direct=on,aio=native; vmv: --direct).
 // --qsd-cache is accepted as the old name of --cache and now applies to both backends alike.
 // Until our daemon is built it says so and measures qemu-storage-daemon alone.
+// --platform (default bookworm) picks the guest platform (tools/guest): bookworm is Debian 12's QEMU 7.2, qsd and
+// kernel 6.1; trixie is trixie-backports' QEMU 11.1, its qsd and kernel 7.3 (fio from the trixie root). The baseline
+// is always the platform's own qemu-storage-daemon.
 // Under TCG (no usable KVM) guest CPU emulation dominates: the ratios compare device paths, not absolute speed.
 import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  PACKAGE_DIR, REPO_ROOT, VMV_DAEMON_BIN, bootGuest, commandBackend, createImage, detectAccel, ensureGuestImage, ensureHostDeps,
-  qsdBackend, vmvAvailable, vmvBackend,
+  REPO_ROOT, VMV_DAEMON_BIN, bootGuest, createImage, detectAccel, ensureGuestImage, ensureHostDeps, qsdBackend, vmvAvailable, vmvBackend,
 } from '../../guest/lib/guest.mjs';
 import { fmt, table } from './_harness.mjs';
 
@@ -91,25 +93,29 @@ export default async function guestBench({ json, args }) {
   const sizeMiB = option(args, 'size', 256);
   const cache = choice(args, ['cache', 'qsd-cache'], ['writeback', 'direct'], 'writeback');
   const aa = args.includes('--aa');
+  const pi = args.indexOf('--platform');
+  const platform = pi >= 0 ? args[pi + 1] : choice(args, ['platform'], ['bookworm', 'trixie'], 'bookworm');
+  if (!['bookworm', 'trixie'].includes(platform)) throw new RangeError('bench guest: --platform must be bookworm or trixie');
   const casesArg = args.find((x) => x.startsWith('--cases='));
   const CASES = casesArg ? casesArg.slice(8).split(',').filter(Boolean) : ALL_CASES;
   for (const c of CASES) if (!ALL_CASES.includes(c)) throw new RangeError(`bench guest: --cases takes a comma list of ${ALL_CASES.join(', ')}`);
   if (!args.includes('--no-build') && !aa) buildDaemon(log);
-  const deps = ensureHostDeps({ fio: true, quiet: true });
+  const deps = ensureHostDeps({ fio: true, quiet: true, platforms: [platform] });
   if (!deps.ok) throw new Error(`bench guest: host packages missing:\n${deps.output}`);
-  const img = await ensureGuestImage({ fio: true, log });
+  const img = await ensureGuestImage({ platform, fio: true, log });
   const { accel, reason } = detectAccel();
   const haveVmv = aa || vmvAvailable();
   const impl = {
     qsd: qsdBackend({ cache }),
-    vmv: aa ? commandBackend('vmv', [join(PACKAGE_DIR, 'scripts', 'qsd-cli.sh')], { cache }) : vmvBackend({ cache }),
+    // --aa: a second qemu-storage-daemon of the same platform in our daemon's place
+    vmv: aa ? { ...qsdBackend({ cache }), name: 'vmv' } : vmvBackend({ cache }),
   };
   const backends = haveVmv ? ['qsd', 'vmv'] : ['qsd'];
   if (!haveVmv) {
     log(`bench guest: our daemon is not built (${VMV_DAEMON_BIN} missing): measuring qemu-storage-daemon only; `
       + 'ratios are reported once packages/vhost-user-blk exists');
   }
-  log(`bench guest: kernel ${img.kver}, accel ${accel} (${reason}), fio libaio direct=1, ${runtime} s per run + 1 s ramp, `
+  log(`bench guest: platform ${platform} (${img.platform.title}), kernel ${img.kver}, accel ${accel} (${reason}), fio libaio direct=1, ${runtime} s per run + 1 s ramp, `
     + `${sizeMiB} MiB image filled with random data, ${mode} (${rounds} round(s)${mode === 'interleaved' ? ` x ${slices} slice(s)` : ''}), `
     + `backends ${backends.join(' + ')}${aa ? ' (A/A: "vmv" is a second qsd)' : ''}, cache=${cache} for both`);
 
@@ -213,7 +219,7 @@ export default async function guestBench({ json, args }) {
     if (!haveVmv) console.log('vmv: not built; no ratios (qemu-storage-daemon figures only)');
   } else {
     console.log(JSON.stringify({
-      bench: 'guest', accel, mode, runtimeSeconds: runtime, rounds, slices, imageMiB: sizeMiB, cache, aa, vmv: haveVmv,
+      bench: 'guest', platform, kernel: img.kver, accel, mode, runtimeSeconds: runtime, rounds, slices, imageMiB: sizeMiB, cache, aa, vmv: haveVmv,
       ...(haveVmv ? {} : { note: `our daemon is not built (${VMV_DAEMON_BIN} missing): qsd figures only` }),
       limits, boots, results,
     }));

@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // Boots the test guest once, by hand:
-//   node tools/guest/bin/boot.mjs [--machine microvm|q35] [--backend qsd|vmv|builtin] [--queues N]
-//        [--tests smoke,blk] [--case blk|mq|fs|readonly] [--image FILE] [--readonly] [--fio] [--keep] [--quiet]
+//   node tools/guest/bin/boot.mjs [--platform bookworm|trixie] [--machine microvm|q35] [--backend qsd|vmv|builtin]
+//        [--queues N] [--tests smoke,blk] [--case blk|mq|fs|readonly] [--image FILE] [--readonly] [--fio] [--keep] [--quiet]
 // With --case, runs that matrix case (image prepared and checked on the host); otherwise boots with the
 // given tests and image. Prints the console as it comes; exit 0 when everything passed.
-import { bootGuest, runGuestCase } from '../lib/guest.mjs';
+import { bootGuest, ensureGuestImage, runGuestCase } from '../lib/guest.mjs';
 
 const a = process.argv.slice(2);
 const opt = (k, d) => (a.includes(k) ? a[a.indexOf(k) + 1] : d);
 const quiet = a.includes('--quiet');
+const guestImage = await ensureGuestImage({ platform: opt('--platform', 'bookworm'), fio: a.includes('--fio'), log: (l) => console.log(`harness: ${l}`) });
 const common = {
+  guestImage,
   machine: opt('--machine', 'microvm'),
   backend: opt('--backend', 'qsd'),
   queues: Number(opt('--queues', a.includes('--case') && opt('--case') === 'mq' ? '2' : '1')),

@@ -11,7 +11,7 @@ import {
   PACKAGE_DIR, defaultMatrix, detectAccel, ensureGuestImage, ensureHostDeps, platformNames, qsdAvailable, runGuestCase,
   selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
-import { genericBlkCheck, genericRngCheck, genericUnboundCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
+import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -55,7 +55,10 @@ const SUITES = [
         }
       }
       // the harness must be able to fail: a backend whose writes never reach the checked file must be caught
-      if (qsdAvailable(img.platform)) out.push([`${p}/harness/detects-lost-writes`, () => selfCheckLostWrites({ guestImage: img })]);
+      if (qsdAvailable(img.platform)) {
+        out.push([`${p}/harness/detects-lost-writes`, () => selfCheckLostWrites({ guestImage: img })]);
+        out.push([`${p}/harness/interrupt`, () => interruptCheck(img)]);
+      }
       return out;
     },
   },

@@ -7,6 +7,7 @@
 //   test-device/rng     trixie: the same frontend, virtio-id 4, a @vmv test device: virtio-rng reads its bytes
 //   test-device/unbound trixie: an ID no Linux driver exists for, 3 queues, 16 config bytes: virtio_pci binds the function;
 //                       the guest reads the queue count and our config bytes through the PCI layout
+import { spawn } from 'node:child_process';
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +15,7 @@ import { CASES } from './cases.mjs';
 import { bootGuest } from './boot.mjs';
 import { guestInitrd } from './image.mjs';
 import { vmvAvailable, vmvCommand } from './backends.mjs';
-import { PACKAGE_DIR } from './util.mjs';
+import { PACKAGE_DIR, guestCacheDir } from './util.mjs';
 
 const TEST_DEVICE_BIN = join(PACKAGE_DIR, 'bin', 'test-device.mjs');
 
@@ -196,4 +197,55 @@ export function genericUnboundCheck(img, hooks = {}) {
       return e;
     },
   });
+}
+
+/**
+ * harness/interrupt: the harness stops what it started when it is interrupted. bin/boot.mjs boots a guest on this
+ * platform (q35, qemu-storage-daemon); once QEMU runs, the harness process alone gets SIGINT (what a parent's Ctrl-C
+ * handler or a CI timeout sends); it must exit 130, and neither QEMU nor the backend may outlive it. Then no mount is
+ * left under the cache directory.
+ */
+export async function interruptCheck(img) {
+  const name = `${img.platform.name}/harness/interrupt`;
+  const t0 = performance.now();
+  const errors = [];
+  const child = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'boot.mjs'), '--platform', img.platform.name, '--machine', 'q35',
+    '--backend', 'qsd', '--tests', 'smoke,blk', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const pids = [];
+  let out = '';
+  const exited = new Promise((res) => child.once('exit', (code, signal) => res({ code, signal })));
+  const started = new Promise((res) => {
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (d) => {
+      out += d;
+      for (const m of d.matchAll(/\((?:pid )?(\d+)\)? (?:listening|started)/g)) pids.push(Number(m[1]));
+      if (/qemu \(pid \d+\) started/.test(out)) res(true);
+    });
+    child.once('exit', () => res(false));
+  });
+  const deadline = (ms, what) => new Promise((res) => { const t = setTimeout(() => res(what), ms); t.unref(); });
+  if (await Promise.race([started, deadline(120_000, false)]) !== true) errors.push(`QEMU never started: ${out.slice(-1500)}`);
+  else {
+    child.kill('SIGINT');
+    const ex = await Promise.race([exited, deadline(60_000, null)]);
+    if (ex === null) errors.push('the harness did not exit within 60 s of SIGINT');
+    else if (ex.code !== 130) errors.push(`the harness exited with ${ex.code ?? ex.signal}, expected 130`);
+    // the children were sent SIGKILL before the harness exited; wait (generously) for the kernel to finish them
+    const alive = (pid) => {
+      try {
+        return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 300 && pids.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+    const left = pids.filter(alive);
+    if (pids.length < 2) errors.push(`expected the backend's and QEMU's pids in the output, got ${pids.join(', ')}`);
+    if (left.length) errors.push(`still running after the harness exited: ${left.map((p) => `${p} (${readFileSync(`/proc/${p}/comm`, 'utf8').trim()})`).join(', ')}`);
+  }
+  if (child.exitCode === null) child.kill('SIGKILL');
+  const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(guestCacheDir()));
+  if (mounts.length) errors.push(`mounts left under ${guestCacheDir()}: ${mounts.join(' ')}`);
+  const ok = errors.length === 0;
+  return { name, ok, seconds: (performance.now() - t0) / 1000, details: ok ? `SIGINT after QEMU started: exit 130, pids ${pids.join(', ')} gone, no mounts left` : errors.join('; ') };
 }
