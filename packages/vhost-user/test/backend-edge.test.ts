@@ -8,7 +8,7 @@ import { SUPPORTED_PROTOCOL_FEATURES, inflightQueueRegionSize } from '@vmv/vhost
 import { HeaderFlags, ProtocolFeature, VhostUserRequest as Q, encodeMessage, encodeRequest } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
 import { releaseTracked, startBackend, track } from './harness';
-import { Frontend, GuestRam, HIGH_GPA, TestRing, sleep, until } from './frontend';
+import { Frontend, GuestRam, HANG_MS, HIGH_GPA, TestRing, sleep, until } from './frontend';
 
 const PROTOCOL_FEATURES_BIT = 1n << 30n;
 const VERSION_1 = 1n << 32n;
@@ -39,7 +39,7 @@ function submit(ram: GuestRam, ring: TestRing<string>, token: string, input: str
 }
 
 async function used(ring: TestRing<string>): Promise<string> {
-  await until(() => ring.driver.moreUsed(), 3000, `used buffer on ring ${ring.index}`);
+  await until(() => ring.driver.moreUsed(), HANG_MS, `used buffer on ring ${ring.index}`);
   return ring.driver.getBuf()!.token;
 }
 
@@ -80,7 +80,7 @@ describe('backend edge cases', () => {
       throw new Error('device bug');
     };
     submit(ram, ring, 'boom', 'x', 0x10000, 0x20000);
-    await until(() => err.read() !== null, 3000, 'err eventfd');
+    await until(() => err.read() !== null, HANG_MS, 'err eventfd');
     expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0x40n);
     expect(events.some((e) => e.type === 'needs-reset')).toBe(true);
     // RESET_DEVICE brings it back
@@ -94,7 +94,7 @@ describe('backend edge cases', () => {
     device.activate = () => {
       throw new Error('refused');
     };
-    const { path } = start(device);
+    const { path, events } = start(device);
     const ram = track(new GuestRam());
     const fe = track(new Frontend(path));
     await base(fe, ram);
@@ -102,7 +102,8 @@ describe('backend edge cases', () => {
     await ring.setup(fe);
     await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 });
     submit(ram, ring, 'never', 'x', 0x10000, 0x20000);
-    await sleep(20);
+    // the kick makes the backend activate the device, which refuses
+    await until(() => events.some((e) => e.type === 'needs-reset'), HANG_MS, 'DEVICE_NEEDS_RESET');
     expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0x40n);
     expect(ring.driver.moreUsed()).toBe(false);
   });
@@ -137,8 +138,7 @@ describe('backend edge cases', () => {
 
   it('SET_MEM_TABLE while a ring runs rebuilds the ring over the new mappings', async () => {
     const device = new UpperDevice();
-    device.mode = 'async';
-    device.delayMs = 30;
+    device.mode = 'hold';
     const { path } = start(device);
     const ram = track(new GuestRam());
     const fe = track(new Frontend(path));
@@ -147,10 +147,13 @@ describe('backend edge cases', () => {
     await ring.setup(fe);
     await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 });
     submit(ram, ring, 'across', 'before the swap', 0x10000, 0x20000);
-    await until(() => device.notifies > 0);
+    await until(() => device.held.length === 1, HANG_MS, 'the device to take the request');
     // a request is in flight while the table is replaced by the same memory, newly mapped
     expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
+    const held = device.held.shift()!;
+    device.complete(held.queue, held.chain);
     expect(await used(ring)).toBe('across');
+    device.mode = 'sync';
     submit(ram, ring, 'after', 'after the swap', 0x10100, 0x20100);
     expect(await used(ring)).toBe('after');
   });
@@ -260,7 +263,7 @@ describe('backend edge cases', () => {
     let pending = new Uint8Array(0);
     let received = 0;
     const buf = new Uint8Array(1 << 16);
-    const deadline = Date.now() + 25000; // generous: CI runs suites side by side on two cores
+    const deadline = Date.now() + HANG_MS; // generous: CI runs suites side by side on two cores
     while (received < total * 20) {
       if (Date.now() > deadline) throw new Error(`stalled: sent ${sent}, received ${received}`);
       if (pending.length === 0 && sent < total) {
@@ -304,7 +307,7 @@ describe('backend edge cases', () => {
     let sent = 0;
     let done = 0;
     const seen = new Set<string>();
-    const deadline = Date.now() + 8000;
+    const deadline = Date.now() + HANG_MS;
     while (done < total) {
       if (Date.now() > deadline) throw new Error(`stalled at ${done}/${total}, sent ${sent}, device popped ${device.popped} processed ${device.processed} notifies ${device.notifies} ` + JSON.stringify(rs.map((r) => { const b = r.index === 0 ? 0 : HIGH_GPA; return { usedFlags: ram.memory.readU16(b + 0x4000), usedIdx: ram.memory.readU16(b + 0x4002), availFlags: ram.memory.readU16(b + 0x3000), availIdx: ram.memory.readU16(b + 0x3002), kick: r.kick.read() }; })));
       for (const r of rs) {
@@ -362,7 +365,7 @@ describe('backend edge cases', () => {
         ram.memory.write(0x10000, text('pk'));
         expect(driver.add([{ addr: 0x10000, len: 2 }], [{ addr: 0x20000, len: 8 }], `p${from + i}`)).toBeGreaterThanOrEqual(0);
         if (driver.kickPrepare()) kick.write(1);
-        await until(() => driver.moreUsed(), 3000, 'packed used');
+        await until(() => driver.moreUsed(), HANG_MS, 'packed used');
         expect(driver.getBuf()!.token).toBe(`p${from + i}`);
       }
     };
@@ -415,7 +418,7 @@ describe('backend edge cases', () => {
           } finally {
             fe.close();
           }
-          await until(() => !backend.connected, 2000, 'disconnect');
+          await until(() => !backend.connected, HANG_MS, 'disconnect');
         },
       ),
       { numRuns: 40 },

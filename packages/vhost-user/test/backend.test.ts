@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UnixStream, closeFd, fdSize, mmap } from '@vmv/sys';
+import { UnixStream, closeFd, fdSize, mmap, type EventFd } from '@vmv/sys';
 import {
   SUPPORTED_PROTOCOL_FEATURES,
   VhostUserBackend,
@@ -17,7 +17,7 @@ import {
   readInflight,
 } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
-import { Frontend, GuestRam, HIGH_GPA, TestRing, mappingCount, openFdCount, sleep, timerfdCount, until } from './frontend';
+import { Frontend, GuestRam, HANG_MS, HIGH_GPA, TestRing, mappingCount, openFdCount, sleep, timerfdCount, until } from './frontend';
 
 const PROTOCOL_FEATURES_BIT = 1n << 30n;
 const VERSION_1 = 1n << 32n;
@@ -125,9 +125,24 @@ function submit(ram: GuestRam, ring: TestRing<string>, token: string, input: str
 }
 
 async function complete(ring: TestRing<string>): Promise<{ token: string; len: number }> {
-  await until(() => ring.driver.moreUsed(), 3000, `a used buffer on ring ${ring.index}`);
+  await until(() => ring.driver.moreUsed(), HANG_MS, `a used buffer on ring ${ring.index}`);
   const used = ring.driver.getBuf()!;
   return { token: used.token, len: used.len };
+}
+
+/**
+ * Runs a scenario whose claim needs some step to come before a deadline of the backend (a hold or
+ * a polling gap of up to a second): `scenario` returns null when the machine stalled past it,
+ * and is run again on a fresh backend, up to five times (five stalls of a second each are a hang).
+ */
+async function unstalled<T>(scenario: () => Promise<T | null>): Promise<T | null> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const r = await scenario();
+    if (r !== null) return r;
+    current?.backend.close();
+    while (cleanups.length > 0) cleanups.pop()!();
+  }
+  return null;
 }
 
 describe('VhostUserBackend end to end (TypeScript frontend over a real unix socket)', () => {
@@ -215,20 +230,25 @@ describe('VhostUserBackend end to end (TypeScript frontend over a real unix sock
 
   it('GET_VRING_BASE waits for requests the device is still completing', async () => {
     const device = new UpperDevice();
-    device.mode = 'async';
-    device.delayMs = 50;
-    start(device);
+    device.mode = 'hold'; // the test decides when the request completes
+    // far longer than the frontend waits for a reply: an answer that did not wait fails the test
+    start(device, { drainTimeoutMs: 25_000 });
     const ram = track(new GuestRam());
     const fe = track(new Frontend(current!.path));
     const [ring] = rings(ram);
     await handshake(fe, ram, [ring!]);
     submit(ram, ring!, 'slow', 'slow', 0x10000, 0x20000);
-    await until(() => device.popped > 0);
-    const t0 = Date.now();
-    const r = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(25);
+    await until(() => device.held.length === 1, HANG_MS, 'the device to take the request');
+    let answered = false;
+    const reply = fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+    void reply.then(() => (answered = true));
+    await sleep(20);
+    expect(answered).toBe(false); // the request is still with the device
+    const held = device.held.shift()!;
+    device.complete(held.queue, held.chain);
+    const r = await reply;
     expect(r!.reply.body.getUint32(4, true)).toBe(1);
-    expect(ring!.driver.moreUsed()).toBe(true);
+    expect(ring!.driver.moreUsed()).toBe(true); // completed before the ring stopped, so delivered
     expect((await complete(ring!)).token).toBe('slow');
   });
 
@@ -487,78 +507,133 @@ describe('VhostUserBackend end to end (TypeScript frontend over a real unix sock
   });
 });
 
+/** An UpperDevice that records, in the turn of the loop that completed a request, whether its interrupt went out at once. */
+class Recording extends UpperDevice {
+  readonly atOnce: boolean[] = [];
+  call: EventFd | null = null;
+  override queueNotify(index: number): void {
+    const before = this.processed;
+    super.queueNotify(index);
+    if (this.processed > before) this.atOnce.push(this.call!.read() !== null);
+  }
+}
+
 describe('VhostUserBackend interrupt coalescing (real socket, eventfds and timerfds)', () => {
-  it('serves requests the driver keeps adding with one interrupt, polling instead of taking kicks, sent when it goes quiet', async () => {
-    const { backend, device } = start(new UpperDevice(), { interruptCoalescing: { quietUs: 60_000, maxDelayUs: 1_000_000 } });
-    const ram = track(new GuestRam());
-    const fe = track(new Frontend(current!.path));
-    const [ring] = rings(ram, 1, 256, true);
-    await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
-    const kicks: boolean[] = [];
-    for (let i = 0; i < 6; i++) {
-      ram.memory.write(0x10000 + i * 64, text(`batch ${i}`));
-      ring!.driver.add([{ addr: 0x10000 + i * 64, len: 7 }], [{ addr: 0x20000 + i * 64, len: 64 }], `b${i}`);
-      const kick = ring!.driver.kickPrepare();
-      kicks.push(kick);
-      if (kick) ring!.kick.write(1);
-      await sleep(20); // the driver is busy: it adds again well within quietUs
-    }
-    // the device re-enables notifications before it asks for the interrupt that starts the hold, so
-    // the second request still kicks; from then on the hold keeps them off (avail_event left behind)
-    expect(kicks).toEqual([true, true, false, false, false, false]);
-    expect(ring!.call.read()).toBeNull(); // the interrupt is held
-    // one interrupt, once the timer's look at the ring has found nothing new for 60 ms
-    expect(await ring!.waitCall(3000)).toBe(1);
-    const done: string[] = [];
-    while (ring!.driver.moreUsed()) done.push(ring!.driver.getBuf()!.token);
-    expect(done).toEqual(['b0', 'b1', 'b2', 'b3', 'b4', 'b5']);
-    expect(decode(ram.memory.view(0x20000 + 5 * 64, 7))).toBe('BATCH 5');
-    expect(device.processed).toBe(6);
-    await sleep(80);
-    expect(ring!.call.read()).toBeNull();
-    expect(backend.callStats.sent).toBe(1);
-    // kicks are back on after the hold
-    submit(ram, ring!, 'after', 'after', 0x10400, 0x20400);
-    await until(() => device.processed === 7, 3000, 'the request after the hold');
+  // The hold policy (quiet time, longest hold, back-off, polling during a hold) is tested on a
+  // simulated clock in coalesce.test.ts. Here, with real timers, the backend and the frontend
+  // share this thread: what is visible once a completion is visible is decided, not raced.
+  it('during a hold the driver does not kick; the held interrupt goes out when the ring stops, and nothing is lost', async () => {
+    const outcome = await unstalled(async () => {
+      const { backend, device } = start(new UpperDevice(), { interruptCoalescing: { quietUs: 1_000_000, maxDelayUs: 1_000_000 } });
+      const ram = track(new GuestRam());
+      const fe = track(new Frontend(current!.path));
+      const [ring] = rings(ram, 1, 256, true);
+      await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
+      const add = (i: number): boolean => {
+        ram.memory.write(0x10000 + i * 64, text(`batch ${i}`));
+        ring!.driver.add([{ addr: 0x10000 + i * 64, len: 7 }], [{ addr: 0x20000 + i * 64, len: 64 }], `b${i}`);
+        const kick = ring!.driver.kickPrepare();
+        if (kick) ring!.kick.write(1);
+        return kick;
+      };
+      expect(add(0)).toBe(true);
+      await until(() => device.processed === 1, HANG_MS, 'the first request');
+      // the device re-enabled notifications before it asked for the interrupt that started the
+      // hold, so the second request still kicks; from then on the hold keeps kicks off
+      expect(add(1)).toBe(true);
+      await until(() => device.processed === 2, HANG_MS, 'the second request');
+      const kicks = [add(2), add(3)];
+      // the hold ends only by sending: none sent yet means it lasted through both adds (a machine
+      // stalled for the whole second of the hold ends it earlier: then try again)
+      if (backend.callStats.sent !== 0) return null;
+      expect(kicks).toEqual([false, false]);
+      expect(backend.callStats.requested).toBe(1); // the driver has not taken b0: b1 needs no interrupt of its own (EVENT_IDX)
+      // GET_VRING_BASE: the held interrupt goes out before the call fd is dropped
+      const base = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
+      expect(base!.reply.body.getUint32(4, true)).toBe(2);
+      expect(ring!.call.read()).toBe(1);
+      expect(backend.callStats.sent).toBe(1);
+      const done: string[] = [];
+      while (ring!.driver.moreUsed()) done.push(ring!.driver.getBuf()!.token);
+      expect(done).toEqual(['b0', 'b1']);
+      // the requests added without a kick are served once the ring runs again
+      await ring!.setup(fe, 2);
+      expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+      await until(() => device.processed === 4, HANG_MS, 'the requests added during the hold');
+      expect(decode(ram.memory.view(0x20000 + 3 * 64, 7))).toBe('BATCH 3');
+      return true;
+    });
+    expect(outcome).toBe(true);
   });
 
-  it('signals a driver that waits on each request at once after the first idle holds (back-off)', async () => {
-    const { backend } = start(new UpperDevice(), { interruptCoalescing: { quietUs: 20_000, maxDelayUs: 100_000 } });
+  it('whatever the pace of a busy driver, every request is served once and no interrupt is lost', async () => {
+    const { backend, device } = start(new UpperDevice(), { interruptCoalescing: { quietUs: 5000, maxDelayUs: 50_000 } });
     const ram = track(new GuestRam());
     const fe = track(new Frontend(current!.path));
     const [ring] = rings(ram, 1, 256, true);
     await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
-    const slow: number[] = [];
-    for (let i = 0; i < 40; i++) {
-      const t = performance.now();
-      submit(ram, ring!, `s${i}`, 'one at a time', 0x10000, 0x20000);
-      await ring!.waitCall(3000);
-      expect((await complete(ring!)).token).toBe(`s${i}`);
-      if (performance.now() - t >= 15) slow.push(i);
+    const N = 30;
+    const done: string[] = [];
+    for (let i = 0; i < N; i++) {
+      ram.memory.write(0x10000 + i * 64, text(`busy ${i}`.padEnd(7)));
+      ring!.driver.add([{ addr: 0x10000 + i * 64, len: 7 }], [{ addr: 0x20000 + i * 64, len: 64 }], `b${i}`);
+      if (ring!.driver.kickPrepare()) ring!.kick.write(1);
+      if (i % 3 === 2) await sleep(i % 2); // bursts, at whatever pace the machine allows
     }
-    // idle holds at requests 0, 2, 5, 10, 19, 36 only (back-off 1, 2, 4, 8, 16): each request got its own interrupt
-    expect(slow.length).toBeLessThanOrEqual(8);
-    expect(slow).toEqual(expect.arrayContaining([0, 2, 5]));
+    // as Linux: sleep until interrupted, then take what is used; a lost interrupt hangs here
+    while (done.length < N) {
+      await ring!.waitCall();
+      while (ring!.driver.moreUsed()) done.push(ring!.driver.getBuf()!.token);
+    }
+    expect(done).toEqual(Array.from({ length: N }, (_, i) => `b${i}`));
+    expect(device.processed).toBe(N);
+    const calls = backend.callStats;
+    expect(calls.sent).toBeGreaterThanOrEqual(1);
+    expect(calls.sent).toBeLessThanOrEqual(calls.requested);
+    // and a request after that is served too (by a kick, or by a hold's look at the ring)
+    submit(ram, ring!, 'after', 'after', 0x10800, 0x20800);
+    await until(() => device.processed === N + 1, HANG_MS, 'the request after the burst');
+  });
+
+  it('a driver that waits on each request gets its interrupt at once after the first idle holds (back-off)', async () => {
+    const device = new Recording();
+    const { backend } = start(device, { interruptCoalescing: { quietUs: 2000, maxDelayUs: 10_000 } });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram, 1, 256, true);
+    device.call = ring!.call;
+    await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
+    for (let i = 0; i < 40; i++) {
+      submit(ram, ring!, `s${i}`, 'one at a time', 0x10000, 0x20000);
+      await until(() => device.atOnce.length === i + 1, HANG_MS, `request ${i}`);
+      if (!device.atOnce[i]) await ring!.waitCall(); // held: it comes when the hold ends
+      expect((await complete(ring!)).token).toBe(`s${i}`);
+    }
+    // idle holds at requests 0, 2, 5, 10, 19, 36 only (back-off 1, 2, 4, 8, 16): the others were signalled at once
+    const held = device.atOnce.flatMap((once, i) => (once ? [] : [i]));
+    expect(held).toEqual([0, 2, 5, 10, 19, 36]);
     expect(backend.callStats).toEqual({ requested: 40, sent: 40 });
   });
 
   it('sends a held interrupt before GET_VRING_BASE takes the ring back, and closes its timerfd on disconnect', async () => {
     const before = timerfdCount();
-    start(new UpperDevice(), { interruptCoalescing: { quietUs: 1_000_000, maxDelayUs: 1_000_000 } });
+    const device = new Recording();
+    start(device, { interruptCoalescing: { quietUs: 1_000_000, maxDelayUs: 1_000_000 } });
     const ram = track(new GuestRam());
     const fe = track(new Frontend(current!.path));
     const [ring] = rings(ram, 1, 256, true);
+    device.call = ring!.call;
     await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
     submit(ram, ring!, 'held', 'held', 0x10000, 0x20000);
-    await until(() => ring!.driver.moreUsed(), 3000, 'the completion');
-    await sleep(20);
-    expect(ring!.call.read()).toBeNull(); // held for up to a second
+    await until(() => device.atOnce.length === 1, HANG_MS, 'the completion');
+    expect(device.atOnce).toEqual([false]); // held
     expect(timerfdCount()).toBe(before + 1);
     await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
-    expect(ring!.call.read()).toBe(1); // flushed before the call fd was dropped
+    // sent by the stop, before the call fd was dropped (or by the timer, on a machine stalled for a second)
+    expect(ring!.call.read()).toBe(1);
     submit(ram, ring!, 'again', 'x', 0x10040, 0x20040);
     fe.close();
-    await until(() => !current!.backend.connected, 3000, 'the disconnect');
+    await until(() => !current!.backend.connected, HANG_MS, 'the disconnect');
     expect(timerfdCount()).toBe(before);
   });
 
@@ -574,44 +649,59 @@ describe('VhostUserBackend interrupt coalescing (real socket, eventfds and timer
 
 describe('VhostUserBackend predictive polling (real socket, eventfds and timerfds)', () => {
   it('takes a request the driver added without a kick in the window after an interrupt, then turns kicks back on', async () => {
+    // The window policy (when it opens, how it learns, back-off) is tested on a simulated clock in
+    // kick-poll.test.ts; here the order of events, not their timing, decides each step.
     const before = timerfdCount();
-    const { backend, device } = start(new UpperDevice(), { kickPolling: { spinUs: 4000, maxGapUs: 1_000_000 } });
-    expect(backend.kickPolling).toEqual({ spinUs: 4000, maxGapUs: 1_000_000 });
-    const ram = track(new GuestRam());
-    const fe = track(new Frontend(current!.path));
-    const [ring] = rings(ram, 1, 256, true);
-    await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
-    // two requests served through kicks: the second teaches the poller the gap (about 30 ms)
-    submit(ram, ring!, 'r0', 'first', 0x10000, 0x20000);
-    expect((await complete(ring!)).token).toBe('r0');
-    await sleep(30);
-    submit(ram, ring!, 'r1', 'second', 0x10040, 0x20040);
-    expect((await complete(ring!)).token).toBe('r1');
-    expect(backend.pollStats.windows).toBe(0);
-    // a window is due about 30 ms after that interrupt: a request added now, without a kick, is taken by it
-    ram.memory.write(0x10080, text('third'));
-    ring!.driver.add([{ addr: 0x10080, len: 5 }], [{ addr: 0x20080, len: 64 }], 'r2');
-    const t0 = performance.now();
-    expect((await complete(ring!)).token).toBe('r2');
-    expect(performance.now() - t0).toBeGreaterThan(10); // not before the window
-    expect(decode(ram.memory.view(0x20080, 5))).toBe('THIRD');
-    expect(ring!.kick.read()).toBeNull(); // the driver never kicked for it
-    expect(backend.pollStats).toMatchObject({ windows: 1, hits: 1, late: 0 });
-    // the next window finds nothing: kicks are back on after it, and a kicked request is served
-    await sleep(80);
-    expect(backend.pollStats).toMatchObject({ windows: 2, hits: 1, late: 1 });
-    expect(backend.pollStats.spinUs).toBeGreaterThanOrEqual(3500);
-    ram.memory.write(0x100c0, text('fourth'));
-    ring!.driver.add([{ addr: 0x100c0, len: 6 }], [{ addr: 0x200c0, len: 64 }], 'r3');
-    expect(ring!.driver.kickPrepare()).toBe(true);
-    ring!.kick.write(1);
-    expect((await complete(ring!)).token).toBe('r3');
-    expect(device.processed).toBe(4);
-    expect(timerfdCount()).toBe(before + 1);
-    fe.close();
-    await until(() => !current!.backend.connected, 3000, 'the disconnect');
-    expect(timerfdCount()).toBe(before);
-    expect(backend.pollStats.hits).toBe(1); // kept after the connection ended
+    const outcome = await unstalled(async () => {
+      const device = new UpperDevice();
+      const { backend } = start(device, { kickPolling: { spinUs: 4000, maxGapUs: 1_000_000 } });
+      expect(backend.kickPolling).toEqual({ spinUs: 4000, maxGapUs: 1_000_000 });
+      const ram = track(new GuestRam());
+      const fe = track(new Frontend(current!.path));
+      const [ring] = rings(ram, 1, 256, true);
+      await handshake(fe, ram, [ring!], { eventIdx: true, status: true });
+      // r0 is served through a kick and an interrupt; r1's kick teaches the poller the gap between
+      // them, which must be below maxGapUs for it to poll (a machine stalled longer: try again)
+      const t0 = performance.now();
+      submit(ram, ring!, 'r0', 'first', 0x10000, 0x20000);
+      expect((await complete(ring!)).token).toBe('r0');
+      device.mode = 'hold';
+      submit(ram, ring!, 'r1', 'second', 0x10040, 0x20040);
+      await until(() => device.held.length === 1, HANG_MS, 'the device to take r1');
+      if (performance.now() - t0 >= 900) return null;
+      expect(backend.pollStats.windows).toBe(0);
+      // while the device holds r1, the driver adds r2 and does not kick
+      ram.memory.write(0x10080, text('third'));
+      ring!.driver.add([{ addr: 0x10080, len: 5 }], [{ addr: 0x20080, len: 64 }], 'r2');
+      // r1 completes: its interrupt schedules a window, which finds r2 waiting
+      const held = device.held.shift()!;
+      device.mode = 'async'; // complete() signals (outside queueNotify) unless in sync mode
+      device.complete(held.queue, held.chain);
+      device.mode = 'sync'; // the window's look completes r2 at once
+      expect((await complete(ring!)).token).toBe('r1');
+      expect((await complete(ring!)).token).toBe('r2');
+      expect(decode(ram.memory.view(0x20080, 5))).toBe('THIRD');
+      expect(ring!.kick.read()).toBeNull(); // the driver never kicked for r2
+      expect(backend.pollStats.hits).toBe(1); // the window after r1's interrupt took r2
+      // r2's interrupt schedules the next window (it may have come already); it finds nothing, and
+      // turns kicks back on
+      await until(() => backend.pollStats.windows === 2, HANG_MS, 'the second window');
+      expect(backend.pollStats).toMatchObject({ windows: 2, hits: 1, late: 1 });
+      expect(backend.pollStats.spinUs).toBeGreaterThanOrEqual(4000);
+      ram.memory.write(0x100c0, text('fourth'));
+      ring!.driver.add([{ addr: 0x100c0, len: 6 }], [{ addr: 0x200c0, len: 64 }], 'r3');
+      expect(ring!.driver.kickPrepare()).toBe(true);
+      ring!.kick.write(1);
+      expect((await complete(ring!)).token).toBe('r3');
+      expect(device.processed).toBe(4);
+      expect(timerfdCount()).toBe(before + 1);
+      fe.close();
+      await until(() => !current!.backend.connected, HANG_MS, 'the disconnect');
+      expect(timerfdCount()).toBe(before);
+      expect(backend.pollStats.hits).toBe(1); // kept after the connection ended
+      return true;
+    });
+    expect(outcome).toBe(true);
   });
 
   it('refuses bad polling options', () => {

@@ -17,6 +17,13 @@ import {
   type VhostUserRequestMessage,
 } from '@vmv/vhost-user/protocol';
 
+/**
+ * How long a test waits for something that must happen (a reply, a used buffer, a disconnect)
+ * before it reports a hang: far beyond what the slowest loaded machine needs, below jest's
+ * 30 s test timeout so the failure names what did not happen.
+ */
+export const HANG_MS = 20_000;
+
 /** Requests whose reply carries data. */
 const EXPLICIT = new Set<number>([
   Q.GET_FEATURES, Q.GET_PROTOCOL_FEATURES, Q.GET_VRING_BASE, Q.GET_QUEUE_NUM, Q.GET_MAX_MEM_SLOTS, Q.GET_STATUS, Q.GET_CONFIG, Q.GET_INFLIGHT_FD,
@@ -141,7 +148,7 @@ export class Frontend {
 
   /** Registers interest in the next reply, which must answer `request`. */
   awaitReply(request: number): Promise<{ reply: DecodedReply; fds: number[] }> {
-    return withTimeout(new Promise((resolve, reject) => this.waiters.push({ request, resolve, reject })), 5000, `reply to request ${request}`);
+    return withTimeout(new Promise((resolve, reject) => this.waiters.push({ request, resolve, reject })), HANG_MS, `reply to request ${request}`);
   }
 
   /** Sends raw bytes (with fds). */
@@ -157,7 +164,7 @@ export class Frontend {
       ? new Promise<{ reply: DecodedReply; fds: number[] }>((resolve, reject) => this.waiters.push({ request: msg.request, resolve, reject }))
       : null;
     this.sendRaw(bytes, fds);
-    return pending === null ? null : withTimeout(pending, 5000, `reply to request ${msg.request}`);
+    return pending === null ? null : withTimeout(pending, HANG_MS, `reply to request ${msg.request}`);
   }
 
   /** A request answered with a u64. */
@@ -214,8 +221,8 @@ export class TestRing<T = unknown> {
     await fe.request({ request: Q.SET_VRING_CALL, needReply: false, index, fd: this.call.fd });
   }
 
-  /** Waits until the call eventfd fires (or the used ring has something), up to `ms`. */
-  async waitCall(ms = 3000): Promise<number> {
+  /** Waits until the call eventfd fires, failing after `ms` (a hang). */
+  async waitCall(ms = HANG_MS): Promise<number> {
     const deadline = Date.now() + ms;
     for (;;) {
       const n = this.call.read();
@@ -230,13 +237,6 @@ export class TestRing<T = unknown> {
     this.call.close();
   }
 }
-
-/**
- * How long a test waits for something that must happen (a reply, a used buffer, a disconnect)
- * before it reports a hang: far beyond what the slowest loaded machine needs, below jest's
- * 30 s test timeout so the failure names what did not happen.
- */
-export const HANG_MS = 20_000;
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -256,8 +256,8 @@ export async function withTimeout<T>(p: Promise<T>, ms: number, what: string): P
   }
 }
 
-/** Waits until `cond()` holds. */
-export async function until(cond: () => boolean, ms = 3000, what = 'condition'): Promise<void> {
+/** Waits until `cond()` holds, failing after `ms` (a hang). */
+export async function until(cond: () => boolean, ms = HANG_MS, what = 'condition'): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timeout waiting for ${what}`);

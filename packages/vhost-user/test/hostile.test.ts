@@ -61,7 +61,7 @@ function submit(ram: GuestRam, ring: TestRing<string>, token: string, input: str
 }
 
 async function used(ring: TestRing<string>): Promise<{ token: string; len: number }> {
-  await until(() => ring.driver.moreUsed(), 3000, `used buffer on ring ${ring.index}`);
+  await until(() => ring.driver.moreUsed(), HANG_MS, `used buffer on ring ${ring.index}`);
   const u = ring.driver.getBuf()!;
   return { token: u.token, len: u.len };
 }
@@ -88,7 +88,7 @@ describe('hostile frontends: memory table', () => {
     expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: ram.regions, fds: [ram.fd, ram.fd] })).toBe(0n);
     expect(mappingCount('test-guest-ram')).toBe(3);
     fe.close();
-    await until(() => openFdCount() === fdsBefore, 3000, 'fds back to the baseline');
+    await until(() => openFdCount() === fdsBefore, HANG_MS, 'fds back to the baseline');
     expect(mappingCount('test-guest-ram')).toBe(1);
   });
 
@@ -112,7 +112,7 @@ describe('hostile frontends: memory table', () => {
     expect(await fe.ack({ request: Q.SET_MEM_TABLE, needReply: true, regions: [edge], fds: [ram.fd] })).toBe(0n);
     expect(mappingCount('test-guest-ram')).toBe(2);
     fe.close();
-    await until(() => openFdCount() === fdsBefore, 3000, 'fds back to the baseline');
+    await until(() => openFdCount() === fdsBefore, HANG_MS, 'fds back to the baseline');
     expect(mappingCount('test-guest-ram')).toBe(1);
   });
 
@@ -128,14 +128,14 @@ describe('hostile frontends: memory table', () => {
     expect(failures()).toEqual(['VhostUser.MapFailedError', 'VhostUser.MapFailedError']);
     fe.close();
     ev.close();
-    await until(() => openFdCount() === fdsBefore, 3000, 'fds back to the baseline');
+    await until(() => openFdCount() === fdsBefore, HANG_MS, 'fds back to the baseline');
   });
 
   it('REM_MEM_REG of a region with a request in flight waits for it, then unmaps', async () => {
     const device = new UpperDevice();
-    device.mode = 'async';
-    device.delayMs = 60;
-    const { path } = start(device);
+    device.mode = 'hold'; // the test completes the request: no timer decides when
+    // far longer than the frontend waits for a reply: an answer that did not wait fails the test
+    const { path, events } = start(device, { drainTimeoutMs: 25_000 });
     const ram = track(new GuestRam());
     const fe = track(new Frontend(path));
     await negotiate(fe, SUPPORTED_PROTOCOL_FEATURES);
@@ -144,16 +144,23 @@ describe('hostile frontends: memory table', () => {
     await ring.setup(fe);
     expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
     submit(ram, ring, 'inflight', 'data in the high region', HIGH_GPA + 0x10000, HIGH_GPA + 0x20000);
-    await until(() => device.popped === 1);
-    const t0 = Date.now();
-    expect(await fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: null })).toBe(0n);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(30); // the reply waited for the device
+    await until(() => device.held.length === 1, HANG_MS, 'the device to take the request');
+    let answered = false;
+    const reply = fe.ack({ request: Q.REM_MEM_REG, needReply: true, region: ram.regions[1]!, fd: null });
+    void reply.then(() => (answered = true));
+    await sleep(20);
+    expect(answered).toBe(false); // the reply waits for the device
+    expect(mappingCount('test-guest-ram')).toBe(3);
+    device.mode = 'sync';
+    const held = device.held.shift()!;
+    device.complete(held.queue, held.chain);
+    expect(await reply).toBe(0n);
     expect(mappingCount('test-guest-ram')).toBe(2); // the frontend's + the low region
     expect(await used(ring)).toEqual({ token: 'inflight', len: 23 });
     expect(decode(ram.memory.view(HIGH_GPA + 0x20000, 23))).toBe('DATA IN THE HIGH REGION');
     // a new request pointing into the removed region is refused by the queue, not mapped anew
     submit(ram, ring, 'gone', 'x', HIGH_GPA + 0x10000, HIGH_GPA + 0x20000);
-    await sleep(120);
+    await until(() => events.some((e) => e.type === 'needs-reset'), HANG_MS, 'DEVICE_NEEDS_RESET');
     expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0x40n); // DEVICE_NEEDS_RESET
     expect(mappingCount('test-guest-ram')).toBe(2);
   });
@@ -210,7 +217,7 @@ describe('hostile frontends: memory removed under the device', () => {
     device.complete(held.queue, held.chain);
     expect(decode(ram.memory.view(HIGH_GPA + 0x20000, 23))).toBe('HELD IN THE HIGH REGION');
     expect(ram.memory.readU16(0x4002)).toBe(0); // ring 0's used idx untouched
-    await until(() => mappingCount('test-guest-ram') === 2, 1000, 'the held region to be released');
+    await until(() => mappingCount('test-guest-ram') === 2, HANG_MS, 'the held region to be released');
   });
 
   it('a device reset releases held regions at once', async () => {
@@ -294,8 +301,7 @@ describe('hostile frontends: memory that goes away', () => {
     const faults = truncatedPageFaults();
     ftruncate(ram.fd, 0); // every page the backend mapped is now past the end of the file
     ring.kick.write(1);
-    await sleep(30);
-    expect(truncatedPageFaults()).toBeGreaterThan(faults); // SIGBUS answered, not fatal
+    await until(() => truncatedPageFaults() > faults, HANG_MS, 'the backend to touch the truncated pages'); // SIGBUS answered, not fatal
     // the backend is alive and still answers; the ring saw zeros (an empty or broken ring)
     expect(await fe.u64({ request: Q.GET_FEATURES, needReply: false })).toBeGreaterThan(0n);
     const r = await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 });
@@ -603,7 +609,7 @@ describe('hostile frontends: config and framing', () => {
     // after it (the check phase of that turn) it has handled a bounded batch, not the whole flood
     const firstTurn = await new Promise<number>((resolve) => setImmediate(() => setImmediate(() => resolve(writes))));
     expect(firstTurn).toBeLessThanOrEqual(64);
-    await until(() => writes === total, 5000, 'every config write');
+    await until(() => writes === total, HANG_MS, 'every config write');
     expect(await fe.u64({ request: Q.GET_FEATURES, needReply: false })).toBeGreaterThan(0n);
   });
 
@@ -816,7 +822,7 @@ describe('hostile frontends: random sessions', () => {
         } finally {
           stream.close();
         }
-        await until(() => !backend.connected, 2000, 'disconnect');
+        await until(() => !backend.connected, HANG_MS, 'disconnect');
         if (device.activations > before) activations++;
       }),
       { numRuns: 80 },
@@ -825,7 +831,9 @@ describe('hostile frontends: random sessions', () => {
     const calls = backend.callStats;
     expect(calls.requested).toBeGreaterThan(0); // completions asked for interrupts (held ones with coalescing)
     expect(calls.sent).toBeLessThanOrEqual(calls.requested);
-    await sleep(30); // drains and region releases that were waiting end within their timeouts
+    // drains and region releases that were waiting end within their timeouts
+    const released = (): boolean => openFdCount() === fdsBefore && mappingCount('test-guest-ram') === 1 && mappingCount('vhost-user-inflight') === 0;
+    await until(released, HANG_MS, 'every fd and mapping of the sessions to be released');
     expect(openFdCount()).toBe(fdsBefore);
     expect(mappingCount('test-guest-ram')).toBe(1);
     expect(mappingCount('vhost-user-inflight')).toBe(0);

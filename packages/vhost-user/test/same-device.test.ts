@@ -15,7 +15,7 @@ import { VirtioMmioDriver, type DriverQueue } from '@vmv/transport-mmio/driver';
 import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend } from '@vmv/vhost-user';
 import { VhostUserRequest as Q } from '@vmv/vhost-user/protocol';
 import { UpperDevice } from './devices';
-import { Frontend, GuestRam, TestRing, until } from './frontend';
+import { Frontend, GuestRam, HANG_MS, TestRing, until } from './frontend';
 
 const BASE = 0xd000_0000;
 const IRQ = 5;
@@ -109,7 +109,7 @@ describe('one device instance, served by virtio-mmio and by vhost-user in turn',
       ram.memory.write(0x10000 + i * 0x100, text(input));
       ring.driver.add([{ addr: 0x10000 + i * 0x100, len: input.length }], [{ addr: 0x20000 + i * 0x100, len: 64 }], `vu-${i}`);
       if (ring.driver.kickPrepare()) ring.kick.write(1);
-      await until(() => ring.driver.moreUsed(), 3000, 'a used buffer');
+      await until(() => ring.driver.moreUsed(), HANG_MS, 'a used buffer');
       expect(ring.driver.getBuf()).toMatchObject({ token: `vu-${i}`, len: input.length });
       expect(decode(ram.memory.view(0x20000 + i * 0x100, input.length))).toBe(input.toUpperCase());
     }
