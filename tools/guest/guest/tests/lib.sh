@@ -4,7 +4,7 @@ arg() { for a in $GUEST_CMDLINE; do case "$a" in "$1"=*) echo "${a#*=}"; return;
 val() { echo "GUEST-VALUE $1 $2"; }                     # a value the host checks
 die() { echo "FAIL: $*"; exit 1; }
 md5() { md5sum | cut -d' ' -f1; }
-# wait_dev DEV: the block device node appears after the driver probed (up to 5 s)
-wait_dev() { i=0; while [ ! -b "$1" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done; [ -b "$1" ] || die "no block device $1"; }
+# wait_dev DEV: the block device node appears after the driver probed (fails only on a hang: 60 s)
+wait_dev() { i=0; while [ ! -b "$1" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; [ -b "$1" ] || die "no block device $1"; }
 # rdmd5 DEV OFFSET_BYTES LEN_BYTES BS: md5 of a range read with O_DIRECT in blocks of BS bytes
 rdmd5() { dd if="$1" bs="$4" skip=$(($2 / $4)) count=$(($3 / $4)) iflag=direct 2>/dev/null | md5; }

@@ -43,7 +43,7 @@ val oot.i2c-read "$got"
 ctl=$(ls /sys/class/spi_master 2>/dev/null | head -n 1)
 [ -n "$ctl" ] || die "no SPI controller registered"
 echo spidev 0 > "/sys/class/spi_master/$ctl/new_device" || die "new_device on $ctl refused"
-i=0; while [ ! -c "/dev/spidev${ctl#spi}.0" ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+i=0; while [ ! -c "/dev/spidev${ctl#spi}.0" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 [ -c "/dev/spidev${ctl#spi}.0" ] || die "no /dev/spidev${ctl#spi}.0 after new_device"
 val oot.spidev "/dev/spidev${ctl#spi}.0"
 
