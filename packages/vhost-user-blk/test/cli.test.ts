@@ -26,6 +26,7 @@ import {
   type CliIo,
 } from '@vmv/vhost-user-blk';
 import { daemonProgram, removeDaemonProgram, runDaemonToExit } from './support/daemon-process';
+import { HANG_MS, until } from './support/frontend';
 
 let dir = '';
 let image = '';
@@ -325,7 +326,7 @@ describe('runCli (in process)', () => {
     e.offSignal = (s) => void handlers.delete(s);
     const socket = join(dir, 'sig.sock');
     const running = runCli(['--socket', socket, '--image', image, '--log-level', 'warn'], e);
-    for (let i = 0; i < 200 && !handlers.has('SIGTERM'); i++) await new Promise((r) => setTimeout(r, 5));
+    await until(() => handlers.has('SIGTERM'), HANG_MS, 'the signal handlers');
     expect([...handlers.keys()].sort()).toEqual(['SIGHUP', 'SIGINT', 'SIGTERM']);
     handlers.get('SIGHUP')!();
     expect(await running).toBe(0);
@@ -380,7 +381,7 @@ describe('the program as a child process', () => {
     const r = await runDaemonToExit(['--socket', join(dir, 'a.sock'), '--image', image, '--queues', 'many']);
     expect(r.code).toBe(2);
     expect(r.output).toMatch(/--queues must be a whole number, got "many"/);
-  }, 20_000);
+  });
 
   it('exits 1 on a missing image, a directory, a bad socket directory', async () => {
     const missing = await runDaemonToExit(['--socket', join(dir, 'b.sock'), '--image', join(dir, 'missing.img')]);
@@ -392,11 +393,11 @@ describe('the program as a child process', () => {
     const badSocket = await runDaemonToExit(['--socket', join(dir, 'nowhere', 'b.sock'), '--image', image]);
     expect(badSocket.code).toBe(1);
     expect(badSocket.output).toMatch(/directory .*nowhere does not exist/);
-  }, 20_000);
+  });
 
   it('prints --help', async () => {
     const r = await runDaemonToExit(['--help']);
     expect(r.code).toBe(0);
     expect(r.output).toContain('Usage: vmv-vhost-user-blk --socket PATH --image FILE');
-  }, 20_000);
+  });
 });

@@ -228,6 +228,70 @@ describe('SessionSafeBackend inline reads', () => {
     expect(read()).toBeUndefined();
   });
 
+  it('a read may take inlineSlowUs plus 0.5 µs per KiB before it counts as slow', () => {
+    const durations = [0.22, 0.24, 0.099, 0.101]; // ms: 256 KiB twice (allowed 0.228), then 512 B twice (allowed 0.10025)
+    const s = inlineSetup({ durationMs: (call) => durations[call]! });
+    const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, inlineSlowUs: 100, now: s.now });
+    expect(safe.read(0, [new Uint8Array(256 << 10)])).toBeUndefined();
+    expect(safe.stats.slow).toBe(0);
+    expect(safe.read(0, [new Uint8Array(256 << 10)])).toBeUndefined();
+    expect(safe.stats.slow).toBe(1);
+    expect(safe.read(0, [new Uint8Array(512)])).toBeUndefined();
+    expect(safe.stats.slow).toBe(1);
+    expect(safe.read(0, [new Uint8Array(512)])).toBeUndefined();
+    expect(safe.stats).toEqual({ inline: 4, deferred: 0, slow: 2, pauses: 0 });
+  });
+
+  it('about four slow reads in 32 pause inline reads, one in 16 or two in a row never do', () => {
+    const pausesWith = (isSlow: (call: number) => boolean, reads: number): { pauses: number; inline: number } => {
+      const s = inlineSetup({ durationMs: (call) => (isSlow(call) ? 5 : 0.002) });
+      const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, inlineCooldownMs: 1e9, now: s.now });
+      for (let i = 0; i < reads; i++) void safe.read(0, [new Uint8Array(512)]);
+      return { pauses: safe.stats.pauses, inline: safe.stats.inline };
+    };
+    // one in 8: the fourth slow read (the 32nd read) pauses; every read after it is deferred
+    expect(pausesWith((c) => c % 8 === 7, 200)).toEqual({ pauses: 1, inline: 32 });
+    expect(pausesWith((c) => c % 16 === 15, 2000)).toEqual({ pauses: 0, inline: 2000 });
+    expect(pausesWith((c) => c === 10 || c === 11, 200)).toEqual({ pauses: 0, inline: 200 });
+    expect(pausesWith((c) => c >= 10 && c <= 12, 200)).toEqual({ pauses: 1, inline: 13 });
+  });
+
+  it('a pause soon after the last one doubles the cooldown, up to 10 s; one much later starts again from inlineCooldownMs', () => {
+    let slowFrom = Infinity;
+    const s = inlineSetup({ durationMs: (call) => (call >= slowFrom ? 5 : 0.002) });
+    const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, inlineCooldownMs: 100, now: s.now });
+    const inlineNow = (): boolean => {
+      const calls = s.calls();
+      void safe.read(0, [new Uint8Array(512)]);
+      return s.calls() > calls; // the inline reader was tried: not paused
+    };
+    /** Slow reads until inline reads pause; returns how long the pause lasts (ms), probed with the clock. */
+    const pauseLength = (): number => {
+      slowFrom = s.calls();
+      const before = safe.stats.pauses;
+      while (safe.stats.pauses === before) expect(inlineNow()).toBe(true);
+      slowFrom = Infinity;
+      let waited = 0;
+      while (!inlineNow()) {
+        s.tick(50);
+        waited += 50;
+      }
+      return waited;
+    };
+    const lengths = Array.from({ length: 9 }, () => pauseLength());
+    expect(lengths).toEqual([100, 200, 400, 800, 1600, 3200, 6400, 10_000, 10_000]);
+    // 64 fast inline reads after resuming: the next pause is a first one again
+    for (let i = 0; i < 64; i++) expect(inlineNow()).toBe(true);
+    expect(pauseLength()).toBe(100);
+  });
+
+  it('a short inline read counts as one deferred read, neither inline nor slow', async () => {
+    const s = inlineSetup({ short: () => true, durationMs: () => 5 });
+    const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, now: s.now });
+    await safe.read(0, [new Uint8Array(4096)]);
+    expect(safe.stats).toEqual({ inline: 0, deferred: 1, slow: 0, pauses: 0 });
+  });
+
   it('reads the same bytes inline or not, whatever the clock does (fast-check)', async () => {
     await fc.assert(
       fc.asyncProperty(

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, stop } from 'esbuild';
+import { HANG_MS } from './frontend';
 
 const PACKAGE_DIR = resolve(__dirname, '..', '..');
 let bundled: Promise<string> | null = null;
@@ -76,7 +77,7 @@ export async function spawnDaemon(args: readonly string[]): Promise<DaemonProces
 }
 
 /** Runs the program to completion; resolves with its exit code and output. */
-export async function runDaemonToExit(args: readonly string[], timeoutMs = 10_000): Promise<{ code: number | null; output: string }> {
+export async function runDaemonToExit(args: readonly string[], timeoutMs = HANG_MS): Promise<{ code: number | null; output: string }> {
   const d = await spawnDaemon(args);
   const timer = setTimeout(() => d.child.kill('SIGKILL'), timeoutMs);
   const r = await d.exited;
@@ -85,7 +86,7 @@ export async function runDaemonToExit(args: readonly string[], timeoutMs = 10_00
 }
 
 /** Waits until `path` is a socket, or the process exited (then throws with its output). */
-export async function waitForSocket(d: DaemonProcess, path: string, ms = 10_000): Promise<void> {
+export async function waitForSocket(d: DaemonProcess, path: string, ms = HANG_MS): Promise<void> {
   const deadline = Date.now() + ms;
   for (;;) {
     try {
@@ -100,7 +101,7 @@ export async function waitForSocket(d: DaemonProcess, path: string, ms = 10_000)
 }
 
 /** Waits until the daemon's stderr contains `text`. */
-export async function waitForLog(d: DaemonProcess, text: string | RegExp, ms = 5000): Promise<void> {
+export async function waitForLog(d: DaemonProcess, text: string | RegExp, ms = HANG_MS): Promise<void> {
   const deadline = Date.now() + ms;
   const has = () => (typeof text === 'string' ? d.stderr().includes(text) : text.test(d.stderr()));
   while (!has()) {

@@ -32,11 +32,18 @@ const RING_STRIDE = 0x1_0000;
 /** Request buffers: header, data, status, allocated per request from here. */
 const DATA_BASE = 0x10_0000;
 
+/**
+ * How long a test waits for something that must happen (a reply, a completion, a log line, the
+ * daemon's socket) before it reports a hang: far beyond what a loaded machine needs, below
+ * jest's 30 s test timeout so the failure says what was awaited.
+ */
+export const HANG_MS = 20_000;
+
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Waits for `cond()` to hold, polling. */
+/** Waits for `cond()` to hold, polling; fails after `ms` (a hang). */
 export async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
   while (!cond()) {
@@ -187,7 +194,7 @@ export class BlkFrontend {
     const reply = replyDue
       ? new Promise<DecodedReply>((resolve, reject) => {
           this.waiters.push({ request: msg.request, resolve, reject });
-          setTimeout(() => reject(new Error(`no reply to request ${msg.request} within 5 s`)), 5000).unref();
+          setTimeout(() => reject(new Error(`no reply to request ${msg.request} within ${HANG_MS} ms`)), HANG_MS).unref();
         })
       : null;
     this.stream.sendmsg(bytes, fds);
@@ -278,7 +285,7 @@ export class BlkFrontend {
         if (this.closedByPeer) throw new Error('backend closed the connection during a request');
         return pending.collect().every((r) => r !== undefined);
       },
-      10_000,
+      HANG_MS,
       `${requests.length} request(s) on queue ${queue}`,
     );
     return pending.collect() as BlkResult[];
