@@ -42,7 +42,7 @@ function start(device = new UpperDevice(), options: ConstructorParameters<typeof
   const events: VhostUserBackendEvent[] = [];
   const backend = new VhostUserBackend(device, { ...options, onEvent: (e) => events.push(e) });
   const path = socketPath();
-  backend.listen(path);
+  backend.listen(path, { removeStale: true }); // a socket file left by a killed run of an earlier process with this pid
   current = { backend, device, events, path };
   return current;
 }

@@ -32,7 +32,7 @@ export function startBackend(tag: string, device = new UpperDevice(), options: C
   const events: VhostUserBackendEvent[] = [];
   const backend = track(new VhostUserBackend(device, { ...options, onEvent: (e) => events.push(e) }));
   const path = join(tmpdir(), `vmv-vu-${tag}-${process.pid}-${counter++}.sock`);
-  backend.listen(path);
+  backend.listen(path, { removeStale: true }); // a socket file left by a killed run of an earlier process with this pid
   const failures = (): string[] =>
     events.flatMap((e) => (e.type === 'request-failed' ? [String((e.error as { name?: unknown }).name)] : []));
   return { backend, device, events, path, failures };
