@@ -110,6 +110,19 @@ export async function waitForLog(d: DaemonProcess, text: string | RegExp, ms = H
   }
 }
 
+/**
+ * Waits until the daemon's stderr contains `text` at least `count` times (say, its second
+ * "frontend disconnected": a frontend that connects before the daemon has seen the previous one
+ * go is refused, as a second frontend).
+ */
+export async function waitForLogCount(d: DaemonProcess, text: string, count: number, ms = HANG_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (d.stderr().split(text).length - 1 < count) {
+    if (Date.now() > deadline) throw new Error(`fewer than ${count} times ${JSON.stringify(text)} in the daemon log within ${ms} ms:\n${d.stderr()}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /** Kills a daemon left running by a failed test. */
 export function killDaemon(d: DaemonProcess | null | undefined): void {
   if (d && d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
