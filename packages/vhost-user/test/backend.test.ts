@@ -161,6 +161,31 @@ describe('VhostUserBackend end to end (TypeScript frontend over a real unix sock
     expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['listening', 'connected', 'activated']));
   });
 
+  it('signalUsedBuffer for a queue the device does not have throws RangeError, as the InterruptHandle contract says', async () => {
+    const { device } = start();
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(current!.path));
+    const [ring] = rings(ram);
+    await handshake(fe, ram, [ring!], { status: true });
+    await until(() => device.ctx !== null, HANG_MS, 'the device activated');
+    const signal = device.ctx!.interrupt.signalUsedBuffer;
+    const thrown = (index: number): string | null => {
+      try {
+        signal(index);
+        return null;
+      } catch (e) {
+        return e instanceof Error ? e.name : typeof e;
+      }
+    };
+    for (const bad of [1, -1, 0.5, 256, Number.NaN]) expect(thrown(bad)).toBe('RangeError');
+    expect(thrown(0)).toBeNull();
+    // a context from a session that ended still checks the index (and signals nothing)
+    expect(await fe.request({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 })).not.toBeNull();
+    await until(() => device.resets === 1, HANG_MS, 'the device reset');
+    expect(thrown(1)).toBe('RangeError');
+    expect(thrown(0)).toBeNull();
+  });
+
   it('serves two rings in two memory regions (MQ) and translates frontend addresses', async () => {
     start(new UpperDevice(2));
     const ram = track(new GuestRam());

@@ -12,6 +12,7 @@ import {
   VhostUserRequest as Q,
   decodeReply,
   encodeRequest,
+  replyCarriesData,
   type DecodedReply,
   type MemoryRegionDescription,
   type VhostUserRequestMessage,
@@ -23,11 +24,6 @@ import {
  * 30 s test timeout so the failure names what did not happen.
  */
 export const HANG_MS = 20_000;
-
-/** Requests whose reply carries data. */
-const EXPLICIT = new Set<number>([
-  Q.GET_FEATURES, Q.GET_PROTOCOL_FEATURES, Q.GET_VRING_BASE, Q.GET_QUEUE_NUM, Q.GET_MAX_MEM_SLOTS, Q.GET_STATUS, Q.GET_CONFIG, Q.GET_INFLIGHT_FD,
-]);
 
 export const USER_BASE = 0x7f00_0000_0000n;
 export const HIGH_GPA = 0x1_0000_0000;
@@ -159,7 +155,7 @@ export class Frontend {
   /** Sends a request; resolves with the reply when one is expected (explicit or need_reply), else null. */
   async request(msg: VhostUserRequestMessage): Promise<{ reply: DecodedReply; fds: number[] } | null> {
     const { bytes, fds } = encodeRequest(msg);
-    const expectsReply = EXPLICIT.has(msg.request) || msg.needReply;
+    const expectsReply = replyCarriesData(msg.request) || msg.needReply;
     const pending = expectsReply
       ? new Promise<{ reply: DecodedReply; fds: number[] }>((resolve, reject) => this.waiters.push({ request: msg.request, resolve, reject }))
       : null;

@@ -14,13 +14,10 @@ import {
   VhostUserRequest as Q,
   decodeReply,
   encodeRequest,
+  replyCarriesData,
   type DecodedReply,
   type VhostUserRequestMessage,
 } from '@vmv/vhost-user/protocol';
-
-const EXPLICIT_REPLY = new Set<number>([
-  Q.GET_FEATURES, Q.GET_PROTOCOL_FEATURES, Q.GET_VRING_BASE, Q.GET_QUEUE_NUM, Q.GET_MAX_MEM_SLOTS, Q.GET_STATUS, Q.GET_CONFIG, Q.GET_INFLIGHT_FD,
-]);
 
 /** Where QEMU would have mapped guest RAM in its own address space (any value works). */
 const USER_BASE = 0x7f12_0000_0000n;
@@ -190,7 +187,7 @@ export class BlkFrontend {
   /** Sends a request; resolves with its reply when one is due (explicit reply or need_reply). */
   async send(msg: VhostUserRequestMessage): Promise<DecodedReply | null> {
     const { bytes, fds } = encodeRequest(msg);
-    const replyDue = EXPLICIT_REPLY.has(msg.request) || msg.needReply;
+    const replyDue = replyCarriesData(msg.request) || msg.needReply;
     const reply = replyDue
       ? new Promise<DecodedReply>((resolve, reject) => {
           this.waiters.push({ request: msg.request, resolve, reject });

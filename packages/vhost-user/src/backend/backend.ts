@@ -12,7 +12,7 @@
  * @module
  */
 
-import { Feature, type DeviceHost, type VirtioDevice } from '@vmv/device-trait';
+import { Feature, featureBit, hasFeature, type DeviceHost, type VirtioDevice } from '@vmv/device-trait';
 import { UnixListener, type UnixStream } from '@vmv/sys';
 import { ProtocolFeature, VHOST_USER_MAX_MEM_TABLE_REGIONS, VhostFeature, protocolFeatureMask } from '../protocol/constants.js';
 import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, type CoalesceOptions } from './coalesce.js';
@@ -157,7 +157,7 @@ export class VhostUserBackend {
         throw new RangeError(`VhostUserBackend: queue sizes must be powers of two in 1..32768, got ${String(s)}`);
       }
     }
-    if (typeof device.deviceFeatures !== 'bigint' || ((device.deviceFeatures >> BigInt(Feature.VERSION_1)) & 1n) !== 1n) {
+    if (typeof device.deviceFeatures !== 'bigint' || !hasFeature(device.deviceFeatures, Feature.VERSION_1)) {
       throw new RangeError('VhostUserBackend: the device must offer VIRTIO_F_VERSION_1');
     }
     const protocol = options.protocolFeatures ?? SUPPORTED_PROTOCOL_FEATURES;
@@ -175,8 +175,8 @@ export class VhostUserBackend {
     this.device = device;
     this.maxMemSlots = slots;
     this.offeredProtocolFeatures = protocol;
-    const unsupported = 1n << BigInt(VhostFeature.ACCESS_PLATFORM) | (1n << BigInt(VhostFeature.LOG_ALL));
-    this.offeredFeatures = (device.deviceFeatures & ~unsupported) | (1n << BigInt(VhostFeature.PROTOCOL_FEATURES));
+    const unsupported = featureBit(Feature.ACCESS_PLATFORM) | featureBit(VhostFeature.LOG_ALL);
+    this.offeredFeatures = (device.deviceFeatures & ~unsupported) | featureBit(VhostFeature.PROTOCOL_FEATURES);
     const observer = options.onEvent;
     this.onEvent = (event) => {
       if (observer === undefined) return;

@@ -240,3 +240,8 @@ export function safeClose(fd: number | null | undefined): void {
     // already closed
   }
 }
+
+/** A guest address as @vmv/memory takes it: a number when it is safe, else the bigint. */
+export function toGuestAddress(a: bigint): number | bigint {
+  return a < 2n ** 53n ? Number(a) : a;
+}

@@ -1,12 +1,15 @@
 /**
  * Per-ring state of a backend connection (vhost-user.rst "Ring states"): what SET_VRING_NUM /
  * BASE / ADDR / KICK / CALL / ERR / ENABLE configured, the eventfds the ring owns, and the
- * {@link BackendQueue} the device sees.
+ * {@link BackendQueue} the device sees; and the ring positions a vring base value starts a ring
+ * at or reports.
  *
  * @module
  */
 
+import type { QueueState, Virtqueue } from '@vmv/queue';
 import { eventfdWrite, TimerFd, watchEventFd, type FdWatcher } from '@vmv/sys';
+import { decodeVringBase, encodeVringBase } from '../protocol/vring.js';
 import { BackendQueue } from './backend-queue.js';
 import { InterruptCoalescer, type CoalescerHost } from './coalesce.js';
 import { KickPoller, type KickPollerHost } from './kick-poll.js';
@@ -240,4 +243,36 @@ export class Vring {
     this.callTimer.close();
     this.pollTimer.close();
   }
+}
+
+/**
+ * The state that starts a fresh ring at a SET_VRING_BASE value (see `decodeVringBase`): split
+ * rings read their used index from the ring; packed rings start with nothing in flight.
+ */
+export function startState(inner: Virtqueue, base: number): QueueState {
+  const state = inner.saveState();
+  const b = decodeVringBase(base, inner.format, inner.size);
+  if (b.format === 'split') return { ...state, nextAvail: b.nextAvail, nextUsed: undefined, numAdded: 0 };
+  return {
+    ...state,
+    nextAvail: b.nextAvail,
+    availWrapCounter: b.availWrapCounter,
+    nextUsed: b.nextUsed,
+    usedWrapCounter: b.usedWrapCounter,
+    numAdded: 0,
+    inflight: [],
+  };
+}
+
+/** The GET_VRING_BASE answer for a ring (the encoding of {@link startState}'s input). */
+export function ringBase(inner: Virtqueue): number {
+  if (inner.format === 'split') return encodeVringBase({ format: 'split', nextAvail: inner.nextAvail });
+  const s = inner.saveState();
+  return encodeVringBase({
+    format: 'packed',
+    nextAvail: s.nextAvail,
+    availWrapCounter: s.availWrapCounter ?? 1,
+    nextUsed: s.nextUsed ?? 0,
+    usedWrapCounter: s.usedWrapCounter ?? 1,
+  });
 }

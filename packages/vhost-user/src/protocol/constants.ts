@@ -217,7 +217,9 @@ export function protocolFeatureMask(bits: Iterable<number>): bigint {
 
 /**
  * vhost feature bits carried in GET_FEATURES / SET_FEATURES next to the VIRTIO device feature
- * bits, plus the VIRTIO transport bits the protocol layer looks at.
+ * bits. They are not device features: a backend strips them before the device sees the set.
+ * The VIRTIO reserved bits (VERSION_1, ACCESS_PLATFORM, RING_PACKED, ...) are `Feature` of
+ * `@vmv/device-trait`.
  *
  * @example
  * ```ts
@@ -229,13 +231,42 @@ export const VhostFeature = {
   LOG_ALL: 26,
   /** VHOST_USER_F_PROTOCOL_FEATURES: GET/SET_PROTOCOL_FEATURES are available. */
   PROTOCOL_FEATURES: 30,
-  /** VIRTIO_F_VERSION_1 (VIRTIO 1.2 §6). */
-  VERSION_1: 32,
-  /** VIRTIO_F_ACCESS_PLATFORM / IOMMU_PLATFORM (VIRTIO 1.2 §6): ring addresses are IOVAs. */
-  ACCESS_PLATFORM: 33,
-  /** VIRTIO_F_RING_PACKED (VIRTIO 1.2 §6): packed virtqueues. */
-  RING_PACKED: 34,
 } as const;
+
+/** Indexed by request code: true when the backend's reply to that request carries data. */
+const DATA_REPLIES: readonly boolean[] = (() => {
+  const table: boolean[] = [];
+  for (const code of [
+    VhostUserRequest.GET_FEATURES,
+    VhostUserRequest.GET_PROTOCOL_FEATURES,
+    VhostUserRequest.GET_VRING_BASE,
+    VhostUserRequest.GET_QUEUE_NUM,
+    VhostUserRequest.GET_MAX_MEM_SLOTS,
+    VhostUserRequest.GET_STATUS,
+    VhostUserRequest.GET_CONFIG,
+    VhostUserRequest.GET_INFLIGHT_FD,
+  ]) {
+    table[code] = true;
+  }
+  return table;
+})();
+
+/**
+ * Whether the backend's reply to `request` carries data (GET_FEATURES, GET_VRING_BASE,
+ * GET_CONFIG, ...). Such a request is always answered, need_reply or not, and never with a
+ * REPLY_ACK: its reply cannot signal a failure (vhost-user.rst "REPLY_ACK").
+ *
+ * @param request - a request code from a header (any number)
+ * @returns true for the eight requests whose reply has a payload of its own
+ * @example
+ * ```ts
+ * const expectsReply = replyCarriesData(msg.request) || msg.needReply;
+ * replyCarriesData(VhostUserRequest.SET_MEM_TABLE); // false: answered only with need_reply
+ * ```
+ */
+export function replyCarriesData(request: number): boolean {
+  return DATA_REPLIES[request] === true;
+}
 
 /**
  * Flags of a vring address description (VHOST_VRING_F_*).

@@ -14,6 +14,7 @@
  * @module
  */
 
+import { Feature, hasFeature } from '@vmv/device-trait';
 import {
   HeaderFlags,
   ProtocolFeature,
@@ -62,7 +63,7 @@ const GATES: ReadonlyMap<number, Gate> = new Map<number, Gate>([
   [Q.SET_VRING_ENABLE, { kind: 'acked', bit: VhostFeature.PROTOCOL_FEATURES }],
   [Q.SET_LOG_BASE, { kind: 'offered', bit: VhostFeature.LOG_ALL }],
   [Q.SET_LOG_FD, { kind: 'offered', bit: VhostFeature.LOG_ALL }],
-  [Q.IOTLB_MSG, { kind: 'acked', bit: VhostFeature.ACCESS_PLATFORM }],
+  [Q.IOTLB_MSG, { kind: 'acked', bit: Feature.ACCESS_PLATFORM }],
   [Q.GET_QUEUE_NUM, protocolGate(ProtocolFeature.MQ)],
   [Q.SEND_RARP, protocolGate(ProtocolFeature.RARP)],
   [Q.NET_SET_MTU, protocolGate(ProtocolFeature.MTU)],
@@ -193,8 +194,8 @@ export function decodeRequest(
       }
       // vhost-user.rst "In-band notifications": the backend must refuse INBAND_NOTIFICATIONS
       // without BACKEND_REQ and REPLY_ACK.
-      if (hasBit(value, ProtocolFeature.INBAND_NOTIFICATIONS) &&
-          !(hasBit(value, ProtocolFeature.BACKEND_REQ) && hasBit(value, ProtocolFeature.REPLY_ACK))) {
+      if (hasFeature(value, ProtocolFeature.INBAND_NOTIFICATIONS) &&
+          !(hasFeature(value, ProtocolFeature.BACKEND_REQ) && hasFeature(value, ProtocolFeature.REPLY_ACK))) {
         throw new InvalidParamError('INBAND_NOTIFICATIONS needs BACKEND_REQ and REPLY_ACK', { value });
       }
       return { request, needReply, value };
@@ -213,14 +214,14 @@ export function decodeRequest(
       if (num < 1 || num > ctx.maxQueueSize) {
         throw new InvalidParamError('ring size out of range', { index, num, max: ctx.maxQueueSize });
       }
-      if (!hasBit(ctx.ackedFeatures, VhostFeature.RING_PACKED) && (num & (num - 1)) !== 0) {
+      if (!hasFeature(ctx.ackedFeatures, Feature.RING_PACKED) && (num & (num - 1)) !== 0) {
         throw new InvalidParamError('split ring size must be a power of two', { index, num });
       }
       return { request, needReply, index, num };
     }
     case Q.SET_VRING_BASE: {
       const { index, num } = vringStatePayload(request, size, fds, view, ctx);
-      if (!hasBit(ctx.ackedFeatures, VhostFeature.RING_PACKED) && num > 0xffff) {
+      if (!hasFeature(ctx.ackedFeatures, Feature.RING_PACKED) && num > 0xffff) {
         throw new InvalidParamError('split ring base is a u16', { index, num });
       }
       return { request, needReply, index, num };
@@ -247,7 +248,7 @@ export function decodeRequest(
       const addr = readVringAddr(view);
       checkIndex(request, addr.index, ctx);
       validateVringAddr(addr);
-      if ((addr.flags & VringAddrFlags.LOG) !== 0 && !hasBit(ctx.ackedFeatures, VhostFeature.LOG_ALL)) {
+      if ((addr.flags & VringAddrFlags.LOG) !== 0 && !hasFeature(ctx.ackedFeatures, VhostFeature.LOG_ALL)) {
         throw new InvalidVringAddrError('LOG flag without VHOST_F_LOG_ALL negotiated', { index: addr.index });
       }
       return { request, needReply, addr };
@@ -289,7 +290,7 @@ export function decodeRequest(
 
     case Q.SET_LOG_BASE: {
       expectSize(request, size, PayloadSize.LOG);
-      const shm = hasBit(ctx.ackedProtocolFeatures, ProtocolFeature.LOG_SHMFD);
+      const shm = hasFeature(ctx.ackedProtocolFeatures, ProtocolFeature.LOG_SHMFD);
       expectFds(request, fds, shm ? 1 : 0);
       const log = readLog(view);
       validateLog(log);
@@ -328,13 +329,13 @@ function checkGate(request: number, ctx: VhostUserDecodeContext): void {
   let open: boolean;
   let feature: string;
   if (gate.kind === 'protocol') {
-    open = hasBit(ctx.ackedProtocolFeatures, gate.bit);
+    open = hasFeature(ctx.ackedProtocolFeatures, gate.bit);
     feature = `protocol feature ${gate.bit}`;
   } else if (gate.kind === 'offered') {
-    open = hasBit(ctx.offeredFeatures, gate.bit);
+    open = hasFeature(ctx.offeredFeatures, gate.bit);
     feature = `offered feature ${gate.bit}`;
   } else {
-    open = hasBit(ctx.ackedFeatures, gate.bit);
+    open = hasFeature(ctx.ackedFeatures, gate.bit);
     feature = `acked feature ${gate.bit}`;
   }
   if (!open) throw new InactiveOperationError({ request, name: requestName(request), needs: feature });
@@ -374,19 +375,4 @@ function vringStatePayload(
   const state = readVringState(view);
   checkIndex(request, state.index, ctx);
   return state;
-}
-
-/**
- * True when bit `bit` is set in a feature mask.
- *
- * @param mask - a feature or protocol feature mask
- * @param bit - bit number 0..63
- * @returns whether the bit is set
- * @example
- * ```ts
- * hasBit(ackedProtocolFeatures, ProtocolFeature.REPLY_ACK);
- * ```
- */
-export function hasBit(mask: bigint, bit: number): boolean {
-  return ((mask >> BigInt(bit)) & 1n) === 1n;
 }

@@ -1,7 +1,8 @@
 /**
  * Vring payloads of vhost-user.rst: the vring state description (index u32, num u32), the vring
  * address description (index, flags, desc/used/avail user addresses, log guest address) and the
- * u64 "vring file" word of SET_VRING_KICK/CALL/ERR (bits 0-7 index, bit 8 no-fd).
+ * u64 "vring file" word of SET_VRING_KICK/CALL/ERR (bits 0-7 index, bit 8 no-fd), and the ring
+ * positions a vring base value carries (split and packed, as QEMU encodes them).
  *
  * Ring alignment rules are those of VIRTIO 1.2 §2.7 (split virtqueue: descriptor table 16,
  * available ring 2, used ring 4); they also hold for the packed ring areas (§2.8: 16, 4, 4).
@@ -11,7 +12,7 @@
 
 import { NATIVE_LITTLE_ENDIAN as LE, VringAddrFlags, VringFileBits } from './constants.js';
 import { InvalidParamError, InvalidVringAddrError } from '../errors.js';
-import { assertU32, assertU64 } from './internal.js';
+import { assertU16, assertU32, assertU64 } from './internal.js';
 
 /**
  * Vring state description: SET_VRING_NUM/BASE/ENABLE, GET_VRING_BASE, VRING_KICK.
@@ -216,4 +217,91 @@ export function encodeVringFile(file: VringFile): bigint {
     throw new RangeError(`encodeVringFile: index must be 0..255, got ${file.index}`);
   }
   return BigInt(file.index | (file.noFd ? VringFileBits.NO_FD : 0));
+}
+
+/**
+ * Ring positions carried by the `num` of SET_VRING_BASE and the GET_VRING_BASE reply. Split:
+ * the next available index (the used index is read from the ring itself). Packed (as QEMU
+ * encodes it): the next available and used positions with their wrap counters.
+ *
+ * @example
+ * ```ts
+ * const base: VringBase = { format: 'packed', nextAvail: 5, availWrapCounter: 1, nextUsed: 3, usedWrapCounter: 0 };
+ * encodeVringBase(base); // 0x0003_8005
+ * ```
+ */
+export type VringBase =
+  | { readonly format: 'split'; readonly nextAvail: number }
+  | {
+      readonly format: 'packed';
+      readonly nextAvail: number;
+      readonly availWrapCounter: 0 | 1;
+      readonly nextUsed: number;
+      readonly usedWrapCounter: 0 | 1;
+    };
+
+/**
+ * Decodes a vring base value. Split: bits 0-15 are the next available index. Packed: bits 0-14
+ * the next available position, bit 15 its wrap counter and, when any of bits 16-31 is set,
+ * bits 16-30 / 31 the used position and wrap counter; otherwise the used side equals the
+ * available one (nothing in flight). Positions are taken modulo the ring size.
+ *
+ * @param num - the u32 from the wire
+ * @param format - the ring format negotiated (VIRTIO_F_RING_PACKED)
+ * @param size - the ring size (1..32768)
+ * @returns the positions
+ * @throws RangeError when `num` is not a u32 or `size` is not 1..32768
+ * @example
+ * ```ts
+ * decodeVringBase(0x0003_8005, 'packed', 256); // { format: 'packed', nextAvail: 5, availWrapCounter: 1, nextUsed: 3, usedWrapCounter: 0 }
+ * decodeVringBase(0x1_0005, 'split', 256); // { format: 'split', nextAvail: 5 }
+ * ```
+ */
+export function decodeVringBase(num: number, format: 'split' | 'packed', size: number): VringBase {
+  assertU32('decodeVringBase: num', num);
+  if (!Number.isInteger(size) || size < 1 || size > 32768) throw new RangeError(`decodeVringBase: size must be 1..32768, got ${String(size)}`);
+  if (format === 'split') return { format, nextAvail: num & 0xffff };
+  const avail = num & 0x7fff;
+  const availWrap = ((num >>> 15) & 1) as 0 | 1;
+  const high = num >>> 16;
+  return {
+    format,
+    nextAvail: avail % size,
+    availWrapCounter: availWrap,
+    nextUsed: high === 0 ? avail % size : (high & 0x7fff) % size,
+    usedWrapCounter: high === 0 ? availWrap : (((num >>> 31) & 1) as 0 | 1),
+  };
+}
+
+/**
+ * Encodes ring positions as a vring base value (the GET_VRING_BASE answer); the inverse of
+ * {@link decodeVringBase} for positions inside the ring.
+ *
+ * @param base - split: the next available index (u16); packed: positions below 32768 and wrap counters 0/1
+ * @returns the u32 for the wire
+ * @throws RangeError when a position or wrap counter is out of range
+ * @example
+ * ```ts
+ * encodeVringBase({ format: 'split', nextAvail: 0xfffe }); // 0xfffe
+ * encodeVringBase({ format: 'packed', nextAvail: 0, availWrapCounter: 1, nextUsed: 0, usedWrapCounter: 1 }); // 0x8000_8000
+ * ```
+ */
+export function encodeVringBase(base: VringBase): number {
+  if (base.format === 'split') {
+    assertU16('encodeVringBase: nextAvail', base.nextAvail);
+    return base.nextAvail;
+  }
+  assertPosition('encodeVringBase: nextAvail', base.nextAvail);
+  assertPosition('encodeVringBase: nextUsed', base.nextUsed);
+  assertWrap('encodeVringBase: availWrapCounter', base.availWrapCounter);
+  assertWrap('encodeVringBase: usedWrapCounter', base.usedWrapCounter);
+  return ((base.nextAvail | (base.availWrapCounter << 15) | (base.nextUsed << 16)) + base.usedWrapCounter * 0x8000_0000) >>> 0;
+}
+
+function assertPosition(label: string, value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0x7fff) throw new RangeError(`${label} must be a packed ring position 0..32767, got ${String(value)}`);
+}
+
+function assertWrap(label: string, value: number): void {
+  if (value !== 0 && value !== 1) throw new RangeError(`${label} must be 0 or 1, got ${String(value)}`);
 }

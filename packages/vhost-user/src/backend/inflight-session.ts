@@ -1,0 +1,186 @@
+/**
+ * The inflight buffer of one connection (vhost-user.rst "Inflight I/O tracking",
+ * INFLIGHT_SHMFD): GET_INFLIGHT_FD creates it, SET_INFLIGHT_FD maps one a previous backend
+ * filled, and a split ring that starts under it recovers the requests that backend left in
+ * flight ("When reconnecting") and resubmits them to the device, validated like any other chain.
+ *
+ * @module
+ */
+
+import { GuestMemory } from '@vmv/memory';
+import { QueueConfig, createVirtqueue, splitRingSizes, type Virtqueue } from '@vmv/queue';
+import { memfdCreate, mmap, type Mapping } from '@vmv/sys';
+import { encodeInflightReply } from '../protocol/encoder.js';
+import type { InflightDescription } from '../protocol/inflight.js';
+import { InvalidInflightError } from '../errors.js';
+import { INFLIGHT_VERSION, InflightQueue, inflightQueueRegionSize } from './inflight-region.js';
+import { safeClose, toGuestAddress as addr } from './region-table.js';
+import { startState, type Vring } from './vring.js';
+
+const PAGE = 4096;
+
+interface Inflight {
+  readonly mapping: Mapping;
+  readonly numQueues: number;
+  readonly queueSize: number;
+  readonly regionSize: number;
+}
+
+/**
+ * The inflight buffer of a connection and the ring starts it governs. Not exported from the package.
+ * @internal
+ */
+export class InflightSession {
+  private inflight: Inflight | null = null;
+
+  /**
+   * @param replaced - called when a buffer replaces another (rings running over the old one must stop)
+   */
+  constructor(private readonly replaced: () => void) {}
+
+  /**
+   * GET_INFLIGHT_FD: a fresh zeroed buffer for `desc.numQueues` queues of `desc.queueSize`.
+   * @param desc - queue count and size
+   * @returns the reply and the buffer's memfd, to be sent with it and closed after
+   */
+  create(desc: InflightDescription): { reply: Uint8Array; fd: number } {
+    const regionSize = inflightQueueRegionSize(desc.queueSize);
+    const size = regionSize * desc.numQueues;
+    const fd = memfdCreate('vhost-user-inflight', size);
+    let mapping: Mapping;
+    try {
+      mapping = mmap(fd, size);
+    } catch (e) {
+      safeClose(fd);
+      throw e;
+    }
+    this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize });
+    const reply = encodeInflightReply({ mmapSize: BigInt(size), mmapOffset: 0n, numQueues: desc.numQueues, queueSize: desc.queueSize });
+    return { reply, fd };
+  }
+
+  /**
+   * SET_INFLIGHT_FD: maps the buffer a previous backend used. Closes `fd` in every case.
+   * @throws VhostUser.InvalidInflightError when the buffer is too small for the queues or cannot be mapped
+   */
+  set(desc: InflightDescription, fd: number): void {
+    try {
+      const regionSize = inflightQueueRegionSize(desc.queueSize);
+      const needed = regionSize * desc.numQueues;
+      if (desc.mmapSize < BigInt(needed) || desc.mmapSize > BigInt(Number.MAX_SAFE_INTEGER) || desc.mmapOffset > BigInt(Number.MAX_SAFE_INTEGER)) {
+        throw new InvalidInflightError('buffer size does not fit the queues', { mmapSize: desc.mmapSize, needed });
+      }
+      let mapping: Mapping;
+      try {
+        mapping = mmap(fd, needed, { offset: desc.mmapOffset });
+      } catch (e) {
+        throw new InvalidInflightError('cannot map the inflight buffer', { cause: String(e) });
+      }
+      this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize });
+    } finally {
+      safeClose(fd);
+    }
+  }
+
+  /** Unmaps the buffer (the connection ends). */
+  drop(): void {
+    if (this.inflight === null) return;
+    try {
+      this.inflight.mapping.close();
+    } catch {
+      // nothing more to release
+    }
+    this.inflight = null;
+  }
+
+  /** The inflight tracker for a split ring, when the buffer covers it. */
+  trackerFor(ring: Vring, inner: Virtqueue): InflightQueue | null {
+    const inf = this.inflight;
+    if (inf === null || inner.format !== 'split' || ring.index >= inf.numQueues || ring.size !== inf.queueSize) return null;
+    return new InflightQueue(inf.mapping.buffer, ring.index * inf.regionSize, inf.queueSize);
+  }
+
+  /**
+   * Attaches a freshly built ring to its BackendQueue: at its SET_VRING_BASE position, or, under
+   * inflight tracking, after the entries a previous backend consumed, with those it left in
+   * flight queued for resubmission.
+   * @param ring - the ring (its areas, size and base are set)
+   * @param inner - the ring built over `memory` from `config`
+   */
+  attachFresh(ring: Vring, inner: Virtqueue, memory: GuestMemory, config: QueueConfig): void {
+    const tracker = this.trackerFor(ring, inner);
+    if (tracker === null) {
+      inner.restoreState(startState(inner, ring.base));
+      ring.queue.attach(inner, null);
+      return;
+    }
+    // Inflight tracking: recover what a previous backend left in flight (vhost-user.rst
+    // "When reconnecting"), then start after the entries consumed so far.
+    const usedIdx = memory.atomicLoadU16(addr(ring.areas!.device + 2n));
+    const recovery = tracker.version === INFLIGHT_VERSION && tracker.descNum === ring.size ? tracker.recover(usedIdx, ring.size) : null;
+    if (recovery === null) {
+      // a fresh buffer (version 0), or one that does not match this ring: start tracking anew
+      tracker.initialize(ring.size);
+      inner.restoreState(startState(inner, ring.base));
+      ring.queue.attach(inner, tracker, 1);
+      return;
+    }
+    const { heads, nextCounter } = recovery;
+    inner.restoreState({ ...inner.saveState(), nextAvail: (usedIdx + heads.length) & 0xffff, nextUsed: undefined, numAdded: 0 });
+    ring.queue.attach(inner, tracker, nextCounter);
+    if (heads.length > 0) {
+      const shadow = resubmitQueue(memory, config, heads);
+      if (shadow !== null) ring.queue.setResubmit(shadow.queue, shadow.count);
+      ring.pendingKick = true;
+    }
+  }
+
+  private replace(next: Inflight): void {
+    const old = this.inflight;
+    this.inflight = next;
+    if (old !== null) {
+      this.replaced();
+      try {
+        old.mapping.close();
+      } catch {
+        // nothing more to release
+      }
+    }
+  }
+}
+
+/**
+ * A private split ring over the same descriptor table whose available ring lists `heads`: popping
+ * it yields fully validated chains for requests a previous backend left in flight. Its available
+ * and used rings live in a private region placed above the guest's highest address.
+ */
+function resubmitQueue(memory: GuestMemory, config: QueueConfig, heads: readonly number[]): { queue: Virtqueue; count: number } | null {
+  const n = config.size;
+  const { availRing, usedRing } = splitRingSizes(n);
+  const usedOff = Math.ceil(availRing / 4) * 4;
+  const size = Math.ceil((usedOff + usedRing) / PAGE) * PAGE;
+  let top = 0n;
+  for (const r of memory.regions) {
+    const end = r.start + BigInt(r.size);
+    if (end > top) top = end;
+  }
+  const base = ((top + BigInt(PAGE - 1)) / BigInt(PAGE)) * BigInt(PAGE);
+  if (base + BigInt(size) > 1n << 64n) return null;
+  try {
+    const shadowMemory = GuestMemory.fromRegions([...memory.regions, { start: addr(base), backing: new ArrayBuffer(size) }]);
+    const shadow = new QueueConfig(config.maxSize);
+    shadow.indirectDesc = config.indirectDesc;
+    shadow.setSize(n);
+    shadow.setDescTable(config.descTable);
+    shadow.setDriverArea(addr(base));
+    shadow.setDeviceArea(addr(base + BigInt(usedOff)));
+    shadow.ready = true;
+    const unique = [...new Set(heads)].filter((h) => h < n);
+    const avail = addr(base);
+    for (let i = 0; i < unique.length; i++) shadowMemory.writeU16(typeof avail === 'number' ? avail + 4 + 2 * i : avail + BigInt(4 + 2 * i), unique[i]!);
+    shadowMemory.writeU16(typeof avail === 'number' ? avail + 2 : avail + 2n, unique.length);
+    return { queue: createVirtqueue(shadowMemory, shadow), count: unique.length };
+  } catch {
+    return null;
+  }
+}
