@@ -7,10 +7,13 @@ const { join } = require('node:path');
 function selfMapper(rootDir) {
   const pkg = JSON.parse(readFileSync(join(rootDir, 'package.json'), 'utf8'));
   const map = {};
+  const escape = (s) => s.replace(/[/.*+?^${}()|[\]\\]/g, '\\$&');
   for (const [key, target] of Object.entries(pkg.exports ?? {})) {
     if (target === null || typeof target !== 'object' || !target['@vmv/source']) continue;
     const spec = pkg.name + key.slice(1);
-    map['^' + spec.replace(/[/.*+?^${}()|[\]\\]/g, '\\$&') + '$'] = join(rootDir, target['@vmv/source']);
+    // A pattern ("./internal/*" -> "./src/*.ts") maps what the star matches into the target.
+    if (spec.includes('*')) map['^' + spec.split('*').map(escape).join('(.*)') + '$'] = join(rootDir, target['@vmv/source'].replace('*', '$1'));
+    else map['^' + escape(spec) + '$'] = join(rootDir, target['@vmv/source']);
   }
   return map;
 }

@@ -37,7 +37,7 @@ json('package.json', {
       require: { types: './dist/cjs/index.d.ts', default: './dist/cjs/index.js' },
     },
     './package.json': './package.json',
-    './internal/*': null,
+    './internal/*': { '@vmv/source': './src/*.ts', default: null },
   },
   files: ['dist', 'src', 'README.md', 'CHANGELOG.md'],
   engines: { node: '>=20.19' },
