@@ -8,8 +8,8 @@
 export * from './protocol/index.js';
 export { VhostUserBackend, SUPPORTED_PROTOCOL_FEATURES } from './backend/backend.js';
 export type { VhostUserBackendOptions, VhostUserBackendEvent } from './backend/backend.js';
-export { DEFAULT_COALESCE_QUIET_US, DEFAULT_COALESCE_MAX_DELAY_US, MAX_BACKOFF, InterruptCoalescer } from './backend/coalesce.js';
-export type { CoalesceOptions, CoalescerHost, CoalesceStats } from './backend/coalesce.js';
-export { DEFAULT_POLL_SPIN_US, DEFAULT_POLL_MAX_GAP_US, MAX_POLL_BACKOFF, KickPoller, addPollStats } from './backend/kick-poll.js';
-export type { KickPollOptions, KickPollerHost, KickPollStats } from './backend/kick-poll.js';
+export { DEFAULT_COALESCE_QUIET_US, DEFAULT_COALESCE_MAX_DELAY_US } from './backend/coalesce.js';
+export type { CoalesceOptions, CoalesceStats } from './backend/coalesce.js';
+export { DEFAULT_POLL_SPIN_US, DEFAULT_POLL_MAX_GAP_US } from './backend/kick-poll.js';
+export type { KickPollOptions, KickPollStats } from './backend/kick-poll.js';
 export { inflightQueueRegionSize, INFLIGHT_VERSION } from './backend/inflight-region.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { InterruptCoalescer, MAX_BACKOFF, type CoalescerHost } from '@vmv/vhost-user';
+import { InterruptCoalescer, MAX_BACKOFF, type CoalescerHost } from '@vmv/vhost-user/internal/backend/coalesce';
 
 /** A host with a manual clock and a timer that fires exactly when armed (when the test advances time). */
 class FakeHost implements CoalescerHost {

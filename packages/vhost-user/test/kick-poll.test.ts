@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { KickPoller, MAX_POLL_BACKOFF, type KickPollerHost } from '@vmv/vhost-user';
+import { KickPoller, MAX_POLL_BACKOFF, type KickPollerHost } from '@vmv/vhost-user/internal/backend/kick-poll';
 
 interface Served {
   arrival: number;

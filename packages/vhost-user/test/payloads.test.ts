@@ -18,7 +18,6 @@ import {
   readInflight,
   readLog,
   readMemoryRegion,
-  readU64,
   readVringAddr,
   readVringState,
   requestName,
@@ -29,11 +28,11 @@ import {
   writeInflight,
   writeLog,
   writeMemoryRegion,
-  writeU64,
   writeVringAddr,
   writeVringState,
-  NATIVE_LITTLE_ENDIAN,
 } from '@vmv/vhost-user/protocol';
+import { readU64, writeU64 } from '@vmv/vhost-user/internal/protocol/u64';
+import { NATIVE_LITTLE_ENDIAN } from '@vmv/vhost-user/internal/protocol/constants';
 import * as pkg from '@vmv/vhost-user';
 
 const view = (n: number) => new DataView(new ArrayBuffer(n));
