@@ -9,6 +9,7 @@
  * DRIVER_OK, ...) before anything is changed.
  * @module
  */
+import { Feature, Status, hasFeature } from '@vmv/device-trait';
 import type { DeviceStateSnapshot, QueueState } from '@vmv/device-trait';
 import { InvalidSnapshotError } from './errors.js';
 
@@ -104,11 +105,7 @@ export interface ParsedMmioSnapshot {
 }
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
-const DRIVER_OK = 0x04;
-const FEATURES_OK = 0x08;
-const NEEDS_RESET = 0x40;
-const FAILED = 0x80;
-const RING_RESET = 1n << 40n;
+const { DRIVER_OK, FEATURES_OK, DEVICE_NEEDS_RESET: NEEDS_RESET, FAILED } = Status;
 
 /**
  * An address as a snapshot holds it: a number below 2^53, a decimal string otherwise.
@@ -171,7 +168,7 @@ export function parseMmioSnapshot(data: unknown, deviceId: number, queueCount: n
   const { status, features } = statusOf(o.state);
   const featuresOk = (status & FEATURES_OK) !== 0;
   const driverOk = (status & DRIVER_OK) !== 0;
-  const ringReset = featuresOk && (features & RING_RESET) !== 0n;
+  const ringReset = featuresOk && hasFeature(features, Feature.RING_RESET);
   const interruptStatus = u32(o.interruptStatus, 'interruptStatus');
   if (interruptStatus > 3) throw new InvalidSnapshotError('interruptStatus', `only bits 0 and 1 exist, got ${interruptStatus}`);
   if (interruptStatus !== 0 && !driverOk) throw new InvalidSnapshotError('interruptStatus', 'an interrupt is pending but DRIVER_OK is not set');
