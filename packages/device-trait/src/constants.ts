@@ -1,5 +1,6 @@
 /**
- * Virtio constants: device IDs (VIRTIO 1.2 §5), reserved feature bits (§6), device status bits (§2.1).
+ * Virtio constants: device IDs (VIRTIO 1.2 §5), reserved feature bits (§6, defined in @vmv/queue),
+ * device status bits (§2.1).
  * `as const` objects with union types, so values are plain numbers at run time.
  * @module
  */
@@ -56,32 +57,9 @@ export const DeviceId = {
 /** A virtio device ID value. @example `const id: DeviceId = 2;` */
 export type DeviceId = (typeof DeviceId)[keyof typeof DeviceId];
 
-/**
- * Reserved (transport- and ring-level) feature bit numbers (VIRTIO 1.2 §6). Device-specific
- * feature bits (0–23) are defined by each device package.
- * @example
- * ```ts
- * import { Feature, featureBit } from '@vmv/device-trait';
- * const offered = featureBit(Feature.VERSION_1) | featureBit(Feature.EVENT_IDX);
- * ```
- */
-export const Feature = {
-  /** Device accepts arbitrary descriptor layouts (legacy name; implied by VERSION_1). */
-  ANY_LAYOUT: 27,
-  INDIRECT_DESC: 28,
-  EVENT_IDX: 29,
-  VERSION_1: 32,
-  ACCESS_PLATFORM: 33,
-  RING_PACKED: 34,
-  IN_ORDER: 35,
-  ORDER_PLATFORM: 36,
-  SR_IOV: 37,
-  NOTIFICATION_DATA: 38,
-  NOTIF_CONFIG_DATA: 39,
-  RING_RESET: 40,
-} as const;
-/** A reserved feature bit number. @example `const bit: Feature = Feature.EVENT_IDX;` */
-export type Feature = (typeof Feature)[keyof typeof Feature];
+// Reserved feature bits (VIRTIO 1.2 §6) live in @vmv/queue, which implements the ring ones and
+// cannot depend on this package; re-exported here so a device author imports them from one place.
+export { Feature } from '@vmv/queue';
 
 /**
  * Device status bits (VIRTIO 1.2 §2.1). Writing 0 to the status resets the device.

@@ -4,11 +4,11 @@
  * transport (in-process virtio-mmio, out-of-process vhost-user) serves unchanged.
  *
  * Division of labour:
- * - the **transport** owns the device status, feature negotiation and config generation (using
- *   {@link VirtioDeviceState}), builds the virtqueues from what the driver configured, and turns
+ * - the **transport** runs the device status, feature negotiation, config generation and
+ *   activation through a {@link DeviceSession} (the same rules on every transport), builds the virtqueues from what the driver configured, and turns
  *   notifications into interrupts (an interrupt line, a call eventfd, an MSI vector);
  * - the **device** describes itself (ID, offered features, queues, config space), and once
- *   activated processes its queues when notified.
+ *   activated processes its queues when notified ({@link serveQueue} runs the loop).
  * @module
  */
 import type { GuestMemory } from '@vmv/memory';
@@ -129,10 +129,7 @@ export interface SharedMemoryRegion {
  *   writeConfig() {}
  *   activate(ctx: ActivationContext) { this.ctx = ctx; }
  *   queueNotify(index: number) {
- *     const q = this.ctx?.queues[index];
- *     if (!q || !this.ctx) return;
- *     for (let c = q.pop(); c; c = q.pop()) q.addUsed(c.head, 0);
- *     if (q.needsNotification()) this.ctx.interrupt.signalUsedBuffer(index);
+ *     if (this.ctx) serveQueue(this.ctx, index, (chain, served) => served.complete(chain, 0));
  *   }
  *   reset() { this.ctx = null; }
  * }

@@ -1,7 +1,8 @@
 /**
  * @packageDocumentation
  * The VirtioDevice interface, device status and feature negotiation, config spaces and virtio
- * constants (VIRTIO 1.2 §2, §3.1, §5, §6). A device author depends on this package alone:
+ * constants (VIRTIO 1.2 §2, §3.1, §5, §6), the device loop (`serveQueue`) and the device session
+ * every transport runs (`DeviceSession`). A device author depends on this package alone:
  * the guest-memory and virtqueue types it names are re-exported here.
  */
 export { DeviceId, Feature, InterruptReason, Status } from './constants.js';
@@ -11,6 +12,10 @@ export { ConfigSpace } from './config-space.js';
 export { VirtioDeviceState } from './status.js';
 export type { DeviceStateSnapshot, StatusWriteOutcome } from './status.js';
 export type { ActivationContext, DeviceHost, InterruptHandle, SharedMemoryRegion, VirtioDevice } from './device.js';
+export { DeviceSession } from './session.js';
+export type { DeviceSessionOptions, SessionActivation, SessionEvent, SessionTransport } from './session.js';
+export { serveQueue } from './serve-queue.js';
+export type { ChainHandler, ServedQueue } from './serve-queue.js';
 export { ActivationError, DEVICE_ERROR_NAMES, DeviceError, InvalidSnapshotError, isDeviceError } from './errors.js';
 export type { DeviceErrorOptions } from './errors.js';
 

@@ -18,7 +18,7 @@ import { Feature, Status } from './constants.js';
 import { InvalidSnapshotError } from './errors.js';
 import { featureBit, featureWord, withFeatureWord } from './features.js';
 
-const VERSION_1 = 1n << 32n;
+const VERSION_1 = featureBit(Feature.VERSION_1);
 const DRIVER_BITS = Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | Status.DRIVER_OK | Status.FAILED;
 
 /**
@@ -215,6 +215,55 @@ export class VirtioDeviceState {
     if (this.statusValue & Status.DEVICE_NEEDS_RESET) return false;
     this.statusValue |= Status.DEVICE_NEEDS_RESET;
     return (this.statusValue & Status.DRIVER_OK) !== 0;
+  }
+
+  /**
+   * Clear DEVICE_NEEDS_RESET without a reset of the status: for a transport whose frontend
+   * restarts the device without a virtio reset (vhost-user, once every ring was stopped).
+   * @example `state.clearNeedsReset(); // the frontend stopped and will restart the device`
+   */
+  clearNeedsReset(): void {
+    this.statusValue &= ~Status.DEVICE_NEEDS_RESET;
+  }
+
+  /**
+   * Features a frontend negotiated for the driver in one step (vhost-user SET_FEATURES), outside
+   * the status state machine: accepted when they are a subset of the offered ones with
+   * VIRTIO_F_VERSION_1 and the device's own check agrees, whatever the status.
+   * @param features - the features accepted.
+   * @returns true when recorded as {@link VirtioDeviceState.driverFeatures}; false (unchanged) when refused.
+   * @example `if (!state.acceptFeatures(acked)) throw new InvalidParamError("features refused");`
+   */
+  acceptFeatures(features: bigint): boolean {
+    if (typeof features !== 'bigint' || features < 0n) return false;
+    if ((features & ~this.deviceFeatures) !== 0n || (features & VERSION_1) === 0n || !this.deviceAccepts(features)) return false;
+    this.driverFeatureSet = features;
+    return true;
+  }
+
+  /**
+   * A status reported by a frontend that relays the driver's (vhost-user SET_STATUS), rather than
+   * written by the driver itself: recorded as given, without the ordering rules, which frontends do
+   * not follow (QEMU adds FEATURES_OK alone, then ACKNOWLEDGE | DRIVER | DRIVER_OK). DEVICE_NEEDS_RESET
+   * is kept while set; FEATURES_OK is dropped when the recorded features are not acceptable; 0
+   * clears the status and is not a reset (such frontends reset the device by a message of their own).
+   * @param value - the status the frontend reports (a u8).
+   * @returns `accepted` (with `activate` when DRIVER_OK was just set on a device in neither
+   *   FAILED nor DEVICE_NEEDS_RESET), or `ignored` for a value that is not a u8.
+   * @example `const outcome = state.recordStatus(Number(msg.value));`
+   */
+  recordStatus(value: number): StatusWriteOutcome {
+    if (!Number.isInteger(value) || value < 0 || value > 0xff) return { kind: 'ignored', reason: `status value ${value} is not a u8` };
+    const old = this.statusValue;
+    let next = value === 0 ? 0 : (value & ~Status.DEVICE_NEEDS_RESET) | (old & Status.DEVICE_NEEDS_RESET);
+    let featuresRefused = false;
+    if (next & Status.FEATURES_OK && !(old & Status.FEATURES_OK) && !this.featuresAcceptable()) {
+      next &= ~Status.FEATURES_OK;
+      featuresRefused = true;
+    }
+    this.statusValue = next;
+    const activate = (next & Status.DRIVER_OK) !== 0 && !(old & Status.DRIVER_OK) && !(next & (Status.FAILED | Status.DEVICE_NEEDS_RESET));
+    return { kind: 'accepted', activate, featuresRefused };
   }
 
   /**

@@ -9,6 +9,12 @@ import * as trait from '@vmv/device-trait';
 import { DeviceId } from '@vmv/device-trait';
 import type {
   ActivationContext,
+  ChainHandler,
+  DeviceSessionOptions,
+  ServedQueue,
+  SessionActivation,
+  SessionEvent,
+  SessionTransport,
   Descriptor,
   DescriptorChain,
   DeviceErrorOptions,
@@ -43,6 +49,7 @@ describe('package surface', () => {
         'DEVICE_ERROR_NAMES',
         'DeviceError',
         'DeviceId',
+        'DeviceSession',
         'Feature',
         'GUEST_MEMORY_ERROR_NAMES',
         'InterruptReason',
@@ -57,6 +64,7 @@ describe('package surface', () => {
         'isDeviceError',
         'isGuestMemoryError',
         'isQueueError',
+        'serveQueue',
         'withFeatureWord',
       ].sort(),
     );
@@ -120,6 +128,8 @@ describe('package surface', () => {
     const outcome: StatusWriteOutcome = { kind: 'reset' };
     const saved: DeviceStateSnapshot = { status: 0, driverFeatures: '0x0', configGeneration: 0 };
     const options: DeviceErrorOptions = { details: 'x' };
+    const session: [ChainHandler | null, ServedQueue | null, DeviceSessionOptions, SessionActivation | null, SessionEvent, SessionTransport | null] = [null, null, { negotiation: 'frontend' }, null, { type: 'reset' }, null];
+    expect(session[4].type).toBe('reset');
     const probe = new Probe();
     expect(probe.deviceId).toBe(4);
     expect([names, bits, outcome.kind, saved.status, options.details]).toEqual([['Queue.BrokenError', 'GuestMemory.OutOfBoundsError'], [29, 4, 2], 'reset', 0, 'x']);

@@ -6,7 +6,7 @@
  * @module
  */
 import type { GuestMemory } from '@vmv/memory';
-import { MAX_QUEUE_SIZE, QueueFeature } from './constants.js';
+import { MAX_QUEUE_SIZE, Feature } from './constants.js';
 import { AreaOutOfMemoryError, InvalidSizeError, MisalignedAreaError, OverlappingAreasError } from './errors.js';
 import type { GuestAddress } from './types.js';
 
@@ -141,9 +141,9 @@ export class QueueConfig {
   setFeatures(features: bigint): void {
     if (typeof features !== 'bigint') throw new TypeError('QueueConfig.setFeatures: features must be a bigint');
     const has = (bit: number): boolean => ((features >> BigInt(bit)) & 1n) === 1n;
-    this.eventIdx = has(QueueFeature.EVENT_IDX);
-    this.indirectDesc = has(QueueFeature.INDIRECT_DESC);
-    this.ringPacked = has(QueueFeature.RING_PACKED);
+    this.eventIdx = has(Feature.EVENT_IDX);
+    this.indirectDesc = has(Feature.INDIRECT_DESC);
+    this.ringPacked = has(Feature.RING_PACKED);
   }
 
   /**

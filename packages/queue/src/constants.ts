@@ -5,20 +5,42 @@
  */
 
 /**
- * Feature bit numbers the queue implements (VIRTIO 1.2 §6).
+ * Reserved (transport- and ring-level) feature bit numbers (VIRTIO 1.2 §6): the one table of
+ * them in @vmv. `@vmv/device-trait` re-exports it, so device authors import it from there.
+ * Device-specific feature bits (0–23) are defined by each device package.
  * @example
  * ```ts
- * const negotiated = (1n << BigInt(QueueFeature.EVENT_IDX)) | (1n << BigInt(QueueFeature.INDIRECT_DESC));
+ * const negotiated = (1n << BigInt(Feature.EVENT_IDX)) | (1n << BigInt(Feature.INDIRECT_DESC));
  * ```
  */
-export const QueueFeature = {
+export const Feature = {
+  /** VIRTIO_F_ANY_LAYOUT: arbitrary descriptor layouts (legacy name; implied by VERSION_1). */
+  ANY_LAYOUT: 27,
   /** VIRTIO_F_INDIRECT_DESC: indirect descriptor tables. */
   INDIRECT_DESC: 28,
   /** VIRTIO_F_EVENT_IDX (VIRTIO_RING_F_EVENT_IDX): used_event / avail_event. */
   EVENT_IDX: 29,
+  /** VIRTIO_F_VERSION_1: the device complies with VIRTIO 1.x (no legacy interface). */
+  VERSION_1: 32,
+  /** VIRTIO_F_ACCESS_PLATFORM: the device accesses memory through a platform IOMMU. */
+  ACCESS_PLATFORM: 33,
   /** VIRTIO_F_RING_PACKED: the packed virtqueue layout. */
   RING_PACKED: 34,
+  /** VIRTIO_F_IN_ORDER: buffers are used in the order they were made available. */
+  IN_ORDER: 35,
+  /** VIRTIO_F_ORDER_PLATFORM: memory accesses ordered as the platform orders them. */
+  ORDER_PLATFORM: 36,
+  /** VIRTIO_F_SR_IOV: single root I/O virtualization (PCI). */
+  SR_IOV: 37,
+  /** VIRTIO_F_NOTIFICATION_DATA: the driver passes extra data in its notifications. */
+  NOTIFICATION_DATA: 38,
+  /** VIRTIO_F_NOTIF_CONFIG_DATA: the driver uses a device-provided notification value. */
+  NOTIF_CONFIG_DATA: 39,
+  /** VIRTIO_F_RING_RESET: per-virtqueue reset. */
+  RING_RESET: 40,
 } as const;
+/** A reserved feature bit number. @example `const bit: Feature = Feature.EVENT_IDX;` */
+export type Feature = (typeof Feature)[keyof typeof Feature];
 
 /**
  * Descriptor flags (VIRTIO 1.2 §2.7.5 and §2.8.1).

@@ -8,7 +8,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { GuestMemory } from '@vmv/memory';
-import { createVirtqueue, QueueConfig, QueueFeature } from '@vmv/queue';
+import { createVirtqueue, QueueConfig, Feature } from '@vmv/queue';
 import type { DescriptorChain, Virtqueue } from '@vmv/queue';
 
 const RING_ERRORS = [
@@ -122,9 +122,9 @@ describe('adversarial guest memory', () => {
           if (!t.packed && t.saneHeads) for (let i = 0; i < size; i++) mem.writeU16(DRIVER + 4 + 2 * i, mem.readU16(DRIVER + 4 + 2 * i) % size);
           const cfg = new QueueConfig(64);
           let f = 0n;
-          if (t.packed) f |= 1n << BigInt(QueueFeature.RING_PACKED);
-          if (t.eventIdx) f |= 1n << BigInt(QueueFeature.EVENT_IDX);
-          if (t.indirect) f |= 1n << BigInt(QueueFeature.INDIRECT_DESC);
+          if (t.packed) f |= 1n << BigInt(Feature.RING_PACKED);
+          if (t.eventIdx) f |= 1n << BigInt(Feature.EVENT_IDX);
+          if (t.indirect) f |= 1n << BigInt(Feature.INDIRECT_DESC);
           cfg.setFeatures(f);
           cfg.setSize(size);
           cfg.setArea('descTable', DESC);

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { GuestMemory } from '@vmv/memory';
-import { createVirtqueue, DescFlags, EventFlags, QueueConfig, QueueFeature } from '@vmv/queue';
+import { createVirtqueue, DescFlags, EventFlags, QueueConfig, Feature } from '@vmv/queue';
 import type { DescriptorChain, Virtqueue } from '@vmv/queue';
 import { PackedDriver, SplitDriver } from '@vmv/queue/driver';
 import { errorName, makeConfig, makeMemory, publish, writeSplitDesc } from './helpers';
@@ -803,8 +803,8 @@ describe('QueueConfig features feed the ring rules', () => {
         const mem = makeMemory();
         const cfg = new QueueConfig(8);
         let f = 0n;
-        if (packed) f |= 1n << BigInt(QueueFeature.RING_PACKED);
-        if (indirect) f |= 1n << BigInt(QueueFeature.INDIRECT_DESC);
+        if (packed) f |= 1n << BigInt(Feature.RING_PACKED);
+        if (indirect) f |= 1n << BigInt(Feature.INDIRECT_DESC);
         cfg.setFeatures(f);
         cfg.setSize(8);
         cfg.setArea('descTable', 0);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import { GuestMemory } from '@vmv/memory';
-import { createVirtqueue, isQueueError, QueueConfig, QueueFeature, restoreVirtqueue } from '@vmv/queue';
+import { createVirtqueue, isQueueError, QueueConfig, Feature, restoreVirtqueue } from '@vmv/queue';
 import { errorName, makeConfig, makeMemory } from './helpers';
 
 describe('QueueConfig', () => {
@@ -31,7 +31,7 @@ describe('QueueConfig', () => {
 
   it('packed rings accept sizes that are not powers of two', () => {
     const c = new QueueConfig(32768);
-    c.setFeatures(1n << BigInt(QueueFeature.RING_PACKED));
+    c.setFeatures(1n << BigInt(Feature.RING_PACKED));
     c.setSize(100);
     expect(c.size).toBe(100);
     expect(errorName(() => c.setSize(32769))).toBe('Queue.InvalidSizeError');

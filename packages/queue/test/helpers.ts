@@ -1,6 +1,6 @@
 import { GuestMemory } from '@vmv/memory';
 import type { RegionBacking } from '@vmv/memory';
-import { createVirtqueue, DescFlags, QueueConfig, QueueFeature } from '@vmv/queue';
+import { createVirtqueue, DescFlags, QueueConfig, Feature } from '@vmv/queue';
 import type { Virtqueue } from '@vmv/queue';
 import { PackedDriver, SplitDriver } from '@vmv/queue/driver';
 
@@ -24,9 +24,9 @@ export interface ConfigOptions {
 export function makeConfig(o: ConfigOptions = {}): QueueConfig {
   const cfg = new QueueConfig(o.maxSize ?? 256);
   let f = 0n;
-  if (o.eventIdx) f |= 1n << BigInt(QueueFeature.EVENT_IDX);
-  if (o.indirect) f |= 1n << BigInt(QueueFeature.INDIRECT_DESC);
-  if (o.packed) f |= 1n << BigInt(QueueFeature.RING_PACKED);
+  if (o.eventIdx) f |= 1n << BigInt(Feature.EVENT_IDX);
+  if (o.indirect) f |= 1n << BigInt(Feature.INDIRECT_DESC);
+  if (o.packed) f |= 1n << BigInt(Feature.RING_PACKED);
   cfg.setFeatures(f);
   cfg.setSize(o.size ?? 8);
   cfg.setArea('descTable', o.desc ?? 0);

@@ -3,6 +3,11 @@
  * Layout") and the values the device presents in it.
  * @module
  */
+import { Feature, featureBit } from '@vmv/device-trait';
+
+/** VIRTIO 1.3 §6 bits past @vmv's VIRTIO 1.2 `Feature` table, named for what this transport refuses. */
+const VIRTIO_F_ADMIN_VQ = 41;
+const VIRTIO_F_SUSPEND = 43;
 
 /**
  * Register offsets from the base of a virtio-mmio device (VIRTIO 1.2 §4.2.2). Every register is
@@ -101,7 +106,8 @@ export const MMIO_DEFAULT_REGION_SIZE = 0x200;
  * VIRTIO_F_SUSPEND (43: the status state machine does not implement SUSPEND).
  * @example `(transport.offeredFeatures & MMIO_UNSUPPORTED_FEATURES) === 0n`
  */
-export const MMIO_UNSUPPORTED_FEATURES: bigint = (1n << 37n) | (1n << 39n) | (1n << 41n) | (1n << 43n);
+export const MMIO_UNSUPPORTED_FEATURES: bigint =
+  featureBit(Feature.SR_IOV) | featureBit(Feature.NOTIF_CONFIG_DATA) | featureBit(VIRTIO_F_ADMIN_VQ) | featureBit(VIRTIO_F_SUSPEND);
 
 /**
  * Smallest register window that exposes the whole configuration space of a device.

@@ -9,7 +9,11 @@
  * DRIVER_OK, ...) before anything is changed.
  * @module
  */
+import { Feature, Status, hasFeature } from '@vmv/device-trait';
 import type { DeviceStateSnapshot, QueueState } from '@vmv/device-trait';
+import type { GuestMemory } from '@vmv/memory';
+import { QueueConfig, createVirtqueue, isQueueError } from '@vmv/queue';
+import type { Virtqueue } from '@vmv/queue';
 import { InvalidSnapshotError } from './errors.js';
 
 /** The `format` tag of {@link MmioTransportSnapshot}. @example `snapshot.format === MMIO_SNAPSHOT_FORMAT` */
@@ -104,11 +108,7 @@ export interface ParsedMmioSnapshot {
 }
 
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
-const DRIVER_OK = 0x04;
-const FEATURES_OK = 0x08;
-const NEEDS_RESET = 0x40;
-const FAILED = 0x80;
-const RING_RESET = 1n << 40n;
+const { DRIVER_OK, FEATURES_OK, DEVICE_NEEDS_RESET: NEEDS_RESET, FAILED } = Status;
 
 /**
  * An address as a snapshot holds it: a number below 2^53, a decimal string otherwise.
@@ -171,7 +171,7 @@ export function parseMmioSnapshot(data: unknown, deviceId: number, queueCount: n
   const { status, features } = statusOf(o.state);
   const featuresOk = (status & FEATURES_OK) !== 0;
   const driverOk = (status & DRIVER_OK) !== 0;
-  const ringReset = featuresOk && (features & RING_RESET) !== 0n;
+  const ringReset = featuresOk && hasFeature(features, Feature.RING_RESET);
   const interruptStatus = u32(o.interruptStatus, 'interruptStatus');
   if (interruptStatus > 3) throw new InvalidSnapshotError('interruptStatus', `only bits 0 and 1 exist, got ${interruptStatus}`);
   if (interruptStatus !== 0 && !driverOk) throw new InvalidSnapshotError('interruptStatus', 'an interrupt is pending but DRIVER_OK is not set');
@@ -267,4 +267,123 @@ export function ringMismatch(ring: Record<string, unknown>, want: RingExpectatio
   if (ring.numAdded !== undefined && !isU16(ring.numAdded)) return `numAdded ${describeValue(ring.numAdded)} is not a u16`;
   if (ring.nextUsed !== undefined && (((ring.nextAvail as number) - (ring.nextUsed as number)) & 0xffff) > want.size) return 'more buffers in flight than the queue holds';
   return null;
+}
+
+/**
+ * One line for a diagnostic or snapshot error: `Name: first line of the message`.
+ * @param e - anything thrown.
+ * @returns the line.
+ * @example `describeError(new RangeError('bad\nmore')) // 'RangeError: bad'`
+ */
+export function describeError(e: unknown): string {
+  if (typeof e === 'object' && e !== null) {
+    const { name, message } = e as { name?: unknown; message?: unknown };
+    return `${typeof name === 'string' ? name : 'Error'}: ${typeof message === 'string' ? message.split('\n')[0] : ''}`;
+  }
+  return String(e);
+}
+
+/**
+ * What {@link planRestore} needs from the transport it restores onto.
+ * @example `const target: RestoreTarget = { deviceId: 4, maxSizes: [256], memory, checkState: (s) => session.checkState(s), deviceRestores: false };`
+ */
+export interface RestoreTarget {
+  /** The device's ID (a snapshot of another device type is refused). */
+  readonly deviceId: number;
+  /** QueueNumMax of each queue. */
+  readonly maxSizes: readonly number[];
+  /** Guest memory the running queues are rebuilt over. */
+  readonly memory: GuestMemory;
+  /** Checks the saved status and features (throws a Device.* error), returning the negotiated features. */
+  readonly checkState: (state: unknown) => bigint;
+  /** Whether the device has `restore()`. */
+  readonly deviceRestores: boolean;
+}
+
+/**
+ * A checked snapshot, ready to commit: nothing of the transport has changed yet.
+ * @example `const plan: RestorePlan = planRestore(data, target);`
+ */
+export interface RestorePlan {
+  /** The parsed snapshot. */
+  readonly snap: ParsedMmioSnapshot;
+  /** The negotiated features it holds. */
+  readonly negotiated: bigint;
+  /** Each queue's configuration, rebuilt from its registers. */
+  readonly configs: QueueConfig[];
+  /** The running queues at their saved positions (null: not running, or scribbled). */
+  readonly queues: (Virtqueue | null)[];
+  /** Rings whose saved positions disagree with the indices the guest holds in its memory. */
+  readonly scribbled: readonly (readonly [number, unknown])[];
+}
+
+/**
+ * The validate-and-build half of `VirtioMmioTransport.restore`: checks a snapshot as untrusted
+ * input (its shape, the register rules, the status and features against the device, every ring
+ * position against its queue and guest memory) and builds the queue configurations and running
+ * queues, without touching the transport. A split ring whose indices in guest memory disagree
+ * with the snapshot (the guest wrote there) is left out and listed in `scribbled`.
+ * @param data - a snapshot (any JSON-parsed value).
+ * @param target - the transport restored onto.
+ * @returns the plan to commit.
+ * @throws TransportMmio.InvalidSnapshotError when the snapshot cannot be accepted.
+ * @example `const plan = planRestore(JSON.parse(saved), target); commit(plan);`
+ */
+export function planRestore(data: unknown, target: RestoreTarget): RestorePlan {
+  const snap = parseMmioSnapshot(data, target.deviceId, target.maxSizes.length);
+  let negotiated: bigint;
+  try {
+    negotiated = target.checkState(snap.state);
+  } catch (e) {
+    throw new InvalidSnapshotError('state', describeError(e), e);
+  }
+  if (snap.hasDevice && !target.deviceRestores) throw new InvalidSnapshotError('device', 'the snapshot holds device state but this device has no restore()');
+  const configs = snap.queues.map((q, i) => {
+    const c = new QueueConfig(target.maxSizes[i]!);
+    c.setFeatures(negotiated);
+    // Values the driver wrote are kept even when invalid, as the registers keep them.
+    const keep = (f: () => void) => {
+      try {
+        f();
+      } catch (e) {
+        if (!isQueueError(e)) throw e;
+      }
+    };
+    keep(() => c.setSize(q.size));
+    keep(() => c.setArea('descTable', q.descTable));
+    keep(() => c.setArea('driverArea', q.driverArea));
+    keep(() => c.setArea('deviceArea', q.deviceArea));
+    c.ready = q.ready;
+    return c;
+  });
+  const packed = hasFeature(negotiated, Feature.RING_PACKED);
+  const scribbled: [number, unknown][] = [];
+  const queues: (Virtqueue | null)[] = snap.queues.map((q, i) => {
+    if (q.ring === null) return null;
+    const c = configs[i]!;
+    const ring = q.ring as Record<string, unknown>;
+    const want = { packed, size: c.size, descTable: c.descTable, driverArea: c.driverArea, deviceArea: c.deviceArea, eventIdx: c.eventIdx, indirectDesc: c.indirectDesc };
+    const mismatch = ringMismatch(ring, want);
+    if (mismatch !== null) throw new InvalidSnapshotError(`queues[${i}].ring`, mismatch);
+    let vq: Virtqueue;
+    try {
+      vq = createVirtqueue(target.memory, c);
+    } catch (e) {
+      if (!isQueueError(e)) throw e;
+      throw new InvalidSnapshotError(`queues[${i}].ring`, `the running queue cannot be rebuilt over this guest memory: ${describeError(e)}`, e);
+    }
+    try {
+      vq.restoreState(ring);
+      return vq;
+    } catch (e) {
+      if (!isQueueError(e)) throw e;
+      // The snapshot itself is sound (checked above); a split ring's avail.idx or used.idx in guest
+      // memory disagrees with it: the guest wrote there. That must not make the VM impossible to
+      // restore: the queue is not given to the device, which comes back in DEVICE_NEEDS_RESET.
+      if (packed) throw new InvalidSnapshotError(`queues[${i}].ring`, describeError(e), e);
+      scribbled.push([i, e]);
+      return null;
+    }
+  });
+  return { snap, negotiated, configs, queues, scribbled };
 }

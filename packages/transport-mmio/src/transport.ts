@@ -6,8 +6,8 @@
  * requirements, §2.1, §3.1.1):
  * - registers take aligned 32-bit accesses only; the configuration space (0x100+) takes any
  *   width and alignment, within the device's configuration space;
- * - the status state machine, feature negotiation and config generation of
- *   {@link VirtioDeviceState} (shared with every @vmv transport);
+ * - the status state machine, feature negotiation, config generation, activation and
+ *   DEVICE_NEEDS_RESET of a {@link DeviceSession} (shared with every @vmv transport);
  * - queue fields (QueueNum, the area addresses, QueueReady=1) are accepted only between
  *   FEATURES_OK and DRIVER_OK, and never while the queue's QueueReady is 1; after DRIVER_OK only
  *   for a queue the driver reset through QueueReset (VIRTIO_F_RING_RESET, §2.6.1);
@@ -26,62 +26,26 @@
  * @module
  */
 import type { InterruptSourceGroup, LegacyInterruptGroup, MutDeviceMmio } from '@vmv/bus';
-import { Feature, InterruptReason, Status, VirtioDeviceState, hasFeature } from '@vmv/device-trait';
-import type { ActivationContext, DeviceHost, InterruptHandle, VirtioDevice } from '@vmv/device-trait';
+import { DeviceSession, Feature, InterruptReason, Status, hasFeature } from '@vmv/device-trait';
+import type { SessionActivation, SessionEvent, VirtioDevice } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
-import { QueueConfig, createVirtqueue, isQueueError } from '@vmv/queue';
+import { QueueConfig, createVirtqueue } from '@vmv/queue';
 import type { QueueArea, Virtqueue } from '@vmv/queue';
 import { MMIO_MAGIC_VALUE, MMIO_UNSUPPORTED_FEATURES, MMIO_VERSION, MmioRegister as R } from './constants.js';
 import type { MmioDiagnostic, MmioDiagnosticKind } from './diagnostics.js';
 import { InvalidSnapshotError } from './errors.js';
-import { MMIO_SNAPSHOT_FORMAT, addressToSnapshot, parseMmioSnapshot, ringMismatch } from './snapshot.js';
+import { checkTransportOptions, isMemorySource } from './options.js';
+import type { MemorySource, ShmEntry, VirtioMmioTransportOptions } from './options.js';
+import { MMIO_SNAPSHOT_FORMAT, addressToSnapshot, describeError as describe, planRestore } from './snapshot.js';
 import type { MmioQueueSnapshot, MmioTransportSnapshot } from './snapshot.js';
+
+export type { MemorySource, VirtioMmioTransportOptions } from './options.js';
 
 const FEATURES_OK = Status.FEATURES_OK;
 const DRIVER_OK = Status.DRIVER_OK;
 const FAILED = Status.FAILED;
 const NEEDS_RESET = Status.DEVICE_NEEDS_RESET;
 const U32 = 0xffff_ffff;
-
-/**
- * Something holding the current guest memory (a `GuestMemoryHolder` of @vmv/memory), for guests
- * whose memory map changes (hot-add): the transport reads `current` when the driver sets
- * DRIVER_OK or re-enables a queue.
- * @example `const source: MemorySource = new GuestMemoryHolder(memory);`
- */
-export interface MemorySource {
-  /** The guest memory now. */
-  readonly current: GuestMemory;
-}
-
-/**
- * Options of a {@link VirtioMmioTransport}.
- * @example
- * ```ts
- * const opts: VirtioMmioTransportOptions = { memory, interrupt: irqs.createLegacyGroup(5, 1, 'level') };
- * ```
- */
-export interface VirtioMmioTransportOptions {
-  /** Guest memory the device's queues live in (or a holder of it). */
-  readonly memory: GuestMemory | MemorySource;
-  /**
-   * The device's interrupt: a legacy line (level-triggered is what virtio-mmio describes: it
-   * stays asserted while InterruptStatus is non-zero; an edge line gets one pulse per event) or
-   * an MSI vector (one message per event).
-   */
-  readonly interrupt: InterruptSourceGroup;
-  /** Which source of `interrupt` is this device's (default 0). */
-  readonly interruptIndex?: number;
-  /** The VendorID register (u32, default 0). */
-  readonly vendorId?: number;
-  /**
-   * Guest physical base address of each shared memory region the device declares in
-   * `sharedMemoryRegions` (VIRTIO 1.2 §2.10), by region ID.
-   */
-  readonly sharedMemoryBases?: ReadonlyMap<number, number | bigint>;
-  /** Told about every refused access and every entry into DEVICE_NEEDS_RESET (see {@link MmioDiagnostic}). */
-  readonly onDiagnostic?: (diagnostic: MmioDiagnostic) => void;
-}
 
 /**
  * What the driver configured for one queue, as {@link VirtioMmioTransport.queueInfo} reports it.
@@ -102,34 +66,6 @@ export interface MmioQueueInfo {
   readonly deviceArea: number | bigint;
   /** Whether the device is running this queue now (a {@link Virtqueue} exists for it). */
   readonly active: boolean;
-}
-
-interface ShmEntry {
-  readonly lenLo: number;
-  readonly lenHi: number;
-  readonly baseLo: number;
-  readonly baseHi: number;
-}
-
-function isMemorySource(m: GuestMemory | MemorySource): m is MemorySource {
-  return typeof m === 'object' && m !== null && 'current' in m && typeof (m as MemorySource).current === 'object';
-}
-
-function toU64(value: number | bigint, label: string): bigint {
-  if (typeof value === 'bigint') {
-    if (value < 0n || value > 0xffff_ffff_ffff_ffffn) throw new RangeError(`${label} must be a u64, got ${value}`);
-    return value;
-  }
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new RangeError(`${label} must be a non-negative safe integer or a bigint, got ${String(value)}`);
-  return BigInt(value);
-}
-
-function describe(e: unknown): string {
-  if (typeof e === 'object' && e !== null) {
-    const { name, message } = e as { name?: unknown; message?: unknown };
-    return `${typeof name === 'string' ? name : 'Error'}: ${typeof message === 'string' ? message.split('\n')[0] : ''}`;
-  }
-  return String(e);
 }
 
 const AREA_OF: Readonly<Record<number, QueueArea>> = {
@@ -162,7 +98,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   readonly queueCount: number;
   /** The VendorID register. */
   readonly vendorId: number;
-  private readonly state: VirtioDeviceState;
+  private readonly session: DeviceSession;
   private readonly memorySource: GuestMemory | MemorySource;
   private readonly irq: InterruptSourceGroup;
   private readonly irqIndex: number;
@@ -180,10 +116,8 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   private isr = 0;
   private ringReset = false;
   private notificationData = false;
-  /** Incremented on every reset and activation: contexts of older epochs are dead. */
-  private epoch = 0;
-  /** The queues array handed to the device at activation (entries change on QueueReset/re-enable). */
-  private live: (Virtqueue | null)[] | null = null;
+  /** The Status value being written, for diagnostics the session raises during the write. */
+  private statusWritten = 0;
   private disposed = false;
 
   /**
@@ -195,34 +129,25 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    *   the group, `vendorId` is not a u32, or a shared memory region has no base address.
    */
   constructor(device: VirtioDevice, options: VirtioMmioTransportOptions) {
-    if (typeof device !== 'object' || device === null) throw new TypeError('VirtioMmioTransport: device must be a VirtioDevice');
-    for (const m of ['readConfig', 'writeConfig', 'activate', 'queueNotify', 'reset'] as const) {
-      if (typeof device[m] !== 'function') throw new TypeError(`VirtioMmioTransport: device.${m} must be a function`);
-    }
-    if (typeof options !== 'object' || options === null) throw new TypeError('VirtioMmioTransport: options must be an object');
-    const { memory, interrupt } = options;
-    if (typeof memory !== 'object' || memory === null || (!isMemorySource(memory) && typeof (memory as GuestMemory).view !== 'function')) {
-      throw new TypeError('VirtioMmioTransport: options.memory must be a GuestMemory or an object with a `current` GuestMemory');
-    }
-    if (typeof interrupt !== 'object' || interrupt === null || typeof interrupt.trigger !== 'function') throw new TypeError('VirtioMmioTransport: options.interrupt must be an InterruptSourceGroup');
-    const index = options.interruptIndex ?? 0;
-    if (!Number.isInteger(index) || index < 0 || index >= interrupt.count) throw new RangeError(`VirtioMmioTransport: interruptIndex must be in 0..${interrupt.count - 1}, got ${String(index)}`);
-    const vendorId = options.vendorId ?? 0;
-    if (!Number.isInteger(vendorId) || vendorId < 0 || vendorId > U32) throw new RangeError(`VirtioMmioTransport: vendorId must be a u32, got ${String(vendorId)}`);
-    if (options.onDiagnostic !== undefined && typeof options.onDiagnostic !== 'function') throw new TypeError('VirtioMmioTransport: options.onDiagnostic must be a function');
-    if (typeof device.deviceFeatures !== 'bigint') throw new TypeError('VirtioMmioTransport: device.deviceFeatures must be a bigint');
-    const configSize = device.configSize;
-    if (!Number.isInteger(configSize) || configSize < 0 || configSize > 4096) throw new RangeError(`VirtioMmioTransport: device.configSize must be an integer in 0..4096, got ${String(configSize)}`);
-    if (!Array.isArray(device.queueMaxSizes)) throw new TypeError('VirtioMmioTransport: device.queueMaxSizes must be an array');
-
+    const o = checkTransportOptions(device, options);
     this.device = device;
-    this.vendorId = vendorId;
-    this.configSize = configSize;
-    this.memorySource = memory;
-    this.irq = interrupt;
-    this.irqIndex = index;
-    this.onDiagnostic = options.onDiagnostic;
-    this.state = new VirtioDeviceState(device.deviceFeatures & ~MMIO_UNSUPPORTED_FEATURES, (f) => (device.validateFeatures ? device.validateFeatures(f) : true));
+    this.vendorId = o.vendorId;
+    this.configSize = o.configSize;
+    this.memorySource = o.memory;
+    this.irq = o.interrupt;
+    this.irqIndex = o.interruptIndex;
+    this.onDiagnostic = o.onDiagnostic;
+    this.shm = o.shm;
+    this.session = new DeviceSession(
+      device,
+      {
+        activation: () => this.activation(),
+        signalUsedBuffer: () => this.raise(InterruptReason.USED_BUFFER),
+        signalConfigChange: () => this.raise(InterruptReason.CONFIG_CHANGE),
+        event: (e) => this.onSessionEvent(e),
+      },
+      { offeredFeatures: device.deviceFeatures & ~MMIO_UNSUPPORTED_FEATURES },
+    );
     this.configs = device.queueMaxSizes.map((max, i) => {
       try {
         return new QueueConfig(max);
@@ -232,23 +157,13 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     });
     this.queueCount = this.configs.length;
     this.resettable = new Uint8Array(this.queueCount);
-    this.shm = new Map();
-    for (const region of device.sharedMemoryRegions ?? []) {
-      const base = options.sharedMemoryBases?.get(region.id);
-      if (base === undefined) throw new RangeError(`VirtioMmioTransport: shared memory region ${region.id} needs a base address in options.sharedMemoryBases`);
-      const len = toU64(region.length, `VirtioMmioTransport: shared memory region ${region.id} length`);
-      const b = toU64(base, `VirtioMmioTransport: shared memory region ${region.id} base`);
-      if (len === 0xffff_ffff_ffff_ffffn || b + len > 1n << 64n) throw new RangeError(`VirtioMmioTransport: shared memory region ${region.id} does not fit below 2^64`);
-      this.shm.set(region.id >>> 0, { lenLo: Number(len & 0xffff_ffffn), lenHi: Number(len >> 32n), baseLo: Number(b & 0xffff_ffffn), baseHi: Number(b >> 32n) });
-    }
-    if (interrupt.kind === 'legacy' && (interrupt as LegacyInterruptGroup).mode === 'level') {
+    if (this.irq.kind === 'legacy' && (this.irq as LegacyInterruptGroup).mode === 'level') {
       // After the controller's end of interrupt lowers the line, raise it again while bits are set.
-      this.unsubscribe = (interrupt as LegacyInterruptGroup).onResample((i) => {
+      this.unsubscribe = (this.irq as LegacyInterruptGroup).onResample((i) => {
         if (i === this.irqIndex && this.isr !== 0 && !this.disposed) this.irq.trigger(this.irqIndex);
       });
     }
-    const host: DeviceHost = { configChanged: () => this.hostConfigChanged() };
-    device.attach?.(host);
+    this.session.attach();
   }
 
   // ------------------------------------------------------------------ embedder view
@@ -258,7 +173,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * @example `if (transport.status & Status.DEVICE_NEEDS_RESET) log.warn("device needs a reset");`
    */
   get status(): number {
-    return this.state.status;
+    return this.session.status;
   }
 
   /**
@@ -274,7 +189,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * @example `const gen = transport.configGeneration;`
    */
   get configGeneration(): number {
-    return this.state.configGeneration;
+    return this.session.configGeneration;
   }
 
   /**
@@ -282,7 +197,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * @example `hasFeature(transport.offeredFeatures, Feature.RING_RESET)`
    */
   get offeredFeatures(): bigint {
-    return this.state.deviceFeatures;
+    return this.session.offeredFeatures;
   }
 
   /**
@@ -290,7 +205,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * @example `hasFeature(transport.negotiatedFeatures, Feature.EVENT_IDX)`
    */
   get negotiatedFeatures(): bigint {
-    return this.state.negotiatedFeatures;
+    return this.session.negotiatedFeatures;
   }
 
   /**
@@ -298,7 +213,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * @example `if (transport.activated) transport.snapshot();`
    */
   get activated(): boolean {
-    return this.live !== null;
+    return this.session.activated;
   }
 
   /**
@@ -311,7 +226,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   queueInfo(index: number): MmioQueueInfo {
     const c = Number.isInteger(index) ? this.configs[index] : undefined;
     if (c === undefined) throw new RangeError(`queueInfo: queue ${String(index)} does not exist (the device has ${this.queueCount})`);
-    return { maxSize: c.maxSize, size: c.size, ready: c.ready, descTable: c.descTable, driverArea: c.driverArea, deviceArea: c.deviceArea, active: (this.live?.[index] ?? null) !== null };
+    return { maxSize: c.maxSize, size: c.size, ready: c.ready, descTable: c.descTable, driverArea: c.driverArea, deviceArea: c.deviceArea, active: this.session.queue(index) !== null };
   }
 
   /**
@@ -321,8 +236,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * @example `transport.reset()`
    */
   reset(): void {
-    this.state.reset();
-    this.resetTransport();
+    this.session.reset();
   }
 
   /**
@@ -341,7 +255,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    */
   snapshot(): MmioTransportSnapshot {
     const queues = this.configs.map((c, i): MmioQueueSnapshot => {
-      const q = this.live?.[i] ?? null;
+      const q = this.session.queue(i);
       return {
         size: c.size,
         ready: c.ready,
@@ -355,13 +269,13 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     const snap: MmioTransportSnapshot = {
       format: MMIO_SNAPSHOT_FORMAT,
       deviceId: this.device.deviceId,
-      state: this.state.snapshot(),
+      state: this.session.snapshotState(),
       deviceFeaturesSel: this.deviceFeaturesSel,
       driverFeaturesSel: this.driverFeaturesSel,
       queueSel: this.queueSel,
       shmSel: this.shmSel,
       interruptStatus: this.isr,
-      activated: this.live !== null,
+      activated: this.session.activated,
       queues,
     };
     return this.device.snapshot === undefined ? snap : { ...snap, device: this.device.snapshot() };
@@ -392,69 +306,18 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * ```
    */
   restore(data: unknown): void {
-    const snap = parseMmioSnapshot(data, this.device.deviceId, this.queueCount);
-    // Check the status and features on a scratch state: this one changes only once all is known good.
-    const state = new VirtioDeviceState(this.state.deviceFeatures, (f) => (this.device.validateFeatures ? this.device.validateFeatures(f) : true));
-    try {
-      state.restore(snap.state);
-    } catch (e) {
-      throw new InvalidSnapshotError('state', describe(e), e);
-    }
-    if (snap.hasDevice && this.device.restore === undefined) throw new InvalidSnapshotError('device', 'the snapshot holds device state but this device has no restore()');
-    const negotiated = state.negotiatedFeatures;
     const memory = this.memory();
-    const configs = snap.queues.map((q, i) => {
-      const c = new QueueConfig(this.configs[i]!.maxSize);
-      c.setFeatures(negotiated);
-      // Values the driver wrote are kept even when invalid, as the registers keep them.
-      const keep = (f: () => void) => {
-        try {
-          f();
-        } catch (e) {
-          if (!isQueueError(e)) throw e;
-        }
-      };
-      keep(() => c.setSize(q.size));
-      keep(() => c.setArea('descTable', q.descTable));
-      keep(() => c.setArea('driverArea', q.driverArea));
-      keep(() => c.setArea('deviceArea', q.deviceArea));
-      c.ready = q.ready;
-      return c;
+    const plan = planRestore(data, {
+      deviceId: this.device.deviceId,
+      maxSizes: this.configs.map((c) => c.maxSize),
+      memory,
+      checkState: (state) => this.session.checkState(state),
+      deviceRestores: this.device.restore !== undefined,
     });
-    const packed = hasFeature(negotiated, Feature.RING_PACKED);
-    /** Rings whose saved positions disagree with the indices the guest holds in its memory. */
-    const scribbled: [number, unknown][] = [];
-    const queues: (Virtqueue | null)[] = snap.queues.map((q, i) => {
-      if (q.ring === null) return null;
-      const c = configs[i]!;
-      const ring = q.ring as Record<string, unknown>;
-      const want = { packed, size: c.size, descTable: c.descTable, driverArea: c.driverArea, deviceArea: c.deviceArea, eventIdx: c.eventIdx, indirectDesc: c.indirectDesc };
-      const mismatch = ringMismatch(ring, want);
-      if (mismatch !== null) throw new InvalidSnapshotError(`queues[${i}].ring`, mismatch);
-      let vq: Virtqueue;
-      try {
-        vq = createVirtqueue(memory, c);
-      } catch (e) {
-        if (!isQueueError(e)) throw e;
-        throw new InvalidSnapshotError(`queues[${i}].ring`, `the running queue cannot be rebuilt over this guest memory: ${describe(e)}`, e);
-      }
-      try {
-        vq.restoreState(ring);
-        return vq;
-      } catch (e) {
-        if (!isQueueError(e)) throw e;
-        // The snapshot itself is sound (checked above); a split ring's avail.idx or used.idx in guest
-        // memory disagrees with it: the guest wrote there. That must not make the VM impossible to
-        // restore: the queue is not given to the device, which comes back in DEVICE_NEEDS_RESET.
-        if (packed) throw new InvalidSnapshotError(`queues[${i}].ring`, describe(e), e);
-        scribbled.push([i, e]);
-        return null;
-      }
-    });
+    const { snap, negotiated } = plan;
 
     // Commit.
-    this.state.reset();
-    this.resetTransport();
+    this.session.reset();
     if (snap.hasDevice) {
       try {
         this.device.restore!(snap.device);
@@ -463,10 +326,10 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       }
     }
     try {
-      // Checked above; only a validateFeatures that changed its mind with the device's state refuses now.
-      this.state.restore(snap.state);
+      // Checked above; only a validateFeatures that changed its mind with the device's state refuses
+      // now, and then nothing changed: the transport stays reset.
+      this.session.restoreState(snap.state);
     } catch (e) {
-      this.state.reset();
       throw new InvalidSnapshotError('state', describe(e), e);
     }
     this.deviceFeaturesSel = snap.deviceFeaturesSel;
@@ -476,12 +339,17 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     this.ringReset = hasFeature(negotiated, Feature.RING_RESET);
     this.notificationData = hasFeature(negotiated, Feature.NOTIFICATION_DATA);
     for (let i = 0; i < this.queueCount; i++) {
-      this.configs[i] = configs[i]!;
+      this.configs[i] = plan.configs[i]!;
       this.resettable[i] = snap.queues[i]!.resettable ? 1 : 0;
     }
-    if (snap.activated) this.startDevice(queues);
+    if (snap.activated) this.session.activate({ memory, queues: plan.queues });
     if (snap.interruptStatus !== 0) this.raise(snap.interruptStatus);
-    for (const [i, e] of scribbled) this.enterNeedsReset(`queue ${i}: the ring indices in guest memory do not match the snapshot's positions: ${describe(e)}`, e);
+    for (const [i, e] of plan.scribbled) {
+      const message = `queue ${i}: the ring indices in guest memory do not match the snapshot's positions: ${describe(e)}`;
+      // Every such ring is reported, also on a device that was already in DEVICE_NEEDS_RESET.
+      if (this.session.status & NEEDS_RESET) this.report('needs-reset', -1, 0, false, undefined, message, e);
+      else this.session.needsReset(e, message);
+    }
   }
 
   /**
@@ -553,7 +421,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       case R.VENDOR_ID:
         return this.vendorId;
       case R.DEVICE_FEATURES:
-        return this.state.deviceFeatureWord(this.deviceFeaturesSel);
+        return this.session.deviceFeatureWord(this.deviceFeaturesSel);
       case R.QUEUE_NUM_MAX:
         return this.configs[this.queueSel]?.maxSize ?? 0;
       case R.QUEUE_READY:
@@ -561,7 +429,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       case R.INTERRUPT_STATUS:
         return this.isr;
       case R.STATUS:
-        return this.state.status;
+        return this.session.status;
       case R.SHM_LEN_LOW:
         return this.shm.get(this.shmSel)?.lenLo ?? U32;
       case R.SHM_LEN_HIGH:
@@ -574,7 +442,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
         // A queue reset completes within the write, so it never reads as ongoing.
         return 0;
       case R.CONFIG_GENERATION:
-        return this.state.configGeneration;
+        return this.session.configGeneration;
       case R.DEVICE_FEATURES_SEL:
       case R.DRIVER_FEATURES:
       case R.DRIVER_FEATURES_SEL:
@@ -615,8 +483,8 @@ export class VirtioMmioTransport implements MutDeviceMmio {
         this.driverFeaturesSel = v;
         return;
       case R.DRIVER_FEATURES:
-        if (!this.state.writeDriverFeatures(this.driverFeaturesSel, v)) {
-          const s = this.state.status;
+        if (!this.session.writeDriverFeatures(this.driverFeaturesSel, v)) {
+          const s = this.session.status;
           const why = !(s & Status.DRIVER) ? 'before DRIVER' : s & FEATURES_OK ? 'after FEATURES_OK' : s & FAILED ? 'after FAILED' : `DriverFeaturesSel ${this.driverFeaturesSel} is beyond feature bit 65535`;
           this.report('refused', offset, 4, true, v, `DriverFeatures write ${why}: ignored`);
         }
@@ -664,32 +532,38 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   }
 
   private writeStatus(v: number): void {
-    const before = this.state.status;
-    const outcome = this.state.writeStatus(v);
-    if (outcome.kind === 'reset') {
-      this.resetTransport();
-      return;
-    }
+    this.statusWritten = v;
+    const outcome = this.session.writeStatus(v);
     if (outcome.kind === 'ignored') {
       this.report('refused', R.STATUS, 4, true, v, `Status write refused: ${outcome.reason}`);
-      return;
+    } else if (outcome.kind === 'accepted' && outcome.featuresRefused) {
+      const s = this.session;
+      this.report('features-refused', R.STATUS, 4, true, v, `FEATURES_OK refused: the device does not accept features 0x${s.driverFeatures.toString(16)} (it offers 0x${s.offeredFeatures.toString(16)}); FEATURES_OK stays clear`);
     }
-    if (outcome.featuresRefused) {
-      this.report('features-refused', R.STATUS, 4, true, v, `FEATURES_OK refused: the device does not accept features 0x${this.state.driverFeatures.toString(16)} (it offers 0x${this.state.deviceFeatures.toString(16)}); FEATURES_OK stays clear`);
-    }
-    const after = this.state.status;
-    if (after & FEATURES_OK && !(before & FEATURES_OK)) {
-      const f = this.state.negotiatedFeatures;
-      for (const c of this.configs) c.setFeatures(f);
-      this.ringReset = hasFeature(f, Feature.RING_RESET);
-      this.notificationData = hasFeature(f, Feature.NOTIFICATION_DATA);
-    }
-    if (outcome.activate) this.activate();
-    else if (after & DRIVER_OK && !(before & DRIVER_OK) && after & NEEDS_RESET) {
-      // The device entered DEVICE_NEEDS_RESET before the driver was running (a configuration access
-      // the device failed, say): it is not started, and the driver, running now, is told (§2.1.2).
-      this.report('needs-reset', R.STATUS, 4, true, v, 'DRIVER_OK while DEVICE_NEEDS_RESET is set: the device is not started; configuration change interrupt sent');
-      this.raise(InterruptReason.CONFIG_CHANGE);
+  }
+
+  /** What the session does that the register file follows. */
+  private onSessionEvent(e: SessionEvent): void {
+    switch (e.type) {
+      case 'features-ok':
+        for (const c of this.configs) c.setFeatures(e.features);
+        this.ringReset = hasFeature(e.features, Feature.RING_RESET);
+        this.notificationData = hasFeature(e.features, Feature.NOTIFICATION_DATA);
+        return;
+      case 'needs-reset':
+        this.report('needs-reset', -1, 0, false, undefined, e.message, e.cause);
+        return;
+      case 'needs-reset-announced':
+        this.report('needs-reset', R.STATUS, 4, true, this.statusWritten, e.message);
+        return;
+      case 'reset-failed':
+        this.report('device-error', -1, 0, false, undefined, e.message, e.cause);
+        return;
+      case 'reset':
+        this.clearRegisters();
+        return;
+      case 'activated':
+        return;
     }
   }
 
@@ -698,7 +572,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     const sel = this.queueSel;
     const c = this.configs[sel];
     if (c === undefined) return `${what}: queue ${sel} does not exist (QueueNumMax reads 0)`;
-    const s = this.state.status;
+    const s = this.session.status;
     if (!(s & FEATURES_OK)) return `${what} before FEATURES_OK`;
     if (s & FAILED) return `${what} after FAILED`;
     if (s & NEEDS_RESET) return `${what} while DEVICE_NEEDS_RESET is set`;
@@ -752,11 +626,9 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       if (!c.ready) return;
       // The driver stops using the queue (§4.2.2.2): the device must not access it any more.
       c.ready = false;
-      if (this.retireQueue(sel)) {
-        // With VIRTIO_F_RING_RESET, a queue taken out of service may be configured again (§2.6.1.2).
-        if (this.ringReset) this.resettable[sel] = 1;
-        this.tellQueueReset(sel);
-      }
+      // With VIRTIO_F_RING_RESET, a queue taken out of service may be configured again (§2.6.1.2).
+      if (this.session.queue(sel) !== null && this.ringReset) this.resettable[sel] = 1;
+      this.session.resetQueue(sel);
       return;
     }
     if (v !== 1) {
@@ -770,14 +642,11 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       return;
     }
     c!.ready = true;
-    if (this.live !== null) {
+    if (this.session.activated) {
       // Re-enabling a queue of a live device (after QueueReset, §2.6.1.2): start it now.
       this.resettable[sel] = 0;
       const q = this.createQueue(sel);
-      if (q !== null && this.live !== null) {
-        this.live[sel] = q;
-        this.tellQueueEnable(sel, q);
-      }
+      if (q !== null) this.session.enableQueue(sel, q);
     }
   }
 
@@ -792,74 +661,23 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       this.report('refused', R.QUEUE_RESET, 4, true, v, c === undefined ? `QueueReset: queue ${sel} does not exist: ignored` : `QueueReset takes 1, not ${v}: ignored`);
       return;
     }
-    if (this.state.status & (FAILED | NEEDS_RESET)) {
+    if (this.session.status & (FAILED | NEEDS_RESET)) {
       this.report('refused', R.QUEUE_RESET, 4, true, v, 'QueueReset after FAILED or DEVICE_NEEDS_RESET: ignored (reset the device)');
       return;
     }
     // §2.6.1.1: the device stops using the queue and forgets its state; QueueReady reads 0.
     c.reset();
-    c.setFeatures(this.state.negotiatedFeatures);
-    if (this.state.status & DRIVER_OK) this.resettable[sel] = 1;
-    if (this.retireQueue(sel)) this.tellQueueReset(sel);
-  }
-
-  /**
-   * Takes running queue `index` away from the device. The queue object the device was given is
-   * reset, so chains it popped from it are stale: completing one late drops the completion
-   * (see `Virtqueue`, "Late completions") instead of writing into a ring the driver has taken back.
-   * @returns whether the queue was running.
-   */
-  private retireQueue(index: number): boolean {
-    const q = this.live?.[index] ?? null;
-    if (q === null) return false;
-    this.live![index] = null;
-    q.reset();
-    return true;
-  }
-
-  /** `device.queueReset(index)`, if the device has it; an exception is a device error. */
-  private tellQueueReset(index: number): void {
-    if (this.device.queueReset === undefined) return;
-    const epoch = this.epoch;
-    try {
-      this.device.queueReset(index);
-    } catch (e) {
-      if (epoch === this.epoch) this.enterNeedsReset(`the device failed taking queue ${index} out of service: ${describe(e)}`, e);
-    }
-  }
-
-  /** `device.queueEnable(index, queue)`, if the device has it; an exception is a device error. */
-  private tellQueueEnable(index: number, queue: Virtqueue): void {
-    if (this.device.queueEnable === undefined) return;
-    const epoch = this.epoch;
-    try {
-      this.device.queueEnable(index, queue);
-    } catch (e) {
-      if (epoch === this.epoch) this.enterNeedsReset(`the device failed starting queue ${index} again: ${describe(e)}`, e);
-    }
+    c.setFeatures(this.session.negotiatedFeatures);
+    if (this.session.status & DRIVER_OK) this.resettable[sel] = 1;
+    this.session.resetQueue(sel);
   }
 
   // ------------------------------------------------------------------ notifications
 
   private notify(v: number): void {
-    if (!this.state.isLive || this.live === null) {
-      const s = this.state.status;
-      const why = !(s & DRIVER_OK) ? 'before DRIVER_OK' : s & NEEDS_RESET ? 'while DEVICE_NEEDS_RESET is set' : s & FAILED ? 'after FAILED' : 'while the device is not activated';
-      this.report('refused', R.QUEUE_NOTIFY, 4, true, v, `QueueNotify ${why}: ignored`);
-      return;
-    }
     const index = this.notificationData ? v & 0xffff : v;
-    if (index >= this.queueCount || this.live[index] === null) {
-      this.report('refused', R.QUEUE_NOTIFY, 4, true, v, `QueueNotify for queue ${index}, which is not enabled: ignored`);
-      return;
-    }
-    const epoch = this.epoch;
-    try {
-      if (this.notificationData) this.device.queueNotify(index, v);
-      else this.device.queueNotify(index);
-    } catch (e) {
-      if (epoch === this.epoch) this.enterNeedsReset(`the device failed handling a notification of queue ${index}: ${describe(e)}`, e);
-    }
+    const why = this.session.notify(index, this.notificationData ? v : undefined);
+    if (why !== null) this.report('refused', R.QUEUE_NOTIFY, 4, true, v, `QueueNotify ${why}: ignored`);
   }
 
   private acknowledge(v: number): void {
@@ -876,11 +694,6 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     if (this.irq.kind === 'legacy' && !this.disposed) (this.irq as LegacyInterruptGroup).deassert(this.irqIndex);
   }
 
-  private hostConfigChanged(): void {
-    this.state.bumpConfigGeneration();
-    if (this.state.status & DRIVER_OK) this.raise(InterruptReason.CONFIG_CHANGE);
-  }
-
   // ------------------------------------------------------------------ configuration space
 
   private readConfig(offset: number, data: Uint8Array): void {
@@ -890,12 +703,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       this.report('config-range', offset, data.length, false, undefined, `configuration read of ${data.length} bytes at 0x${off.toString(16)} is outside the ${this.configSize}-byte configuration space: reads 0`);
       return;
     }
-    try {
-      this.device.readConfig(off, data);
-    } catch (e) {
-      data.fill(0);
-      this.enterNeedsReset(`the device failed a configuration read at 0x${off.toString(16)}: ${describe(e)}`, e);
-    }
+    this.session.readConfig(off, data);
   }
 
   private writeConfig(offset: number, data: Uint8Array): void {
@@ -905,16 +713,12 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       this.report('config-range', offset, data.length, true, value, `configuration write of ${data.length} bytes at 0x${off.toString(16)} is outside the ${this.configSize}-byte configuration space: ignored`);
       return;
     }
-    const s = this.state.status;
+    const s = this.session.status;
     if (!(s & FEATURES_OK) || s & FAILED) {
       this.report('refused', offset, data.length, true, value, `configuration write ${s & FAILED ? 'after FAILED' : 'before FEATURES_OK'} (VIRTIO 1.2 §3.1.1 step 4): ignored`);
       return;
     }
-    try {
-      this.device.writeConfig(off, data);
-    } catch (e) {
-      this.enterNeedsReset(`the device failed a configuration write at 0x${off.toString(16)}: ${describe(e)}`, e);
-    }
+    this.session.writeConfig(off, data);
   }
 
   // ------------------------------------------------------------------ lifecycle
@@ -928,12 +732,13 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     try {
       return createVirtqueue(this.memory(), this.configs[index]!);
     } catch (e) {
-      this.enterNeedsReset(`queue ${index} cannot start: ${describe(e)}`, e);
+      this.session.needsReset(e, `queue ${index} cannot start: ${describe(e)}`);
       return null;
     }
   }
 
-  private activate(): void {
+  /** The session's activation at DRIVER_OK: the enabled queues built over the current memory. */
+  private activation(): SessionActivation | null {
     const queues: (Virtqueue | null)[] = [];
     for (let i = 0; i < this.queueCount; i++) {
       if (!this.configs[i]!.ready) {
@@ -941,65 +746,14 @@ export class VirtioMmioTransport implements MutDeviceMmio {
         continue;
       }
       const q = this.createQueue(i);
-      if (q === null) return;
+      if (q === null) return null;
       queues.push(q);
     }
-    this.startDevice(queues);
+    return { memory: this.memory(), queues };
   }
 
-  /** Hands the device its activation context with `queues` (one entry per queue, null for a disabled one). */
-  private startDevice(queues: (Virtqueue | null)[]): void {
-    const epoch = ++this.epoch;
-    const interrupt: InterruptHandle = {
-      signalUsedBuffer: (queueIndex: number) => {
-        if (!Number.isInteger(queueIndex) || queueIndex < 0 || queueIndex >= this.queueCount) throw new RangeError(`signalUsedBuffer: queue ${String(queueIndex)} does not exist`);
-        // §2.6.1.1: no notification for a queue the driver reset; none at all after a device reset.
-        if (epoch !== this.epoch || (this.live?.[queueIndex] ?? null) === null) return;
-        this.raise(InterruptReason.USED_BUFFER);
-      },
-      signalConfigChange: () => {
-        if (epoch === this.epoch) this.hostConfigChanged();
-      },
-    };
-    const context: ActivationContext = {
-      memory: this.memory(),
-      queues,
-      features: this.state.negotiatedFeatures,
-      interrupt,
-      needsReset: (reason: unknown) => {
-        if (epoch === this.epoch) this.enterNeedsReset(`the device reported an error: ${describe(reason)}`, reason);
-      },
-    };
-    this.live = queues;
-    try {
-      this.device.activate(context);
-    } catch (e) {
-      if (epoch !== this.epoch) return;
-      // The device is not running: its context is dead and its queues are dropped.
-      this.epoch++;
-      for (let i = 0; i < queues.length; i++) this.retireQueue(i);
-      this.live = null;
-      this.enterNeedsReset(`the device refused activation: ${describe(e)}`, e);
-    }
-  }
-
-  private enterNeedsReset(message: string, cause: unknown): void {
-    const notify = this.state.setNeedsReset();
-    this.report('needs-reset', -1, 0, false, undefined, message, cause);
-    if (notify) this.raise(InterruptReason.CONFIG_CHANGE);
-  }
-
-  /** Everything a device reset clears besides the status (VIRTIO 1.2 §2.4, §4.2.2.1). */
-  private resetTransport(): void {
-    this.epoch++;
-    // Before the device's reset(): what it completes from now on is dropped, never written.
-    for (let i = 0; i < this.queueCount; i++) this.retireQueue(i);
-    this.live = null;
-    try {
-      this.device.reset();
-    } catch (e) {
-      this.report('device-error', -1, 0, false, undefined, `the device threw from reset(); the transport completed the reset anyway: ${describe(e)}`, e);
-    }
+  /** Everything a device reset clears in the register file (VIRTIO 1.2 §2.4, §4.2.2.1). */
+  private clearRegisters(): void {
     for (const c of this.configs) c.reset();
     this.resettable.fill(0);
     this.deviceFeaturesSel = 0;

@@ -120,6 +120,26 @@ describe('the README device of @vmv/device-trait', () => {
       expect([...b1, ...b2]).toEqual(Array.from({ length: 32 }, (_, i) => 16 + i));
       expect(m.diagnostics).toEqual([]);
     });
+    it(`keeps serving a Linux-style driver that kicks only when EVENT_IDX asks it to, round after round (${name})`, () => {
+      const m = machine(extra);
+      m.driver.probe();
+      expect(m.driver.negotiate([]) & featureBit(Feature.EVENT_IDX)).toBe(featureBit(Feature.EVENT_IDX));
+      const q = m.driver.setupQueue(0, { callback: m.drain });
+      m.driver.ready();
+      const expected: { token: unknown; len: number }[] = [];
+      for (let round = 0; round < 5; round++) {
+        const n = 1 + (round % 3);
+        for (let i = 0; i < n; i++) {
+          q.add([], [{ addr: 0x8_0000 + 0x100 * i, len: 8 + i }], `r${round}.${i}`);
+          expected.push({ token: `r${round}.${i}`, len: 8 + i });
+        }
+        // The device re-enabled notifications after its last pass: the driver must kick again.
+        expect(q.kick()).toBe(true);
+        expect(m.driver.interrupt()).toBe(1);
+        expect(m.used).toEqual(expected);
+      }
+      expect(m.diagnostics).toEqual([]);
+    });
   }
 
   it('fills at most 4096 bytes of a larger buffer and reports what it wrote', () => {

@@ -7,7 +7,7 @@
  */
 import type { GuestMemory } from '@vmv/memory';
 import { QueueConfig } from '../config.js';
-import { DescFlags, EventFlags, QueueFeature, vringNeedEvent } from '../constants.js';
+import { DescFlags, EventFlags, Feature, vringNeedEvent } from '../constants.js';
 import { BadUsedElementError, BrokenError } from '../errors.js';
 import { checkBuffers, checkRingOptions, type DriverBuffer, type DriverRingOptions, type UsedBuffer } from './common.js';
 
@@ -126,9 +126,9 @@ export class PackedDriver<T = unknown> {
     let max = 1;
     while (max < this.size) max *= 2;
     const cfg = new QueueConfig(maxSize ?? max);
-    let f = 1n << BigInt(QueueFeature.RING_PACKED);
-    if (this.eventIdx) f |= 1n << BigInt(QueueFeature.EVENT_IDX);
-    if (this.opts.indirectDesc === true) f |= 1n << BigInt(QueueFeature.INDIRECT_DESC);
+    let f = 1n << BigInt(Feature.RING_PACKED);
+    if (this.eventIdx) f |= 1n << BigInt(Feature.EVENT_IDX);
+    if (this.opts.indirectDesc === true) f |= 1n << BigInt(Feature.INDIRECT_DESC);
     cfg.setFeatures(f);
     cfg.setSize(this.size);
     cfg.setArea('descTable', this.ring);

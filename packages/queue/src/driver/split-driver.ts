@@ -8,7 +8,7 @@
  */
 import type { GuestMemory } from '@vmv/memory';
 import { QueueConfig } from '../config.js';
-import { DescFlags, QueueFeature, vringNeedEvent } from '../constants.js';
+import { DescFlags, Feature, vringNeedEvent } from '../constants.js';
 import { BadUsedElementError, BrokenError } from '../errors.js';
 import { checkBuffers, checkRingOptions, type DriverBuffer, type DriverRingOptions, type UsedBuffer } from './common.js';
 
@@ -130,8 +130,8 @@ export class SplitDriver<T = unknown> {
   queueConfig(maxSize?: number): QueueConfig {
     const cfg = new QueueConfig(maxSize ?? this.size);
     let f = 0n;
-    if (this.eventIdx) f |= 1n << BigInt(QueueFeature.EVENT_IDX);
-    if (this.opts.indirectDesc === true) f |= 1n << BigInt(QueueFeature.INDIRECT_DESC);
+    if (this.eventIdx) f |= 1n << BigInt(Feature.EVENT_IDX);
+    if (this.opts.indirectDesc === true) f |= 1n << BigInt(Feature.INDIRECT_DESC);
     cfg.setFeatures(f);
     cfg.setSize(this.size);
     cfg.setArea('descTable', this.desc);

@@ -23,22 +23,13 @@
  * @module
  */
 import type { MmioDispatcher } from '@vmv/bus';
+import { Feature, Status, featureBit, hasFeature } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
 import { PackedDriver, SplitDriver } from '@vmv/queue/driver';
 import { MMIO_MAGIC_VALUE, MMIO_VERSION, MmioRegister as R } from '../constants.js';
 import { DriverProbeError } from '../errors.js';
 import { DriverQueue } from './driver-queue.js';
 
-const ACKNOWLEDGE = 1;
-const DRIVER = 2;
-const DRIVER_OK = 4;
-const FEATURES_OK = 8;
-const NEEDS_RESET = 0x40;
-const FAILED = 0x80;
-const VERSION_1 = 1n << 32n;
-const RING_PACKED = 34;
-const EVENT_IDX = 29;
-const INDIRECT_DESC = 28;
 const PAGE = 4096;
 
 /**
@@ -47,7 +38,14 @@ const PAGE = 4096;
  * VERSION_1, ACCESS_PLATFORM, RING_PACKED, ORDER_PLATFORM. All others in 28..40 are cleared.
  * @example `LINUX_6_1_TRANSPORT_FEATURES.includes(29) // EVENT_IDX`
  */
-export const LINUX_6_1_TRANSPORT_FEATURES: readonly number[] = Object.freeze([28, 29, 32, 33, 34, 36]);
+export const LINUX_6_1_TRANSPORT_FEATURES: readonly number[] = Object.freeze([
+  Feature.INDIRECT_DESC,
+  Feature.EVENT_IDX,
+  Feature.VERSION_1,
+  Feature.ACCESS_PLATFORM,
+  Feature.RING_PACKED,
+  Feature.ORDER_PLATFORM,
+]);
 
 /**
  * One register or configuration access the driver made, as {@link VirtioMmioDriverOptions.onAccess} sees it.
@@ -251,7 +249,7 @@ export class VirtioMmioDriver {
   /**
    * Reads the Status register (`vm_get_status`).
    * @returns the status byte.
-   * @example `drv.getStatus() & 0x40 // DEVICE_NEEDS_RESET`
+   * @example `drv.getStatus() & Status.DEVICE_NEEDS_RESET`
    */
   getStatus(): number {
     return this.read(R.STATUS, 4) & 0xff;
@@ -283,7 +281,7 @@ export class VirtioMmioDriver {
     const vendorId = this.read(R.VENDOR_ID, 4);
     this.identityValue = { version, deviceId, vendorId };
     const status = this.reset();
-    this.write(R.STATUS, 4, status | ACKNOWLEDGE);
+    this.write(R.STATUS, 4, status | Status.ACKNOWLEDGE);
     return this.identityValue;
   }
 
@@ -326,7 +324,7 @@ export class VirtioMmioDriver {
         table |= 1n << BigInt(f);
       }
     }
-    this.addStatus(DRIVER);
+    this.addStatus(Status.DRIVER);
     this.write(R.DEVICE_FEATURES_SEL, 4, 1);
     const hi = this.read(R.DEVICE_FEATURES, 4);
     this.write(R.DEVICE_FEATURES_SEL, 4, 0);
@@ -337,18 +335,18 @@ export class VirtioMmioDriver {
     for (let bit = 28n; bit <= 40n; bit++) if ((device >> bit) & 1n) features |= 1n << bit;
     // vring_transport_features: clear the transport bits the ring code does not know.
     for (let bit = 28n; bit <= 40n; bit++) if (((this.transportKeep >> bit) & 1n) === 0n) features &= ~(1n << bit);
-    if ((features & VERSION_1) === 0n) {
-      this.addStatus(FAILED);
+    if ((features & featureBit(Feature.VERSION_1)) === 0n) {
+      this.addStatus(Status.FAILED);
       throw new DriverProbeError('NO_VERSION_1', 'a version 2 virtio-mmio device must offer VIRTIO_F_VERSION_1');
     }
     this.write(R.DRIVER_FEATURES_SEL, 4, 1);
     this.write(R.DRIVER_FEATURES, 4, Number(features >> 32n) >>> 0);
     this.write(R.DRIVER_FEATURES_SEL, 4, 0);
     this.write(R.DRIVER_FEATURES, 4, Number(features & 0xffff_ffffn) >>> 0);
-    this.addStatus(FEATURES_OK);
+    this.addStatus(Status.FEATURES_OK);
     const status = this.getStatus();
-    if (!(status & FEATURES_OK)) {
-      this.addStatus(FAILED);
+    if (!(status & Status.FEATURES_OK)) {
+      this.addStatus(Status.FAILED);
       throw new DriverProbeError('FEATURES_REFUSED', `the device refuses features 0x${features.toString(16)} (status 0x${status.toString(16)})`);
     }
     this.negotiated = features;
@@ -372,7 +370,7 @@ export class VirtioMmioDriver {
     this.write(R.QUEUE_SEL, 4, index);
     if (this.read(R.QUEUE_READY, 4) !== 0) throw new DriverProbeError('QUEUE_IN_USE', `queue ${index} reads QueueReady != 0 before setup`);
     const max = this.read(R.QUEUE_NUM_MAX, 4);
-    const packed = ((this.negotiated >> BigInt(RING_PACKED)) & 1n) === 1n;
+    const packed = hasFeature(this.negotiated, Feature.RING_PACKED);
     if (max === 0 || (!packed && (max & (max - 1)) !== 0) || max > 32768) {
       // error_new_virtqueue: disable the queue again and check.
       this.write(R.QUEUE_READY, 4, 0);
@@ -391,8 +389,8 @@ export class VirtioMmioDriver {
     const areas = layout(num, start);
     if (start + areas.bytes > this.ringEnd) throw new RangeError(`setupQueue: ring memory exhausted (queue ${index} needs ${areas.bytes} bytes at 0x${start.toString(16)})`);
     let next = Math.ceil((start + areas.bytes) / PAGE) * PAGE;
-    const eventIdx = ((this.negotiated >> BigInt(EVENT_IDX)) & 1n) === 1n;
-    const indirectDesc = ((this.negotiated >> BigInt(INDIRECT_DESC)) & 1n) === 1n;
+    const eventIdx = hasFeature(this.negotiated, Feature.EVENT_IDX);
+    const indirectDesc = hasFeature(this.negotiated, Feature.INDIRECT_DESC);
     let indirectArea: { address: number; entriesPerChain: number } | undefined;
     if (indirectDesc && options.indirectEntries !== undefined) {
       const bytes = num * options.indirectEntries * 16;
@@ -443,7 +441,7 @@ export class VirtioMmioDriver {
    * @example `drv.ready()`
    */
   ready(): void {
-    this.addStatus(DRIVER_OK);
+    this.addStatus(Status.DRIVER_OK);
   }
 
   /**
@@ -451,7 +449,7 @@ export class VirtioMmioDriver {
    * @example `drv.fail()`
    */
   fail(): void {
-    this.addStatus(FAILED);
+    this.addStatus(Status.FAILED);
   }
 
   /**
@@ -460,7 +458,7 @@ export class VirtioMmioDriver {
    * @example `if (drv.needsReset()) { drv.reset(); reinit(); }`
    */
   needsReset(): boolean {
-    return (this.getStatus() & NEEDS_RESET) !== 0;
+    return (this.getStatus() & Status.DEVICE_NEEDS_RESET) !== 0;
   }
 
   // ------------------------------------------------------------------ operation

@@ -3,8 +3,8 @@
  * three device shapes of the Linux 6.1 trace (blk, rng, console) with the feature bits and
  * configuration sizes QEMU 7.2 offered there.
  */
-import { ConfigSpace, DeviceId, isQueueError } from '@vmv/device-trait';
-import type { ActivationContext, DeviceHost, VirtioDevice, Virtqueue } from '@vmv/device-trait';
+import { ConfigSpace, DeviceId, serveQueue } from '@vmv/device-trait';
+import type { ActivationContext, DescriptorChain, DeviceHost, ServedQueue, VirtioDevice, Virtqueue } from '@vmv/device-trait';
 
 export interface TestDeviceOptions {
   deviceId?: number;
@@ -116,26 +116,15 @@ export class TestDevice implements VirtioDevice {
  * pattern (the request's first readable byte, or 0xab) and echoing the readable bytes count.
  */
 export function echoNotify(device: TestDevice, index: number): void {
-  const ctx = device.ctx;
-  const q = ctx?.queues[index];
-  if (!ctx || !q) return;
-  try {
-    // The usual loop: process with notifications off, re-enable (writes avail_event), re-check.
-    do {
-      q.disableNotification();
-      for (let c = q.pop(); c !== null; c = q.pop()) {
-        const r = c.reader();
-        const fillByte = r.remaining > 0 ? r.readU8() : 0xab;
-        const w = c.writer();
-        w.fill(w.remaining, fillByte);
-        q.addUsed(c, w.written);
-      }
-    } while (q.enableNotification());
-    if (q.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
-  } catch (e) {
-    if (!isQueueError(e)) throw e;
-    ctx.needsReset(e);
-  }
+  if (device.ctx) serveQueue(device.ctx, index, echo);
+}
+
+function echo(chain: DescriptorChain, served: ServedQueue): void {
+  const r = chain.reader();
+  const fillByte = r.remaining > 0 ? r.readU8() : 0xab;
+  const w = chain.writer();
+  w.fill(w.remaining, fillByte);
+  served.complete(chain, w.written);
 }
 
 // Feature words Linux 6.1 accepted from QEMU 7.2 in the trace (DriverFeatures writes): the test

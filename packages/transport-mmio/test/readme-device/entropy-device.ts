@@ -1,5 +1,5 @@
-import { DeviceId, Feature, featureBit, isQueueError } from '@vmv/device-trait';
-import type { ActivationContext, VirtioDevice } from '@vmv/device-trait';
+import { DeviceId, Feature, featureBit, serveQueue } from '@vmv/device-trait';
+import type { ActivationContext, ChainHandler, VirtioDevice } from '@vmv/device-trait';
 
 export class EntropyDevice implements VirtioDevice {
   readonly deviceId = DeviceId.ENTROPY;
@@ -15,22 +15,17 @@ export class EntropyDevice implements VirtioDevice {
   activate(ctx: ActivationContext) { this.ctx = ctx; }
   reset() { this.ctx = null; }
 
+  // serveQueue: notifications off while serving, back on and one more look (so no kick is lost),
+  // an interrupt only when the driver wants one, a corrupted ring reported as DEVICE_NEEDS_RESET.
   queueNotify(index: number) {
-    const ctx = this.ctx;
-    const queue = ctx?.queues[index];
-    if (!ctx || !queue) return;
-    try {
-      for (let chain = queue.pop(); chain; chain = queue.pop()) {
-        const out = chain.writer();
-        const bytes = new Uint8Array(Math.min(out.remaining, 4096));
-        this.fill(bytes);
-        out.write(bytes);
-        queue.addUsed(chain, out.written);
-      }
-      if (queue.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
-    } catch (e) {
-      if (!isQueueError(e)) throw e;
-      ctx.needsReset(e); // the guest corrupted the ring: DEVICE_NEEDS_RESET
-    }
+    if (this.ctx) serveQueue(this.ctx, index, this.handle);
   }
+
+  private readonly handle: ChainHandler = (chain, served) => {
+    const out = chain.writer();
+    const bytes = new Uint8Array(Math.min(out.remaining, 4096));
+    this.fill(bytes);
+    out.write(bytes);
+    served.complete(chain, out.written); // now, or later from asynchronous I/O
+  };
 }
