@@ -64,7 +64,8 @@ function hex(lo: number, hi: number): string {
  * cfg.setFeatures(negotiated);          // at FEATURES_OK
  * cfg.setSize(128);
  * cfg.setAreaLow('descTable', 0x10000); cfg.setAreaHigh('descTable', 0);
- * cfg.setDriverArea(0x11000); cfg.setDeviceArea(0x12000);
+ * cfg.setArea('driverArea', 0x11000);  // or a whole address
+ * cfg.setArea('deviceArea', 0x12000);
  * cfg.ready = true;
  * const queue = createVirtqueue(memory, cfg);
  * ```
@@ -101,12 +102,9 @@ export class QueueConfig {
     this._size = maxSize;
   }
 
-  /** The queue size (QueueNum). Assigning calls {@link QueueConfig.setSize}. */
+  /** The queue size (QueueNum); set with {@link QueueConfig.setSize}. */
   get size(): number {
     return this._size;
-  }
-  set size(value: number) {
-    this.setSize(value);
   }
 
   /**
@@ -220,34 +218,6 @@ export class QueueConfig {
   /** The device area (split: used ring; packed: device event suppression). */
   get deviceArea(): GuestAddress {
     return this.area('deviceArea');
-  }
-
-  /**
-   * Shorthand for `setArea('descTable', addr)`.
-   * @param addr - the address.
-   * @throws Queue.MisalignedAreaError when not 16-byte aligned.
-   * @example `cfg.setDescTable(0x10000)`
-   */
-  setDescTable(addr: GuestAddress): void {
-    this.setArea('descTable', addr);
-  }
-  /**
-   * Shorthand for `setArea('driverArea', addr)`.
-   * @param addr - the address.
-   * @throws Queue.MisalignedAreaError when misaligned.
-   * @example `cfg.setDriverArea(0x11000)`
-   */
-  setDriverArea(addr: GuestAddress): void {
-    this.setArea('driverArea', addr);
-  }
-  /**
-   * Shorthand for `setArea('deviceArea', addr)`.
-   * @param addr - the address.
-   * @throws Queue.MisalignedAreaError when not 4-byte aligned.
-   * @example `cfg.setDeviceArea(0x12000)`
-   */
-  setDeviceArea(addr: GuestAddress): void {
-    this.setArea('deviceArea', addr);
   }
 
   /**

@@ -25,7 +25,7 @@ describe('QueueConfig', () => {
     expect(c.size).toBe(100); // nothing kept from before
     expect(errorName(() => c.setSize(512))).toBe('Queue.InvalidSizeError');
     expect(() => c.setSize(70000)).toThrow(RangeError);
-    c.size = 128;
+    c.setSize(128);
     expect(c.size).toBe(128);
   });
 
@@ -63,11 +63,11 @@ describe('QueueConfig', () => {
     const c = new QueueConfig(8);
     expect(errorName(() => c.setAreaLow('descTable', 0x1008))).toBe('Queue.MisalignedAreaError');
     expect(c.descTable).toBe(0x1008);
-    expect(errorName(() => c.setDriverArea(0x1001))).toBe('Queue.MisalignedAreaError');
-    expect(errorName(() => c.setDeviceArea(0x1002))).toBe('Queue.MisalignedAreaError');
-    c.setDriverArea(0x1002);
+    expect(errorName(() => c.setArea('driverArea', 0x1001))).toBe('Queue.MisalignedAreaError');
+    expect(errorName(() => c.setArea('deviceArea', 0x1002))).toBe('Queue.MisalignedAreaError');
+    c.setArea('driverArea', 0x1002);
     c.setFeatures(1n << 34n);
-    expect(errorName(() => c.setDriverArea(0x1002))).toBe('Queue.MisalignedAreaError');
+    expect(errorName(() => c.setArea('driverArea', 0x1002))).toBe('Queue.MisalignedAreaError');
     // A misaligned low half followed by a fixing write: the last value counts.
     c.setAreaLow('descTable', 0x2000);
     expect(c.descTable).toBe(0x2000);

@@ -171,9 +171,9 @@ function resubmitQueue(memory: GuestMemory, config: QueueConfig, heads: readonly
     const shadow = new QueueConfig(config.maxSize);
     shadow.indirectDesc = config.indirectDesc;
     shadow.setSize(n);
-    shadow.setDescTable(config.descTable);
-    shadow.setDriverArea(addr(base));
-    shadow.setDeviceArea(addr(base + BigInt(usedOff)));
+    shadow.setArea('descTable', config.descTable);
+    shadow.setArea('driverArea', addr(base));
+    shadow.setArea('deviceArea', addr(base + BigInt(usedOff)));
     shadow.ready = true;
     const unique = [...new Set(heads)].filter((h) => h < n);
     const avail = addr(base);

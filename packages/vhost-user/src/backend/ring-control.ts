@@ -257,9 +257,9 @@ export class RingControl {
     const config = new QueueConfig(ring.maxSize);
     config.setFeatures(this.session.features);
     config.setSize(ring.size);
-    config.setDescTable(addr(areas.desc));
-    config.setDriverArea(addr(areas.driver));
-    config.setDeviceArea(addr(areas.device));
+    config.setArea('descTable', addr(areas.desc));
+    config.setArea('driverArea', addr(areas.driver));
+    config.setArea('deviceArea', addr(areas.device));
     config.ready = true;
     const inner = createVirtqueue(memory, config);
     if (fresh) {
