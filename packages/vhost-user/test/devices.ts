@@ -1,9 +1,16 @@
-import { Feature, features, type ActivationContext, type DescriptorChain, type VirtioDevice } from '@vmv/device-trait';
+import { Feature, features, serveQueue, type ActivationContext, type DescriptorChain, type ServedQueue, type VirtioDevice } from '@vmv/device-trait';
+
+/** A request the device took and has not completed yet. */
+export interface HeldRequest {
+  readonly queue: number;
+  readonly chain: DescriptorChain;
+}
 
 /**
- * A tiny test device: each request's readable bytes come back upper-cased in its writable
- * buffers. Config space: bytes 0..3 read-only (0x12345678), bytes 4..7 writable.
- * `mode`: 'sync' completes in queueNotify, 'async' after `delayMs`, 'hold' never.
+ * A tiny test device on `serveQueue`: each request's readable bytes come back upper-cased in its
+ * writable buffers. Config space: bytes 0..3 read-only (0x12345678), bytes 4..7 writable.
+ * `mode`: 'sync' completes in queueNotify, 'async' after `delayMs`, 'hold' when the test calls
+ * `complete` (a device keeps the ServedQueue to complete later, as asynchronous I/O does).
  */
 export class UpperDevice implements VirtioDevice {
   readonly deviceId = 0x7ff0;
@@ -19,11 +26,14 @@ export class UpperDevice implements VirtioDevice {
   notifies = 0;
   processed = 0;
   popped = 0;
-  held: { queue: number; chain: DescriptorChain }[] = [];
+  held: HeldRequest[] = [];
+  /** Per queue, how chains taken from it go back (kept past a reset: late completions are dropped by the queue). */
+  private readonly served: (ServedQueue | null)[];
   private timers = new Set<ReturnType<typeof setTimeout>>();
 
   constructor(queues = 1, maxSize = 256) {
     this.queueMaxSizes = Array.from({ length: queues }, () => maxSize);
+    this.served = Array.from({ length: queues }, () => null);
   }
 
   readConfig(offset: number, data: Uint8Array): void {
@@ -41,46 +51,35 @@ export class UpperDevice implements VirtioDevice {
 
   queueNotify(index: number): void {
     this.notifies++;
-    const ctx = this.ctx;
-    const q = ctx?.queues[index];
-    if (!ctx || !q) return;
-    // VIRTIO 1.2 §2.7.10: drain with notifications off, then re-enable and re-check
-    do {
-      q.disableNotification();
-      for (let c = q.pop(); c !== null; c = q.pop()) this.take(ctx, index, c);
-    } while (q.enableNotification());
-    if (this.mode === 'sync' && q.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
+    if (this.ctx !== null) serveQueue(this.ctx, index, this.handle);
   }
 
-  private take(ctx: ActivationContext, index: number, chain: DescriptorChain): void {
+  private readonly handle = (chain: DescriptorChain, served: ServedQueue): void => {
     this.popped++;
+    this.served[served.index] = served;
     if (this.mode === 'hold') {
-      this.held.push({ queue: index, chain });
+      this.held.push({ queue: served.index, chain });
       return;
     }
     if (this.mode === 'sync') {
-      this.complete(index, chain);
+      this.complete(served.index, chain);
       return;
     }
     const t = setTimeout(() => {
       this.timers.delete(t);
-      if (this.ctx === ctx) this.complete(index, chain);
+      this.complete(served.index, chain);
     }, this.delayMs);
     this.timers.add(t);
-  }
+  };
 
-  /** Completes a chain: upper-cases the readable bytes into the writable ones. */
+  /** Completes a chain of queue `index`: upper-cases the readable bytes into the writable ones. */
   complete(index: number, chain: DescriptorChain): void {
-    const ctx = this.ctx!;
-    const q = ctx.queues[index]!;
     const input = chain.reader().readBytes(chain.readableBytes);
     const out = chain.writer();
     const n = Math.min(out.remaining, input.length);
-    const upper = input.subarray(0, n).map((b) => (b >= 0x61 && b <= 0x7a ? b - 32 : b));
-    out.write(upper);
-    q.addUsed(chain, n);
+    out.write(input.subarray(0, n).map((b) => (b >= 0x61 && b <= 0x7a ? b - 32 : b)));
+    this.served[index]!.complete(chain, n);
     this.processed++;
-    if (this.mode !== 'sync' && q.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
   }
 
   reset(): void {

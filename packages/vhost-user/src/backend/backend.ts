@@ -186,7 +186,8 @@ export class VhostUserBackend {
         // an observer must not break the protocol
       }
     };
-    const host: DeviceHost = { configChanged: () => undefined };
+    // attached once for the backend's life; each connection's session takes the changes in turn
+    const host: DeviceHost = { configChanged: () => this.connection?.configChanged() };
     device.attach?.(host);
   }
 

@@ -13,10 +13,9 @@
  * @module
  */
 
-import type { VirtioDevice } from '@vmv/device-trait';
-import type { GuestMemory } from '@vmv/memory';
+import { DeviceSession, featureBit, type SessionActivation, type SessionEvent, type SessionTransport, type VirtioDevice } from '@vmv/device-trait';
 import type { UnixStream } from '@vmv/sys';
-import { ConfigFlags, HeaderFlags, VhostUserRequest as Q, replyCarriesData } from '../protocol/constants.js';
+import { ConfigFlags, HeaderFlags, VhostFeature, VhostUserRequest as Q, replyCarriesData } from '../protocol/constants.js';
 import { decodeRequest } from '../protocol/decoder.js';
 import { encodeAckReply, encodeConfigReply, encodeU64Reply } from '../protocol/encoder.js';
 import type { VhostUserHeader } from '../protocol/header.js';
@@ -24,8 +23,7 @@ import type { ConfigAccess } from '../protocol/config.js';
 import type { InflightDescription } from '../protocol/inflight.js';
 import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 import type { VhostUserDecodeContext, VhostUserRequestMessage } from '../protocol/messages.js';
-import { InvalidConfigError, InvalidOperationError, UnsupportedRequestError } from '../errors.js';
-import { VhostDeviceSession, type DeviceSessionHost } from './device-session.js';
+import { InvalidConfigError, InvalidOperationError, InvalidParamError, UnsupportedRequestError } from '../errors.js';
 import { InflightSession } from './inflight-session.js';
 import type { KickPollStats } from './kick-poll.js';
 import { MessageChannel, type MessageChannelHost } from './message-channel.js';
@@ -60,18 +58,29 @@ export type ConnectionEvent =
 /** Messages a first kick may process before activation (a whole setup sequence, bounded). */
 const PRE_ACTIVATION_MESSAGES = 4096;
 
+/** vhost bits of SET_FEATURES that are not device features. */
+const VHOST_ONLY_FEATURES = featureBit(VhostFeature.PROTOCOL_FEATURES) | featureBit(VhostFeature.LOG_ALL);
+
 /**
- * A connection to one frontend. Not exported from the package.
+ * A connection to one frontend, and the transport half ({@link SessionTransport}) of its
+ * {@link DeviceSession}: the session (from `@vmv/device-trait`, as for every transport) holds the
+ * status, the negotiated features, the device's activation and every way it leaves service; the
+ * connection maps vhost-user requests onto it. Not exported from the package.
  * @internal
  */
-export class Connection implements MessageChannelHost, DeviceSessionHost, RingControlHost {
+export class Connection implements MessageChannelHost, RingControlHost, SessionTransport {
   private readonly rings: RingControl;
   private readonly table: RegionTable;
   private readonly channel: MessageChannel;
-  private readonly session: VhostDeviceSession;
+  private readonly session: DeviceSession;
   private readonly inflight: InflightSession;
   private readonly release: RegionRelease;
+  private readonly vrings: readonly Vring[];
+  /** The vhost-only bits of the last accepted SET_FEATURES (PROTOCOL_FEATURES). */
+  private vhostFeatures = 0n;
   private ackedProtocolFeatures = 0n;
+  /** Between the session's `activated` and `reset` events (a reset of a running device is reported). */
+  private deviceRunning = false;
   private owned = false;
   private closed = false;
 
@@ -88,12 +97,13 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
     private readonly onClose: (error: unknown) => void,
   ) {
     const vrings = device.queueMaxSizes.map((max, i) => new Vring(i, max, settings.coalesce, settings.poll));
+    this.vrings = vrings;
     this.table = new RegionTable(settings.maxMemSlots);
     this.channel = new MessageChannel(stream, this);
-    this.session = new VhostDeviceSession(device, vrings, this);
+    this.session = new DeviceSession(device, this, { negotiation: 'frontend', offeredFeatures: settings.offeredFeatures & ~VHOST_ONLY_FEATURES });
     this.inflight = new InflightSession(() => this.rings.failStarted(() => new InvalidOperationError('inflight buffer replaced under a running ring')));
     this.rings = new RingControl(vrings, this.session, this.table, this.inflight, settings, this);
-    this.release = new RegionRelease(this.table, device, settings.drainTimeoutMs, settings.emit, () => this.rings.deviceIdle());
+    this.release = new RegionRelease(this.table, () => this.session.drain(), settings.drainTimeoutMs, settings.emit, () => this.rings.deviceIdle());
   }
 
   /** Starts reading. */
@@ -157,29 +167,67 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
     this.channel.pump(PRE_ACTIVATION_MESSAGES);
   }
 
-  /** {@link DeviceSessionHost}: guest memory. */
-  memory(): GuestMemory | null {
-    return this.table.memory;
+  /** {@link RingControlHost}: the features the frontend acked, vhost bits included (0n before SET_FEATURES). */
+  get ackedFeatures(): bigint {
+    return this.session.negotiatedFeatures | this.vhostFeatures;
   }
 
-  /** {@link DeviceSessionHost}: the device was reset; regions it held go once its I/O drained. */
-  deviceReset(): void {
-    this.release.deviceReset();
+  /** The device changed its configuration on its own (the backend's DeviceHost routes here). */
+  configChanged(): void {
+    if (!this.closed) this.session.configChanged();
   }
 
-  /** {@link DeviceSessionHost}: reports to the backend. */
-  emit(event: ConnectionEvent): void {
-    this.settings.emit(event);
+  // ---------------------------------------------------------------- the session's transport half
+
+  /** {@link SessionTransport}: the device starts with the rings started so far, once there is memory. */
+  activation(): SessionActivation | null {
+    const memory = this.table.memory;
+    if (memory === null || !this.vrings.some((r) => r.started)) return null;
+    return { memory, queues: this.vrings.map((r) => (r.started ? r.queue : null)) };
   }
 
-  /** {@link DeviceSessionHost}: see {@link RingControl.updateRunning}. */
-  updateRunning(ring: Vring): void {
-    this.rings.updateRunning(ring);
+  /** {@link SessionTransport}: a call, through the ring's coalescer (the session checked the index). */
+  signalUsedBuffer(queueIndex: number): void {
+    this.vrings[queueIndex]!.requestCall();
   }
 
-  /** {@link DeviceSessionHost}: see {@link RingControl.deferKick}. */
-  deferKick(ring: Vring): void {
-    this.rings.deferKick(ring);
+  /** {@link SessionTransport}: no backend channel (VHOST_USER_BACKEND_CONFIG_CHANGE_MSG) is served yet. */
+  signalConfigChange(): void {}
+
+  /**
+   * {@link SessionTransport}: the device holds no chain of this ring any more (reset, failed
+   * activation). Forgetting them makes their late completions drop; the ring's positions stay,
+   * for GET_VRING_BASE (a `reset()` of the queue would lose them).
+   */
+  retireQueue(queueIndex: number): void {
+    this.vrings[queueIndex]!.queue.forgetOrphans();
+  }
+
+  /** {@link SessionTransport}: what the session did, mapped onto rings, memory and backend events. */
+  event(e: SessionEvent): void {
+    switch (e.type) {
+      case 'activated':
+        this.deviceRunning = true;
+        this.settings.emit({ type: 'activated' });
+        return;
+      case 'needs-reset':
+        // rings stop (updateRunning sees DEVICE_NEEDS_RESET) and their err eventfds are signalled
+        for (const ring of this.vrings) {
+          this.rings.updateRunning(ring);
+          if (ring.started) ring.signalError();
+        }
+        this.settings.emit({ type: 'needs-reset', reason: e.cause });
+        return;
+      case 'reset':
+        // the device holds no chain now: regions kept for it go once its I/O has drained
+        this.release.deviceReset();
+        if (this.deviceRunning) this.settings.emit({ type: 'device-reset' });
+        this.deviceRunning = false;
+        return;
+      default:
+        // features-ok, needs-reset-announced (no config interrupt to send), reset-failed (the reset completed)
+        return;
+    }
   }
 
   // ---------------------------------------------------------------- dispatch and failure policy
@@ -187,7 +235,7 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
   private decodeContext(): VhostUserDecodeContext {
     return {
       offeredFeatures: this.settings.offeredFeatures,
-      ackedFeatures: this.session.features,
+      ackedFeatures: this.ackedFeatures,
       offeredProtocolFeatures: this.settings.offeredProtocolFeatures,
       ackedProtocolFeatures: this.ackedProtocolFeatures,
       queueCount: this.rings.rings.length,
@@ -255,7 +303,7 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
       case Q.REM_MEM_REG: return this.remMemReg(msg.region, msg.fd);
       case Q.GET_VRING_BASE: return this.rings.getVringBase(msg.index);
       case Q.GET_FEATURES: this.replyU64(msg.request, this.settings.offeredFeatures); break;
-      case Q.SET_FEATURES: this.session.setFeatures(msg.value); break;
+      case Q.SET_FEATURES: this.setFeatures(msg.value); break;
       case Q.SET_OWNER: this.setOwner(); break;
       case Q.RESET_OWNER: this.resetOwner(); break;
       case Q.GET_PROTOCOL_FEATURES: this.replyU64(msg.request, this.settings.offeredProtocolFeatures); break;
@@ -275,7 +323,7 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
       case Q.GET_INFLIGHT_FD: this.getInflightFd(msg.inflight); break;
       case Q.SET_INFLIGHT_FD: this.inflight.set(msg.inflight, msg.fd); break;
       case Q.RESET_DEVICE: this.resetDevice(); break;
-      case Q.SET_STATUS: this.session.setStatus(Number(msg.value)); break;
+      case Q.SET_STATUS: this.setStatus(Number(msg.value)); break;
       case Q.GET_STATUS: this.replyU64(msg.request, BigInt(this.session.status)); break;
       case Q.SET_LOG_BASE:
       case Q.SET_LOG_FD:
@@ -300,10 +348,39 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
     this.owned = true;
   }
 
-  /** Deprecated: "disable all rings" is the safe reading (vhost-user.rst). */
+  /**
+   * SET_FEATURES: the device features go to the session (VIRTIO_F_VERSION_1, a subset of the
+   * offer, and the device's own `validateFeatures`); the vhost bits stay here.
+   * @throws VhostUser.InvalidParamError when the session refuses them (nothing changes)
+   */
+  private setFeatures(value: bigint): void {
+    if (!this.session.acceptFeatures(value & ~VHOST_ONLY_FEATURES)) {
+      throw new InvalidParamError('the features are not acceptable (VIRTIO_F_VERSION_1 is required; the device may refuse a combination)', { features: value });
+    }
+    this.vhostFeatures = value & VHOST_ONLY_FEATURES;
+    for (const ring of this.vrings) this.rings.updateRunning(ring);
+  }
+
+  /**
+   * SET_STATUS, recorded as the frontend relays it (QEMU sets FEATURES_OK right after
+   * SET_FEATURES, and ACKNOWLEDGE | DRIVER | DRIVER_OK when it starts the device). FEATURES_OK is
+   * dropped when the accepted features are not acceptable; DRIVER_OK activates the device once a
+   * ring has started, and kicks remembered until then are handled.
+   */
+  private setStatus(value: number): void {
+    const before = this.session.activated;
+    this.session.writeStatus(value);
+    if (!before && this.session.activated) for (const ring of this.vrings) if (ring.pendingKick) this.rings.deferKick(ring);
+  }
+
+  /**
+   * Deprecated, and "either ignore this message, or use it to disable all rings" (vhost-user.rst):
+   * every ring stops, so the device is deactivated as when the last ring stops; the negotiated
+   * features and status stay (discarding connection state is the reading the spec warns against).
+   */
   private resetOwner(): void {
     this.rings.stopAll();
-    this.session.reset();
+    this.session.deactivate();
     this.owned = false;
   }
 
@@ -328,7 +405,7 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
   private getConfig(access: ConfigAccess): void {
     const data = new Uint8Array(access.size);
     const inside = Math.max(0, Math.min(access.size, this.device.configSize - access.offset));
-    if (inside > 0) this.device.readConfig(access.offset, data.subarray(0, inside));
+    if (inside > 0) this.session.readConfig(access.offset, data.subarray(0, inside));
     this.channel.send(encodeConfigReply({ ...access, data }));
   }
 
@@ -337,7 +414,7 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
       throw new InvalidConfigError('write beyond the device config space', { offset, size, configSize: this.device.configSize });
     }
     if (flags !== ConfigFlags.WRITABLE && flags !== ConfigFlags.LIVE_MIGRATION) throw new InvalidConfigError('unknown flags', { flags });
-    this.device.writeConfig(offset, data);
+    this.session.writeConfig(offset, data);
   }
 
   private getInflightFd(desc: InflightDescription): void {
@@ -345,9 +422,10 @@ export class Connection implements MessageChannelHost, DeviceSessionHost, RingCo
     this.channel.send(reply, [fd], [fd]);
   }
 
+  /** RESET_DEVICE: every ring stops and the session is reset (device, status, features). */
   private resetDevice(): void {
     this.rings.stopAll();
-    this.session.resetAll();
+    this.session.reset();
+    this.vhostFeatures = 0n;
   }
-
 }

@@ -8,7 +8,6 @@
  * @module
  */
 
-import type { VirtioDevice } from '@vmv/device-trait';
 import type { MappedRegion, RegionTable } from './region-table.js';
 import type { ConnectionEvent } from './connection.js';
 
@@ -29,14 +28,14 @@ export class RegionRelease {
 
   /**
    * @param table - the connection's region table (which unmaps)
-   * @param device - the device served (its `drain`)
+   * @param drain - settles when the device's I/O from before its last reset has finished (`DeviceSession.drain`; never rejects)
    * @param drainTimeoutMs - how long to wait for the device
    * @param emit - reports `memory-held`
    * @param deviceIdle - whether the device holds no chain (none outstanding, none orphaned)
    */
   constructor(
     private readonly table: RegionTable,
-    private readonly device: VirtioDevice,
+    private readonly drain: () => Promise<void>,
     private readonly drainTimeoutMs: number,
     private readonly emit: (event: ConnectionEvent) => void,
     private readonly deviceIdle: () => boolean,
@@ -94,8 +93,8 @@ export class RegionRelease {
 
   /**
    * Runs `release` once the device's I/O from before its last reset has finished
-   * (`VirtioDevice.drain()`), or after the drain timeout if it never settles; at once for a
-   * device without `drain`. A release never throws out of here.
+   * (`VirtioDevice.drain()`, through the session), or after the drain timeout if it never
+   * settles. A release never throws out of here.
    * @param release - what to unmap
    */
   afterDeviceDrain(release: () => void): void {
@@ -106,11 +105,6 @@ export class RegionRelease {
         // unmapping failed: nothing more can be done for these regions
       }
     };
-    const drain = this.device.drain;
-    if (typeof drain !== 'function') {
-      run();
-      return;
-    }
     let done = false;
     const finish = (): void => {
       if (done) return;
@@ -120,11 +114,7 @@ export class RegionRelease {
     };
     const timer = setTimeout(finish, this.drainTimeoutMs);
     timer.unref?.();
-    try {
-      Promise.resolve(drain.call(this.device)).then(finish, finish);
-    } catch {
-      finish();
-    }
+    this.drain().then(finish, finish);
   }
 
   /** Keeps regions mapped until the device is idle or reset (see {@link RegionRelease.graveyard}). */

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Feature, hasFeature } from '@vmv/device-trait';
+import { Feature, Status, hasFeature, type DeviceSession } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
 import { QueueConfig, createVirtqueue, packedRingSizes, splitRingSizes } from '@vmv/queue';
 import { setNonBlocking } from '@vmv/sys';
@@ -19,7 +19,6 @@ import { encodeVringStateReply } from '../protocol/encoder.js';
 import type { VringAddr } from '../protocol/vring.js';
 import { InvalidOperationError, InvalidParamError } from '../errors.js';
 import type { ConnectionSettings } from './connection.js';
-import type { VhostDeviceSession } from './device-session.js';
 import type { InflightSession } from './inflight-session.js';
 import { addPollStats, noPollStats, type KickPollStats } from './kick-poll.js';
 import { safeClose, toGuestAddress as addr, type RegionTable } from './region-table.js';
@@ -29,6 +28,8 @@ import { ringBase, type Vring } from './vring.js';
 export interface RingControlHost {
   /** Whether the connection has ended. */
   readonly isClosed: boolean;
+  /** The features the frontend acked, vhost bits included (0n before SET_FEATURES). */
+  readonly ackedFeatures: bigint;
   /** Runs `fn`; an exception ends the connection. */
   guard(fn: () => void): void;
   /** Before activation: handles the control messages already sent (a bounded number). */
@@ -44,7 +45,7 @@ export interface RingControlHost {
 export class RingControl {
   /**
    * @param rings - one per device queue
-   * @param session - the device session (features, activation, DEVICE_NEEDS_RESET)
+   * @param session - the device session (activation, notifications, DEVICE_NEEDS_RESET)
    * @param table - the memory table (translation, memory)
    * @param inflight - the inflight buffer (ring starts under tracking)
    * @param settings - resolved options (poll interval, drain timeout, events)
@@ -52,7 +53,7 @@ export class RingControl {
    */
   constructor(
     readonly rings: readonly Vring[],
-    private readonly session: VhostDeviceSession,
+    private readonly session: DeviceSession,
     private readonly table: RegionTable,
     private readonly inflight: InflightSession,
     private readonly settings: ConnectionSettings,
@@ -109,7 +110,7 @@ export class RingControl {
   /** SET_VRING_BASE: where a fresh ring starts (packed positions must lie inside the ring). */
   setVringBase(index: number, num: number): void {
     const ring = this.rings[index]!;
-    if (hasFeature(this.session.features, Feature.RING_PACKED)) {
+    if (hasFeature(this.host.ackedFeatures, Feature.RING_PACKED)) {
       // bits 0-14 / 16-30: the available and used positions, which must lie inside the ring
       const avail = num & 0x7fff;
       const used = (num >>> 16) & 0x7fff;
@@ -128,7 +129,7 @@ export class RingControl {
     this.unstartForReconfig(ring);
     const n = ring.size;
     let sizes: { desc: number; driver: number; device: number };
-    if (hasFeature(this.session.features, Feature.RING_PACKED)) {
+    if (hasFeature(this.host.ackedFeatures, Feature.RING_PACKED)) {
       const p = packedRingSizes(n);
       sizes = { desc: p.descRing, driver: p.driverEvent, device: p.deviceEvent };
     } else {
@@ -159,10 +160,11 @@ export class RingControl {
       const inner = ring.queue.current;
       const num = inner === null ? ring.base : ringBase(inner);
       ring.stop(num);
-      if (!this.rings.some((r) => r.started)) this.session.reset();
+      // every ring stopped: the frontend stopped the device, and will start it again
+      if (!this.rings.some((r) => r.started)) this.session.deactivate();
       this.host.send(encodeVringStateReply(Q.GET_VRING_BASE, { index, num }));
     };
-    if (ring.queue.outstanding === 0 || !this.session.isActive) {
+    if (ring.queue.outstanding === 0 || !this.session.activated) {
       finish();
       return undefined;
     }
@@ -199,19 +201,17 @@ export class RingControl {
     for (const ring of this.rings) ring.reset();
   }
 
-  private isEnabled(ring: Vring): boolean {
-    return ring.enabled || !hasFeature(this.session.features, VhostFeature.PROTOCOL_FEATURES);
+  private needsReset(): boolean {
+    return (this.session.status & Status.DEVICE_NEEDS_RESET) !== 0;
   }
 
-
-
-
-
-
+  private isEnabled(ring: Vring): boolean {
+    return ring.enabled || !hasFeature(this.host.ackedFeatures, VhostFeature.PROTOCOL_FEATURES);
+  }
 
   /** whether `ring` runs follows its start, enable and the device state. */
   updateRunning(ring: Vring): void {
-    const running = ring.started && this.isEnabled(ring) && !this.session.needsResetSet;
+    const running = ring.started && this.isEnabled(ring) && !this.needsReset();
     const was = ring.queue.isRunning;
     ring.queue.setRunning(running);
     // A ring that starts running gets one notification even without a kick: buffers made
@@ -232,7 +232,7 @@ export class RingControl {
    */
   private unstartForReconfig(ring: Vring): void {
     if (!ring.started) return;
-    if (this.session.isActive || ring.queue.outstanding > 0) {
+    if (this.session.activated || ring.queue.outstanding > 0) {
       throw new InvalidOperationError('ring is running', { index: ring.index });
     }
     ring.unwatchKick();
@@ -248,14 +248,15 @@ export class RingControl {
     ring.started = true;
     this.updateRunning(ring);
     ring.watchKick(() => this.host.guard(() => this.onKick(ring)), this.settings.pollIntervalMs);
-    this.session.queueStarted(ring);
+    // a ring started after activation joins the running device (one stopped and restarted is still its queue)
+    if (this.session.activated && this.session.queue(ring.index) === null) this.session.enableQueue(ring.index, ring.queue);
   }
 
   /** Builds the real ring over `memory` and hands it to the ring's BackendQueue. */
   private attachRing(ring: Vring, memory: GuestMemory, fresh: boolean): void {
     const areas = ring.areas!;
     const config = new QueueConfig(ring.maxSize);
-    config.setFeatures(this.session.features);
+    config.setFeatures(this.host.ackedFeatures);
     config.setSize(ring.size);
     config.setArea('descTable', addr(areas.desc));
     config.setArea('driverArea', addr(areas.driver));
@@ -297,7 +298,7 @@ export class RingControl {
    * ring stopped since (orphans). A reset device holds nothing (VirtioDevice contract).
    */
   deviceIdle(): boolean {
-    return this.host.isClosed || !this.session.isActive || this.rings.every((r) => r.queue.outstanding === 0 && r.queue.orphaned === 0);
+    return this.host.isClosed || !this.session.activated || this.rings.every((r) => r.queue.outstanding === 0 && r.queue.orphaned === 0);
   }
 
   private ringFailed(ring: Vring, error: unknown): void {
@@ -310,23 +311,29 @@ export class RingControl {
 
   private onKick(ring: Vring, poll = false): void {
     if (!ring.started) return;
-    if (!this.isEnabled(ring) || this.session.needsResetSet) {
+    if (!this.isEnabled(ring) || this.needsReset()) {
       ring.pendingKick = true;
       return;
     }
     // Before activation, control messages sent before the kick are processed first (the
     // frontend wrote them before the driver could kick), so activation sees every ring set up.
-    if (!this.session.isActive) this.host.pumpBeforeActivation();
+    if (!this.session.activated) this.host.pumpBeforeActivation();
     if (this.host.isClosed || !ring.started || !this.isEnabled(ring)) return;
     if (!this.session.activate()) {
       ring.pendingKick = true;
       return;
     }
     ring.pendingKick = false;
-    if (poll) return this.session.notify(ring.index);
+    if (poll) {
+      this.session.notify(ring.index);
+      return;
+    }
     ring.coalescer?.kicked();
     const poller = ring.poller;
-    if (poller === null) return this.session.notify(ring.index);
+    if (poller === null) {
+      this.session.notify(ring.index);
+      return;
+    }
     const before = ring.queue.nextAvail;
     poller.kicked();
     this.session.notify(ring.index);
