@@ -9,9 +9,9 @@ import { DRIVER_SEQUENCES, EVENT_IDX, EchoDevice, FakeTransport, LIVE, RING_PACK
 
 describe('DeviceSession: the shared driver sequences', () => {
   for (const seq of DRIVER_SEQUENCES) {
-    it(seq.name, () => {
+    it(seq.name, async () => {
       const rig = sessionRig();
-      runSequence(sessionPort(rig), seq, (what, actual, expected) => expect({ what, actual }).toEqual({ what, actual: expected }));
+      await runSequence(sessionPort(rig), seq, (what, actual, expected) => expect({ what, actual }).toEqual({ what, actual: expected }));
     });
   }
 });

@@ -4,6 +4,7 @@
  */
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { VirtioDevice } from '@vmv/device-trait';
 import { VhostUserBackend, type VhostUserBackendEvent } from '@vmv/vhost-user';
 import { UpperDevice } from './devices';
 
@@ -28,7 +29,7 @@ export function releaseTracked(): void {
 }
 
 /** A tracked backend listening on a fresh socket (`tag` names it); `failures()` lists the error names of failed requests. */
-export function startBackend(tag: string, device = new UpperDevice(), options: ConstructorParameters<typeof VhostUserBackend>[1] = {}) {
+export function startBackend<D extends VirtioDevice = UpperDevice>(tag: string, device: D = new UpperDevice() as unknown as D, options: ConstructorParameters<typeof VhostUserBackend>[1] = {}) {
   const events: VhostUserBackendEvent[] = [];
   const backend = track(new VhostUserBackend(device, { ...options, onEvent: (e) => events.push(e) }));
   const path = join(tmpdir(), `vmv-vu-${tag}-${process.pid}-${counter++}.sock`);

@@ -118,6 +118,8 @@ type Driver = SplitDriver<number> | PackedDriver<number>;
 export interface RigRing {
   readonly driver: Driver;
   readonly queue: Virtqueue;
+  /** Where the driver area lies. */
+  readonly driverArea: number;
   /** Used buffers the driver took back: [token, len]. */
   readonly used: [number, number][];
 }
@@ -140,7 +142,7 @@ export function sessionRig(device: EchoDevice = new EchoDevice(), negotiation: '
     const driver: Driver = packed ? new PackedDriver<number>(memory, options) : new SplitDriver<number>(memory, options);
     const config = driver.queueConfig(size);
     config.setFeatures(features);
-    return { driver, queue: createVirtqueue(memory, config), used: [] };
+    return { driver, queue: createVirtqueue(memory, config), driverArea: layout.driverArea, used: [] };
   };
   transport.next = () => ({ memory, queues: rings.map((r) => r?.queue ?? null) });
   const rig = {
@@ -194,31 +196,63 @@ export function writeFeatures(session: DeviceSession, features: bigint): void {
 
 // ------------------------------------------------------------------ the shared table
 
+/** A value, or a promise of it: a port over a socket (vhost-user) answers later. */
+export type Awaitable<T> = T | Promise<T>;
+
 /**
  * What a driver does to a device, whatever the transport: an MMIO test maps these to register
- * writes, a vhost-user test to frontend messages.
+ * writes, a vhost-user test to frontend messages. Every method may answer at once or later.
  */
 export interface DriverPort {
+  /** The device behind the port (the table's device-side steps use it). */
+  readonly device: EchoDevice;
+  /** The device features offered, transport-only bits removed. */
+  offeredFeatures(): Awaitable<bigint>;
   /** Writes the status; returns the status read back. */
-  writeStatus(value: number): number;
+  writeStatus(value: number): Awaitable<number>;
+  /** Reads the status. */
+  readStatus(): Awaitable<number>;
   /** Writes the driver features (both words). */
-  writeFeatures(features: bigint): void;
+  writeFeatures(features: bigint): Awaitable<void>;
   /** Sets queue `index` up (size, areas, ready). */
-  setupQueue(index: number): void;
+  setupQueue(index: number): Awaitable<void>;
   /** Adds `count` requests to queue `index`, kicking as the ring asks. */
-  submit(index: number, count: number): void;
-  /** Requests of queue `index` the driver got back so far. */
+  submit(index: number, count: number): Awaitable<void>;
+  /** A notification for queue `index`, which may not exist; resolves once the transport has handled it. */
+  notify(index: number): Awaitable<void>;
+  /** A hostile driver moves the available index of queue `index` far ahead and notifies; resolves once handled. */
+  corruptAvail(index: number): Awaitable<void>;
+  /** Requests of queue `index` the driver got back so far (from the ring set up last). */
   usedCount(index: number): number;
   /** Used-buffer interrupts the driver got so far. */
   usedInterrupts(): number;
+  /**
+   * Resolves once `cond()` holds: at once in process (where it must already hold), after the
+   * backend's turn of the loop over a socket (failing only on a hang).
+   */
+  settle(cond: () => boolean, what: string): Awaitable<void>;
 }
 
 /** One step of a driver sequence, with what must hold after it. */
 export type DriverStep =
+  /** The features offered. */
+  | { readonly op: 'offer'; readonly expect: bigint }
   | { readonly op: 'status'; readonly value: number; readonly expect: number }
+  | { readonly op: 'readStatus'; readonly expect: number }
   | { readonly op: 'features'; readonly value: bigint }
   | { readonly op: 'setupQueue'; readonly index: number }
-  | { readonly op: 'submit'; readonly index: number; readonly count: number; readonly expectUsed: number };
+  /** Requests in; `expectUsed` back, and (a deferred device) `expectHeld` held by the device. */
+  | { readonly op: 'submit'; readonly index: number; readonly count: number; readonly expectUsed: number; readonly expectHeld?: number }
+  /** A notification for a queue the device does not have: ignored (no interrupt, the status stays `expectStatus`). */
+  | { readonly op: 'notify'; readonly index: number; readonly expectStatus: number }
+  /** The device's `ctx.interrupt.signalUsedBuffer(index)`: throws `expect` (an error name) or nothing (null). */
+  | { readonly op: 'deviceSignal'; readonly index: number; readonly expect: 'RangeError' | null }
+  /** The device starts holding requests (asynchronous I/O) or serving them at once again. */
+  | { readonly op: 'device'; readonly action: 'defer' | 'serve' }
+  /** The device completes what it held, after a reset: dropped (queue `index` still shows `expectUsed`), and no interrupt. */
+  | { readonly op: 'completeLate'; readonly index: number; readonly expectUsed: number }
+  /** A hostile driver breaks queue `index` (its available index far ahead) and notifies. */
+  | { readonly op: 'corrupt'; readonly index: number };
 
 /** A named sequence for a device offering VERSION_1 | EVENT_IDX | RING_PACKED | RING_RESET with two queues. */
 export interface DriverSequence {
@@ -230,17 +264,24 @@ const A = S.ACKNOWLEDGE;
 const AD = S.ACKNOWLEDGE | S.DRIVER;
 const ADF = AD | S.FEATURES_OK;
 
+/** Linux's init up to DRIVER_OK with `features` and queues `queues` set up. */
+function init(features: bigint, queues: readonly number[]): DriverStep[] {
+  return [
+    { op: 'status', value: A, expect: A },
+    { op: 'status', value: AD, expect: AD },
+    { op: 'features', value: features },
+    { op: 'status', value: ADF, expect: ADF },
+    ...queues.map((index): DriverStep => ({ op: 'setupQueue', index })),
+    { op: 'status', value: LIVE, expect: LIVE },
+  ];
+}
+
 export const DRIVER_SEQUENCES: readonly DriverSequence[] = [
   {
-    name: 'Linux init with EVENT_IDX, then requests in several rounds (split)',
+    name: 'feature offer, Linux init with EVENT_IDX, then requests in several rounds (split)',
     steps: [
-      { op: 'status', value: A, expect: A },
-      { op: 'status', value: AD, expect: AD },
-      { op: 'features', value: VERSION_1 | EVENT_IDX },
-      { op: 'status', value: ADF, expect: ADF },
-      { op: 'setupQueue', index: 0 },
-      { op: 'setupQueue', index: 1 },
-      { op: 'status', value: LIVE, expect: LIVE },
+      { op: 'offer', expect: VERSION_1 | EVENT_IDX | RING_PACKED | RING_RESET },
+      ...init(VERSION_1 | EVENT_IDX, [0, 1]),
       { op: 'submit', index: 0, count: 3, expectUsed: 3 },
       { op: 'submit', index: 0, count: 1, expectUsed: 4 },
       { op: 'submit', index: 1, count: 2, expectUsed: 2 },
@@ -249,16 +290,7 @@ export const DRIVER_SEQUENCES: readonly DriverSequence[] = [
   },
   {
     name: 'packed rings without EVENT_IDX',
-    steps: [
-      { op: 'status', value: A, expect: A },
-      { op: 'status', value: AD, expect: AD },
-      { op: 'features', value: VERSION_1 | RING_PACKED },
-      { op: 'status', value: ADF, expect: ADF },
-      { op: 'setupQueue', index: 0 },
-      { op: 'status', value: LIVE, expect: LIVE },
-      { op: 'submit', index: 0, count: 2, expectUsed: 2 },
-      { op: 'submit', index: 0, count: 2, expectUsed: 4 },
-    ],
+    steps: [...init(VERSION_1 | RING_PACKED, [0]), { op: 'submit', index: 0, count: 2, expectUsed: 2 }, { op: 'submit', index: 0, count: 2, expectUsed: 4 }],
   },
   {
     name: 'FEATURES_OK refused without VERSION_1; the driver gives up (FAILED)',
@@ -282,57 +314,141 @@ export const DRIVER_SEQUENCES: readonly DriverSequence[] = [
   {
     name: 'reset and initialise again',
     steps: [
-      { op: 'status', value: A, expect: A },
-      { op: 'status', value: AD, expect: AD },
-      { op: 'features', value: VERSION_1 },
-      { op: 'status', value: ADF, expect: ADF },
-      { op: 'setupQueue', index: 0 },
-      { op: 'status', value: LIVE, expect: LIVE },
+      ...init(VERSION_1, [0]),
       { op: 'submit', index: 0, count: 1, expectUsed: 1 },
       { op: 'status', value: 0, expect: 0 },
-      { op: 'status', value: A, expect: A },
-      { op: 'status', value: AD, expect: AD },
-      { op: 'features', value: VERSION_1 | EVENT_IDX },
-      { op: 'status', value: ADF, expect: ADF },
-      { op: 'setupQueue', index: 0 },
-      { op: 'status', value: LIVE, expect: LIVE },
+      ...init(VERSION_1 | EVENT_IDX, [0]),
+      { op: 'submit', index: 0, count: 2, expectUsed: 2 },
+    ],
+  },
+  {
+    name: 'bad queue indices: a notification for a missing queue is ignored; the device signalling one gets RangeError',
+    steps: [
+      ...init(VERSION_1 | EVENT_IDX, [0]),
+      { op: 'notify', index: 7, expectStatus: LIVE },
+      { op: 'deviceSignal', index: 2, expect: 'RangeError' },
+      { op: 'deviceSignal', index: -1, expect: 'RangeError' },
+      { op: 'deviceSignal', index: 0.5, expect: 'RangeError' },
+      { op: 'deviceSignal', index: 1, expect: null }, // exists, not running: nothing sent
+      { op: 'submit', index: 0, count: 2, expectUsed: 2 },
+    ],
+  },
+  {
+    name: 'reset with requests in flight: late completions are dropped and raise no interrupt',
+    steps: [
+      ...init(VERSION_1 | EVENT_IDX, [0]),
+      { op: 'submit', index: 0, count: 2, expectUsed: 2 },
+      { op: 'device', action: 'defer' },
+      { op: 'submit', index: 0, count: 3, expectUsed: 2, expectHeld: 3 },
+      { op: 'status', value: 0, expect: 0 },
+      { op: 'completeLate', index: 0, expectUsed: 2 },
+      { op: 'device', action: 'serve' },
+      ...init(VERSION_1 | EVENT_IDX, [0]),
+      { op: 'submit', index: 0, count: 1, expectUsed: 1 },
+    ],
+  },
+  {
+    name: 'a ring the driver breaks puts the device in DEVICE_NEEDS_RESET until a reset',
+    steps: [
+      ...init(VERSION_1 | EVENT_IDX, [0, 1]),
+      { op: 'submit', index: 0, count: 1, expectUsed: 1 },
+      { op: 'corrupt', index: 0 },
+      { op: 'readStatus', expect: LIVE | S.DEVICE_NEEDS_RESET },
+      { op: 'submit', index: 1, count: 1, expectUsed: 0 }, // no queue runs until the reset
+      { op: 'status', value: 0, expect: 0 },
+      ...init(VERSION_1 | EVENT_IDX, [0]),
       { op: 'submit', index: 0, count: 2, expectUsed: 2 },
     ],
   },
 ];
 
+/** The name of what `fn` throws, or null. */
+function thrownName(fn: () => void): string | null {
+  try {
+    fn();
+    return null;
+  } catch (e) {
+    return e instanceof Error ? e.name : typeof e;
+  }
+}
+
 /**
  * Runs `seq` through `port`, calling `check(what, actual, expected)` for each expectation (the
  * test framework's `expect` in the caller, so this file stays framework-free).
  */
-export function runSequence(port: DriverPort, seq: DriverSequence, check: (what: string, actual: unknown, expected: unknown) => void): void {
-  seq.steps.forEach((step, n) => {
+export async function runSequence(port: DriverPort, seq: DriverSequence, check: (what: string, actual: unknown, expected: unknown) => void): Promise<void> {
+  for (const [n, step] of seq.steps.entries()) {
     const at = `${seq.name}, step ${n} (${step.op})`;
     switch (step.op) {
+      case 'offer':
+        check(`${at}: features offered`, await port.offeredFeatures(), step.expect);
+        break;
       case 'status':
-        check(`${at}: status read back`, port.writeStatus(step.value), step.expect);
-        return;
+        check(`${at}: status read back`, await port.writeStatus(step.value), step.expect);
+        break;
+      case 'readStatus':
+        check(`${at}: status`, await port.readStatus(), step.expect);
+        break;
       case 'features':
-        port.writeFeatures(step.value);
-        return;
+        await port.writeFeatures(step.value);
+        break;
       case 'setupQueue':
-        port.setupQueue(step.index);
-        return;
-      case 'submit':
-        port.submit(step.index, step.count);
+        await port.setupQueue(step.index);
+        break;
+      case 'submit': {
+        await port.submit(step.index, step.count);
+        const held = step.expectHeld;
+        await port.settle(() => port.usedCount(step.index) >= step.expectUsed && (held === undefined || port.device.held.length >= held), `${at}: requests back or held`);
         check(`${at}: requests used`, port.usedCount(step.index), step.expectUsed);
-        return;
+        if (held !== undefined) check(`${at}: requests held by the device`, port.device.held.length, held);
+        break;
+      }
+      case 'notify': {
+        const interrupts = port.usedInterrupts();
+        await port.notify(step.index);
+        check(`${at}: status`, await port.readStatus(), step.expectStatus);
+        check(`${at}: interrupts`, port.usedInterrupts(), interrupts);
+        break;
+      }
+      case 'deviceSignal': {
+        const ctx = port.device.ctx;
+        check(`${at}: the device is running`, ctx !== null, true);
+        check(`${at}: signalUsedBuffer(${step.index}) throws`, thrownName(() => ctx!.interrupt.signalUsedBuffer(step.index)), step.expect);
+        break;
+      }
+      case 'device':
+        port.device.deferred = step.action === 'defer';
+        break;
+      case 'completeLate': {
+        const interrupts = port.usedInterrupts();
+        check(`${at}: the device was reset`, port.device.ctx, null);
+        port.device.completeHeld();
+        check(`${at}: requests used`, port.usedCount(step.index), step.expectUsed);
+        check(`${at}: interrupts`, port.usedInterrupts(), interrupts);
+        break;
+      }
+      case 'corrupt':
+        await port.corruptAvail(step.index);
+        break;
     }
-  });
+  }
+}
+
+/** Moves a split ring's available index (at `driverArea + 2`) far ahead of what it holds. */
+export function breakAvailIndex(memory: GuestMemory, driverArea: number): void {
+  memory.writeU16(driverArea + 2, (memory.readU16(driverArea + 2) + 0x8000) & 0xffff);
 }
 
 /** The DriverPort of a bare DeviceSession (the rig above). */
 export function sessionPort(rig: ReturnType<typeof sessionRig>): DriverPort {
   return {
+    device: rig.device,
+    offeredFeatures: () => rig.session.offeredFeatures,
     writeStatus: (value) => {
       rig.session.writeStatus(value);
       return rig.session.status;
     },
+    readStatus: () => rig.session.status,
     writeFeatures: (features) => writeFeatures(rig.session, features),
     setupQueue: (index) => {
       const r = rig.setupQueue(index);
@@ -342,7 +458,17 @@ export function sessionPort(rig: ReturnType<typeof sessionRig>): DriverPort {
     submit: (index, count) => {
       rig.submit(index, count);
     },
+    notify: (index) => {
+      rig.session.notify(index);
+    },
+    corruptAvail: (index) => {
+      breakAvailIndex(rig.memory, rig.rings[index]!.driverArea);
+      rig.session.notify(index);
+    },
     usedCount: (index) => rig.collect(index).length,
     usedInterrupts: () => rig.transport.usedInterrupts.length,
+    settle: (cond, what) => {
+      if (!cond()) throw new Error(`${what}: does not hold`);
+    },
   };
 }
