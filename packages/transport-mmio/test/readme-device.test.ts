@@ -1,13 +1,13 @@
 /**
  * The "complete small device" of @vmv/device-trait's README, copied verbatim into
- * test/readme-device/entropy-device.ts (which imports nothing but '@vmv/device-trait'), checked
- * to be identical to the README text, type-checked with the rest of the tests, and driven through
+ * device-trait's test/support/readme-device/entropy-device.ts (which imports nothing but
+ * '@vmv/device-trait'; vhost-user's readme-device test serves the same copy), checked to be
+ * identical to the README text, type-checked with the rest of the tests, and driven through
  * the MMIO transport on an IoManager by the Linux 6.1 driver model: a device author needs
  * @vmv/device-trait alone, and the README's device works.
  */
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { InMemoryInterruptController, IoManager, MmioRange } from '@vmv/bus';
 import { DeviceId, Feature, featureBit } from '@vmv/device-trait';
 import { GuestMemory } from '@vmv/memory';
@@ -15,24 +15,11 @@ import { MMIO_DEFAULT_REGION_SIZE, VirtioMmioTransport } from '@vmv/transport-mm
 import type { MmioDiagnostic } from '@vmv/transport-mmio';
 import { VirtioMmioDriver } from '@vmv/transport-mmio/driver';
 import type { DriverQueue } from '@vmv/transport-mmio/driver';
-import { EntropyDevice } from './readme-device/entropy-device';
+import { EntropyDevice } from '../../device-trait/test/support/readme-device/entropy-device';
+import { README_DEVICE_FILE as DEVICE_FILE, readmeDeviceBlock } from '../../device-trait/test/support/readme';
 
-const DEVICE_FILE = join(__dirname, 'readme-device', 'entropy-device.ts');
-const README = join(__dirname, '..', '..', 'device-trait', 'README.md');
 const BASE = 0xd000_0000;
 const IRQ = 5;
-
-/** The first ```ts block after the README's "complete small device" heading. */
-function readmeDeviceBlock(): string {
-  const text = readFileSync(README, 'utf8');
-  const at = text.indexOf('## Example: a complete small device');
-  expect(at).toBeGreaterThanOrEqual(0);
-  const open = text.indexOf('```ts\n', at);
-  const close = text.indexOf('\n```', open + 6);
-  expect(open).toBeGreaterThan(at);
-  expect(close).toBeGreaterThan(open);
-  return text.slice(open + 6, close + 1);
-}
 
 /** A deterministic entropy source: 0, 1, 2, ... (mod 256) across calls. */
 function counterSource() {
