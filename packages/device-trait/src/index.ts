@@ -12,7 +12,7 @@ export { VirtioDeviceState } from './status.js';
 export type { DeviceStateSnapshot, StatusWriteOutcome } from './status.js';
 export type { ActivationContext, DeviceHost, InterruptHandle, SharedMemoryRegion, VirtioDevice } from './device.js';
 export { ActivationError, DEVICE_ERROR_NAMES, DeviceError, InvalidSnapshotError, isDeviceError } from './errors.js';
-export type { DeviceErrorOptions } from './errors.js';
+export type { DeviceErrorName, DeviceErrorOptions } from './errors.js';
 
 // What a device implementation names from its dependencies, reachable from here alone.
 export type { GuestAddress, GuestMemory, GuestMemoryErrorName } from '@vmv/memory';

@@ -19,6 +19,7 @@ export * from './encoder.js';
 export {
   VhostUserError,
   isVhostUserError,
+  VHOST_USER_ERROR_NAMES,
   DECODE_ERROR_NAMES,
   PartialMessageError,
   UnknownRequestError,
@@ -44,4 +45,5 @@ export {
   DisconnectedError,
   type VhostUserErrorName,
   type VhostUserErrorOptions,
+  type VhostUserFacts,
 } from '../errors.js';
