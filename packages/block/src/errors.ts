@@ -4,14 +4,11 @@
  * the host's storage, and from restoring a snapshot. Guards test `name`, never `instanceof`.
  * @module
  */
+import { VmvError, errorGuard } from '@vmv/errors';
+import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 
 /** Options common to every @vmv/block error. @example `new BlockError('X', 'summary', { details: 'why', cause: e })` */
-export interface BlockErrorOptions {
-  /** Longer explanation for logs. */
-  details?: string;
-  /** The error that caused this one. */
-  cause?: unknown;
-}
+export type BlockErrorOptions = VmvErrorOptions;
 
 /**
  * Base class of every @vmv/block error.
@@ -20,55 +17,29 @@ export interface BlockErrorOptions {
  * try { await backend.write(0, [data]); } catch (e) { if (isBlockError(e)) console.log(e.code); }
  * ```
  */
-export class BlockError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: string;
-  /** One-line summary, without details. */
-  readonly shortMessage: string;
-  /** Longer explanation, when there is one. */
-  readonly details: string | undefined;
-
-  /**
-   * @param code - stable machine-readable code.
-   * @param shortMessage - one line saying what went wrong.
-   * @param options - details and cause.
-   */
-  constructor(code: string, shortMessage: string, options: BlockErrorOptions = {}) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'Block.Error';
-    this.code = code;
-    this.shortMessage = shortMessage;
-    this.details = options.details;
-  }
+export class BlockError extends VmvError {
+  override readonly name: string = 'Block.Error';
 }
 
 /**
  * A write-type operation (write, discard, write zeroes, secure erase) on a read-only backend.
- * @example
- * ```ts
- * isBlockError(e, 'Block.ReadOnlyError')
- * ```
  */
 export class ReadOnlyError extends BlockError {
+  override readonly name = 'Block.ReadOnlyError' as const;
   /** @param operation - the refused operation. */
   constructor(operation: string) {
     super('READ_ONLY', 'The backend is read-only', { details: `${operation} refused` });
-    this.name = 'Block.ReadOnlyError';
   }
 }
 
 /**
  * A backend operation outside the backend's size (the device never issues one; a direct caller can).
- * @example
- * ```ts
- * isBlockError(e, 'Block.OutOfRangeError')
- * ```
  */
 export class OutOfRangeError extends BlockError {
+  override readonly name = 'Block.OutOfRangeError' as const;
   /** @param details - the range and the size. */
   constructor(details: string) {
     super('OUT_OF_RANGE', 'Backend access out of range', { details });
-    this.name = 'Block.OutOfRangeError';
   }
 }
 
@@ -81,6 +52,7 @@ export class OutOfRangeError extends BlockError {
  * ```
  */
 export class IoError extends BlockError {
+  override readonly name = 'Block.IoError' as const;
   /** The system error code (`EIO`, `ENOSPC`, ...) or undefined. */
   readonly errno: string | undefined;
   /**
@@ -90,26 +62,21 @@ export class IoError extends BlockError {
   constructor(operation: string, cause: unknown) {
     const errno = typeof cause === 'object' && cause !== null && typeof (cause as { code?: unknown }).code === 'string' ? (cause as { code: string }).code : undefined;
     super('IO_ERROR', `Backend I/O failed${errno ? ` (${errno})` : ''}`, { details: operation, cause });
-    this.name = 'Block.IoError';
     this.errno = errno;
   }
 }
 
 /**
  * Saved device state that cannot be restored.
- * @example
- * ```ts
- * isBlockError(e, 'Block.InvalidSnapshotError')
- * ```
  */
 export class InvalidSnapshotError extends BlockError {
+  override readonly name = 'Block.InvalidSnapshotError' as const;
   /**
    * @param field - the offending field.
    * @param details - what is wrong with it.
    */
   constructor(field: string, details: string) {
     super('INVALID_SNAPSHOT', `Invalid block device snapshot: ${field}`, { details });
-    this.name = 'Block.InvalidSnapshotError';
   }
 }
 
@@ -128,9 +95,4 @@ export type BlockErrorName = (typeof BLOCK_ERROR_NAMES)[number];
  * if (isBlockError(e, 'Block.ReadOnlyError')) return;
  * ```
  */
-export function isBlockError(e: unknown, name?: BlockErrorName): e is BlockError {
-  if (typeof e !== 'object' || e === null) return false;
-  const n = (e as { name?: unknown }).name;
-  if (typeof n !== 'string' || !n.startsWith('Block.')) return false;
-  return name === undefined || n === name;
-}
+export const isBlockError: ErrorGuard<BlockError, BlockErrorName> = errorGuard('Block', BLOCK_ERROR_NAMES);

@@ -3,27 +3,25 @@
  *
  * Every failure the package reports for input that may come from a guest or from a resource
  * description (a bus access, a range, an allocation request, an interrupt index) is a
- * {@link BusError} subclass with a stable `name` (`<Area>.<Thing>Error`) and `code`. Embedder
- * misuse (a wrong type, a non-integer) throws `TypeError`/`RangeError` with a labelled message.
+ * {@link BusError} subclass (`'Bus.<Thing>Error'`, derived from `@vmv/errors`'s `VmvError`) with
+ * a stable `code` and the values involved as typed fields. Embedder misuse (a wrong type, a
+ * non-integer) throws `TypeError`/`RangeError` with a labelled message.
  *
  * Test errors with {@link isBusError}, never `instanceof` (two copies of the package break it).
  * @module
  */
+import { VmvError, errorGuard } from '@vmv/errors';
+import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 import { show } from './internal/show.js';
 
 /**
- * Options accepted by every {@link BusError} constructor.
+ * Options accepted by the {@link BusError} constructor.
  * @example
  * ```ts
- * const options: BusErrorOptions = { details: { base: 0x3f8, size: 8 }, cause: err };
+ * const options: BusErrorOptions = { details: 'base: 0x3f8, size: 0x8', cause: err };
  * ```
  */
-export interface BusErrorOptions {
-  /** Structured data about the failure (ranges, addresses, sizes). */
-  readonly details?: Readonly<Record<string, unknown>>;
-  /** The error that caused this one. */
-  readonly cause?: unknown;
-}
+export type BusErrorOptions = VmvErrorOptions;
 
 /**
  * Base class of every typed error thrown by @vmv/bus.
@@ -33,32 +31,17 @@ export interface BusErrorOptions {
  * catch (e) { if (isBusError(e, 'Bus.DeviceNotFoundError')) console.log(e.code); }
  * ```
  */
-export class BusError extends Error {
-  override name: string = 'BusError';
-  /** Stable machine-readable code, e.g. `DEVICE_NOT_FOUND`. */
-  readonly code: string;
-  /** The message without details. */
-  readonly shortMessage: string;
-  /** Structured data about the failure. */
-  readonly details: Readonly<Record<string, unknown>> | undefined;
-
-  /**
-   * @param code - stable code
-   * @param shortMessage - human-readable summary
-   * @param options - details and cause
-   */
-  constructor(code: string, shortMessage: string, options: BusErrorOptions = {}) {
-    super(options.details === undefined ? shortMessage : `${shortMessage} (${formatDetails(options.details)})`, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
-    this.shortMessage = shortMessage;
-    this.details = options.details;
-  }
+export class BusError extends VmvError {
+  override readonly name: string = 'Bus.Error';
 }
 
-function formatDetails(details: Readonly<Record<string, unknown>>): string {
-  return Object.entries(details)
+/** `k: v, ...` with integers in hex: the `details` text of an error built from facts. */
+function formatFacts(facts: Readonly<Record<string, unknown>>): string | undefined {
+  const text = Object.entries(facts)
+    .filter(([, v]) => v !== undefined)
     .map(([k, v]) => `${k}: ${typeof v === 'bigint' ? `0x${v.toString(16)}` : typeof v === 'number' && Number.isInteger(v) && v >= 0 ? `0x${v.toString(16)}` : show(v)}`)
     .join(', ');
+  return text === '' ? undefined : text;
 }
 
 /**
@@ -69,41 +52,43 @@ function formatDetails(details: Readonly<Record<string, unknown>>): string {
  * ```
  */
 export const BUS_ERROR_NAMES = [
+  'Bus.Error',
   'Bus.InvalidRangeError',
   'Bus.DeviceOverlapError',
   'Bus.EmptyAccessError',
   'Bus.AccessStraddlesRangeError',
   'Bus.DeviceNotFoundError',
-  'Resources.InvalidConstraintError',
-  'Resources.ExhaustedError',
-  'Resources.UnavailableError',
-  'Resources.NotAllocatedError',
-  'Interrupt.InvalidIndexError',
-  'Interrupt.SourceBusyError',
-  'Interrupt.InvalidMsiConfigError',
-  'Mailbox.TimeoutError',
-  'Mailbox.RemoteError',
+  'Bus.InvalidConstraintError',
+  'Bus.ResourceExhaustedError',
+  'Bus.ResourceUnavailableError',
+  'Bus.ResourceNotAllocatedError',
+  'Bus.InvalidInterruptIndexError',
+  'Bus.InterruptSourceBusyError',
+  'Bus.InvalidMsiConfigError',
+  'Bus.MailboxTimeoutError',
+  'Bus.MailboxRemoteError',
 ] as const;
 
 /**
- * The stable `code` of each error name.
+ * The stable `code` of each error name (`BUS_ERROR` for the base class thrown as such).
  * @example `BUS_ERROR_CODES['Bus.DeviceNotFoundError'] === 'DEVICE_NOT_FOUND'`
  */
 export const BUS_ERROR_CODES: Readonly<Record<(typeof BUS_ERROR_NAMES)[number], string>> = {
+  'Bus.Error': 'BUS_ERROR',
   'Bus.InvalidRangeError': 'INVALID_RANGE',
   'Bus.DeviceOverlapError': 'DEVICE_OVERLAP',
   'Bus.EmptyAccessError': 'EMPTY_ACCESS',
   'Bus.AccessStraddlesRangeError': 'ACCESS_STRADDLES_RANGE',
   'Bus.DeviceNotFoundError': 'DEVICE_NOT_FOUND',
-  'Resources.InvalidConstraintError': 'INVALID_CONSTRAINT',
-  'Resources.ExhaustedError': 'RESOURCE_EXHAUSTED',
-  'Resources.UnavailableError': 'RESOURCE_UNAVAILABLE',
-  'Resources.NotAllocatedError': 'NOT_ALLOCATED',
-  'Interrupt.InvalidIndexError': 'INVALID_INTERRUPT_INDEX',
-  'Interrupt.SourceBusyError': 'INTERRUPT_SOURCE_BUSY',
-  'Interrupt.InvalidMsiConfigError': 'INVALID_MSI_CONFIG',
-  'Mailbox.TimeoutError': 'MAILBOX_TIMEOUT',
-  'Mailbox.RemoteError': 'MAILBOX_REMOTE',
+  'Bus.InvalidConstraintError': 'INVALID_CONSTRAINT',
+  'Bus.ResourceExhaustedError': 'RESOURCE_EXHAUSTED',
+  'Bus.ResourceUnavailableError': 'RESOURCE_UNAVAILABLE',
+  'Bus.ResourceNotAllocatedError': 'NOT_ALLOCATED',
+  'Bus.InvalidInterruptIndexError': 'INVALID_INTERRUPT_INDEX',
+  'Bus.InterruptSourceBusyError': 'INTERRUPT_SOURCE_BUSY',
+  'Bus.InvalidMsiConfigError': 'INVALID_MSI_CONFIG',
+  'Bus.MailboxTimeoutError': 'MAILBOX_TIMEOUT',
+  'Bus.MailboxRemoteError': 'MAILBOX_REMOTE',
 };
 
 /**
@@ -125,12 +110,19 @@ export type BusErrorName = (typeof BUS_ERROR_NAMES)[number];
  * if (isBusError(e, 'Bus.DeviceOverlapError')) console.log(e.details);
  * ```
  */
-export function isBusError(e: unknown, name?: BusErrorName): e is BusError {
-  if (typeof e !== 'object' || e === null) return false;
-  const n = (e as { name?: unknown }).name;
-  const c = (e as { code?: unknown }).code;
-  if (typeof n !== 'string' || typeof c !== 'string') return false;
-  return name === undefined ? (BUS_ERROR_NAMES as readonly string[]).includes(n) : n === name;
+export const isBusError: ErrorGuard<BusError, BusErrorName> = errorGuard('Bus', BUS_ERROR_NAMES);
+
+/**
+ * The range an {@link InvalidRangeError} is about.
+ * @example `const r: BusRangeFacts = { space: 'pio', base: 0xfff0, size: 0x20 };`
+ */
+export interface BusRangeFacts {
+  /** `'pio'` or `'mmio'`. */
+  readonly space: string;
+  /** First address. */
+  readonly base: number | bigint;
+  /** Size in bytes. */
+  readonly size: number | bigint;
 }
 
 /**
@@ -139,10 +131,19 @@ export function isBusError(e: unknown, name?: BusErrorName): e is BusError {
  * @example `new PioRange(0xfff0, 0x20)` throws it.
  */
 export class InvalidRangeError extends BusError {
-  override name = 'Bus.InvalidRangeError' as const;
-  /** @param reason - why @param details - base, size, space */
-  constructor(reason: string, details: Readonly<Record<string, unknown>>) {
-    super('INVALID_RANGE', `invalid bus range: ${reason}`, { details });
+  override readonly name = 'Bus.InvalidRangeError' as const;
+  /** `'pio'` or `'mmio'`. */
+  readonly space: string;
+  /** First address of the range. */
+  readonly base: number | bigint;
+  /** Size of the range in bytes. */
+  readonly size: number | bigint;
+  /** @param reason - why @param range - base, size, space */
+  constructor(reason: string, range: BusRangeFacts) {
+    super('INVALID_RANGE', `invalid bus range: ${reason}`, { details: formatFacts({ ...range }) });
+    this.space = range.space;
+    this.base = range.base;
+    this.size = range.size;
   }
 }
 
@@ -152,10 +153,16 @@ export class InvalidRangeError extends BusError {
  * @example `bus.register(new PioRange(0x3f8, 8), a); bus.register(new PioRange(0x3fc, 8), b)` throws it.
  */
 export class DeviceOverlapError extends BusError {
-  override name = 'Bus.DeviceOverlapError' as const;
+  override readonly name = 'Bus.DeviceOverlapError' as const;
+  /** The range being registered, e.g. `pio[0x3fc..0x403]`. */
+  readonly range: string;
+  /** The registered range it overlaps. */
+  readonly existing: string;
   /** @param range - the range being registered @param existing - the registered range it overlaps */
   constructor(range: string, existing: string) {
-    super('DEVICE_OVERLAP', `range ${range} overlaps registered range ${existing}`, { details: { range, existing } });
+    super('DEVICE_OVERLAP', `range ${range} overlaps registered range ${existing}`);
+    this.range = range;
+    this.existing = existing;
   }
 }
 
@@ -164,10 +171,16 @@ export class DeviceOverlapError extends BusError {
  * @example `bus.read(0x3f8, new Uint8Array(0))` throws it.
  */
 export class EmptyAccessError extends BusError {
-  override name = 'Bus.EmptyAccessError' as const;
+  override readonly name = 'Bus.EmptyAccessError' as const;
+  /** `'pio'` or `'mmio'`. */
+  readonly space: string;
+  /** The address. */
+  readonly addr: number | bigint;
   /** @param space - 'pio' or 'mmio' @param addr - the address */
   constructor(space: string, addr: number | bigint) {
-    super('EMPTY_ACCESS', `zero-length ${space} access`, { details: { space, addr } });
+    super('EMPTY_ACCESS', `zero-length ${space} access`, { details: formatFacts({ space, addr }) });
+    this.space = space;
+    this.addr = addr;
   }
 }
 
@@ -176,10 +189,22 @@ export class EmptyAccessError extends BusError {
  * @example a 4-byte read at the last byte of a device's range throws it.
  */
 export class AccessStraddlesRangeError extends BusError {
-  override name = 'Bus.AccessStraddlesRangeError' as const;
+  override readonly name = 'Bus.AccessStraddlesRangeError' as const;
+  /** `'pio'` or `'mmio'`. */
+  readonly space: string;
+  /** First byte of the access. */
+  readonly addr: number | bigint;
+  /** Bytes accessed. */
+  readonly length: number;
+  /** The registered range holding `addr`. */
+  readonly range: string;
   /** @param space - bus @param addr - first byte @param length - bytes @param range - the range holding addr */
   constructor(space: string, addr: number | bigint, length: number, range: string) {
-    super('ACCESS_STRADDLES_RANGE', `${space} access of ${length} bytes straddles the end of ${range}`, { details: { space, addr, length, range } });
+    super('ACCESS_STRADDLES_RANGE', `${space} access of ${length} bytes straddles the end of ${range}`, { details: formatFacts({ addr }) });
+    this.space = space;
+    this.addr = addr;
+    this.length = length;
+    this.range = range;
   }
 }
 
@@ -188,10 +213,16 @@ export class AccessStraddlesRangeError extends BusError {
  * @example `new IoManager().pioRead(0x80, new Uint8Array(1))` throws it.
  */
 export class DeviceNotFoundError extends BusError {
-  override name = 'Bus.DeviceNotFoundError' as const;
+  override readonly name = 'Bus.DeviceNotFoundError' as const;
+  /** `'pio'` or `'mmio'`. */
+  readonly space: string;
+  /** The address. */
+  readonly addr: number | bigint;
   /** @param space - bus @param addr - the address */
   constructor(space: string, addr: number | bigint) {
-    super('DEVICE_NOT_FOUND', `no ${space} device at this address`, { details: { space, addr } });
+    super('DEVICE_NOT_FOUND', `no ${space} device at this address`, { details: formatFacts({ space, addr }) });
+    this.space = space;
+    this.addr = addr;
   }
 }
 
@@ -202,10 +233,13 @@ export class DeviceNotFoundError extends BusError {
  * @example `allocator.allocate([{ kind: 'mmio', size: 0 }])` throws it.
  */
 export class InvalidConstraintError extends BusError {
-  override name = 'Resources.InvalidConstraintError' as const;
-  /** @param reason - what is wrong @param details - the offending constraint */
-  constructor(reason: string, details: Readonly<Record<string, unknown>>) {
-    super('INVALID_CONSTRAINT', `invalid resource constraint: ${reason}`, { details });
+  override readonly name = 'Bus.InvalidConstraintError' as const;
+  /** The offending constraint (pool, kind, base, size, align, count: those that apply). */
+  readonly constraint: Readonly<Record<string, unknown>>;
+  /** @param reason - what is wrong @param constraint - the offending constraint */
+  constructor(reason: string, constraint: Readonly<Record<string, unknown>>) {
+    super('INVALID_CONSTRAINT', `invalid resource constraint: ${reason}`, { details: formatFacts(constraint) });
+    this.constraint = constraint;
   }
 }
 
@@ -214,10 +248,16 @@ export class InvalidConstraintError extends BusError {
  * @example requesting 17 legacy IRQs from a pool of 16 throws it.
  */
 export class ResourceExhaustedError extends BusError {
-  override name = 'Resources.ExhaustedError' as const;
-  /** @param pool - pool name @param details - the request */
-  constructor(pool: string, details: Readonly<Record<string, unknown>>) {
-    super('RESOURCE_EXHAUSTED', `no free ${pool} resource satisfies the request`, { details });
+  override readonly name = 'Bus.ResourceExhaustedError' as const;
+  /** The pool's name. */
+  readonly pool: string;
+  /** The request (size, align, count: those that apply). */
+  readonly request: Readonly<Record<string, unknown>>;
+  /** @param pool - pool name @param request - the request */
+  constructor(pool: string, request: Readonly<Record<string, unknown>>) {
+    super('RESOURCE_EXHAUSTED', `no free ${pool} resource satisfies the request`, { details: formatFacts(request) });
+    this.pool = pool;
+    this.request = request;
   }
 }
 
@@ -226,10 +266,16 @@ export class ResourceExhaustedError extends BusError {
  * @example asking for legacy IRQ 4 twice throws it the second time.
  */
 export class ResourceUnavailableError extends BusError {
-  override name = 'Resources.UnavailableError' as const;
-  /** @param pool - pool name @param details - the request */
-  constructor(pool: string, details: Readonly<Record<string, unknown>>) {
-    super('RESOURCE_UNAVAILABLE', `the fixed ${pool} resource is already allocated`, { details });
+  override readonly name = 'Bus.ResourceUnavailableError' as const;
+  /** The pool's name. */
+  readonly pool: string;
+  /** The request (base, size: those that apply). */
+  readonly request: Readonly<Record<string, unknown>>;
+  /** @param pool - pool name @param request - the request */
+  constructor(pool: string, request: Readonly<Record<string, unknown>>) {
+    super('RESOURCE_UNAVAILABLE', `the fixed ${pool} resource is already allocated`, { details: formatFacts(request) });
+    this.pool = pool;
+    this.request = request;
   }
 }
 
@@ -238,10 +284,16 @@ export class ResourceUnavailableError extends BusError {
  * @example freeing the same resources twice throws it the second time.
  */
 export class ResourceNotAllocatedError extends BusError {
-  override name = 'Resources.NotAllocatedError' as const;
-  /** @param pool - pool name @param details - the resource */
-  constructor(pool: string, details: Readonly<Record<string, unknown>>) {
-    super('NOT_ALLOCATED', `the ${pool} resource is not allocated`, { details });
+  override readonly name = 'Bus.ResourceNotAllocatedError' as const;
+  /** The pool's name. */
+  readonly pool: string;
+  /** The resource being freed. */
+  readonly resource: Readonly<Record<string, unknown>>;
+  /** @param pool - pool name @param resource - the resource */
+  constructor(pool: string, resource: Readonly<Record<string, unknown>>) {
+    super('NOT_ALLOCATED', `the ${pool} resource is not allocated`, { details: formatFacts(resource) });
+    this.pool = pool;
+    this.resource = resource;
   }
 }
 
@@ -250,10 +302,16 @@ export class ResourceNotAllocatedError extends BusError {
  * @example `group.trigger(group.count)` throws it.
  */
 export class InvalidInterruptIndexError extends BusError {
-  override name = 'Interrupt.InvalidIndexError' as const;
+  override readonly name = 'Bus.InvalidInterruptIndexError' as const;
+  /** The index. */
+  readonly index: number;
+  /** Sources in the group. */
+  readonly count: number;
   /** @param index - the index @param count - sources in the group */
   constructor(index: number, count: number) {
-    super('INVALID_INTERRUPT_INDEX', `interrupt index outside its group`, { details: { index, count } });
+    super('INVALID_INTERRUPT_INDEX', `interrupt index outside its group`, { details: formatFacts({ index, count }) });
+    this.index = index;
+    this.count = count;
   }
 }
 
@@ -262,10 +320,19 @@ export class InvalidInterruptIndexError extends BusError {
  * @example creating two legacy groups on IRQ 4 throws it.
  */
 export class InterruptSourceBusyError extends BusError {
-  override name = 'Interrupt.SourceBusyError' as const;
+  override readonly name = 'Bus.InterruptSourceBusyError' as const;
+  /** `'legacy'` or `'msi'`. */
+  readonly kind: string;
+  /** First interrupt number asked for. */
+  readonly base: number;
+  /** Sources asked for. */
+  readonly count: number;
   /** @param kind - 'legacy' or 'msi' @param base - first number @param count - sources */
   constructor(kind: string, base: number, count: number) {
-    super('INTERRUPT_SOURCE_BUSY', `${kind} interrupt numbers already in use`, { details: { kind, base, count } });
+    super('INTERRUPT_SOURCE_BUSY', `${kind} interrupt numbers already in use`, { details: formatFacts({ kind, base, count }) });
+    this.kind = kind;
+    this.base = base;
+    this.count = count;
   }
 }
 
@@ -274,10 +341,16 @@ export class InterruptSourceBusyError extends BusError {
  * @example `group.update(0, { addressLo: -1, addressHi: 0, data: 0 })` throws it.
  */
 export class InvalidMsiConfigError extends BusError {
-  override name = 'Interrupt.InvalidMsiConfigError' as const;
+  override readonly name = 'Bus.InvalidMsiConfigError' as const;
+  /** The bad field. */
+  readonly field: string;
+  /** Its value. */
+  readonly value: unknown;
   /** @param field - the bad field @param value - its value */
   constructor(field: string, value: unknown) {
-    super('INVALID_MSI_CONFIG', `MSI ${field} must be a u32`, { details: { field, value: show(value) } });
+    super('INVALID_MSI_CONFIG', `MSI ${field} must be a u32`, { details: `${field}: ${show(value)}` });
+    this.field = field;
+    this.value = value;
   }
 }
 
@@ -286,23 +359,35 @@ export class InvalidMsiConfigError extends BusError {
  * @example `client.pioRead(0x3f8, buf)` with no server running and a timeout throws it.
  */
 export class MailboxTimeoutError extends BusError {
-  override name = 'Mailbox.TimeoutError' as const;
+  override readonly name = 'Bus.MailboxTimeoutError' as const;
+  /** The client slot. */
+  readonly slot: number;
+  /** How long it waited, in milliseconds. */
+  readonly timeoutMs: number;
   /** @param slot - the client slot @param timeoutMs - how long it waited */
   constructor(slot: number, timeoutMs: number) {
-    super('MAILBOX_TIMEOUT', 'no answer from the mailbox server in time', { details: { slot, timeoutMs } });
+    super('MAILBOX_TIMEOUT', 'no answer from the mailbox server in time', { details: `slot ${slot}, ${timeoutMs} ms` });
+    this.slot = slot;
+    this.timeoutMs = timeoutMs;
   }
 }
 
 /**
- * The thread owning the devices failed a forwarded access; `details.remoteName` and
- * `details.remoteCode` carry the name and code of the error it raised there (for example
- * `Bus.DeviceNotFoundError`). Code `MAILBOX_REMOTE`.
+ * The thread owning the devices failed a forwarded access; `remoteName` and `remoteCode` carry
+ * the name and code of the error it raised there (for example `Bus.DeviceNotFoundError`).
+ * Code `MAILBOX_REMOTE`.
  * @example a forwarded read of an unmapped port throws it with remoteName `Bus.DeviceNotFoundError`.
  */
 export class MailboxRemoteError extends BusError {
-  override name = 'Mailbox.RemoteError' as const;
+  override readonly name = 'Bus.MailboxRemoteError' as const;
+  /** The error's name on the owner side (`'Error'` for an error that is not a bus error). */
+  readonly remoteName: string;
+  /** Its code (`'UNKNOWN'` for an error that is not a bus error). */
+  readonly remoteCode: string;
   /** @param remoteName - error name on the owner side @param remoteCode - its code */
   constructor(remoteName: string, remoteCode: string) {
-    super('MAILBOX_REMOTE', `forwarded access failed: ${remoteName}`, { details: { remoteName, remoteCode } });
+    super('MAILBOX_REMOTE', `forwarded access failed: ${remoteName}`, { details: `code ${remoteCode}` });
+    this.remoteName = remoteName;
+    this.remoteCode = remoteCode;
   }
 }

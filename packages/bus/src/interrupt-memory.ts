@@ -76,7 +76,7 @@ abstract class GroupBase {
   /**
    * Masks a source: later triggers set its pending bit instead of delivering.
    * @param index - source index
-   * @throws InvalidInterruptIndexError (`Interrupt.InvalidIndexError`) when index is outside the group
+   * @throws InvalidInterruptIndexError (`Bus.InvalidInterruptIndexError`) when index is outside the group
    * @example `group.mask(0)`
    */
   mask(index: number): void {

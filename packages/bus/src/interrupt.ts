@@ -91,7 +91,7 @@ export interface InterruptSourceGroup {
    * level line.
    * @param index - source index in the group
    * @returns what happened
-   * @throws InvalidInterruptIndexError (`Interrupt.InvalidIndexError`) when index is outside the group
+   * @throws InvalidInterruptIndexError (`Bus.InvalidInterruptIndexError`) when index is outside the group
    * @example `if (group.trigger(0) === 'pending') console.log('masked')`
    */
   trigger(index: number): TriggerOutcome;
@@ -180,7 +180,7 @@ export interface MsiInterruptGroup extends InterruptSourceGroup {
    * @param index - vector index
    * @param config - the message, or undefined to clear it
    * @throws InvalidInterruptIndexError when index is outside the group
-   * @throws InvalidMsiConfigError (`Interrupt.InvalidMsiConfigError`) when a field is not a u32
+   * @throws InvalidMsiConfigError (`Bus.InvalidMsiConfigError`) when a field is not a u32
    * @example `msi.update(0, { addressLo: 0xfee0_0000, addressHi: 0, data: 0x41 })`
    */
   update(index: number, config: MsiConfig | undefined): void;
@@ -208,7 +208,7 @@ export interface InterruptManager {
    * @param count - number of lines (>= 1; the in-memory controller allows up to 65536)
    * @param mode - edge or level
    * @returns a new, enabled group with every line unmasked and low
-   * @throws InterruptSourceBusyError (`Interrupt.SourceBusyError`) when a number is used by another group
+   * @throws InterruptSourceBusyError (`Bus.InterruptSourceBusyError`) when a number is used by another group
    * @throws RangeError when base or count is not a valid u32 / count is 0 or too large
    * @example `manager.createLegacyGroup(4, 1, 'level')`
    */

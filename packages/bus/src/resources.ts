@@ -203,7 +203,7 @@ export class AddressAllocator {
  * ```ts
  * const irqs = new IdAllocator(5, 19, 'legacyIrq');
  * irqs.allocate(1); // 5
- * irqs.allocate(1, 4); // 4 would be outside: throws Resources.InvalidConstraintError
+ * irqs.allocate(1, 4); // 4 would be outside: throws Bus.InvalidConstraintError
  * ```
  */
 export class IdAllocator {
@@ -391,7 +391,7 @@ export class ResourceAllocator {
   /**
    * Gives resources back; all or nothing (every one must be allocated, each at most once).
    * @param resources - resources returned by {@link ResourceAllocator.allocate}
-   * @throws ResourceNotAllocatedError (`Resources.NotAllocatedError`) when one is not allocated (nothing is freed)
+   * @throws ResourceNotAllocatedError (`Bus.ResourceNotAllocatedError`) when one is not allocated (nothing is freed)
    * @throws TypeError when resources is not an array of resources
    * @example `alloc.free(res)`
    */

@@ -60,7 +60,7 @@ describe('PioBus', () => {
     const e = thrown(() => bus.register(new PioRange(0x3fc, 8), new Rec()));
     expect(e.name).toBe('Bus.DeviceOverlapError');
     expect(e.code).toBe('DEVICE_OVERLAP');
-    expect(e.details).toEqual({ range: 'pio[0x3fc..0x403]', existing: 'pio[0x3f8..0x3ff]' });
+    expect(e).toMatchObject({ range: 'pio[0x3fc..0x403]', existing: 'pio[0x3f8..0x3ff]' });
     expect(e.message).toContain('pio[0x3fc..0x403]');
     expect(e.message).toContain('pio[0x3f8..0x3ff]');
     expect(isBusError(thrown(() => bus.register(new PioRange(0x3f0, 9), new Rec())), 'Bus.DeviceOverlapError')).toBe(true);
@@ -76,7 +76,7 @@ describe('PioBus', () => {
     expect(thrown(() => bus.read(0x3f8, new Uint8Array(0))).name).toBe('Bus.EmptyAccessError');
     const s = thrown(() => bus.read(0x3fe, new Uint8Array(4)));
     expect(s.name).toBe('Bus.AccessStraddlesRangeError');
-    expect(s.details).toMatchObject({ space: 'pio', addr: 0x3fe, length: 4, range: 'pio[0x3f8..0x3ff]' });
+    expect(s).toMatchObject({ space: 'pio', addr: 0x3fe, length: 4, range: 'pio[0x3f8..0x3ff]' });
     expect(thrown(() => bus.write(0x3f7, new Uint8Array(2))).name).toBe('Bus.DeviceNotFoundError');
     expect(thrown(() => bus.write(0x400, new Uint8Array(1))).name).toBe('Bus.DeviceNotFoundError');
     expect(thrown(() => bus.checkAccess(0x3ff, 2)).name).toBe('Bus.AccessStraddlesRangeError');
@@ -164,7 +164,7 @@ describe('MmioBus', () => {
     bus.register(new MmioRange(0x1000, 0x1000), new Rec());
     const e = thrown(() => bus.register(new MmioRange(0x1fff, 2), new Rec()));
     expect(e.name).toBe('Bus.DeviceOverlapError');
-    expect(e.details).toEqual({ range: 'mmio[0x1fff..0x2000]', existing: 'mmio[0x1000..0x1fff]' });
+    expect(e).toMatchObject({ range: 'mmio[0x1fff..0x2000]', existing: 'mmio[0x1000..0x1fff]' });
     expect(thrown(() => bus.register(new MmioRange(1n << 60n, (1n << 53n) + 1n), new Rec())).name).toBe('Bus.InvalidRangeError');
     bus.register(new MmioRange(1n << 60n, 1n << 53n), new Rec());
     expect(() => bus.read(-1, new Uint8Array(1))).toThrow(RangeError);

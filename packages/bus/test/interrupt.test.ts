@@ -326,10 +326,10 @@ describe('MSI vectors', () => {
     expect(g.trigger(0)).toBe('delivered');
   });
 
-  it('refuses configurations that are not u32 with Interrupt.InvalidMsiConfigError', () => {
+  it('refuses configurations that are not u32 with Bus.InvalidMsiConfigError', () => {
     const g = new InMemoryInterruptController().createMsiGroup(0, 1);
     for (const bad of [{ ...cfg, addressLo: -1 }, { ...cfg, addressHi: 2 ** 32 }, { ...cfg, data: 1.5 }, { ...cfg, devid: -3 }, { addressLo: 0, addressHi: 0 } as unknown as MsiConfig]) {
-      expect(thrown(() => g.update(0, bad)).name).toBe('Interrupt.InvalidMsiConfigError');
+      expect(thrown(() => g.update(0, bad)).name).toBe('Bus.InvalidMsiConfigError');
     }
     expect(g.getConfig(0)).toBeUndefined();
   });
@@ -341,13 +341,13 @@ describe('InMemoryInterruptController', () => {
     const g = ctl.createLegacyGroup(4, 2, 'level');
     for (const i of [2, -1, 0.5, NaN, '0' as unknown as number]) {
       const e = thrown(() => g.trigger(i));
-      expect(e.name).toBe('Interrupt.InvalidIndexError');
-      expect(isBusError(e, 'Interrupt.InvalidIndexError')).toBe(true);
+      expect(e.name).toBe('Bus.InvalidInterruptIndexError');
+      expect(isBusError(e, 'Bus.InvalidInterruptIndexError')).toBe(true);
     }
-    expect(thrown(() => g.mask(2)).name).toBe('Interrupt.InvalidIndexError');
-    expect(thrown(() => ctl.createLegacyGroup(5, 1, 'edge')).name).toBe('Interrupt.SourceBusyError');
+    expect(thrown(() => g.mask(2)).name).toBe('Bus.InvalidInterruptIndexError');
+    expect(thrown(() => ctl.createLegacyGroup(5, 1, 'edge')).name).toBe('Bus.InterruptSourceBusyError');
     const m = ctl.createMsiGroup(4, 2); // MSI numbers are a separate space
-    expect(thrown(() => ctl.createMsiGroup(5, 4)).name).toBe('Interrupt.SourceBusyError');
+    expect(thrown(() => ctl.createMsiGroup(5, 4)).name).toBe('Bus.InterruptSourceBusyError');
     expect(() => ctl.createLegacyGroup(0, 0, 'edge')).toThrow(RangeError);
     expect(() => ctl.createLegacyGroup(-1, 1, 'edge')).toThrow(RangeError);
     expect(() => ctl.createLegacyGroup(0xffff_ffff, 2, 'edge')).toThrow(RangeError);

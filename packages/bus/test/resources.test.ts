@@ -36,19 +36,19 @@ describe('AddressAllocator', () => {
 
   it('types every failure', () => {
     const a = new AddressAllocator(0, 0x100, 'pio');
-    expect(thrown(() => a.allocate(0)).name).toBe('Resources.InvalidConstraintError');
-    expect(thrown(() => a.allocate(1, 3)).name).toBe('Resources.InvalidConstraintError');
-    expect(thrown(() => a.allocate(1, 0)).name).toBe('Resources.InvalidConstraintError');
-    expect(thrown(() => a.allocate(4, 4, 2)).name).toBe('Resources.InvalidConstraintError');
-    expect(thrown(() => a.allocate(4, 1, 0xfe)).name).toBe('Resources.InvalidConstraintError');
-    expect(thrown(() => a.allocate(0x101)).name).toBe('Resources.ExhaustedError');
+    expect(thrown(() => a.allocate(0)).name).toBe('Bus.InvalidConstraintError');
+    expect(thrown(() => a.allocate(1, 3)).name).toBe('Bus.InvalidConstraintError');
+    expect(thrown(() => a.allocate(1, 0)).name).toBe('Bus.InvalidConstraintError');
+    expect(thrown(() => a.allocate(4, 4, 2)).name).toBe('Bus.InvalidConstraintError');
+    expect(thrown(() => a.allocate(4, 1, 0xfe)).name).toBe('Bus.InvalidConstraintError');
+    expect(thrown(() => a.allocate(0x101)).name).toBe('Bus.ResourceExhaustedError');
     a.allocate(0x10, 1, 0x20);
     const u = thrown(() => a.allocate(0x10, 1, 0x28));
-    expect(u.name).toBe('Resources.UnavailableError');
+    expect(u.name).toBe('Bus.ResourceUnavailableError');
     expect(u.code).toBe('RESOURCE_UNAVAILABLE');
-    expect(thrown(() => a.free(0x20, 0x8)).name).toBe('Resources.NotAllocatedError');
-    expect(thrown(() => a.free(0x40, 0x10)).name).toBe('Resources.NotAllocatedError');
-    expect(thrown(() => new AddressAllocator(0, 0)).name).toBe('Resources.InvalidConstraintError');
+    expect(thrown(() => a.free(0x20, 0x8)).name).toBe('Bus.ResourceNotAllocatedError');
+    expect(thrown(() => a.free(0x40, 0x10)).name).toBe('Bus.ResourceNotAllocatedError');
+    expect(thrown(() => new AddressAllocator(0, 0)).name).toBe('Bus.InvalidConstraintError');
     expect(() => a.allocate(1.5)).toThrow(TypeError);
   });
 
@@ -57,7 +57,7 @@ describe('AddressAllocator', () => {
     expect(a.allocate(0x1000, 1n << 63n)).toBe(0n);
     expect(a.allocate(0x1000, 1n << 63n)).toBe(1n << 63n);
     expect(a.allocate(0x1000, 1n, (1n << 64n) - 0x1000n)).toBe((1n << 64n) - 0x1000n);
-    expect(thrown(() => a.allocate(0x1000, 1n << 63n)).name).toBe('Resources.ExhaustedError');
+    expect(thrown(() => a.allocate(0x1000, 1n << 63n)).name).toBe('Bus.ResourceExhaustedError');
   });
 
   it('property: random allocate/free against a bitmap model', () => {
@@ -80,10 +80,10 @@ describe('AddressAllocator', () => {
             const fits = (s: number) => s + o.size <= SIZE && used.subarray(s, s + o.size).every((x) => x === 0);
             if (o.fixed !== undefined) {
               const abs = 0x100 + o.fixed;
-              if (abs % align !== 0 || o.fixed + o.size > SIZE) expected = 'Resources.InvalidConstraintError';
-              else expected = fits(o.fixed) ? o.fixed : 'Resources.UnavailableError';
+              if (abs % align !== 0 || o.fixed + o.size > SIZE) expected = 'Bus.InvalidConstraintError';
+              else expected = fits(o.fixed) ? o.fixed : 'Bus.ResourceUnavailableError';
             } else {
-              expected = 'Resources.ExhaustedError';
+              expected = 'Bus.ResourceExhaustedError';
               for (let s = 0; s < SIZE; s++) {
                 if ((0x100 + s) % align === 0 && fits(s)) {
                   expected = s;
@@ -107,7 +107,7 @@ describe('AddressAllocator', () => {
             const [b, s] = blocks.splice(o.pick % blocks.length, 1)[0]!;
             a.free(0x100 + b, s);
             used.fill(0, b, b + s);
-            expect(thrown(() => a.free(0x100 + b, s)).name).toBe('Resources.NotAllocatedError');
+            expect(thrown(() => a.free(0x100 + b, s)).name).toBe('Bus.ResourceNotAllocatedError');
           }
           expect(a.freeSize).toBe(BigInt(used.filter((x) => x === 0).length));
         }
@@ -122,13 +122,13 @@ describe('IdAllocator', () => {
     const ids = new IdAllocator(5, 4, 'legacyIrq');
     expect(ids.allocate(1)).toBe(5);
     expect(ids.allocate(2)).toBe(6);
-    expect(thrown(() => ids.allocate(2)).name).toBe('Resources.ExhaustedError');
+    expect(thrown(() => ids.allocate(2)).name).toBe('Bus.ResourceExhaustedError');
     expect(ids.allocate(1, 8)).toBe(8);
-    expect(thrown(() => ids.allocate(1, 4)).name).toBe('Resources.InvalidConstraintError');
+    expect(thrown(() => ids.allocate(1, 4)).name).toBe('Bus.InvalidConstraintError');
     expect(ids.isAllocated(6, 2)).toBe(true);
     ids.free(6, 2);
     expect(ids.isAllocated(6, 2)).toBe(false);
-    expect(thrown(() => new IdAllocator(0xffff_fff0, 0x20)).name).toBe('Resources.InvalidConstraintError');
+    expect(thrown(() => new IdAllocator(0xffff_fff0, 0x20)).name).toBe('Bus.InvalidConstraintError');
   });
 });
 
@@ -166,7 +166,7 @@ describe('ResourceAllocator', () => {
   it('a fixed MMIO base needs no 4 KiB alignment unless one is asked for', () => {
     const alloc = new ResourceAllocator(pools);
     expect(alloc.allocate([{ kind: 'mmio', size: 0x200, base: 0xd000_0200 }])).toEqual([{ kind: 'mmio', base: 0xd000_0200n, size: 0x200n }]);
-    expect(thrown(() => alloc.allocate([{ kind: 'mmio', size: 0x200, base: 0xd000_0400, align: 0x1000 }])).name).toBe('Resources.InvalidConstraintError');
+    expect(thrown(() => alloc.allocate([{ kind: 'mmio', size: 0x200, base: 0xd000_0400, align: 0x1000 }])).name).toBe('Bus.InvalidConstraintError');
     // first fit still defaults to 4 KiB alignment: 0xd0000000 is free, then 0xd0001000
     expect(alloc.allocate([{ kind: 'mmio', size: 0x10 }, { kind: 'mmio', size: 0x10 }])).toEqual([
       { kind: 'mmio', base: 0xd000_0000n, size: 0x10n },
@@ -178,7 +178,7 @@ describe('ResourceAllocator', () => {
     const alloc = new ResourceAllocator(pools);
     const before = alloc.allocate([{ kind: 'legacyIrq' }]);
     const e = thrown(() => alloc.allocate([{ kind: 'mmio', size: 0x200 }, { kind: 'legacyIrq' }, { kind: 'legacyIrq' }, { kind: 'legacyIrq' }]));
-    expect(e.name).toBe('Resources.ExhaustedError');
+    expect(e.name).toBe('Bus.ResourceExhaustedError');
     // the MMIO block and the two IRQs went back: the same request minus one IRQ now succeeds identically
     expect(alloc.allocate([{ kind: 'mmio', size: 0x200 }, { kind: 'legacyIrq' }, { kind: 'legacyIrq' }])).toEqual([
       { kind: 'mmio', base: 0xd000_0000n, size: 0x200n },
@@ -190,17 +190,17 @@ describe('ResourceAllocator', () => {
 
   it('types every bad input', () => {
     const alloc = new ResourceAllocator({ legacyIrq: { base: 5, size: 3 } });
-    expect(thrown(() => alloc.allocate([{ kind: 'mmio', size: 0x100 }])).name).toBe('Resources.InvalidConstraintError');
-    expect(thrown(() => alloc.allocate([{ kind: 'msi', count: 0 }])).name).toBe('Resources.InvalidConstraintError');
-    expect(thrown(() => alloc.allocate([{ kind: 'legacyIrq', irq: 4 }])).name).toBe('Resources.InvalidConstraintError');
+    expect(thrown(() => alloc.allocate([{ kind: 'mmio', size: 0x100 }])).name).toBe('Bus.InvalidConstraintError');
+    expect(thrown(() => alloc.allocate([{ kind: 'msi', count: 0 }])).name).toBe('Bus.InvalidConstraintError');
+    expect(thrown(() => alloc.allocate([{ kind: 'legacyIrq', irq: 4 }])).name).toBe('Bus.InvalidConstraintError');
     const r = alloc.allocate([{ kind: 'legacyIrq', irq: 6 }]);
-    expect(thrown(() => alloc.allocate([{ kind: 'legacyIrq', irq: 6 }])).name).toBe('Resources.UnavailableError');
+    expect(thrown(() => alloc.allocate([{ kind: 'legacyIrq', irq: 6 }])).name).toBe('Bus.ResourceUnavailableError');
     // free is all-or-nothing too: a duplicate refuses the whole call
-    expect(thrown(() => alloc.free([...r, ...r])).name).toBe('Resources.NotAllocatedError');
+    expect(thrown(() => alloc.free([...r, ...r])).name).toBe('Bus.ResourceNotAllocatedError');
     expect(alloc.allocate([{ kind: 'legacyIrq' }])).toEqual([{ kind: 'legacyIrq', irq: 5 }]);
     alloc.free(r);
-    expect(thrown(() => alloc.free(r)).name).toBe('Resources.NotAllocatedError');
-    expect(thrown(() => new ResourceAllocator({ pio: { base: 0xff00, size: 0x200 } })).name).toBe('Resources.InvalidConstraintError');
+    expect(thrown(() => alloc.free(r)).name).toBe('Bus.ResourceNotAllocatedError');
+    expect(thrown(() => new ResourceAllocator({ pio: { base: 0xff00, size: 0x200 } })).name).toBe('Bus.InvalidConstraintError');
     expect(() => alloc.allocate([{ kind: 'bogus' } as unknown as ResourceConstraint])).toThrow(TypeError);
     expect(() => alloc.free([{ kind: 'bogus' } as unknown as Resource])).toThrow(TypeError);
   });
@@ -223,7 +223,7 @@ describe('ResourceAllocator', () => {
           } catch (e) {
             ok = false;
             expect(isBusError(e)).toBe(true);
-            expect(['Resources.InvalidConstraintError', 'Resources.ExhaustedError', 'Resources.UnavailableError']).toContain((e as BusError).name);
+            expect(['Bus.InvalidConstraintError', 'Bus.ResourceExhaustedError', 'Bus.ResourceUnavailableError']).toContain((e as BusError).name);
           }
           // The twin replays only the successful calls: both must answer every probe identically.
           if (ok) twin.allocate(c);

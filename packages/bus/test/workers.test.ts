@@ -8,7 +8,7 @@ import { buildSync } from 'esbuild';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { IoExitClient, IoExitServer, IoMailbox, IoManager, isBusError, MmioRange, PioRange } from '@vmv/bus';
-import type { MutDeviceMmio, MutDevicePio } from '@vmv/bus';
+import type { MailboxRemoteError, MutDeviceMmio, MutDevicePio } from '@vmv/bus';
 
 function bundle(entry: string): string {
   const out = buildSync({
@@ -19,6 +19,8 @@ function bundle(entry: string): string {
     write: false,
     logLevel: 'silent',
     alias: { '@vmv/bus': join(__dirname, '..', 'src', 'index.ts') },
+    // @vmv dependencies (such as @vmv/errors) from their sources, as jest loads them.
+    conditions: ['@vmv/source'],
   });
   return out.outputFiles[0]!.text;
 }
@@ -99,8 +101,8 @@ describe('vCPU workers and the IoManager owner', () => {
       } catch (err) {
         e = err;
       }
-      expect(isBusError(e, 'Mailbox.RemoteError')).toBe(true);
-      expect((e as { details: unknown }).details).toEqual({ remoteName: 'Bus.DeviceNotFoundError', remoteCode: 'DEVICE_NOT_FOUND' });
+      expect(isBusError(e, 'Bus.MailboxRemoteError')).toBe(true);
+      expect([(e as MailboxRemoteError).remoteName, (e as MailboxRemoteError).remoteCode]).toEqual(['Bus.DeviceNotFoundError', 'DEVICE_NOT_FOUND']);
       expect(() => client.pioWrite(0x2f8, new Uint8Array(9))).toThrow(RangeError);
     } finally {
       Atomics.store(new Int32Array(stopFlag), 0, 1);
@@ -114,7 +116,7 @@ describe('IoMailbox', () => {
   beforeAll(() => {
     mailbox = IoMailbox.create({ slots: 2, maxAccess: 16 });
   });
-  it('times out with Mailbox.TimeoutError when no server answers, and withdraws the request', () => {
+  it('times out with Bus.MailboxTimeoutError when no server answers, and withdraws the request', () => {
     const client = new IoExitClient(mailbox.buffer, 1, { timeoutMs: 20 });
     let e: unknown;
     try {
@@ -122,7 +124,7 @@ describe('IoMailbox', () => {
     } catch (err) {
       e = err;
     }
-    expect(isBusError(e, 'Mailbox.TimeoutError')).toBe(true);
+    expect(isBusError(e, 'Bus.MailboxTimeoutError')).toBe(true);
     // the withdrawn request is not served later
     const server = new IoExitServer(mailbox.buffer, new IoManager());
     expect(server.poll()).toBe(0);
@@ -161,9 +163,9 @@ describe('IoMailbox', () => {
         [1, 2],
         [7, 7, 7, 7, 7, 7, 7, 7],
         [12, 12, 12, 12],
-        { name: 'Mailbox.RemoteError', details: { remoteName: 'Bus.AccessStraddlesRangeError', remoteCode: 'ACCESS_STRADDLES_RANGE' } },
-        { name: 'Mailbox.RemoteError', details: { remoteName: 'Error', remoteCode: 'UNKNOWN' } },
-        { name: 'Mailbox.RemoteError', details: { remoteName: 'Bus.EmptyAccessError', remoteCode: 'EMPTY_ACCESS' } },
+        { name: 'Bus.MailboxRemoteError', remoteName: 'Bus.AccessStraddlesRangeError', remoteCode: 'ACCESS_STRADDLES_RANGE' },
+        { name: 'Bus.MailboxRemoteError', remoteName: 'Error', remoteCode: 'UNKNOWN' },
+        { name: 'Bus.MailboxRemoteError', remoteName: 'Bus.EmptyAccessError', remoteCode: 'EMPTY_ACCESS' },
       ]);
       expect(seen).toEqual([
         [1n << 60n, 0x10, 2],

@@ -3,6 +3,8 @@
  * package in one program still recognise each other's errors.
  * @module
  */
+import { VmvError, errorGuard } from '@vmv/errors';
+import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 
 /**
  * Options common to every @vmv/device-trait error.
@@ -11,12 +13,7 @@
  * const options: DeviceErrorOptions = { details: 'queue 0 is not enabled', cause: err };
  * ```
  */
-export interface DeviceErrorOptions {
-  /** Longer explanation for logs. */
-  details?: string;
-  /** The error that caused this one. */
-  cause?: unknown;
-}
+export type DeviceErrorOptions = VmvErrorOptions;
 
 /**
  * Base class of every @vmv/device-trait error.
@@ -25,21 +22,8 @@ export interface DeviceErrorOptions {
  * try { state.restore(saved); } catch (e) { if (isDeviceError(e)) console.log(e.code, e.shortMessage); }
  * ```
  */
-export class DeviceError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: string;
-  /** One-line summary, without details. */
-  readonly shortMessage: string;
-  /** Longer explanation, when there is one. */
-  readonly details: string | undefined;
-
-  constructor(code: string, shortMessage: string, options: DeviceErrorOptions = {}) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'Device.Error';
-    this.code = code;
-    this.shortMessage = shortMessage;
-    this.details = options.details;
-  }
+export class DeviceError extends VmvError {
+  override readonly name: string = 'Device.Error';
 }
 
 /**
@@ -50,9 +34,9 @@ export class DeviceError extends Error {
  * ```
  */
 export class InvalidSnapshotError extends DeviceError {
+  override readonly name = 'Device.InvalidSnapshotError' as const;
   constructor(field: string, details: string) {
     super('INVALID_SNAPSHOT', `Invalid device snapshot: ${field}`, { details });
-    this.name = 'Device.InvalidSnapshotError';
   }
 }
 
@@ -64,14 +48,16 @@ export class InvalidSnapshotError extends DeviceError {
  * ```
  */
 export class ActivationError extends DeviceError {
+  override readonly name = 'Device.ActivationError' as const;
   constructor(details: string, cause?: unknown) {
     super('ACTIVATION_FAILED', 'Device activation failed', { details, cause });
-    this.name = 'Device.ActivationError';
   }
 }
 
 /** Every error name @vmv/device-trait can produce. @example `DEVICE_ERROR_NAMES.includes(e.name)` */
 export const DEVICE_ERROR_NAMES = ['Device.Error', 'Device.InvalidSnapshotError', 'Device.ActivationError'] as const;
+/** One of {@link DEVICE_ERROR_NAMES}. @example `const n: DeviceErrorName = 'Device.ActivationError';` */
+export type DeviceErrorName = (typeof DEVICE_ERROR_NAMES)[number];
 
 /**
  * Whether `e` is a @vmv/device-trait error, optionally of one name.
@@ -83,9 +69,4 @@ export const DEVICE_ERROR_NAMES = ['Device.Error', 'Device.InvalidSnapshotError'
  * if (isDeviceError(e, 'Device.InvalidSnapshotError')) reject(e.shortMessage);
  * ```
  */
-export function isDeviceError(e: unknown, name?: (typeof DEVICE_ERROR_NAMES)[number]): e is DeviceError {
-  if (typeof e !== 'object' || e === null) return false;
-  const n = (e as { name?: unknown }).name;
-  if (typeof n !== 'string' || !n.startsWith('Device.')) return false;
-  return name === undefined || n === name;
-}
+export const isDeviceError: ErrorGuard<DeviceError, DeviceErrorName> = errorGuard('Device', DEVICE_ERROR_NAMES);

@@ -17,7 +17,7 @@ export type { DeviceSessionOptions, SessionActivation, SessionEvent, SessionTran
 export { serveQueue } from './serve-queue.js';
 export type { ChainHandler, ServedQueue } from './serve-queue.js';
 export { ActivationError, DEVICE_ERROR_NAMES, DeviceError, InvalidSnapshotError, isDeviceError } from './errors.js';
-export type { DeviceErrorOptions } from './errors.js';
+export type { DeviceErrorName, DeviceErrorOptions } from './errors.js';
 
 // What a device implementation names from its dependencies, reachable from here alone.
 export type { GuestAddress, GuestMemory, GuestMemoryErrorName } from '@vmv/memory';

@@ -1,22 +1,26 @@
 /**
  * Errors of @vmv/memory.
  *
- * One base class, {@link GuestMemoryError}, with a stable `name` and `code` per subclass.
- * Guards test `name` (never `instanceof`), because two copies of the package break `instanceof`.
- * Embedder misuse (a wrong argument from the host program) is a `TypeError` or `RangeError`
- * instead, never one of these.
+ * One base class, {@link GuestMemoryError} (`'GuestMemory.Error'`, derived from `@vmv/errors`'s
+ * `VmvError`), with a stable `name` (`'GuestMemory.<Thing>Error'`) and `code` per subclass. The
+ * access that failed is in typed fields (`address`, `length`, `badAddress`, `operation`,
+ * `regionIndex`). Guards test `name` (never `instanceof`), because two copies of the package break
+ * `instanceof`. Embedder misuse (a wrong argument from the host program) is a `TypeError` or
+ * `RangeError` instead, never one of these.
  *
  * @module
  */
+import { VmvError, errorGuard } from '@vmv/errors';
+import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 
 /**
- * Details attached to a guest memory error: the access that failed, when there is one.
+ * The access a guest memory error is about, when there is one.
  * @example
  * ```ts
- * if (isGuestMemoryError(e)) console.log(e.details?.badAddress);
+ * const access: GuestMemoryAccess = { operation: 'readU32', address: 0x1000n, length: 4 };
  * ```
  */
-export interface GuestMemoryErrorDetails {
+export interface GuestMemoryAccess {
   /** The first guest address of the access. */
   readonly address?: bigint;
   /** Length of the access in bytes. */
@@ -30,19 +34,15 @@ export interface GuestMemoryErrorDetails {
 }
 
 /**
- * Options of a {@link GuestMemoryError}.
+ * Options of a {@link GuestMemoryError}: the shared details and cause, and the failed access.
  * @example
  * ```ts
- * new GuestMemoryError('bad', { code: 'X', cause: inner });
+ * const options: GuestMemoryErrorOptions = { access: { address: 0x1000n, length: 4 }, cause: inner };
  * ```
  */
-export interface GuestMemoryErrorOptions {
-  /** Stable machine-readable code, e.g. `OUT_OF_BOUNDS`. */
-  readonly code: string;
-  /** What the access was. */
-  readonly details?: GuestMemoryErrorDetails;
-  /** The error this one wraps. */
-  readonly cause?: unknown;
+export interface GuestMemoryErrorOptions extends VmvErrorOptions {
+  /** The access that failed. */
+  readonly access?: GuestMemoryAccess | undefined;
 }
 
 /**
@@ -50,205 +50,165 @@ export interface GuestMemoryErrorOptions {
  *
  * @example
  * ```ts
- * try { mem.readU32(0xdead_0000) } catch (e) { if (isGuestMemoryError(e)) console.log(e.code) }
+ * try { mem.readU32(0xdead_0000) } catch (e) { if (isGuestMemoryError(e)) console.log(e.code, e.badAddress) }
  * ```
  */
-export class GuestMemoryError extends Error {
-  /** Stable machine-readable code, e.g. `OUT_OF_BOUNDS`. */
-  readonly code: string;
-  /** The message without the details. */
-  readonly shortMessage: string;
-  /** The access that failed. */
-  readonly details: GuestMemoryErrorDetails | undefined;
+export class GuestMemoryError extends VmvError {
+  override readonly name: string = 'GuestMemory.Error';
+  /** The first guest address of the failed access. */
+  readonly address: bigint | undefined;
+  /** Length of the failed access in bytes. */
+  readonly length: number | undefined;
+  /** The first guest address the access could not reach (out-of-bounds and read-only accesses). */
+  readonly badAddress: bigint | undefined;
+  /** Which operation failed, e.g. `readU32`. */
+  readonly operation: string | undefined;
+  /** Index of the region concerned, when there is one. */
+  readonly regionIndex: number | undefined;
 
   /**
+   * @param code - stable machine-readable code, e.g. `OUT_OF_BOUNDS`.
    * @param shortMessage - one line saying what went wrong.
-   * @param options - code, details and cause.
+   * @param options - the failed access, details and cause.
    */
-  constructor(shortMessage: string, options: GuestMemoryErrorOptions) {
-    super(shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-    this.shortMessage = shortMessage;
-    this.details = options.details;
+  constructor(code: string, shortMessage: string, options: GuestMemoryErrorOptions = {}) {
+    super(code, shortMessage, options);
+    const access = options.access ?? {};
+    this.address = access.address;
+    this.length = access.length;
+    this.badAddress = access.badAddress;
+    this.operation = access.operation;
+    this.regionIndex = access.regionIndex;
   }
-  override name = 'GuestMemoryError';
 }
 
 /**
  * A byte of the access is not backed by any region (including an access crossing a hole).
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.OutOfBoundsError')
- * ```
  */
 export class OutOfBoundsError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.OutOfBoundsError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the failed access.
+   * @param access - the failed access.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'OUT_OF_BOUNDS', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('OUT_OF_BOUNDS', shortMessage, { access });
   }
-  override name = 'GuestMemory.OutOfBoundsError' as const;
 }
 
 /**
  * The access would run past the top of the 64-bit address space (`addr + length > 2^64`).
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.AddressOverflowError')
- * ```
  */
 export class AddressOverflowError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.AddressOverflowError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the failed access.
+   * @param access - the failed access.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'ADDRESS_OVERFLOW', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('ADDRESS_OVERFLOW', shortMessage, { access });
   }
-  override name = 'GuestMemory.AddressOverflowError' as const;
 }
 
 /**
  * A write touches a read-only region. Nothing was written.
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.ReadOnlyError')
- * ```
  */
 export class ReadOnlyError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.ReadOnlyError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the failed access.
+   * @param access - the failed access.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'READ_ONLY', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('READ_ONLY', shortMessage, { access });
   }
-  override name = 'GuestMemory.ReadOnlyError' as const;
 }
 
 /**
  * An atomic access is not naturally aligned (in guest or host memory).
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.MisalignedError')
- * ```
  */
 export class MisalignedError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.MisalignedError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the failed access.
+   * @param access - the failed access.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'MISALIGNED', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('MISALIGNED', shortMessage, { access });
   }
-  override name = 'GuestMemory.MisalignedError' as const;
 }
 
 /**
  * A zero-copy view or an atomic access was asked for a range that is backed, but by more than
  * one region.
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.NotContiguousError')
- * ```
  */
 export class NotContiguousError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.NotContiguousError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the failed access.
+   * @param access - the failed access.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'NOT_CONTIGUOUS', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('NOT_CONTIGUOUS', shortMessage, { access });
   }
-  override name = 'GuestMemory.NotContiguousError' as const;
 }
 
 /**
  * A region list is not a valid address space: empty, unsorted, overlapping, an empty region,
  * a region ending beyond 2^64, a window outside its backing, or a backing offset that is not a
  * multiple of 8.
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.InvalidLayoutError')
- * ```
  */
 export class InvalidLayoutError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.InvalidLayoutError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the region concerned.
+   * @param access - the region concerned.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'INVALID_LAYOUT', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('INVALID_LAYOUT', shortMessage, { access });
   }
-  override name = 'GuestMemory.InvalidLayoutError' as const;
 }
 
 /**
  * A u64 read as a number does not fit in a safe integer (it is above 2^53 - 1): use the bigint
  * form instead.
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.ValueTooLargeError')
- * ```
  */
 export class ValueTooLargeError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.ValueTooLargeError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the access.
+   * @param access - the access.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'VALUE_TOO_LARGE', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('VALUE_TOO_LARGE', shortMessage, { access });
   }
-  override name = 'GuestMemory.ValueTooLargeError' as const;
 }
 
 /**
  * The region's backing buffer was detached (for example a native mapping closed by its owner,
  * or an ArrayBuffer transferred away) and the access cannot be served. A WebAssembly.Memory
  * whose buffer was replaced by `grow()` is not detached in this sense: the region follows it.
- * @example
- * ```ts
- * isGuestMemoryError(e, 'GuestMemory.DetachedError')
- * ```
  */
 export class DetachedError extends GuestMemoryError {
+  override readonly name = 'GuestMemory.DetachedError' as const;
   /**
    * @param shortMessage - what went wrong.
-   * @param details - the access.
+   * @param access - the access.
    */
-  constructor(shortMessage: string, details?: GuestMemoryErrorDetails) {
-    super(shortMessage, { code: 'DETACHED', details });
+  constructor(shortMessage: string, access?: GuestMemoryAccess) {
+    super('DETACHED', shortMessage, { access });
   }
-  override name = 'GuestMemory.DetachedError' as const;
 }
 
 /**
- * Every error name @vmv/memory can throw for a guest access or a layout.
- * @example
- * ```ts
- * const name: GuestMemoryErrorName = 'GuestMemory.OutOfBoundsError';
- * ```
- */
-export type GuestMemoryErrorName =
-  | 'GuestMemory.OutOfBoundsError'
-  | 'GuestMemory.AddressOverflowError'
-  | 'GuestMemory.ReadOnlyError'
-  | 'GuestMemory.MisalignedError'
-  | 'GuestMemory.NotContiguousError'
-  | 'GuestMemory.InvalidLayoutError'
-  | 'GuestMemory.ValueTooLargeError'
-  | 'GuestMemory.DetachedError';
-
-/**
- * The list of {@link GuestMemoryErrorName}s, e.g. for an allowlist in a property test.
+ * Every error name @vmv/memory can produce, e.g. for an allowlist in a property test.
  * @example
  * ```ts
  * expect(GUEST_MEMORY_ERROR_NAMES).toContain((e as Error).name);
  * ```
  */
-export const GUEST_MEMORY_ERROR_NAMES: readonly GuestMemoryErrorName[] = Object.freeze([
+export const GUEST_MEMORY_ERROR_NAMES = [
+  'GuestMemory.Error',
   'GuestMemory.OutOfBoundsError',
   'GuestMemory.AddressOverflowError',
   'GuestMemory.ReadOnlyError',
@@ -257,7 +217,16 @@ export const GUEST_MEMORY_ERROR_NAMES: readonly GuestMemoryErrorName[] = Object.
   'GuestMemory.InvalidLayoutError',
   'GuestMemory.ValueTooLargeError',
   'GuestMemory.DetachedError',
-]);
+] as const;
+
+/**
+ * One of {@link GUEST_MEMORY_ERROR_NAMES}.
+ * @example
+ * ```ts
+ * const name: GuestMemoryErrorName = 'GuestMemory.OutOfBoundsError';
+ * ```
+ */
+export type GuestMemoryErrorName = (typeof GUEST_MEMORY_ERROR_NAMES)[number];
 
 /**
  * Tells whether `e` is an error of @vmv/memory (by its `name`, so it works across copies of
@@ -271,10 +240,4 @@ export const GUEST_MEMORY_ERROR_NAMES: readonly GuestMemoryErrorName[] = Object.
  * if (isGuestMemoryError(e, 'GuestMemory.OutOfBoundsError')) status = VIRTIO_BLK_S_IOERR;
  * ```
  */
-export function isGuestMemoryError(e: unknown, name?: GuestMemoryErrorName): e is GuestMemoryError {
-  if (typeof e !== 'object' || e === null) return false;
-  const n = (e as { name?: unknown }).name;
-  if (typeof n !== 'string') return false;
-  if (name !== undefined) return n === name;
-  return n === 'GuestMemoryError' || (GUEST_MEMORY_ERROR_NAMES as readonly string[]).includes(n);
-}
+export const isGuestMemoryError: ErrorGuard<GuestMemoryError, GuestMemoryErrorName> = errorGuard('GuestMemory', GUEST_MEMORY_ERROR_NAMES);

@@ -22,14 +22,13 @@
 import { checkLength, hex, normalizeAddress, TWO_POW_64, type GuestAddress } from './address.js';
 import {
   AddressOverflowError,
-  GuestMemoryError,
+  type GuestMemoryError,
   InvalidLayoutError,
   MisalignedError,
   NotContiguousError,
   OutOfBoundsError,
   ReadOnlyError,
   ValueTooLargeError,
-  DetachedError,
 } from './errors.js';
 import { GuestRegion, type RegionSpec } from './region.js';
 import { checkAccess, checkUint, copyIn, copyIn16, copyInSmall, copyOut, copyOut16, copyOutSmall, isByteArray, asUint8 } from './copy.js';
@@ -98,24 +97,6 @@ export interface DirtyLogEntry {
  * ```
  */
 export class GuestMemory {
-  /** Error class: a byte of the access is in no region. */
-  static readonly OutOfBoundsError = OutOfBoundsError;
-  /** Error class: the access runs past 2^64. */
-  static readonly AddressOverflowError = AddressOverflowError;
-  /** Error class: a write touches a read-only region. */
-  static readonly ReadOnlyError = ReadOnlyError;
-  /** Error class: an atomic access is not naturally aligned. */
-  static readonly MisalignedError = MisalignedError;
-  /** Error class: a view or atomic access spans more than one region. */
-  static readonly NotContiguousError = NotContiguousError;
-  /** Error class: a bad region list. */
-  static readonly InvalidLayoutError = InvalidLayoutError;
-  /** Error class: a u64 does not fit in a safe integer. */
-  static readonly ValueTooLargeError = ValueTooLargeError;
-  static readonly DetachedError = DetachedError;
-  /** Base error class. */
-  static readonly GuestMemoryError = GuestMemoryError;
-
   /** The regions, sorted by start address, non-overlapping (frozen). */
   readonly regions: readonly GuestRegion[];
   /** Total bytes of all regions. */

@@ -20,7 +20,7 @@ export {
   isGuestMemoryError,
   GUEST_MEMORY_ERROR_NAMES,
 } from './errors.js';
-export type { GuestMemoryErrorDetails, GuestMemoryErrorOptions, GuestMemoryErrorName } from './errors.js';
+export type { GuestMemoryAccess, GuestMemoryErrorOptions, GuestMemoryErrorName } from './errors.js';
 export { GuestRegion } from './region.js';
 export type { RegionSpec, RegionBacking, WasmMemoryLike } from './region.js';
 export { DirtyPageLog } from './dirty-log.js';

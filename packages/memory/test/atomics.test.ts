@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { GuestMemory, MisalignedError } from '@vmv/memory';
+import { GuestMemory } from '@vmv/memory';
 import { Worker } from 'node:worker_threads';
 import { errName } from './helpers';
 
@@ -24,7 +24,7 @@ describe('atomics', () => {
 
   it('refuse misaligned guest addresses', () => {
     const mem = GuestMemory.fromRegions([{ start: 0x1000, backing: new ArrayBuffer(64) }]);
-    expect(() => mem.atomicLoadU16(0x1001)).toThrow(MisalignedError);
+    expect(errName(() => mem.atomicLoadU16(0x1001))).toBe('GuestMemory.MisalignedError');
     expect(errName(() => mem.atomicLoadU32(0x1002))).toBe('GuestMemory.MisalignedError');
     expect(errName(() => mem.atomicStoreU16(0x1003, 0))).toBe('GuestMemory.MisalignedError');
     expect(errName(() => mem.atomicStoreU32(0x1006, 0))).toBe('GuestMemory.MisalignedError');

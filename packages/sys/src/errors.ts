@@ -5,6 +5,8 @@
  * embedder (a wrong type, an out-of-range size) throws TypeError or RangeError instead.
  */
 import { constants } from 'node:os';
+import { VmvError, errorGuard } from '@vmv/errors';
+import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 import { native } from './native.js';
 
 /**
@@ -14,15 +16,11 @@ import { native } from './native.js';
  * new SysError(13, 'open', { details: '/dev/kvm', cause: e });
  * ```
  */
-export interface SysErrorOptions {
-  /** Extra context appended to the message (a path, a size). */
-  details?: string;
-  /** The underlying error, if any. */
-  cause?: unknown;
-}
+export type SysErrorOptions = VmvErrorOptions;
 
 /**
- * A failed Linux system call (or a libuv call that reports an errno).
+ * A failed Linux system call (or a libuv call that reports an errno). The one error of @vmv/sys:
+ * its name is `'Sys.Error'`.
  *
  * `code` and `errno` are both the errno name, for example `'ENOENT'`; `errnoNumber` is the positive
  * errno value of this machine. Test errors with {@link isSysError}, which looks at `name`, not at
@@ -34,21 +32,14 @@ export interface SysErrorOptions {
  * catch (e) { if (isSysError(e, 'ENOENT')) console.log(e.syscall); } // 'connect'
  * ```
  */
-export class SysError extends Error {
-  /** Stable name used by {@link isSysError}. */
-  override readonly name = 'Sys.SysError' as const;
-  /** The errno name, e.g. `'EAGAIN'` (same value as {@link SysError.errno}). */
-  readonly code: string;
-  /** The errno name, e.g. `'EAGAIN'`. */
+export class SysError extends VmvError {
+  override readonly name = 'Sys.Error' as const;
+  /** The errno name, e.g. `'EAGAIN'` (same value as {@link SysError.code}). */
   readonly errno: string;
   /** The positive errno number, e.g. 11 for EAGAIN on Linux. */
   readonly errnoNumber: number;
   /** The system call that failed, e.g. `'mmap'`, `'recvmsg'`. */
   readonly syscall: string;
-  /** The message without details. */
-  readonly shortMessage: string;
-  /** Extra context, if any. */
-  readonly details: string | undefined;
 
   /**
    * @param errnoNumber - the positive errno value
@@ -61,31 +52,42 @@ export class SysError extends Error {
    */
   constructor(errnoNumber: number, syscall: string, options: SysErrorOptions = {}) {
     const code = errnoName(errnoNumber);
-    const shortMessage = `${syscall} failed: ${native.strerror(errnoNumber)} (${code})`;
-    super(options.details === undefined ? shortMessage : `${shortMessage}: ${options.details}`, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = code;
+    super(code, `${syscall} failed: ${native.strerror(errnoNumber)} (${code})`, options);
     this.errno = code;
     this.errnoNumber = errnoNumber;
     this.syscall = syscall;
-    this.shortMessage = shortMessage;
-    this.details = options.details;
   }
 }
 
 /**
- * Whether `e` is a {@link SysError}, optionally with the given errno name.
+ * Every error name @vmv/sys can produce: its one error.
+ * @example
+ * ```ts
+ * SYS_ERROR_NAMES.includes(e.name)
+ * ```
+ */
+export const SYS_ERROR_NAMES = ['Sys.Error'] as const;
+
+/** One of {@link SYS_ERROR_NAMES}. @example `const n: SysErrorName = 'Sys.Error';` */
+export type SysErrorName = (typeof SYS_ERROR_NAMES)[number];
+
+const isSysErrorName: ErrorGuard<SysError, SysErrorName> = errorGuard('Sys', SYS_ERROR_NAMES);
+
+/**
+ * Whether `e` is a {@link SysError}, optionally with the given name or errno name. @vmv/sys has
+ * one error, so the second argument may also be an errno name to match `code` against.
  *
  * @param e - any caught value
- * @param code - an errno name to match, e.g. `'EAGAIN'`
- * @returns true if `e.name` is `'Sys.SysError'` (and its code matches)
+ * @param nameOrErrno - `'Sys.Error'`, or an errno name to match, e.g. `'EAGAIN'`
+ * @returns true if `e.name` is `'Sys.Error'` (and its code matches)
  * @example
  * ```ts
  * if (isSysError(err, 'EPIPE')) stream.close();
  * ```
  */
-export function isSysError(e: unknown, code?: string): e is SysError {
-  if (typeof e !== 'object' || e === null || (e as { name?: unknown }).name !== 'Sys.SysError') return false;
-  return code === undefined || (e as { code?: unknown }).code === code;
+export function isSysError(e: unknown, nameOrErrno?: SysErrorName | (string & {})): e is SysError {
+  if (!isSysErrorName(e)) return false;
+  return nameOrErrno === undefined || nameOrErrno === e.name || e.code === nameOrErrno;
 }
 
 /**

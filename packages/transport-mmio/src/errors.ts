@@ -6,6 +6,8 @@
  * Guards test `name`, never `instanceof`.
  * @module
  */
+import { VmvError, errorGuard } from '@vmv/errors';
+import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 
 /**
  * Options common to every @vmv/transport-mmio error.
@@ -14,12 +16,7 @@
  * const options: TransportMmioErrorOptions = { details: 'status read back without FEATURES_OK' };
  * ```
  */
-export interface TransportMmioErrorOptions {
-  /** Longer explanation for logs. */
-  details?: string;
-  /** The error that caused this one. */
-  cause?: unknown;
-}
+export type TransportMmioErrorOptions = VmvErrorOptions;
 
 /**
  * Base class of every @vmv/transport-mmio error.
@@ -28,26 +25,8 @@ export interface TransportMmioErrorOptions {
  * try { driver.probe(); } catch (e) { if (isTransportMmioError(e)) console.log(e.code, e.shortMessage); }
  * ```
  */
-export class TransportMmioError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: string;
-  /** One-line summary, without details. */
-  readonly shortMessage: string;
-  /** Longer explanation, when there is one. */
-  readonly details: string | undefined;
-
-  /**
-   * @param code - stable code.
-   * @param shortMessage - one-line summary.
-   * @param options - details and cause.
-   */
-  constructor(code: string, shortMessage: string, options: TransportMmioErrorOptions = {}) {
-    super(options.details ? `${shortMessage}\n\nDetails: ${options.details}` : shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'TransportMmio.Error';
-    this.code = code;
-    this.shortMessage = shortMessage;
-    this.details = options.details;
-  }
+export class TransportMmioError extends VmvError {
+  override readonly name: string = 'TransportMmio.Error';
 }
 
 /**
@@ -72,6 +51,7 @@ export type DriverProbeErrorCode = 'BAD_MAGIC' | 'BAD_VERSION' | 'NO_DEVICE' | '
  * ```
  */
 export class DriverProbeError extends TransportMmioError {
+  override readonly name = 'TransportMmio.DriverProbeError' as const;
   /** The reason, as a code. */
   declare readonly code: DriverProbeErrorCode;
 
@@ -81,7 +61,6 @@ export class DriverProbeError extends TransportMmioError {
    */
   constructor(code: DriverProbeErrorCode, details: string) {
     super(code, `virtio-mmio driver probe failed: ${code}`, { details });
-    this.name = 'TransportMmio.DriverProbeError';
   }
 }
 
@@ -96,6 +75,7 @@ export class DriverProbeError extends TransportMmioError {
  * ```
  */
 export class InvalidSnapshotError extends TransportMmioError {
+  override readonly name = 'TransportMmio.InvalidSnapshotError' as const;
   /** The snapshot field at fault, such as `queues[1].ring` or `state`. */
   readonly field: string;
 
@@ -106,7 +86,6 @@ export class InvalidSnapshotError extends TransportMmioError {
    */
   constructor(field: string, details: string, cause?: unknown) {
     super('INVALID_SNAPSHOT', `Invalid virtio-mmio transport snapshot: ${field}`, cause === undefined ? { details } : { details, cause });
-    this.name = 'TransportMmio.InvalidSnapshotError';
     this.field = field;
   }
 }
@@ -127,9 +106,4 @@ export type TransportMmioErrorName = (typeof TRANSPORT_MMIO_ERROR_NAMES)[number]
  * if (isTransportMmioError(e, 'TransportMmio.DriverProbeError')) console.log(e.code);
  * ```
  */
-export function isTransportMmioError(e: unknown, name?: TransportMmioErrorName): e is TransportMmioError {
-  if (typeof e !== 'object' || e === null) return false;
-  const n = (e as { name?: unknown }).name;
-  if (typeof n !== 'string' || !(TRANSPORT_MMIO_ERROR_NAMES as readonly string[]).includes(n)) return false;
-  return name === undefined || n === name;
-}
+export const isTransportMmioError: ErrorGuard<TransportMmioError, TransportMmioErrorName> = errorGuard('TransportMmio', TRANSPORT_MMIO_ERROR_NAMES);

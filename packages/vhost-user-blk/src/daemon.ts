@@ -11,7 +11,7 @@
  */
 
 import { BlockDevice, RequestType } from '@vmv/block';
-import { VhostUserBackend, isVhostUserError, requestName, type VhostUserBackendEvent } from '@vmv/vhost-user';
+import { VhostUserBackend, isVhostUserError, requestName, type DisconnectedError, type VhostUserBackendEvent } from '@vmv/vhost-user';
 import { DEFAULT_INLINE_READ_MAX, DEFAULT_QUEUE_SIZE, MAX_INLINE_READ_MAX, checkSerial, type DaemonOptions, type LogLevelName } from './args.js';
 import { openImage, syncReader, type OpenImage } from './image.js';
 import { SessionSafeBackend } from './session-safe-backend.js';
@@ -42,7 +42,10 @@ export interface DaemonStats {
 
 const MAX_LOGGED_IO_ERRORS = 20;
 
+/** One log line: a @vmv error's short message with its details in parentheses, else the first line of the message. */
 function describe(error: unknown): string {
+  const { shortMessage, details } = (typeof error === 'object' && error !== null ? error : {}) as { shortMessage?: unknown; details?: unknown };
+  if (typeof shortMessage === 'string') return typeof details === 'string' ? `${shortMessage} (${details.replace(/\s*\n\s*/g, ' ')})` : shortMessage;
   if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
   return String(error);
 }
@@ -50,7 +53,7 @@ function describe(error: unknown): string {
 /** A frontend that closed its end between messages (QEMU quitting) is not an error. */
 function isCleanDisconnect(error: unknown): boolean {
   if (error === undefined) return true;
-  return isVhostUserError(error, 'VhostUser.DisconnectedError') && error.details?.['midMessage'] !== true;
+  return isVhostUserError(error, 'VhostUser.DisconnectedError') && (error as DisconnectedError).midMessage !== true;
 }
 
 function requestTypeName(type: number): string {

@@ -4,14 +4,11 @@
  * message says what is wrong and how to fix it, because the CLI prints it as is.
  * @module
  */
+import { VmvError, errorGuard } from '@vmv/errors';
+import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 
 /** Options common to every daemon error. @example `new UsageError('bad', { details: 'a hint' })` */
-export interface VhostUserBlkErrorOptions {
-  /** Longer explanation or a hint for the user. */
-  details?: string;
-  /** The error that caused this one (a Node or Sys error). */
-  cause?: unknown;
-}
+export type VhostUserBlkErrorOptions = VmvErrorOptions;
 
 /**
  * Base class of the daemon's errors. Test the `name` with {@link isVhostUserBlkError}, never
@@ -21,30 +18,8 @@ export interface VhostUserBlkErrorOptions {
  * try { await BlockDaemon.start(options); } catch (e) { if (isVhostUserBlkError(e)) console.error(e.message); }
  * ```
  */
-export class VhostUserBlkError extends Error {
-  /** Stable machine-readable code (`USAGE`, `IMAGE`, `SOCKET`). */
-  readonly code: string;
-  /** The message without details. */
-  readonly shortMessage: string;
-  /** The hint or longer explanation, when there is one. */
-  readonly details: string | undefined;
-
-  /**
-   * @param code - stable code.
-   * @param shortMessage - one line saying what is wrong.
-   * @param options - details (a hint) and cause.
-   * @example
-   * ```ts
-   * new VhostUserBlkError('IMAGE', 'image x.img does not exist')
-   * ```
-   */
-  constructor(code: string, shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
-    super(options.details ? `${shortMessage}\n${options.details}` : shortMessage, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'VhostUserBlk.Error';
-    this.code = code;
-    this.shortMessage = shortMessage;
-    this.details = options.details;
-  }
+export class VhostUserBlkError extends VmvError {
+  override readonly name: string = 'VhostUserBlk.Error';
 }
 
 /**
@@ -56,13 +31,13 @@ export class VhostUserBlkError extends Error {
  * ```
  */
 export class UsageError extends VhostUserBlkError {
+  override readonly name = 'VhostUserBlk.UsageError' as const;
   /**
    * @param shortMessage - what is wrong.
    * @param options - details and cause.
    */
   constructor(shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
     super('USAGE', shortMessage, options);
-    this.name = 'VhostUserBlk.UsageError';
   }
 }
 
@@ -75,6 +50,7 @@ export class UsageError extends VhostUserBlkError {
  * ```
  */
 export class ImageError extends VhostUserBlkError {
+  override readonly name = 'VhostUserBlk.ImageError' as const;
   /** The image path. */
   readonly path: string;
   /**
@@ -84,7 +60,6 @@ export class ImageError extends VhostUserBlkError {
    */
   constructor(path: string, shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
     super('IMAGE', shortMessage, options);
-    this.name = 'VhostUserBlk.ImageError';
     this.path = path;
   }
 }
@@ -98,6 +73,7 @@ export class ImageError extends VhostUserBlkError {
  * ```
  */
 export class SocketError extends VhostUserBlkError {
+  override readonly name = 'VhostUserBlk.SocketError' as const;
   /** The socket path. */
   readonly path: string;
   /**
@@ -107,7 +83,6 @@ export class SocketError extends VhostUserBlkError {
    */
   constructor(path: string, shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
     super('SOCKET', shortMessage, options);
-    this.name = 'VhostUserBlk.SocketError';
     this.path = path;
   }
 }
@@ -128,9 +103,4 @@ export type VhostUserBlkErrorName = (typeof VHOST_USER_BLK_ERROR_NAMES)[number];
  * if (isVhostUserBlkError(e, 'VhostUserBlk.UsageError')) process.exitCode = 2;
  * ```
  */
-export function isVhostUserBlkError(e: unknown, name?: VhostUserBlkErrorName): e is VhostUserBlkError {
-  if (typeof e !== 'object' || e === null) return false;
-  const n = (e as { name?: unknown }).name;
-  if (typeof n !== 'string' || !n.startsWith('VhostUserBlk.')) return false;
-  return name === undefined || n === name;
-}
+export const isVhostUserBlkError: ErrorGuard<VhostUserBlkError, VhostUserBlkErrorName> = errorGuard('VhostUserBlk', VHOST_USER_BLK_ERROR_NAMES);

@@ -231,7 +231,7 @@ export class VhostUserBackend {
    *
    * @param path - the socket path (QEMU's `-chardev socket,path=...`)
    * @param options - `removeStale`: remove a dead socket file left at `path`
-   * @throws Sys.SysError when the socket cannot be created (EADDRINUSE, EACCES, ...)
+   * @throws Sys.Error when the socket cannot be created (EADDRINUSE, EACCES, ...)
    * @throws TypeError when already listening
    * @example
    * ```ts

@@ -80,6 +80,7 @@ export type { EncodedMessage, DecodedReply } from './encoder.js';
 export {
   VhostUserError,
   isVhostUserError,
+  VHOST_USER_ERROR_NAMES,
   DECODE_ERROR_NAMES,
   PartialMessageError,
   UnknownRequestError,
@@ -105,4 +106,5 @@ export {
   DisconnectedError,
   type VhostUserErrorName,
   type VhostUserErrorOptions,
+  type VhostUserFacts,
 } from '../errors.js';
