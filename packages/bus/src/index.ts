@@ -9,14 +9,22 @@
  * Not a VIRTIO component itself: it is the bus that @vmv/transport-mmio (VIRTIO 1.2 §4.2,
  * Virtio Over MMIO) plugs into.
  */
-export * from './errors.js';
-export * from './address.js';
-export * from './range.js';
-export * from './device.js';
-export * from './manager.js';
-export * from './bus.js';
-export * from './io-manager.js';
-export * from './resources.js';
-export * from './interrupt.js';
-export * from './interrupt-memory.js';
-export * from './mailbox.js';
+export { BusError, BUS_ERROR_NAMES, BUS_ERROR_CODES, isBusError, InvalidRangeError, DeviceOverlapError, EmptyAccessError, AccessStraddlesRangeError, DeviceNotFoundError, InvalidConstraintError, ResourceExhaustedError, ResourceUnavailableError, ResourceNotAllocatedError, InvalidInterruptIndexError, InterruptSourceBusyError, InvalidMsiConfigError, MailboxTimeoutError, MailboxRemoteError } from './errors.js';
+export type { BusErrorOptions, BusErrorName, BusRangeFacts } from './errors.js';
+export { checkPioAddress, toMmioBigInt, PIO_SPACE_SIZE, MMIO_SPACE_SIZE, MMIO_ADDRESS_MAX, MMIO_MAX_DEVICE_SIZE } from './address.js';
+export type { PioAddress, PioAddressOffset, MmioAddress, MmioAddressOffset, BusSpace } from './address.js';
+export { PioRange, MmioRange } from './range.js';
+export type { BusRange, RangeOf } from './range.js';
+export { isSharedDevice, isPioDevice, isMmioDevice } from './device.js';
+export type { MutDevicePio, DevicePio, MutDeviceMmio, DeviceMmio } from './device.js';
+export type { BusEntry, PioDispatcher, MmioDispatcher, PioManager, MmioManager } from './manager.js';
+export { PioBus, MmioBus } from './bus.js';
+export { IoManager } from './io-manager.js';
+export type { IoManagerOptions } from './io-manager.js';
+export { AddressAllocator, IdAllocator, ResourceAllocator } from './resources.js';
+export type { ResourceConstraint, Resource, ResourceKind, PoolSpec, ResourcePools } from './resources.js';
+export type { InterruptSourceKind, LegacyTriggerMode, TriggerOutcome, MsiConfig, InterruptSourceGroup, LegacyInterruptGroup, MsiInterruptGroup, InterruptManager } from './interrupt.js';
+export { InMemoryLegacyGroup, InMemoryMsiGroup, InMemoryInterruptController } from './interrupt-memory.js';
+export type { InterruptDelivery, InMemoryInterruptControllerOptions } from './interrupt-memory.js';
+export { IoMailbox, IoExitClient, IoExitServer } from './mailbox.js';
+export type { IoMailboxOptions, IoExitClientOptions } from './mailbox.js';

@@ -5,6 +5,8 @@
  * are checked by `tsc` (typecheck); the runtime exports are a golden list.
  */
 import { describe, expect, it } from '@jest/globals';
+import { join } from 'node:path';
+import { apiSurface } from '../../../tools/scripts/api-surface.cjs';
 import * as trait from '@vmv/device-trait';
 import { DeviceId } from '@vmv/device-trait';
 import type {
@@ -133,5 +135,9 @@ describe('package surface', () => {
     const probe = new Probe();
     expect(probe.deviceId).toBe(4);
     expect([names, bits, outcome.kind, saved.status, options.details]).toEqual([['Queue.BrokenError', 'GuestMemory.OutOfBoundsError'], [29, 4, 2], 'reset', 0, 'x']);
+  });
+
+  it('exports exactly the golden surface, types and members included (test/__snapshots__)', () => {
+    expect(apiSurface(join(__dirname, '..'))).toMatchSnapshot();
   });
 });

@@ -4,5 +4,6 @@
  * @vmv/bus, with its interrupt raised through the @vmv/bus interrupt abstraction. A serial
  * console for a minimal VMM; not a VIRTIO device (see virtio-console for that).
  */
-export * from './registers.js';
-export * from './serial.js';
+export { UART_REG, IER, IIR, FCR, LCR, MCR, LSR, MSR } from './registers.js';
+export { Serial16550 } from './serial.js';
+export type { ModemInputs, Serial16550Options, Serial16550Stats } from './serial.js';

@@ -3,7 +3,7 @@
 // equivalent packed-ring workloads. Prints ns per chain, device side only: the driver-only loop
 // (same rounds) is timed separately and subtracted, as the reference does.
 import { GuestMemory } from '@vmv/memory';
-import { createVirtqueue, DescFlags, QueueConfig, QueueFeature } from '@vmv/queue';
+import { createVirtqueue, DescFlags, QueueConfig, Feature } from '@vmv/queue';
 import { fmt, measure, now, table } from './_harness.mjs';
 
 const MEM_SIZE = 0x0400_0000;
@@ -73,7 +73,7 @@ function setupSplit(mem, wl, evidx) {
     }
   }
   const cfg = new QueueConfig(QSIZE);
-  cfg.setFeatures(evidx ? 1n << BigInt(QueueFeature.EVENT_IDX) : 0n);
+  cfg.setFeatures(evidx ? 1n << BigInt(Feature.EVENT_IDX) : 0n);
   cfg.setSize(QSIZE);
   cfg.setArea('descTable', DESC);
   cfg.setArea('driverArea', AVAIL);
@@ -110,8 +110,8 @@ function setupPacked(mem, wl, evidx) {
     }
   }
   const cfg = new QueueConfig(QSIZE);
-  let f = 1n << BigInt(QueueFeature.RING_PACKED);
-  if (evidx) f |= 1n << BigInt(QueueFeature.EVENT_IDX);
+  let f = 1n << BigInt(Feature.RING_PACKED);
+  if (evidx) f |= 1n << BigInt(Feature.EVENT_IDX);
   cfg.setFeatures(f);
   cfg.setSize(QSIZE);
   cfg.setArea('descTable', DESC);

@@ -27,7 +27,8 @@ for (const dir of readdirSync(join(root, 'packages'))) {
   for (const [key, target] of Object.entries(pkg.exports ?? {})) {
     if (target === null || typeof target !== 'object') continue;
     const source = (target as Record<string, unknown>)['@vmv/source'];
-    if (typeof source === 'string') entries.push({ pkg: pkg.name, spec: pkg.name + key.slice(1), file: join(root, 'packages', dir, source) });
+    // Patterns (./internal/*) are not public entry points.
+    if (typeof source === 'string' && !key.includes('*')) entries.push({ pkg: pkg.name, spec: pkg.name + key.slice(1), file: join(root, 'packages', dir, source) });
   }
 }
 
