@@ -9,4 +9,4 @@ import { apiSurface } from '../../../tools/scripts/api-surface.cjs';
 
 it('exports exactly the golden surface', () => {
   expect(apiSurface(join(__dirname, '..'))).toMatchSnapshot();
-});
+}, 120_000); // type-checks the package: seconds, more on a busy machine; the bound is for a hang

@@ -16,23 +16,10 @@ import type { MmioDiagnostic } from '@vmv/transport-mmio';
 import { VirtioMmioDriver } from '@vmv/transport-mmio/driver';
 import type { DriverQueue } from '@vmv/transport-mmio/driver';
 import { EntropyDevice } from '../../device-trait/test/support/readme-device/entropy-device';
-import { README_DEVICE_FILE as DEVICE_FILE, readmeDeviceBlock } from '../../device-trait/test/support/readme';
+import { README_DEVICE_FILE as DEVICE_FILE, readmeDeviceBlock, counterSource } from '../../device-trait/test/support/readme';
 
 const BASE = 0xd000_0000;
 const IRQ = 5;
-
-/** A deterministic entropy source: 0, 1, 2, ... (mod 256) across calls. */
-function counterSource() {
-  let next = 0;
-  const calls: number[] = [];
-  return {
-    calls,
-    fill: (buf: Uint8Array) => {
-      calls.push(buf.length);
-      for (let i = 0; i < buf.length; i++) buf[i] = next++ & 0xff;
-    },
-  };
-}
 
 function machine(extra: bigint = 0n) {
   const memory = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(0x20_0000) }]);

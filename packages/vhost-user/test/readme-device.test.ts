@@ -12,7 +12,7 @@ import { EventFd } from '@vmv/sys';
 import { SUPPORTED_PROTOCOL_FEATURES } from '@vmv/vhost-user';
 import { VhostUserRequest as Q } from '@vmv/vhost-user/protocol';
 import { EntropyDevice } from '../../device-trait/test/support/readme-device/entropy-device';
-import { README_DEVICE_FILE, readmeDeviceBlock } from '../../device-trait/test/support/readme';
+import { README_DEVICE_FILE, readmeDeviceBlock, counterSource } from '../../device-trait/test/support/readme';
 import { Frontend, GuestRam, HANG_MS, TestRing, until } from './frontend';
 import { releaseTracked, startBackend, track } from './harness';
 
@@ -21,19 +21,6 @@ const EVENT_IDX = featureBit(Feature.EVENT_IDX);
 const PROTOCOL_FEATURES_BIT = 1n << 30n;
 
 afterEach(releaseTracked);
-
-/** A deterministic entropy source: 0, 1, 2, ... (mod 256) across calls. */
-function counterSource() {
-  let next = 0;
-  const calls: number[] = [];
-  return {
-    calls,
-    fill: (buf: Uint8Array) => {
-      calls.push(buf.length);
-      for (let i = 0; i < buf.length; i++) buf[i] = next++ & 0xff;
-    },
-  };
-}
 
 /** The README device behind a backend, negotiated and started as QEMU does, with one EVENT_IDX ring. */
 async function served() {

@@ -26,3 +26,16 @@ export function readmeDeviceBlock(): string {
   if (open < 0 || close < 0) throw new Error(`device-trait README: no \`\`\`ts block after "${HEADING}"`);
   return text.slice(open + 6, close + 1);
 }
+
+/** A deterministic entropy source: 0, 1, 2, ... (mod 256) across calls. */
+export function counterSource() {
+  let next = 0;
+  const calls: number[] = [];
+  return {
+    calls,
+    fill: (buf: Uint8Array) => {
+      calls.push(buf.length);
+      for (let i = 0; i < buf.length; i++) buf[i] = next++ & 0xff;
+    },
+  };
+}
