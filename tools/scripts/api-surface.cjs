@@ -2,7 +2,7 @@
 // every entry point of its exports map (through the "@vmv/source" condition), with its kind and,
 // for classes and interfaces, the names of its public members. Types count as much as values: a
 // type added to an entry point is a promise to users, so the golden changes with it.
-const { readFileSync } = require('node:fs');
+const { existsSync, readFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
 const ts = require('typescript');
 
@@ -29,17 +29,24 @@ function kindsOf(symbol, typeOnly) {
   return kinds.length ? kinds.join('+') : 'other';
 }
 
-function isPublicMember(decl) {
+// A member tagged @internal is left out of the published declarations when the package builds
+// with stripInternal, so it is not part of the surface then.
+function isInternal(decl) {
+  return ts.getJSDocTags(decl).some((t) => t.tagName.text === 'internal');
+}
+
+function isPublicMember(decl, stripInternal) {
+  if (stripInternal && isInternal(decl)) return false;
   const mods = ts.canHaveModifiers(decl) ? (ts.getModifiers(decl) ?? []) : [];
   if (mods.some((m) => m.kind === ts.SyntaxKind.PrivateKeyword || m.kind === ts.SyntaxKind.ProtectedKeyword)) return false;
   return !(decl.name && ts.isPrivateIdentifier(decl.name));
 }
 
-function membersOf(symbol) {
+function membersOf(symbol, stripInternal) {
   const names = new Set();
   const add = (table, prefix) => table?.forEach((m, name) => {
     if (name === '__constructor' || name === 'prototype') return;
-    if ((m.declarations ?? []).some(isPublicMember)) names.add(prefix + name);
+    if ((m.declarations ?? []).some((d) => isPublicMember(d, stripInternal))) names.add(prefix + name);
   });
   add(symbol.members, '.');
   if (symbol.flags & ts.SymbolFlags.Class) add(symbol.exports, 'static ');
@@ -55,7 +62,10 @@ function apiSurface(packageDir) {
   const entries = Object.entries(pkg.exports ?? {})
     .filter(([key, target]) => target && typeof target === 'object' && typeof target['@vmv/source'] === 'string' && !key.includes('*'))
     .map(([key, target]) => [key, resolve(packageDir, target['@vmv/source'])]);
-  const config = ts.getParsedCommandLineOfConfigFile(join(packageDir, 'tsconfig.json'), {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const host = { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} };
+  const config = ts.getParsedCommandLineOfConfigFile(join(packageDir, 'tsconfig.json'), {}, host);
+  const buildConfig = existsSync(join(packageDir, 'tsconfig.build.json')) ? ts.getParsedCommandLineOfConfigFile(join(packageDir, 'tsconfig.build.json'), {}, host) : config;
+  const stripInternal = buildConfig.options.stripInternal === true;
   const program = ts.createProgram(entries.map(([, file]) => file), { ...config.options, noEmit: true });
   const checker = program.getTypeChecker();
   const lines = [];
@@ -67,7 +77,7 @@ function apiSurface(packageDir) {
     for (const exported of exports) {
       const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
       lines.push(`${key} ${kindsOf(symbol, isTypeOnly(exported))} ${exported.name}`);
-      if (symbol.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Interface)) for (const m of membersOf(symbol)) lines.push(`    ${m}`);
+      if (symbol.flags & (ts.SymbolFlags.Class | ts.SymbolFlags.Interface)) for (const m of membersOf(symbol, stripInternal)) lines.push(`    ${m}`);
     }
   }
   return lines.join('\n') + '\n';

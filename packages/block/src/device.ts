@@ -5,13 +5,13 @@
  * and capacity changes with a configuration-change notification (§5.2.6.2).
  * @module
  */
-import { ConfigSpace, DeviceId, Feature, featureBit, hasFeature } from '@vmv/device-trait';
+import { ConfigSpace, DeviceId, Feature, InFlightBudget, featureBit, hasFeature } from '@vmv/device-trait';
 import type { ActivationContext, DeviceHost, VirtioDevice } from '@vmv/device-trait';
 import type { BlockBackend } from './backend.js';
 import { encodeBlockConfig } from './config.js';
 import { BLOCK_CONFIG_SIZE, BlockConfigOffset, BlockFeature, SECTOR_SIZE } from './constants.js';
 import { QueueWorker } from './engine.js';
-import type { BlockStats, EngineHost, QueueSlot, SegmentLimits } from './engine.js';
+import type { BlockStats, EngineHost, SegmentLimits } from './engine.js';
 import { InvalidSnapshotError } from './errors.js';
 import { encodeId, isValidLifetime } from './wire.js';
 import type { BlockLifetime } from './wire.js';
@@ -209,9 +209,8 @@ export class BlockDevice implements VirtioDevice {
   private host: DeviceHost | null = null;
   private context: ActivationContext | null = null;
   private workers: (QueueWorker | null)[] = [];
-  /** Per queue index: the live worker and the requests of reset activations still running. */
-  private readonly slots: QueueSlot[];
-  private resetReported = false;
+  /** Per queue index, for the life of the device: requests in flight, reset activations' included. */
+  private readonly budgets: InFlightBudget[];
   private pendingOps = 0;
   private drainWaiters: (() => void)[] = [];
 
@@ -235,7 +234,7 @@ export class BlockDevice implements VirtioDevice {
     if (!isPow2(queueSize)) throw new RangeError(`BlockDevice: queueSize must be a power of two, got ${queueSize}`);
     this.depth = int(options.maxInflight ?? Math.min(64, queueSize), 1, queueSize, 'maxInflight');
     this.queueMaxSizes = Object.freeze(new Array<number>(numQueues).fill(queueSize));
-    this.slots = Array.from({ length: numQueues }, () => ({ orphans: 0, live: null }));
+    this.budgets = Array.from({ length: numQueues }, () => new InFlightBudget(this.depth));
     this.id = options.serial === undefined ? null : encodeId(options.serial);
     this.onBackendError = options.onBackendError;
 
@@ -450,7 +449,6 @@ export class BlockDevice implements VirtioDevice {
     if (!this.featuresSeen) this.applyFeatures(context.features);
     else this.negotiated = context.features;
     this.context = context;
-    this.resetReported = false;
     const n = context.features;
     const B = BlockFeature;
     const host: EngineHost = {
@@ -473,19 +471,8 @@ export class BlockDevice implements VirtioDevice {
       },
       opSettled: () => this.opSettled(),
       backendError: (error, type, sector) => this.onBackendError?.(error, { type, sector }),
-      queueBroken: (_index, error) => {
-        if (this.context !== context || this.resetReported) return;
-        this.resetReported = true;
-        context.needsReset(error);
-      },
     };
-    this.workers = this.queueMaxSizes.map((_, i) => {
-      const q = context.queues[i];
-      const slot = this.slots[i]!;
-      const w = q ? new QueueWorker(host, q, i, Math.min(this.depth, q.size), context.interrupt, slot) : null;
-      slot.live = w;
-      return w;
-    });
+    this.workers = this.queueMaxSizes.map((_, i) => (context.queues[i] ? new QueueWorker(host, context, i, this.budgets[i]!) : null));
   }
 
   /**
@@ -510,13 +497,7 @@ export class BlockDevice implements VirtioDevice {
   }
 
   private stopWorkers(): void {
-    this.workers.forEach((w, i) => {
-      if (w === null) return;
-      w.dead = true;
-      const slot = this.slots[i]!;
-      slot.orphans += w.inFlight;
-      slot.live = null;
-    });
+    for (const w of this.workers) if (w !== null) w.dead = true;
     this.workers = [];
   }
 

@@ -1,15 +1,17 @@
 /**
- * Request processing for one virtqueue of a block device (VIRTIO 1.2 §5.2.6): pops descriptor
- * chains while below the in-flight depth, parses each request through the chain's byte cursors
- * (any descriptor layout), validates it, runs it against the backend, and completes it in any
- * order: status byte, used element, then an interrupt if the driver wants one.
+ * Request processing for one virtqueue of a block device (VIRTIO 1.2 §5.2.6), served by
+ * device-trait's `serveQueue` under the queue's in-flight budget: parses each request through the
+ * chain's byte cursors (any descriptor layout), validates it, runs it against the backend, and
+ * completes it in any order: status byte, then `served.complete` (used element, interrupt if the
+ * driver wants one, a budget slot freed).
  *
  * Internal to @vmv/block: the device creates one worker per enabled queue per activation. A
  * worker is killed by a reset; a request still running in the backend then completes without
- * touching guest memory or the queue.
+ * touching guest memory (the transport retired the queue, which drops the completion).
  * @module
  */
-import type { DescriptorChain, InterruptHandle, Reader, Virtqueue, Writer } from '@vmv/device-trait';
+import { serveQueue } from '@vmv/device-trait';
+import type { ActivationContext, ChainHandler, DescriptorChain, InFlightBudget, Reader, ServedQueue, Writer } from '@vmv/device-trait';
 import type { BlockBackend } from './backend.js';
 import { BlockStatus, ID_BYTES, LIFETIME_SIZE, REQUEST_HEADER_SIZE, RequestType, SECTOR_SIZE, SEGMENT_SIZE, SegmentFlags } from './constants.js';
 import { encodeLifetime, isValidLifetime } from './wire.js';
@@ -53,19 +55,7 @@ export interface BlockStats {
   backendErrors: number;
 }
 
-/**
- * The in-flight budget of one queue index, shared by the workers of successive activations
- * (internal): requests of a reset activation that are still running in the backend ("orphans")
- * count against the depth of the queue's next worker until they settle, so resetting in a loop
- * cannot pile up backend operations beyond the depth.
- * @example `const slot: QueueSlot = { orphans: 0, live: null };`
- */
-export interface QueueSlot {
-  orphans: number;
-  live: QueueWorker | null;
-}
-
-/** What a worker needs from its device (internal). Fixed fields are per activation; the two functions are live. @example `new QueueWorker(host, queue, 0, 64, ctx.interrupt)` */
+/** What a worker needs from its device (internal). Fixed fields are per activation; the two functions are live. @example `new QueueWorker(host, ctx, 0, budget)` */
 export interface EngineHost {
   readonly backend: BlockBackend;
   readonly readOnly: boolean;
@@ -92,13 +82,12 @@ export interface EngineHost {
   opStarted(): void;
   opSettled(): void;
   backendError(error: unknown, type: number, sector: number): void;
-  /** The queue is broken: report DEVICE_NEEDS_RESET. */
-  queueBroken(queueIndex: number, error: unknown): void;
 }
 
 /** One in-flight request; pooled per worker, so its two callbacks are created once. */
 class BlockRequest {
   chain: DescriptorChain | null = null;
+  served: ServedQueue | null = null;
   status: Writer | null = null;
   written = 1;
   stage = STAGE_DONE;
@@ -135,31 +124,26 @@ function inRange(sector: number, count: number, capacity: number): boolean {
 }
 
 /**
- * Serves one virtqueue (internal). `pump()` on every notification; completions re-pump when the
- * depth limit had stopped popping.
+ * Serves one virtqueue (internal): `pump()` on every notification; `serveQueue` stops popping at
+ * the budget's limit and goes on when a completion frees a slot.
  * @example
  * ```ts
- * const worker = new QueueWorker(host, queue, 0, 64, ctx.interrupt);
+ * const worker = new QueueWorker(host, ctx, 0, budget);
  * worker.pump();
  * ```
  */
 export class QueueWorker {
-  /** Set by reset: nothing may touch guest memory or the queue any more. */
+  /** Set by reset: nothing may touch guest memory any more. */
   dead = false;
-  private broken = false;
   private inflight = 0;
-  private pumping = false;
-  private throttled = false;
-  private notifyPending = false;
   private readonly free: BlockRequest[] = [];
+  private readonly handle: ChainHandler = (chain, served) => this.start(chain, served);
 
   constructor(
     private readonly host: EngineHost,
-    private readonly queue: Virtqueue,
+    private readonly ctx: ActivationContext,
     private readonly index: number,
-    private readonly depth: number,
-    private readonly interrupt: InterruptHandle,
-    private readonly slot: QueueSlot,
+    private readonly budget: InFlightBudget,
   ) {}
 
   /** Requests popped and not yet completed. */
@@ -167,108 +151,54 @@ export class QueueWorker {
     return this.inflight;
   }
 
-  /** Pops and starts requests while below the depth; then tells the driver what completed. */
+  /** Pops and starts requests while the budget has room. */
   pump(): void {
-    if (this.dead || this.broken || this.pumping) return;
-    this.pumping = true;
-    const q = this.queue;
-    try {
-      for (;;) {
-        q.disableNotification();
-        while (this.inflight + this.slot.orphans < this.depth) {
-          const chain = q.pop();
-          if (chain === null) break;
-          this.start(chain);
-        }
-        if (this.inflight + this.slot.orphans >= this.depth) {
-          // A completion frees a slot and pumps again; until then the driver need not kick.
-          this.throttled = true;
-          break;
-        }
-        if (!q.enableNotification()) break;
-      }
-    } catch (e) {
-      this.fail(e);
-    } finally {
-      this.pumping = false;
-    }
-    this.flushNotify();
-  }
-
-  /** Marks the queue broken and reports it once. */
-  private fail(e: unknown): void {
-    if (this.broken || this.dead) return;
-    this.broken = true;
-    this.host.queueBroken(this.index, e);
-  }
-
-  private flushNotify(): void {
-    if (!this.notifyPending || this.dead || this.broken) return;
-    this.notifyPending = false;
-    try {
-      if (this.queue.needsNotification()) this.interrupt.signalUsedBuffer(this.index);
-    } catch (e) {
-      this.fail(e);
-    }
+    if (!this.dead) serveQueue(this.ctx, this.index, this.handle, this.budget);
   }
 
   // ------------------------------------------------------------------ completion
 
-  /** Writes the status, returns the chain, and notifies (batched while pumping). */
+  /** Writes the status and returns the chain (after a reset: returns it unwritten, to be dropped). */
   private complete(r: BlockRequest, status: number, written: number): void {
     const chain = r.chain!;
     const sw = r.status!;
+    const served = r.served!;
     r.chain = null;
     r.status = null;
+    r.served = null;
     this.inflight--;
     this.free.push(r);
-    if (this.dead) return;
+    if (this.dead) return served.complete(chain, 0); // a retired queue drops it; the budget slot is freed
     const stats = this.host.stats;
     if (status === OK) stats.ok++;
     else if (status === IOERR) stats.ioerr++;
     else stats.unsupp++;
-    if (!this.broken) {
-      try {
-        // A read's data was marked dirty when its views were taken; a dirty log taken while the
-        // read was in flight has lost it, so mark the buffers again now that the data is there.
-        if (status === OK && r.type === RequestType.IN && this.host.dirtyLogged && written > 1) chain.writer().views(written - 1);
-        sw.writeU8(status);
-        this.queue.addUsed(chain, written);
-        this.notifyPending = true;
-      } catch (e) {
-        this.fail(e);
-      }
-    }
-    if (this.pumping) return;
-    this.flushNotify();
-    if (this.throttled) {
-      this.throttled = false;
-      this.pump();
-    }
+    // A read's data was marked dirty when its views were taken; a dirty log taken while the read
+    // was in flight has lost it, so mark the buffers again now that the data is there.
+    if (status === OK && r.type === RequestType.IN && this.host.dirtyLogged && written > 1) chain.writer().views(written - 1);
+    sw.writeU8(status);
+    served.complete(chain, written);
   }
 
   /** A chain without a single device-writable byte: no status can be given; return it empty. */
   private completeWithoutStatus(r: BlockRequest): void {
     this.host.stats.noStatus++;
     const chain = r.chain!;
+    const served = r.served!;
     r.chain = null;
+    r.served = null;
     this.inflight--;
     this.free.push(r);
-    try {
-      this.queue.addUsed(chain, 0);
-      this.notifyPending = true;
-    } catch (e) {
-      this.fail(e);
-    }
+    served.complete(chain, 0);
   }
 
   /** An asynchronous backend operation resolved. */
   settled(r: BlockRequest): void {
     try {
-      if (this.dead) this.drop(r);
+      if (this.dead) this.complete(r, OK, 0);
       else this.next(r);
     } catch (e) {
-      this.fail(e);
+      this.ctx.needsReset(e); // a device bug on the completion path: the driver must reset
     } finally {
       this.host.opSettled();
     }
@@ -277,29 +207,13 @@ export class QueueWorker {
   /** An asynchronous backend operation rejected. */
   settledWithError(r: BlockRequest, e: unknown): void {
     try {
-      if (this.dead) this.drop(r);
+      if (this.dead) this.complete(r, IOERR, 0);
       else this.backendFailed(r, e);
     } catch (err) {
-      this.fail(err);
+      this.ctx.needsReset(err);
     } finally {
       this.host.opSettled();
     }
-  }
-
-  /** Forgets a request of a reset activation without touching anything it referenced. */
-  private drop(r: BlockRequest): void {
-    r.chain = null;
-    r.status = null;
-    const slot = this.slot;
-    if (slot.orphans > 0) slot.orphans--;
-    slot.live?.resume();
-  }
-
-  /** A slot of the budget came free: pump again if the depth had stopped popping. */
-  resume(): void {
-    if (!this.throttled || this.pumping) return;
-    this.throttled = false;
-    this.pump();
   }
 
   private backendFailed(r: BlockRequest, e: unknown): void {
@@ -351,9 +265,10 @@ export class QueueWorker {
 
   // ------------------------------------------------------------------ parsing
 
-  private start(chain: DescriptorChain): void {
+  private start(chain: DescriptorChain, served: ServedQueue): void {
     const r = this.free.pop() ?? new BlockRequest(this);
     r.chain = chain;
+    r.served = served;
     r.stage = STAGE_DONE;
     r.written = 1;
     r.type = -1;

@@ -123,7 +123,7 @@ describe('concurrency', () => {
     const usedIdx = () => h.memory.readU16(SplitDriver.layout(64, 0x10_0000).deviceArea + 2);
     const mem = h.read(0x20_0000, 0x1000);
     expect(usedIdx()).toBe(0);
-    h.device.reset();
+    h.resetDevice();
     let drained = false;
     const drain = h.device.drain().then(() => (drained = true));
     backend.release(1); // the write lands in the backend (the host cannot take it back)...

@@ -108,6 +108,8 @@ export class Harness {
   readonly resets: unknown[] = [];
   readonly features: bigint;
   private next = DATA_BASE;
+  /** The activation's queue table (`ctx.queues`), which a reset retires. */
+  private live: (Virtqueue | null)[] = [];
   private inflight = 0;
   private readonly memSize: number;
   private readonly options: HarnessOptions & { queueSize: number };
@@ -154,6 +156,7 @@ export class Harness {
       this.interrupts.push(0);
     }
     this.device.validateFeatures(this.features);
+    let reported = false;
     const ctx: ActivationContext = {
       memory: this.memory,
       queues,
@@ -165,8 +168,13 @@ export class Harness {
         },
         signalConfigChange: () => this.configChanges++,
       },
-      needsReset: (reason) => this.resets.push(reason),
+      needsReset: (reason) => {
+        // once per activation, and not from a reset one, as a transport does
+        if (this.live === queues && !reported) this.resets.push(reason);
+        reported = true;
+      },
     };
+    this.live = queues;
     this.device.activate(ctx);
   }
 
@@ -175,8 +183,20 @@ export class Harness {
    * it again. Requests of the old rings are forgotten (their promises never settle).
    */
   reactivate(): void {
-    this.device.reset();
+    this.resetDevice();
     this.activate();
+  }
+
+  /**
+   * A device reset as a transport makes it (DeviceSession): the queues are retired first (reset, so
+   * late completions are dropped, and taken out of `ctx.queues`), then `device.reset()`.
+   */
+  resetDevice(): void {
+    for (let i = 0; i < this.live.length; i++) {
+      this.live[i]?.reset();
+      this.live[i] = null;
+    }
+    this.device.reset();
   }
 
   /** Guest memory for `len` bytes after `gap` bytes; wraps to the start when nothing is in flight. */

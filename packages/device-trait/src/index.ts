@@ -14,7 +14,7 @@ export type { DeviceStateSnapshot, StatusWriteOutcome } from './status.js';
 export type { ActivationContext, DeviceHost, InterruptHandle, SharedMemoryRegion, VirtioDevice } from './device.js';
 export { DeviceSession } from './session.js';
 export type { DeviceSessionOptions, SessionActivation, SessionEvent, SessionTransport } from './session.js';
-export { serveQueue } from './serve-queue.js';
+export { InFlightBudget, serveQueue } from './serve-queue.js';
 export type { ChainHandler, ServedQueue } from './serve-queue.js';
 export { ActivationError, DEVICE_ERROR_NAMES, DeviceError, InvalidSnapshotError, isDeviceError } from './errors.js';
 export type { DeviceErrorName, DeviceErrorOptions } from './errors.js';

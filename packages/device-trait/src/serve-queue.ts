@@ -52,22 +52,128 @@ export interface ServedQueue {
  */
 export type ChainHandler = (chain: DescriptorChain, served: ServedQueue) => void;
 
+/**
+ * A bound on the chains popped from a queue and not yet completed (back-pressure): at the limit
+ * {@link serveQueue} stops popping, leaves the rest in the ring (the driver need not kick, and its
+ * ring fills up), and goes on when a completion frees a slot. Keep one budget per queue index for
+ * the life of the device and pass it on every call: a chain popped by an earlier activation and
+ * still running (a backend operation a reset cannot cancel) keeps its slot until it completes, so
+ * a guest that resets in a loop cannot pile up work beyond the limit. Every chain served under a
+ * budget must be completed once, late or not; one that will not be returned (a device reset
+ * stopped it) frees its slot with {@link ServedQueue.complete} all the same (the queue drops it).
+ * @example
+ * ```ts
+ * private readonly budgets = this.queueMaxSizes.map(() => new InFlightBudget(64));
+ * queueNotify(i: number) { if (this.ctx) serveQueue(this.ctx, i, this.handle, this.budgets[i]); }
+ * ```
+ */
+export class InFlightBudget {
+  /** Most chains in flight at once. */
+  readonly limit: number;
+  /** @internal Chains popped under this budget and not completed. */
+  used = 0;
+  /** @internal Servers that stopped at the limit, in the order they did. */
+  readonly waiting: Server[] = [];
+
+  /**
+   * @param limit - most chains in flight at once (an integer from 1).
+   * @throws RangeError when `limit` is not an integer of at least 1.
+   */
+  constructor(limit: number) {
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`InFlightBudget: limit must be an integer of at least 1, got ${String(limit)}`);
+    this.limit = limit;
+  }
+
+  /** Chains popped under this budget and not yet completed (of any activation). */
+  get inFlight(): number {
+    return this.used;
+  }
+
+  /** @internal A slot came free: the servers that stopped at the limit go on while there is room. */
+  release(): void {
+    if (this.used > 0) this.used--;
+    const waiting = this.waiting;
+    while (waiting.length > 0 && this.used < this.limit) {
+      const server = waiting.shift()!;
+      server.waiting = false;
+      if (server.live()) server.serve(); // at the limit again, it queues itself once more
+    }
+  }
+}
+
+/** @internal The state of one queue of one activation being served. */
 class Server implements ServedQueue {
-  /** Inside serveQueue's loop: completions leave the interrupt decision to the end of the pass. */
+  /** Inside the loop: completions leave the interrupt decision to the end of the pass. */
   looping = false;
   /** Chains completed inside the loop since the last interrupt decision. */
   pending = false;
+  /** Stopped at the budget's limit, queued in `budget.waiting`. */
+  waiting = false;
+  handle: ChainHandler;
+  budget: InFlightBudget | null;
 
   constructor(
     readonly ctx: ActivationContext,
     readonly index: number,
     readonly queue: Virtqueue,
-  ) {}
+    handle: ChainHandler,
+    budget: InFlightBudget | null,
+  ) {
+    this.handle = handle;
+    this.budget = budget;
+  }
+
+  /** Whether the queue is still the one the activation runs (not retired by a reset). */
+  live(): boolean {
+    return this.ctx.queues[this.index] === this.queue;
+  }
 
   complete(chain: DescriptorChain, written: number): void {
     this.queue.addUsed(chain, written);
     if (this.looping) this.pending = true;
-    else if (this.queue.needsNotification()) this.ctx.interrupt.signalUsedBuffer(this.index);
+    else if (this.live() && this.queue.needsNotification()) this.ctx.interrupt.signalUsedBuffer(this.index);
+    this.budget?.release();
+  }
+
+  /** The loop (see serveQueue). */
+  serve(): void {
+    if (this.looping) return;
+    const queue = this.queue;
+    const budget = this.budget;
+    const handle = this.handle;
+    this.looping = true;
+    try {
+      do {
+        queue.disableNotification();
+        if (budget === null) {
+          for (let chain = queue.pop(); chain !== null; chain = queue.pop()) handle(chain, this);
+        } else {
+          for (;;) {
+            if (budget.used >= budget.limit) {
+              // Notifications stay off: a completion frees a slot and serves again.
+              if (!this.waiting) {
+                this.waiting = true;
+                budget.waiting.push(this);
+              }
+              return;
+            }
+            const chain = queue.pop();
+            if (chain === null) break;
+            budget.used++;
+            handle(chain, this);
+          }
+        }
+      } while (queue.enableNotification());
+    } catch (e) {
+      if (!isQueueError(e)) throw e;
+      this.ctx.needsReset(e);
+    } finally {
+      this.looping = false;
+      if (this.pending) {
+        this.pending = false;
+        if (queue.needsNotification()) this.ctx.interrupt.signalUsedBuffer(this.index);
+      }
+    }
   }
 }
 
@@ -90,13 +196,18 @@ const servers = new WeakMap<Virtqueue, Server>();
  * transport turns them into DEVICE_NEEDS_RESET).
  *
  * Asynchronous devices complete later through `served.complete`; that relies on the queue to drop
- * completions that arrive after a reset or on a broken queue (issue 12; `Virtqueue`, "Late
- * completions"), and on the transport to make a reset context's interrupts inert. A call while the
- * same queue is being served (a handler that re-enters) returns at once: the running loop looks
- * at the ring again before it ends.
+ * completions that arrive after a reset or on a broken queue (`Virtqueue`, "Late completions"),
+ * and on the transport to retire the queues of a reset (`ctx.queues[index]` becomes null). A call
+ * while the same queue is being served (a handler that re-enters) returns at once: the running
+ * loop looks at the ring again before it ends.
+ *
+ * With a `budget`, popping stops while `budget.inFlight` is at its limit and goes on by itself
+ * when a completion frees a slot (the driver's kick is not needed then). A device that holds
+ * chains indefinitely (receive or event buffers waiting for data) serves without one.
  * @param ctx - the device's activation context.
  * @param index - the queue to serve; a queue that is not running (null in `ctx.queues`) is skipped.
  * @param handle - called for each chain; see {@link ChainHandler}.
+ * @param budget - the queue's {@link InFlightBudget}, the same object on every call; none: no bound.
  * @throws what `handle` throws, when it is not a Queue.* error.
  * @example
  * ```ts
@@ -105,29 +216,16 @@ const servers = new WeakMap<Virtqueue, Server>();
  * }
  * ```
  */
-export function serveQueue(ctx: ActivationContext, index: number, handle: ChainHandler): void {
+export function serveQueue(ctx: ActivationContext, index: number, handle: ChainHandler, budget?: InFlightBudget): void {
   const queue = ctx.queues[index] ?? null;
   if (queue === null) return;
   let server = servers.get(queue);
   if (server === undefined || server.ctx !== ctx || server.index !== index) {
-    server = new Server(ctx, index, queue);
+    server = new Server(ctx, index, queue, handle, budget ?? null);
     servers.set(queue, server);
+  } else {
+    server.handle = handle;
+    server.budget = budget ?? null;
   }
-  if (server.looping) return;
-  server.looping = true;
-  try {
-    do {
-      queue.disableNotification();
-      for (let chain = queue.pop(); chain !== null; chain = queue.pop()) handle(chain, server);
-    } while (queue.enableNotification());
-  } catch (e) {
-    if (!isQueueError(e)) throw e;
-    ctx.needsReset(e);
-  } finally {
-    server.looping = false;
-    if (server.pending) {
-      server.pending = false;
-      if (queue.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
-    }
-  }
+  server.serve();
 }

@@ -6,21 +6,28 @@
  * - every request is completed exactly once and reaches the driver (no lost kick, no lost interrupt);
  * - the device asks for no more interrupts than completions, and with EVENT_IDX no more kicks than
  *   the driver's submissions;
- * - a queue the guest corrupts ends in ctx.needsReset, never an exception.
+ * - a queue the guest corrupts ends in ctx.needsReset, never an exception;
+ * - under an InFlightBudget, chains in flight (those of reset activations included) never exceed
+ *   its limit, and the queue goes on by itself when completions free a slot.
  */
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { serveQueue } from '@vmv/device-trait';
+import { InFlightBudget, serveQueue } from '@vmv/device-trait';
 import type { DescriptorChain, ServedQueue } from '@vmv/device-trait';
 import { EVENT_IDX, EchoDevice, RING_PACKED, VERSION_1, sessionRig } from './support/session';
 
-type Op = { readonly op: 'submit'; readonly n: number } | { readonly op: 'complete'; readonly pick: number; readonly k: number } | { readonly op: 'mode'; readonly deferred: boolean };
+type Op =
+  | { readonly op: 'submit'; readonly n: number }
+  | { readonly op: 'complete'; readonly pick: number; readonly k: number }
+  | { readonly op: 'mode'; readonly deferred: boolean }
+  | { readonly op: 'reset' };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('submit' as const), n: fc.integer({ min: 1, max: 5 }) }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('complete' as const), pick: fc.nat(), k: fc.integer({ min: 1, max: 4 }) }) },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('mode' as const), deferred: fc.boolean() }) },
 );
+const withResets: fc.Arbitrary<Op> = fc.oneof({ weight: 12, arbitrary: opArb }, { weight: 1, arbitrary: fc.constant({ op: 'reset' as const }) });
 
 describe('serveQueue (fast-check, against the driver model)', () => {
   for (const packed of [false, true]) {
@@ -56,7 +63,7 @@ describe('serveQueue (fast-check, against the driver model)', () => {
                 submitOps++;
                 submitted += n;
                 if (rig.submit(0, n)) kicks++;
-              } else if (device.held.length > 0) {
+              } else if (op.op === 'complete' && device.held.length > 0) {
                 // Complete k held requests, out of order.
                 for (let i = 0; i < op.k && device.held.length > 0; i++) {
                   const [chain, served] = device.held.splice(op.pick % device.held.length, 1)[0]!;
@@ -77,6 +84,88 @@ describe('serveQueue (fast-check, against the driver model)', () => {
       });
     }
   }
+
+  for (const packed of [false, true]) {
+    it(`${packed ? 'packed' : 'split'}, with an InFlightBudget and resets: in flight never above the limit, every request of the live ring answered`, () => {
+      fc.assert(
+        fc.property(fc.integer({ min: 1, max: 6 }), fc.boolean(), fc.array(withResets, { maxLength: 80 }), (limit, eventIdx, ops) => {
+          const device = new EchoDevice(VERSION_1 | EVENT_IDX | RING_PACKED, [8]);
+          const budget = new InFlightBudget(limit);
+          device.budgets = [budget];
+          const rig = sessionRig(device);
+          const features = VERSION_1 | (eventIdx ? EVENT_IDX : 0n) | (packed ? RING_PACKED : 0n);
+          rig.toLive(features);
+          let got: number[] = [];
+          let live: number[] = []; // tokens submitted to the current rings
+          let token = 0;
+          let taken = 0;
+          const onInterrupt = (): void => {
+            const ring = rig.rings[0]!;
+            while (rig.transport.usedInterrupts.length > taken) {
+              taken++;
+              do {
+                ring.driver.disableCb();
+                for (let u = ring.driver.getBuf(); u !== null; u = ring.driver.getBuf()) got.push(u.token);
+              } while (!ring.driver.enableCb());
+            }
+          };
+          for (const op of ops) {
+            if (op.op === 'mode') device.deferred = op.deferred;
+            else if (op.op === 'reset') {
+              // The driver resets with requests in flight and starts again on fresh rings; the held
+              // chains of the old activation still hold their slots until they complete.
+              rig.toLive(features);
+              taken = rig.transport.usedInterrupts.length;
+              got = [];
+              live = [];
+            } else if (op.op === 'submit') {
+              const n = Math.min(op.n, rig.rings[0]!.driver.numFree);
+              if (n === 0) continue;
+              for (let i = 0; i < n; i++) live.push(token++);
+              rig.submit(0, n);
+            } else if (op.op === 'complete') {
+              for (let i = 0; i < op.k && device.held.length > 0; i++) {
+                const [chain, served] = device.held.splice(op.pick % device.held.length, 1)[0]!;
+                served.complete(chain, 0);
+              }
+            }
+            expect(device.held.length).toBeLessThanOrEqual(limit);
+            expect(budget.inFlight).toBe(device.held.length);
+            onInterrupt();
+          }
+          device.deferred = false;
+          while (device.held.length > 0) device.completeHeld(); // each completion may let more in
+          onInterrupt();
+          expect(budget.inFlight).toBe(0);
+          expect([...got].sort((a, b) => a - b)).toEqual(live);
+          expect(rig.session.status & 0x40).toBe(0);
+        }),
+        { numRuns: 200 },
+      );
+    });
+  }
+
+  it('one budget shared by two queues: each goes on as the other completes; a bad limit is a RangeError', () => {
+    const device = new EchoDevice(VERSION_1, [8, 8]);
+    const budget = new InFlightBudget(1);
+    device.budgets = [budget, budget];
+    device.deferred = true;
+    const rig = sessionRig(device);
+    rig.toLive();
+    rig.submit(0, 3);
+    rig.submit(1, 3);
+    expect(device.held.length).toBe(1);
+    for (let round = 0; round < 6; round++) {
+      expect(budget.inFlight).toBe(1);
+      const [chain, served] = device.held.shift()!;
+      served.complete(chain, 0); // frees the slot: a waiting queue takes it at once
+    }
+    expect(device.held.length).toBe(0);
+    expect(rig.collect(0).length + rig.collect(1).length).toBe(6);
+    expect(rig.collect(0).length).toBe(3);
+    expect(budget.inFlight).toBe(0);
+    for (const bad of [0, -1, 1.5, Number.NaN]) expect(() => new InFlightBudget(bad)).toThrow(RangeError);
+  });
 
   it('a corrupted ring becomes ctx.needsReset; the handler never runs on it and nothing is thrown', () => {
     const rig = sessionRig(new EchoDevice(VERSION_1, [8]));

@@ -54,6 +54,7 @@ describe('package surface', () => {
         'DeviceSession',
         'Feature',
         'GUEST_MEMORY_ERROR_NAMES',
+        'InFlightBudget',
         'InterruptReason',
         'InvalidSnapshotError',
         'QUEUE_ERROR_NAMES',

@@ -11,7 +11,7 @@
 //   hold      chains are taken and kept until the device is reset, as a device does with receive buffers it
 //             has nothing to put in yet (can rx, gpio events).
 import { createHash } from 'node:crypto';
-import { Feature, features } from '@vmv/device-trait';
+import { Feature, features, serveQueue } from '@vmv/device-trait';
 
 /**
  * @typedef {object} TestDeviceSpec
@@ -58,34 +58,26 @@ export class TestDevice {
   }
 
   queueNotify(index) {
-    const ctx = this.ctx;
-    const q = ctx?.queues[index];
-    if (!ctx || !q) return;
-    let used = false;
-    // VIRTIO 1.2 §2.7.10: drain with notifications off, then re-enable and look again
-    do {
-      q.disableNotification();
-      for (let c = q.pop(); c !== null; c = q.pop()) {
-        const st = this.stats[index];
-        st.chains++;
-        if (this.roles[index] === 'hold') {
-          this.held.push(c);
-          st.held++;
-          continue;
-        }
-        const data = c.reader().readBytes(c.readableBytes);
-        this.digests[index].update(data);
-        st.readBytes += data.length;
-        const w = c.writer();
-        const n = c.writableBytes;
-        if (n > 0) w.write(new Uint8Array(n).fill(this.fill));
-        st.writtenBytes += n;
-        q.addUsed(c, n);
-        used = true;
-      }
-    } while (q.enableNotification());
-    if (used && q.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
+    if (this.ctx) serveQueue(this.ctx, index, this.handle);
   }
+
+  /** @type {import('@vmv/device-trait').ChainHandler} */
+  handle = (c, served) => {
+    const st = this.stats[served.index];
+    st.chains++;
+    if (this.roles[served.index] === 'hold') {
+      this.held.push(c);
+      st.held++;
+      return;
+    }
+    const data = c.reader().readBytes(c.readableBytes);
+    this.digests[served.index].update(data);
+    st.readBytes += data.length;
+    const n = c.writableBytes;
+    if (n > 0) c.writer().write(new Uint8Array(n).fill(this.fill));
+    st.writtenBytes += n;
+    served.complete(c, n);
+  };
 
   reset() {
     this.ctx = null;

@@ -7,7 +7,7 @@
  * by relative path) and runs the same table against the same device.
  */
 import { DeviceSession, Feature, Status, featureBit, serveQueue } from '@vmv/device-trait';
-import type { ActivationContext, DescriptorChain, ServedQueue, SessionActivation, SessionEvent, SessionTransport, VirtioDevice, Virtqueue } from '@vmv/device-trait';
+import type { ActivationContext, DescriptorChain, InFlightBudget, ServedQueue, SessionActivation, SessionEvent, SessionTransport, VirtioDevice, Virtqueue } from '@vmv/device-trait';
 import { GuestMemory } from '@vmv/memory';
 import { createVirtqueue } from '@vmv/queue';
 import { PackedDriver, SplitDriver } from '@vmv/queue/driver';
@@ -35,6 +35,8 @@ export class EchoDevice implements VirtioDevice {
   throwOn: 'activate' | 'queueEnable' | 'queueReset' | 'reset' | 'readConfig' | null = null;
   refuse: ((f: bigint) => boolean) | null = null;
   readonly held: [DescriptorChain, ServedQueue][] = [];
+  /** One per queue to serve under a bound (kept across activations, as a device keeps them). */
+  budgets: InFlightBudget[] | null = null;
   readonly queueHookCalls: string[] = [];
 
   constructor(features: bigint = VERSION_1 | EVENT_IDX | RING_PACKED | RING_RESET, queues: readonly number[] = [16, 16]) {
@@ -56,7 +58,7 @@ export class EchoDevice implements VirtioDevice {
     this.activations++;
   }
   queueNotify(index: number): void {
-    if (this.ctx) serveQueue(this.ctx, index, this.handle);
+    if (this.ctx) serveQueue(this.ctx, index, this.handle, this.budgets?.[index]);
   }
   queueReset(index: number): void {
     this.queueHookCalls.push(`reset ${index}`);
