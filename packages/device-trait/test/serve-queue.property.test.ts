@@ -29,6 +29,32 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 const withResets: fc.Arbitrary<Op> = fc.oneof({ weight: 12, arbitrary: opArb }, { weight: 1, arbitrary: fc.constant({ op: 'reset' as const }) });
 
+/**
+ * The driver's interrupt handler on queue 0 (virtblk_done): for each used-buffer interrupt not
+ * yet taken, drain with callbacks off, re-enable, re-check. `restart()` after a device reset.
+ */
+function driverInterrupts(rig: ReturnType<typeof sessionRig>) {
+  const h = {
+    got: [] as number[],
+    taken: 0,
+    take(): void {
+      const ring = rig.rings[0]!;
+      while (rig.transport.usedInterrupts.length > h.taken) {
+        h.taken++;
+        do {
+          ring.driver.disableCb();
+          for (let u = ring.driver.getBuf(); u !== null; u = ring.driver.getBuf()) h.got.push(u.token);
+        } while (!ring.driver.enableCb());
+      }
+    },
+    restart(): void {
+      h.taken = rig.transport.usedInterrupts.length;
+      h.got = [];
+    },
+  };
+  return h;
+}
+
 describe('serveQueue (fast-check, against the driver model)', () => {
   for (const packed of [false, true]) {
     for (const eventIdx of [false, true]) {
@@ -40,18 +66,7 @@ describe('serveQueue (fast-check, against the driver model)', () => {
             const rig = sessionRig(device);
             rig.toLive(VERSION_1 | (eventIdx ? EVENT_IDX : 0n) | (packed ? RING_PACKED : 0n));
             const ring = rig.rings[0]!;
-            const got: number[] = [];
-            let interruptsTaken = 0;
-            // The driver's interrupt handler (virtblk_done): drain with callbacks off, re-enable, re-check.
-            const onInterrupt = (): void => {
-              while (rig.transport.usedInterrupts.length > interruptsTaken) {
-                interruptsTaken++;
-                do {
-                  ring.driver.disableCb();
-                  for (let u = ring.driver.getBuf(); u !== null; u = ring.driver.getBuf()) got.push(u.token);
-                } while (!ring.driver.enableCb());
-              }
-            };
+            const irq = driverInterrupts(rig);
             let submitted = 0;
             let submitOps = 0;
             let kicks = 0;
@@ -70,11 +85,11 @@ describe('serveQueue (fast-check, against the driver model)', () => {
                   served.complete(chain, 0);
                 }
               }
-              onInterrupt();
+              irq.take();
             }
             device.completeHeld();
-            onInterrupt();
-            expect([...got].sort((a, b) => a - b)).toEqual(Array.from({ length: submitted }, (_, i) => i));
+            irq.take();
+            expect([...irq.got].sort((a, b) => a - b)).toEqual(Array.from({ length: submitted }, (_, i) => i));
             expect(rig.transport.usedInterrupts.length).toBeLessThanOrEqual(submitted);
             if (eventIdx) expect(kicks).toBeLessThanOrEqual(submitOps);
             expect(rig.session.status & 0x40).toBe(0);
@@ -95,28 +110,16 @@ describe('serveQueue (fast-check, against the driver model)', () => {
           const rig = sessionRig(device);
           const features = VERSION_1 | (eventIdx ? EVENT_IDX : 0n) | (packed ? RING_PACKED : 0n);
           rig.toLive(features);
-          let got: number[] = [];
+          const irq = driverInterrupts(rig);
           let live: number[] = []; // tokens submitted to the current rings
           let token = 0;
-          let taken = 0;
-          const onInterrupt = (): void => {
-            const ring = rig.rings[0]!;
-            while (rig.transport.usedInterrupts.length > taken) {
-              taken++;
-              do {
-                ring.driver.disableCb();
-                for (let u = ring.driver.getBuf(); u !== null; u = ring.driver.getBuf()) got.push(u.token);
-              } while (!ring.driver.enableCb());
-            }
-          };
           for (const op of ops) {
             if (op.op === 'mode') device.deferred = op.deferred;
             else if (op.op === 'reset') {
               // The driver resets with requests in flight and starts again on fresh rings; the held
               // chains of the old activation still hold their slots until they complete.
               rig.toLive(features);
-              taken = rig.transport.usedInterrupts.length;
-              got = [];
+              irq.restart();
               live = [];
             } else if (op.op === 'submit') {
               const n = Math.min(op.n, rig.rings[0]!.driver.numFree);
@@ -131,13 +134,13 @@ describe('serveQueue (fast-check, against the driver model)', () => {
             }
             expect(device.held.length).toBeLessThanOrEqual(limit);
             expect(budget.inFlight).toBe(device.held.length);
-            onInterrupt();
+            irq.take();
           }
           device.deferred = false;
           while (device.held.length > 0) device.completeHeld(); // each completion may let more in
-          onInterrupt();
+          irq.take();
           expect(budget.inFlight).toBe(0);
-          expect([...got].sort((a, b) => a - b)).toEqual(live);
+          expect([...irq.got].sort((a, b) => a - b)).toEqual(live);
           expect(rig.session.status & 0x40).toBe(0);
         }),
         { numRuns: 200 },
