@@ -363,6 +363,35 @@ export class DisconnectedError extends VhostUserError {
   }
 }
 
+/**
+ * The peer did not answer within the bound its caller set (a silent or stalled peer).
+ */
+export class ReplyTimeoutError extends VhostUserError {
+  override readonly name = 'VhostUser.ReplyTimeoutError' as const;
+  /** The values involved. */
+  readonly facts: VhostUserFacts;
+  /** @param facts - the request awaited and the bound in ms */
+  constructor(facts: VhostUserFacts) {
+    super('REPLY_TIMEOUT', 'no vhost-user reply within the time allowed', { details: formatFacts(facts) });
+    this.facts = facts;
+  }
+}
+
+/**
+ * The peer answered a request with a REPLY_ACK failure (a non-zero u64), or refused it (an empty
+ * GET_CONFIG reply).
+ */
+export class RequestRejectedError extends VhostUserError {
+  override readonly name = 'VhostUser.RequestRejectedError' as const;
+  /** The values involved. */
+  readonly facts: VhostUserFacts;
+  /** @param facts - the request and the status the peer returned */
+  constructor(facts: VhostUserFacts) {
+    super('REQUEST_REJECTED', 'the vhost-user peer refused the request', { details: formatFacts(facts) });
+    this.facts = facts;
+  }
+}
+
 /** What the decoder throws; the head of {@link VHOST_USER_ERROR_NAMES}. */
 const DECODE_NAMES = [
   'VhostUser.PartialMessageError',
@@ -401,6 +430,8 @@ export const VHOST_USER_ERROR_NAMES = [
   'VhostUser.MapFailedError',
   'VhostUser.InvalidReplyError',
   'VhostUser.DisconnectedError',
+  'VhostUser.ReplyTimeoutError',
+  'VhostUser.RequestRejectedError',
 ] as const;
 
 /**

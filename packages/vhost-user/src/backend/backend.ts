@@ -6,7 +6,7 @@
  * What it offers:
  * - features: the device's features (without VIRTIO_F_ACCESS_PLATFORM: IOTLB is not served)
  *   plus VHOST_USER_F_PROTOCOL_FEATURES;
- * - protocol features: MQ, REPLY_ACK, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE,
+ * - protocol features: MQ, REPLY_ACK, BACKEND_REQ, CONFIG, INFLIGHT_SHMFD, RESET_DEVICE,
  *   CONFIGURE_MEM_SLOTS, STATUS (a subset can be chosen).
  *
  * @module
@@ -20,7 +20,7 @@ import { addPollStats, noPollStats, DEFAULT_POLL_MAX_GAP_US, DEFAULT_POLL_SPIN_U
 import { Connection, type ConnectionEvent } from './connection.js';
 
 /**
- * Protocol features the backend implements (and offers by default): MQ, REPLY_ACK, CONFIG,
+ * Protocol features the backend implements (and offers by default): MQ, REPLY_ACK, BACKEND_REQ, CONFIG,
  * INFLIGHT_SHMFD, RESET_DEVICE, CONFIGURE_MEM_SLOTS, STATUS.
  *
  * @example
@@ -31,6 +31,7 @@ import { Connection, type ConnectionEvent } from './connection.js';
 export const SUPPORTED_PROTOCOL_FEATURES: bigint = protocolFeatureMask([
   ProtocolFeature.MQ,
   ProtocolFeature.REPLY_ACK,
+  ProtocolFeature.BACKEND_REQ,
   ProtocolFeature.CONFIG,
   ProtocolFeature.INFLIGHT_SHMFD,
   ProtocolFeature.RESET_DEVICE,
@@ -43,8 +44,10 @@ export const SUPPORTED_PROTOCOL_FEATURES: bigint = protocolFeatureMask([
  * `connected`, `disconnected` (with the error that ended the connection, if any), `rejected` (a
  * second frontend, a failed accept), `request-failed` (a request answered with a failure),
  * `activated` / `device-reset` (device sessions), `needs-reset` (the device failed),
- * `ring-error` (a ring stopped alone, its err eventfd signalled) and `memory-held` (regions the
- * frontend removed stay mapped past the drain timeout because the device still holds chains).
+ * `ring-error` (a ring stopped alone, its err eventfd signalled), `memory-held` (regions the
+ * frontend removed stay mapped past the drain timeout because the device still holds chains) and
+ * `backend-request-failed` (the frontend refused, answered wrongly, late or not at all a
+ * CONFIG_CHANGE_MSG on the backend request channel, or closed that channel).
  *
  * @example
  * ```ts
@@ -79,6 +82,12 @@ export interface VhostUserBackendOptions {
    * device popped to complete before replying (ms, default 1000).
    */
   readonly drainTimeoutMs?: number;
+  /**
+   * How long the frontend may take to answer a backend request sent with need_reply
+   * (CONFIG_CHANGE_MSG under REPLY_ACK) before the backend request channel is closed and a
+   * `backend-request-failed` event reports a `VhostUser.ReplyTimeoutError` (ms, default 5000).
+   */
+  readonly backendRequestTimeoutMs?: number;
   /** Poll interval of rings whose frontend sent no kick eventfd (ms, default 1). */
   readonly pollIntervalMs?: number;
   /**
@@ -124,6 +133,7 @@ export class VhostUserBackend {
   readonly offeredProtocolFeatures: bigint;
   private readonly maxMemSlots: number;
   private readonly drainTimeoutMs: number;
+  private readonly backendRequestTimeoutMs: number;
   private readonly pollIntervalMs: number;
   /** The interrupt coalescing in effect (the option resolved and checked), or null when off. */
   readonly interruptCoalescing: { readonly quietUs: number; readonly maxDelayUs: number } | null;
@@ -170,6 +180,7 @@ export class VhostUserBackend {
     }
     this.drainTimeoutMs = checkMs(options.drainTimeoutMs ?? 1000, 'drainTimeoutMs');
     this.pollIntervalMs = checkMs(options.pollIntervalMs ?? 1, 'pollIntervalMs');
+    this.backendRequestTimeoutMs = checkMs(options.backendRequestTimeoutMs ?? 5000, 'backendRequestTimeoutMs');
     this.interruptCoalescing = coalesceSettings(options.interruptCoalescing);
     this.kickPolling = pollSettings(options.kickPolling);
     this.device = device;
@@ -296,6 +307,7 @@ export class VhostUserBackend {
         offeredProtocolFeatures: this.offeredProtocolFeatures,
         maxMemSlots: this.maxMemSlots,
         drainTimeoutMs: this.drainTimeoutMs,
+        backendRequestTimeoutMs: this.backendRequestTimeoutMs,
         pollIntervalMs: this.pollIntervalMs,
         coalesce: this.interruptCoalescing,
         poll: this.kickPolling,

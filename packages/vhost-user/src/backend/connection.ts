@@ -14,21 +14,23 @@
  */
 
 import { DeviceSession, featureBit, type SessionActivation, type SessionEvent, type SessionTransport, type VirtioDevice } from '@vmv/device-trait';
-import type { UnixStream } from '@vmv/sys';
-import { ConfigFlags, HeaderFlags, VhostFeature, VhostUserRequest as Q, replyCarriesData } from '../protocol/constants.js';
+import { UnixStream } from '@vmv/sys';
+import { ConfigFlags, HeaderFlags, ProtocolFeature, VhostFeature, VhostUserRequest as Q, replyCarriesData } from '../protocol/constants.js';
 import { decodeRequest } from '../protocol/decoder.js';
 import { encodeAckReply, encodeConfigReply, encodeU64Reply } from '../protocol/encoder.js';
-import type { VhostUserHeader } from '../protocol/header.js';
+import { validateRequestHeader, type VhostUserHeader } from '../protocol/header.js';
 import type { ConfigAccess } from '../protocol/config.js';
 import type { InflightDescription } from '../protocol/inflight.js';
 import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 import type { VhostUserDecodeContext, VhostUserRequestMessage } from '../protocol/messages.js';
 import { InvalidConfigError, InvalidOperationError, InvalidParamError, UnsupportedRequestError } from '../errors.js';
+import { BackendChannel, type BackendChannelFailure } from './backend-channel.js';
 import { InflightSession } from './inflight-session.js';
 import type { KickPollStats } from './kick-poll.js';
-import { MessageChannel, type MessageChannelHost } from './message-channel.js';
+import { MessageChannel, type MessageChannelHost } from '../channel/message-channel.js';
 import { RegionRelease } from './region-release.js';
-import { RegionTable, safeClose } from './region-table.js';
+import { safeClose } from '../channel/fd.js';
+import { RegionTable } from './region-table.js';
 import { RingControl, type RingControlHost } from './ring-control.js';
 import { Vring } from './vring.js';
 
@@ -38,6 +40,8 @@ export interface ConnectionSettings {
   readonly offeredProtocolFeatures: bigint;
   readonly maxMemSlots: number;
   readonly drainTimeoutMs: number;
+  /** How long the frontend may take to answer a backend request. */
+  readonly backendRequestTimeoutMs: number;
   readonly pollIntervalMs: number;
   /** Interrupt coalescing per ring, or null. */
   readonly coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null;
@@ -53,7 +57,12 @@ export type ConnectionEvent =
   | { readonly type: 'device-reset' }
   | { readonly type: 'needs-reset'; readonly reason: unknown }
   | { readonly type: 'ring-error'; readonly index: number; readonly error: unknown }
-  | { readonly type: 'memory-held'; readonly regions: number };
+  | { readonly type: 'memory-held'; readonly regions: number }
+  | BackendChannelFailure;
+
+function hasProtocolFeature(features: bigint, bit: number): boolean {
+  return ((features >> BigInt(bit)) & 1n) === 1n;
+}
 
 /** Messages a first kick may process before activation (a whole setup sequence, bounded). */
 const PRE_ACTIVATION_MESSAGES = 4096;
@@ -83,6 +92,8 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
   private deviceRunning = false;
   private owned = false;
   private closed = false;
+  /** The backend request channel (SET_BACKEND_REQ_FD), or null. */
+  private backendChannel: BackendChannel | null = null;
 
   /**
    * @param stream - the connected socket (owned from now on)
@@ -99,7 +110,7 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     const vrings = device.queueMaxSizes.map((max, i) => new Vring(i, max, settings.coalesce, settings.poll));
     this.vrings = vrings;
     this.table = new RegionTable(settings.maxMemSlots);
-    this.channel = new MessageChannel(stream, this);
+    this.channel = new MessageChannel(stream, this, validateRequestHeader);
     this.session = new DeviceSession(device, this, { negotiation: 'frontend', offeredFeatures: settings.offeredFeatures & ~VHOST_ONLY_FEATURES });
     this.inflight = new InflightSession(() => this.rings.failStarted(() => new InvalidOperationError('inflight buffer replaced under a running ring')));
     this.rings = new RingControl(vrings, this.session, this.table, this.inflight, settings, this);
@@ -131,6 +142,8 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     if (this.closed) return;
     this.closed = true;
     this.channel.close();
+    this.backendChannel?.close();
+    this.backendChannel = null;
     for (const ring of this.rings.rings) ring.clear();
     this.session.reset();
     // Guest memory stays mapped until the device's I/O from before the reset has finished
@@ -191,8 +204,15 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     this.vrings[queueIndex]!.requestCall();
   }
 
-  /** {@link SessionTransport}: no backend channel (VHOST_USER_BACKEND_CONFIG_CHANGE_MSG) is served yet. */
-  signalConfigChange(): void {}
+  /**
+   * {@link SessionTransport}: CONFIG_CHANGE_MSG on the backend request channel, when there is one
+   * and the frontend can act on it (it re-reads the config space with GET_CONFIG: CONFIG acked).
+   */
+  signalConfigChange(): void {
+    if (this.backendChannel === null || this.backendChannel.isClosed) return;
+    if (!hasProtocolFeature(this.ackedProtocolFeatures, ProtocolFeature.CONFIG)) return;
+    this.backendChannel.configChanged();
+  }
 
   /**
    * {@link SessionTransport}: the device holds no chain of this ring any more (reset, failed
@@ -325,9 +345,9 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
       case Q.RESET_DEVICE: this.resetDevice(); break;
       case Q.SET_STATUS: this.setStatus(Number(msg.value)); break;
       case Q.GET_STATUS: this.replyU64(msg.request, BigInt(this.session.status)); break;
+      case Q.SET_BACKEND_REQ_FD: this.setBackendReqFd(msg.fd); break;
       case Q.SET_LOG_BASE:
       case Q.SET_LOG_FD:
-      case Q.SET_BACKEND_REQ_FD:
         safeClose(msg.fd);
         throw new UnsupportedRequestError(msg.request);
       default:
@@ -338,6 +358,21 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
   }
 
   // ---------------------------------------------------------------- one method per request
+
+  /** SET_BACKEND_REQ_FD: the channel for backend requests; a previous one is closed. */
+  private setBackendReqFd(fd: number): void {
+    this.backendChannel?.close();
+    this.backendChannel = null;
+    let stream: UnixStream;
+    try {
+      stream = UnixStream.from(fd);
+    } catch (e) {
+      safeClose(fd);
+      throw new InvalidParamError('the backend request fd is not a socket', { fd, cause: e instanceof Error ? e.message : String(e) });
+    }
+    const needReply = hasProtocolFeature(this.ackedProtocolFeatures, ProtocolFeature.REPLY_ACK);
+    this.backendChannel = new BackendChannel(stream, needReply, this.settings.backendRequestTimeoutMs, this.settings.emit);
+  }
 
   private replyU64(request: number, value: bigint): void {
     this.channel.send(encodeU64Reply(request, value));

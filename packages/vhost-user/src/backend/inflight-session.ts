@@ -14,7 +14,8 @@ import { encodeInflightReply } from '../protocol/encoder.js';
 import type { InflightDescription } from '../protocol/inflight.js';
 import { InvalidInflightError } from '../errors.js';
 import { INFLIGHT_VERSION, InflightQueue, inflightQueueRegionSize } from './inflight-region.js';
-import { safeClose, toGuestAddress as addr } from './region-table.js';
+import { safeClose } from '../channel/fd.js';
+import { toGuestAddress as addr } from './region-table.js';
 import { startState, type Vring } from './vring.js';
 
 const PAGE = 4096;

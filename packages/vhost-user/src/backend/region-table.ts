@@ -14,7 +14,8 @@
  */
 
 import { GuestMemory } from '@vmv/memory';
-import { closeFd, mmap, type Mapping } from '@vmv/sys';
+import { mmap, type Mapping } from '@vmv/sys';
+import { safeClose } from '../channel/fd.js';
 import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 import { validateRegionLayout } from '../protocol/memory-table.js';
 import { InvalidMemoryRegionError, InvalidOperationError, MapFailedError, MissingMemoryMappingError } from '../errors.js';
@@ -228,16 +229,6 @@ function unmapChunks(chunks: readonly Mapping[]): void {
     } catch {
       // sys leaves a mapping usable when the detach failed; nothing more can be done here
     }
-  }
-}
-
-/** Closes an fd we own, ignoring errors (it may already be closed). @internal */
-export function safeClose(fd: number | null | undefined): void {
-  if (fd === null || fd === undefined || fd < 0) return;
-  try {
-    closeFd(fd);
-  } catch {
-    // already closed
   }
 }
 

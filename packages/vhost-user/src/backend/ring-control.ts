@@ -21,7 +21,8 @@ import { InvalidOperationError, InvalidParamError } from '../errors.js';
 import type { ConnectionSettings } from './connection.js';
 import type { InflightSession } from './inflight-session.js';
 import { addPollStats, noPollStats, type KickPollStats } from './kick-poll.js';
-import { safeClose, toGuestAddress as addr, type RegionTable } from './region-table.js';
+import { safeClose } from '../channel/fd.js';
+import { toGuestAddress as addr, type RegionTable } from './region-table.js';
 import { ringBase, type Vring } from './vring.js';
 
 /** What the rings need from the connection around them. @internal */

@@ -13,7 +13,7 @@ import { decodeVringBase, encodeVringBase } from '../protocol/vring.js';
 import { BackendQueue } from './backend-queue.js';
 import { InterruptCoalescer, type CoalescerHost } from './coalesce.js';
 import { KickPoller, type KickPollerHost } from './kick-poll.js';
-import { safeClose } from './region-table.js';
+import { safeClose } from '../channel/fd.js';
 
 /** Guest physical addresses of a ring's three areas. */
 export interface RingAreas {

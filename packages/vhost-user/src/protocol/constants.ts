@@ -62,6 +62,51 @@ export const VhostUserRequest = {
 } as const;
 
 /**
+ * Backend → frontend request codes, sent on the backend request channel
+ * (VHOST_USER_BACKEND_*, "back-end message types" of vhost-user.rst; `SLAVE_*` in QEMU 7.2).
+ * QEMU 7.2 serves 1-3; 4-8 came later.
+ *
+ * @example
+ * ```ts
+ * if (header.request === VhostUserBackendRequest.CONFIG_CHANGE_MSG) rereadConfig();
+ * ```
+ */
+export const VhostUserBackendRequest = {
+  IOTLB_MSG: 1,
+  CONFIG_CHANGE_MSG: 2,
+  VRING_HOST_NOTIFIER_MSG: 3,
+  VRING_CALL: 4,
+  VRING_ERR: 5,
+  SHARED_OBJECT_ADD: 6,
+  SHARED_OBJECT_REMOVE: 7,
+  SHARED_OBJECT_LOOKUP: 8,
+} as const;
+
+/**
+ * Whether `code` is a backend request code vhost-user.rst defines (1-8).
+ *
+ * @param code - a request code from a backend request header
+ * @returns true for a {@link VhostUserBackendRequestCode}
+ * @example
+ * ```ts
+ * isKnownBackendRequest(2); // true: CONFIG_CHANGE_MSG
+ * ```
+ */
+export function isKnownBackendRequest(code: number): code is VhostUserBackendRequestCode {
+  return Number.isInteger(code) && code >= 1 && code <= 8;
+}
+
+/**
+ * Numeric code of a backend request.
+ *
+ * @example
+ * ```ts
+ * const code: VhostUserBackendRequestCode = VhostUserBackendRequest.CONFIG_CHANGE_MSG; // 2
+ * ```
+ */
+export type VhostUserBackendRequestCode = (typeof VhostUserBackendRequest)[keyof typeof VhostUserBackendRequest];
+
+/**
  * Name of a frontend request (`'GET_FEATURES'`, ...).
  *
  * @example

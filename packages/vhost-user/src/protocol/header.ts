@@ -11,6 +11,7 @@ import {
   NATIVE_LITTLE_ENDIAN as LE,
   VHOST_USER_HEADER_SIZE,
   VHOST_USER_MAX_PAYLOAD_SIZE,
+  isKnownBackendRequest,
   isKnownRequest,
 } from './constants.js';
 import {
@@ -163,6 +164,50 @@ export function decodeReplyHeader(bytes: Uint8Array, expectedRequest: number): V
     throw new OversizedMessageError({ size: header.size, max: VHOST_USER_MAX_PAYLOAD_SIZE });
   }
   return header;
+}
+
+/**
+ * Validates the fields of a reply header as the framing layer of a reader of replies sees them:
+ * version 1, flags exactly `VERSION | REPLY` (as QEMU 7.2 checks them), a payload of at most
+ * 0x1000 bytes. The request code is checked against the request awaited by the caller.
+ *
+ * @param header - fields read from the wire
+ * @throws VhostUser.VersionError, VhostUser.InvalidReplyError, VhostUser.OversizedMessageError
+ * @example
+ * ```ts
+ * validateReplyHeader({ request: 1, flags: 0x5, size: 8 });
+ * ```
+ */
+export function validateReplyHeader(header: VhostUserHeader): void {
+  const version = header.flags & HeaderFlags.VERSION_MASK;
+  if (version !== HeaderFlags.VERSION) throw new VersionError(version);
+  if (header.flags !== (HeaderFlags.VERSION | HeaderFlags.REPLY)) {
+    throw new InvalidReplyError('flags must be VERSION|REPLY', { flags: header.flags });
+  }
+  if (header.size > VHOST_USER_MAX_PAYLOAD_SIZE) {
+    throw new OversizedMessageError({ size: header.size, max: VHOST_USER_MAX_PAYLOAD_SIZE });
+  }
+}
+
+/**
+ * Validates the fields of a backend request header (backend request channel): the rules of
+ * {@link validateRequestHeader} with the backend's request codes. Version, reserved flags and
+ * size are checked first, so after an UnknownRequestError `size` payload bytes can be skipped.
+ *
+ * @param header - fields read from the wire
+ * @throws VhostUser.VersionError, VhostUser.InvalidFlagsError, VhostUser.OversizedMessageError,
+ *   VhostUser.UnknownRequestError on a bad header
+ * @example
+ * ```ts
+ * validateBackendRequestHeader({ request: VhostUserBackendRequest.CONFIG_CHANGE_MSG, flags: 0x9, size: 0 });
+ * ```
+ */
+export function validateBackendRequestHeader(header: VhostUserHeader): void {
+  checkCommonHeader(header);
+  if ((header.flags & HeaderFlags.REPLY) !== 0) {
+    throw new InvalidFlagsError({ flags: header.flags, reason: 'reply bit set on a request' });
+  }
+  if (!isKnownBackendRequest(header.request)) throw new UnknownRequestError(header.request);
 }
 
 function checkCommonHeader(header: VhostUserHeader): void {

@@ -7,6 +7,8 @@
 
 export {
   VhostUserRequest,
+  VhostUserBackendRequest,
+  isKnownBackendRequest,
   requestName,
   isKnownRequest,
   HeaderFlags,
@@ -29,8 +31,10 @@ export {
   VHOST_USER_MAX_QUEUES,
   PayloadSize,
 } from './constants.js';
-export type { VhostUserRequestName, VhostUserRequestCode, ProtocolFeatureName, ProtocolFeatureBit } from './constants.js';
-export { readHeader, writeHeader, decodeHeader, validateRequestHeader, decodeReplyHeader, needsReply } from './header.js';
+export type { VhostUserRequestName, VhostUserRequestCode, VhostUserBackendRequestCode, ProtocolFeatureName, ProtocolFeatureBit } from './constants.js';
+export { readHeader, writeHeader, decodeHeader, validateRequestHeader, validateReplyHeader, validateBackendRequestHeader, decodeReplyHeader, needsReply } from './header.js';
+export { encodeBackendRequest, decodeBackendRequest, checkReply, readU64Reply } from './backend-request.js';
+export type { BackendRequestMessage } from './backend-request.js';
 export type { VhostUserHeader } from './header.js';
 export { readVringState, writeVringState, readVringAddr, writeVringAddr, validateVringAddr, parseVringFile, encodeVringFile, decodeVringBase, encodeVringBase } from './vring.js';
 export type { VringState, VringAddr, VringFile, VringBase } from './vring.js';
@@ -104,6 +108,8 @@ export {
   MapFailedError,
   InvalidReplyError,
   DisconnectedError,
+  ReplyTimeoutError,
+  RequestRejectedError,
   type VhostUserErrorName,
   type VhostUserErrorOptions,
   type VhostUserFacts,

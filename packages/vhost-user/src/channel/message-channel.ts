@@ -1,21 +1,23 @@
 /**
- * The framing layer of a backend connection (rust-vmm vhost's `Endpoint`): reads framed messages
- * with their SCM_RIGHTS fds from a non-blocking unix stream and writes replies, with the
- * readiness interest that follows from both. vhost-user.rst "Communication".
+ * The framing layer of every vhost-user socket (rust-vmm vhost's `Endpoint`), shared by the
+ * backend (requests in, replies out), the backend request channel (replies in) and the frontend
+ * (replies in; backend requests in on its channel): reads framed messages with their SCM_RIGHTS
+ * fds from a non-blocking unix stream and writes messages, with the readiness interest that
+ * follows from both. vhost-user.rst "Communication".
  *
- * Framing errors (bad version, reserved flags, oversized payload, too many fds, a truncated
- * stream, end of stream) are fatal: they reach the host's `failed` and the connection ends. An
- * unknown request code still has trustworthy framing, so its payload is read and the message
- * handed on with the error, to be answered like any other bad request.
+ * Framing errors (what the header validator refuses, too many fds, a truncated stream, end of
+ * stream) are fatal: they reach the host's `failed` and the channel ends. An unknown request code
+ * still has trustworthy framing, so its payload is read and the message handed on with the
+ * error, to be answered like any other bad request.
  *
  * @module
  */
 
 import { PollEvents, isSysError, type FdWatcher, type UnixStream } from '@vmv/sys';
 import { VHOST_USER_HEADER_SIZE, VHOST_USER_MAX_FDS } from '../protocol/constants.js';
-import { readHeader, validateRequestHeader, type VhostUserHeader } from '../protocol/header.js';
+import { readHeader, type VhostUserHeader } from '../protocol/header.js';
 import { DisconnectedError, IncorrectFdsError, isVhostUserError } from '../errors.js';
-import { safeClose } from './region-table.js';
+import { safeClose } from './fd.js';
 
 /** Messages handled per socket callback before the loop gets a turn. */
 const MESSAGES_PER_TURN = 64;
@@ -40,7 +42,7 @@ interface PendingWrite {
 }
 
 /**
- * The socket side of one frontend connection. Not exported from the package.
+ * The socket side of one vhost-user connection or channel. Not exported from the package.
  * @internal
  */
 export class MessageChannel {
@@ -62,11 +64,25 @@ export class MessageChannel {
   /**
    * @param stream - the connected socket (owned from now on)
    * @param host - receives messages and failures
+   * @param validateHeader - the framing rules of what this end receives (requests:
+   *   `validateRequestHeader`, replies: `validateReplyHeader`, backend requests:
+   *   `validateBackendRequestHeader`); throws a VhostUser error on a bad header
    */
   constructor(
     private readonly stream: UnixStream,
     private readonly host: MessageChannelHost,
+    private readonly validateHeader: (header: VhostUserHeader) => void,
   ) {}
+
+  /** Whether the channel has ended. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Whether some message has not been written in full yet (the peer is not reading). */
+  get sending(): boolean {
+    return this.tx.length > 0;
+  }
 
   /** Starts reading. */
   start(): void {
@@ -205,7 +221,7 @@ export class MessageChannel {
       if (this.rxParsed === null) {
         const header = readHeader(new DataView(this.rxHeader.buffer));
         try {
-          validateRequestHeader(header);
+          this.validateHeader(header);
         } catch (e) {
           // An unknown request code still has trustworthy framing: read its payload, then answer.
           if (!isVhostUserError(e, 'VhostUser.UnknownRequestError')) throw e;
