@@ -3,10 +3,18 @@ import fc from 'fast-check';
 import {
   DECODE_ERROR_NAMES,
   HeaderFlags,
+  VhostUserBackendRequest,
   VhostUserRequest as Q,
+  checkReply,
+  decodeBackendRequest,
   decodeMessage,
   encodeMessage,
   encodeRequest,
+  readConfigAccess,
+  readHeader,
+  readU64Reply,
+  validateBackendRequestHeader,
+  validateReplyHeader,
   type VhostUserDecodeContext,
   type VhostUserRequestMessage,
 } from '@vmv/vhost-user/protocol';
@@ -211,6 +219,56 @@ describe('encode/decode round trip', () => {
         expect(decodeMessage(bytes, fds, ctx)).toEqual(m);
       }),
       { numRuns: 1500 },
+    );
+  });
+});
+
+describe('backend requests and replies (the frontend side of the wire)', () => {
+  /** What a reply reader may throw: the decoder's names and InvalidReplyError. */
+  const REPLY_ALLOWED = new Set<string>([...DECODE_ERROR_NAMES, 'VhostUser.InvalidReplyError']);
+  const allowed = (set: Set<string>, e: unknown): void => {
+    const name = e instanceof Error ? e.name : typeof e;
+    if (!set.has(name)) throw new Error(`unexpected error ${name}`, { cause: e });
+  };
+
+  it('random framed bytes as a backend request yield a request or an allowlisted error', () => {
+    let decoded = 0;
+    fc.assert(
+      fc.property(
+        // random framing, and well-formed CONFIG_CHANGE_MSG headers so the success path is reached
+        fc.oneof(framedArb, fc.constantFrom(HeaderFlags.VERSION, HeaderFlags.VERSION | HeaderFlags.NEED_REPLY).map((f) => encodeMessage(VhostUserBackendRequest.CONFIG_CHANGE_MSG, f, new Uint8Array(0)))),
+        fdsArb,
+        (bytes, fds) => {
+          try {
+            const header = readHeader(new DataView(bytes.buffer, bytes.byteOffset, 12));
+            validateBackendRequestHeader(header);
+            const msg = decodeBackendRequest(header, bytes.subarray(12, 12 + header.size), fds);
+            expect(msg.request).toBe(VhostUserBackendRequest.CONFIG_CHANGE_MSG);
+            decoded++;
+          } catch (e) {
+            allowed(ALLOWED, e);
+          }
+        },
+      ),
+      { numRuns: 4000 },
+    );
+    expect(decoded).toBeGreaterThan(0);
+  });
+
+  it('random framed bytes as a reply to any request yield a value or an allowlisted error', () => {
+    fc.assert(
+      fc.property(framedArb, fc.integer({ min: 0, max: 45 }), fc.constantFrom(undefined, 8, 24), fdsArb, (bytes, request, size, fds) => {
+        try {
+          const header = readHeader(new DataView(bytes.buffer, bytes.byteOffset, 12));
+          validateReplyHeader(header);
+          const view = checkReply(header, bytes.subarray(12, 12 + header.size), fds, request, size);
+          if (request === Q.GET_CONFIG) readConfigAccess(view, 0, view.byteLength);
+          else if (size === 8) readU64Reply(view);
+        } catch (e) {
+          allowed(REPLY_ALLOWED, e);
+        }
+      }),
+      { numRuns: 4000 },
     );
   });
 });
