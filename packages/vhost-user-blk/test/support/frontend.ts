@@ -1,26 +1,14 @@
 /**
- * A small vhost-user-blk FRONTEND for the daemon tests, doing what QEMU 7.2's vhost-user-blk does
- * at start-up, over the real unix socket: guest RAM in a memfd passed with SCM_RIGHTS, real kick
- * and call eventfds, and @vmv/queue's split driver putting virtio-blk requests on the rings.
+ * virtio-blk requests for the daemon tests, over the public vhost-user frontend
+ * (`@vmv/vhost-user/frontend`) set up as QEMU 7.2's vhost-user-blk sets it up: guest RAM in a
+ * memfd, real kick and call eventfds, split rings. What is here is the virtio-blk side only
+ * (request layout, completion), plus the tests' hang bound.
  */
 import { decodeBlockConfig, encodeRequestHeader, REQUEST_HEADER_SIZE, RequestType, type BlockConfig } from '@vmv/block';
-import { GuestMemory } from '@vmv/memory';
-import { SplitDriver } from '@vmv/queue/driver';
-import { EventFd, PollEvents, UnixStream, closeFd, memfdCreate, mmap, type FdWatcher, type Mapping } from '@vmv/sys';
-import {
-  ConfigFlags,
-  ProtocolFeature,
-  VhostFeature,
-  VhostUserRequest as Q,
-  decodeReply,
-  encodeRequest,
-  replyCarriesData,
-  type DecodedReply,
-  type VhostUserRequestMessage,
-} from '@vmv/vhost-user/protocol';
+import type { GuestMemory } from '@vmv/memory';
+import { SharedGuestMemory, VhostUserFrontend, type FrontendVring } from '@vmv/vhost-user/frontend';
+import { ProtocolFeature, VhostFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
 
-/** Where QEMU would have mapped guest RAM in its own address space (any value works). */
-const USER_BASE = 0x7f12_0000_0000n;
 const RAM_SIZE = 8 << 20;
 const RING_SIZE = 128;
 /** Ring i lives at RING_BASE + i * RING_STRIDE. */
@@ -49,18 +37,7 @@ export async function until(cond: () => boolean, ms: number, what: string): Prom
   }
 }
 
-interface Waiter {
-  readonly request: number;
-  readonly resolve: (reply: DecodedReply) => void;
-  readonly reject: (e: unknown) => void;
-}
-
-interface Ring {
-  readonly index: number;
-  readonly driver: SplitDriver<number>;
-  readonly kick: EventFd;
-  readonly call: EventFd;
-}
+type Ring = FrontendVring<number>;
 
 /** What a completed block request returned. */
 export interface BlkResult {
@@ -93,12 +70,8 @@ export class BlkFrontend {
   protocolFeatures = 0n;
   queueNum = 0;
   config: BlockConfig | null = null;
-  private readonly stream: UnixStream;
-  private readonly watcher: FdWatcher;
-  private readonly memfd: number;
-  private readonly mapping: Mapping;
-  private rx = new Uint8Array(0);
-  private waiters: Waiter[] = [];
+  private readonly fe: VhostUserFrontend;
+  private readonly shared: SharedGuestMemory;
   private rings: Ring[] = [];
   private nextData = DATA_BASE;
   private closedByPeer = false;
@@ -107,21 +80,27 @@ export class BlkFrontend {
   readonly peerClosed: Promise<void>;
   private markPeerClosed!: () => void;
 
-  private constructor(stream: UnixStream) {
-    this.stream = stream;
-    this.memfd = memfdCreate('blk-test-ram', RAM_SIZE);
-    this.mapping = mmap(this.memfd, RAM_SIZE);
-    this.ram = GuestMemory.fromRegions([{ start: 0, backing: this.mapping.buffer, offset: 0, size: RAM_SIZE }]);
+  private constructor(path: string) {
     this.peerClosed = new Promise((resolve) => (this.markPeerClosed = resolve));
-    this.watcher = stream.watch(() => this.onReadable(), { events: PollEvents.READABLE });
+    this.fe = VhostUserFrontend.connect(path, {
+      replyTimeoutMs: HANG_MS,
+      onEvent: (e) => {
+        if (e.type === 'closed' && !this.released) {
+          this.closedByPeer = true;
+          this.markPeerClosed();
+        }
+      },
+    });
+    this.shared = SharedGuestMemory.create(RAM_SIZE, { name: 'blk-test-ram' });
+    this.ram = this.shared.memory;
   }
 
   /**
    * Connects and performs QEMU's start-up sequence: features, protocol features, queue count,
-   * owner, config, memory table, then each ring (num, base, addr, kick, call, enable).
+   * owner, config, memory table, then each ring (num, base, addr, kick, call), then enables them.
    */
   static async connect(path: string, options: ConnectOptions = {}): Promise<BlkFrontend> {
-    const fe = new BlkFrontend(UnixStream.connect(path));
+    const fe = new BlkFrontend(path);
     try {
       await fe.handshake(options);
     } catch (e) {
@@ -135,127 +114,26 @@ export class BlkFrontend {
     return this.closedByPeer;
   }
 
-  private onReadable(): void {
-    const chunk = new Uint8Array(8192);
-    for (;;) {
-      let got;
-      try {
-        got = this.stream.recvmsg(chunk);
-      } catch {
-        this.peerGone();
-        return;
-      }
-      if (got === null) break;
-      for (const fd of got.fds) closeFd(fd);
-      if (got.bytesRead === 0) {
-        this.peerGone();
-        return;
-      }
-      const next = new Uint8Array(this.rx.length + got.bytesRead);
-      next.set(this.rx);
-      next.set(chunk.subarray(0, got.bytesRead), this.rx.length);
-      this.rx = next;
-    }
-    while (this.rx.length >= 12) {
-      const size = new DataView(this.rx.buffer, this.rx.byteOffset).getUint32(8, true);
-      if (this.rx.length < 12 + size) break;
-      const bytes = this.rx.slice(0, 12 + size);
-      this.rx = this.rx.slice(12 + size);
-      const w = this.waiters.shift();
-      if (w === undefined) continue;
-      try {
-        w.resolve(decodeReply(bytes, w.request));
-      } catch (e) {
-        w.reject(e);
-      }
-    }
-  }
-
-  private peerGone(): void {
-    if (this.closedByPeer) return;
-    this.closedByPeer = true;
-    try {
-      this.watcher.close();
-    } catch {
-      // already closed
-    }
-    for (const w of this.waiters) w.reject(new Error('backend closed the connection'));
-    this.waiters = [];
-    this.markPeerClosed();
-  }
-
-  /** Sends a request; resolves with its reply when one is due (explicit reply or need_reply). */
-  async send(msg: VhostUserRequestMessage): Promise<DecodedReply | null> {
-    const { bytes, fds } = encodeRequest(msg);
-    const replyDue = replyCarriesData(msg.request) || msg.needReply;
-    const reply = replyDue
-      ? new Promise<DecodedReply>((resolve, reject) => {
-          this.waiters.push({ request: msg.request, resolve, reject });
-          setTimeout(() => reject(new Error(`no reply to request ${msg.request} within ${HANG_MS} ms`)), HANG_MS).unref();
-        })
-      : null;
-    this.stream.sendmsg(bytes, fds);
-    return reply;
-  }
-
-  private async u64(request: typeof Q.GET_FEATURES | typeof Q.GET_PROTOCOL_FEATURES | typeof Q.GET_QUEUE_NUM): Promise<bigint> {
-    const r = await this.send({ request, needReply: false });
-    return r!.body.getBigUint64(0, true);
-  }
-
-  private async acked(msg: VhostUserRequestMessage): Promise<void> {
-    const r = await this.send({ ...msg, needReply: true } as VhostUserRequestMessage);
-    const v = r!.body.getBigUint64(0, true);
-    if (v !== 0n) throw new Error(`request ${msg.request} refused (REPLY_ACK ${v})`);
-  }
-
   private async handshake(options: ConnectOptions): Promise<void> {
-    const offered = await this.u64(Q.GET_FEATURES);
+    const fe = this.fe;
+    const offered = await fe.getFeatures();
     if (((offered >> BigInt(VhostFeature.PROTOCOL_FEATURES)) & 1n) === 0n) throw new Error('backend does not offer PROTOCOL_FEATURES');
-    const protocol = await this.u64(Q.GET_PROTOCOL_FEATURES);
-    const want = (1n << BigInt(ProtocolFeature.MQ)) | (1n << BigInt(ProtocolFeature.REPLY_ACK)) | (1n << BigInt(ProtocolFeature.CONFIG));
-    this.protocolFeatures = protocol & want;
-    await this.send({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: this.protocolFeatures });
-    this.queueNum = Number(await this.u64(Q.GET_QUEUE_NUM));
-    await this.send({ request: Q.SET_OWNER, needReply: false });
-    const cfg = await this.send({ request: Q.GET_CONFIG, needReply: false, config: { offset: 0, size: 96, flags: ConfigFlags.WRITABLE, data: new Uint8Array(96) } });
-    const body = new Uint8Array(cfg!.body.buffer, cfg!.body.byteOffset + 12, cfg!.body.byteLength - 12);
-    this.config = decodeBlockConfig(body);
+    const protocol = await fe.getProtocolFeatures();
+    this.protocolFeatures = protocol & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG]);
+    await fe.setProtocolFeatures(this.protocolFeatures);
+    this.queueNum = await fe.getQueueNum();
+    await fe.setOwner();
+    this.config = decodeBlockConfig(await fe.getConfig(0, 96));
     // Everything offered but packed rings (the split driver is used here).
     this.features = offered & ~(1n << 34n);
-    await this.send({ request: Q.SET_FEATURES, needReply: false, value: this.features });
-    await this.acked({
-      request: Q.SET_MEM_TABLE,
-      needReply: true,
-      regions: [{ guestPhysAddr: 0n, memorySize: BigInt(RAM_SIZE), userAddr: USER_BASE, mmapOffset: 0n }],
-      fds: [this.memfd],
-    });
+    await fe.setFeatures(this.features);
+    await fe.setMemTable(this.shared);
     const queues = options.queues ?? this.queueNum;
     const eventIdx = ((this.features >> 29n) & 1n) === 1n;
     for (let index = 0; index < queues; index++) {
-      const base = RING_BASE + index * RING_STRIDE;
-      const layout = SplitDriver.layout(RING_SIZE, base);
-      const driver = new SplitDriver<number>(this.ram, { size: RING_SIZE, descTable: layout.descTable, driverArea: layout.driverArea, deviceArea: layout.deviceArea, eventIdx });
-      const ring: Ring = { index, driver, kick: new EventFd(), call: new EventFd() };
-      this.rings.push(ring);
-      await this.send({ request: Q.SET_VRING_NUM, needReply: false, index, num: RING_SIZE });
-      await this.send({ request: Q.SET_VRING_BASE, needReply: false, index, num: 0 });
-      await this.send({
-        request: Q.SET_VRING_ADDR,
-        needReply: false,
-        addr: {
-          index,
-          flags: 0,
-          descUserAddr: USER_BASE + BigInt(layout.descTable),
-          usedUserAddr: USER_BASE + BigInt(layout.deviceArea),
-          availUserAddr: USER_BASE + BigInt(layout.driverArea),
-          logGuestAddr: 0n,
-        },
-      });
-      await this.send({ request: Q.SET_VRING_KICK, needReply: false, index, fd: ring.kick.fd });
-      await this.send({ request: Q.SET_VRING_CALL, needReply: false, index, fd: ring.call.fd });
+      this.rings.push(await fe.setupVring<number>(index, { memory: this.shared, size: RING_SIZE, address: RING_BASE + index * RING_STRIDE, eventIdx, enable: false }));
     }
-    for (let index = 0; index < queues; index++) await this.acked({ request: Q.SET_VRING_ENABLE, needReply: true, index, num: 1 });
+    for (let index = 0; index < queues; index++) await fe.setVringEnable(index, true);
   }
 
   private alloc(len: number): number {
@@ -315,12 +193,11 @@ export class BlkFrontend {
       }
       if (ring.driver.add(outBufs, inBufs, i) < 0) throw new Error('ring full');
     }
-    if (ring.driver.kickPrepare()) ring.kick.write(1);
+    ring.kick();
     const results: (BlkResult | undefined)[] = new Array<BlkResult | undefined>(requests.length).fill(undefined);
     return {
       collect: () => {
         if (!this.released) {
-          ring.call.read();
           for (let u = ring.driver.getBuf(); u !== null; u = ring.driver.getBuf()) {
             const s = slots[u.token]!;
             const data = new Uint8Array(requests[u.token]!.out === null ? s.len : 0);
@@ -356,10 +233,7 @@ export class BlkFrontend {
   /** GET_VRING_BASE for every ring (what QEMU sends when the VM stops). */
   async stopRings(): Promise<number[]> {
     const bases: number[] = [];
-    for (const ring of this.rings) {
-      const r = await this.send({ request: Q.GET_VRING_BASE, needReply: false, index: ring.index, num: 0 });
-      bases.push(r!.body.getUint32(4, true));
-    }
+    for (const ring of this.rings) bases.push(await this.fe.getVringBase(ring.index));
     return bases;
   }
 
@@ -367,25 +241,8 @@ export class BlkFrontend {
   close(): void {
     if (this.released) return;
     this.released = true;
-    if (!this.closedByPeer) {
-      this.closedByPeer = true;
-      try {
-        this.watcher.close();
-      } catch {
-        // already closed
-      }
-    }
-    try {
-      this.stream.close();
-    } catch {
-      // already closed
-    }
-    for (const r of this.rings) {
-      r.kick.close();
-      r.call.close();
-    }
+    this.fe.close();
     this.rings = [];
-    this.mapping.close();
-    closeFd(this.memfd);
+    this.shared.close();
   }
 }
