@@ -91,6 +91,8 @@ export interface VringSetup<T> {
 interface Waiter {
   readonly request: number;
   readonly size: number | undefined;
+  /** Where the one fd the reply must carry goes (GET_INFLIGHT_FD), or undefined for none. */
+  readonly fds: number[] | undefined;
   readonly resolve: (body: DataView) => void;
   readonly reject: (e: unknown) => void;
   readonly timer: ReturnType<typeof setTimeout>;
@@ -111,7 +113,7 @@ interface Waiter {
  * fe.close();
  * ```
  */
-export class VhostUserFrontend implements MessageChannelHost {
+export class VhostUserFrontend {
   private readonly channel: MessageChannel;
   private readonly replyTimeoutMs: number;
   private readonly observer: ((event: VhostUserFrontendEvent) => void) | undefined;
@@ -134,7 +136,11 @@ export class VhostUserFrontend implements MessageChannelHost {
     if (!Number.isSafeInteger(ms) || ms < 1 || ms > 2 ** 31 - 1) throw new RangeError('VhostUserFrontend: replyTimeoutMs must be an integer in 1..2^31-1');
     this.replyTimeoutMs = ms;
     this.observer = options.onEvent;
-    this.channel = new MessageChannel(stream, this, validateReplyHeader);
+    const host: MessageChannelHost = {
+      onMessage: (header, body, fds) => this.onReply(header, body, fds),
+      failed: (error) => void this.fail(error),
+    };
+    this.channel = new MessageChannel(stream, host, validateReplyHeader);
     this.channel.start();
   }
 
@@ -448,6 +454,29 @@ export class VhostUserFrontend implements MessageChannelHost {
   }
 
   /**
+   * Sends any request the protocol module can encode, as given (need_reply included), for what
+   * has no method of its own (GET_MAX_MEM_SLOTS, ADD_MEM_REG, GET/SET_INFLIGHT_FD, ...) and for
+   * testing backends. Resolves with the reply when one is due (the request's own reply, or the
+   * REPLY_ACK u64 with need_reply; a failure status is returned, not thrown), else null. The
+   * reply's fds (GET_INFLIGHT_FD: exactly one) are the caller's. Fds in `msg` stay the caller's.
+   * @param msg - the request
+   * @returns the reply payload and fds, or null
+   * @throws VhostUser.* errors as for every request (the frontend then closes)
+   * @example
+   * ```ts
+   * const r = await fe.request({ request: VhostUserRequest.GET_MAX_MEM_SLOTS, needReply: false });
+   * const slots = r!.body.getBigUint64(0, true);
+   * ```
+   */
+  async request(msg: VhostUserRequestMessage): Promise<{ readonly body: DataView; readonly fds: readonly number[] } | null> {
+    const due = replyCarriesData(msg.request) || msg.needReply;
+    const fds: number[] = [];
+    const size = !due ? null : replyCarriesData(msg.request) ? undefined : PayloadSize.U64;
+    const body = await this.send(msg, size, msg.request === Q.GET_INFLIGHT_FD ? fds : undefined);
+    return due ? { body, fds } : null;
+  }
+
+  /**
    * Sets up a ring the way QEMU's vhost_virtqueue_start does: SET_VRING_NUM, BASE, ADDR, KICK,
    * CALL, then SET_VRING_ENABLE 1. The ring's eventfds are the frontend's, closed with it.
    * @param index - ring index
@@ -492,12 +521,18 @@ export class VhostUserFrontend implements MessageChannelHost {
 
   // ---------------------------------------------------------------- the reply machinery
 
-  /** {@link MessageChannelHost}: a reply. */
-  onMessage(header: VhostUserHeader, body: Uint8Array, fds: number[]): undefined {
+  /** A reply, from the channel. */
+  private onReply(header: VhostUserHeader, body: Uint8Array, fds: number[]): undefined {
     const w = this.waiter;
     try {
       if (w === null) throw new InvalidReplyError('a reply to no request', { request: header.request });
-      const view = checkReply(header, body, fds, w.request, w.size);
+      let view: DataView;
+      if (w.fds !== undefined && fds.length === 1) {
+        view = checkReply(header, body, [], w.request, w.size);
+        w.fds.push(fds.pop()!);
+      } else {
+        view = checkReply(header, body, fds, w.request, w.size);
+      }
       this.waiter = null;
       clearTimeout(w.timer);
       w.resolve(new DataView(view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)));
@@ -507,11 +542,6 @@ export class VhostUserFrontend implements MessageChannelHost {
       for (const fd of fds) safeClose(fd);
     }
     return undefined;
-  }
-
-  /** {@link MessageChannelHost}: framing error, end of stream, socket error. */
-  failed(error: unknown): void {
-    this.fail(error);
   }
 
   private async u64(request: typeof Q.GET_FEATURES | typeof Q.GET_PROTOCOL_FEATURES | typeof Q.GET_QUEUE_NUM | typeof Q.GET_STATUS): Promise<bigint> {
@@ -533,7 +563,7 @@ export class VhostUserFrontend implements MessageChannelHost {
    * Sends one request after the previous one has finished; resolves with the reply payload
    * (`size` bytes, any size when undefined), or at once when `size` is null (no reply).
    */
-  private send(msg: VhostUserRequestMessage, size: number | null | undefined): Promise<DataView> {
+  private send(msg: VhostUserRequestMessage, size: number | null | undefined, replyFds?: number[]): Promise<DataView> {
     const run = (): Promise<DataView> => {
       this.assertOpen();
       const expectsReply = size !== null && (replyCarriesData(msg.request) || msg.needReply);
@@ -544,7 +574,7 @@ export class VhostUserFrontend implements MessageChannelHost {
       }
       return new Promise<DataView>((resolve, reject) => {
         const timer = setTimeout(() => this.fail(new ReplyTimeoutError({ request: msg.request, timeoutMs: this.replyTimeoutMs })), this.replyTimeoutMs);
-        this.waiter = { request: msg.request, size: size, resolve, reject, timer };
+        this.waiter = { request: msg.request, size, fds: replyFds, resolve, reject, timer };
         this.channel.send(bytes, fds);
       });
     };

@@ -77,7 +77,14 @@ export class FrontendVring<T = unknown> {
     return true;
   }
 
-  /** Closes both eventfds and the watcher. Idempotent. @internal */
+  /**
+   * Closes both eventfds and the call watcher (the frontend does it on GET_VRING_BASE and on
+   * close). Idempotent.
+   * @example
+   * ```ts
+   * ring.close();
+   * ```
+   */
   close(): void {
     this.watcher?.close();
     this.watcher = null;
