@@ -27,7 +27,14 @@ import { BackendRequestServer, type BackendRequestEvent } from './backend-reques
 import type { SharedGuestMemory } from './memory.js';
 import { FrontendVring } from './vring.js';
 
-/** Default bound on a reply (ms): generous, for a loaded machine. */
+/**
+ * Default bound on a reply (ms): generous, for a loaded machine.
+ *
+ * @example
+ * ```ts
+ * VhostUserFrontend.connect(path, { replyTimeoutMs: 3 * DEFAULT_REPLY_TIMEOUT_MS }); // a very slow host
+ * ```
+ */
 export const DEFAULT_REPLY_TIMEOUT_MS = 10_000;
 
 /**

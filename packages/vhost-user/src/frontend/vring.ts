@@ -6,7 +6,7 @@
  * @module
  */
 
-import { PackedDriver, SplitDriver } from '@vmv/queue/driver';
+import type { PackedDriver, SplitDriver } from '@vmv/queue/driver';
 import { EventFd, type FdWatcher } from '@vmv/sys';
 
 /**
