@@ -106,6 +106,15 @@ async function hostile(name: string, call: (fe: VhostUserFrontend) => Promise<un
 
 const U64 = 8;
 
+/** The frontend is still open and a request still gets its answer. */
+async function expectUsable(fe: VhostUserFrontend, be: FakeBackend): Promise<void> {
+  expect(fe.isClosed).toBe(false);
+  const features = fe.getFeatures();
+  await be.next();
+  be.send(encodeU64Reply(Q.GET_FEATURES, 42n));
+  expect(await features).toBe(42n);
+}
+
 describe('malformed replies reject with a typed error and close the frontend cleanly', () => {
   it('a reply to another request', () => hostile('VhostUser.InvalidReplyError', (fe) => fe.getFeatures(), (be) => be.send(encodeU64Reply(Q.GET_PROTOCOL_FEATURES, 1n))));
   it('no REPLY flag', () => hostile('VhostUser.InvalidReplyError', (fe) => fe.getFeatures(), (be) => be.send(encodeMessage(Q.GET_FEATURES, HeaderFlags.VERSION, new Uint8Array(U64)))));
@@ -164,11 +173,7 @@ describe('malformed replies reject with a typed error and close the frontend cle
     await be.next();
     be.send(encodeConfigReply(null));
     await expect(config).rejects.toMatchObject({ name: 'VhostUser.RequestRejectedError' });
-    expect(fe.isClosed).toBe(false);
-    const features = fe.getFeatures();
-    await be.next();
-    be.send(encodeU64Reply(Q.GET_FEATURES, 42n));
-    expect(await features).toBe(42n);
+    await expectUsable(fe, be);
   });
 
   it('close() rejects the request in flight with DisconnectedError and releases everything', async () => {
@@ -231,12 +236,7 @@ describe('the backend request channel, frontend side', () => {
       expect(r).toMatchObject({ request, flags: HeaderFlags.VERSION | HeaderFlags.REPLY, size: 8 });
     }
     expect(events.map((e) => e.type)).toEqual(['backend-request-refused', 'backend-request-refused', 'backend-request-refused']);
-    expect(fe.isClosed).toBe(false);
-    // the main connection still works
-    const f = fe.getFeatures();
-    await be.next();
-    be.send(encodeU64Reply(Q.GET_FEATURES, 7n));
-    expect(await f).toBe(7n);
+    await expectUsable(fe, be);
   });
 
   it('bad framing or a closed channel closes the channel only', async () => {

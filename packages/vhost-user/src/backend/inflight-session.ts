@@ -9,12 +9,12 @@
 
 import { GuestMemory } from '@vmv/memory';
 import { QueueConfig, createVirtqueue, splitRingSizes, type Virtqueue } from '@vmv/queue';
-import { memfdCreate, mmap, type Mapping } from '@vmv/sys';
+import { mmap, type Mapping } from '@vmv/sys';
 import { encodeInflightReply } from '../protocol/encoder.js';
 import type { InflightDescription } from '../protocol/inflight.js';
 import { InvalidInflightError } from '../errors.js';
 import { INFLIGHT_VERSION, InflightQueue, inflightQueueRegionSize } from './inflight-region.js';
-import { safeClose } from '../channel/fd.js';
+import { createMappedMemfd, safeClose } from '../channel/fd.js';
 import { toGuestAddress as addr } from './region-table.js';
 import { startState, type Vring } from './vring.js';
 
@@ -47,14 +47,7 @@ export class InflightSession {
   create(desc: InflightDescription): { reply: Uint8Array; fd: number } {
     const regionSize = inflightQueueRegionSize(desc.queueSize);
     const size = regionSize * desc.numQueues;
-    const fd = memfdCreate('vhost-user-inflight', size);
-    let mapping: Mapping;
-    try {
-      mapping = mmap(fd, size);
-    } catch (e) {
-      safeClose(fd);
-      throw e;
-    }
+    const { fd, mapping } = createMappedMemfd('vhost-user-inflight', size);
     this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize });
     const reply = encodeInflightReply({ mmapSize: BigInt(size), mmapOffset: 0n, numQueues: desc.numQueues, queueSize: desc.queueSize });
     return { reply, fd };

@@ -9,7 +9,8 @@
  */
 
 import { GuestMemory } from '@vmv/memory';
-import { closeFd, memfdCreate, mmap, type Mapping } from '@vmv/sys';
+import { closeFd, type Mapping } from '@vmv/sys';
+import { createMappedMemfd } from '../channel/fd.js';
 import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 
 /** Where the frontend says the region is mapped in its own address space (any value serves). */
@@ -76,14 +77,7 @@ export class SharedGuestMemory {
     if (!Number.isSafeInteger(guestAddress) || guestAddress < 0 || guestAddress % 4096 !== 0) {
       throw new RangeError('SharedGuestMemory.create: guestAddress must be a page-aligned non-negative integer');
     }
-    const fd = memfdCreate(options.name ?? 'vmv-guest-ram', size);
-    let mapping: Mapping;
-    try {
-      mapping = mmap(fd, size);
-    } catch (e) {
-      closeFd(fd);
-      throw e;
-    }
+    const { fd, mapping } = createMappedMemfd(options.name ?? 'vmv-guest-ram', size);
     const memory = GuestMemory.fromRegions([{ start: guestAddress, backing: mapping.buffer, offset: 0, size }]);
     const region = { guestPhysAddr: BigInt(guestAddress), memorySize: BigInt(size), userAddr: USER_BASE + BigInt(guestAddress), mmapOffset: 0n };
     return new SharedGuestMemory(fd, mapping, memory, region);
