@@ -257,7 +257,7 @@ describe('hostile frontends: negotiation', () => {
     expect(await set(PROTOCOL_FEATURES_BIT)).toBe(1n); // no VERSION_1
     expect(await set(VERSION_1 | (1n << 28n))).toBe(1n); // the device says no
     expect(await set(VERSION_1 | PROTOCOL_FEATURES_BIT)).toBe(0n);
-    expect(await fe.ack({ request: Q.SET_PROTOCOL_FEATURES, needReply: true, value: 1n << 5n })).toBe(1n); // BACKEND_REQ: not offered
+    expect(await fe.ack({ request: Q.SET_PROTOCOL_FEATURES, needReply: true, value: 1n << 1n })).toBe(1n); // LOG_SHMFD: not offered
     expect(await fe.ack({ request: Q.SET_OWNER, needReply: true })).toBe(0n);
     expect(await fe.ack({ request: Q.SET_OWNER, needReply: true })).toBe(1n);
     expect(failures()).toEqual([
