@@ -1,22 +1,24 @@
 /**
- * A small vhost-user FRONTEND for tests, speaking to the backend the way QEMU 7.2 does:
- * a real unix socket with SCM_RIGHTS, guest RAM in a memfd shared with the backend, real
- * eventfds for kick and call, and the @vmv/queue split driver putting buffers on the ring.
+ * What the backend tests share: a wire-level peer ({@link Frontend}) for requests a real
+ * frontend never sends, guest RAM split in two regions, rings with real eventfds, and the hang
+ * bound. Tests of well-behaved flows use the public `@vmv/vhost-user/frontend`.
  */
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { GuestMemory } from '@vmv/memory';
 import { SplitDriver } from '@vmv/queue/driver';
-import { EventFd, PollEvents, UnixStream, closeFd, memfdCreate, mmap, type FdWatcher, type Mapping } from '@vmv/sys';
+import { EventFd, UnixStream, closeFd, memfdCreate, mmap, type Mapping } from '@vmv/sys';
 import {
   HeaderFlags,
   VhostUserRequest as Q,
-  decodeReply,
+  checkReply,
   encodeRequest,
+  validateReplyHeader,
   replyCarriesData,
   type DecodedReply,
   type MemoryRegionDescription,
   type VhostUserRequestMessage,
 } from '@vmv/vhost-user/protocol';
+import { MessageChannel } from '@vmv/vhost-user/internal/channel/message-channel';
 
 /**
  * How long a test waits for something that must happen (a reply, a used buffer, a disconnect)
@@ -66,12 +68,15 @@ interface Waiter {
   readonly reject: (e: unknown) => void;
 }
 
-/** One connection to a backend. */
+/**
+ * A wire-level peer for the backend tests: sends any bytes a frontend could send (requests the
+ * public `VhostUserFrontend` never would: unknown codes, wrong sizes, stray fds, messages split
+ * byte by byte) and matches replies to them. Framing is the package's own channel (the one the
+ * backend and the public frontend use); for a well-behaved frontend use `@vmv/vhost-user/frontend`.
+ */
 export class Frontend {
   readonly stream: UnixStream;
-  private readonly watcher: FdWatcher;
-  private buffer = new Uint8Array(0);
-  private fds: number[] = [];
+  private readonly channel: MessageChannel;
   private waiters: Waiter[] = [];
   private closedFlag = false;
   /** Resolves when the backend closes the connection. */
@@ -81,62 +86,38 @@ export class Frontend {
   constructor(path: string | UnixStream) {
     this.stream = typeof path === 'string' ? UnixStream.connect(path) : path;
     this.closed = new Promise((resolve) => (this.markClosed = resolve));
-    this.watcher = this.stream.watch(() => this.onReadable(), { events: PollEvents.READABLE });
+    this.channel = new MessageChannel(
+      this.stream,
+      {
+        onMessage: (header, body, fds) => {
+          const waiter = this.waiters.shift();
+          if (waiter === undefined) {
+            for (const fd of fds) closeFd(fd);
+            return undefined;
+          }
+          try {
+            const view = checkReply(header, body, [], waiter.request, undefined);
+            waiter.resolve({ reply: { header, body: view }, fds });
+          } catch (e) {
+            waiter.reject(e);
+          }
+          return undefined;
+        },
+        failed: () => this.finish(),
+      },
+      validateReplyHeader,
+    );
+    this.channel.start();
   }
 
   get isClosed(): boolean {
     return this.closedFlag;
   }
 
-  private onReadable(): void {
-    const chunk = new Uint8Array(4096);
-    for (;;) {
-      let got;
-      try {
-        got = this.stream.recvmsg(chunk);
-      } catch {
-        this.finish();
-        return;
-      }
-      if (got === null) break;
-      if (got.bytesRead === 0) {
-        this.finish();
-        return;
-      }
-      this.fds.push(...got.fds);
-      const next = new Uint8Array(this.buffer.length + got.bytesRead);
-      next.set(this.buffer);
-      next.set(chunk.subarray(0, got.bytesRead), this.buffer.length);
-      this.buffer = next;
-    }
-    this.parse();
-  }
-
-  private parse(): void {
-    while (this.buffer.length >= 12) {
-      const size = new DataView(this.buffer.buffer, this.buffer.byteOffset).getUint32(8, true);
-      if (this.buffer.length < 12 + size) return;
-      const bytes = this.buffer.slice(0, 12 + size);
-      this.buffer = this.buffer.slice(12 + size);
-      const waiter = this.waiters.shift();
-      const fds = this.fds;
-      this.fds = [];
-      if (waiter === undefined) {
-        for (const fd of fds) closeFd(fd);
-        continue;
-      }
-      try {
-        waiter.resolve({ reply: decodeReply(bytes, waiter.request), fds });
-      } catch (e) {
-        waiter.reject(e);
-      }
-    }
-  }
-
   private finish(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    this.watcher.close();
+    this.channel.close();
     for (const w of this.waiters) w.reject(new Error('backend closed the connection'));
     this.waiters = [];
     this.markClosed();
@@ -155,12 +136,9 @@ export class Frontend {
   /** Sends a request; resolves with the reply when one is expected (explicit or need_reply), else null. */
   async request(msg: VhostUserRequestMessage): Promise<{ reply: DecodedReply; fds: number[] } | null> {
     const { bytes, fds } = encodeRequest(msg);
-    const expectsReply = replyCarriesData(msg.request) || msg.needReply;
-    const pending = expectsReply
-      ? new Promise<{ reply: DecodedReply; fds: number[] }>((resolve, reject) => this.waiters.push({ request: msg.request, resolve, reject }))
-      : null;
+    const pending = replyCarriesData(msg.request) || msg.needReply ? this.awaitReply(msg.request) : null;
     this.sendRaw(bytes, fds);
-    return pending === null ? null : withTimeout(pending, HANG_MS, `reply to request ${msg.request}`);
+    return pending;
   }
 
   /** A request answered with a u64. */
@@ -176,7 +154,6 @@ export class Frontend {
 
   close(): void {
     this.finish();
-    if (!this.stream.closed) this.stream.close();
   }
 }
 
