@@ -1,7 +1,7 @@
 /**
  * "One device, every transport": ONE VirtioDevice instance is served first in process by
  * @vmv/transport-mmio (driven by its Linux 6.1 driver model over an IoManager), then out of process
- * by VhostUserBackend (driven by the test frontend over a real unix socket), then by the MMIO
+ * by VhostUserBackend (driven by the public frontend over a real unix socket), then by the MMIO
  * transport again. The device is not changed, wrapped or re-created between the three; each time
  * its answers are right, and state it keeps (its config space) carries over.
  */
@@ -13,9 +13,9 @@ import { GuestMemory } from '@vmv/memory';
 import { MMIO_DEFAULT_REGION_SIZE, VirtioMmioTransport } from '@vmv/transport-mmio';
 import { VirtioMmioDriver, type DriverQueue } from '@vmv/transport-mmio/driver';
 import { SUPPORTED_PROTOCOL_FEATURES, VhostUserBackend } from '@vmv/vhost-user';
-import { VhostUserRequest as Q } from '@vmv/vhost-user/protocol';
+import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
 import { UpperDevice } from './devices';
-import { Frontend, GuestRam, HANG_MS, TestRing, until } from './frontend';
+import { HANG_MS, until } from './frontend';
 
 const BASE = 0xd000_0000;
 const IRQ = 5;
@@ -85,30 +85,27 @@ describe('one device instance, served by virtio-mmio and by vhost-user in turn',
     cleanups.push(() => backend.close());
     const path = join(tmpdir(), `vmv-vu-same-${process.pid}.sock`);
     backend.listen(path, { removeStale: true });
-    const ram = new GuestRam();
+    const ram = SharedGuestMemory.create(1 << 20, { name: 'same-device' });
     cleanups.push(() => ram.close());
-    const fe = new Frontend(path);
+    const fe = VhostUserFrontend.connect(path, { replyTimeoutMs: HANG_MS });
     cleanups.push(() => fe.close());
-    const offered = await fe.u64({ request: Q.GET_FEATURES, needReply: false });
+    const offered = await fe.getFeatures();
     expect(offered & (VERSION_1 | EVENT_IDX)).toBe(VERSION_1 | EVENT_IDX); // the device's own features
-    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
-    await fe.request({ request: Q.SET_OWNER, needReply: false });
-    expect(await fe.ack({ request: Q.SET_FEATURES, needReply: true, value: VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES_BIT })).toBe(0n);
+    await fe.setProtocolFeatures(SUPPORTED_PROTOCOL_FEATURES);
+    await fe.setOwner();
+    await fe.setFeatures(VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES_BIT);
     // state the device kept from its MMIO life: the config bytes written there
-    const cfg = await fe.request({ request: Q.GET_CONFIG, needReply: false, config: { offset: 0, size: 8, flags: 0, data: new Uint8Array(8) } });
-    expect(cfg!.reply.body.getUint32(12, true)).toBe(0x12345678);
-    expect(cfg!.reply.body.getUint32(16, true)).toBe(0xcafef00d);
-    for (const region of ram.regions) expect(await fe.ack({ request: Q.ADD_MEM_REG, needReply: true, region, fd: ram.fd })).toBe(0n);
-    const ring = new TestRing<string>(0, ram, 256, { desc: 0x1000, avail: 0x3000, used: 0x4000 }, true);
-    cleanups.push(() => ring.close());
-    await ring.setup(fe);
-    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
-    await fe.request({ request: Q.SET_STATUS, needReply: false, value: 0x0fn });
+    const cfg = new DataView((await fe.getConfig(0, 8)).buffer);
+    expect(cfg.getUint32(0, true)).toBe(0x12345678);
+    expect(cfg.getUint32(4, true)).toBe(0xcafef00d);
+    await fe.setMemTable(ram);
+    const ring = await fe.setupVring<string>(0, { memory: ram, size: 256, address: 0x1000, eventIdx: true });
+    await fe.setStatus(0x0f);
     for (let i = 0; i < 3; i++) {
       const input = `vhost-user ${i}`;
       ram.memory.write(0x10000 + i * 0x100, text(input));
       ring.driver.add([{ addr: 0x10000 + i * 0x100, len: input.length }], [{ addr: 0x20000 + i * 0x100, len: 64 }], `vu-${i}`);
-      if (ring.driver.kickPrepare()) ring.kick.write(1);
+      ring.kick();
       await until(() => ring.driver.moreUsed(), HANG_MS, 'a used buffer');
       expect(ring.driver.getBuf()).toMatchObject({ token: `vu-${i}`, len: input.length });
       expect(decode(ram.memory.view(0x20000 + i * 0x100, input.length))).toBe(input.toUpperCase());
