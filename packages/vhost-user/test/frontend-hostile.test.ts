@@ -34,7 +34,7 @@ class FakeBackend {
   constructor(readonly stream: UnixStream) {}
 
   /** Waits for one whole request; returns its header fields and the fds that came with it. */
-  async next(): Promise<{ request: number; flags: number; size: number; fds: number[] }> {
+  async next(): Promise<{ request: number; flags: number; size: number; fds: number[]; body: Uint8Array }> {
     const chunk = new Uint8Array(4096);
     const whole = (): boolean => this.rx.length >= 12 && this.rx.length >= 12 + new DataView(this.rx.buffer, this.rx.byteOffset).getUint32(8, true);
     await until(
@@ -53,8 +53,9 @@ class FakeBackend {
       'a request from the frontend',
     );
     const v = new DataView(this.rx.buffer, this.rx.byteOffset);
-    const h = { request: v.getUint32(0, true), flags: v.getUint32(4, true), size: v.getUint32(8, true), fds: this.fds };
-    this.rx = this.rx.slice(12 + h.size);
+    const size = v.getUint32(8, true);
+    const h = { request: v.getUint32(0, true), flags: v.getUint32(4, true), size, fds: this.fds, body: this.rx.slice(12, 12 + size) };
+    this.rx = this.rx.slice(12 + size);
     this.fds = [];
     return h;
   }
@@ -208,15 +209,16 @@ describe('the backend request channel, frontend side', () => {
     const channel = track(new FakeBackend(UnixStream.from(req.fds[0]!)));
     return { fe, be, events, channel };
   }
+  /** The next answer on the channel: header fields and its u64 status. */
   const ack = async (channel: FakeBackend) => {
     const r = await channel.next();
-    return { request: r.request, flags: r.flags, size: r.size };
+    return { request: r.request, flags: r.flags, size: r.size, status: new DataView(r.body.buffer).getBigUint64(0, true) };
   };
 
   it('CONFIG_CHANGE_MSG with need_reply: acked with 0 and surfaced as an event; without: an event only', async () => {
     const { channel, events } = await withChannel();
     channel.send(encodeMessage(VhostUserBackendRequest.CONFIG_CHANGE_MSG, HeaderFlags.VERSION | HeaderFlags.NEED_REPLY, new Uint8Array(0)));
-    expect(await ack(channel)).toEqual({ request: VhostUserBackendRequest.CONFIG_CHANGE_MSG, flags: HeaderFlags.VERSION | HeaderFlags.REPLY, size: 8 });
+    expect(await ack(channel)).toEqual({ request: VhostUserBackendRequest.CONFIG_CHANGE_MSG, flags: HeaderFlags.VERSION | HeaderFlags.REPLY, size: 8, status: 0n });
     expect(events).toEqual([{ type: 'config-changed' }]);
     channel.send(encodeMessage(VhostUserBackendRequest.CONFIG_CHANGE_MSG, HeaderFlags.VERSION, new Uint8Array(0)));
     await until(() => events.length === 2, HANG_MS, 'the second event');
@@ -232,8 +234,7 @@ describe('the backend request channel, frontend side', () => {
     ];
     for (const [request, payload] of asks) {
       channel.send(encodeMessage(request, HeaderFlags.VERSION | HeaderFlags.NEED_REPLY, payload));
-      const r = await channel.next();
-      expect(r).toMatchObject({ request, flags: HeaderFlags.VERSION | HeaderFlags.REPLY, size: 8 });
+      expect(await ack(channel)).toEqual({ request, flags: HeaderFlags.VERSION | HeaderFlags.REPLY, size: 8, status: 1n });
     }
     expect(events.map((e) => e.type)).toEqual(['backend-request-refused', 'backend-request-refused', 'backend-request-refused']);
     await expectUsable(fe, be);
