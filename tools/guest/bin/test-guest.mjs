@@ -8,7 +8,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  PACKAGE_DIR, defaultMatrix, detectAccel, ensureGuestImage, ensureHostDeps, platformNames, qsdAvailable, runGuestCase,
+  CASES, PACKAGE_DIR, defaultMatrix, detectAccel, ensureGuestImage, ensureHostDeps, platformNames, qsdAvailable, runGuestCase,
   selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
@@ -50,6 +50,7 @@ const SUITES = [
           continue;
         }
         for (const c of defaultMatrix()) {
+          if (CASES[c.kind].backends && !CASES[c.kind].backends.includes(backend)) continue;
           const name = `${p}/${backend}/${c.machine}/${c.kind}${c.queues > 1 ? `-q${c.queues}` : ''}`;
           out.push([name, () => runGuestCase(c.kind, { ...c, backend, guestImage: img, ...hooks })]);
         }

@@ -162,7 +162,8 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @param {number} [opts.memMiB]  guest RAM (512, or 1024 with fio)
  * @param {number} [opts.cpus=2]
  * @param {number} [opts.timeoutMs]  to the end marker (default 120 s under TCG, 60 s under KVM)
- * @param {(line: string, seconds: number) => void} [opts.onConsoleLine]  each console line, seconds since QEMU start
+ * @param {(line: string, seconds: number, run: {disks: Array<{image: string, pid: number|null}>}) => void} [opts.onConsoleLine]
+ *   each console line, seconds since QEMU start, and the disks' images and backend pids (for a host action the guest asks for)
  * @param {(message: string) => void} [opts.onProgress]  harness steps (backend up, QEMU started, ...)
  * @param {boolean} [opts.keepWorkDir=false]
  * @param {string} [opts.platform='bookworm']  when no guestImage is given
@@ -299,12 +300,13 @@ export async function bootGuest(opts = {}) {
       if (!killedReason) killedReason = why;
       try { qemu.kill('SIGKILL'); } catch { /* gone */ }
     };
+    const run = { disks: disks.map((d) => ({ image: d.image, pid: d.endpoint?.proc?.pid ?? null })) };
     const onLine = (raw) => {
       const line = raw.replace(/\r$/, '');
       const secs = (performance.now() - tq) / 1000;
       result.console.push(line);
       writeSync(logFd, `${line}\n`);
-      opts.onConsoleLine?.(line, secs);
+      opts.onConsoleLine?.(line, secs, run);
       let m;
       if (result.initSeconds === null && line.startsWith('GUEST-INIT: start')) result.initSeconds = secs;
       if ((m = /^GUEST-TEST (\S+) (PASS|FAIL)/.exec(line))) result.tests[m[1]] = m[2];

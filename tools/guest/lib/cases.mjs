@@ -1,6 +1,6 @@
 // The guest test cases: each prepares a disk image on the host, boots the guest with some guest tests, then
 // checks the image file on the host after the guest powered off and the backend exited.
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, truncateSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootGuest } from './boot.mjs';
@@ -33,8 +33,11 @@ function verifyBlk(r, image, st) {
 
 /**
  * The cases of the guest matrix.
- * @type {Record<string, {title: string, tests: string[], size: number, readonly?: boolean, cmdline?: (st: object, o: object) => string[],
- *   prepare: (image: string, size: number) => object, verify: (r: import('./boot.mjs').BootResult, image: string, st: object, o: object) => Promise<string[]>|string[]}>}
+ * `backends`: the backends a case applies to (default all); `onConsoleLine`: a host action the guest asks for.
+ * @type {Record<string, {title: string, tests: string[], size: number, readonly?: boolean, backends?: string[],
+ *   cmdline?: (st: object, o: object) => string[], prepare: (image: string, size: number) => object,
+ *   onConsoleLine?: (line: string, run: {disks: Array<{image: string, pid: number|null}>}, st: object) => void,
+ *   verify: (r: import('./boot.mjs').BootResult, image: string, st: object, o: object) => Promise<string[]>|string[]}>}
  */
 export const CASES = {
   blk: {
@@ -88,6 +91,29 @@ export const CASES = {
       return e;
     },
   },
+  resize: {
+    title: 'online resize: the image grows while the guest runs (SIGUSR1 to the daemon), the guest sees the new size and writes past the old end',
+    tests: ['smoke', 'resize'],
+    size: 64 * MiB,
+    backends: ['vmv'],
+    prepare(image, size) {
+      createImage(image, size);
+      return { size, grown: size + 16 * MiB, requested: false };
+    },
+    onConsoleLine(line, run, st) {
+      if (st.requested || !line.startsWith('GUEST-RESIZE-REQUEST ')) return;
+      st.requested = true;
+      truncateSync(run.disks[0].image, st.grown);
+      process.kill(run.disks[0].pid, 'SIGUSR1');
+    },
+    verify(r, image, st) {
+      const e = [];
+      expectEq(e, 'capacity before (sectors)', r.values['old-sectors'], String(st.size / 512));
+      expectEq(e, 'capacity after the host grew the image (sectors)', r.values['new-sectors'], String(st.grown / 512));
+      expectEq(e, 'guest->host 1 MiB past the old end, in the image file', md5Range(image, st.size, MiB), r.values['resize-md5']);
+      return e;
+    },
+  },
   readonly: {
     title: 'read-only export: ro=1, writes refused, reads correct, image file unchanged',
     tests: ['smoke', 'readonly'],
@@ -135,7 +161,11 @@ export async function runGuestCase(kind, o = {}) {
     const bo = { queues, cpus: 2 };
     boot = await bootGuest({
       machine, backend, queues, tests: c.tests, image, readonly: Boolean(c.readonly), cmdline: c.cmdline?.(st, bo) ?? [],
-      guestImage: o.guestImage, onConsoleLine: o.onConsoleLine, onProgress: o.onProgress, keepWorkDir: true,
+      guestImage: o.guestImage, onProgress: o.onProgress, keepWorkDir: true,
+      onConsoleLine: (line, secs, run) => {
+        c.onConsoleLine?.(line, run, st);
+        o.onConsoleLine?.(line, secs, run);
+      },
     });
     errors.push(...boot.errors);
     if (boot.marker) {
@@ -164,7 +194,7 @@ export async function runGuestCase(kind, o = {}) {
 
 /**
  * The default matrix for one backend: blk on microvm (virtio-mmio) and q35 (PCI), two queues on both, the
- * ext4 workload, and a read-only export.
+ * ext4 workload, a read-only export, and an online resize on both machines (for backends the case applies to).
  * @returns {Array<{kind: string, machine: 'microvm'|'q35', queues: number}>}
  */
 export function defaultMatrix() {
@@ -175,6 +205,8 @@ export function defaultMatrix() {
     { kind: 'mq', machine: 'q35', queues: 2 },
     { kind: 'fs', machine: 'microvm', queues: 1 },
     { kind: 'readonly', machine: 'q35', queues: 1 },
+    { kind: 'resize', machine: 'microvm', queues: 1 },
+    { kind: 'resize', machine: 'q35', queues: 1 },
   ];
 }
 
