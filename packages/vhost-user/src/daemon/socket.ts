@@ -1,0 +1,106 @@
+/**
+ * Checks of the unix socket path before listening, and the translation of listen(2) failures,
+ * so that a bad `--socket-path` gives one clear line instead of an errno: the directory is missing,
+ * the path is too long for `sockaddr_un`, another file or a live daemon holds the path.
+ * @module
+ */
+
+import { accessSync, constants, lstatSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { isSysError } from '@vmv/sys';
+import { SocketError } from './errors.js';
+
+/** Longest socket path: `sun_path` holds 108 bytes including the terminating NUL. @example `path.length <= MAX_SOCKET_PATH_BYTES` */
+export const MAX_SOCKET_PATH_BYTES = 107;
+
+function code(e: unknown): string | undefined {
+  const c = typeof e === 'object' && e !== null ? (e as { code?: unknown }).code : undefined;
+  return typeof c === 'string' ? c : undefined;
+}
+
+/**
+ * Checks that a unix socket can be created at `path`: not too long, its directory exists and is
+ * writable, and nothing but (possibly) a socket file is there already. A socket file left by a
+ * dead daemon is replaced at listen time; a live one makes listen fail with a SocketError.
+ * @param path - the socket path.
+ * @throws VhostUserDaemon.SocketError describing the problem.
+ * @throws TypeError when `path` is not a non-empty string.
+ * @example
+ * ```ts
+ * checkSocketPath('/run/vmv/blk0.sock');
+ * ```
+ */
+export function checkSocketPath(path: string): void {
+  if (typeof path !== 'string' || path.length === 0) throw new TypeError('checkSocketPath: path must be a non-empty string');
+  const bytes = new TextEncoder().encode(path).length;
+  if (bytes > MAX_SOCKET_PATH_BYTES) {
+    throw new SocketError(path, `socket path is ${bytes} bytes long; a unix socket path can have at most ${MAX_SOCKET_PATH_BYTES}`, {
+      details: 'Use a shorter path (for example under /run or /tmp), or a relative path from a nearby directory.',
+    });
+  }
+  if (path.includes('\0')) throw new SocketError(path, 'socket path must not contain a NUL byte');
+  const dir = dirname(path);
+  let isDir: boolean;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch (e) {
+    if (code(e) === 'ENOENT') throw new SocketError(path, `cannot create socket ${path}: directory ${dir} does not exist`, { details: `Create it first: mkdir -p ${dir}`, cause: e });
+    throw new SocketError(path, `cannot create socket ${path}: ${dir} cannot be examined (${code(e) ?? String(e)})`, { cause: e });
+  }
+  if (!isDir) throw new SocketError(path, `cannot create socket ${path}: ${dir} is not a directory`);
+  try {
+    accessSync(dir, constants.W_OK | constants.X_OK);
+  } catch (e) {
+    throw new SocketError(path, `cannot create socket ${path}: no permission to create files in ${dir}`, { cause: e });
+  }
+  let existing;
+  try {
+    existing = lstatSync(path);
+  } catch (e) {
+    if (code(e) === 'ENOENT') return;
+    throw new SocketError(path, `cannot examine ${path}: ${code(e) ?? String(e)}`, { cause: e });
+  }
+  if (existing.isDirectory()) throw new SocketError(path, `${path} is a directory; give the path of the socket file to create`);
+  if (!existing.isSocket()) throw new SocketError(path, `${path} exists and is not a socket; refusing to replace it`, { details: 'Remove the file or choose another --socket-path.' });
+}
+
+/**
+ * Turns a failure of listen(2) on `path` into a {@link SocketError} with a clear message.
+ * @param path - the socket path.
+ * @param error - what `UnixListener.listen` threw.
+ * @returns the error to throw.
+ * @example
+ * ```ts
+ * try { backend.listen(path, { removeStale: true }); } catch (e) { throw listenError(path, e); }
+ * ```
+ */
+export function listenError(path: string, error: unknown): SocketError {
+  if (isSysError(error, 'EADDRINUSE')) {
+    return new SocketError(path, `another process is already listening on ${path}`, {
+      details: 'Stop that daemon first, or choose another --socket-path.',
+      cause: error,
+    });
+  }
+  if (isSysError(error, 'EACCES') || isSysError(error, 'EPERM')) return new SocketError(path, `cannot listen on ${path}: permission denied`, { cause: error });
+  if (isSysError(error, 'ENAMETOOLONG')) return new SocketError(path, `cannot listen on ${path}: path too long for a unix socket`, { cause: error });
+  if (isSysError(error, 'ENOENT')) return new SocketError(path, `cannot listen on ${path}: directory does not exist`, { cause: error });
+  const c = code(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return new SocketError(path, `cannot listen on ${path}: ${c ?? message}`, { details: c === undefined ? undefined : message, cause: error });
+}
+
+/**
+ * The socket paths a daemon listens on: `path` alone, or with `count` given, `path0` ..
+ * `path{count-1}` (the naming of rust-vmm's vhost-device daemons' `--socket-count`).
+ * @param path - `--socket-path`.
+ * @param count - `--socket-count`, or undefined.
+ * @returns the paths.
+ * @example
+ * ```ts
+ * socketPaths('/run/rng.sock', 2); // ['/run/rng.sock0', '/run/rng.sock1']
+ * ```
+ */
+export function socketPaths(path: string, count: number | undefined): string[] {
+  if (count === undefined) return [path];
+  return Array.from({ length: count }, (_, i) => `${path}${i}`);
+}
