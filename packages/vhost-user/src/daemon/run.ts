@@ -242,8 +242,12 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
   };
   const beginStop = (signal: NodeJS.Signals): void => {
     log.info(`${signal}: stopping`);
+    // Closed sockets no longer hold the event loop: without this a drain waiting on nothing the
+    // loop sees would end the process with status 0 before the drain finished.
+    const keepAlive = setInterval(() => undefined, 1 << 30);
     stopping = stop();
     void stopping.then((code) => {
+      clearInterval(keepAlive);
       removeHandlers();
       log.info('stopped');
       settle(code);
