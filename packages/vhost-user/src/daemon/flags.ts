@@ -47,10 +47,23 @@ export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
  */
 export type FlagValues = Readonly<Record<string, unknown>>;
 
-function integer(flag: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`--${flag} must be a whole number, got ${JSON.stringify(text)}`);
+/**
+ * A whole number in `min..max` from a flag's text (decimal digits only).
+ * @param label - how messages name it (`--queues`, `--poll SPIN_US`).
+ * @param text - the text given.
+ * @param min - smallest accepted.
+ * @param max - largest accepted.
+ * @returns the number.
+ * @throws VhostUserDaemon.UsageError when it is not a whole number in range.
+ * @example
+ * ```ts
+ * parseInteger('--queues', '2', 1, 256); // 2
+ * ```
+ */
+export function parseInteger(label: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text)) throw new UsageError(`${label} must be a whole number, got ${JSON.stringify(text)}`);
   const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`--${flag} must be in ${min}..${max}, got ${text}`);
+  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${label} must be in ${min}..${max}, got ${text}`);
   return n;
 }
 
@@ -121,7 +134,7 @@ export function parseFlags(specs: FlagSpecs, argv: readonly string[], program = 
     }
     const s = text as string;
     if (spec.type === 'integer') {
-      const n = integer(name, s, spec.min, spec.max);
+      const n = parseInteger(`--${name}`, s, spec.min, spec.max);
       out[name] = spec.validate === undefined ? n : spec.validate(n);
     } else {
       if (s === '') throw new UsageError(`--${name} must not be empty`);

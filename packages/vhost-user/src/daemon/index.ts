@@ -5,9 +5,9 @@
  * `--print-capabilities`, `--verbose`, `--quiet`, `--log-format`), socket checks, logging,
  * signals and reconnects. See the package README, "Writing a daemon".
  */
-export { runDaemon, daemonHelp, processIo, COMMON_FLAGS } from './run.js';
+export { runDaemon, daemonHelp, daemonFlags, logBackendEvent, processIo, COMMON_FLAGS } from './run.js';
 export type { DaemonDefinition, DaemonIo, ServedDevice } from './run.js';
-export { parseFlags, formatHelp } from './flags.js';
+export { parseFlags, parseInteger, formatHelp } from './flags.js';
 export type { FlagSpec, FlagSpecs, FlagValues } from './flags.js';
 export { createLogger, LOG_LEVELS } from './log.js';
 export type { DaemonLog, LogLevel } from './log.js';

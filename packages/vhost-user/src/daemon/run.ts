@@ -11,8 +11,10 @@
  */
 import type { VirtioDevice } from '@vmv/device-trait';
 import { VhostUserBackend, type VhostUserBackendEvent, type VhostUserBackendOptions } from '../backend/backend.js';
+import { isVhostUserError, type DisconnectedError } from '../errors.js';
+import { requestName } from '../protocol/constants.js';
 import { isDaemonError, UsageError } from './errors.js';
-import { formatHelp, parseFlags, type FlagSpecs, type FlagValues } from './flags.js';
+import { formatHelp, parseFlags, type FlagSpec, type FlagSpecs, type FlagValues } from './flags.js';
 import { createLogger, type DaemonLog, type LogLevel } from './log.js';
 import { checkSocketPath, listenError, socketPaths } from './socket.js';
 
@@ -56,6 +58,8 @@ export interface DaemonDefinition<D extends ServedDevice = ServedDevice> {
   readonly version: string;
   /** The daemon's own flags. */
   readonly flags: FlagSpecs;
+  /** Other long names of `--socket-path` (`socket` for vmv-vhost-user-blk's older command line). */
+  readonly socketPathAliases?: readonly string[];
   /** Most sockets the device allows (default unlimited; a disk image: 1). */
   readonly maxSockets?: number;
   /** Overrides the log level from the daemon's own flags (a `--log-level`). */
@@ -99,7 +103,7 @@ export const processIo: DaemonIo = {
 
 /** The flags every daemon has. @example `Object.keys(COMMON_FLAGS).includes('socket-path')` */
 export const COMMON_FLAGS: FlagSpecs = {
-  'socket-path': { short: 's', type: 'string', value: 'PATH', help: 'unix socket to listen on (a stale socket file is replaced)' },
+  'socket-path': { short: 's', type: 'string', value: 'PATH', required: true, help: 'unix socket to listen on (a stale socket file is replaced)' },
   'socket-count': { short: 'c', type: 'integer', min: 1, max: 64, value: 'N', help: 'listen on PATH0..PATH(N-1), one device each' },
   'print-capabilities': { type: 'boolean', standalone: true, help: 'print the vhost-user.json capabilities as JSON and exit' },
   verbose: { short: 'v', type: 'boolean', help: 'log debug lines too' },
@@ -108,6 +112,20 @@ export const COMMON_FLAGS: FlagSpecs = {
   help: { short: 'h', type: 'boolean', standalone: true, help: 'this text' },
   version: { short: 'V', type: 'boolean', standalone: true, help: 'the version' },
 };
+
+/**
+ * Every flag of a daemon: {@link COMMON_FLAGS} (with its `--socket-path` aliases) and its own.
+ * @param def - the daemon.
+ * @returns the flag specs.
+ * @example
+ * ```ts
+ * parseFlags(daemonFlags(def), argv, def.program);
+ * ```
+ */
+export function daemonFlags(def: Pick<DaemonDefinition<ServedDevice>, 'flags' | 'socketPathAliases'>): FlagSpecs {
+  const socketPath = { ...COMMON_FLAGS['socket-path']!, aliases: def.socketPathAliases ?? [] } as FlagSpec;
+  return { ...COMMON_FLAGS, 'socket-path': socketPath, ...def.flags };
+}
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
@@ -128,22 +146,39 @@ function describe(error: unknown): string {
  * ```
  */
 export function daemonHelp<D extends ServedDevice>(def: DaemonDefinition<D>): string {
-  return `${formatHelp(def.program, def.description, { ...COMMON_FLAGS, ...def.flags })}
+  return `${formatHelp(def.program, def.description, daemonFlags(def))}
 
 Signals: SIGINT/SIGTERM stop (drain, remove the socket files, exit 0; a second one exits at once);
 SIGHUP is logged and ignored.${Object.keys(def.signals ?? {}).length === 0 ? '' : ` Also: ${Object.keys(def.signals ?? {}).join(', ')}.`}
 Exit status: 0 clean stop, help, version or capabilities; 1 runtime failure; 2 bad command line.`;
 }
 
-function logEvent(log: DaemonLog, socket: string, event: VhostUserBackendEvent): void {
+/** A frontend that closed its end between messages (QEMU quitting) is not an error. */
+function isCleanDisconnect(error: unknown): boolean {
+  if (error === undefined) return true;
+  return isVhostUserError(error, 'VhostUser.DisconnectedError') && (error as DisconnectedError).midMessage !== true;
+}
+
+/**
+ * Logs a backend event as the kit does (one line; `socket` as a field).
+ * @param log - the log.
+ * @param socket - the socket the backend serves.
+ * @param event - the event.
+ * @param connection - the number of the frontend served on this socket (1 for the first).
+ * @example
+ * ```ts
+ * new VhostUserBackend(device, { onEvent: (e) => logBackendEvent(log, path, e, 1) });
+ * ```
+ */
+export function logBackendEvent(log: DaemonLog, socket: string, event: VhostUserBackendEvent, connection?: number): void {
   const f = { socket };
   switch (event.type) {
     case 'listening':
-      return log.info('listening', f);
+      return log.info(`listening on ${event.path}`);
     case 'connected':
-      return log.info('frontend connected', f);
+      return log.info(`frontend connected${connection === undefined ? '' : ` (connection ${connection})`}`, f);
     case 'disconnected':
-      return log.info(`frontend disconnected${event.error === undefined ? '' : ` (${describe(event.error)})`}; waiting for the next one`, f);
+      return log.info(`frontend disconnected${isCleanDisconnect(event.error) ? '' : ` (${describe(event.error)})`}; waiting for the next one`, f);
     case 'rejected':
       return log.warn(`connection refused: ${event.reason}`, f);
     case 'activated':
@@ -151,7 +186,7 @@ function logEvent(log: DaemonLog, socket: string, event: VhostUserBackendEvent):
     case 'device-reset':
       return log.debug('device reset', f);
     case 'request-failed':
-      return log.warn(`vhost-user request ${event.request} refused: ${describe(event.error)}`, f);
+      return log.warn(`vhost-user request ${requestName(event.request) ?? event.request} refused: ${describe(event.error)}`, f);
     case 'needs-reset':
       return log.error(`device needs reset: ${describe(event.reason)}`, f);
     case 'ring-error':
@@ -180,7 +215,7 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
   let values: FlagValues;
   let paths: string[];
   try {
-    values = parseFlags({ ...COMMON_FLAGS, ...def.flags }, argv, def.program);
+    values = parseFlags(daemonFlags(def), argv, def.program);
     if (values['help'] === true) {
       io.out(`${daemonHelp(def)}\n`);
       return 0;
@@ -277,10 +312,12 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
     for (const socket of paths) {
       const d = await def.createDevice(values, log, socket);
       served.push(d);
+      let connections = 0;
       const backend = new VhostUserBackend(d.device, {
         ...d.backendOptions,
         onEvent: (event) => {
-          logEvent(log, socket, event);
+          if (event.type === 'connected') connections++;
+          logBackendEvent(log, socket, event, connections);
           d.onEvent?.(event);
         },
       });
