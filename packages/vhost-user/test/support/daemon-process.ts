@@ -1,5 +1,6 @@
 /**
- * Runs a daemon program (a TypeScript entry point) as a child process, bundled with esbuild (the TypeScript sources of every @vmv package, as the tests see them),
+ * Runs a daemon program (a TypeScript entry point) as a child process, bundled with esbuild.
+ * (the TypeScript sources of every @vmv package, as the tests see them),
  * with @vmv/sys left external and loaded from its build, because its native addon is found
  * relative to its own package.
  */
@@ -11,49 +12,69 @@ import { build, stop } from 'esbuild';
 import { HANG_MS } from '../frontend';
 
 const PACKAGE_DIR = resolve(__dirname, '..', '..');
-let bundled: Promise<string> | null = null;
-let bundleDir: string | null = null;
 
+/** A daemon program bundled once per test file: `program()` builds it, `remove()` deletes it. */
+export interface BundledDaemon {
+  /** Builds the bundle (once); resolves with its path. */
+  program(): Promise<string>;
+  /** Removes the bundle (call from afterAll). */
+  remove(): void;
+}
+
+/**
+ * A bundler for the daemon whose entry point is `entry` (a TypeScript file), with the @vmv
+ * packages' sources as the tests see them and @vmv/sys loaded from its build.
+ */
+export function bundledDaemon(entry: string): BundledDaemon {
+  let bundled: Promise<string> | null = null;
+  let bundleDir: string | null = null;
+  return {
+    remove(): void {
+      if (bundleDir !== null) rmSync(bundleDir, { recursive: true, force: true });
+      bundleDir = null;
+      bundled = null;
+    },
+    program(): Promise<string> {
+      bundled ??= (async () => {
+        const sysDir = realpathSync(join(PACKAGE_DIR, 'node_modules', '@vmv', 'sys'));
+        const sysEntry = join(sysDir, 'dist', 'cjs', 'index.js');
+        if (!existsSync(sysEntry)) throw new Error(`@vmv/sys is not built (${sysEntry} is missing): run pnpm --filter @vmv/sys run build`);
+        const dir = mkdtempSync(join(tmpdir(), 'vmv-daemon-bin-'));
+        bundleDir = dir;
+        const outfile = join(dir, 'bin.cjs');
+        await build({
+          entryPoints: [entry],
+          bundle: true,
+          platform: 'node',
+          format: 'cjs',
+          target: 'node20',
+          outfile,
+          conditions: ['@vmv/source'],
+          logLevel: 'error',
+          plugins: [
+            {
+              name: 'vmv-sys-external',
+              setup(b) {
+                b.onResolve({ filter: /^@vmv\/sys$/ }, () => ({ path: sysEntry, external: true }));
+                // The kit by its public name, as the tests see it (from inside its own package too).
+                b.onResolve({ filter: /^@vmv\/vhost-user\/daemon$/ }, () => ({ path: join(PACKAGE_DIR, 'src', 'daemon', 'index.ts') }));
+              },
+            },
+          ],
+        });
+        await stop();
+        return outfile;
+      })();
+      return bundled;
+    },
+  };
+}
+
+const upper = bundledDaemon(join(PACKAGE_DIR, 'test', 'support', 'upper-daemon.ts'));
+/** Builds (once per test file) the kit's test daemon (upper-daemon.ts). */
+export const daemonProgram = (): Promise<string> => upper.program();
 /** Removes the bundle built by {@link daemonProgram} (call from afterAll). */
-export function removeDaemonProgram(): void {
-  if (bundleDir !== null) rmSync(bundleDir, { recursive: true, force: true });
-  bundleDir = null;
-  bundled = null;
-}
-
-/** Builds (once per test file) the daemon program; resolves with the path of the bundle. */
-export function daemonProgram(entry = join(PACKAGE_DIR, 'test', 'support', 'upper-daemon.ts')): Promise<string> {
-  bundled ??= (async () => {
-    const sysDir = realpathSync(join(PACKAGE_DIR, 'node_modules', '@vmv', 'sys'));
-    const sysEntry = join(sysDir, 'dist', 'cjs', 'index.js');
-    if (!existsSync(sysEntry)) throw new Error(`@vmv/sys is not built (${sysEntry} is missing): run pnpm --filter @vmv/sys run build`);
-    bundleDir = mkdtempSync(join(tmpdir(), 'vmv-daemon-bin-'));
-    const outfile = join(bundleDir, 'bin.cjs');
-    await build({
-      entryPoints: [entry],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      outfile,
-      conditions: ['@vmv/source'],
-      logLevel: 'error',
-      plugins: [
-        {
-          name: 'vmv-sys-external',
-          setup(b) {
-            b.onResolve({ filter: /^@vmv\/sys$/ }, () => ({ path: sysEntry, external: true }));
-            // The package itself by its public name, as the tests see it.
-            b.onResolve({ filter: /^@vmv\/vhost-user\/daemon$/ }, () => ({ path: join(PACKAGE_DIR, 'src', 'daemon', 'index.ts') }));
-          },
-        },
-      ],
-    });
-    await stop();
-    return outfile;
-  })();
-  return bundled;
-}
+export const removeDaemonProgram = (): void => upper.remove();
 
 /** A running daemon child process with its stderr collected. */
 export interface DaemonProcess {
@@ -64,10 +85,9 @@ export interface DaemonProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the program with `args`. */
-export async function spawnDaemon(args: readonly string[]): Promise<DaemonProcess> {
-  const program = await daemonProgram();
-  const child = spawn(process.execPath, [program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the program (default: the kit's test daemon) with `args`. */
+export async function spawnDaemon(args: readonly string[], program: Promise<string> = daemonProgram()): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [await program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
@@ -78,8 +98,8 @@ export async function spawnDaemon(args: readonly string[]): Promise<DaemonProces
 }
 
 /** Runs the program to completion; resolves with its exit code and output. */
-export async function runDaemonToExit(args: readonly string[], timeoutMs = HANG_MS): Promise<{ code: number | null; output: string }> {
-  const d = await spawnDaemon(args);
+export async function runDaemonToExit(args: readonly string[], timeoutMs = HANG_MS, program: Promise<string> = daemonProgram()): Promise<{ code: number | null; output: string }> {
+  const d = await spawnDaemon(args, program);
   const timer = setTimeout(() => d.child.kill('SIGKILL'), timeoutMs);
   const r = await d.exited;
   clearTimeout(timer);
