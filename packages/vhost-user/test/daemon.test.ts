@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnixListener } from '@vmv/sys';
@@ -17,6 +17,7 @@ import {
   type FlagSpecs,
 } from '@vmv/vhost-user/daemon';
 import { UpperDevice } from './devices';
+import { HANG_MS, until } from './frontend';
 
 const flags: FlagSpecs = {
   image: { type: 'string', value: 'FILE', help: 'disk image', required: true },
@@ -98,7 +99,7 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
     expect(o.outText).toBe(`${daemonHelp(def({ flags }))}\n`);
     const lines = o.outText.split('\n');
     for (const name of [...Object.keys(COMMON_FLAGS), ...Object.keys(flags)]) expect(lines.filter((l) => new RegExp(`^  (-\\w, |    )--${name}[ \\n]`).test(l))).toHaveLength(1);
-    expect(o.outText).toMatch(/^  -s, --socket-path PATH\s+unix socket/m);
+    expect(o.outText).toMatch(/^ {2}-s, --socket-path PATH\s+unix socket/m);
     expect(o.outText).toMatch(/Exit status: 0 .*; 1 .*; 2 /);
   });
 
@@ -131,6 +132,26 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
     expect(await usage(['-s', join(dir, 'nodir', 'x.sock')])).toMatch(/directory .*nodir does not exist\. Create it first: mkdir -p/);
     mkdirSync(join(dir, 'sub'));
     expect(await usage(['-s', join(dir, 'sub')])).toMatch(/is a directory/);
+    expect(await usage(['-s', join(file, 'x.sock')])).toMatch(/is not a directory/);
+    expect(await usage(['-s', join(dir, 'x'.repeat(120))])).toMatch(/bytes long; a unix socket path can have at most 107/);
+  });
+
+  it('replaces a stale socket file (no listener behind it) and serves', async () => {
+    const path = join(dir, 'stale.sock');
+    // A socket file nobody listens on: listen, move the file away from the listener, close it.
+    const first = UnixListener.listen(join(dir, 'moved.sock'));
+    renameSync(join(dir, 'moved.sock'), path);
+    first.close();
+    expect(lstatSync(path).isSocket()).toBe(true);
+    const handlers = new Map<string, () => void>();
+    const o = io();
+    o.onSignal = (s, h) => void handlers.set(s, h);
+    o.offSignal = (s) => void handlers.delete(s);
+    const running = runDaemon(def(), ['-s', path], o);
+    await until(() => o.errText.includes('listening on'), HANG_MS, 'listening');
+    handlers.get('SIGTERM')!();
+    expect(await running).toBe(0);
+    expect(existsSync(path)).toBe(false);
   });
 
   it('a socket another daemon listens on: exit 2, "already listening", the device closed', async () => {
