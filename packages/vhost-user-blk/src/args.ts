@@ -127,7 +127,7 @@ export const BLOCK_FLAGS: FlagSpecs = {
  * VIRTIO_BLK_ID_BYTES).
  * @param serial - the candidate.
  * @returns the serial.
- * @throws VhostUserDaemon.UsageError when it is too long or not printable ASCII.
+ * @throws VhostUser.UsageError when it is too long or not printable ASCII.
  * @example
  * ```ts
  * checkSerial('disk0'); // 'disk0'
@@ -143,7 +143,7 @@ export function checkSerial(serial: string): string {
  * The daemon's options from the parsed flags (the kit's and {@link BLOCK_FLAGS}).
  * @param values - what `parseFlags` returned.
  * @returns every option filled in.
- * @throws VhostUserDaemon.UsageError when --max-inflight exceeds --queue-size.
+ * @throws VhostUser.UsageError when --max-inflight exceeds --queue-size.
  * @example
  * ```ts
  * const o = blockOptions(parseFlags({ ...COMMON_FLAGS, ...BLOCK_FLAGS }, argv));
@@ -175,7 +175,7 @@ export function blockOptions(values: FlagValues): RunOptions {
  * @param argv - the arguments.
  * @returns `{command: 'run', options}` with every option filled in, or `{command: 'help'}` /
  *   `{command: 'version'}`.
- * @throws VhostUserDaemon.UsageError for an unknown option, a missing or repeated option, a
+ * @throws VhostUser.UsageError for an unknown option, a missing or repeated option, a
  *   missing value, or a value out of range.
  * @example
  * ```ts

@@ -78,8 +78,8 @@ export class BlockDaemon {
    * @param logger - receives log lines (default: none).
    * @returns the running daemon.
    * @throws VhostUserBlk.ImageError when the image cannot be served.
-   * @throws VhostUserDaemon.SocketError when the socket path cannot be listened on.
-   * @throws VhostUserDaemon.UsageError for a serial that is not printable ASCII of at most 20 bytes.
+   * @throws VhostUser.SocketError when the socket path cannot be listened on.
+   * @throws VhostUser.UsageError for a serial that is not printable ASCII of at most 20 bytes.
    * @throws TypeError / RangeError for options of the wrong type or out of range.
    * @example
    * ```ts

@@ -1,7 +1,7 @@
 /**
  * Errors of the vmv-vhost-user-blk daemon: one base class with a stable `code` and `name`, and a
  * subclass per way a start can fail that is its own (a bad image; a bad command line or socket is
- * the daemon kit's VhostUserDaemon.UsageError or SocketError). Each
+ * the daemon kit's VhostUser.UsageError or SocketError). Each
  * message says what is wrong and how to fix it, because the CLI prints it as is.
  * @module
  */

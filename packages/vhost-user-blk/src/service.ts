@@ -71,7 +71,7 @@ export class BlockService implements ServedDevice {
    * @param log - the daemon's log.
    * @returns the service.
    * @throws VhostUserBlk.ImageError when the image cannot be served.
-   * @throws VhostUserDaemon.UsageError for a serial that is not printable ASCII of at most 20 bytes.
+   * @throws VhostUser.UsageError for a serial that is not printable ASCII of at most 20 bytes.
    * @throws TypeError / RangeError for options of the wrong type or out of range.
    * @example
    * ```ts

@@ -21,7 +21,8 @@ import {
   parseArgs,
   runCli,
 } from '@vmv/vhost-user-blk';
-import { DAEMON_ERROR_NAMES, isDaemonError, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { isVhostUserError } from '@vmv/vhost-user';
+import { DAEMON_ERROR_NAMES, type DaemonIo } from '@vmv/vhost-user/daemon';
 import { daemonProgram, removeDaemonProgram, runDaemonToExit } from './support/daemon-process';
 import { HANG_MS, until } from './support/frontend';
 
@@ -38,7 +39,7 @@ function usageError(argv: string[]): string {
   try {
     parseArgs(argv);
   } catch (e) {
-    expect(isDaemonError(e, 'VhostUserDaemon.UsageError')).toBe(true);
+    expect(isVhostUserError(e, 'VhostUser.UsageError')).toBe(true);
     return (e as Error).message;
   }
   throw new Error(`parseArgs(${JSON.stringify(argv)}) did not throw`);
@@ -208,7 +209,7 @@ describe('socket path errors', () => {
     const other = UnixListener.listen(path);
     try {
       await expect(BlockDaemon.start({ socket: path, image })).rejects.toMatchObject({
-        name: 'VhostUserDaemon.SocketError',
+        name: 'VhostUser.SocketError',
         message: expect.stringMatching(/another process is already listening on .*live\.sock/),
       });
     } finally {
@@ -242,7 +243,7 @@ describe('BlockDaemon.start / stop in process', () => {
     await expect(BlockDaemon.start({ socket, image, queueSize: 100 })).rejects.toThrow(RangeError);
     await expect(BlockDaemon.start({ socket, image, inlineReadMax: -1 })).rejects.toThrow(RangeError);
     await expect(BlockDaemon.start({ socket: '', image })).rejects.toThrow(TypeError);
-    await expect(BlockDaemon.start({ socket, image, serial: 'é' })).rejects.toMatchObject({ name: 'VhostUserDaemon.UsageError' });
+    await expect(BlockDaemon.start({ socket, image, serial: 'é' })).rejects.toMatchObject({ name: 'VhostUser.UsageError' });
   });
 });
 

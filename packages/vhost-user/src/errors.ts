@@ -401,6 +401,8 @@ export const VHOST_USER_ERROR_NAMES = [
   'VhostUser.MapFailedError',
   'VhostUser.InvalidReplyError',
   'VhostUser.DisconnectedError',
+  'VhostUser.UsageError',
+  'VhostUser.SocketError',
 ] as const;
 
 /**

@@ -8,7 +8,6 @@ import {
   DAEMON_ERROR_NAMES,
   createLogger,
   daemonHelp,
-  isDaemonError,
   parseFlags,
   runDaemon,
   socketPaths,
@@ -16,6 +15,7 @@ import {
   type DaemonIo,
   type FlagSpecs,
 } from '@vmv/vhost-user/daemon';
+import { VHOST_USER_ERROR_NAMES, isVhostUserError } from '@vmv/vhost-user';
 import { UpperDevice } from './devices';
 import { HANG_MS, until } from './frontend';
 
@@ -75,7 +75,7 @@ describe('parseFlags', () => {
     } catch (e) {
       caught = e;
     }
-    expect(isDaemonError(caught, 'VhostUserDaemon.UsageError')).toBe(true);
+    expect(isVhostUserError(caught, 'VhostUser.UsageError')).toBe(true);
     expect((caught as Error & { shortMessage: string }).shortMessage).toMatch(message);
     expect((caught as Error & { shortMessage: string }).shortMessage).not.toContain('\n');
   });
@@ -174,7 +174,8 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
   });
 
   it('error names are the documented ones', () => {
-    expect(DAEMON_ERROR_NAMES).toEqual(['VhostUserDaemon.Error', 'VhostUserDaemon.UsageError', 'VhostUserDaemon.SocketError']);
+    expect(DAEMON_ERROR_NAMES).toEqual(['VhostUser.UsageError', 'VhostUser.SocketError']);
+    for (const n of DAEMON_ERROR_NAMES) expect(VHOST_USER_ERROR_NAMES).toContain(n);
   });
 });
 

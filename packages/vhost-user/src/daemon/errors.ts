@@ -1,36 +1,38 @@
 /**
  * Errors of the daemon kit (`@vmv/vhost-user/daemon`): a bad command line and a socket that
  * cannot be listened on. Each message is one line naming the problem; `details` names the fix.
- * Guards test `name`, never `instanceof`.
+ * They are @vmv/vhost-user errors (`VhostUser.UsageError`, `VhostUser.SocketError`), recognised
+ * by `isVhostUserError`.
  * @module
  */
-import { VmvError, errorGuard } from '@vmv/errors';
-import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
+import type { VmvErrorOptions } from '@vmv/errors';
+import { VhostUserError } from '../errors.js';
 
 /**
- * Base class of the daemon kit's errors.
+ * A bad command line (exit status 2).
  * @example
  * ```ts
- * try { parseFlags(spec, argv); } catch (e) { if (isDaemonError(e)) console.error(e.shortMessage); }
+ * throw new UsageError('--queues must be in 1..8, got 9');
  * ```
  */
-export class DaemonError extends VmvError {
-  override readonly name: string = 'VhostUserDaemon.Error';
-}
-
-/** A bad command line (exit status 2). */
-export class UsageError extends DaemonError {
-  override readonly name = 'VhostUserDaemon.UsageError' as const;
+export class UsageError extends VhostUserError {
+  override readonly name = 'VhostUser.UsageError' as const;
   /** @param shortMessage - the problem, one line @param options - `details`: the fix */
   constructor(shortMessage: string, options: VmvErrorOptions = {}) {
     super('USAGE', shortMessage, options);
   }
 }
 
-/** A socket path or handed-over descriptor that cannot be listened on (exit status 2). */
-export class SocketError extends DaemonError {
-  override readonly name = 'VhostUserDaemon.SocketError' as const;
-  /** The socket path (or `fd N`). */
+/**
+ * A socket path that cannot be listened on (exit status 2).
+ * @example
+ * ```ts
+ * throw new SocketError('/run/x.sock', '/run/x.sock exists and is not a socket');
+ * ```
+ */
+export class SocketError extends VhostUserError {
+  override readonly name = 'VhostUser.SocketError' as const;
+  /** The socket path. */
   readonly path: string;
   /** @param path - the socket @param shortMessage - the problem @param options - `details`: the fix */
   constructor(path: string, shortMessage: string, options: VmvErrorOptions = {}) {
@@ -39,19 +41,5 @@ export class SocketError extends DaemonError {
   }
 }
 
-/** Every error name of the daemon kit. @example `DAEMON_ERROR_NAMES.includes(e.name)` */
-export const DAEMON_ERROR_NAMES = ['VhostUserDaemon.Error', 'VhostUserDaemon.UsageError', 'VhostUserDaemon.SocketError'] as const;
-/** One of {@link DAEMON_ERROR_NAMES}. @example `const n: DaemonErrorName = 'VhostUserDaemon.UsageError';` */
-export type DaemonErrorName = (typeof DAEMON_ERROR_NAMES)[number];
-
-/**
- * True when `e` is an error of the daemon kit (optionally of the given `name`).
- * @param e - anything caught
- * @param name - optional exact name
- * @returns whether it is one
- * @example
- * ```ts
- * if (isDaemonError(e, 'VhostUserDaemon.UsageError')) process.exitCode = 2;
- * ```
- */
-export const isDaemonError: ErrorGuard<DaemonError, DaemonErrorName> = errorGuard('VhostUserDaemon', DAEMON_ERROR_NAMES);
+/** The error names the daemon kit adds (a usage error exits 2). @example `DAEMON_ERROR_NAMES.includes(e.name)` */
+export const DAEMON_ERROR_NAMES = ['VhostUser.UsageError', 'VhostUser.SocketError'] as const;

@@ -54,7 +54,7 @@ export type FlagValues = Readonly<Record<string, unknown>>;
  * @param min - smallest accepted.
  * @param max - largest accepted.
  * @returns the number.
- * @throws VhostUserDaemon.UsageError when it is not a whole number in range.
+ * @throws VhostUser.UsageError when it is not a whole number in range.
  * @example
  * ```ts
  * parseInteger('--queues', '2', 1, 256); // 2
@@ -73,7 +73,7 @@ export function parseInteger(label: string, text: string, min: number, max: numb
  * @param argv - the arguments (`process.argv.slice(2)`).
  * @param program - the program name for the "run --help" hint.
  * @returns every flag's value, by long name.
- * @throws VhostUserDaemon.UsageError for an unknown flag, a missing, repeated or invalid value,
+ * @throws VhostUser.UsageError for an unknown flag, a missing, repeated or invalid value,
  *   a value given to a boolean flag, a missing required flag, or a stray argument.
  * @example
  * ```ts

@@ -13,7 +13,7 @@ import type { VirtioDevice } from '@vmv/device-trait';
 import { VhostUserBackend, type VhostUserBackendEvent, type VhostUserBackendOptions } from '../backend/backend.js';
 import { isVhostUserError, type DisconnectedError } from '../errors.js';
 import { requestName } from '../protocol/constants.js';
-import { isDaemonError, UsageError } from './errors.js';
+import { UsageError } from './errors.js';
 import { formatHelp, parseFlags, type FlagSpec, type FlagSpecs, type FlagValues } from './flags.js';
 import { createLogger, type DaemonLog, type LogLevel } from './log.js';
 import { checkSocketPath, listenError, socketPaths } from './socket.js';
@@ -207,7 +207,7 @@ export function logBackendEvent(log: DaemonLog, socket: string, event: VhostUser
  */
 export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>, argv: readonly string[] = process.argv.slice(2), io: DaemonIo = processIo): Promise<number> {
   const usage = (e: unknown): number => {
-    if (!isDaemonError(e) && !(typeof e === 'object' && e !== null && (e as { code?: unknown }).code === 'USAGE')) throw e;
+    if (!isVhostUserError(e, 'VhostUser.UsageError') && !isVhostUserError(e, 'VhostUser.SocketError')) throw e;
     const d = (e as { details?: string }).details;
     io.err(`${def.program}: error: ${(e as { shortMessage: string }).shortMessage}${d === undefined ? '' : `. ${d}`}\n`);
     return 2;
@@ -331,7 +331,7 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
   } catch (e) {
     removeHandlers();
     await stop();
-    if (isDaemonError(e, 'VhostUserDaemon.SocketError') || isDaemonError(e, 'VhostUserDaemon.UsageError')) return usage(e);
+    if (isVhostUserError(e, 'VhostUser.SocketError') || isVhostUserError(e, 'VhostUser.UsageError')) return usage(e);
     io.err(`${def.program}: error: ${describe(e)}\n`);
     return 1;
   }

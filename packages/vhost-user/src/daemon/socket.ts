@@ -23,7 +23,7 @@ function code(e: unknown): string | undefined {
  * writable, and nothing but (possibly) a socket file is there already. A socket file left by a
  * dead daemon is replaced at listen time; a live one makes listen fail with a SocketError.
  * @param path - the socket path.
- * @throws VhostUserDaemon.SocketError describing the problem.
+ * @throws VhostUser.SocketError describing the problem.
  * @throws TypeError when `path` is not a non-empty string.
  * @example
  * ```ts
