@@ -22,8 +22,8 @@ import {
   runCli,
 } from '@vmv/vhost-user-blk';
 import { isVhostUserError } from '@vmv/vhost-user';
-import { DAEMON_ERROR_NAMES, type DaemonIo } from '@vmv/vhost-user/daemon';
-import { daemonProgram, removeDaemonProgram, runDaemonToExit } from './support/daemon-process';
+import { DAEMON_ERROR_NAMES } from '@vmv/vhost-user/daemon';
+import { captureIo, daemonProgram, removeDaemonProgram, runDaemonToExit } from './support/daemon-process';
 import { HANG_MS, until } from './support/frontend';
 
 let dir = '';
@@ -248,18 +248,7 @@ describe('BlockDaemon.start / stop in process', () => {
 });
 
 describe('runCli (in process)', () => {
-  const io = (): DaemonIo & { outText: string; errText: string } => {
-    const o = {
-      outText: '',
-      errText: '',
-      out: (t: string) => void (o.outText += t),
-      err: (t: string) => void (o.errText += t),
-      onSignal: () => undefined,
-      offSignal: () => undefined,
-      exit: () => undefined,
-    };
-    return o;
-  };
+  const io = captureIo;
 
   it('--help prints the usage and exits 0; --version prints the version', async () => {
     const h = io();

@@ -12,11 +12,11 @@ import {
   runDaemon,
   socketPaths,
   type DaemonDefinition,
-  type DaemonIo,
   type FlagSpecs,
 } from '@vmv/vhost-user/daemon';
 import { VHOST_USER_ERROR_NAMES, isVhostUserError } from '@vmv/vhost-user';
 import { UpperDevice } from './devices';
+import { captureIo } from './support/daemon-process';
 import { HANG_MS, until } from './frontend';
 
 const flags: FlagSpecs = {
@@ -39,18 +39,7 @@ function def(over: Partial<DaemonDefinition> = {}): DaemonDefinition {
   };
 }
 
-function io(): DaemonIo & { outText: string; errText: string } {
-  const r = {
-    outText: '',
-    errText: '',
-    out: (t: string) => void (r.outText += t),
-    err: (t: string) => void (r.errText += t),
-    onSignal: () => undefined,
-    offSignal: () => undefined,
-    exit: () => undefined,
-  };
-  return r;
-}
+const io = captureIo;
 
 describe('parseFlags', () => {
   it('takes values after the flag, joined with =, and by short alias; fills defaults; validates', () => {

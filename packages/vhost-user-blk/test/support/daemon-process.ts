@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import * as kit from '../../../vhost-user/test/support/daemon-process';
 
-export { killDaemon, waitForLog, waitForLogCount, waitForSocket } from '../../../vhost-user/test/support/daemon-process';
+export { captureIo, killDaemon, waitForLog, waitForLogCount, waitForSocket } from '../../../vhost-user/test/support/daemon-process';
 export type { DaemonProcess } from '../../../vhost-user/test/support/daemon-process';
 
 const blk = kit.bundledDaemon(join(__dirname, '..', '..', 'src', 'bin.ts'));

@@ -257,20 +257,15 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
   const stop = async (): Promise<number> => {
     let code = 0;
     for (const b of backends) b.close();
-    for (const d of served) {
-      try {
-        await d.drain?.();
-      } catch (e) {
-        log.error(`drain failed: ${describe(e)}`);
-        code = 1;
-      }
-    }
-    for (const d of served) {
-      try {
-        await d.close?.();
-      } catch (e) {
-        log.error(`close failed: ${describe(e)}`);
-        code = 1;
+    // Every device drains before any closes; a failing hook is logged and makes the status 1.
+    for (const hook of ['drain', 'close'] as const) {
+      for (const d of served) {
+        try {
+          await d[hook]?.();
+        } catch (e) {
+          log.error(`${hook} failed: ${describe(e)}`);
+          code = 1;
+        }
       }
     }
     return code;

@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, stop } from 'esbuild';
+import type { DaemonIo } from '@vmv/vhost-user/daemon';
 import { HANG_MS } from '../frontend';
 
 const PACKAGE_DIR = resolve(__dirname, '..', '..');
@@ -147,4 +148,18 @@ export async function waitForLogCount(d: DaemonProcess, text: string, count: num
 /** Kills a daemon left running by a failed test. */
 export function killDaemon(d: DaemonProcess | null | undefined): void {
   if (d && d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+}
+
+/** A DaemonIo for in-process runs: output collected, signals and exit ignored (tests replace them). */
+export function captureIo(): DaemonIo & { outText: string; errText: string } {
+  const r = {
+    outText: '',
+    errText: '',
+    out: (t: string) => void (r.outText += t),
+    err: (t: string) => void (r.errText += t),
+    onSignal: () => undefined,
+    offSignal: () => undefined,
+    exit: () => undefined,
+  };
+  return r;
 }
