@@ -45,7 +45,7 @@ function isPublicMember(decl, stripInternal) {
 function membersOf(symbol, stripInternal) {
   const names = new Set();
   const add = (table, prefix) => table?.forEach((m, name) => {
-    if (name === '__constructor' || name === 'prototype') return;
+    if (name === '__constructor' || name === 'prototype' || m.flags & ts.SymbolFlags.TypeParameter) return;
     if ((m.declarations ?? []).some((d) => isPublicMember(d, stripInternal))) names.add(prefix + name);
   });
   add(symbol.members, '.');

@@ -6,7 +6,7 @@
  */
 
 import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, DEFAULT_POLL_MAX_GAP_US, DEFAULT_POLL_SPIN_US } from '@vmv/vhost-user';
-import { UsageError } from './errors.js';
+import { UsageError, daemonFlags, parseFlags, parseInteger, type FlagSpecs, type FlagValues } from '@vmv/vhost-user/daemon';
 
 /** Log verbosity: each level includes the ones before it. @example `LogLevel.debug > LogLevel.info // true` */
 export const LogLevel = { error: 0, warn: 1, info: 2, debug: 3 } as const;
@@ -64,6 +64,9 @@ export interface DaemonOptions {
   logLevel?: LogLevelName;
 }
 
+/** Every option filled in, as {@link parseArgs} returns them. @example `const o: RunOptions = blockOptions(values);` */
+export type RunOptions = Required<Omit<DaemonOptions, 'serial'>> & { serial: string | undefined };
+
 /**
  * What {@link parseArgs} found: a daemon to run, or a request for help or the version.
  * @example
@@ -73,7 +76,7 @@ export interface DaemonOptions {
  * ```
  */
 export type ParsedCommand =
-  | { readonly command: 'run'; readonly options: Required<Omit<DaemonOptions, 'serial'>> & { serial: string | undefined } }
+  | { readonly command: 'run'; readonly options: RunOptions }
   | { readonly command: 'help' }
   | { readonly command: 'version' };
 
@@ -88,61 +91,43 @@ export const DEFAULT_INLINE_READ_MAX = 1 << 20;
 /** Largest value of `--inline-read-max`: 16 MiB. @example `MAX_INLINE_READ_MAX === 16 << 20` */
 export const MAX_INLINE_READ_MAX = 16 << 20;
 
-/** The `--help` text. @example `process.stdout.write(HELP + '\n')` */
-export const HELP = `Usage: ${PROGRAM} --socket PATH --image FILE [options]
-
-Serves a raw disk image as a virtio-blk device over vhost-user (like qemu-storage-daemon's
-vhost-user-blk export). QEMU connects with:
-  -chardev socket,id=c0,path=PATH -device vhost-user-blk-pci,chardev=c0,num-queues=N
-  -object memory-backend-memfd,id=mem,size=<RAM>,share=on -machine memory-backend=mem
-
-Options:
-  --socket PATH       unix socket to listen on (a stale socket file is replaced)
-  --image FILE        raw disk image: a regular file or a block device
-  --readonly          export read-only (VIRTIO_BLK_F_RO); the image is opened O_RDONLY
-  --queues N          request queues, 1..256 (default 1); QEMU's num-queues must be <= N
-  --serial ID         device serial (GET_ID), printable ASCII, at most 20 bytes
-  --queue-size N      largest ring size, a power of two 2..32768 (default ${DEFAULT_QUEUE_SIZE})
-  --max-inflight N    requests in flight per queue, 1..queue-size (default 64)
-  --direct            O_DIRECT: bypass the host page cache (falls back to buffered I/O
-                      on filesystems without O_DIRECT)
-  --inline-read-max B serve reads of up to B bytes inline (a synchronous read on the event
-                      loop: no thread pool round trip) while the page cache serves them fast;
-                      0 turns this off (default ${DEFAULT_INLINE_READ_MAX}; buffered images only)
-  --coalesce Q,M      interrupt coalescing: while the guest keeps several requests in flight,
-                      hold completion interrupts until it has not kicked for Q µs, at most
-                      M µs, and send them as one (default ${DEFAULT_COALESCE_QUIET_US},${DEFAULT_COALESCE_MAX_DELAY_US}); a guest waiting on one
-                      request at a time is interrupted at once; off: never hold
-  --poll S,G          predictive polling: after each interrupt, look at the ring for at most
-                      S µs (kicks off) around when the guest's next request is expected, for a
-                      guest whose next request comes within G µs (default ${DEFAULT_POLL_SPIN_US},${DEFAULT_POLL_MAX_GAP_US});
-                      costs up to S µs of CPU per interrupt; off: wait for kicks only
-  --log-level LEVEL   error | warn | info | debug (default info); logs go to stderr
-  -h, --help          this text
-  -V, --version       the version
-
-Behaviour: one frontend at a time; when it disconnects the daemon flushes the image and waits
-for the next connection. SIGINT or SIGTERM: stop listening (the socket file is removed), finish
-the requests in flight, fdatasync the image, exit 0.
-Exit status: 0 after a clean stop, 1 when the image or socket cannot be used, 2 for a bad
-command line.`;
-
-const VALUE_OPTIONS = new Set(['--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--poll', '--log-level']);
-const FLAG_OPTIONS = new Set(['--readonly', '--read-only', '--direct', '--help', '-h', '--version', '-V']);
-
-function integer(option: string, text: string, min: number, max: number): number {
-  if (!/^\d+$/.test(text)) throw new UsageError(`${option} must be a whole number, got ${JSON.stringify(text)}`);
-  const n = Number(text);
-  if (!Number.isSafeInteger(n) || n < min || n > max) throw new UsageError(`${option} must be in ${min}..${max}, got ${text}`);
-  return n;
-}
+/**
+ * The daemon's own flags (the kit adds `--socket-path`/`--socket`, `--verbose`, `--quiet`,
+ * `--log-format`, `--print-capabilities`, `--help`, `--version`).
+ * @example
+ * ```ts
+ * Object.keys(BLOCK_FLAGS); // ['image', 'readonly', 'queues', ...]
+ * ```
+ */
+export const BLOCK_FLAGS: FlagSpecs = {
+  image: { type: 'string', value: 'FILE', required: true, help: 'raw disk image: a regular file or a block device' },
+  readonly: { type: 'boolean', aliases: ['read-only'], help: 'export read-only (VIRTIO_BLK_F_RO); the image is opened O_RDONLY' },
+  queues: { type: 'integer', min: 1, max: 256, default: 1, value: 'N', help: "request queues; QEMU's num-queues must be <= N" },
+  serial: { type: 'string', value: 'ID', help: 'device serial (GET_ID), printable ASCII, at most 20 bytes', validate: checkSerial },
+  'queue-size': {
+    type: 'integer', min: 2, max: 32768, default: DEFAULT_QUEUE_SIZE, value: 'N', help: 'largest ring size, a power of two',
+    validate: (n) => {
+      if ((n & (n - 1)) !== 0) throw new UsageError(`--queue-size must be a power of two, got ${n}`);
+      return n;
+    },
+  },
+  'max-inflight': { type: 'integer', min: 1, max: 32768, value: 'N', help: 'requests in flight per queue, at most queue-size (default min(64, queue-size))' },
+  direct: { type: 'boolean', help: 'O_DIRECT: bypass the host page cache (buffered on filesystems without O_DIRECT)' },
+  'inline-read-max': { type: 'integer', min: 0, max: MAX_INLINE_READ_MAX, default: DEFAULT_INLINE_READ_MAX, value: 'B', help: 'serve reads of up to B bytes inline on the event loop while the page cache is fast; 0: off' },
+  coalesce: { type: 'string', value: 'Q,M', help: `interrupt coalescing: hold interrupts until no kick for Q µs, at most M µs (default ${DEFAULT_COALESCE_QUIET_US},${DEFAULT_COALESCE_MAX_DELAY_US}); off`, validate: parseCoalesce },
+  poll: { type: 'string', value: 'S,G', help: `predictive polling: spin up to S µs after an interrupt for guests kicking within G µs (default ${DEFAULT_POLL_SPIN_US},${DEFAULT_POLL_MAX_GAP_US}); off`, validate: parsePoll },
+  'log-level': { type: 'string', value: 'LEVEL', help: 'error | warn | info | debug (default info; overrides --verbose/--quiet)', validate: (t) => {
+    if (!Object.prototype.hasOwnProperty.call(LogLevel, t)) throw new UsageError(`--log-level must be one of ${Object.keys(LogLevel).join(', ')}, got ${JSON.stringify(t)}`);
+    return t;
+  } },
+};
 
 /**
  * Checks a serial number for GET_ID: printable ASCII, at most 20 bytes (VIRTIO 1.2 §5.2.6,
  * VIRTIO_BLK_ID_BYTES).
  * @param serial - the candidate.
  * @returns the serial.
- * @throws VhostUserBlk.UsageError when it is too long or not printable ASCII.
+ * @throws VhostUser.UsageError when it is too long or not printable ASCII.
  * @example
  * ```ts
  * checkSerial('disk0'); // 'disk0'
@@ -155,11 +140,42 @@ export function checkSerial(serial: string): string {
 }
 
 /**
+ * The daemon's options from the parsed flags (the kit's and {@link BLOCK_FLAGS}).
+ * @param values - what `parseFlags` returned.
+ * @returns every option filled in.
+ * @throws VhostUser.UsageError when --max-inflight exceeds --queue-size.
+ * @example
+ * ```ts
+ * const o = blockOptions(parseFlags({ ...COMMON_FLAGS, ...BLOCK_FLAGS }, argv));
+ * ```
+ */
+export function blockOptions(values: FlagValues): RunOptions {
+  const queueSize = values['queue-size'] as number;
+  const inflight = values['max-inflight'] as number | undefined;
+  if (inflight !== undefined && inflight > queueSize) throw new UsageError(`--max-inflight must be in 1..${queueSize}, got ${inflight}`);
+  const level = (values['log-level'] as LogLevelName | undefined) ?? (values['verbose'] === true ? 'debug' : values['quiet'] === true ? 'error' : 'info');
+  return {
+    socket: values['socket-path'] as string,
+    image: values['image'] as string,
+    readonly: values['readonly'] === true,
+    queues: values['queues'] as number,
+    queueSize,
+    serial: values['serial'] as string | undefined,
+    direct: values['direct'] === true,
+    maxInflight: inflight ?? Math.min(64, queueSize),
+    inlineReadMax: values['inline-read-max'] as number,
+    coalesce: (values['coalesce'] as RunOptions['coalesce'] | undefined) ?? parseCoalesce(undefined),
+    poll: (values['poll'] as RunOptions['poll'] | undefined) ?? parsePoll(undefined),
+    logLevel: level,
+  };
+}
+
+/**
  * Parses the daemon's command line (without `node` and the script: `process.argv.slice(2)`).
  * @param argv - the arguments.
  * @returns `{command: 'run', options}` with every option filled in, or `{command: 'help'}` /
  *   `{command: 'version'}`.
- * @throws VhostUserBlk.UsageError for an unknown option, a missing or repeated option, a
+ * @throws VhostUser.UsageError for an unknown option, a missing or repeated option, a
  *   missing value, or a value out of range.
  * @example
  * ```ts
@@ -168,79 +184,10 @@ export function checkSerial(serial: string): string {
  * ```
  */
 export function parseArgs(argv: readonly string[]): ParsedCommand {
-  if (!Array.isArray(argv)) throw new TypeError('parseArgs: argv must be an array of strings');
-  const values = new Map<string, string>();
-  const flags = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (typeof arg !== 'string') throw new TypeError('parseArgs: argv must be an array of strings');
-    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1;
-    const name = eq > 0 ? arg.slice(0, eq) : arg;
-    if (FLAG_OPTIONS.has(name)) {
-      if (eq > 0) throw new UsageError(`${name} takes no value`);
-      flags.add(name === '--read-only' ? '--readonly' : name === '-h' ? '--help' : name === '-V' ? '--version' : name);
-      continue;
-    }
-    if (VALUE_OPTIONS.has(name)) {
-      let value: string;
-      if (eq > 0) {
-        value = arg.slice(eq + 1);
-      } else {
-        const next = argv[i + 1];
-        if (next === undefined || (next.startsWith('--') && next.length > 2)) throw new UsageError(`${name} needs a value`);
-        value = next;
-        i++;
-      }
-      if (values.has(name)) throw new UsageError(`${name} given twice`);
-      values.set(name, value);
-      continue;
-    }
-    if (arg.startsWith('-')) throw new UsageError(`unknown option ${JSON.stringify(name)}`, { details: `Run ${PROGRAM} --help for the options.` });
-    throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`, { details: `Run ${PROGRAM} --help for the options.` });
-  }
-  if (flags.has('--help')) return { command: 'help' };
-  if (flags.has('--version')) return { command: 'version' };
-
-  const socket = values.get('--socket');
-  const image = values.get('--image');
-  if (socket === undefined) throw new UsageError('--socket PATH is required', { details: `Usage: ${PROGRAM} --socket PATH --image FILE [--readonly] [--queues N] [--serial ID]` });
-  if (image === undefined) throw new UsageError('--image FILE is required', { details: `Usage: ${PROGRAM} --socket PATH --image FILE [--readonly] [--queues N] [--serial ID]` });
-  if (socket === '') throw new UsageError('--socket must not be empty');
-  if (image === '') throw new UsageError('--image must not be empty');
-
-  const queues = integer('--queues', values.get('--queues') ?? '1', 1, 256);
-  const queueSizeText = values.get('--queue-size');
-  const queueSize = queueSizeText === undefined ? DEFAULT_QUEUE_SIZE : integer('--queue-size', queueSizeText, 2, 32768);
-  if ((queueSize & (queueSize - 1)) !== 0) throw new UsageError(`--queue-size must be a power of two, got ${queueSize}`);
-  const inflightText = values.get('--max-inflight');
-  const maxInflight = inflightText === undefined ? Math.min(64, queueSize) : integer('--max-inflight', inflightText, 1, queueSize);
-  const inlineText = values.get('--inline-read-max');
-  const inlineReadMax = inlineText === undefined ? DEFAULT_INLINE_READ_MAX : integer('--inline-read-max', inlineText, 0, MAX_INLINE_READ_MAX);
-  const serialText = values.get('--serial');
-  const serial = serialText === undefined ? undefined : checkSerial(serialText);
-  const coalesce = parseCoalesce(values.get('--coalesce'));
-  const poll = parsePoll(values.get('--poll'));
-  const level = values.get('--log-level') ?? 'info';
-  if (!Object.prototype.hasOwnProperty.call(LogLevel, level)) {
-    throw new UsageError(`--log-level must be one of ${Object.keys(LogLevel).join(', ')}, got ${JSON.stringify(level)}`);
-  }
-  return {
-    command: 'run',
-    options: {
-      socket,
-      image,
-      readonly: flags.has('--readonly'),
-      queues,
-      queueSize,
-      serial,
-      direct: flags.has('--direct'),
-      maxInflight,
-      inlineReadMax,
-      coalesce,
-      poll,
-      logLevel: level as LogLevelName,
-    },
-  };
+  const values = parseFlags(daemonFlags({ flags: BLOCK_FLAGS, socketPathAliases: ['socket'] }), argv, PROGRAM);
+  if (values['help'] === true) return { command: 'help' };
+  if (values['version'] === true) return { command: 'version' };
+  return { command: 'run', options: blockOptions(values) };
 }
 
 /**
@@ -252,8 +199,8 @@ function parseMicrosecondPair(option: string, text: string | undefined, [a, aLab
   if (text === 'off') return false;
   const m = /^(\d+),(\d+)$/.exec(text);
   if (m === null) throw new UsageError(`${option} must be "off" or ${aLabel},${bLabel} (for example ${aDefault},${bDefault}), got ${JSON.stringify(text)}`);
-  const x = integer(`${option} ${aLabel}`, m[1]!, 1, 1_000_000);
-  const y = integer(`${option} ${bLabel}`, m[2]!, 1, 1_000_000);
+  const x = parseInteger(`${option} ${aLabel}`, m[1]!, 1, 1_000_000);
+  const y = parseInteger(`${option} ${bLabel}`, m[2]!, 1, 1_000_000);
   if (y < x) throw new UsageError(`${option}: ${bLabel} (${y}) must be at least ${aLabel} (${x})`);
   return { [a]: x, [b]: y };
 }
@@ -269,3 +216,4 @@ function parsePoll(text: string | undefined): { spinUs: number; maxGapUs: number
   const r = parseMicrosecondPair('--poll', text, ['spinUs', 'SPIN_US', DEFAULT_POLL_SPIN_US], ['maxGapUs', 'MAX_GAP_US', DEFAULT_POLL_MAX_GAP_US]);
   return r === false ? false : { spinUs: r.spinUs!, maxGapUs: r.maxGapUs! };
 }
+

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `vmv-vhost-user-blk` executable: a thin wrapper around {@link runCli}. Everything it does
- * is importable (and tested) from the package: `parseArgs`, `BlockDaemon`, `runCli`.
+ * The `vmv-vhost-user-blk` executable: a thin wrapper around {@link runCli}.
  * @module
  */
 import { runCli } from './cli.js';

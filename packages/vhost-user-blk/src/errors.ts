@@ -1,13 +1,14 @@
 /**
  * Errors of the vmv-vhost-user-blk daemon: one base class with a stable `code` and `name`, and a
- * subclass per way a start can fail (a bad command line, a bad image, a bad socket path). Each
+ * subclass per way a start can fail that is its own (a bad image; a bad command line or socket is
+ * the daemon kit's VhostUser.UsageError or SocketError). Each
  * message says what is wrong and how to fix it, because the CLI prints it as is.
  * @module
  */
 import { VmvError, errorGuard } from '@vmv/errors';
 import type { ErrorGuard, VmvErrorOptions } from '@vmv/errors';
 
-/** Options common to every daemon error. @example `new UsageError('bad', { details: 'a hint' })` */
+/** Options common to every daemon error. @example `new ImageError('disk.img', 'bad', { details: 'a hint' })` */
 export type VhostUserBlkErrorOptions = VmvErrorOptions;
 
 /**
@@ -20,25 +21,6 @@ export type VhostUserBlkErrorOptions = VmvErrorOptions;
  */
 export class VhostUserBlkError extends VmvError {
   override readonly name: string = 'VhostUserBlk.Error';
-}
-
-/**
- * The command line is wrong: an unknown option, a missing value, a value out of range.
- * The CLI exits with status 2 and prints the usage hint.
- * @example
- * ```ts
- * parseArgs(['--queues', '0']); // throws VhostUserBlk.UsageError
- * ```
- */
-export class UsageError extends VhostUserBlkError {
-  override readonly name = 'VhostUserBlk.UsageError' as const;
-  /**
-   * @param shortMessage - what is wrong.
-   * @param options - details and cause.
-   */
-  constructor(shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
-    super('USAGE', shortMessage, options);
-  }
 }
 
 /**
@@ -64,31 +46,8 @@ export class ImageError extends VhostUserBlkError {
   }
 }
 
-/**
- * The socket path cannot be listened on: its directory is missing, it is too long for a unix
- * socket, it is taken by another file or by a live listener, or permission is denied.
- * @example
- * ```ts
- * checkSocketPath('/no/such/dir/blk.sock'); // throws VhostUserBlk.SocketError
- * ```
- */
-export class SocketError extends VhostUserBlkError {
-  override readonly name = 'VhostUserBlk.SocketError' as const;
-  /** The socket path. */
-  readonly path: string;
-  /**
-   * @param path - the socket path.
-   * @param shortMessage - what is wrong.
-   * @param options - details (a hint) and cause.
-   */
-  constructor(path: string, shortMessage: string, options: VhostUserBlkErrorOptions = {}) {
-    super('SOCKET', shortMessage, options);
-    this.path = path;
-  }
-}
-
 /** Every error name this package produces. @example `VHOST_USER_BLK_ERROR_NAMES.includes(e.name)` */
-export const VHOST_USER_BLK_ERROR_NAMES = ['VhostUserBlk.Error', 'VhostUserBlk.UsageError', 'VhostUserBlk.ImageError', 'VhostUserBlk.SocketError'] as const;
+export const VHOST_USER_BLK_ERROR_NAMES = ['VhostUserBlk.Error', 'VhostUserBlk.ImageError'] as const;
 /** One of {@link VHOST_USER_BLK_ERROR_NAMES}. @example `const n: VhostUserBlkErrorName = 'VhostUserBlk.ImageError';` */
 export type VhostUserBlkErrorName = (typeof VHOST_USER_BLK_ERROR_NAMES)[number];
 
@@ -100,7 +59,7 @@ export type VhostUserBlkErrorName = (typeof VHOST_USER_BLK_ERROR_NAMES)[number];
  * @returns true if `e` is such an error.
  * @example
  * ```ts
- * if (isVhostUserBlkError(e, 'VhostUserBlk.UsageError')) process.exitCode = 2;
+ * if (isVhostUserBlkError(e, 'VhostUserBlk.ImageError')) process.exitCode = 1;
  * ```
  */
 export const isVhostUserBlkError: ErrorGuard<VhostUserBlkError, VhostUserBlkErrorName> = errorGuard('VhostUserBlk', VHOST_USER_BLK_ERROR_NAMES);

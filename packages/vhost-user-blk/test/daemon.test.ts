@@ -5,10 +5,11 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlockFeature, BlockStatus, RequestType } from '@vmv/block';
+import { BlockFeature, BlockStatus, RequestType, decodeBlockConfig } from '@vmv/block';
+import { ConfigFlags, VhostUserRequest as Q } from '@vmv/vhost-user';
 import { BlkFrontend, HANG_MS, until } from './support/frontend';
 import { daemonProgram, killDaemon, removeDaemonProgram, spawnDaemon, waitForLog, waitForLogCount, waitForSocket, type DaemonProcess } from './support/daemon-process';
 
@@ -290,5 +291,25 @@ describe('vmv-vhost-user-blk as a child process', () => {
     await start(['--socket', socket, '--image', image], socket);
     const fe = await connect(socket);
     expect((await fe.read(0, 1)).status).toBe(BlockStatus.OK);
+  }, 30_000);
+
+  it('SIGUSR1 after the image grew: the device capacity (GET_CONFIG) follows the file, and the daemon logs it', async () => {
+    const { image, socket } = setup();
+    const d = await start(['--socket', socket, '--image', image], socket);
+    const fe = await connect(socket);
+    const capacity = async (): Promise<bigint> => {
+      const cfg = await fe.send({ request: Q.GET_CONFIG, needReply: false, config: { offset: 0, size: 96, flags: ConfigFlags.WRITABLE, data: new Uint8Array(96) } });
+      return decodeBlockConfig(new Uint8Array(cfg!.body.buffer, cfg!.body.byteOffset + 12, cfg!.body.byteLength - 12)).capacity;
+    };
+    expect(await capacity()).toBe(BigInt(IMAGE_SIZE / 512));
+    truncateSync(image, IMAGE_SIZE + (1 << 20));
+    d.child.kill('SIGUSR1');
+    await waitForLog(d, /resized: \d+ -> \d+ sectors/);
+    expect(d.stderr()).toContain(`resized: ${IMAGE_SIZE / 512} -> ${(IMAGE_SIZE + (1 << 20)) / 512} sectors`);
+    expect(await capacity()).toBe(BigInt((IMAGE_SIZE + (1 << 20)) / 512));
+    // unchanged size: nothing to do
+    d.child.kill('SIGUSR1');
+    await waitForLog(d, 'resize: size unchanged');
+    expect((await fe.read(IMAGE_SIZE / 512, 1)).status).toBe(BlockStatus.OK); // the new sectors are readable
   }, 30_000);
 });

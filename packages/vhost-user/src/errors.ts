@@ -432,6 +432,8 @@ export const VHOST_USER_ERROR_NAMES = [
   'VhostUser.DisconnectedError',
   'VhostUser.ReplyTimeoutError',
   'VhostUser.RequestRejectedError',
+  'VhostUser.UsageError',
+  'VhostUser.SocketError',
 ] as const;
 
 /**

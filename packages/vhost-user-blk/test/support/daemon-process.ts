@@ -1,129 +1,20 @@
 /**
- * Runs the real `vmv-vhost-user-blk` program as a child process. The program is bundled from
- * src/bin.ts with esbuild (the TypeScript sources of every @vmv package, as the tests see them),
- * with @vmv/sys left external and loaded from its build, because its native addon is found
- * relative to its own package.
+ * Runs the real `vmv-vhost-user-blk` program (bundled from src/bin.ts) as a child process,
+ * through the daemon kit's test helpers (one copy of that code, in @vmv/vhost-user's tests).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { build, stop } from 'esbuild';
-import { HANG_MS } from './frontend';
+import { join } from 'node:path';
+import * as kit from '../../../vhost-user/test/support/daemon-process';
 
-const PACKAGE_DIR = resolve(__dirname, '..', '..');
-let bundled: Promise<string> | null = null;
-let bundleDir: string | null = null;
+export { captureIo, killDaemon, waitForLog, waitForLogCount, waitForSocket } from '../../../vhost-user/test/support/daemon-process';
+export type { DaemonProcess } from '../../../vhost-user/test/support/daemon-process';
 
-/** Removes the bundle built by {@link daemonProgram} (call from afterAll). */
-export function removeDaemonProgram(): void {
-  if (bundleDir !== null) rmSync(bundleDir, { recursive: true, force: true });
-  bundleDir = null;
-  bundled = null;
-}
+const blk = kit.bundledDaemon(join(__dirname, '..', '..', 'src', 'bin.ts'));
 
 /** Builds (once per test file) the daemon program; resolves with the path of the bundle. */
-export function daemonProgram(): Promise<string> {
-  bundled ??= (async () => {
-    const sysDir = realpathSync(join(PACKAGE_DIR, 'node_modules', '@vmv', 'sys'));
-    const sysEntry = join(sysDir, 'dist', 'cjs', 'index.js');
-    if (!existsSync(sysEntry)) throw new Error(`@vmv/sys is not built (${sysEntry} is missing): run pnpm --filter @vmv/sys run build`);
-    bundleDir = mkdtempSync(join(tmpdir(), 'vmv-vub-bin-'));
-    const outfile = join(bundleDir, 'bin.cjs');
-    await build({
-      entryPoints: [join(PACKAGE_DIR, 'src', 'bin.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      outfile,
-      conditions: ['@vmv/source'],
-      logLevel: 'error',
-      plugins: [
-        {
-          name: 'vmv-sys-external',
-          setup(b) {
-            b.onResolve({ filter: /^@vmv\/sys$/ }, () => ({ path: sysEntry, external: true }));
-          },
-        },
-      ],
-    });
-    await stop();
-    return outfile;
-  })();
-  return bundled;
-}
-
-/** A running daemon child process with its stderr collected. */
-export interface DaemonProcess {
-  readonly child: ChildProcess;
-  /** Everything written to stderr so far. */
-  stderr(): string;
-  /** Resolves with the exit status (code, or 128 + signal number for a signal). */
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
+export const daemonProgram = (): Promise<string> => blk.program();
+/** Removes the bundle built by {@link daemonProgram} (call from afterAll). */
+export const removeDaemonProgram = (): void => blk.remove();
 /** Starts the program with `args`. */
-export async function spawnDaemon(args: readonly string[]): Promise<DaemonProcess> {
-  const program = await daemonProgram();
-  const child = spawn(process.execPath, [program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (d: string) => (err += d));
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (d: string) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((res) => child.once('exit', (code, signal) => res({ code, signal })));
-  return { child, stderr: () => err, exited };
-}
-
+export const spawnDaemon = (args: readonly string[]): Promise<kit.DaemonProcess> => kit.spawnDaemon(args, blk.program());
 /** Runs the program to completion; resolves with its exit code and output. */
-export async function runDaemonToExit(args: readonly string[], timeoutMs = HANG_MS): Promise<{ code: number | null; output: string }> {
-  const d = await spawnDaemon(args);
-  const timer = setTimeout(() => d.child.kill('SIGKILL'), timeoutMs);
-  const r = await d.exited;
-  clearTimeout(timer);
-  return { code: r.code, output: d.stderr() };
-}
-
-/** Waits until `path` is a socket, or the process exited (then throws with its output). */
-export async function waitForSocket(d: DaemonProcess, path: string, ms = HANG_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      if (statSync(path).isSocket()) return;
-    } catch {
-      // not yet
-    }
-    if (d.child.exitCode !== null || d.child.signalCode !== null) throw new Error(`daemon exited (${d.child.exitCode ?? d.child.signalCode}) before listening:\n${d.stderr()}`);
-    if (Date.now() > deadline) throw new Error(`daemon did not listen on ${path} within ${ms} ms:\n${d.stderr()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Waits until the daemon's stderr contains `text`. */
-export async function waitForLog(d: DaemonProcess, text: string | RegExp, ms = HANG_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  const has = () => (typeof text === 'string' ? d.stderr().includes(text) : text.test(d.stderr()));
-  while (!has()) {
-    if (Date.now() > deadline) throw new Error(`no ${String(text)} in the daemon log within ${ms} ms:\n${d.stderr()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/**
- * Waits until the daemon's stderr contains `text` at least `count` times (say, its second
- * "frontend disconnected": a frontend that connects before the daemon has seen the previous one
- * go is refused, as a second frontend).
- */
-export async function waitForLogCount(d: DaemonProcess, text: string, count: number, ms = HANG_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (d.stderr().split(text).length - 1 < count) {
-    if (Date.now() > deadline) throw new Error(`fewer than ${count} times ${JSON.stringify(text)} in the daemon log within ${ms} ms:\n${d.stderr()}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
-/** Kills a daemon left running by a failed test. */
-export function killDaemon(d: DaemonProcess | null | undefined): void {
-  if (d && d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
-}
+export const runDaemonToExit = (args: readonly string[], timeoutMs?: number): ReturnType<typeof kit.runDaemonToExit> => kit.runDaemonToExit(args, timeoutMs, blk.program());

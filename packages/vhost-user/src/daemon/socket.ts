@@ -1,6 +1,6 @@
 /**
  * Checks of the unix socket path before listening, and the translation of listen(2) failures,
- * so that a bad `--socket` gives one clear line instead of an errno: the directory is missing,
+ * so that a bad `--socket-path` gives one clear line instead of an errno: the directory is missing,
  * the path is too long for `sockaddr_un`, another file or a live daemon holds the path.
  * @module
  */
@@ -23,7 +23,7 @@ function code(e: unknown): string | undefined {
  * writable, and nothing but (possibly) a socket file is there already. A socket file left by a
  * dead daemon is replaced at listen time; a live one makes listen fail with a SocketError.
  * @param path - the socket path.
- * @throws VhostUserBlk.SocketError describing the problem.
+ * @throws VhostUser.SocketError describing the problem.
  * @throws TypeError when `path` is not a non-empty string.
  * @example
  * ```ts
@@ -61,7 +61,7 @@ export function checkSocketPath(path: string): void {
     throw new SocketError(path, `cannot examine ${path}: ${code(e) ?? String(e)}`, { cause: e });
   }
   if (existing.isDirectory()) throw new SocketError(path, `${path} is a directory; give the path of the socket file to create`);
-  if (!existing.isSocket()) throw new SocketError(path, `${path} exists and is not a socket; refusing to replace it`, { details: 'Remove the file or choose another --socket path.' });
+  if (!existing.isSocket()) throw new SocketError(path, `${path} exists and is not a socket; refusing to replace it`, { details: 'Remove the file or choose another --socket-path.' });
 }
 
 /**
@@ -77,7 +77,7 @@ export function checkSocketPath(path: string): void {
 export function listenError(path: string, error: unknown): SocketError {
   if (isSysError(error, 'EADDRINUSE')) {
     return new SocketError(path, `another process is already listening on ${path}`, {
-      details: 'Stop that daemon first, or choose another --socket path.',
+      details: 'Stop that daemon first, or choose another --socket-path.',
       cause: error,
     });
   }
@@ -87,4 +87,20 @@ export function listenError(path: string, error: unknown): SocketError {
   const c = code(error);
   const message = error instanceof Error ? error.message : String(error);
   return new SocketError(path, `cannot listen on ${path}: ${c ?? message}`, { details: c === undefined ? undefined : message, cause: error });
+}
+
+/**
+ * The socket paths a daemon listens on: `path` alone, or with `count` given, `path0` ..
+ * `path{count-1}` (the naming of rust-vmm's vhost-device daemons' `--socket-count`).
+ * @param path - `--socket-path`.
+ * @param count - `--socket-count`, or undefined.
+ * @returns the paths.
+ * @example
+ * ```ts
+ * socketPaths('/run/rng.sock', 2); // ['/run/rng.sock0', '/run/rng.sock1']
+ * ```
+ */
+export function socketPaths(path: string, count: number | undefined): string[] {
+  if (count === undefined) return [path];
+  return Array.from({ length: count }, (_, i) => `${path}${i}`);
 }
