@@ -9,7 +9,6 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockFeature, BlockStatus, RequestType, decodeBlockConfig } from '@vmv/block';
-import { ConfigFlags, VhostUserRequest as Q } from '@vmv/vhost-user';
 import { BlkFrontend, HANG_MS, until } from './support/frontend';
 import { daemonProgram, killDaemon, removeDaemonProgram, spawnDaemon, waitForLog, waitForLogCount, waitForSocket, type DaemonProcess } from './support/daemon-process';
 
@@ -298,8 +297,7 @@ describe('vmv-vhost-user-blk as a child process', () => {
     const d = await start(['--socket', socket, '--image', image], socket);
     const fe = await connect(socket);
     const capacity = async (): Promise<bigint> => {
-      const cfg = await fe.send({ request: Q.GET_CONFIG, needReply: false, config: { offset: 0, size: 96, flags: ConfigFlags.WRITABLE, data: new Uint8Array(96) } });
-      return decodeBlockConfig(new Uint8Array(cfg!.body.buffer, cfg!.body.byteOffset + 12, cfg!.body.byteLength - 12)).capacity;
+      return decodeBlockConfig(await fe.fe.getConfig(0, 96)).capacity;
     };
     expect(await capacity()).toBe(BigInt(IMAGE_SIZE / 512));
     truncateSync(image, IMAGE_SIZE + (1 << 20));

@@ -70,7 +70,8 @@ export class BlkFrontend {
   protocolFeatures = 0n;
   queueNum = 0;
   config: BlockConfig | null = null;
-  private readonly fe: VhostUserFrontend;
+  /** The vhost-user connection itself (config, ring control). */
+  readonly fe: VhostUserFrontend;
   private readonly shared: SharedGuestMemory;
   private rings: Ring[] = [];
   private nextData = DATA_BASE;
