@@ -2,6 +2,7 @@
 // Every socket is SOCK_NONBLOCK | SOCK_CLOEXEC; every send and receive also passes MSG_DONTWAIT
 // (so an adopted blocking socket cannot stall the event loop), sends pass MSG_NOSIGNAL, and
 // receives pass MSG_CMSG_CLOEXEC.
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -54,6 +55,31 @@ Napi::Value UnixListen(const Napi::CallbackInfo& info) {
     if (path[0] != '\0') unlink(path.c_str());
     return Fail(env, "listen", err);
   }
+  return Int(env, fd);
+}
+
+// Takes over a listening socket made by another process (a manager passing --fd): it must be an
+// AF_UNIX SOCK_STREAM socket in the listening state. It becomes non-blocking (accept never stalls
+// the event loop) and close-on-exec. Fails with ENOTSOCK, EAFNOSUPPORT (not AF_UNIX), EPROTOTYPE
+// (not a stream socket) or EINVAL (not listening).
+Napi::Value AdoptListener(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return Napi::Value();
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) < 0) return Fail(env, "getsockopt");
+  if (value != AF_UNIX) return Fail(env, "getsockopt", EAFNOSUPPORT);
+  len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) < 0) return Fail(env, "getsockopt");
+  if (value != SOCK_STREAM) return Fail(env, "getsockopt", EPROTOTYPE);
+  len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) < 0) return Fail(env, "getsockopt");
+  if (value != 1) return Fail(env, "getsockopt", EINVAL);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return Fail(env, "fcntl");
+  int fdfl = fcntl(fd, F_GETFD);
+  if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0) return Fail(env, "fcntl");
   return Int(env, fd);
 }
 
@@ -205,6 +231,7 @@ Napi::Value Shutdown(const Napi::CallbackInfo& info) {
 
 void InitUnix(Napi::Env env, Napi::Object exports) {
   exports.Set("unixListen", Napi::Function::New(env, UnixListen, "unixListen"));
+  exports.Set("adoptListener", Napi::Function::New(env, AdoptListener, "adoptListener"));
   exports.Set("unixConnect", Napi::Function::New(env, UnixConnect, "unixConnect"));
   exports.Set("accept", Napi::Function::New(env, Accept, "accept"));
   exports.Set("socketpair", Napi::Function::New(env, SocketPair, "socketpair"));

@@ -47,6 +47,7 @@ export interface NativeBinding {
   timerfdCreate(): number;
   timerfdSet(fd: number, initialNs: number, intervalNs: number): number;
   unixListen(path: string, backlog: number): number;
+  adoptListener(fd: number): number;
   unixConnect(path: string): number;
   accept(fd: number): number;
   socketpair(): [number, number] | number;

@@ -355,7 +355,7 @@ export class UnixListener {
     if (token !== kListen) throw new TypeError('UnixListener: use UnixListener.listen()');
     this.#fd = fd;
     this.path = path;
-    if (!path.startsWith('\0')) {
+    if (path !== '' && !path.startsWith('\0')) {
       try {
         const st = statSync(path);
         this.#inode = { dev: st.dev, ino: st.ino };
@@ -387,6 +387,28 @@ export class UnixListener {
     const fd = native.unixListen(path, backlog);
     if (fd < 0) throw fail(fd, undefined, JSON.stringify(path));
     return new UnixListener(kListen, fd, path);
+  }
+
+  /**
+   * Takes over a listening unix stream socket another process made and passed down (a manager such
+   * as libvirt starting a daemon with `--fd N`). It becomes non-blocking and close-on-exec; the
+   * listener owns it from now on. Its `path` is `''` (unknown), and {@link UnixListener.close}
+   * removes no file: the socket file is the manager's.
+   * @param fd - an inherited fd
+   * @returns the listener
+   * @throws {@link SysError} `EBADF` (not open), `ENOTSOCK` (not a socket), `EAFNOSUPPORT` (not a
+   *   unix socket), `EPROTOTYPE` (not a stream socket), `EINVAL` (not listening)
+   * @throws TypeError or RangeError when `fd` is not an fd number
+   * @example
+   * ```ts
+   * const l = UnixListener.adopt(3);
+   * ```
+   */
+  static adopt(fd: number): UnixListener {
+    assertFd(fd, 'UnixListener.adopt');
+    const r = native.adoptListener(fd);
+    if (r < 0) throw fail(r);
+    return new UnixListener(kListen, fd, '');
   }
 
   /**

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { mkdtempSync, readlinkSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { closeFd, EventFd, isSysError, MAX_FDS_PER_MESSAGE, memfdCreate, mmap, UnixListener, UnixStream } from '@vmv/sys';
+import { closeFd, dupFd, EventFd, isSysError, MAX_FDS_PER_MESSAGE, memfdCreate, mmap, UnixListener, UnixStream } from '@vmv/sys';
 import { closeAll, track } from './helpers';
 
 let dir: string;
@@ -169,6 +169,30 @@ describe('UnixListener', () => {
     for (const x of [ev, client, server]) x.close();
     listener.close();
     expectSysError(() => listener.accept(), 'EBADF');
+  });
+
+  it('adopts a listening unix socket handed over as an fd (--fd), and refuses anything else', () => {
+    const path = join(dir, 'adopt.sock');
+    const made = UnixListener.listen(path);
+    const adopted = UnixListener.adopt(dupFd(made.fd)); // as a child inherits it
+    expect(adopted.path).toBe('');
+    expect(adopted.accept()).toBeNull(); // non-blocking: nothing pending
+    const client = UnixStream.connect(path);
+    const server = adopted.accept()!;
+    client.sendmsg(new Uint8Array([7]));
+    expect(server.recvmsg(new Uint8Array(1))!.bytesRead).toBe(1);
+    adopted.close();
+    expect(existsSync(path)).toBe(true); // the socket file is the manager's
+    made.close();
+    for (const x of [client, server]) x.close();
+    const ev = track(new EventFd());
+    expectSysError(() => UnixListener.adopt(ev.fd), 'ENOTSOCK');
+    const [a, b] = UnixStream.pair();
+    expectSysError(() => UnixListener.adopt(a.fd), 'EINVAL'); // connected, not listening
+    a.close();
+    b.close();
+    expectSysError(() => UnixListener.adopt(1_000_000 - 1), 'EBADF');
+    expect(() => UnixListener.adopt(-1)).toThrow(RangeError);
   });
 
   it('supports abstract socket names', () => {

@@ -187,6 +187,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
   const values = parseFlags(daemonFlags({ flags: BLOCK_FLAGS, socketPathAliases: ['socket'] }), argv, PROGRAM);
   if (values['help'] === true) return { command: 'help' };
   if (values['version'] === true) return { command: 'version' };
+  if (values['socket-path'] === undefined) throw new UsageError('--socket-path PATH is required', { details: `Run ${PROGRAM} --help for the options` });
   return { command: 'run', options: blockOptions(values) };
 }
 

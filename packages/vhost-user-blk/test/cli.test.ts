@@ -71,7 +71,8 @@ describe('parseArgs', () => {
   });
 
   it('names what is wrong', () => {
-    expect(usageError([])).toMatch(/--socket-path PATH is required/);
+    expect(usageError([])).toMatch(/--image FILE is required/);
+    expect(usageError(['--image', 'i'])).toMatch(/--socket-path PATH is required/);
     expect(usageError(['--socket', 's'])).toMatch(/--image FILE is required/);
     expect(usageError(['--socket', 's', '--image'])).toMatch(/--image needs a value/);
     expect(usageError(['--socket', '--image', 'i'])).toMatch(/--socket-path needs a value/);
@@ -345,6 +346,6 @@ describe('the program as a child process', () => {
   it('prints --help', async () => {
     const r = await runDaemonToExit(['--help']);
     expect(r.code).toBe(0);
-    expect(r.output).toContain('Usage: vmv-vhost-user-blk --socket-path PATH --image FILE');
+    expect(r.output).toContain('Usage: vmv-vhost-user-blk (--socket-path PATH | --fd FDNUM) --image FILE');
   });
 });

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/glo
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { UnixListener } from '@vmv/sys';
 import { VhostUserRequest as Q } from '@vmv/vhost-user';
 import { Frontend, withTimeout, HANG_MS } from './frontend';
 import { killDaemon, removeDaemonProgram, spawnDaemon, waitForLog, waitForLogCount, waitForSocket, type DaemonProcess } from './support/daemon-process';
@@ -56,6 +57,23 @@ describe('a daemon on the kit', () => {
     expect(d.stderr().match(/: closed/g)).toHaveLength(2);
     expect(existsSync(`${base}0`)).toBe(false);
     expect(existsSync(`${base}1`)).toBe(false);
+  });
+
+  it('--fd 3: serves the listening socket a manager made and handed down, and leaves its file to the manager', async () => {
+    const path = join(dir, 'managed.sock');
+    const manager = UnixListener.listen(path);
+    try {
+      d = await spawnDaemon(['--fd', '3'], undefined, [manager.fd]);
+      await waitForLog(d, 'listening on fd 3');
+      expect(await features(path)).toBeGreaterThan(0n);
+      await waitForLogCount(d, 'frontend disconnected', 1);
+      expect(await features(path)).toBeGreaterThan(0n); // the next frontend too
+      d.child.kill('SIGTERM');
+      expect(await withTimeout(d.exited, HANG_MS, 'daemon exit')).toEqual({ code: 0, signal: null });
+      expect(existsSync(path)).toBe(true);
+    } finally {
+      manager.close();
+    }
   });
 
   it('a second SIGTERM while draining exits at once (143)', async () => {

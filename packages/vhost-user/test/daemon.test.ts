@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UnixListener } from '@vmv/sys';
+import { EventFd, UnixListener, UnixStream } from '@vmv/sys';
 import {
   COMMON_FLAGS,
   DAEMON_ERROR_NAMES,
@@ -111,7 +111,7 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
   it('exit 2 with one line naming the problem and the fix', async () => {
     expect(await usage(['--socket-path'])).toMatch(/^vmv-test: error: --socket-path needs a value\. Give it as --socket-path PATH/);
     expect(await usage(['--nope'])).toMatch(/unknown option "--nope"\. Run vmv-test --help/);
-    expect(await usage([])).toMatch(/--socket-path PATH is required/);
+    expect(await usage([])).toMatch(/--socket-path PATH \(or --fd FDNUM\) is required/);
     expect(await usage(['-s', join(dir, 'x.sock'), '--log-format=xml'])).toMatch(/--log-format must be text or json/);
     expect(await usage(['-s', join(dir, 'x.sock'), '-v', '-q'])).toMatch(/--verbose and --quiet exclude each other/);
     expect(await usage(['-s', join(dir, 'x.sock'), '-c', '2'], def({ maxSockets: 1 }))).toMatch(/--socket-count must be at most 1/);
@@ -123,6 +123,21 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
     expect(await usage(['-s', join(dir, 'sub')])).toMatch(/is a directory/);
     expect(await usage(['-s', join(file, 'x.sock')])).toMatch(/is not a directory/);
     expect(await usage(['-s', join(dir, 'x'.repeat(120))])).toMatch(/bytes long; a unix socket path can have at most 107/);
+  });
+
+  it('--fd: anything but an inherited listening unix socket is exit 2 with one line', async () => {
+    const ev = new EventFd();
+    const [a, b] = UnixStream.pair();
+    const l = UnixListener.listen(join(dir, 'l.sock'));
+    try {
+      expect(await usage(['--fd', String(ev.fd)])).toMatch(new RegExp(`--fd ${ev.fd} is not a socket\\. Pass an fd the manager opened`));
+      expect(await usage(['--fd', String(a.fd)])).toMatch(/is a socket that is not listening/);
+      expect(await usage(['--fd', '999999'])).toMatch(/--fd 999999 is not open/);
+      expect(await usage(['--fd', String(l.fd), '-s', join(dir, 'x.sock')])).toMatch(/--fd excludes --socket-path and --socket-count/);
+      expect(await usage(['--fd', 'three'])).toMatch(/--fd/);
+    } finally {
+      for (const x of [ev, a, b, l]) x.close();
+    }
   });
 
   it('replaces a stale socket file (no listener behind it) and serves', async () => {

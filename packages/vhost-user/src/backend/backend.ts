@@ -251,7 +251,23 @@ export class VhostUserBackend {
    */
   listen(path: string, options: { removeStale?: boolean } = {}): void {
     if (this.listener !== null) throw new TypeError('VhostUserBackend.listen: already listening');
-    const listener = UnixListener.listen(path, { removeStale: options.removeStale === true });
+    this.listenOn(UnixListener.listen(path, { removeStale: options.removeStale === true }), path);
+  }
+
+  /**
+   * Serves frontends one after another from a listener made elsewhere: one a manager handed over
+   * as an inherited fd (`UnixListener.adopt(fd)`, a daemon's `--fd`), for instance. The backend
+   * owns it from now on and closes it in {@link VhostUserBackend.close}.
+   * @param listener - a listening unix socket.
+   * @param name - how events name it (its path, or `fd 3`).
+   * @throws TypeError when already listening
+   * @example
+   * ```ts
+   * backend.listenOn(UnixListener.adopt(3), 'fd 3');
+   * ```
+   */
+  listenOn(listener: UnixListener, name: string): void {
+    if (this.listener !== null) throw new TypeError('VhostUserBackend.listenOn: already listening');
     this.listener = listener;
     const watcher = listener.watch((err) => {
       if (err !== null) {
@@ -276,7 +292,7 @@ export class VhostUserBackend {
         this.serve(conn);
       }
     });
-    this.onEvent({ type: 'listening', path });
+    this.onEvent({ type: 'listening', path: name });
   }
 
   /**

@@ -10,13 +10,14 @@
  * @module
  */
 import type { VirtioDevice } from '@vmv/device-trait';
+import type { UnixListener } from '@vmv/sys';
 import { VhostUserBackend, type VhostUserBackendEvent, type VhostUserBackendOptions } from '../backend/backend.js';
 import { isVhostUserError, type DisconnectedError } from '../errors.js';
 import { requestName } from '../protocol/constants.js';
 import { UsageError } from './errors.js';
 import { formatHelp, parseFlags, type FlagSpec, type FlagSpecs, type FlagValues } from './flags.js';
 import { createLogger, type DaemonLog, type LogLevel } from './log.js';
-import { checkSocketPath, listenError, socketPaths } from './socket.js';
+import { adoptListener, checkSocketPath, listenError, socketPaths } from './socket.js';
 
 /**
  * What {@link DaemonDefinition.createDevice} returns: the device and optional hooks.
@@ -103,8 +104,9 @@ export const processIo: DaemonIo = {
 
 /** The flags every daemon has. @example `Object.keys(COMMON_FLAGS).includes('socket-path')` */
 export const COMMON_FLAGS: FlagSpecs = {
-  'socket-path': { short: 's', type: 'string', value: 'PATH', required: true, help: 'unix socket to listen on (a stale socket file is replaced)' },
+  'socket-path': { short: 's', type: 'string', value: 'PATH', help: 'unix socket to listen on (a stale socket file is replaced); this or --fd is required' },
   'socket-count': { short: 'c', type: 'integer', min: 1, max: 64, value: 'N', help: 'listen on PATH0..PATH(N-1), one device each' },
+  fd: { type: 'integer', min: 0, max: 0x7fffffff, value: 'FDNUM', help: 'serve an inherited, already listening unix socket (from a manager such as libvirt) instead of --socket-path' },
   'print-capabilities': { type: 'boolean', standalone: true, help: 'print the vhost-user.json capabilities as JSON and exit' },
   verbose: { short: 'v', type: 'boolean', help: 'log debug lines too' },
   quiet: { short: 'q', type: 'boolean', help: 'log errors only' },
@@ -146,7 +148,9 @@ function describe(error: unknown): string {
  * ```
  */
 export function daemonHelp<D extends ServedDevice>(def: DaemonDefinition<D>): string {
-  return `${formatHelp(def.program, def.description, daemonFlags(def))}
+  // --socket-path or --fd: one of the two is required, which a flag spec cannot say
+  const help = formatHelp(def.program, def.description, daemonFlags(def)).replace(`Usage: ${def.program} `, `Usage: ${def.program} (--socket-path PATH | --fd FDNUM) `);
+  return `${help}
 
 Signals: SIGINT/SIGTERM stop (drain, remove the socket files, exit 0; a second one exits at once);
 SIGHUP is logged and ignored.${Object.keys(def.signals ?? {}).length === 0 ? '' : ` Also: ${Object.keys(def.signals ?? {}).join(', ')}.`}
@@ -214,6 +218,7 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
   };
   let values: FlagValues;
   let paths: string[];
+  let listener: UnixListener | null = null;
   try {
     values = parseFlags(daemonFlags(def), argv, def.program);
     if (values['help'] === true) {
@@ -232,14 +237,22 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
     if (format !== 'text' && format !== 'json') throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(format)}`);
     if (values['verbose'] === true && values['quiet'] === true) throw new UsageError('--verbose and --quiet exclude each other');
     const path = values['socket-path'];
-    if (typeof path !== 'string') throw new UsageError('--socket-path PATH is required', { details: `Run ${def.program} --help for the options` });
     const count = values['socket-count'] as number | undefined;
-    if (count !== undefined && def.maxSockets !== undefined && count > def.maxSockets) {
-      throw new UsageError(`--socket-count must be at most ${def.maxSockets} for ${def.program}, got ${count}`);
+    const fd = values['fd'] as number | undefined;
+    if (fd !== undefined) {
+      if (path !== undefined || count !== undefined) throw new UsageError('--fd excludes --socket-path and --socket-count', { details: 'Give either the inherited listening socket (--fd) or a path to create one at.' });
+      def.check?.(values);
+      listener = adoptListener(fd);
+      paths = [`fd ${fd}`];
+    } else {
+      if (typeof path !== 'string') throw new UsageError('--socket-path PATH (or --fd FDNUM) is required', { details: `Run ${def.program} --help for the options` });
+      if (count !== undefined && def.maxSockets !== undefined && count > def.maxSockets) {
+        throw new UsageError(`--socket-count must be at most ${def.maxSockets} for ${def.program}, got ${count}`);
+      }
+      paths = socketPaths(path, count);
+      def.check?.(values);
+      for (const p of paths) checkSocketPath(p);
     }
-    paths = socketPaths(path, count);
-    def.check?.(values);
-    for (const p of paths) checkSocketPath(p);
   } catch (e) {
     return usage(e);
   }
@@ -317,7 +330,8 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
         },
       });
       try {
-        backend.listen(socket, { removeStale: true });
+        if (listener !== null) backend.listenOn(listener, socket);
+        else backend.listen(socket, { removeStale: true });
       } catch (e) {
         throw listenError(socket, e);
       }

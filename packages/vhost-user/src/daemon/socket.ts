@@ -7,8 +7,8 @@
 
 import { accessSync, constants, lstatSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isSysError } from '@vmv/sys';
-import { SocketError } from './errors.js';
+import { isSysError, UnixListener } from '@vmv/sys';
+import { SocketError, UsageError } from './errors.js';
 
 /** Longest socket path: `sun_path` holds 108 bytes including the terminating NUL. @example `path.length <= MAX_SOCKET_PATH_BYTES` */
 export const MAX_SOCKET_PATH_BYTES = 107;
@@ -103,4 +103,31 @@ export function listenError(path: string, error: unknown): SocketError {
 export function socketPaths(path: string, count: number | undefined): string[] {
   if (count === undefined) return [path];
   return Array.from({ length: count }, (_, i) => `${path}${i}`);
+}
+
+/**
+ * Takes over the listening socket a manager handed down as `--fd FDNUM`.
+ * @param fd - the inherited fd number.
+ * @returns the listener (the daemon closes it; the socket file, if any, is the manager's).
+ * @throws VhostUser.UsageError when the fd is not open or not a listening unix stream socket.
+ * @example
+ * ```ts
+ * backend.listenOn(adoptListener(3), 'fd 3');
+ * ```
+ */
+export function adoptListener(fd: number): UnixListener {
+  try {
+    return UnixListener.adopt(fd);
+  } catch (e) {
+    const why = isSysError(e, 'EBADF')
+      ? 'is not open'
+      : isSysError(e, 'ENOTSOCK')
+        ? 'is not a socket'
+        : isSysError(e, 'EAFNOSUPPORT') || isSysError(e, 'EPROTOTYPE')
+          ? 'is not a unix stream socket'
+          : isSysError(e, 'EINVAL')
+            ? 'is a socket that is not listening'
+            : `cannot be used (${e instanceof Error ? e.message : String(e)})`;
+    throw new UsageError(`--fd ${fd} ${why}`, { details: 'Pass an fd the manager opened with socket(AF_UNIX, SOCK_STREAM), bind() and listen(), or use --socket-path.', cause: e });
+  }
 }

@@ -86,9 +86,9 @@ export interface DaemonProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-/** Starts the program (default: the kit's test daemon) with `args`. */
-export async function spawnDaemon(args: readonly string[], program: Promise<string> = daemonProgram()): Promise<DaemonProcess> {
-  const child = spawn(process.execPath, [await program, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts the program (default: the kit's test daemon) with `args`; `inherit` fds become its fds 3, 4, ... */
+export async function spawnDaemon(args: readonly string[], program: Promise<string> = daemonProgram(), inherit: readonly number[] = []): Promise<DaemonProcess> {
+  const child = spawn(process.execPath, [await program, ...args], { stdio: ['ignore', 'pipe', 'pipe', ...inherit] });
   let err = '';
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (d: string) => (err += d));
