@@ -72,6 +72,7 @@ describe('parseFlags', () => {
   it('socketPaths: the path alone, or PATH0..PATH(N-1) with a count (rust-vmm vhost-device naming)', () => {
     expect(socketPaths('/run/x.sock', undefined)).toEqual(['/run/x.sock']);
     expect(socketPaths('/run/x.sock', 3)).toEqual(['/run/x.sock0', '/run/x.sock1', '/run/x.sock2']);
+    expect(socketPaths('/run/x.sock', 1)).toEqual(['/run/x.sock0']); // rust-vmm: -s P is P0 even alone
   });
 });
 
@@ -138,6 +139,20 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
     } finally {
       for (const x of [ev, a, b, l]) x.close();
     }
+  });
+
+  it("socketSuffix 'always': -s P listens on P0 without --socket-count, as rust-vmm's vhost-device daemons do", async () => {
+    const path = join(dir, 'rv.sock');
+    const handlers = new Map<string, () => void>();
+    const o = io();
+    o.onSignal = (s, h) => void handlers.set(s, h);
+    o.offSignal = (s) => void handlers.delete(s);
+    const running = runDaemon(def({ socketSuffix: 'always' }), ['-s', path], o);
+    await until(() => o.errText.includes('listening on'), HANG_MS, 'listening');
+    expect(lstatSync(`${path}0`).isSocket()).toBe(true);
+    expect(existsSync(path)).toBe(false);
+    handlers.get('SIGTERM')!();
+    expect(await running).toBe(0);
   });
 
   it('replaces a stale socket file (no listener behind it) and serves', async () => {

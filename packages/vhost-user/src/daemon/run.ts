@@ -63,6 +63,12 @@ export interface DaemonDefinition<D extends ServedDevice = ServedDevice> {
   readonly socketPathAliases?: readonly string[];
   /** Most sockets the device allows (default unlimited; a disk image: 1). */
   readonly maxSockets?: number;
+  /**
+   * `always`: `-s P` listens on `P0` even without `--socket-count`, as rust-vmm's vhost-device
+   * daemons do (set it on a daemon that must be swappable with one). `with-count` (default): `P`
+   * itself unless `--socket-count` is given.
+   */
+  readonly socketSuffix?: 'always' | 'with-count';
   /** Overrides the log level from the daemon's own flags (a `--log-level`). */
   logLevel?(values: FlagValues): LogLevel | undefined;
   /** Checks the daemon's flags together (throw a UsageError). */
@@ -249,7 +255,7 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
       if (count !== undefined && def.maxSockets !== undefined && count > def.maxSockets) {
         throw new UsageError(`--socket-count must be at most ${def.maxSockets} for ${def.program}, got ${count}`);
       }
-      paths = socketPaths(path, count);
+      paths = socketPaths(path, count ?? (def.socketSuffix === 'always' ? 1 : undefined));
       def.check?.(values);
       for (const p of paths) checkSocketPath(p);
     }
