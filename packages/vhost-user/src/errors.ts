@@ -413,6 +413,12 @@ const DECODE_NAMES = [
   'VhostUser.InvalidLogError',
 ] as const;
 
+/**
+ * The error names the daemon kit (`@vmv/vhost-user/daemon`) adds; a usage error exits 2. Part of
+ * {@link VHOST_USER_ERROR_NAMES}.
+ * @example `DAEMON_ERROR_NAMES.includes(e.name)`
+ */
+export const DAEMON_ERROR_NAMES = ['VhostUser.UsageError', 'VhostUser.SocketError'] as const;
 
 /**
  * Every error name this package uses.
@@ -432,8 +438,7 @@ export const VHOST_USER_ERROR_NAMES = [
   'VhostUser.DisconnectedError',
   'VhostUser.ReplyTimeoutError',
   'VhostUser.RequestRejectedError',
-  'VhostUser.UsageError',
-  'VhostUser.SocketError',
+  ...DAEMON_ERROR_NAMES,
 ] as const;
 
 /**

@@ -40,6 +40,3 @@ export class SocketError extends VhostUserError {
     this.path = path;
   }
 }
-
-/** The error names the daemon kit adds (a usage error exits 2). @example `DAEMON_ERROR_NAMES.includes(e.name)` */
-export const DAEMON_ERROR_NAMES = ['VhostUser.UsageError', 'VhostUser.SocketError'] as const;

@@ -12,4 +12,5 @@ export type { FlagSpec, FlagSpecs, FlagValues } from './flags.js';
 export { createLogger, LOG_LEVELS } from './log.js';
 export type { DaemonLog, LogLevel } from './log.js';
 export { checkSocketPath, listenError, socketPaths, MAX_SOCKET_PATH_BYTES } from './socket.js';
-export { UsageError, SocketError, DAEMON_ERROR_NAMES } from './errors.js';
+export { UsageError, SocketError } from './errors.js';
+export { DAEMON_ERROR_NAMES } from '../errors.js';
