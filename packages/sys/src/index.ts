@@ -11,7 +11,7 @@
  *
  * Linux only. Every fd is a plain number owned by whoever received it.
  */
-export { SYS_ERROR_NAMES, SysError, isSysError, errnoName } from './errors.js';
+export { AddonLoadError, SYS_ERROR_NAMES, SysError, isSysError, errnoName } from './errors.js';
 export type { SysErrorName, SysErrorOptions } from './errors.js';
 export { closeFd, dupFd, setNonBlocking, fdSize, ftruncate, pageSize, punchHole, preadv, PREADV_MAX_BUFFERS } from './fd.js';
 export { memfdCreate, memfdAddSeals } from './memfd.js';

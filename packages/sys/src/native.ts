@@ -4,7 +4,8 @@
  * arguments and turns negative errno returns into {@link SysError}s. Calls that can fail return a
  * negative errno (and record the failing syscall, read back with `lastSyscall()`), never throw.
  */
-import addon from './load-addon.cjs';
+import { AddonLoadError } from './errors.js';
+import loaded from './load-addon.cjs';
 
 /** The native half of an {@link FdWatcher}: one uv_poll_t on Node's loop. */
 export interface NativeWatcher {
@@ -59,5 +60,18 @@ export interface NativeBinding {
   Watcher: new () => NativeWatcher;
 }
 
+/** What load-addon.cjs exports: the addon and the file it came from, or why none loaded. */
+export interface AddonLoadResult {
+  addon?: NativeBinding;
+  file?: string;
+  failure?: { platform: string; arch: string; libc: string; tried: { file: string; error: string }[] };
+}
+
+const result = loaded as AddonLoadResult;
+if (result.addon === undefined) {
+  const f = result.failure ?? { platform: process.platform, arch: process.arch, libc: '', tried: [] };
+  throw new AddonLoadError(f.platform, f.arch, f.libc, f.tried);
+}
+
 /** The loaded addon. */
-export const native = addon as NativeBinding;
+export const native: NativeBinding = result.addon;

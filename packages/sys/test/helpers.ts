@@ -6,6 +6,8 @@ import { join } from 'node:path';
 
 export const PEER = join(__dirname, 'fixtures', 'peer.py');
 export const PACKAGE_ROOT = join(__dirname, '..');
+/** The prebuilt addon for this machine (made by the package build), for tests that load it bare. */
+export const PREBUILT_ADDON = join(PACKAGE_ROOT, 'prebuilds', `linux-${process.arch}`, 'vmv_sys.node');
 
 export interface ChildResult {
   code: number | null;

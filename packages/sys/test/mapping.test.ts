@@ -3,9 +3,8 @@ import { readSync, writeSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { closeFd, fdSize, ftruncate, isSysError, Mapping, MAX_MAPPING_LENGTH, memfdAddSeals, memfdCreate, mmap, pageSize } from '@vmv/sys';
-import { mapCount, PACKAGE_ROOT, until } from './helpers';
+import { mapCount, PREBUILT_ADDON, until } from './helpers';
 
 describe('memfdCreate', () => {
   it('creates a sized, zeroed, close-on-exec memory file', () => {
@@ -177,7 +176,7 @@ describe('mmap', () => {
 
   it('survives the runtime refusing an ArrayBuffer: unmaps once, no double free', () => {
     // Below the public API (which refuses such lengths up front): the addon's own failure path.
-    const addon = createRequire(__filename)(join(PACKAGE_ROOT, 'native', 'build', 'Release', 'vmv_sys.node')) as {
+    const addon = createRequire(__filename)(PREBUILT_ADDON) as {
       mmap(fd: number, length: number, offset: number, shared: boolean): unknown;
       munmap(handle: unknown, buffer: unknown): number;
     };

@@ -3,7 +3,7 @@
 // Without the handler, the first test kills this jest worker (the file fails loudly).
 import { describe, expect, it } from '@jest/globals';
 import { closeFd, fdSize, ftruncate, memfdCreate, mmap, truncatedPageFaults } from '@vmv/sys';
-import { PACKAGE_ROOT, mapCount, run } from './helpers';
+import { PACKAGE_ROOT, PREBUILT_ADDON, mapCount, run } from './helpers';
 
 describe('SIGBUS from a file that shrank under a mapping', () => {
   it('reads of the lost pages give zeros, writes stay private, the process goes on', () => {
@@ -30,7 +30,7 @@ describe('SIGBUS from a file that shrank under a mapping', () => {
   });
 
   it('a SIGBUS that is not about our mappings still ends the process', async () => {
-    const addon = './native/build/Release/vmv_sys.node';
+    const addon = PREBUILT_ADDON;
     // the handler is installed (a mapping exists), then a SIGBUS arrives from outside
     const code = `const a = require('${addon}'); const fd = a.memfdCreate('x', false, false); a.ftruncate(fd, 4096); a.mmap(fd, 4096, 0, true); process.kill(process.pid, 'SIGBUS'); setTimeout(() => console.log('survived'), 200);`;
     const r = await run(process.execPath, ['-e', code], ['ignore', 'pipe', 'pipe'], PACKAGE_ROOT);
@@ -39,7 +39,7 @@ describe('SIGBUS from a file that shrank under a mapping', () => {
   });
 
   it('the native layer covers a shrunk file in a fresh process too, and counts it', async () => {
-    const addon = './native/build/Release/vmv_sys.node';
+    const addon = PREBUILT_ADDON;
     const code = `const a = require('${addon}'); const fd = a.memfdCreate('x', false, false); a.ftruncate(fd, 8192);
       const [ab] = a.mmap(fd, 8192, 0, true); const u8 = new Uint8Array(ab); u8[5000] = 7; a.ftruncate(fd, 0);
       console.log(u8[5000], u8[0], a.recoveredFaults());`;
