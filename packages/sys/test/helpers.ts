@@ -17,8 +17,8 @@ export interface ChildResult {
 }
 
 /** Runs a child process to completion, collecting its output. */
-export function run(command: string, args: string[], stdio: StdioOptions, cwd = PACKAGE_ROOT): Promise<ChildResult> & { pid: number } {
-  const child = spawn(command, args, { stdio, cwd });
+export function run(command: string, args: string[], stdio: StdioOptions, cwd = PACKAGE_ROOT, env?: NodeJS.ProcessEnv): Promise<ChildResult> & { pid: number } {
+  const child = spawn(command, args, { stdio, cwd, env });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
