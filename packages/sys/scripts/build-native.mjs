@@ -15,7 +15,7 @@
 //   --nodedir=DIR                                Node headers in DIR/include/node (default: the prefix
 //                                                above bin/node of this Node, e.g. /usr)
 // Needs a C++17 compiler, Node's headers (node_api.h and uv.h) and the node-addon-api package
-// (a devDependency here; elsewhere: npm install --no-save node-addon-api@8).
+// (a devDependency here; in a project using @vmv/sys: npm install --save-dev node-addon-api@8).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -69,13 +69,14 @@ const nodeInclude = join(nodedir, 'include', 'node');
 for (const h of ['node_api.h', 'uv.h']) {
   if (!existsSync(join(nodeInclude, h))) fail(`Node headers not found (${join(nodeInclude, h)}): install Node's development headers (Debian: libnode-dev or nodejs from nodesource; Alpine: nodejs-dev) or pass --nodedir=DIR`);
 }
+// node-addon-api's napi.h sits at its package root (its include_dir is relative to the cwd).
 let addonApiInclude;
 try {
-  addonApiInclude = createRequire(join(root, 'package.json'))('node-addon-api').include_dir;
+  addonApiInclude = dirname(createRequire(join(root, 'package.json')).resolve('node-addon-api/package.json'));
 } catch {
-  fail('node-addon-api not found: install it next to @vmv/sys (npm install --no-save node-addon-api@8)');
+  fail('node-addon-api not found: install it in your project (npm install --save-dev node-addon-api@8)');
 }
-if (!addonApiInclude.startsWith('/')) addonApiInclude = join(root, addonApiInclude);
+if (!existsSync(join(addonApiInclude, 'napi.h'))) fail(`napi.h not found in ${addonApiInclude}`);
 
 function hasCommand(cmd) {
   return spawnSync('sh', ['-c', 'command -v "$1"', 'sh', cmd], { stdio: 'ignore' }).status === 0;

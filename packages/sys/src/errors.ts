@@ -179,5 +179,5 @@ function addonLoadDetails(platform: string, arch: string, libc: string, tried: r
   const what = tried.length === 0
     ? `no native addon for ${target}: prebuilt binaries ship for ${PREBUILT.join(' and ')} with glibc >= 2.34 only`
     : `the native addon does not load on ${target} (prebuilt binaries are for ${PREBUILT.join(' and ')} with glibc >= 2.34): ${tried.map((t) => `${t.file}: ${t.error}`).join('; ')}`;
-  return `${what}. Build it from source for this machine (a C++17 compiler, Node's headers and node-addon-api@8): node scripts/build-native.mjs --from-source in the @vmv/sys package directory; see "Building from source" in its README`;
+  return `${what}. Build it from source for this machine (a C++17 compiler and Node's headers): npm install --save-dev node-addon-api@8, then node node_modules/@vmv/sys/scripts/build-native.mjs --from-source; see "Building from source" in its README`;
 }

@@ -101,6 +101,19 @@ describe('installed from the packed tarballs, with no compiler on PATH', () => {
     await checkInstalled(dir, output);
   }, TIMEOUT);
 
+  it('then builds from source in the installed copy, which the loader takes from then on', async () => {
+    // what a machine without a prebuild does (README, Building from source); here with this
+    // process's PATH (a compiler) and the repository's node-addon-api, linked offline
+    const dir = join(work, 'npm');
+    const addonApi = realpathSync(join(PACKAGE_ROOT, 'node_modules', 'node-addon-api'));
+    await sh('npm', ['install', '--offline', '--no-audit', '--no-fund', '--save-dev', addonApi], dir);
+    const build = await run(process.execPath, [join('node_modules', '@vmv', 'sys', 'scripts', 'build-native.mjs'), '--from-source'], ['ignore', 'pipe', 'pipe'], dir);
+    if (build.code !== 0) throw new Error(`build from source failed: ${build.stderr}`);
+    const installed = realpathSync(join(dir, 'node_modules', '@vmv', 'sys'));
+    const out = JSON.parse(await sh('node', ['-e', CJS], dir)) as { lib: string };
+    expect(out.lib).toBe(join(installed, 'native', 'build', 'Release', 'vmv_sys.node'));
+  }, TIMEOUT);
+
   it('pnpm add (pnpm 10)', async () => {
     // pnpm resolves @vmv/sys's dependency on @vmv/errors from the registry unless told to take the tarball
     const dir = blankProject('pnpm', { pnpm: { overrides: { '@vmv/errors': `file:${tarballs.errors}` } } });

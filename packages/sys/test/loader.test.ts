@@ -88,7 +88,7 @@ describe('the addon loader of the published entry points', () => {
     const e = await loadError(dir);
     expect(e).toMatchObject({ name: 'Sys.AddonLoadError', code: 'ENOENT', syscall: 'dlopen', platform: 'linux', arch: process.arch, tried: [] });
     expect(e.message).toContain(`no native addon for linux-${process.arch} with glibc`);
-    expect(e.message).toContain('node scripts/build-native.mjs --from-source');
+    expect(e.message).toContain('node node_modules/@vmv/sys/scripts/build-native.mjs --from-source');
     expect(e.message).toContain('Building from source');
   });
 
