@@ -24,8 +24,8 @@ const addon = (loaded as AddonLoadResult).addon;
 export type SysErrorOptions = VmvErrorOptions;
 
 /**
- * A failed Linux system call (or a libuv call that reports an errno). The one error of @vmv/sys:
- * its name is `'Sys.Error'`.
+ * A failed Linux system call (or a libuv call that reports an errno). The base error of @vmv/sys:
+ * its name is `'Sys.Error'`; its one subclass is {@link AddonLoadError}.
  *
  * `code` and `errno` are both the errno name, for example `'ENOENT'`; `errnoNumber` is the positive
  * errno value of this machine. Test errors with {@link isSysError}, which looks at `name`, not at
@@ -79,8 +79,8 @@ export type SysErrorName = (typeof SYS_ERROR_NAMES)[number];
 const isSysErrorName: ErrorGuard<SysError, SysErrorName> = errorGuard('Sys', SYS_ERROR_NAMES);
 
 /**
- * Whether `e` is a {@link SysError}, optionally with the given name or errno name. @vmv/sys has
- * one error, so the second argument may also be an errno name to match `code` against.
+ * Whether `e` is a {@link SysError}, optionally with the given name or errno name. Every error of
+ * @vmv/sys carries an errno, so the second argument may also be an errno name to match `code` against.
  *
  * @param e - any caught value
  * @param nameOrErrno - `'Sys.Error'`, or an errno name to match, e.g. `'EAGAIN'`
