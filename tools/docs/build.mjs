@@ -12,6 +12,7 @@ const started = Date.now();
 const { problems, dirs } = await buildApiReference(out);
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 if (problems.length > 0) {
+  for (const p of problems) console.error(p);
   console.error(`docs: ${problems.length} warning(s) and error(s); the reference in ${out} is incomplete`);
   process.exit(1);
 }
