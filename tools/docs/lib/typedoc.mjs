@@ -174,7 +174,8 @@ function collect(app, problems) {
   const logger = app.logger;
   const log = logger.log.bind(logger);
   logger.log = (message, level) => {
-    if (level >= 2) problems.push(`[${level >= 3 ? 'error' : 'warning'}] ${message}`);
+    // TypeDoc prints each message as it comes; the list is for the summary at the end.
+    if (level >= 2) problems.push(`[${level >= 3 ? 'error' : 'warning'}] ${String(message).replace(/^(\S*\[(warning|error)\]\S*\s*)+/, '')}`);
     return log(message, level);
   };
 }
