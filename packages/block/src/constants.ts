@@ -90,9 +90,9 @@ export type RequestType = (typeof RequestType)[keyof typeof RequestType];
 export const BlockStatus = {
   /** The request completed. */
   OK: 0,
-  /** The backend failed the request (or it was malformed beyond a type check). */
+  /** The request failed: a backend error, a malformed request, a read-only disk, a range past the end. */
   IOERR: 1,
-  /** The request type or a flag is not supported, or its feature was not negotiated. */
+  /** The request type or a segment flag is not supported, or its feature was not offered. */
   UNSUPP: 2,
 } as const;
 /** A status value. @example `const s: BlockStatus = BlockStatus.OK;` */

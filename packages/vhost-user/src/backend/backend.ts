@@ -121,9 +121,10 @@ export interface VhostUserBackendOptions {
    * Predictive polling (default off): after each used-buffer notification the ring is looked at
    * in a short busy loop, kicks off, around the time the driver's next request is expected (learnt
    * per ring), so a driver that waits for each request is served without a kick and without
-   * waking the event loop (the per-ring `KickPoller` in backend/kick-poll.ts). Costs at most `spinUs` of CPU per
-   * notification, and nothing for a driver that submits rarely. `true` uses the defaults
-   * ({@link DEFAULT_POLL_SPIN_US} µs windows, drivers up to {@link DEFAULT_POLL_MAX_GAP_US} µs).
+   * waking the event loop (the per-ring `KickPoller` in backend/kick-poll.ts). Costs at most
+   * `spinUs` of CPU per notification, and nothing for a driver that submits rarely. `true` uses
+   * the defaults ({@link DEFAULT_POLL_SPIN_US} µs windows, drivers up to
+   * {@link DEFAULT_POLL_MAX_GAP_US} µs).
    */
   readonly kickPolling?: boolean | KickPollOptions;
   /** Observer of connections, failures and device activations (for logs and tests). */

@@ -263,7 +263,7 @@ export type FdOnlyRequestCode = R['SET_LOG_FD'] | R['SET_BACKEND_REQ_FD'];
  * ```
  */
 export interface FdOnlyRequest extends RequestBase {
-  /** The request code: SET_LOG_FD or SET_BACKEND_REQ_FD ({@link FdOnlyRequestCode}), whose payload is only an fd. */
+  /** The request code: SET_LOG_FD or SET_BACKEND_REQ_FD ({@link FdOnlyRequestCode}); the payload is an fd. */
   readonly request: FdOnlyRequestCode;
   /** The fd. */
   readonly fd: number;
