@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// `pnpm docs`: writes the API reference of every @vmv package to site/api (or to --out DIR).
+// `pnpm run docs` at the root (not `pnpm docs`: that is npm's docs command): writes the API reference
+// of every @vmv package to site/api (or to --out DIR).
 // Exits 1 if TypeDoc reported any warning: an undocumented export, a broken {@link}, a type
 // that a public signature uses but no entry point exports.
 import { join } from 'node:path';
