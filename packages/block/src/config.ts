@@ -25,11 +25,27 @@ export interface BlockConfig {
   /** Maximum number of data segments in a request. */
   segMax: number;
   /** Disk-style geometry. */
-  geometry: { cylinders: number; heads: number; sectors: number };
+  geometry: {
+    /** Cylinders (le16). */
+    cylinders: number;
+    /** Heads per cylinder (u8). */
+    heads: number;
+    /** Sectors per track (u8). */
+    sectors: number;
+  };
   /** Optimal (logical) block size in bytes. */
   blkSize: number;
   /** I/O topology hints, in logical blocks. */
-  topology: { physicalBlockExp: number; alignmentOffset: number; minIoSize: number; optIoSize: number };
+  topology: {
+    /** log2 of the number of logical blocks per physical block. */
+    physicalBlockExp: number;
+    /** Offset of the first aligned logical block. */
+    alignmentOffset: number;
+    /** Suggested minimum I/O size, in logical blocks. */
+    minIoSize: number;
+    /** Optimal (suggested maximum) I/O size, in logical blocks. */
+    optIoSize: number;
+  };
   /** Cache mode: 1 writeback, 0 writethrough. */
   writeback: number;
   /** Number of request queues. */

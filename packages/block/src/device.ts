@@ -102,9 +102,25 @@ export interface BlockDeviceOptions {
   /** Most data segments per request: offers VIRTIO_BLK_F_SEG_MAX, enforced. 0 to not offer. Default queueSize - 2. */
   segMax?: number;
   /** Offers VIRTIO_BLK_F_GEOMETRY. */
-  geometry?: { cylinders: number; heads: number; sectors: number };
+  geometry?: {
+    /** Cylinders (le16). */
+    cylinders: number;
+    /** Heads per cylinder (u8). */
+    heads: number;
+    /** Sectors per track (u8). */
+    sectors: number;
+  };
   /** Offers VIRTIO_BLK_F_TOPOLOGY (sizes in logical blocks). */
-  topology?: { physicalBlockExp: number; alignmentOffset: number; minIoSize: number; optIoSize: number };
+  topology?: {
+    /** log2 of the number of logical blocks per physical block. */
+    physicalBlockExp: number;
+    /** Offset of the first aligned logical block. */
+    alignmentOffset: number;
+    /** Suggested minimum I/O size, in logical blocks. */
+    minIoSize: number;
+    /** Optimal (suggested maximum) I/O size, in logical blocks. */
+    optIoSize: number;
+  };
   /** Offer VIRTIO_BLK_F_FLUSH (the spec says devices SHOULD). Default true. */
   flush?: boolean;
   /** Offer VIRTIO_BLK_F_CONFIG_WCE (requires `flush`). Default true. */

@@ -32,11 +32,46 @@ import { show } from './internal/show.js';
  * ```
  */
 export type ResourceConstraint =
-  | { readonly kind: 'pio'; readonly size: number; readonly align?: number; readonly base?: number }
-  | { readonly kind: 'mmio'; readonly size: number | bigint; readonly align?: number | bigint; readonly base?: MmioAddress }
-  | { readonly kind: 'legacyIrq'; readonly irq?: number }
-  | { readonly kind: 'msi'; readonly count: number }
-  | { readonly kind: 'memSlot'; readonly count: number; readonly slot?: number };
+  | {
+      /** Port I/O space. */
+      readonly kind: 'pio';
+      /** Number of ports. */
+      readonly size: number;
+      /** Alignment of the first port, a power of two (default 1). */
+      readonly align?: number;
+      /** The port the range must start at; first fit when absent. */
+      readonly base?: number;
+    }
+  | {
+      /** MMIO space. */
+      readonly kind: 'mmio';
+      /** Number of bytes. */
+      readonly size: number | bigint;
+      /** Alignment, a power of two (default 4096 for first fit, 1 with a fixed `base`). */
+      readonly align?: number | bigint;
+      /** The address the range must start at; first fit when absent. */
+      readonly base?: MmioAddress;
+    }
+  | {
+      /** One legacy interrupt line. */
+      readonly kind: 'legacyIrq';
+      /** The line wanted; any free line when absent. */
+      readonly irq?: number;
+    }
+  | {
+      /** MSI vectors. */
+      readonly kind: 'msi';
+      /** Number of consecutive vectors. */
+      readonly count: number;
+    }
+  | {
+      /** Memory slots (KVM memslots). */
+      readonly kind: 'memSlot';
+      /** Number of consecutive slots. */
+      readonly count: number;
+      /** The first slot wanted; first fit when absent. */
+      readonly slot?: number;
+    };
 
 /**
  * One resource given to a device.
@@ -49,11 +84,44 @@ export type ResourceConstraint =
  * ```
  */
 export type Resource =
-  | { readonly kind: 'pio'; readonly base: number; readonly size: number }
-  | { readonly kind: 'mmio'; readonly base: MmioAddress; readonly size: number | bigint }
-  | { readonly kind: 'legacyIrq'; readonly irq: number }
-  | { readonly kind: 'msi'; readonly base: number; readonly count: number }
-  | { readonly kind: 'memSlot'; readonly slot: number; readonly count: number };
+  | {
+      /** Port I/O space. */
+      readonly kind: 'pio';
+      /** First port of the range. */
+      readonly base: number;
+      /** Number of ports. */
+      readonly size: number;
+    }
+  | {
+      /** MMIO space. */
+      readonly kind: 'mmio';
+      /** Guest physical address of the first byte. */
+      readonly base: MmioAddress;
+      /** Number of bytes. */
+      readonly size: number | bigint;
+    }
+  | {
+      /** One legacy interrupt line. */
+      readonly kind: 'legacyIrq';
+      /** The line number. */
+      readonly irq: number;
+    }
+  | {
+      /** MSI vectors. */
+      readonly kind: 'msi';
+      /** First vector. */
+      readonly base: number;
+      /** Number of consecutive vectors. */
+      readonly count: number;
+    }
+  | {
+      /** Memory slots (KVM memslots). */
+      readonly kind: 'memSlot';
+      /** First slot. */
+      readonly slot: number;
+      /** Number of consecutive slots. */
+      readonly count: number;
+    };
 
 /** The kinds of resources. @example `const k: ResourceKind = 'mmio';` */
 export type ResourceKind = Resource['kind'];

@@ -140,7 +140,7 @@ export interface VirtioDevice {
   readonly deviceId: number;
   /**
    * Every feature the device offers, device-specific and reserved bits alike. Must include
-   * VIRTIO_F_VERSION_1: @vmv offers no legacy interface.
+   * VIRTIO_F_VERSION_1: `@vmv` offers no legacy interface.
    */
   readonly deviceFeatures: bigint;
   /** The maximum size of each queue; the array's length is the number of queues. */

@@ -45,12 +45,42 @@ export interface SessionActivation {
  * ```
  */
 export type SessionEvent =
-  | { readonly type: 'features-ok'; readonly features: bigint }
-  | { readonly type: 'activated' }
-  | { readonly type: 'needs-reset'; readonly message: string; readonly cause: unknown }
-  | { readonly type: 'needs-reset-announced'; readonly message: string }
-  | { readonly type: 'reset-failed'; readonly message: string; readonly cause: unknown }
-  | { readonly type: 'reset' };
+  | {
+      /** FEATURES_OK was accepted. */
+      readonly type: 'features-ok';
+      /** The negotiated features, to configure the rings with. */
+      readonly features: bigint;
+    }
+  | {
+      /** The device accepted its activation context. */
+      readonly type: 'activated';
+    }
+  | {
+      /** The session entered DEVICE_NEEDS_RESET. */
+      readonly type: 'needs-reset';
+      /** What went wrong, for a log. */
+      readonly message: string;
+      /** The error that caused it. */
+      readonly cause: unknown;
+    }
+  | {
+      /** DRIVER_OK on a session already in DEVICE_NEEDS_RESET; the driver was sent a configuration change. */
+      readonly type: 'needs-reset-announced';
+      /** Why the device needs a reset, for a log. */
+      readonly message: string;
+    }
+  | {
+      /** The device threw from `reset()`; the session was reset all the same. */
+      readonly type: 'reset-failed';
+      /** What went wrong, for a log. */
+      readonly message: string;
+      /** What `reset()` threw. */
+      readonly cause: unknown;
+    }
+  | {
+      /** The session was reset or deactivated. */
+      readonly type: 'reset';
+    };
 
 /**
  * The transport-specific half of a {@link DeviceSession}: what only the transport knows how to do.

@@ -35,9 +35,24 @@ const DRIVER_BITS = Status.ACKNOWLEDGE | Status.DRIVER | Status.FEATURES_OK | St
  * ```
  */
 export type StatusWriteOutcome =
-  | { readonly kind: 'reset' }
-  | { readonly kind: 'accepted'; readonly activate: boolean; readonly featuresRefused: boolean }
-  | { readonly kind: 'ignored'; readonly reason: string };
+  | {
+      /** The driver wrote 0: reset the queues and call `device.reset()`. */
+      readonly kind: 'reset';
+    }
+  | {
+      /** The status changed (or stayed equal). */
+      readonly kind: 'accepted';
+      /** DRIVER_OK was just set on a device neither FAILED nor in DEVICE_NEEDS_RESET: activate it. */
+      readonly activate: boolean;
+      /** FEATURES_OK was asked for and refused (the driver's features are not a subset of the offer). */
+      readonly featuresRefused: boolean;
+    }
+  | {
+      /** An illegal transition; the status is unchanged. */
+      readonly kind: 'ignored';
+      /** Why, for a log. */
+      readonly reason: string;
+    };
 
 /**
  * Plain-data form of a {@link VirtioDeviceState}, from `snapshot()`.

@@ -21,7 +21,7 @@ export interface VmvErrorOptions {
 }
 
 /**
- * Base class of every error a @vmv package throws. `name` is `'<Pkg>.Error'` for a package's own
+ * Base class of every error a `@vmv` package throws. `name` is `'<Pkg>.Error'` for a package's own
  * base and `'<Pkg>.<Something>Error'` for its subclasses; `code` is a stable UPPER_SNAKE string;
  * `message` is `shortMessage`, plus `\n\nDetails: <details>` when there are details. Facts a
  * program may act on are typed readonly fields of the subclass, not text in `details`.

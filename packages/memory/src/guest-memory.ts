@@ -82,7 +82,7 @@ export interface DirtyLogEntry {
 /**
  * A guest physical address space. Immutable: hot-add and hot-remove return new objects that
  * share the regions (and their backings and dirty logs), so holders of an older snapshot keep
- * working. See {@link GuestMemoryHolder} for swapping the current memory.
+ * working. See {@link @vmv/memory!GuestMemoryHolder} for swapping the current memory.
  *
  * Addresses are numbers below 2^53 and bigints otherwise; every method takes both. The number
  * paths of the scalar accessors and of read/write/fill do not allocate; the last region hit is

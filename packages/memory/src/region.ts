@@ -270,7 +270,12 @@ export class GuestRegion {
    * const { buffer, byteOffset } = region.hostBuffer();
    * ```
    */
-  hostBuffer(): { buffer: ArrayBuffer | SharedArrayBuffer; byteOffset: number } {
+  hostBuffer(): {
+    /** The ArrayBuffer or SharedArrayBuffer that holds the region now. */
+    buffer: ArrayBuffer | SharedArrayBuffer;
+    /** Byte offset of the region's first byte in `buffer`. */
+    byteOffset: number;
+  } {
     if (this._wasm !== null) this._sync();
     return { buffer: this._buf, byteOffset: this._base };
   }

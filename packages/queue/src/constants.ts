@@ -109,7 +109,14 @@ export const DESCRIPTOR_SIZE = 16;
  * splitRingSizes(256) // { descTable: 4096, availRing: 518, usedRing: 2054 }
  * ```
  */
-export function splitRingSizes(size: number): { descTable: number; availRing: number; usedRing: number } {
+export function splitRingSizes(size: number): {
+  /** Bytes of the descriptor table, 16 per entry (§2.7.5); 16-byte aligned. */
+  descTable: number;
+  /** Bytes of the available ring with its `used_event` (§2.7.6); 2-byte aligned. */
+  availRing: number;
+  /** Bytes of the used ring with its `avail_event` (§2.7.8); 4-byte aligned. */
+  usedRing: number;
+} {
   return { descTable: 16 * size, availRing: 6 + 2 * size, usedRing: 6 + 8 * size };
 }
 
@@ -122,7 +129,14 @@ export function splitRingSizes(size: number): { descTable: number; availRing: nu
  * packedRingSizes(256) // { descRing: 4096, driverEvent: 4, deviceEvent: 4 }
  * ```
  */
-export function packedRingSizes(size: number): { descRing: number; driverEvent: number; deviceEvent: number } {
+export function packedRingSizes(size: number): {
+  /** Bytes of the descriptor ring, 16 per entry; 16-byte aligned (§2.8.10). */
+  descRing: number;
+  /** Bytes of the driver event suppression area (§2.8.14); 4-byte aligned. */
+  driverEvent: number;
+  /** Bytes of the device event suppression area (§2.8.14); 4-byte aligned. */
+  deviceEvent: number;
+} {
   return { descRing: 16 * size, driverEvent: 4, deviceEvent: 4 };
 }
 

@@ -265,7 +265,7 @@ export interface DescriptorChain {
   /**
    * Flags of buffer `i` as the driver wrote them.
    * @param i - 0 .. descriptorCount-1.
-   * @returns the flags (see {@link DescFlags}).
+   * @returns the flags (see {@link @vmv/queue!DescFlags}).
    * @throws RangeError when `i` is out of range.
    */
   flags(i: number): number;

@@ -9,7 +9,16 @@ import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, DEFAULT_POLL_
 import { UsageError, daemonFlags, parseFlags, parseInteger, type FlagSpecs, type FlagValues } from '@vmv/vhost-user/daemon';
 
 /** Log verbosity: each level includes the ones before it. @example `LogLevel.debug > LogLevel.info // true` */
-export const LogLevel = { error: 0, warn: 1, info: 2, debug: 3 } as const;
+export const LogLevel = {
+  /** Only failures: a device that needs a reset, a stopped queue, a failed resize or hook. */
+  error: 0,
+  /** Also what went wrong but was survived: I/O errors, refused requests and connections. */
+  warn: 1,
+  /** Also the daemon's life: listening, connections, DRIVER_OK, signals, the final counts (the default). */
+  info: 2,
+  /** Also device resets, flushes and inline-read counters. */
+  debug: 3,
+} as const;
 /** One of the {@link LogLevel} names. @example `const l: LogLevelName = 'warn';` */
 export type LogLevelName = keyof typeof LogLevel;
 
@@ -51,7 +60,14 @@ export interface DaemonOptions {
    * signalled at once. `false` sends every interrupt at once. Default
    * `{ quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }`.
    */
-  coalesce?: { readonly quietUs: number; readonly maxDelayUs: number } | false;
+  coalesce?:
+    | {
+        /** A held interrupt is sent once the driver has not kicked for this long (µs). */
+        readonly quietUs: number;
+        /** A held interrupt is sent after this long at most (µs). */
+        readonly maxDelayUs: number;
+      }
+    | false;
   /**
    * Predictive polling (see @vmv/vhost-user's `kickPolling`): after each interrupt the ring is
    * looked at in a busy loop of at most `spinUs`, kicks off, around when the guest's next request
@@ -59,13 +75,23 @@ export interface DaemonOptions {
    * looked at only on kicks. Default
    * `{ spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US }`.
    */
-  poll?: { readonly spinUs: number; readonly maxGapUs: number } | false;
+  poll?:
+    | {
+        /** Longest busy look at the ring after an interrupt (µs). */
+        readonly spinUs: number;
+        /** Guests whose requests come further apart than this (µs) are not polled for. */
+        readonly maxGapUs: number;
+      }
+    | false;
   /** Log verbosity on stderr. Default `info`. */
   logLevel?: LogLevelName;
 }
 
 /** Every option filled in, as {@link parseArgs} returns them. @example `const o: RunOptions = blockOptions(values);` */
-export type RunOptions = Required<Omit<DaemonOptions, 'serial'>> & { serial: string | undefined };
+export type RunOptions = Required<Omit<DaemonOptions, 'serial'>> & {
+  /** The GET_ID serial, or undefined for none. */
+  serial: string | undefined;
+};
 
 /**
  * What {@link parseArgs} found: a daemon to run, or a request for help or the version.
@@ -76,9 +102,20 @@ export type RunOptions = Required<Omit<DaemonOptions, 'serial'>> & { serial: str
  * ```
  */
 export type ParsedCommand =
-  | { readonly command: 'run'; readonly options: RunOptions }
-  | { readonly command: 'help' }
-  | { readonly command: 'version' };
+  | {
+      /** Serve the image. */
+      readonly command: 'run';
+      /** Every option, defaults filled in. */
+      readonly options: RunOptions;
+    }
+  | {
+      /** `--help`: print the usage text and exit. */
+      readonly command: 'help';
+    }
+  | {
+      /** `--version`: print the version and exit. */
+      readonly command: 'version';
+    };
 
 /** The program name used in messages. @example `console.error(`${PROGRAM}: error: ...`)` */
 export const PROGRAM = 'vmv-vhost-user-blk';

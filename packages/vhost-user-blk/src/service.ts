@@ -51,7 +51,12 @@ export class BlockService implements ServedDevice {
   /** The virtio-blk device served. */
   readonly device: BlockDevice;
   /** Interrupt coalescing and polling for the backend. */
-  readonly backendOptions: { readonly interruptCoalescing: NonNullable<DaemonOptions['coalesce']> | true; readonly kickPolling: NonNullable<DaemonOptions['poll']> | true };
+  readonly backendOptions: {
+    /** The `--coalesce` settings, `false` for off, or `true` for the backend's defaults. */
+    readonly interruptCoalescing: NonNullable<DaemonOptions['coalesce']> | true;
+    /** The `--poll` settings, `false` for off, or `true` for the backend's defaults. */
+    readonly kickPolling: NonNullable<DaemonOptions['poll']> | true;
+  };
   /** Frontends served so far. */
   connections = 0;
   private readonly log: DaemonLog;

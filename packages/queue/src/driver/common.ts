@@ -54,7 +54,12 @@ export interface DriverRingOptions {
   /** VIRTIO_F_INDIRECT_DESC negotiated (tables are used only with `indirectArea`). */
   readonly indirectDesc?: boolean;
   /** Guest memory for indirect tables: `size * entriesPerChain * 16` bytes at `address`. */
-  readonly indirectArea?: { readonly address: number; readonly entriesPerChain: number };
+  readonly indirectArea?: {
+    /** Guest physical address of the first table (16-byte aligned). */
+    readonly address: number;
+    /** Descriptors in each chain's table: the longest chain the driver can post indirectly. */
+    readonly entriesPerChain: number;
+  };
   /** Whether the driver wants used-buffer interrupts (Linux: a callback was given). Default true. */
   readonly callback?: boolean;
 }

@@ -104,7 +104,19 @@ export class PackedDriver<T = unknown> {
    * PackedDriver.layout(256, 0) // { descTable: 0, driverArea: 4096, deviceArea: 4100, bytes: 4104 }
    * ```
    */
-  static layout(size: number, base: number): { descTable: number; driverArea: number; deviceArea: number; bytes: number } {
+  static layout(
+    size: number,
+    base: number,
+  ): {
+    /** Address of the descriptor ring. */
+    descTable: number;
+    /** Address of the driver area: the driver event suppression area. */
+    driverArea: number;
+    /** Address of the device area: the device event suppression area. */
+    deviceArea: number;
+    /** Bytes from `base` to the end of the device area. */
+    bytes: number;
+  } {
     return { descTable: base, driverArea: base + 16 * size, deviceArea: base + 16 * size + 4, bytes: 16 * size + 8 };
   }
 

@@ -67,7 +67,19 @@ export class SplitDriver<T = unknown> {
    * SplitDriver.layout(256, 0) // { descTable: 0, driverArea: 4096, deviceArea: 8192, bytes: 10246 }
    * ```
    */
-  static layout(size: number, base: number): { descTable: number; driverArea: number; deviceArea: number; bytes: number } {
+  static layout(
+    size: number,
+    base: number,
+  ): {
+    /** Address of the descriptor table. */
+    descTable: number;
+    /** Address of the driver area: the available ring. */
+    driverArea: number;
+    /** Address of the device area: the used ring. */
+    deviceArea: number;
+    /** Bytes from `base` to the end of the device area. */
+    bytes: number;
+  } {
     const descTable = base;
     const driverArea = base + 16 * size;
     const deviceArea = Math.ceil((driverArea + 6 + 2 * size) / 4096) * 4096;

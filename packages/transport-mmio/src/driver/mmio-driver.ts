@@ -80,7 +80,12 @@ export interface VirtioMmioDriverOptions {
    * A free part of guest memory for rings (Linux's DMA allocations): rings are placed from
    * `base` upwards, each at a 4 KiB boundary, as `vring_alloc_queue` gets page-aligned memory.
    */
-  readonly ringMemory: { readonly base: number; readonly size: number };
+  readonly ringMemory: {
+    /** Guest physical address of the first free byte. */
+    readonly base: number;
+    /** Bytes available from `base`. */
+    readonly size: number;
+  };
   /**
    * Transport feature bits (28..40) kept when offered (Linux `vring_transport_features`).
    * Default {@link LINUX_6_1_TRANSPORT_FEATURES}.

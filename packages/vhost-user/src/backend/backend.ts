@@ -57,10 +57,28 @@ export const SUPPORTED_PROTOCOL_FEATURES: bigint = protocolFeatureMask([
  * ```
  */
 export type VhostUserBackendEvent =
-  | { readonly type: 'listening'; readonly path: string }
-  | { readonly type: 'connected' }
-  | { readonly type: 'disconnected'; readonly error?: unknown }
-  | { readonly type: 'rejected'; readonly reason: string }
+  | {
+      /** The socket is listening. */
+      readonly type: 'listening';
+      /** Its path. */
+      readonly path: string;
+    }
+  | {
+      /** A frontend connected. */
+      readonly type: 'connected';
+    }
+  | {
+      /** The frontend went away (or was dropped). */
+      readonly type: 'disconnected';
+      /** What ended the connection, when it did not end cleanly. */
+      readonly error?: unknown;
+    }
+  | {
+      /** A connection was refused: a second frontend, or a failed accept. */
+      readonly type: 'rejected';
+      /** Why, for a log. */
+      readonly reason: string;
+    }
   | ConnectionEvent;
 
 /**
@@ -95,7 +113,7 @@ export interface VhostUserBackendOptions {
    * requests in flight are held while it keeps kicking (its kicks switched off meanwhile, a timer
    * looking at the ring instead) and sent as one when it goes quiet for `quietUs`, or after
    * `maxDelayUs`. A driver that waits for each request is signalled at once after a short
-   * back-off (see {@link InterruptCoalescer}). `true` uses the defaults
+   * back-off (the per-ring `InterruptCoalescer` in backend/coalesce.ts). `true` uses the defaults
    * ({@link DEFAULT_COALESCE_QUIET_US} µs quiet, {@link DEFAULT_COALESCE_MAX_DELAY_US} µs at most).
    */
   readonly interruptCoalescing?: boolean | CoalesceOptions;
@@ -103,9 +121,10 @@ export interface VhostUserBackendOptions {
    * Predictive polling (default off): after each used-buffer notification the ring is looked at
    * in a short busy loop, kicks off, around the time the driver's next request is expected (learnt
    * per ring), so a driver that waits for each request is served without a kick and without
-   * waking the event loop (see {@link KickPoller}). Costs at most `spinUs` of CPU per
-   * notification, and nothing for a driver that submits rarely. `true` uses the defaults
-   * ({@link DEFAULT_POLL_SPIN_US} µs windows, drivers up to {@link DEFAULT_POLL_MAX_GAP_US} µs).
+   * waking the event loop (the per-ring `KickPoller` in backend/kick-poll.ts). Costs at most
+   * `spinUs` of CPU per notification, and nothing for a driver that submits rarely. `true` uses
+   * the defaults ({@link DEFAULT_POLL_SPIN_US} µs windows, drivers up to
+   * {@link DEFAULT_POLL_MAX_GAP_US} µs).
    */
   readonly kickPolling?: boolean | KickPollOptions;
   /** Observer of connections, failures and device activations (for logs and tests). */
@@ -136,9 +155,19 @@ export class VhostUserBackend {
   private readonly backendRequestTimeoutMs: number;
   private readonly pollIntervalMs: number;
   /** The interrupt coalescing in effect (the option resolved and checked), or null when off. */
-  readonly interruptCoalescing: { readonly quietUs: number; readonly maxDelayUs: number } | null;
+  readonly interruptCoalescing: {
+    /** A held notification is sent once the driver has not kicked for this long (µs). */
+    readonly quietUs: number;
+    /** A held notification is sent after this long at most (µs). */
+    readonly maxDelayUs: number;
+  } | null;
   /** The predictive polling in effect (the option resolved and checked), or null when off. */
-  readonly kickPolling: { readonly spinUs: number; readonly maxGapUs: number } | null;
+  readonly kickPolling: {
+    /** Width of a polling window (µs): the most CPU one notification can cost. */
+    readonly spinUs: number;
+    /** Drivers whose requests come further apart than this (µs) are not polled for. */
+    readonly maxGapUs: number;
+  } | null;
   private readonly onEvent: (event: VhostUserBackendEvent) => void;
   private listener: UnixListener | null = null;
   private connection: Connection | null = null;
@@ -213,7 +242,12 @@ export class VhostUserBackend {
    * console.log(`${requested - sent} interrupts coalesced away`);
    * ```
    */
-  get callStats(): { readonly requested: number; readonly sent: number } {
+  get callStats(): {
+    /** Used-buffer notifications the device asked for. */
+    readonly requested: number;
+    /** Notifications written to call eventfds. */
+    readonly sent: number;
+  } {
     const c = this.connection?.callStats ?? { requested: 0, sent: 0 };
     return { requested: this.pastCalls.requested + c.requested, sent: this.pastCalls.sent + c.sent };
   }

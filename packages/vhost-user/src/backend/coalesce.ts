@@ -81,7 +81,8 @@ export interface CoalescerHost {
 }
 
 /**
- * Counters of an {@link InterruptCoalescer}.
+ * Counters of the interrupt coalescer the backend keeps per ring (see
+ * {@link VhostUserBackendOptions.interruptCoalescing}).
  * @example
  * ```ts
  * const { requests, signals } = coalescer.stats;

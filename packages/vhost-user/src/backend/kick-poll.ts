@@ -85,7 +85,8 @@ export interface KickPollerHost {
 }
 
 /**
- * Counters of a {@link KickPoller} (cumulative).
+ * Counters of the kick poller the backend keeps per ring (cumulative; see
+ * {@link VhostUserBackendOptions.kickPolling} and {@link VhostUserBackend.pollStats}).
  * @example
  * ```ts
  * const { windows, hits } = poller.stats;

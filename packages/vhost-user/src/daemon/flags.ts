@@ -29,9 +29,34 @@ export type FlagSpec<T = unknown> = {
   /** A boolean that answers and exits (`--help`): when given, required flags may be missing. */
   readonly standalone?: boolean;
 } & (
-  | { readonly type: 'boolean'; readonly default?: never; readonly validate?: never }
-  | { readonly type: 'string'; readonly default?: T; readonly validate?: (text: string) => T }
-  | { readonly type: 'integer'; readonly min: number; readonly max: number; readonly default?: number; readonly validate?: (n: number) => T }
+  | {
+      /** A switch: present or absent, no value. */
+      readonly type: 'boolean';
+      /** Switches have no default: absent is false. */
+      readonly default?: never;
+      /** Switches have nothing to validate. */
+      readonly validate?: never;
+    }
+  | {
+      /** A text value. */
+      readonly type: 'string';
+      /** The value when the flag is not given. */
+      readonly default?: T;
+      /** Turns the text into the value; throws (a message for the usage error) to refuse it. */
+      readonly validate?: (text: string) => T;
+    }
+  | {
+      /** A decimal integer value. */
+      readonly type: 'integer';
+      /** Smallest value accepted. */
+      readonly min: number;
+      /** Largest value accepted. */
+      readonly max: number;
+      /** The value when the flag is not given. */
+      readonly default?: number;
+      /** Turns the checked integer into the value; throws to refuse it. */
+      readonly validate?: (n: number) => T;
+    }
 );
 
 /** A set of flags by long name. @example `const flags: FlagSpecs = { image: { type: 'string', required: true, help: 'disk image' } };` */

@@ -51,7 +51,14 @@ export const DEFAULT_REPLY_TIMEOUT_MS = 10_000;
  * };
  * ```
  */
-export type VhostUserFrontendEvent = BackendRequestEvent | { readonly type: 'closed'; readonly error?: unknown };
+export type VhostUserFrontendEvent =
+  | BackendRequestEvent
+  | {
+      /** The connection to the backend is closed. */
+      readonly type: 'closed';
+      /** What closed it, when it did not close cleanly. */
+      readonly error?: unknown;
+    };
 
 /**
  * Options of {@link VhostUserFrontend}.
@@ -475,7 +482,12 @@ export class VhostUserFrontend {
    * const slots = r!.body.getBigUint64(0, true);
    * ```
    */
-  async request(msg: VhostUserRequestMessage): Promise<{ readonly body: DataView; readonly fds: readonly number[] } | null> {
+  async request(msg: VhostUserRequestMessage): Promise<{
+    /** The reply's payload (a u64 status for a REPLY_ACK). */
+    readonly body: DataView;
+    /** File descriptors that came with the reply (GET_INFLIGHT_FD); the caller closes them. */
+    readonly fds: readonly number[];
+  } | null> {
     const due = replyCarriesData(msg.request) || msg.needReply;
     const fds: number[] = [];
     const size = !due ? null : replyCarriesData(msg.request) ? undefined : PayloadSize.U64;

@@ -19,45 +19,85 @@
  * ```
  */
 export const VhostUserRequest = {
+  /** Get the device feature bits the backend offers (with the vhost bits of {@link VhostFeature}). */
   GET_FEATURES: 1,
+  /** Set the feature bits the driver accepted. */
   SET_FEATURES: 2,
+  /** Claim the backend for this frontend's session (sent first). */
   SET_OWNER: 3,
+  /** Deprecated: release the session; backends may ignore it. */
   RESET_OWNER: 4,
+  /** Share guest memory: a region table, one memory fd per region. */
   SET_MEM_TABLE: 5,
+  /** Give the shared dirty-page log for live migration (an fd). */
   SET_LOG_BASE: 6,
+  /** Give an eventfd to signal when the dirty log is updated. */
   SET_LOG_FD: 7,
+  /** Set the size of a vring (its number of descriptors). */
   SET_VRING_NUM: 8,
+  /** Set the addresses of a vring's parts, as frontend virtual addresses. */
   SET_VRING_ADDR: 9,
+  /** Set where a vring starts: the next available index (and wrap counters for packed rings). */
   SET_VRING_BASE: 10,
+  /** Stop a vring and get where it stopped. */
   GET_VRING_BASE: 11,
+  /** Give a vring's kick eventfd; the driver's notifications arrive on it. */
   SET_VRING_KICK: 12,
+  /** Give a vring's call eventfd; the backend signals used buffers on it. */
   SET_VRING_CALL: 13,
+  /** Give a vring's error eventfd. */
   SET_VRING_ERR: 14,
+  /** Get the protocol feature bits the backend offers ({@link ProtocolFeature}). */
   GET_PROTOCOL_FEATURES: 15,
+  /** Set the protocol feature bits the frontend accepted. */
   SET_PROTOCOL_FEATURES: 16,
+  /** Get the most queues the backend supports (ProtocolFeature.MQ). */
   GET_QUEUE_NUM: 17,
+  /** Enable or disable a vring (when PROTOCOL_FEATURES was negotiated). */
   SET_VRING_ENABLE: 18,
+  /** Ask a network backend to broadcast a RARP for a MAC address after migration. */
   SEND_RARP: 19,
+  /** Tell a network backend the MTU the guest uses. */
   NET_SET_MTU: 20,
+  /** Give the socket of the backend request channel (ProtocolFeature.BACKEND_REQ). */
   SET_BACKEND_REQ_FD: 21,
+  /** Update or invalidate the device IOTLB (vIOMMU). */
   IOTLB_MSG: 22,
+  /** Set a legacy vring's endianness (ProtocolFeature.CROSS_ENDIAN). */
   SET_VRING_ENDIAN: 23,
+  /** Read the device configuration space (ProtocolFeature.CONFIG). */
   GET_CONFIG: 24,
+  /** Write the device configuration space (ProtocolFeature.CONFIG). */
   SET_CONFIG: 25,
+  /** Create a virtio-crypto session (ProtocolFeature.CRYPTO_SESSION). */
   CREATE_CRYPTO_SESSION: 26,
+  /** Close a virtio-crypto session. */
   CLOSE_CRYPTO_SESSION: 27,
+  /** Postcopy migration: open a userfaultfd and give it to the frontend. */
   POSTCOPY_ADVISE: 28,
+  /** Postcopy migration: start serving page faults. */
   POSTCOPY_LISTEN: 29,
+  /** Postcopy migration: it is over; close the userfaultfd. */
   POSTCOPY_END: 30,
+  /** Get the shared buffer that tracks in-flight descriptors (ProtocolFeature.INFLIGHT_SHMFD). */
   GET_INFLIGHT_FD: 31,
+  /** Give back the in-flight buffer after a reconnection, to resubmit what was in flight. */
   SET_INFLIGHT_FD: 32,
+  /** Give a vhost-user-gpu backend the socket of its GPU protocol. */
   GPU_SET_SOCKET: 33,
+  /** Reset the device and its vrings (ProtocolFeature.RESET_DEVICE). */
   RESET_DEVICE: 34,
+  /** A kick sent in band, instead of through an eventfd (ProtocolFeature.INBAND_NOTIFICATIONS). */
   VRING_KICK: 35,
+  /** Get the most memory regions the backend takes (ProtocolFeature.CONFIGURE_MEM_SLOTS). */
   GET_MAX_MEM_SLOTS: 36,
+  /** Add one guest memory region, with its fd (ProtocolFeature.CONFIGURE_MEM_SLOTS). */
   ADD_MEM_REG: 37,
+  /** Remove one guest memory region. */
   REM_MEM_REG: 38,
+  /** Set the VIRTIO device status byte (ProtocolFeature.STATUS). */
   SET_STATUS: 39,
+  /** Get the VIRTIO device status byte (ProtocolFeature.STATUS). */
   GET_STATUS: 40,
 } as const;
 
@@ -72,13 +112,21 @@ export const VhostUserRequest = {
  * ```
  */
 export const VhostUserBackendRequest = {
+  /** Ask the frontend for an IOTLB translation, or report an access failure (vIOMMU). */
   IOTLB_MSG: 1,
+  /** The device configuration changed: the frontend rereads it and tells the driver. */
   CONFIG_CHANGE_MSG: 2,
+  /** Offer a memory area the driver can write to kick a vring without an exit (with an fd). */
   VRING_HOST_NOTIFIER_MSG: 3,
+  /** Signal used buffers in band, instead of through the call eventfd (INBAND_NOTIFICATIONS). */
   VRING_CALL: 4,
+  /** Signal a vring error in band, instead of through the error eventfd. */
   VRING_ERR: 5,
+  /** Add a virtio shared object (a UUID) to the frontend's table. */
   SHARED_OBJECT_ADD: 6,
+  /** Remove a virtio shared object from the frontend's table. */
   SHARED_OBJECT_REMOVE: 7,
+  /** Look up a virtio shared object by UUID; the answer carries its fd. */
   SHARED_OBJECT_LOOKUP: 8,
 } as const;
 
@@ -191,22 +239,39 @@ export const HeaderFlags = {
  * ```
  */
 export const ProtocolFeature = {
+  /** Multiple queues: GET_QUEUE_NUM is served. */
   MQ: 0,
+  /** The dirty log is shared memory given by SET_LOG_BASE with an fd. */
   LOG_SHMFD: 1,
+  /** SEND_RARP is served (network backends). */
   RARP: 2,
+  /** A request with the NEED_REPLY flag is answered with a u64 status (0 for success). */
   REPLY_ACK: 3,
+  /** NET_SET_MTU is served (network backends). */
   MTU: 4,
+  /** The backend request channel: SET_BACKEND_REQ_FD is served. */
   BACKEND_REQ: 5,
+  /** SET_VRING_ENDIAN is served (legacy devices of the other endianness). */
   CROSS_ENDIAN: 6,
+  /** CREATE_CRYPTO_SESSION and CLOSE_CRYPTO_SESSION are served. */
   CRYPTO_SESSION: 7,
+  /** Postcopy migration: the POSTCOPY_* requests are served. */
   PAGEFAULT: 8,
+  /** GET_CONFIG and SET_CONFIG are served, and CONFIG_CHANGE_MSG may be sent. */
   CONFIG: 9,
+  /** Backend requests may carry file descriptors. */
   BACKEND_SEND_FD: 10,
+  /** VRING_HOST_NOTIFIER_MSG may be sent. */
   HOST_NOTIFIER: 11,
+  /** GET_INFLIGHT_FD and SET_INFLIGHT_FD are served: requests in flight survive a reconnection. */
   INFLIGHT_SHMFD: 12,
+  /** RESET_DEVICE is served. */
   RESET_DEVICE: 13,
+  /** Kicks and calls may travel as messages (VRING_KICK, VRING_CALL) instead of eventfds. */
   INBAND_NOTIFICATIONS: 14,
+  /** Memory regions come one at a time: GET_MAX_MEM_SLOTS, ADD_MEM_REG, REM_MEM_REG. */
   CONFIGURE_MEM_SLOTS: 15,
+  /** SET_STATUS and GET_STATUS are served. */
   STATUS: 16,
 } as const;
 
@@ -447,15 +512,25 @@ export const VHOST_USER_MAX_QUEUES = 256;
  * ```
  */
 export const PayloadSize = {
+  /** A u64 (features, protocol features, a vring fd's index bits, a status reply). */
   U64: 8,
+  /** `struct vhost_vring_state`: u32 index, u32 num. */
   VRING_STATE: 8,
+  /** `struct vhost_vring_addr`: u32 index, u32 flags, four u64 addresses (desc, used, avail, log). */
   VRING_ADDR: 40,
+  /** One entry of the SET_MEM_TABLE table: guest address, size, user address, mmap offset. */
   MEMORY_REGION: 32,
+  /** The SET_MEM_TABLE header: u32 region count, u32 padding. */
   MEM_TABLE_HEADER: 8,
+  /** The ADD_MEM_REG / REM_MEM_REG payload: u64 padding, then one region. */
   SINGLE_MEMORY_REGION: 40,
+  /** The SET_LOG_BASE payload: u64 size, u64 offset. */
   LOG: 16,
+  /** The GET/SET_INFLIGHT_FD payload: mmap size and offset, queue count and size. */
   INFLIGHT: 24,
+  /** `struct vhost_iotlb_msg`: iova, size, user address, permissions, type. */
   IOTLB: 32,
+  /** The VRING_HOST_NOTIFIER_MSG payload: u64 index, u64 size, u64 offset. */
   VRING_AREA: 24,
 } as const;
 

@@ -58,6 +58,7 @@ export type NoPayloadRequestCode =
  * ```
  */
 export interface NoPayloadRequest extends RequestBase {
+  /** The request code: one of the {@link NoPayloadRequestCode} requests, which carry no payload. */
   readonly request: NoPayloadRequestCode;
 }
 
@@ -86,6 +87,7 @@ export type U64RequestCode =
  * ```
  */
 export interface U64Request extends RequestBase {
+  /** The request code: one of the {@link U64RequestCode} requests, whose payload is one u64. */
   readonly request: U64RequestCode;
   /** The payload. */
   readonly value: bigint;
@@ -117,6 +119,7 @@ export type VringStateRequestCode =
  * ```
  */
 export interface VringStateRequest extends RequestBase {
+  /** The request code: one of the {@link VringStateRequestCode} requests (`struct vhost_vring_state`). */
   readonly request: VringStateRequestCode;
   /** Vring index, below the device's queue count. */
   readonly index: number;
@@ -134,6 +137,7 @@ export interface VringStateRequest extends RequestBase {
  * ```
  */
 export interface VringAddrRequest extends RequestBase {
+  /** The request code: always SET_VRING_ADDR. */
   readonly request: R['SET_VRING_ADDR'];
   /** The validated address description. */
   readonly addr: VringAddr;
@@ -159,6 +163,7 @@ export type VringFdRequestCode = R['SET_VRING_KICK'] | R['SET_VRING_CALL'] | R['
  * ```
  */
 export interface VringFdRequest extends RequestBase {
+  /** The request code: SET_VRING_KICK, SET_VRING_CALL or SET_VRING_ERR ({@link VringFdRequestCode}). */
   readonly request: VringFdRequestCode;
   /** Vring index, below the device's queue count. */
   readonly index: number;
@@ -176,6 +181,7 @@ export interface VringFdRequest extends RequestBase {
  * ```
  */
 export interface SetMemTableRequest extends RequestBase {
+  /** The request code: always SET_MEM_TABLE. */
   readonly request: R['SET_MEM_TABLE'];
   /** Validated regions, sorted and non-overlapping. */
   readonly regions: readonly MemoryRegionDescription[];
@@ -193,6 +199,7 @@ export interface SetMemTableRequest extends RequestBase {
  * ```
  */
 export interface AddMemRegRequest extends RequestBase {
+  /** The request code: always ADD_MEM_REG. */
   readonly request: R['ADD_MEM_REG'];
   /** The validated region. */
   readonly region: MemoryRegionDescription;
@@ -210,6 +217,7 @@ export interface AddMemRegRequest extends RequestBase {
  * ```
  */
 export interface RemMemRegRequest extends RequestBase {
+  /** The request code: always REM_MEM_REG. */
   readonly request: R['REM_MEM_REG'];
   /** The region to remove (matched by guest address, user address and size; mmap offset ignored). */
   readonly region: MemoryRegionDescription;
@@ -227,6 +235,7 @@ export interface RemMemRegRequest extends RequestBase {
  * ```
  */
 export interface SetLogBaseRequest extends RequestBase {
+  /** The request code: always SET_LOG_BASE. */
   readonly request: R['SET_LOG_BASE'];
   /** The validated log description. */
   readonly log: LogDescription;
@@ -254,6 +263,7 @@ export type FdOnlyRequestCode = R['SET_LOG_FD'] | R['SET_BACKEND_REQ_FD'];
  * ```
  */
 export interface FdOnlyRequest extends RequestBase {
+  /** The request code: SET_LOG_FD or SET_BACKEND_REQ_FD ({@link FdOnlyRequestCode}); the payload is an fd. */
   readonly request: FdOnlyRequestCode;
   /** The fd. */
   readonly fd: number;
@@ -269,6 +279,7 @@ export interface FdOnlyRequest extends RequestBase {
  * ```
  */
 export interface ConfigRequest extends RequestBase {
+  /** The request code: GET_CONFIG or SET_CONFIG. */
   readonly request: R['GET_CONFIG'] | R['SET_CONFIG'];
   /** The validated access. */
   readonly config: ConfigAccess;
@@ -284,6 +295,7 @@ export interface ConfigRequest extends RequestBase {
  * ```
  */
 export interface GetInflightRequest extends RequestBase {
+  /** The request code: always GET_INFLIGHT_FD. */
   readonly request: R['GET_INFLIGHT_FD'];
   /** Queue count and size to size the buffer (mmap fields unused). */
   readonly inflight: InflightDescription;
@@ -299,6 +311,7 @@ export interface GetInflightRequest extends RequestBase {
  * ```
  */
 export interface SetInflightRequest extends RequestBase {
+  /** The request code: always SET_INFLIGHT_FD. */
   readonly request: R['SET_INFLIGHT_FD'];
   /** The validated description. */
   readonly inflight: InflightDescription;

@@ -231,12 +231,22 @@ export function encodeVringFile(file: VringFile): bigint {
  * ```
  */
 export type VringBase =
-  | { readonly format: 'split'; readonly nextAvail: number }
   | {
-      readonly format: 'packed';
+      /** A split ring. */
+      readonly format: 'split';
+      /** Index of the next available ring entry the device reads (mod 2^16, as `last_avail_idx`). */
       readonly nextAvail: number;
+    }
+  | {
+      /** A packed ring. */
+      readonly format: 'packed';
+      /** Descriptor ring slot the device reads next (0..size-1). */
+      readonly nextAvail: number;
+      /** The device's wrap counter for reading available descriptors. */
       readonly availWrapCounter: 0 | 1;
+      /** Descriptor ring slot the device writes its next used descriptor to (0..size-1). */
       readonly nextUsed: number;
+      /** The device's wrap counter for writing used descriptors. */
       readonly usedWrapCounter: 0 | 1;
     };
 
