@@ -95,8 +95,26 @@ function packageOf(spec) {
   return spec.split('/')[0];
 }
 
+/** Whether the program names Node's globals `process`, `Buffer`, `require` or `__dirname` (comments aside). */
+function usesNodeGlobals(code) {
+  const ts = require('typescript');
+  const sf = ts.createSourceFile('x.ts', code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  let found = false;
+  const visit = (node) => {
+    if (found) return;
+    if (ts.isIdentifier(node) && ['process', 'Buffer', 'require', '__dirname', '__filename'].includes(node.text)) {
+      const parent = node.parent;
+      const isMemberName = parent && ts.isPropertyAccessExpression(parent) && parent.name === node;
+      if (!isMemberName) found = true;
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  return found;
+}
+
 function isNodeOnly(code, specs) {
-  return specs.some((s) => s.startsWith('node:') || NODE_BUILTINS.has(packageOf(s)) || NODE_ONLY_PACKAGES.has(packageOf(s)) || /^@vmv\/[^/]+\/node$/.test(s)) || /\bprocess\.|\bBuffer\./.test(code);
+  return specs.some((s) => s.startsWith('node:') || NODE_BUILTINS.has(packageOf(s)) || NODE_ONLY_PACKAGES.has(packageOf(s)) || /^@vmv\/[^/]+\/node$/.test(s)) || usesNodeGlobals(code);
 }
 
 /**
