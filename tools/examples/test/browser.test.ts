@@ -40,6 +40,10 @@ beforeAll(async () => {
   execFileSync('bash', [join(ROOT, 'tools/scripts/ensure-apt.sh'), 'chromium=/usr/bin/chromium'], { stdio: 'inherit' });
   server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)).replace(/^\/+/, '');
+    if (path === 'favicon.ico') {
+      res.writeHead(204).end(); // the browser asks on its own; not a page error
+      return;
+    }
     try {
       const body = readFileSync(join(web, path.endsWith('/') || path === '' ? join(path, 'index.html') : path));
       res.writeHead(200, { 'content-type': TYPES[extname(path) || '.html'] ?? 'application/octet-stream', 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' });
