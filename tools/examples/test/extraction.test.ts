@@ -5,7 +5,8 @@
  * reference; the pages readers are sent to exist.
  */
 import { describe, expect, it } from '@jest/globals';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { lib } from './support/extracted';
 
@@ -25,6 +26,35 @@ describe('code blocks', () => {
     expect(collected.programs.map((p) => p.id)).toEqual(expect.arrayContaining(['readme-quickstart', 'device-trait']));
     expect(collected.pages.map((p) => p.for)).toContain('readme-quickstart');
     expect(collected.programs.find((p) => p.id === 'readme-quickstart')!.browser).toBe(true);
+  });
+});
+
+describe('the convention', () => {
+  /** The problems lib.collect finds in a repository whose only README is `readme`. */
+  function problemsOf(readme: string): string[] {
+    const root = mkdtempSync(join(tmpdir(), 'vmv-examples-convention-'));
+    try {
+      mkdirSync(join(root, 'packages', 'x'), { recursive: true });
+      writeFileSync(join(root, 'README.md'), '# root\n');
+      writeFileSync(join(root, 'packages', 'x', 'package.json'), JSON.stringify({ name: '@vmv/x' }));
+      writeFileSync(join(root, 'packages', 'x', 'README.md'), readme);
+      return lib.collect(root).problems.map((p) => p.replace(/^[^:]*:\d+: /, ''));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  }
+  const program = '<!-- example: x -->\n```ts\nimport { a } from \'@vmv/x\';\nconst b = a + 1;\nconsole.log(b);\n```\n';
+
+  it('accepts a program, its continuation, an excerpt of it and a page for it', () => {
+    expect(problemsOf(`${program}\n<!-- example: x, continued -->\n\`\`\`ts\nconsole.log(2);\n\`\`\`\n\n<!-- fragment of: x -->\n\`\`\`ts\n  const b = a + 1;\n\`\`\`\n\n<!-- page for: x -->\n\`\`\`html\n<script type="module" src="./x.js"></script>\n\`\`\`\n`)).toEqual([]);
+  });
+  it('refuses an unmarked block, an excerpt with a line of its own, a fragment or page of nothing, a path import, an id used twice', () => {
+    expect(problemsOf('```ts\nconsole.log(1);\n```\n')[0]).toMatch(/without a marker/);
+    expect(problemsOf(`${program}\n<!-- fragment of: x -->\n\`\`\`ts\nconst c = 3;\n\`\`\`\n`)).toEqual(['a fragment of "x" with a line that is not in it: const c = 3;']);
+    expect(problemsOf('<!-- fragment of: y -->\n```ts\nconsole.log(1);\n```\n')).toEqual(['a fragment of "y", which is no complete example']);
+    expect(problemsOf('<!-- page for: y -->\n```html\n<p></p>\n```\n')).toEqual(['a page for "y", which is no complete example']);
+    expect(problemsOf('<!-- example: z -->\n```ts\nimport { q } from \'./q.js\';\nconsole.log(q);\n```\n')[0]).toMatch(/imports by path/);
+    expect(problemsOf(`${program}\n${program}`)[0]).toMatch(/already used/);
   });
 });
 

@@ -23,7 +23,7 @@ export interface ManifestEntry {
 export const lib = require('../../lib/examples.cjs') as {
   ROOT: string;
   API_BASE: string;
-  collect(): {
+  collect(root?: string): {
     programs: { id: string; package: string | null; source: string; line: number; code: string; packages: string[]; node: boolean; browser: boolean }[];
     fragments: { of: string; source: string; line: number; code: string }[];
     pages: { for: string; source: string; line: number; html: string }[];
