@@ -19,6 +19,8 @@ const { join, relative } = require('node:path');
 const ROOT = join(__dirname, '..', '..', '..');
 const CODE_LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'cjs']);
 const NODE_ONLY_PACKAGES = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk']);
+/** Entry points of those packages that are pure TypeScript and run anywhere. */
+const PORTABLE_ENTRIES = new Set(['@vmv/vhost-user/protocol']);
 const NODE_BUILTINS = new Set(require('node:module').builtinModules);
 /** Where the API reference lives; a package's is API_BASE + its short name + '/'. */
 const API_BASE = 'https://vmv-dev.github.io/vmv/api/';
@@ -114,7 +116,7 @@ function usesNodeGlobals(code) {
 }
 
 function isNodeOnly(code, specs) {
-  return specs.some((s) => s.startsWith('node:') || NODE_BUILTINS.has(packageOf(s)) || NODE_ONLY_PACKAGES.has(packageOf(s)) || /^@vmv\/[^/]+\/node$/.test(s)) || usesNodeGlobals(code);
+  return specs.some((s) => s.startsWith('node:') || NODE_BUILTINS.has(packageOf(s)) || (NODE_ONLY_PACKAGES.has(packageOf(s)) && !PORTABLE_ENTRIES.has(s)) || /^@vmv\/[^/]+\/node$/.test(s)) || usesNodeGlobals(code);
 }
 
 /**
