@@ -151,7 +151,12 @@ export class AddonLoadError extends SysError {
   /** The C library found, e.g. `'glibc 2.36'` (empty off Linux). */
   readonly libc: string;
   /** Each file tried, with the loader's error. */
-  readonly tried: readonly { readonly file: string; readonly error: string }[];
+  readonly tried: readonly {
+    /** The file the loader tried. */
+    readonly file: string;
+    /** Why it did not load (the dlopen message). */
+    readonly error: string;
+  }[];
 
   /**
    * @param platform - `process.platform`

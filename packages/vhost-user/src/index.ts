@@ -9,6 +9,8 @@
 export * from './protocol/index.js';
 export { VhostUserBackend, SUPPORTED_PROTOCOL_FEATURES } from './backend/backend.js';
 export type { VhostUserBackendOptions, VhostUserBackendEvent } from './backend/backend.js';
+export type { ConnectionEvent } from './backend/connection.js';
+export type { BackendChannelFailure } from './backend/backend-channel.js';
 export { DEFAULT_COALESCE_QUIET_US, DEFAULT_COALESCE_MAX_DELAY_US } from './backend/coalesce.js';
 export type { CoalesceOptions, CoalesceStats } from './backend/coalesce.js';
 export { DEFAULT_POLL_SPIN_US, DEFAULT_POLL_MAX_GAP_US } from './backend/kick-poll.js';

@@ -1,7 +1,7 @@
 // Builds the API reference with TypeDoc: one conversion per package (its own tsconfig.build.json,
 // its public entry points, validation on), then one merged site in which every package lives at
 // <out>/<package dir>/ and each subpath export at <out>/<package dir>/<subpath>/.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Application, Converter, ReflectionKind, StructureDirRouter } from 'typedoc';
 import { packages, root } from './entries.mjs';
@@ -31,13 +31,20 @@ export const REQUIRED_TO_BE_DOCUMENTED = [
  * type); until then they are listed here so the check stays at zero warnings.
  * - `R`: vhost-user protocol/messages.ts's local alias of `typeof VhostUserRequest`, used in the
  *   request code unions; harmless, but the reference shows `R["SET_MEM_TABLE"]`.
- * - `ConnectionEvent` (vhost-user backend/connection.ts): the events a connection adds to
- *   `VhostUserBackendEvent` (request-failed, activated, ring-error, ...), not exported.
- * - `BackendRequestEvent` (vhost-user frontend/backend-requests.ts): the backend-request events of
- *   `VhostUserFrontendEvent`, not exported.
  * - `NativeWatcher` (sys native.ts): the addon's watcher handle, parameter of FdWatcher's constructor.
  */
-const NOT_EXPORTED = { 'vhost-user': ['R', 'ConnectionEvent', 'BackendRequestEvent'], sys: ['NativeWatcher'] };
+const NOT_EXPORTED = { 'vhost-user': ['R'], sys: ['NativeWatcher'] };
+
+/**
+ * Source links point at the repository named in the root package.json, read without git (a clone's
+ * remote is wherever it was cloned from, and CI's has none that TypeDoc recognises).
+ */
+function repositoryUrl() {
+  const url = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).repository?.url;
+  const https = typeof url === 'string' ? url.replace(/^git\+/, '').replace(/\.git$/, '') : '';
+  if (!https.startsWith('https://github.com/')) throw new Error(`docs: the root package.json has no GitHub repository url (${url})`);
+  return https;
+}
 
 /** Options shared by every package's conversion. */
 const packageOptions = {
@@ -56,6 +63,7 @@ const packageOptions = {
   validation: { notExported: true, invalidLink: false, invalidPath: true, rewrittenLink: true, notDocumented: true },
   requiredToBeDocumented: REQUIRED_TO_BE_DOCUMENTED,
   logLevel: 'Warn',
+  disableGit: true,
 };
 
 /** TypeDoc's module name for an entry file: its path under src/, without extension and `/index`. */
@@ -107,12 +115,15 @@ export async function buildApiReference(out) {
   const problems = [];
   const pkgs = packages();
   const converted = [];
+  const repository = repositoryUrl();
   for (const pkg of pkgs) {
     const app = await Application.bootstrap({
       ...packageOptions,
       name: pkg.name,
       entryPoints: pkg.entryPoints.map((e) => join(pkg.path, e.file)),
       tsconfig: join(pkg.path, 'tsconfig.build.json'),
+      // TypeDoc gives {path} relative to the package's src/ (the common folder of its entry points).
+      sourceLinkTemplate: `${repository}/blob/main/packages/${pkg.dir}/src/{path}#L{line}`,
       readme: 'none',
       intentionallyNotExported: NOT_EXPORTED[pkg.dir] ?? [],
     });

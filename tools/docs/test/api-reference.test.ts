@@ -56,6 +56,23 @@ describe('API reference (pnpm docs)', () => {
     }
   });
 
+  it('links each definition to its source file and line in the repository', () => {
+    const repo = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { repository: { url: string } }).repository.url
+      .replace(/^git\+/, '')
+      .replace(/\.git$/, '');
+    const pages = ['block/BlockDevice', 'vhost-user/frontend/VhostUserFrontend', 'errors/VmvError', 'transport-mmio/driver/VirtioMmioDriver'];
+    for (const page of pages) {
+      const html = readFileSync(join(out, page, 'index.html'), 'utf8');
+      const links = [...html.matchAll(/href="([^"]+#L\d+)"/g)].map((m) => m[1]!);
+      expect([page, links.length > 0]).toEqual([page, true]);
+      for (const link of links) {
+        expect(link.startsWith(`${repo}/blob/main/`)).toBe(true);
+        const file = link.slice(`${repo}/blob/main/`.length).replace(/#L\d+$/, '');
+        expect([link, existsSync(join(root, file))]).toEqual([link, true]);
+      }
+    }
+  });
+
   it('leaves out members marked @internal', () => {
     // GuestRegion's cached views and limits are @internal (stripped from @vmv/memory's build).
     const html = readFileSync(join(out, 'memory', 'GuestRegion', 'index.html'), 'utf8');

@@ -25,10 +25,13 @@ import { MessageChannel, type MessageChannelHost } from '../channel/message-chan
 
 const CONFIG_CHANGE = VhostUserBackendRequest.CONFIG_CHANGE_MSG;
 
-/** What a {@link BackendChannel} reports (a backend event). @internal */
+/** What the backend request channel reports: a backend event, part of `VhostUserBackendEvent`. */
 export interface BackendChannelFailure {
+  /** The frontend refused, answered wrongly, late or not at all a backend request. */
   readonly type: 'backend-request-failed';
+  /** The backend request code (CONFIG_CHANGE_MSG). */
   readonly request: number;
+  /** Why: a typed `@vmv` error (`VhostUser.RequestRejectedError`, `VhostUser.ReplyTimeoutError`, ...). */
   readonly error: unknown;
 }
 

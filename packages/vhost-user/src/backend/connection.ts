@@ -50,14 +50,44 @@ export interface ConnectionSettings {
   readonly emit: (event: ConnectionEvent) => void;
 }
 
-/** What a connection reports to its backend. @internal */
+/** What a connection reports to its backend; part of `VhostUserBackendEvent`. */
 export type ConnectionEvent =
-  | { readonly type: 'request-failed'; readonly request: number; readonly error: unknown }
-  | { readonly type: 'activated' }
-  | { readonly type: 'device-reset' }
-  | { readonly type: 'needs-reset'; readonly reason: unknown }
-  | { readonly type: 'ring-error'; readonly index: number; readonly error: unknown }
-  | { readonly type: 'memory-held'; readonly regions: number }
+  | {
+      /** A frontend message was refused (the connection goes on). */
+      readonly type: 'request-failed';
+      /** The request code of the refused message. */
+      readonly request: number;
+      /** Why: a typed `@vmv` error. */
+      readonly error: unknown;
+    }
+  | {
+      /** The device was activated: every ring it needs is set up and enabled. */
+      readonly type: 'activated';
+    }
+  | {
+      /** A running device was reset (by the frontend, or when its session ended). */
+      readonly type: 'device-reset';
+    }
+  | {
+      /** The device entered DEVICE_NEEDS_RESET (VIRTIO 1.2 §2.1.2). */
+      readonly type: 'needs-reset';
+      /** What made it give up, for a log. */
+      readonly reason: unknown;
+    }
+  | {
+      /** Serving a ring failed; the ring stops. */
+      readonly type: 'ring-error';
+      /** The ring's index. */
+      readonly index: number;
+      /** Why: a typed `@vmv` error. */
+      readonly error: unknown;
+    }
+  | {
+      /** Memory regions the frontend removed are still mapped, held by requests in flight. */
+      readonly type: 'memory-held';
+      /** How many regions are held. */
+      readonly regions: number;
+    }
   | BackendChannelFailure;
 
 function hasProtocolFeature(features: bigint, bit: number): boolean {

@@ -17,11 +17,26 @@ import { validateBackendRequestHeader, type VhostUserHeader } from '../protocol/
 import { safeClose } from '../channel/fd.js';
 import { MessageChannel, type MessageChannelHost } from '../channel/message-channel.js';
 
-/** What the channel reports to its frontend. @internal */
+/** What the backend request channel reports to its frontend; part of `VhostUserFrontendEvent`. */
 export type BackendRequestEvent =
-  | { readonly type: 'config-changed' }
-  | { readonly type: 'backend-request-refused'; readonly request: number; readonly error: unknown }
-  | { readonly type: 'backend-channel-closed'; readonly error: unknown };
+  | {
+      /** The backend sent CONFIG_CHANGE_MSG: read the config space again. */
+      readonly type: 'config-changed';
+    }
+  | {
+      /** A backend request was refused (unknown code, bad payload). */
+      readonly type: 'backend-request-refused';
+      /** The request code of the refused message. */
+      readonly request: number;
+      /** Why: a typed `@vmv` error. */
+      readonly error: unknown;
+    }
+  | {
+      /** The backend request channel closed or broke. */
+      readonly type: 'backend-channel-closed';
+      /** Why, when it did not close cleanly. */
+      readonly error: unknown;
+    };
 
 /**
  * Serves backend requests on the frontend's end of the channel. Not exported from the package.

@@ -7,6 +7,7 @@
 
 export { VhostUserFrontend, DEFAULT_REPLY_TIMEOUT_MS } from './frontend.js';
 export type { VhostUserFrontendOptions, VhostUserFrontendEvent, VringSetup } from './frontend.js';
+export type { BackendRequestEvent } from './backend-requests.js';
 export { SharedGuestMemory } from './memory.js';
 export type { SharedGuestMemoryOptions } from './memory.js';
 export { FrontendVring } from './vring.js';
