@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Scaffolds packages/<name>: package.json, tsconfigs, jest config, README, src/index.ts, test/.
 // Usage: node tools/scripts/new-package.mjs <name> "<description>" [--deps memory,queue] [--node]
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [name, description, ...rest] = process.argv.slice(2);
@@ -19,12 +19,18 @@ if (existsSync(dir)) {
 }
 mkdirSync(join(dir, 'src'), { recursive: true });
 mkdirSync(join(dir, 'test'), { recursive: true });
+// Repository, homepage and bugs come from the root package.json, the one place that names them.
+const root = JSON.parse(readFileSync('package.json', 'utf8'));
+const web = root.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
 const json = (p, v) => writeFileSync(join(dir, p), JSON.stringify(v, null, 2) + '\n');
 json('package.json', {
   name: `@vmv/${name}`,
   version: '0.0.0',
   description,
   license: 'Apache-2.0',
+  repository: { ...root.repository, directory: `packages/${name}` },
+  homepage: `${web}/tree/main/packages/${name}#readme`,
+  bugs: root.bugs,
   keywords: ['virtio', 'vmm', 'virtualization', 'emulator'],
   sideEffects: false,
   main: './dist/cjs/index.js',

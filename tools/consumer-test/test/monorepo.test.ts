@@ -76,6 +76,14 @@ describe('workspace', () => {
     expect(turbo.tasks.typecheck?.dependsOn).toContain('^build');
   });
 
+  it('carries the full Apache-2.0 text in LICENSE, the license every package declares', () => {
+    const text = readFileSync(join(root, 'LICENSE'), 'utf8');
+    expect(text).toMatch(/^\s*Apache License\s+Version 2\.0, January 2004/);
+    expect(text).toContain('TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION');
+    expect(text).toContain('END OF TERMS AND CONDITIONS');
+    for (const p of pkgs) expect(`${p.name}: ${String(json(`${p.dir}/package.json`).license)}`).toBe(`${p.name}: Apache-2.0`);
+  });
+
   it('compiles with strict settings, noUncheckedIndexedAccess included', () => {
     const base = json('tsconfig.base.json') as { compilerOptions: Record<string, unknown> };
     expect(base.compilerOptions.strict).toBe(true);
@@ -91,6 +99,17 @@ describe.each(published.map((p) => [p.name, p] as const))('%s', (_name, p) => {
     expect(readme).toMatch(/```(ts|typescript|sh|js)/);
     expect(readme).toMatch(/VIRTIO|virtio/);
     expect(readme).toMatch(/section|§/i);
+  });
+
+  it('names the repository, homepage and issue tracker the root package.json names, with its own directory', () => {
+    const rootPkg = json('package.json') as { repository: { url: string }; bugs: string };
+    const web = rootPkg.repository.url.replace(/^git\+/, '').replace(/\.git$/, '');
+    const own = json(`${p.dir}/package.json`);
+    expect({ repository: own.repository, homepage: own.homepage, bugs: own.bugs }).toEqual({
+      repository: { ...rootPkg.repository, directory: p.dir },
+      homepage: `${web}/tree/main/${p.dir}#readme`,
+      bugs: rootPkg.bugs,
+    });
   });
 
   it('runs lint, type checks of sources and tests, and its tests', () => {
