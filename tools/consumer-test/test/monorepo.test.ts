@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -45,9 +45,10 @@ describe('release configuration', () => {
   });
 
   it('changeset status computes a release plan with a bump for each changed package', () => {
-    const out = join(mkdtempSync(join(tmpdir(), 'vmv-cs-')), 'status.json');
-    execFileSync('pnpm', ['exec', 'changeset', 'status', `--output=${out}`], { cwd: root, stdio: 'ignore' });
-    const plan = JSON.parse(readFileSync(out, 'utf8')) as { releases: { name: string; newVersion: string }[] };
+    const dir = mkdtempSync(join(tmpdir(), 'vmv-cs-'));
+    execFileSync('pnpm', ['exec', 'changeset', 'status', `--output=${join(dir, 'status.json')}`], { cwd: root, stdio: 'ignore' });
+    const plan = JSON.parse(readFileSync(join(dir, 'status.json'), 'utf8')) as { releases: { name: string; newVersion: string }[] };
+    rmSync(dir, { recursive: true });
     const bumped = new Set(plan.releases.map((r) => r.name));
     for (const p of published) if (!existsSync(join(root, p.dir, 'CHANGELOG.md'))) expect(bumped).toContain(p.name);
   });
