@@ -92,6 +92,36 @@ describe('workspace', () => {
   });
 });
 
+describe('vhost-user-blk README', () => {
+  // "in this repository": one line that works on a fresh clone (install, then build the package
+  // and every package it depends on, then run the daemon).
+  const readme = readFileSync(join(root, 'packages/vhost-user-blk/README.md'), 'utf8');
+  const line = readme.split('\n')[readme.split('\n').findIndex((l) => /in this repository/.test(l)) + 1] ?? '';
+  const parts = line.split('&&').map((c) => c.trim().split(/\s+/));
+
+  it('builds the package with everything it depends on before running it', () => {
+    expect(parts[0]).toEqual(['pnpm', 'install']);
+    const build = parts.find((c) => c.includes('turbo') && c.includes('build'))!;
+    expect(build.slice(0, 2)).toEqual(['pnpm', 'turbo']);
+    const dry = JSON.parse(execFileSync(build[0]!, [...build.slice(1), '--dry=json'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })) as { tasks: { taskId: string }[] };
+    const needed = new Set<string>();
+    const visit = (name: string): void => {
+      if (needed.has(name)) return;
+      needed.add(name);
+      for (const dep of Object.keys(pkgs.find((q) => q.name === name)?.dependencies ?? {})) if (dep.startsWith('@vmv/')) visit(dep);
+    };
+    visit('@vmv/vhost-user-blk');
+    const built = dry.tasks.map((t) => t.taskId);
+    for (const name of needed) expect(built).toContain(`${name}#build`);
+  });
+
+  it('runs the built daemon', () => {
+    const run = parts.at(-1)!;
+    expect(run[0]).toBe('node');
+    expect(execFileSync(process.execPath, run.slice(1), { cwd: root, encoding: 'utf8' })).toMatch(/vmv-vhost-user-blk/);
+  });
+});
+
 describe.each(published.map((p) => [p.name, p] as const))('%s', (_name, p) => {
   const readme = readFileSync(join(root, p.dir, 'README.md'), 'utf8');
   it('has a README with what it is, install, an example and the VIRTIO sections it covers', () => {
