@@ -9,7 +9,7 @@
 //               release that stopped half-way is finished by running it again;
 //   5. tag      a git tag <name>@<version> (as changesets names them) for each package released.
 // Options: --root DIR (the repository; default this one) --registry URL --no-build --no-git-tag
-//          --dry-run (npm publish --dry-run, no tags)
+//          --dry-run (no version step, npm publish --dry-run, no tags)
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -31,9 +31,12 @@ const registryArgs = registry ? ['--registry', registry] : [];
 const step = (name) => console.log(`\nrelease: ${name}`);
 const run = (cmd, argv, opts = {}) => execFileSync(cmd, argv, { cwd: root, stdio: 'inherit', ...opts });
 
-step('version (changeset version)');
-const changeset = createRequire(join(here, '..', '..', 'package.json')).resolve('@changesets/cli/bin.js');
-run(process.execPath, [changeset, 'version']);
+if (dryRun) step('version skipped (--dry-run changes no file: run `pnpm version-packages` first to see a release of pending changesets)');
+else {
+  step('version (changeset version)');
+  const changeset = createRequire(join(here, '..', '..', 'package.json')).resolve('@changesets/cli/bin.js');
+  run(process.execPath, [changeset, 'version']);
+}
 
 if (args.includes('--no-build')) step('build skipped (--no-build)');
 else {
