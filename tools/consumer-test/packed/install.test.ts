@@ -2,12 +2,14 @@
  * Each package installed from the local registry the way a user installs it: alone, plus the
  * other @vmv packages its README examples import and nothing else, into a blank project outside
  * the monorepo, with npm and with pnpm (strict layout: an undeclared dependency fails). There:
- * every entry point loads as ESM and as CommonJS with the same names, and every README example
- * (tools/examples' manifest) runs as ESM and as CommonJS and exits 0 with nothing on stderr.
+ * every entry point loads as ESM and as CommonJS with the same names, its commands answer --help,
+ * and every README example (tools/examples' manifest) runs as ESM and as CommonJS and exits 0
+ * with nothing on stderr.
  * Examples of pages that are not a package's README (the root README, docs/) run in a project
  * of their own. Yarn classic installs @vmv/sys and @vmv/memory.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Example, Manager, State } from './support';
@@ -96,6 +98,11 @@ describe.each(PACKAGES.flatMap((name) => (['npm', 'pnpm'] as Manager[]).map((m) 
         const { esm, cjs } = await names(spec, dir);
         expect(esm.length).toBeGreaterThan(0);
         expect({ spec, names: cjs }).toEqual({ spec, names: esm });
+      }
+      // Its commands are on the project's PATH, executable, and answer --help.
+      for (const bin of Object.keys((pkg.bin ?? {}) as object)) {
+        const help = execFileSync(join(dir, 'node_modules', '.bin', bin), ['--help'], { cwd: dir, encoding: 'utf8' });
+        expect(help).toContain(bin);
       }
     });
   }

@@ -132,6 +132,12 @@ describe.each(published.map(({ dir, pkg }) => [pkg.name as string, dir, pkg] as 
   });
 });
 
+it('publishes nothing twice: run again, the release finds every version on the registry', () => {
+  const env = { ...isolatedEnv(s), NPM_CONFIG_USERCONFIG: s.npmrc };
+  const out = execFileSync(process.execPath, [join(ROOT, 'tools', 'scripts', 'release.mjs'), '--root', s.scratch, '--no-build', '--no-git-tag', '--registry', s.registry], { cwd: s.scratch, env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  expect(out).toContain(`release: 0 published, ${s.packed.length} already on the registry`);
+});
+
 it('keeps its tarballs small', () => {
   // A guard against shipping something by accident (a native build tree, test fixtures).
   for (const p of s.packed) expect(`${basename(p.file)} ${p.size < 1024 * 1024}`).toBe(`${basename(p.file)} true`);
