@@ -25,7 +25,16 @@ import { MessageChannel, type MessageChannelHost } from '../channel/message-chan
 
 const CONFIG_CHANGE = VhostUserBackendRequest.CONFIG_CHANGE_MSG;
 
-/** What the backend request channel reports: a backend event, part of `VhostUserBackendEvent`. */
+/**
+ * What the backend request channel reports: a backend event, part of `VhostUserBackendEvent`.
+ *
+ * @example
+ * ```ts
+ * const backend = new VhostUserBackend(device, {
+ *   onEvent: (e) => { if (e.type === 'backend-request-failed') console.warn('config change not delivered:', e.error); },
+ * });
+ * ```
+ */
 export interface BackendChannelFailure {
   /** The frontend refused, answered wrongly, late or not at all a backend request. */
   readonly type: 'backend-request-failed';

@@ -50,7 +50,16 @@ export interface ConnectionSettings {
   readonly emit: (event: ConnectionEvent) => void;
 }
 
-/** What a connection reports to its backend; part of `VhostUserBackendEvent`. */
+/**
+ * What a connection reports to its backend; part of `VhostUserBackendEvent`.
+ *
+ * @example
+ * ```ts
+ * function log(e: ConnectionEvent): void {
+ *   if (e.type === 'ring-error') console.error(`ring ${e.index} stopped:`, e.error);
+ * }
+ * ```
+ */
 export type ConnectionEvent =
   | {
       /** A frontend message was refused (the connection goes on). */

@@ -17,7 +17,16 @@ import { validateBackendRequestHeader, type VhostUserHeader } from '../protocol/
 import { safeClose } from '../channel/fd.js';
 import { MessageChannel, type MessageChannelHost } from '../channel/message-channel.js';
 
-/** What the backend request channel reports to its frontend; part of `VhostUserFrontendEvent`. */
+/**
+ * What the backend request channel reports to its frontend; part of `VhostUserFrontendEvent`.
+ *
+ * @example
+ * ```ts
+ * function onBackendRequest(e: BackendRequestEvent): void {
+ *   if (e.type === 'config-changed') console.log('the device config changed: read it again');
+ * }
+ * ```
+ */
 export type BackendRequestEvent =
   | {
       /** The backend sent CONFIG_CHANGE_MSG: read the config space again. */
