@@ -19,9 +19,11 @@ if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
 fi
 echo "ensure-apt: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/ensure-apt.$$.log 2>&1; then
-  apt-get update >/dev/null 2>&1
-  apt-get install -y --no-install-recommends "${missing[@]}" >/tmp/ensure-apt.$$.log 2>&1 \
+# Tests run two at a time and more than one may install: wait for dpkg's lock instead of failing.
+apt=(apt-get -o DPkg::Lock::Timeout=600)
+if ! "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/tmp/ensure-apt.$$.log 2>&1; then
+  "${apt[@]}" update >/dev/null 2>&1
+  "${apt[@]}" install -y --no-install-recommends "${missing[@]}" >/tmp/ensure-apt.$$.log 2>&1 \
     || { cat /tmp/ensure-apt.$$.log >&2; rm -f /tmp/ensure-apt.$$.log; exit 1; }
 fi
 rm -f /tmp/ensure-apt.$$.log
