@@ -152,3 +152,14 @@ describe.each(published.map((p) => [p.name, p] as const))('%s', (_name, p) => {
     expect(tsconfig.include).toEqual(expect.arrayContaining(['src', 'test']));
   });
 });
+
+describe('no registry or mirror host in the repository', () => {
+  // Scripts read the Debian mirror from the machine's apt sources and the npm registry from npm's
+  // config; a host name written into a tracked file would pin every user to one.
+  it('names no package registry or Debian mirror in any tracked file', () => {
+    const hosts = /registry\.npmjs\.org|registry\.yarnpkg\.com|registry\.npmmirror\.com|deb\.debian\.org|security\.debian\.org|ftp\.[a-z.]*debian\.org/;
+    const files = execFileSync('git', ['ls-files', '-z'], { cwd: root, encoding: 'utf8' }).split('\0').filter(Boolean);
+    const hits = files.filter((f) => existsSync(join(root, f)) && hosts.test(readFileSync(join(root, f), 'latin1')));
+    expect(hits).toEqual([]);
+  });
+});
