@@ -144,6 +144,29 @@ describe('BlockDevice behind the virtio-mmio transport, driven like Linux', () =
     expect(m.driver.cread64(O.capacity)).toBe(4096n);
   });
 
+  it('a kick with nothing available is harmless: no used entry, no interrupt, no error (§2.7.10.2)', async () => {
+    const m = machine(new MemoryBackend(1 << 20));
+    m.driver.probe();
+    m.driver.negotiate(LINUX_BLK_FEATURES);
+    const q = m.driver.setupQueue(0, { callback: m.drain });
+    m.driver.ready();
+    for (let i = 0; i < 3; i++) q.notify();
+    await settle(m);
+    expect(m.irqs.isAsserted(IRQ)).toBe(false);
+    expect(m.done.size).toBe(0);
+    expect(m.driver.needsReset()).toBe(false);
+    expect(m.device.stats.requests).toBe(0);
+    // One request, then the same kick again with nothing new: exactly one completion.
+    const r = m.submit(q, RequestType.IN, 0, 512);
+    await settle(m);
+    q.notify();
+    q.notify();
+    await settle(m);
+    expect([...m.done]).toEqual([[r.req.id, 513]]);
+    expect(m.device.stats.requests).toBe(1);
+    expect(m.driver.needsReset()).toBe(false);
+  });
+
   it('a read-only device: the driver sees RO; writes fail, reads work', async () => {
     const m = machine(new MemoryBackend(1 << 20, { readOnly: true }));
     m.driver.probe();

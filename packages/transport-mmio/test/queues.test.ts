@@ -464,6 +464,35 @@ describe('queue reset (VIRTIO_F_RING_RESET, §2.6.1)', () => {
     expect(h.diagnostics).toEqual([]);
   });
 
+  it('QueueReset reads 0 once a queue reset is done, after a device reset and after a re-enable (§4.2.2.1)', () => {
+    const h = harness({ features: RING_RESET, queueMaxSizes: [256, 256], queueHooks: true });
+    h.toLive();
+    const queueResetOf = (i: number): number => {
+      h.wr(R.QUEUE_SEL, i);
+      return h.rd(R.QUEUE_RESET);
+    };
+    expect([queueResetOf(0), queueResetOf(1)]).toEqual([0, 0]);
+    h.wr(R.QUEUE_SEL, 1);
+    h.wr(R.QUEUE_RESET, 1);
+    // The reset completes within the write: the driver's poll for 0 ends at once.
+    expect(h.rd(R.QUEUE_RESET)).toBe(0);
+    expect(h.rd(R.QUEUE_READY)).toBe(0);
+    h.setupQueue(1, 0x8_0000, 32);
+    expect(h.rd(R.QUEUE_READY)).toBe(1);
+    expect(queueResetOf(1)).toBe(0);
+    expect(h.device.queueHookCalls.map(([what, i]) => [what, i])).toEqual([
+      ['reset', 1],
+      ['enable', 1],
+    ]);
+    // A device reset, then a new initialisation: every queue reads 0 in between and after.
+    h.wr(R.STATUS, 0);
+    expect(h.rd(R.STATUS)).toBe(0);
+    expect([queueResetOf(0), queueResetOf(1)]).toEqual([0, 0]);
+    h.toLive();
+    expect([queueResetOf(0), queueResetOf(1)]).toEqual([0, 0]);
+    expect(h.diagnostics).toEqual([]);
+  });
+
   it('calls queueReset for QueueReady = 0 without VIRTIO_F_RING_RESET too, and never for a queue that was not running', () => {
     const h = harness({ queueMaxSizes: [256, 256], queueHooks: true });
     h.toFeaturesOk();
