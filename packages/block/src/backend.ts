@@ -39,7 +39,9 @@ export interface BlockBackend {
   /** The storage cannot be written: the device then offers VIRTIO_BLK_F_RO. */
   readonly readOnly?: boolean;
   /**
-   * WRITE_ZEROES with UNMAP may deallocate sectors (sets `write_zeroes_may_unmap`).
+   * WRITE_ZEROES with UNMAP may deallocate sectors (sets `write_zeroes_may_unmap`). It may turn
+   * false later (FileBackend after EOPNOTSUPP): the device checks it after each DISCARD and
+   * WRITE_ZEROES, clears the field and notifies the driver.
    */
   readonly canUnmap?: boolean;
   /**

@@ -2,11 +2,12 @@
  * The virtio-blk device (VIRTIO 1.2 §5.2), independent of any transport: feature bits (§5.2.3),
  * the configuration space (§5.2.4) with the driver-writable cache mode (§5.2.5), request
  * processing on one or more request queues (§5.2.6) against a pluggable {@link BlockBackend},
- * and capacity changes with a configuration-change notification (§5.2.6.2).
+ * capacity changes with a configuration-change notification (§5.2.6.2), and per-queue reset
+ * (§2.6.1): a queue the driver takes back is dropped at once, with its requests in flight.
  * @module
  */
 import { ConfigSpace, DeviceId, Feature, InFlightBudget, featureBit, hasFeature } from '@vmv/device-trait';
-import type { ActivationContext, DeviceHost, VirtioDevice } from '@vmv/device-trait';
+import type { ActivationContext, DeviceHost, VirtioDevice, Virtqueue } from '@vmv/device-trait';
 import type { BlockBackend } from './backend.js';
 import { encodeBlockConfig } from './config.js';
 import { BLOCK_CONFIG_SIZE, BlockConfigOffset, BlockFeature, SECTOR_SIZE } from './constants.js';
@@ -50,7 +51,11 @@ export interface WriteZeroesOptions {
   maxSectors?: number;
   /** Most segments per request (1..65536). Default 32. */
   maxSegments?: number;
-  /** Advertise `write_zeroes_may_unmap`. Default: the backend's `canUnmap`. */
+  /**
+   * Advertise `write_zeroes_may_unmap`. Default: the backend's `canUnmap`, followed at run time:
+   * when it turns false (hole punching turned out unsupported), the field goes to 0 with a
+   * configuration change notification. A value given here is kept as it is.
+   */
   mayUnmap?: boolean;
 }
 
@@ -137,7 +142,9 @@ export interface BlockDeviceOptions {
   lifetime?: BlockLifetime;
   /**
    * Reserved (ring) feature bits offered besides VIRTIO_F_VERSION_1. Default
-   * VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX; add `featureBit(Feature.RING_PACKED)` for packed rings.
+   * VIRTIO_F_INDIRECT_DESC | VIRTIO_F_EVENT_IDX; add `featureBit(Feature.RING_PACKED)` for packed
+   * rings, `featureBit(Feature.RING_RESET)` for per-queue reset. Only these four: the device never
+   * offers what it does not do (VIRTIO_F_IN_ORDER, for one: requests complete out of order).
    */
   ringFeatures?: bigint;
   /** Called for every backend error (the request is answered IOERR). */
@@ -229,6 +236,10 @@ export class BlockDevice implements VirtioDevice {
   private readonly budgets: InFlightBudget[];
   private pendingOps = 0;
   private drainWaiters: (() => void)[] = [];
+  /** What the workers of the current activation share; null when not activated. */
+  private engineHost: EngineHost | null = null;
+  /** `write_zeroes_may_unmap` was taken from `backend.canUnmap` and follows it. */
+  private readonly unmapFollowsBackend: boolean;
 
   /**
    * @param options - see {@link BlockDeviceOptions}.
@@ -256,13 +267,7 @@ export class BlockDevice implements VirtioDevice {
 
     const B = BlockFeature;
     let f = featureBit(Feature.VERSION_1) | (options.ringFeatures ?? (featureBit(Feature.INDIRECT_DESC) | featureBit(Feature.EVENT_IDX)));
-    if (typeof options.ringFeatures === 'bigint' && (options.ringFeatures < 0n || (options.ringFeatures & 0xff_ffffn) !== 0n)) {
-      throw new RangeError('BlockDevice: ringFeatures must hold reserved feature bits only (24 and above)');
-    }
-    // Per-queue reset needs the device to drop one queue while serving the others: not implemented.
-    if (typeof options.ringFeatures === 'bigint' && (options.ringFeatures & featureBit(Feature.RING_RESET)) !== 0n) {
-      throw new RangeError('BlockDevice: ringFeatures may not include VIRTIO_F_RING_RESET (per-queue reset is not supported)');
-    }
+    if (options.ringFeatures !== undefined) checkRingFeatures(options.ringFeatures);
     const cfg = encodeBlockConfig({
       capacity: BigInt(this.capacitySectors),
       sizeMax: 0,
@@ -350,7 +355,10 @@ export class BlockDevice implements VirtioDevice {
       c.setU32(O.maxWriteZeroesSeg, this.writeZeroesLimits.maxSegments);
       const wz = typeof options.writeZeroes === 'object' ? options.writeZeroes : {};
       c.setU8(O.writeZeroesMayUnmap, (wz.mayUnmap ?? backend.canUnmap === true) ? 1 : 0);
+      this.unmapFollowsBackend = wz.mayUnmap === undefined && backend.canUnmap === true;
       f |= featureBit(B.WRITE_ZEROES);
+    } else {
+      this.unmapFollowsBackend = false;
     }
     this.secureEraseLimits = limits(options.secureErase, blockSectors, 'secureErase');
     const erase = options.secureErase === undefined ? typeof backend.secureErase === 'function' : options.secureErase !== false;
@@ -487,8 +495,36 @@ export class BlockDevice implements VirtioDevice {
       },
       opSettled: () => this.opSettled(),
       backendError: (error, type, sector) => this.onBackendError?.(error, { type, sector }),
+      unmapAttempted: () => this.followUnmap(),
     };
+    this.engineHost = host;
     this.workers = this.queueMaxSizes.map((_, i) => (context.queues[i] ? new QueueWorker(host, context, i, this.budgets[i]!) : null));
+  }
+
+  /**
+   * The driver took queue `queueIndex` back (QueueReady = 0, or a virtqueue reset, VIRTIO 1.2
+   * §2.6.1.1): its worker stops at once. Requests still running in the backend complete without
+   * writing their status or a used element; a data read already handed to the backend may still
+   * land in its buffer (await {@link drain}).
+   * @param queueIndex - the queue taken out of service.
+   */
+  queueReset(queueIndex: number): void {
+    const w = this.workers[queueIndex];
+    if (w === null || w === undefined) return;
+    w.dead = true;
+    this.workers[queueIndex] = null;
+  }
+
+  /**
+   * The driver enabled queue `queueIndex` again after a virtqueue reset (VIRTIO 1.2 §2.6.1.2):
+   * a new worker serves the new queue from its initial position.
+   * @param queueIndex - the queue enabled.
+   * @param _queue - its new virtqueue (also `ctx.queues[queueIndex]`, where the worker finds it).
+   */
+  queueEnable(queueIndex: number, _queue: Virtqueue): void {
+    this.queueReset(queueIndex);
+    if (this.context === null || this.engineHost === null || queueIndex >= this.workers.length) return;
+    this.workers[queueIndex] = new QueueWorker(this.engineHost, this.context, queueIndex, this.budgets[queueIndex]!);
   }
 
   /**
@@ -507,6 +543,7 @@ export class BlockDevice implements VirtioDevice {
   reset(): void {
     this.stopWorkers();
     this.context = null;
+    this.engineHost = null;
     this.negotiated = 0n;
     this.featuresSeen = false;
     this.config.setU8(BlockConfigOffset.writeback, this.initialWriteback);
@@ -557,8 +594,23 @@ export class BlockDevice implements VirtioDevice {
     if (sectors === this.capacitySectors) return;
     this.capacitySectors = sectors;
     this.config.setU64(BlockConfigOffset.capacity, sectors);
+    this.configChanged();
+  }
+
+  private configChanged(): void {
     if (this.host !== null) this.host.configChanged();
     else this.context?.interrupt.signalConfigChange();
+  }
+
+  /**
+   * After a DISCARD or WRITE_ZEROES: a backend that found it cannot deallocate after all (a file
+   * system without hole punching) no longer says `canUnmap`; the driver is told (§5.2.6.2).
+   */
+  private followUnmap(): void {
+    if (!this.unmapFollowsBackend || this.backend.canUnmap === true) return;
+    if (this.config.getU8(BlockConfigOffset.writeZeroesMayUnmap) === 0) return;
+    this.config.setU8(BlockConfigOffset.writeZeroesMayUnmap, 0);
+    this.configChanged();
   }
 
   /**
@@ -585,5 +637,24 @@ export class BlockDevice implements VirtioDevice {
     this.capacitySectors = sectors;
     this.config.setU64(BlockConfigOffset.capacity, sectors);
     this.config.setU8(BlockConfigOffset.writeback, writeback);
+  }
+}
+
+/** The ring features the device implements, and so may offer. */
+const RING_FEATURES_DONE = featureBit(Feature.INDIRECT_DESC) | featureBit(Feature.EVENT_IDX) | featureBit(Feature.RING_PACKED) | featureBit(Feature.RING_RESET);
+
+function checkRingFeatures(bits: bigint): void {
+  if (typeof bits !== 'bigint' || bits < 0n || bits >= 1n << 64n || (bits & 0xff_ffffn) !== 0n) {
+    throw new RangeError('BlockDevice: ringFeatures must hold reserved feature bits only (24 to 63)');
+  }
+  const extra = bits & ~RING_FEATURES_DONE;
+  if (extra !== 0n) {
+    const names: string[] = [];
+    for (let b = 24; b < 64; b++) {
+      if (((extra >> BigInt(b)) & 1n) === 0n) continue;
+      const name = Object.entries(Feature).find(([, v]) => v === b)?.[0];
+      names.push(name === undefined ? `bit ${b}` : `VIRTIO_F_${name} (bit ${b})`);
+    }
+    throw new RangeError(`BlockDevice: ringFeatures may hold only INDIRECT_DESC, EVENT_IDX, RING_PACKED and RING_RESET; the device does not implement ${names.join(', ')}`);
   }
 }

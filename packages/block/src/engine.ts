@@ -6,7 +6,7 @@
  * driver wants one, a budget slot freed).
  *
  * Internal to @vmv/block: the device creates one worker per enabled queue per activation. A
- * worker is killed by a reset; a request still running in the backend then completes without
+ * worker is killed by a reset, of the device or of its queue; a request still running in the backend then completes without
  * touching guest memory (the transport retired the queue, which drops the completion).
  * @module
  */
@@ -82,6 +82,8 @@ export interface EngineHost {
   opStarted(): void;
   opSettled(): void;
   backendError(error: unknown, type: number, sector: number): void;
+  /** A DISCARD or WRITE_ZEROES ran: the backend may have found it cannot deallocate. */
+  unmapAttempted(): void;
 }
 
 /** One in-flight request; pooled per worker, so its two callbacks are created once. */
@@ -449,6 +451,7 @@ export class QueueWorker {
         await writeZeroBuffers(backend, offset, length);
       }
     }
+    if (type !== RequestType.SECURE_ERASE) this.host.unmapAttempted();
     if (this.dead) return;
     // Secure erase without a native implementation: the zeroes must reach stable storage.
     const eraseFlush = type === RequestType.SECURE_ERASE && typeof backend.secureErase !== 'function';

@@ -6,16 +6,16 @@
  * config-change interrupt, and a reset with I/O in flight.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InMemoryInterruptController, IoManager, MmioRange } from '@vmv/bus';
-import { BlockConfigOffset as O, BlockDevice, BlockFeature as B, BlockStatus, MemoryBackend, RequestType, decodeId } from '@vmv/block';
+import { BlockConfigOffset as O, BlockDevice, BlockFeature as B, BlockStatus, MemoryBackend, RequestType, decodeId, encodeSegments } from '@vmv/block';
 import type { BlockBackend } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
-import { DeviceId, Feature } from '@vmv/device-trait';
+import { DeviceId, Feature, featureBit } from '@vmv/device-trait';
 import { GuestMemory } from '@vmv/memory';
-import { MMIO_DEFAULT_REGION_SIZE, VirtioMmioTransport } from '@vmv/transport-mmio';
+import { MMIO_DEFAULT_REGION_SIZE, MmioRegister as R, VirtioMmioTransport } from '@vmv/transport-mmio';
 import { VirtioMmioDriver } from '@vmv/transport-mmio/driver';
 import type { DriverQueue } from '@vmv/transport-mmio/driver';
 import { encodeRequestHeader } from '@vmv/block';
@@ -34,7 +34,10 @@ interface Req {
   status: number;
 }
 
-function machine(backend: BlockBackend, opts: Partial<ConstructorParameters<typeof BlockDevice>[0]> = {}) {
+/** Every transport feature bit (28..40) kept by the driver model: it accepts whatever the device offers. */
+const ALL_TRANSPORT_FEATURES = Array.from({ length: 13 }, (_, i) => 28 + i);
+
+function machine(backend: BlockBackend, opts: Partial<ConstructorParameters<typeof BlockDevice>[0]> = {}, transportFeatures?: number[]) {
   const memory = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(8 << 20) }]);
   const irqs = new InMemoryInterruptController({});
   const device = new BlockDevice({ backend, serial: 'mmio-disk', ...opts });
@@ -42,7 +45,7 @@ function machine(backend: BlockBackend, opts: Partial<ConstructorParameters<type
   const io = new IoManager();
   io.registerMmio(new MmioRange(BASE, MMIO_DEFAULT_REGION_SIZE), transport);
   let configChanges = 0;
-  const driver = new VirtioMmioDriver({ bus: io, base: BASE, memory, ringMemory: { base: 0x10_0000, size: 0x10_0000 }, onConfigChange: () => configChanges++ });
+  const driver = new VirtioMmioDriver({ bus: io, base: BASE, memory, ringMemory: { base: 0x10_0000, size: 0x10_0000 }, onConfigChange: () => configChanges++, ...(transportFeatures ? { transportFeatures } : {}) });
   const done = new Map<number, number>();
   const drain = (q: DriverQueue<unknown>) => {
     for (let u = q.getBuf(); u !== null; u = q.getBuf()) {
@@ -214,5 +217,169 @@ describe('BlockDevice behind the virtio-mmio transport, driven like Linux', () =
     await settle(m);
     expect(m.memory.readU8(w.req.status)).toBe(BlockStatus.OK);
     expect(inner.data[0]).toBe(3);
+  });
+});
+
+/** A backend whose reads wait until the test releases them. */
+function slowReads(inner: MemoryBackend): { backend: BlockBackend; release: () => void; pending: () => number } {
+  const waiting: (() => void)[] = [];
+  const backend: BlockBackend = {
+    size: inner.size,
+    read: (o, b) =>
+      new Promise<void>((res) =>
+        waiting.push(() => {
+          inner.read(o, b);
+          res();
+        }),
+      ),
+    write: (o, b) => inner.write(o, b),
+    flush: () => undefined,
+  };
+  return { backend, release: () => waiting.splice(0).forEach((w) => w()), pending: () => waiting.length };
+}
+
+const RING_RESET = featureBit(Feature.RING_RESET);
+const DEFAULT_RING = featureBit(Feature.INDIRECT_DESC) | featureBit(Feature.EVENT_IDX);
+
+describe('queues the driver takes back (VIRTIO 1.2 §2.6.1, §4.2.2.1)', () => {
+  it('QueueReady = 0 with a read in flight: no status, no used element, no interrupt; the other queue goes on', async () => {
+    const inner = new MemoryBackend(1 << 20);
+    inner.data.fill(7, 0, 512);
+    const slow = slowReads(inner);
+    const m = machine(slow.backend, { numQueues: 2 });
+    m.driver.probe();
+    m.driver.negotiate(LINUX_BLK_FEATURES);
+    const q0 = m.driver.setupQueue(0, { callback: m.drain });
+    const q1 = m.driver.setupQueue(1, { callback: m.drain });
+    m.driver.ready();
+    const r = m.submit(q0, RequestType.IN, 0, 512);
+    expect(slow.pending()).toBe(1);
+    m.driver.writeRegister(R.QUEUE_SEL, 0);
+    m.driver.writeRegister(R.QUEUE_READY, 0);
+    expect(m.driver.readRegister(R.QUEUE_READY)).toBe(0);
+    slow.release();
+    await m.device.drain();
+    expect(m.irqs.isAsserted(IRQ)).toBe(false);
+    m.drain(q0); // reads the used ring whether or not an interrupt came
+    expect(m.memory.readU8(r.req.status)).toBe(0xff);
+    expect(m.done.has(r.req.id)).toBe(false);
+    expect(m.device.inFlight).toBe(0);
+    // A kick of the queue taken back is refused by the transport; the other queue serves.
+    const w = m.submit(q1, RequestType.OUT, 8, new Uint8Array(512).fill(9));
+    await settle(m);
+    expect(m.memory.readU8(w.req.status)).toBe(BlockStatus.OK);
+    expect(inner.data[8 * 512]).toBe(9);
+    expect(m.driver.needsReset()).toBe(false);
+  });
+
+  it('with VIRTIO_F_RING_RESET: a queue reset drops the request in flight; the queue set up again serves from its start', async () => {
+    const inner = new MemoryBackend(1 << 20);
+    const slow = slowReads(inner);
+    const m = machine(slow.backend, { ringFeatures: DEFAULT_RING | RING_RESET }, ALL_TRANSPORT_FEATURES);
+    m.driver.probe();
+    const negotiated = m.driver.negotiate(LINUX_BLK_FEATURES);
+    expect(negotiated & RING_RESET).toBe(RING_RESET);
+    const q = m.driver.setupQueue(0, { callback: m.drain });
+    m.driver.ready();
+    const r1 = m.submit(q, RequestType.IN, 0, 512);
+    const r2 = m.submit(q, RequestType.IN, 8, 512);
+    expect(slow.pending()).toBe(2);
+    m.driver.writeRegister(R.QUEUE_SEL, 0);
+    m.driver.writeRegister(R.QUEUE_RESET, 1);
+    expect(m.driver.readRegister(R.QUEUE_RESET)).toBe(0);
+    expect(m.driver.readRegister(R.QUEUE_READY)).toBe(0);
+    slow.release();
+    await m.device.drain();
+    expect(m.irqs.isAsserted(IRQ)).toBe(false);
+    m.drain(q);
+    for (const rq of [r1, r2]) expect(m.memory.readU8(rq.req.status)).toBe(0xff);
+    expect(m.done.size).toBe(0);
+    // Set up again (new ring memory, positions from 0): served as at activation.
+    const q2 = m.driver.setupQueue(0, { callback: m.drain });
+    const w = m.submit(q2, RequestType.OUT, 16, new Uint8Array(512).fill(5));
+    const r3 = m.submit(q2, RequestType.IN, 16, 512);
+    expect(slow.pending()).toBe(1);
+    slow.release();
+    await settle(m);
+    expect(m.memory.readU8(w.req.status)).toBe(BlockStatus.OK);
+    expect(m.memory.readU8(r3.req.status)).toBe(BlockStatus.OK);
+    expect(m.memory.readU8(r3.buf)).toBe(5);
+    expect([...m.done.keys()].sort()).toEqual([w.req.id, r3.req.id].sort());
+    expect(m.driver.needsReset()).toBe(false);
+  });
+});
+
+describe('features offered only when done (VIRTIO 1.2 §2.2.2, §6.2)', () => {
+  it('never offers VIRTIO_F_IN_ORDER: a driver that would take it never gets it; asking for it is refused', () => {
+    const IN_ORDER = featureBit(Feature.IN_ORDER);
+    const rings = [undefined, featureBit(Feature.RING_PACKED), DEFAULT_RING | featureBit(Feature.RING_PACKED) | RING_RESET];
+    for (const ringFeatures of rings) {
+      const m = machine(new MemoryBackend(1 << 20), ringFeatures === undefined ? {} : { ringFeatures }, ALL_TRANSPORT_FEATURES);
+      m.driver.probe();
+      m.driver.writeRegister(R.DEVICE_FEATURES_SEL, 1);
+      expect(m.driver.readRegister(R.DEVICE_FEATURES) & (1 << (Feature.IN_ORDER - 32))).toBe(0);
+      const negotiated = m.driver.negotiate(0xffff_ffff_ffff_ffffn);
+      expect(negotiated & IN_ORDER).toBe(0n);
+    }
+    for (const bit of [Feature.IN_ORDER, Feature.ORDER_PLATFORM, Feature.SR_IOV, Feature.NOTIFICATION_DATA, Feature.NOTIF_CONFIG_DATA, 41, 63]) {
+      expect(() => new BlockDevice({ backend: new MemoryBackend(4096), ringFeatures: DEFAULT_RING | featureBit(bit) })).toThrow(RangeError);
+    }
+    expect(() => new BlockDevice({ backend: new MemoryBackend(4096), ringFeatures: DEFAULT_RING | featureBit(Feature.IN_ORDER) })).toThrow(/IN_ORDER/);
+  });
+});
+
+describe('write_zeroes_may_unmap follows the backend (VIRTIO 1.2 §5.2.6.2)', () => {
+  it('goes to 0 with a configuration change when hole punching turns out unsupported', async () => {
+    const path = join(dir, 'no-punch.img');
+    writeFileSync(path, Buffer.alloc(1 << 20, 0xcd));
+    const punches: number[] = [];
+    const backend = await FileBackend.open(path, {
+      punchHole: (fd, offset, length) => {
+        punches.push(offset);
+        if (punches.length > 1) throw Object.assign(new Error('not supported'), { code: 'EOPNOTSUPP' });
+        writeSync(fd, Buffer.alloc(length), 0, length, offset);
+      },
+    });
+    const m = machine(backend);
+    m.driver.probe();
+    m.driver.negotiate(LINUX_BLK_FEATURES);
+    const q = m.driver.setupQueue(0, { callback: m.drain });
+    m.driver.ready();
+    expect(m.driver.cread8(O.writeZeroesMayUnmap)).toBe(1);
+    const gen = m.driver.generation();
+    // Punching works: nothing changes.
+    const a = m.submit(q, RequestType.WRITE_ZEROES, 0, encodeSegments([{ sector: 0n, numSectors: 2, flags: 1 }]));
+    await settle(m);
+    expect(m.memory.readU8(a.req.status)).toBe(BlockStatus.OK);
+    expect([m.driver.cread8(O.writeZeroesMayUnmap), m.driver.generation(), m.configChanges()]).toEqual([1, gen, 0]);
+    // EOPNOTSUPP: zeroes are written instead, and the driver is told the device cannot unmap.
+    const b = m.submit(q, RequestType.WRITE_ZEROES, 0, encodeSegments([{ sector: 4n, numSectors: 2, flags: 1 }]));
+    await settle(m);
+    expect(m.memory.readU8(b.req.status)).toBe(BlockStatus.OK);
+    expect(punches).toEqual([0, 2048]);
+    expect(m.configChanges()).toBe(1);
+    expect(m.driver.generation()).not.toBe(gen);
+    expect(m.driver.cread8(O.writeZeroesMayUnmap)).toBe(0);
+    const file = readFileSync(path);
+    expect(file.subarray(2048, 3072).every((x) => x === 0)).toBe(true);
+    // Told once: later requests change nothing.
+    m.submit(q, RequestType.WRITE_ZEROES, 0, encodeSegments([{ sector: 8n, numSectors: 1, flags: 1 }]));
+    m.submit(q, RequestType.DISCARD, 0, encodeSegments([{ sector: 10n, numSectors: 1, flags: 0 }]));
+    await settle(m);
+    expect(m.configChanges()).toBe(1);
+    await m.device.drain();
+    await backend.close();
+  });
+
+  it('a value the embedder gave is kept', async () => {
+    const m = machine(new MemoryBackend(1 << 20), { writeZeroes: { mayUnmap: true } });
+    m.driver.probe();
+    m.driver.negotiate(LINUX_BLK_FEATURES);
+    const q = m.driver.setupQueue(0, { callback: m.drain });
+    m.driver.ready();
+    const a = m.submit(q, RequestType.WRITE_ZEROES, 0, encodeSegments([{ sector: 0n, numSectors: 2, flags: 1 }]));
+    await settle(m);
+    expect(m.memory.readU8(a.req.status)).toBe(BlockStatus.OK);
+    expect([m.driver.cread8(O.writeZeroesMayUnmap), m.configChanges()]).toEqual([1, 0]);
   });
 });
