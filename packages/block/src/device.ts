@@ -97,6 +97,15 @@ export interface BlockDeviceOptions {
    */
   maxInflight?: number;
   /**
+   * Let the backend read straight into the guest's buffers (no copy). Default false: a read goes
+   * into a buffer of the device and is copied into the guest's at completion, unless the device or
+   * that queue was reset meanwhile, so no read lands in guest memory after a reset (VIRTIO 1.2
+   * §2.4.1; virtio-mmio's Status reads 0 at once and Linux reuses the pages). Set it when the
+   * backend copies anyway (vhost-user-blk's session-safe backend) or when the embedder awaits
+   * {@link BlockDevice.drain} before the guest can touch that memory again.
+   */
+  directReads?: boolean;
+  /**
    * Logical block size in bytes (a power of two, 512..65536): offers VIRTIO_BLK_F_BLK_SIZE. Linux
    * checks it with blk_validate_block_size(), and kernels without large block size support refuse
    * a value above the page size (4096 on x86): the disk then fails to probe.
@@ -226,6 +235,7 @@ export class BlockDevice implements VirtioDevice {
   private readonly sizeMax: number;
   private readonly initialWriteback: number;
   private readonly onBackendError: ((error: unknown, info: BackendErrorInfo) => void) | undefined;
+  private readonly directReads: boolean;
   private capacitySectors: number;
   private negotiated = 0n;
   private featuresSeen = false;
@@ -264,6 +274,7 @@ export class BlockDevice implements VirtioDevice {
     this.budgets = Array.from({ length: numQueues }, () => new InFlightBudget(this.depth));
     this.id = options.serial === undefined ? null : encodeId(options.serial);
     this.onBackendError = options.onBackendError;
+    this.directReads = options.directReads === true;
 
     const B = BlockFeature;
     let f = featureBit(Feature.VERSION_1) | (options.ringFeatures ?? (featureBit(Feature.INDIRECT_DESC) | featureBit(Feature.EVENT_IDX)));
@@ -489,6 +500,7 @@ export class BlockDevice implements VirtioDevice {
       segMax: hasFeature(this.deviceFeatures, B.SEG_MAX) ? this.segMax : 0,
       sizeMax: hasFeature(this.deviceFeatures, B.SIZE_MAX) ? this.sizeMax : 0,
       dirtyLogged: context.memory.regions.some((r) => r.dirtyLog !== null),
+      directReads: this.directReads,
       stats: this.stats,
       opStarted: () => {
         this.pendingOps++;
@@ -504,8 +516,8 @@ export class BlockDevice implements VirtioDevice {
   /**
    * The driver took queue `queueIndex` back (QueueReady = 0, or a virtqueue reset, VIRTIO 1.2
    * §2.6.1.1): its worker stops at once. Requests still running in the backend complete without
-   * writing their status or a used element; a data read already handed to the backend may still
-   * land in its buffer (await {@link drain}).
+   * writing their data, their status or a used element (with `directReads`, a read already handed
+   * to the backend may still land in its buffer).
    * @param queueIndex - the queue taken out of service.
    */
   queueReset(queueIndex: number): void {
@@ -537,8 +549,9 @@ export class BlockDevice implements VirtioDevice {
 
   /**
    * Back to the initial state. Requests still running in the backend complete without touching
-   * guest memory or the queues; a data read already handed to the backend may still land in its
-   * guest buffer (as in-flight DMA would): await {@link drain} before reusing that memory.
+   * guest memory or the queues: a read lands in the device's own buffer and is dropped (with
+   * `directReads`, it may still land in its guest buffer, as in-flight DMA would: await
+   * {@link drain} before reusing that memory).
    */
   reset(): void {
     this.stopWorkers();

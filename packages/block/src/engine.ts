@@ -3,7 +3,8 @@
  * device-trait's `serveQueue` under the queue's in-flight budget: parses each request through the
  * chain's byte cursors (any descriptor layout), validates it, runs it against the backend, and
  * completes it in any order: status byte, then `served.complete` (used element, interrupt if the
- * driver wants one, a budget slot freed).
+ * driver wants one, a budget slot freed). Reads go through a bounce buffer of the request unless
+ * `directReads`: the data reaches the guest at completion, and never after a reset.
  *
  * Internal to @vmv/block: the device creates one worker per enabled queue per activation. A
  * worker is killed by a reset, of the device or of its queue; a request still running in the backend then completes without
@@ -77,6 +78,8 @@ export interface EngineHost {
   readonly sizeMax: number;
   /** Guest memory keeps a dirty-page log: data that lands late must be marked again. */
   readonly dirtyLogged: boolean;
+  /** Reads go straight into guest buffers; otherwise through the request's bounce buffer. */
+  readonly directReads: boolean;
   readonly stats: BlockStats;
   /** A backend operation went asynchronous / settled (for drain()). */
   opStarted(): void;
@@ -95,6 +98,10 @@ class BlockRequest {
   stage = STAGE_DONE;
   type = 0;
   sector = 0;
+  /** A read through `bounce`: its first `bounced` bytes go to `inViews` at completion. */
+  bounced = 0;
+  bounce: Uint8Array | null = null;
+  inViews: Uint8Array[] | null = null;
   readonly onOk: () => void;
   readonly onErr: (e: unknown) => void;
 
@@ -165,12 +172,20 @@ export class QueueWorker {
     const chain = r.chain!;
     const sw = r.status!;
     const served = r.served!;
+    const bounced = r.bounced;
+    const inViews = r.inViews;
+    const bounce = r.bounce;
     r.chain = null;
     r.status = null;
     r.served = null;
+    r.bounced = 0;
+    r.inViews = null;
+    if (bounce !== null && bounce.length > BOUNCE_KEEP) r.bounce = null;
     this.inflight--;
     this.free.push(r);
     if (this.dead) return served.complete(chain, 0); // a retired queue drops it; the budget slot is freed
+    // A read through the bounce buffer: its data reaches the guest only now, on a live queue.
+    if (bounced > 0 && status === OK) copyInto(inViews!, bounce!, bounced);
     const stats = this.host.stats;
     if (status === OK) stats.ok++;
     else if (status === IOERR) stats.ioerr++;
@@ -362,9 +377,17 @@ export class QueueWorker {
     const views = data.views(dataOut);
     const backend = this.host.backend;
     const offset = sector * SECTOR_SIZE;
+    let target = views;
+    if (!this.host.directReads) {
+      let b = r.bounce;
+      if (b === null || b.length < dataOut) r.bounce = b = new Uint8Array(dataOut > BOUNCE_MIN ? dataOut : BOUNCE_MIN);
+      r.bounced = dataOut;
+      r.inViews = views;
+      target = [b.subarray(0, dataOut)];
+    }
     let op: unknown;
     try {
-      op = backend.read(offset, views);
+      op = backend.read(offset, target);
     } catch (e) {
       return this.backendFailed(r, e);
     }
@@ -456,6 +479,21 @@ export class QueueWorker {
     // Secure erase without a native implementation: the zeroes must reach stable storage.
     const eraseFlush = type === RequestType.SECURE_ERASE && typeof backend.secureErase !== 'function';
     if (type !== RequestType.DISCARD && (eraseFlush || this.host.writethrough())) await backend.flush();
+  }
+}
+
+/** Bounce buffers of pooled requests start this big, and are kept up to BOUNCE_KEEP bytes. */
+const BOUNCE_MIN = 64 * 1024;
+const BOUNCE_KEEP = 1024 * 1024;
+
+/** Copies the first `length` bytes of `from` into `views`, in order. */
+function copyInto(views: readonly Uint8Array[], from: Uint8Array, length: number): void {
+  let at = 0;
+  for (let i = 0; i < views.length && at < length; i++) {
+    const v = views[i]!;
+    const n = v.length < length - at ? v.length : length - at;
+    v.set(from.subarray(at, at + n));
+    at += n;
   }
 }
 

@@ -105,6 +105,8 @@ export class BlockService implements ServedDevice {
         backend: image.direct
           ? image.backend
           : new SessionSafeBackend(image.backend, inlineReadMax > 0 ? { inlineRead: syncReader(image.file.fd), inlineMaxBytes: inlineReadMax } : {}),
+        // Both backends keep a late read off guest memory already: no second copy in the device.
+        directReads: true,
         readOnly: readonly,
         numQueues: queues,
         queueSize,
