@@ -65,6 +65,47 @@ describe('backend edge cases', () => {
     expect(ring.call.read()).toBeNull();
   });
 
+  it('with PROTOCOL_FEATURES a started ring starts disabled: kicks consume nothing until SET_VRING_ENABLE 1', async () => {
+    const device = new UpperDevice();
+    const { path } = start(device);
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await base(fe, ram);
+    const ring = ringAt(ram, 0, 0);
+    await ring.setup(fe);
+    submit(ram, ring, 'waits', 'x', 0x10000, 0x20000);
+    ring.kick.write(1);
+    await sleep(100);
+    // Started, kicked twice, never enabled: no chain taken, nothing used, no call.
+    expect([device.popped, device.processed]).toEqual([0, 0]);
+    expect(ring.driver.moreUsed()).toBe(false);
+    expect(ring.call.read()).toBeNull();
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    expect(await used(ring)).toBe('waits');
+  });
+
+  it('RESET_OWNER disables every ring and resets the device: a later kick consumes nothing', async () => {
+    const device = new UpperDevice();
+    const { path } = start(device);
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await base(fe, ram);
+    const ring = ringAt(ram, 0, 0);
+    await ring.setup(fe);
+    await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 });
+    submit(ram, ring, 'first', 'x', 0x10000, 0x20000);
+    expect(await used(ring)).toBe('first');
+    const popped = device.popped;
+    await fe.request({ request: Q.RESET_OWNER, needReply: false });
+    expect(await fe.u64({ request: Q.GET_STATUS, needReply: false })).toBe(0n);
+    expect(device.resets).toBe(1);
+    submit(ram, ring, 'after', 'y', 0x11000, 0x21000);
+    ring.kick.write(1);
+    await sleep(100);
+    expect(device.popped).toBe(popped);
+    expect(ring.driver.moreUsed()).toBe(false);
+  });
+
   it('a device failure sets DEVICE_NEEDS_RESET, signals the err eventfd and stops the rings', async () => {
     const device = new UpperDevice();
     const { path, events } = start(device);
