@@ -330,6 +330,26 @@ describe('queues the driver takes back (VIRTIO 1.2 §2.6.1, §4.2.2.1)', () => {
     expect(m.driver.needsReset()).toBe(false);
   });
 
+  it('QueueReady = 0 while requests wait for the in-flight budget: the freed slot does not read the queue again', async () => {
+    const slow = slowReads(new MemoryBackend(1 << 20));
+    const m = machine(slow.backend, { maxInflight: 1 });
+    m.driver.probe();
+    m.driver.negotiate(LINUX_BLK_FEATURES);
+    const q = m.driver.setupQueue(0, { callback: m.drain });
+    m.driver.ready();
+    const reqs = [m.submit(q, RequestType.IN, 0, 512), m.submit(q, RequestType.IN, 8, 512)];
+    expect([slow.pending(), m.device.stats.requests]).toEqual([1, 1]); // the second waits for the slot
+    m.driver.writeRegister(R.QUEUE_SEL, 0);
+    m.driver.writeRegister(R.QUEUE_READY, 0);
+    slow.release();
+    await m.device.drain();
+    await settle(m);
+    expect([slow.pending(), m.device.stats.requests]).toEqual([0, 1]);
+    m.drain(q);
+    expect(m.done.size).toBe(0);
+    for (const r of reqs) expect(m.memory.readU8(r.req.status)).toBe(0xff);
+  });
+
   it('with VIRTIO_F_RING_RESET: a queue reset drops the request in flight; the queue set up again serves from its start', async () => {
     const inner = new MemoryBackend(1 << 20);
     const slow = slowReads(inner);
