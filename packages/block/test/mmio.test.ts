@@ -331,7 +331,9 @@ describe('queues the driver takes back (VIRTIO 1.2 §2.6.1, §4.2.2.1)', () => {
   });
 
   it('QueueReady = 0 while requests wait for the in-flight budget: the freed slot does not read the queue again', async () => {
-    const slow = slowReads(new MemoryBackend(1 << 20));
+    const inner = new MemoryBackend(1 << 20);
+    inner.data.fill(0x77, 0, 8192);
+    const slow = slowReads(inner);
     const m = machine(slow.backend, { maxInflight: 1 });
     m.driver.probe();
     m.driver.negotiate(LINUX_BLK_FEATURES);
@@ -347,7 +349,7 @@ describe('queues the driver takes back (VIRTIO 1.2 §2.6.1, §4.2.2.1)', () => {
     expect([slow.pending(), m.device.stats.requests]).toEqual([0, 1]);
     m.drain(q);
     expect(m.done.size).toBe(0);
-    for (const r of reqs) expect(m.memory.readU8(r.req.status)).toBe(0xff);
+    for (const r of reqs) expect([m.memory.readU8(r.req.status), m.memory.readU8(r.buf)]).toEqual([0xff, 0]);
   });
 
   it('with VIRTIO_F_RING_RESET: a queue reset drops the request in flight; the queue set up again serves from its start', async () => {
