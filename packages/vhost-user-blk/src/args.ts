@@ -137,7 +137,7 @@ export const MAX_INLINE_READ_MAX = 16 << 20;
  * ```
  */
 export const BLOCK_FLAGS: FlagSpecs = {
-  image: { type: 'string', value: 'FILE', required: true, help: 'raw disk image: a regular file or a block device' },
+  image: { type: 'string', value: 'FILE', required: true, aliases: ['blk-file'], help: 'raw disk image: a regular file or a block device' },
   readonly: { type: 'boolean', aliases: ['read-only'], help: 'export read-only (VIRTIO_BLK_F_RO); the image is opened O_RDONLY' },
   queues: { type: 'integer', min: 1, max: 256, default: 1, value: 'N', help: "request queues; QEMU's num-queues must be <= N" },
   serial: { type: 'string', value: 'ID', help: 'device serial (GET_ID), printable ASCII, at most 20 bytes', validate: checkSerial },

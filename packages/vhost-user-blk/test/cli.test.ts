@@ -60,6 +60,8 @@ describe('parseArgs', () => {
       options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, coalesce: false, poll: false, logLevel: 'debug' },
     });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--read-only'])).toMatchObject({ options: { readonly: true } });
+    // vhost-user.rst's names for a vhost-user-blk backend program: --blk-file and --read-only
+    expect(parseArgs(['--socket-path', 's', '--blk-file', 'i'])).toMatchObject({ options: { socket: 's', image: 'i' } });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--queue-size', '4'])).toMatchObject({ options: { queueSize: 4, maxInflight: 4 } });
   });
 
