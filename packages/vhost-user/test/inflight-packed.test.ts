@@ -195,6 +195,25 @@ describe('inflight tracking on a packed ring (INFLIGHT_SHMFD): a restarted backe
     );
   });
 
+  it('a corrupt region fails the ring with VhostUser.InvalidInflightError; the connection stays', async () => {
+    const path = socketPath();
+    const guest = new Guest(16);
+    const first = serve(path);
+    (await guest.connect(path)).close();
+    first.backend.close();
+    const m = mmap(guest.inflightFd, Number(guest.inflight!.mmapSize));
+    const v = new DataView(m.buffer);
+    v.setUint16(12, 0x7777, true); // free_head outside the ring
+    m.close();
+    const second = serve(path);
+    const fe = await guest.connect(path);
+    await until(() => second.events.some((e) => e.type === 'ring-error'), HANG_MS, 'the ring error');
+    const failed = second.events.find((e) => e.type === 'ring-error') as { error: unknown };
+    expect((failed.error as Error).name).toBe('VhostUser.InvalidInflightError');
+    expect(await fe.getFeatures()).toBeGreaterThan(0n);
+    fe.close();
+  });
+
   it('the region shows the chains in flight in the documented layout', async () => {
     const path = socketPath();
     const guest = new Guest(8);
