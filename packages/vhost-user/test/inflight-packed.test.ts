@@ -47,7 +47,7 @@ function socketPath(): string {
  * wraps), the device completes those `completeNow` picks, and the backend dies with the rest in
  * flight. A second backend on the same socket gets the same inflight buffer.
  */
-async function crashAndRestart(size: number, total: number, completeNow: (n: number) => boolean, warmup: number): Promise<void> {
+async function crashAndRestart(size: number, total: number, completeNow: (n: number) => boolean, warmup: number, remap = false): Promise<void> {
   const path = socketPath();
   const guest = track(new PackedGuest(size));
   const first = serve(path);
@@ -57,6 +57,8 @@ async function crashAndRestart(size: number, total: number, completeNow: (n: num
   for (let n = 0; n < warmup; n++) {
     guest.submit(n);
     await until(() => (guest.reap(), guest.done.size === n + 1), HANG_MS, `warm-up request ${n}`);
+    // a new memory table rebuilds the running ring over new mappings (the old ones go when idle)
+    if (remap && n % 7 === 3) await fe1.setMemTable(guest.ram);
   }
   first.device.mode = 'hold';
   for (let n = warmup; n < warmup + total; n++) guest.submit(n);
@@ -100,6 +102,10 @@ describe('inflight tracking on a packed ring (INFLIGHT_SHMFD): a restarted backe
 
   it('every request in flight at the crash completes exactly once, with its data', async () => {
     await crashAndRestart(32, 12, (n) => n % 2 === 0, 45);
+  });
+
+  it('a memory table change under the running ring keeps tracking it', async () => {
+    await crashAndRestart(16, 6, (n) => n % 3 === 1, 30, true);
   });
 
   it('whatever was in flight, and wherever the ring was (property)', async () => {

@@ -111,8 +111,8 @@ export class PackedInflightQueue {
     buffer: ArrayBuffer,
     offset: number,
     readonly capacity: number,
-    private readonly memory: GuestMemory,
-    private readonly ring: GuestAddress,
+    private memory: GuestMemory,
+    private ring: GuestAddress,
   ) {
     this.view = new DataView(buffer, offset, packedInflightQueueRegionSize(capacity));
   }
@@ -125,6 +125,16 @@ export class PackedInflightQueue {
   /** The desc_num field. */
   get descNum(): number {
     return this.view.getUint16(DESC_NUM, LE);
+  }
+
+  /**
+   * The ring was rebuilt over a new memory table: descriptors are read from there from now on.
+   * @param memory - the new guest memory
+   * @param ring - guest address of the descriptor ring
+   */
+  rebind(memory: GuestMemory, ring: GuestAddress): void {
+    this.memory = memory;
+    this.ring = ring;
   }
 
   /** Whether tracking stopped because the region changed under the backend. */

@@ -104,10 +104,17 @@ export class InflightSession {
     this.inflight = null;
   }
 
-  /** The inflight tracker of a running ring rebuilt over new memory, when the buffer covers it. */
-  trackerFor(ring: Vring, inner: Virtqueue): InflightTracker | null {
-    if (inner.format === 'packed') return this.packedTrackers.get(ring.index) ?? null;
-    return this.splitTracker(ring, inner);
+  /**
+   * The inflight tracker of a running ring rebuilt over new memory, when the buffer covers it.
+   * @param ring - the ring
+   * @param inner - the ring rebuilt over `memory`
+   * @param memory - the new guest memory
+   */
+  trackerFor(ring: Vring, inner: Virtqueue, memory: GuestMemory): InflightTracker | null {
+    if (inner.format !== 'packed') return this.splitTracker(ring, inner);
+    const tracker = this.packedTrackers.get(ring.index) ?? null;
+    tracker?.rebind(memory, addr(ring.areas!.desc));
+    return tracker;
   }
 
   private splitTracker(ring: Vring, inner: Virtqueue): InflightQueue | null {

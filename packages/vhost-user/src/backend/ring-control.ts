@@ -277,7 +277,7 @@ export class RingControl {
     }
     // memory table changed under a running ring: same positions over the new memory
     inner.restoreState(ring.queue.current!.saveState());
-    ring.queue.attach(inner, this.inflight.trackerFor(ring, inner));
+    ring.queue.attach(inner, this.inflight.trackerFor(ring, inner, memory));
   }
 
   /**
