@@ -90,3 +90,8 @@ export class UpperDevice implements VirtioDevice {
     this.held = [];
   }
 }
+
+/** An UpperDevice that also offers VIRTIO_F_RING_PACKED. */
+export class PackedUpperDevice extends UpperDevice {
+  override readonly deviceFeatures = features(Feature.VERSION_1, Feature.EVENT_IDX, Feature.INDIRECT_DESC, Feature.RING_PACKED);
+}

@@ -9,8 +9,8 @@
  * - **orphans**: chains the device still holds from a ring that was stopped since. Their
  *   completions are dropped, but they are still counted, so memory they may point into is not
  *   unmapped under the device while its session lives;
- * - **inflight tracking** (split rings, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) and resubmission of
- *   the requests a previous backend left in flight;
+ * - **inflight tracking** (split and packed rings, VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) and
+ *   resubmission of the requests a previous backend left in flight;
  * - **inner swap**: when the memory table changes, the ring is rebuilt over the new memory and
  *   chains popped before still complete correctly.
  *
@@ -18,7 +18,7 @@
  */
 
 import type { DescriptorChain, QueueError, QueueState, RingFormat, Virtqueue } from '@vmv/queue';
-import type { InflightQueue } from './inflight-region.js';
+import type { InflightTracker } from './inflight-region.js';
 
 const NONE = 0;
 const CURRENT = 1;
@@ -37,7 +37,7 @@ export class BackendQueue implements Virtqueue {
   private resubmitLeft = 0;
   /** The private ring resubmitted chains come from, kept to recycle their chain objects. */
   private resubmitSource: Virtqueue | null = null;
-  private tracker: InflightQueue | null = null;
+  private tracker: InflightTracker | null = null;
   private counter = 1;
   /** Per head: NONE, or where the pending chain came from. */
   private readonly origin = new Uint8Array(65536);
@@ -88,7 +88,7 @@ export class BackendQueue implements Virtqueue {
    * Attaches a real ring. Chains popped from a previous one stay completable (through their head).
    * @param counter - the next inflight counter; omitted, the current one is kept
    */
-  attach(inner: Virtqueue, tracker: InflightQueue | null, counter?: number): void {
+  attach(inner: Virtqueue, tracker: InflightTracker | null, counter?: number): void {
     if (this.inner !== null && this.pending > 0) {
       for (let h = 0; h < this.origin.length; h++) if (this.origin[h] === CURRENT) this.origin[h] = STALE;
     }
@@ -175,11 +175,12 @@ export class BackendQueue implements Virtqueue {
         return chain;
       }
     }
+    const from = inner.nextAvail;
     const chain = inner.pop();
     if (chain === null) return null;
     const head = chain.head;
     this.take(chain, CURRENT);
-    if (this.tracker !== null) this.tracker.markInflight(head, this.counter++);
+    if (this.tracker !== null) this.tracker.markInflight(head, this.counter++, from, inner.nextAvail);
     return chain;
   }
 

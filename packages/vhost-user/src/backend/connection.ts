@@ -13,7 +13,7 @@
  * @module
  */
 
-import { DeviceSession, featureBit, type SessionActivation, type SessionEvent, type SessionTransport, type VirtioDevice } from '@vmv/device-trait';
+import { DeviceSession, Feature, featureBit, type SessionActivation, type SessionEvent, type SessionTransport, type VirtioDevice } from '@vmv/device-trait';
 import { UnixStream } from '@vmv/sys';
 import { ConfigFlags, HeaderFlags, ProtocolFeature, VhostFeature, VhostUserRequest as Q, replyCarriesData } from '../protocol/constants.js';
 import { decodeRequest } from '../protocol/decoder.js';
@@ -151,7 +151,10 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     this.table = new RegionTable(settings.maxMemSlots);
     this.channel = new MessageChannel(stream, this, validateRequestHeader);
     this.session = new DeviceSession(device, this, { negotiation: 'frontend', offeredFeatures: settings.offeredFeatures & ~VHOST_ONLY_FEATURES });
-    this.inflight = new InflightSession(() => this.rings.failStarted(() => new InvalidOperationError('inflight buffer replaced under a running ring')));
+    this.inflight = new InflightSession(
+      () => this.rings.failStarted(() => new InvalidOperationError('inflight buffer replaced under a running ring')),
+      (settings.offeredFeatures & featureBit(Feature.RING_PACKED)) !== 0n,
+    );
     this.rings = new RingControl(vrings, this.session, this.table, this.inflight, settings, this);
     this.release = new RegionRelease(this.table, () => this.session.drain(), settings.drainTimeoutMs, settings.emit, () => this.rings.deviceIdle());
   }

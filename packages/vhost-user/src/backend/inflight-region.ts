@@ -59,10 +59,24 @@ export interface InflightRecovery {
 }
 
 /**
+ * What a BackendQueue tells the inflight region of its ring, split or packed. Not exported from
+ * the package.
+ * @internal
+ */
+export interface InflightTracker {
+  /** A chain was fetched: buffer `head`, fetch `counter`, ring positions `from`..`to` (packed). */
+  markInflight(head: number, counter: number, from: number, to: number): void;
+  /** Before its used element is published. */
+  beginUsed(head: number): void;
+  /** After it is published; `usedIdx` is the ring's next used index. */
+  endUsed(head: number, usedIdx: number): void;
+}
+
+/**
  * One queue's region of an inflight buffer. Not exported from the package.
  * @internal
  */
-export class InflightQueue {
+export class InflightQueue implements InflightTracker {
   private readonly view: DataView;
 
   /**

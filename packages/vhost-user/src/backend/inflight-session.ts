@@ -1,8 +1,11 @@
 /**
  * The inflight buffer of one connection (vhost-user.rst "Inflight I/O tracking",
  * INFLIGHT_SHMFD): GET_INFLIGHT_FD creates it, SET_INFLIGHT_FD maps one a previous backend
- * filled, and a split ring that starts under it recovers the requests that backend left in
- * flight ("When reconnecting") and resubmits them to the device, validated like any other chain.
+ * filled, and a ring (split or packed) that starts under it recovers the requests that backend
+ * left in flight ("When reconnecting") and resubmits them to the device, validated like any
+ * other chain. For a device that offers VIRTIO_F_RING_PACKED every queue region has the size of
+ * a packed one (QueueRegionPacked), whichever format the driver picks, so the buffer is laid out
+ * before the format is known and a restarted backend finds the same offsets.
  *
  * @module
  */
@@ -13,7 +16,8 @@ import { mmap, type Mapping } from '@vmv/sys';
 import { encodeInflightReply } from '../protocol/encoder.js';
 import type { InflightDescription } from '../protocol/inflight.js';
 import { InvalidInflightError } from '../errors.js';
-import { INFLIGHT_VERSION, InflightQueue, inflightQueueRegionSize } from './inflight-region.js';
+import { INFLIGHT_VERSION, InflightQueue, inflightQueueRegionSize, type InflightTracker } from './inflight-region.js';
+import { PackedInflightQueue, packedInflightQueueRegionSize, restorePackedInflight } from './inflight-packed.js';
 import { createMappedMemfd, safeClose } from '../channel/fd.js';
 import { toGuestAddress as addr } from './region-table.js';
 import { startState, type Vring } from './vring.js';
@@ -25,6 +29,8 @@ interface Inflight {
   readonly numQueues: number;
   readonly queueSize: number;
   readonly regionSize: number;
+  /** Queue regions sized for the packed layout. */
+  readonly packed: boolean;
 }
 
 /**
@@ -33,11 +39,21 @@ interface Inflight {
  */
 export class InflightSession {
   private inflight: Inflight | null = null;
+  /** Packed trackers by ring index: they map buffer IDs to entries, so a ring rebuilt over new memory keeps its own. */
+  private readonly packedTrackers = new Map<number, PackedInflightQueue>();
 
   /**
    * @param replaced - called when a buffer replaces another (rings running over the old one must stop)
+   * @param packedLayout - the device offers VIRTIO_F_RING_PACKED: queue regions take the packed size
    */
-  constructor(private readonly replaced: () => void) {}
+  constructor(
+    private readonly replaced: () => void,
+    private readonly packedLayout = false,
+  ) {}
+
+  private regionSize(queueSize: number): number {
+    return this.packedLayout ? Math.max(packedInflightQueueRegionSize(queueSize), inflightQueueRegionSize(queueSize)) : inflightQueueRegionSize(queueSize);
+  }
 
   /**
    * GET_INFLIGHT_FD: a fresh zeroed buffer for `desc.numQueues` queues of `desc.queueSize`.
@@ -45,10 +61,10 @@ export class InflightSession {
    * @returns the reply and the buffer's memfd, to be sent with it and closed after
    */
   create(desc: InflightDescription): { reply: Uint8Array; fd: number } {
-    const regionSize = inflightQueueRegionSize(desc.queueSize);
+    const regionSize = this.regionSize(desc.queueSize);
     const size = regionSize * desc.numQueues;
     const { fd, mapping } = createMappedMemfd('vhost-user-inflight', size);
-    this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize });
+    this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize, packed: this.packedLayout });
     const reply = encodeInflightReply({ mmapSize: BigInt(size), mmapOffset: 0n, numQueues: desc.numQueues, queueSize: desc.queueSize });
     return { reply, fd };
   }
@@ -59,7 +75,7 @@ export class InflightSession {
    */
   set(desc: InflightDescription, fd: number): void {
     try {
-      const regionSize = inflightQueueRegionSize(desc.queueSize);
+      const regionSize = this.regionSize(desc.queueSize);
       const needed = regionSize * desc.numQueues;
       if (desc.mmapSize < BigInt(needed) || desc.mmapSize > BigInt(Number.MAX_SAFE_INTEGER) || desc.mmapOffset > BigInt(Number.MAX_SAFE_INTEGER)) {
         throw new InvalidInflightError('buffer size does not fit the queues', { mmapSize: desc.mmapSize, needed });
@@ -70,7 +86,7 @@ export class InflightSession {
       } catch (e) {
         throw new InvalidInflightError('cannot map the inflight buffer', { cause: String(e) });
       }
-      this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize });
+      this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize, packed: this.packedLayout });
     } finally {
       safeClose(fd);
     }
@@ -79,6 +95,7 @@ export class InflightSession {
   /** Unmaps the buffer (the connection ends). */
   drop(): void {
     if (this.inflight === null) return;
+    this.packedTrackers.clear();
     try {
       this.inflight.mapping.close();
     } catch {
@@ -87,8 +104,20 @@ export class InflightSession {
     this.inflight = null;
   }
 
-  /** The inflight tracker for a split ring, when the buffer covers it. */
-  trackerFor(ring: Vring, inner: Virtqueue): InflightQueue | null {
+  /**
+   * The inflight tracker of a running ring rebuilt over new memory, when the buffer covers it.
+   * @param ring - the ring
+   * @param inner - the ring rebuilt over `memory`
+   * @param memory - the new guest memory
+   */
+  trackerFor(ring: Vring, inner: Virtqueue, memory: GuestMemory): InflightTracker | null {
+    if (inner.format !== 'packed') return this.splitTracker(ring, inner);
+    const tracker = this.packedTrackers.get(ring.index) ?? null;
+    tracker?.rebind(memory, addr(ring.areas!.desc));
+    return tracker;
+  }
+
+  private splitTracker(ring: Vring, inner: Virtqueue): InflightQueue | null {
     const inf = this.inflight;
     if (inf === null || inner.format !== 'split' || ring.index >= inf.numQueues || ring.size !== inf.queueSize) return null;
     return new InflightQueue(inf.mapping.buffer, ring.index * inf.regionSize, inf.queueSize);
@@ -102,7 +131,8 @@ export class InflightSession {
    * @param inner - the ring built over `memory` from `config`
    */
   attachFresh(ring: Vring, inner: Virtqueue, memory: GuestMemory, config: QueueConfig): void {
-    const tracker = this.trackerFor(ring, inner);
+    if (inner.format === 'packed') return this.attachPacked(ring, inner, memory, config);
+    const tracker = this.splitTracker(ring, inner);
     if (tracker === null) {
       inner.restoreState(startState(inner, ring.base));
       ring.queue.attach(inner, null);
@@ -129,9 +159,46 @@ export class InflightSession {
     }
   }
 
+  /**
+   * attachFresh for a packed ring: as for split, but the region's rollback/commit protocol gives
+   * the used position, and the chains in flight are resubmitted from the descriptors the region
+   * kept (the ring slots may hold used elements since).
+   * @throws VhostUser.InvalidInflightError when the region is inconsistent (the ring fails)
+   */
+  private attachPacked(ring: Vring, inner: Virtqueue, memory: GuestMemory, config: QueueConfig): void {
+    this.packedTrackers.delete(ring.index);
+    const inf = this.inflight;
+    if (inf === null || ring.index >= inf.numQueues || ring.size !== inf.queueSize) {
+      inner.restoreState(startState(inner, ring.base));
+      ring.queue.attach(inner, null);
+      return;
+    }
+    if (!inf.packed && packedInflightQueueRegionSize(ring.size) > inf.regionSize) {
+      throw new InvalidInflightError('the inflight buffer has no room for a packed queue region', { index: ring.index, regionSize: inf.regionSize });
+    }
+    const tracker = new PackedInflightQueue(inf.mapping.buffer, ring.index * inf.regionSize, inf.queueSize, memory, addr(ring.areas!.desc));
+    if (tracker.version !== INFLIGHT_VERSION || tracker.descNum !== ring.size) {
+      // a fresh buffer (version 0), or one laid out for another ring: start tracking anew
+      inner.restoreState(startState(inner, ring.base));
+      const s = inner.saveState();
+      tracker.initialize(s.nextUsed ?? 0, s.usedWrapCounter ?? 1);
+      this.packedTrackers.set(ring.index, tracker);
+      ring.queue.attach(inner, tracker, 1);
+      return;
+    }
+    const { queue, count, nextCounter } = restorePackedInflight(tracker, inner, memory, config);
+    this.packedTrackers.set(ring.index, tracker);
+    ring.queue.attach(inner, tracker, nextCounter);
+    if (queue !== null) {
+      ring.queue.setResubmit(queue, count);
+      ring.pendingKick = true;
+    }
+  }
+
   private replace(next: Inflight): void {
     const old = this.inflight;
     this.inflight = next;
+    this.packedTrackers.clear();
     if (old !== null) {
       this.replaced();
       try {

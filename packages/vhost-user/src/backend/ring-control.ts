@@ -17,7 +17,7 @@ import { setNonBlocking } from '@vmv/sys';
 import { VhostFeature, VhostUserRequest as Q } from '../protocol/constants.js';
 import { encodeVringStateReply } from '../protocol/encoder.js';
 import type { VringAddr } from '../protocol/vring.js';
-import { InvalidOperationError, InvalidParamError } from '../errors.js';
+import { InvalidOperationError, InvalidParamError, isVhostUserError } from '../errors.js';
 import type { ConnectionSettings } from './connection.js';
 import type { InflightSession } from './inflight-session.js';
 import { addPollStats, noPollStats, type KickPollStats } from './kick-poll.js';
@@ -245,7 +245,14 @@ export class RingControl {
   private tryStart(ring: Vring): void {
     const memory = this.table.memory;
     if (ring.started || ring.areas === null || ring.kick === 'none' || memory === null) return;
-    this.attachRing(ring, memory, true);
+    try {
+      this.attachRing(ring, memory, true);
+    } catch (e) {
+      // an inflight region a previous backend left inconsistent: this ring fails alone (err eventfd, ring-error)
+      if (!isVhostUserError(e, 'VhostUser.InvalidInflightError')) throw e;
+      this.ringFailed(ring, e);
+      return;
+    }
     ring.started = true;
     this.updateRunning(ring);
     ring.watchKick(() => this.host.guard(() => this.onKick(ring)), this.settings.pollIntervalMs);
@@ -270,7 +277,7 @@ export class RingControl {
     }
     // memory table changed under a running ring: same positions over the new memory
     inner.restoreState(ring.queue.current!.saveState());
-    ring.queue.attach(inner, this.inflight.trackerFor(ring, inner));
+    ring.queue.attach(inner, this.inflight.trackerFor(ring, inner, memory));
   }
 
   /**
