@@ -1,6 +1,6 @@
 // Boots the test guest on qemu-system-x86_64 with its disk served by a vhost-user-blk backend, parses the
 // serial console, enforces timeouts and always stops every process it started.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, closeSync, constants as fsc, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -104,6 +104,34 @@ async function waitForSocket(path, child, ms) {
   return false;
 }
 
+/**
+ * Which file is at path (inode and change time: a new file may reuse the inode number), or null when there is none.
+ * A restarted backend replaces its stale socket file.
+ */
+function inodeOf(path) {
+  try {
+    const s = statSync(path, { bigint: true });
+    return `${s.ino}:${s.ctimeNs}`;
+  } catch {
+    return null;
+  }
+}
+
+const qemuVersions = new Map();
+/**
+ * The chardev option making QEMU reconnect to a backend that went away, once a second: `reconnect=1` up to
+ * QEMU 9.1, `reconnect-ms=1000` from 9.2 (where `reconnect` was deprecated; QEMU 10 removed it).
+ * @param {string} qemuBin
+ * @returns {string}
+ */
+function reconnectOption(qemuBin) {
+  if (!qemuVersions.has(qemuBin)) {
+    const m = /version (\d+)\.(\d+)/.exec(execFileSync(qemuBin, ['--version'], { encoding: 'utf8' }));
+    qemuVersions.set(qemuBin, m ? Number(m[1]) * 100 + Number(m[2]) : 0);
+  }
+  return qemuVersions.get(qemuBin) >= 902 ? 'reconnect-ms=1000' : 'reconnect=1';
+}
+
 const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('\n');
 
 /**
@@ -129,6 +157,16 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @property {string[]} console  the serial console lines
  * @property {string} workDir  logs (console.log, qemu.err, backend*.log, cmdline.txt); removed when ok unless keepWorkDir
  * @property {string|null} image  the first disk's image
+ */
+
+/**
+ * What a host action can act on while the guest runs.
+ * @typedef {object} GuestRun
+ * @property {Array<{image: string, pid: number|null}>} disks  each disk's image and current backend pid
+ * @property {(i: number) => Promise<number>} restartBackend  SIGKILLs disk i's backend and starts it again on the
+ *   same socket (the stale socket file left in place for the daemon to replace); resolves with the new pid once it
+ *   listens. Only with opts.reconnect (QEMU must reconnect); rejects when the new backend does not come up.
+ * @property {number} backendRestarts  how many restarts so far
  */
 
 /**
@@ -159,11 +197,13 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @param {boolean} [opts.fio=false]  boot the benchmark initramfs (fio inside; 1 GiB RAM by default)
  * @param {string} [opts.initrd]  another initramfs (from guestInitrd: the base plus a test's modules and programs)
  * @param {string[]} [opts.cmdline=[]]  extra kernel arguments (guest test knobs such as blk.size=N)
+ * @param {boolean} [opts.reconnect=false]  QEMU reconnects to a disk's backend that went away (chardev reconnect
+ *   option), so that the run may restart a backend (`run.restartBackend`) without failing
  * @param {number} [opts.memMiB]  guest RAM (512, or 1024 with fio)
  * @param {number} [opts.cpus=2]
  * @param {number} [opts.timeoutMs]  to the end marker (default 120 s under TCG, 60 s under KVM)
- * @param {(line: string, seconds: number, run: {disks: Array<{image: string, pid: number|null}>}) => void} [opts.onConsoleLine]
- *   each console line, seconds since QEMU start, and the disks' images and backend pids (for a host action the guest asks for)
+ * @param {(line: string, seconds: number, run: GuestRun) => void} [opts.onConsoleLine]
+ *   each console line, seconds since QEMU start, and the run (for a host action the guest asks for)
  * @param {(message: string) => void} [opts.onProgress]  harness steps (backend up, QEMU started, ...)
  * @param {boolean} [opts.keepWorkDir=false]
  * @param {string} [opts.platform='bookworm']  when no guestImage is given
@@ -231,12 +271,16 @@ export async function bootGuest(opts = {}) {
   let qemu = null;
   try {
     // 1. the backends, each listening on its unix socket
-    for (const ep of endpoints) {
-      const blog = openSync(ep.log, 'w');
+    const startBackend = (ep, flags) => {
+      const blog = openSync(ep.log, flags);
       writeSync(blog, `+ ${ep.argv.join(' ')}\n`);
       const proc = track(spawn(ep.argv[0], ep.argv.slice(1), { stdio: ['ignore', blog, blog] }));
       ep.proc = proc;
       closeSync(blog);
+      return proc;
+    };
+    for (const ep of endpoints) {
+      const proc = startBackend(ep, 'w');
       let spawnError = null;
       proc.on('error', (e) => { spawnError ??= e; });
       const up = await waitForSocket(ep.socket, proc, 30_000);
@@ -273,7 +317,7 @@ export async function bootGuest(opts = {}) {
         args.push('-drive', `id=d${i},file=${qemuOptValue(disk.image)},if=none,format=raw,${disk.direct ? 'cache=none,aio=native' : 'cache=writeback,aio=threads'}${disk.readonly ? ',readonly=on' : ''}`,
           '-device', `virtio-blk${sfx},drive=d${i},num-queues=${queues}`);
       } else {
-        args.push('-chardev', `socket,id=vub${i},path=${qemuOptValue(disk.endpoint.socket)}`,
+        args.push('-chardev', `socket,id=vub${i},path=${qemuOptValue(disk.endpoint.socket)}${opts.reconnect ? `,${reconnectOption(platform.qemu)}` : ''}`,
           '-device', `${machine === 'microvm' ? 'vhost-user-blk' : 'vhost-user-blk-pci'},chardev=vub${i},num-queues=${queues}`);
       }
     });
@@ -300,7 +344,49 @@ export async function bootGuest(opts = {}) {
       if (!killedReason) killedReason = why;
       try { qemu.kill('SIGKILL'); } catch { /* gone */ }
     };
-    const run = { disks: disks.map((d) => ({ image: d.image, pid: d.endpoint?.proc?.pid ?? null })) };
+    // a backend that dies before the guest finished fails the run at once (the guest would hang on I/O), unless
+    // the run restarted it on purpose
+    const watchBackend = (ep) => {
+      const fn = (code, signal) => {
+        if (markerAt === null && !ep.restarting) setTimeout(() => kill(`backend ${ep.name} exited during the run (code ${code}, signal ${signal})`), 1000);
+      };
+      ep.proc.once('exit', fn);
+      ep.unwatch = () => ep.proc.off('exit', fn);
+    };
+    const run = {
+      disks: disks.map((d) => ({ image: d.image, pid: d.endpoint?.proc?.pid ?? null })),
+      backendRestarts: 0,
+      async restartBackend(i) {
+        const ep = disks[i]?.endpoint;
+        if (!ep) throw new RangeError(`restartBackend: disk ${i} has no backend process`);
+        if (!opts.reconnect) throw new Error('restartBackend: bootGuest was not asked to let QEMU reconnect (opts.reconnect)');
+        if (ep.restarting) throw new Error(`restartBackend: disk ${i}'s backend is already restarting`);
+        ep.restarting = true;
+        try {
+          ep.unwatch();
+          const old = ep.proc;
+          const ino = inodeOf(ep.socket);
+          try { old.kill('SIGKILL'); } catch { /* gone */ }
+          if (!await waitExit(old, 5000)) throw new Error(`backend ${ep.name} (pid ${old.pid}) survived SIGKILL for 5 s`);
+          const proc = startBackend(ep, 'a');
+          const deadline = Date.now() + 30_000;
+          while (inodeOf(ep.socket) === ino || inodeOf(ep.socket) === null) {
+            if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`restarted backend ${ep.name} exited (code ${proc.exitCode}): ${tail(readFileSync(ep.log, 'utf8'), 10)}`);
+            if (Date.now() > deadline) throw new Error(`restarted backend ${ep.name} did not listen on ${ep.socket} within 30 s`);
+            await new Promise((r) => setTimeout(r, 25));
+          }
+          run.disks[i].pid = proc.pid;
+          run.backendRestarts++;
+          watchBackend(ep);
+          return proc.pid;
+        } catch (err) {
+          kill(`restartBackend: ${err.message}`);
+          throw err;
+        } finally {
+          ep.restarting = false;
+        }
+      },
+    };
     const onLine = (raw) => {
       const line = raw.replace(/\r$/, '');
       const secs = (performance.now() - tq) / 1000;
@@ -337,21 +423,14 @@ export async function bootGuest(opts = {}) {
     });
     const stdoutDone = new Promise((r) => qemu.stdout.once('close', r));
     const timeout = setTimeout(() => kill(`no end marker within ${timeoutMs / 1000} s`), timeoutMs);
-    // a backend that dies before the guest finished fails the run at once (the guest would hang on I/O)
-    const watches = endpoints.map((ep) => {
-      const fn = (code, signal) => {
-        if (markerAt === null) setTimeout(() => kill(`backend ${ep.name} exited during the run (code ${code}, signal ${signal})`), 1000);
-      };
-      ep.proc.once('exit', fn);
-      return [ep.proc, fn];
-    });
+    for (const ep of endpoints) watchBackend(ep);
     const qexit = await new Promise((res) => {
       qemu.once('exit', (code, signal) => res({ code, signal }));
       qemu.once('error', () => res({ code: null, signal: null }));
     });
     clearTimeout(timeout);
     clearTimeout(postMarkerTimer);
-    for (const [proc, fn] of watches) proc.off('exit', fn);
+    for (const ep of endpoints) ep.unwatch();
     await Promise.race([stdoutDone, new Promise((r) => setTimeout(r, 2000))]);
     if (buf) onLine(buf);
     result.qemuExit = qexit;
@@ -369,7 +448,8 @@ export async function bootGuest(opts = {}) {
       if (result.tests[t] !== 'PASS') errors.push(`guest test ${t}: ${result.tests[t] ?? 'did not run'}`);
     }
   } finally {
-    // 3. stop everything we started, in order: QEMU (if still there), then the backend
+    // 3. stop everything we started, in order: QEMU (if still there), then the backend (after a restart under way)
+    for (let i = 0; i < 350 && endpoints.some((ep) => ep.restarting); i++) await new Promise((r) => setTimeout(r, 100));
     if (qemu && qemu.exitCode === null && qemu.signalCode === null) {
       try { qemu.kill('SIGKILL'); } catch { /* gone */ }
       await waitExit(qemu, 5000);
