@@ -1,11 +1,11 @@
 // The guest test cases: each prepares a disk image on the host, boots the guest with some guest tests, then
 // checks the image file on the host after the guest powered off and the backend exited.
-import { copyFileSync, mkdtempSync, rmSync, truncateSync } from 'node:fs';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootGuest } from './boot.mjs';
 import { qsdBackend, resolveBackend } from './backends.mjs';
-import { createImage, md5Range, run, which } from './image.mjs';
+import { createImage, ensureGuestImage, md5Range, run, which } from './image.mjs';
 
 const MiB = 1 << 20;
 const md5 = async (buf) => (await import('node:crypto')).createHash('md5').update(buf).digest('hex');
@@ -29,6 +29,51 @@ function verifyBlk(r, image, st) {
   expectEq(e, 'guest->host [4M,8M) in the image file', md5Range(image, 4 * MiB, 4 * MiB), v['write-md5']);
   expectEq(e, 'guest->host small writes in the image file', md5Range(image, 8 * MiB + 12288, 20480), v['small-md5']);
   return e;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// kill: the daemon SIGKILLed and restarted under load (guest/tests/kill.sh)
+
+const KILLS = 10;
+const KILL_DONE = 'VMVKILL-DONE';
+
+/** mulberry32: a small seeded PRNG, so that a failing run's kill moments can be replayed (VMV_GUEST_SEED). */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * The blocks of [0, mib MiB) of the image that do not hold what kill.sh's generation `gen` writes there: 'VMV',
+ * the generation byte, the block's offset (u64 LE), those 12 bytes repeated over the 4 KiB block.
+ * @returns {{bad: number, first: string[]}}
+ */
+function checkGeneration(image, mib, gen) {
+  const buf = readFileSync(image).subarray(0, mib * MiB);
+  const unit = Buffer.alloc(12);
+  const want = Buffer.alloc(4096);
+  let bad = 0;
+  const first = [];
+  for (let off = 0; off < buf.length; off += 4096) {
+    unit.write('VMV', 0, 'latin1');
+    unit[3] = gen;
+    unit.writeBigUInt64LE(BigInt(off), 4);
+    for (let i = 0; i < 4096; i += 12) unit.copy(want, i, 0, Math.min(12, 4096 - i));
+    const got = buf.subarray(off, off + 4096);
+    if (got.equals(want)) continue;
+    bad++;
+    if (first.length < 5) {
+      const units = new Set();
+      for (let i = 0; i + 12 <= 4096; i += 12) units.add(got.subarray(i, i + 12).toString('hex'));
+      first.push(`block at ${off}: ${units.size} distinct 12-byte units, first ${got.subarray(0, 12).toString('hex')}`);
+    }
+  }
+  return { bad, first };
 }
 
 /**
@@ -114,6 +159,68 @@ export const CASES = {
       return e;
     },
   },
+  kill: {
+    title: `the daemon SIGKILLed ${KILLS} times under a QD32 two-queue O_DIRECT write load and restarted on the same socket; QEMU reconnects, resubmits from the inflight region; guest and host check every block`,
+    tests: ['kill'],
+    size: 64 * MiB,
+    backends: ['vmv'],
+    fio: true,
+    reconnect: true,
+    timeoutMs: 300_000,
+    cmdline: (st) => [`kill.mib=${st.mib}`, `kill.gens=${st.gens}`],
+    prepare(image, size) {
+      createImage(image, size);
+      const seed = Number(process.env.VMV_GUEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+      return { size, mib: 16, gens: KILLS, seed, rand: prng(seed), chain: Promise.resolve(), queued: 0, kills: [], phase: 'boot', ended: false, failed: null };
+    },
+    onConsoleLine(line, run, st) {
+      const m = /^GUEST-KILL-PHASE (\w+) (\d+)/.exec(line);
+      if (!m) return;
+      st.phase = `${m[1]} ${m[2]}`;
+      if (m[1] === 'end') {
+        st.ended = true;
+        // the remaining kills happen now; then the host tells the guest (which polls the disk's last block) that
+        // the daemon stays up
+        st.chain = st.chain.then(async () => {
+          while (st.kills.length < KILLS && !st.failed) await kill(0);
+          const fd = openSync(run.disks[0].image, 'r+');
+          writeSync(fd, Buffer.from(`${KILL_DONE}\n`), 0, KILL_DONE.length + 1, st.size - 4096);
+          closeSync(fd);
+        });
+        return;
+      }
+      // one kill per generation, at a random moment 0 to 1 s into its write phase (TCG writes 16 MiB in 1-2 s)
+      if (m[1] !== 'write' || st.kills.length + st.queued >= KILLS) return;
+      st.queued++;
+      const delay = Math.floor(st.rand() * 1000);
+      st.chain = st.chain.then(() => new Promise((r) => setTimeout(r, delay))).then(async () => {
+        st.queued--;
+        if (!st.ended && st.kills.length < KILLS && !st.failed) await kill(delay);
+      });
+      async function kill(ms) {
+        const t0 = performance.now();
+        const during = st.phase;
+        try {
+          await run.restartBackend(0);
+          st.kills.push(`${during}+${ms}ms(${Math.round(performance.now() - t0)}ms)`);
+        } catch (err) {
+          st.failed = err.message;
+        }
+      }
+    },
+    async verify(r, image, st) {
+      await st.chain;
+      const e = [];
+      if (st.failed) e.push(`restarting the daemon: ${st.failed}`);
+      expectEq(e, 'daemon kills and restarts', st.kills.length, KILLS);
+      expectEq(e, 'generations the guest completed', r.values['kill-gens'], String(st.gens));
+      const { bad, first } = checkGeneration(image, st.mib, st.gens);
+      if (bad) e.push(`host: ${bad} of ${st.mib * 256} blocks in the image file do not hold generation ${st.gens}: ${first.join('; ')}`);
+      if (e.length) e.push(`seed ${st.seed} (VMV_GUEST_SEED), kills: ${st.kills.join(' ')}`);
+      return e;
+    },
+    summary: (st) => `seed ${st.seed}, kills (phase+delay(restart)): ${st.kills.join(' ')}`,
+  },
   readonly: {
     title: 'read-only export: ro=1, writes refused, reads correct, image file unchanged',
     tests: ['smoke', 'readonly'],
@@ -155,13 +262,18 @@ export async function runGuestCase(kind, o = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'vmv-case-'));
   const image = join(dir, 'disk.raw');
   let boot = null;
+  let st = null;
   const errors = [];
   try {
-    const st = c.prepare(image, c.size);
+    st = c.prepare(image, c.size);
     const bo = { queues, cpus: 2 };
+    // a case running fio needs the platform's fio initramfs (built on first use)
+    const guestImage = c.fio && !o.guestImage?.fioInitrd
+      ? await ensureGuestImage({ platform: o.guestImage?.platform.name, fio: true, log: o.onProgress }) : o.guestImage;
     boot = await bootGuest({
       machine, backend, queues, tests: c.tests, image, readonly: Boolean(c.readonly), cmdline: c.cmdline?.(st, bo) ?? [],
-      guestImage: o.guestImage, onProgress: o.onProgress, keepWorkDir: true,
+      guestImage, onProgress: o.onProgress, keepWorkDir: true, fio: Boolean(c.fio), reconnect: Boolean(c.reconnect),
+      timeoutMs: c.timeoutMs,
       onConsoleLine: (line, secs, run) => {
         c.onConsoleLine?.(line, run, st);
         o.onConsoleLine?.(line, secs, run);
@@ -181,6 +293,7 @@ export async function runGuestCase(kind, o = {}) {
   const ok = errors.length === 0;
   const timing = boot ? `init ${fmt(boot.initSeconds)}, marker ${fmt(boot.markerSeconds)}, accel ${boot.accel}` : '';
   let details = timing;
+  if (ok && c.summary) details += `; ${c.summary(st)}`;
   if (!ok) {
     details = `${errors.join('; ')}${timing ? ` [${timing}]` : ''}`;
     if (boot) details += `\n--- console (last 30 lines; logs in ${boot.workDir}, image ${image}) ---\n${boot.console.slice(-30).join('\n')}`;
@@ -207,6 +320,7 @@ export function defaultMatrix() {
     { kind: 'readonly', machine: 'q35', queues: 1 },
     { kind: 'resize', machine: 'microvm', queues: 1 },
     { kind: 'resize', machine: 'q35', queues: 1 },
+    { kind: 'kill', machine: 'q35', queues: 2 },
   ];
 }
 
