@@ -4,7 +4,7 @@ import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, t
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootGuest } from './boot.mjs';
-import { qsdBackend, resolveBackend } from './backends.mjs';
+import { qsdBackend, resolveBackend, vmvBackend } from './backends.mjs';
 import { createImage, ensureGuestImage, md5Range, run, which } from './image.mjs';
 
 const MiB = 1 << 20;
@@ -166,6 +166,7 @@ export const CASES = {
     backends: ['vmv'],
     fio: true,
     reconnect: true,
+    vmvCache: 'auto', // O_DIRECT when the image's filesystem has it: more requests in flight at each kill
     timeoutMs: 300_000,
     cmdline: (st) => [`kill.mib=${st.mib}`, `kill.gens=${st.gens}`],
     prepare(image, size) {
@@ -256,7 +257,9 @@ export async function runGuestCase(kind, o = {}) {
   if (!c) throw new TypeError(`runGuestCase: unknown case ${kind} (${Object.keys(CASES).join(', ')})`);
   const machine = o.machine ?? 'microvm';
   const queues = o.queues ?? (kind === 'mq' ? 2 : 1);
-  const backend = resolveBackend(o.backend ?? 'qsd');
+  let backend = resolveBackend(o.backend ?? 'qsd');
+  // a case may want our daemon on O_DIRECT (slower writes: more requests in flight when it is killed)
+  if (backend.name === 'vmv' && c.vmvCache) backend = vmvBackend({ cache: c.vmvCache });
   const name = `${backend.name}/${machine}/${kind}${queues > 1 ? `-q${queues}` : ''}`;
   const t0 = performance.now();
   const dir = mkdtempSync(join(tmpdir(), 'vmv-case-'));
