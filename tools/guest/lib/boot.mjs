@@ -157,6 +157,7 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @property {string[]} console  the serial console lines
  * @property {string} workDir  logs (console.log, qemu.err, backend*.log, cmdline.txt); removed when ok unless keepWorkDir
  * @property {string|null} image  the first disk's image
+ * @property {number} [frontendRestarts]  how many times the run restarted QEMU (run.restartFrontend)
  */
 
 /**
@@ -167,6 +168,9 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  *   same socket (the stale socket file left in place for the daemon to replace); resolves with the new pid once it
  *   listens. Only with opts.reconnect (QEMU must reconnect); rejects when the new backend does not come up.
  * @property {number} backendRestarts  how many restarts so far
+ * @property {(cmdline?: string[]) => boolean} restartFrontend  SIGKILLs QEMU and starts a new one on the same
+ *   backends and images, the guest's kernel command line extended by cmdline (false when the run is ending)
+ * @property {number} frontendRestarts  how many so far
  */
 
 /**
@@ -327,14 +331,41 @@ export async function bootGuest(opts = {}) {
     const qemuBin = platform.qemu;
     writeFileSync(join(workDir, 'cmdline.txt'), `+ ${qemuBin} ${args.join(' ')}\n`);
     const tq = performance.now();
-    qemu = track(spawn(qemuBin, args, { stdio: ['ignore', 'pipe', 'pipe'] }));
     const what = [...disks.map((d) => (d.backend.builtin ? 'virtio-blk' : `vhost-user-blk (${d.backend.name})`)), ...devices.map((d) => d.name)];
-    onProgress(`qemu (pid ${qemu.pid}) started: ${platform.name}, ${machine}, ${what.join(' + ') || 'no vhost-user device'}, ${queues} queue(s), ${accel}`);
     let stderr = '';
-    qemu.stderr.setEncoding('utf8');
-    qemu.stderr.on('data', (d) => { if (stderr.length < 65536) stderr += d; });
     let spawnError = null;
-    qemu.on('error', (e) => { spawnError ??= e; });
+    let onLine = null;
+    // one QEMU process: its stderr kept, its console parsed line by line
+    const spawnQemu = (argv) => {
+      const proc = track(spawn(qemuBin, argv, { stdio: ['ignore', 'pipe', 'pipe'] }));
+      qemu = proc;
+      onProgress(`qemu (pid ${proc.pid}) started: ${platform.name}, ${machine}, ${what.join(' + ') || 'no vhost-user device'}, ${queues} queue(s), ${accel}`);
+      proc.stderr.setEncoding('utf8');
+      proc.stderr.on('data', (d) => { if (stderr.length < 65536) stderr += d; });
+      proc.on('error', (e) => { spawnError ??= e; });
+      let buf = '';
+      proc.stdout.setEncoding('utf8');
+      proc.stdout.on('data', (d) => {
+        buf += d;
+        let i;
+        while ((i = buf.indexOf('\n')) >= 0) {
+          onLine(buf.slice(0, i));
+          buf = buf.slice(i + 1);
+        }
+      });
+      const stdoutDone = new Promise((r) => proc.stdout.once('close', r));
+      const exited = new Promise((res) => {
+        proc.once('exit', (code, signal) => res({ code, signal }));
+        proc.once('error', () => res({ code: null, signal: null }));
+      });
+      return { exited, rest: async () => {
+        await Promise.race([stdoutDone, new Promise((r) => setTimeout(r, 2000))]);
+        if (buf) onLine(buf);
+        buf = '';
+      } };
+    };
+    let frontend = spawnQemu(args);
+    let frontendRestart = null;
 
     let markerAt = null;
     let kvmError = null;
@@ -354,6 +385,13 @@ export async function bootGuest(opts = {}) {
       ep.unwatch = () => ep.proc.off('exit', fn);
     };
     const run = {
+      frontendRestarts: 0,
+      restartFrontend(cmdline = []) {
+        if (frontendRestart || markerAt !== null || killedReason) return false;
+        frontendRestart = cmdline;
+        try { qemu.kill('SIGKILL'); } catch { /* gone */ }
+        return true;
+      },
       disks: disks.map((d) => ({ image: d.image, pid: d.endpoint?.proc?.pid ?? null })),
       backendRestarts: 0,
       async restartBackend(i) {
@@ -387,7 +425,7 @@ export async function bootGuest(opts = {}) {
         }
       },
     };
-    const onLine = (raw) => {
+    onLine = (raw) => {
       const line = raw.replace(/\r$/, '');
       const secs = (performance.now() - tq) / 1000;
       result.console.push(line);
@@ -411,28 +449,28 @@ export async function bootGuest(opts = {}) {
         setTimeout(() => kill(`KVM internal error: ${line}`), 500);
       }
     };
-    let buf = '';
-    qemu.stdout.setEncoding('utf8');
-    qemu.stdout.on('data', (d) => {
-      buf += d;
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        onLine(buf.slice(0, i));
-        buf = buf.slice(i + 1);
-      }
-    });
-    const stdoutDone = new Promise((r) => qemu.stdout.once('close', r));
     const timeout = setTimeout(() => kill(`no end marker within ${timeoutMs / 1000} s`), timeoutMs);
     for (const ep of endpoints) watchBackend(ep);
-    const qexit = await new Promise((res) => {
-      qemu.once('exit', (code, signal) => res({ code, signal }));
-      qemu.once('error', () => res({ code: null, signal: null }));
-    });
+    let qexit = await frontend.exited;
+    // the run killed QEMU on purpose: a new QEMU on the same backends, the guest booted with more arguments
+    while (frontendRestart && !killedReason) {
+      await frontend.rest();
+      const more = frontendRestart;
+      const argv = [...args];
+      const ai = argv.indexOf('-append');
+      argv[ai + 1] = [argv[ai + 1], ...more].join(' ');
+      writeFileSync(join(workDir, `cmdline${run.frontendRestarts + 1}.txt`), `+ ${qemuBin} ${argv.join(' ')}\n`);
+      onLine(`HOST: QEMU SIGKILLed, starting a new one (${more.join(' ')})`);
+      frontendRestart = null;
+      run.frontendRestarts++;
+      frontend = spawnQemu(argv);
+      qexit = await frontend.exited;
+    }
     clearTimeout(timeout);
     clearTimeout(postMarkerTimer);
     for (const ep of endpoints) ep.unwatch();
-    await Promise.race([stdoutDone, new Promise((r) => setTimeout(r, 2000))]);
-    if (buf) onLine(buf);
+    await frontend.rest();
+    result.frontendRestarts = run.frontendRestarts;
     result.qemuExit = qexit;
     writeFileSync(join(workDir, 'qemu.err'), stderr);
     if (spawnError) errors.push(`cannot start ${qemuBin}: ${spawnError.message}`);

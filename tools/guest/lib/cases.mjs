@@ -49,23 +49,24 @@ function prng(seed) {
 }
 
 /**
- * The blocks of [0, mib MiB) of the image that do not hold what kill.sh's generation `gen` writes there: 'VMV',
- * the generation byte, the block's offset (u64 LE), those 12 bytes repeated over the 4 KiB block.
+ * The blocks of [0, mib MiB) of the image that do not hold what kill.sh's generation lo..hi (hi default lo) writes
+ * there: 'VMV', the generation byte, the block's offset (u64 LE), those 12 bytes repeated over the 4 KiB block.
  * @returns {{bad: number, first: string[]}}
  */
-function checkGeneration(image, mib, gen) {
+function checkGeneration(image, mib, lo, hi = lo) {
   const buf = readFileSync(image).subarray(0, mib * MiB);
   const unit = Buffer.alloc(12);
   const want = Buffer.alloc(4096);
   let bad = 0;
   const first = [];
   for (let off = 0; off < buf.length; off += 4096) {
+    const got = buf.subarray(off, off + 4096);
+    const gen = got[3];
     unit.write('VMV', 0, 'latin1');
     unit[3] = gen;
     unit.writeBigUInt64LE(BigInt(off), 4);
     for (let i = 0; i < 4096; i += 12) unit.copy(want, i, 0, Math.min(12, 4096 - i));
-    const got = buf.subarray(off, off + 4096);
-    if (got.equals(want)) continue;
+    if (gen >= lo && gen <= hi && got.equals(want)) continue;
     bad++;
     if (first.length < 5) {
       const units = new Set();
@@ -222,6 +223,60 @@ export const CASES = {
     },
     summary: (st) => `seed ${st.seed}, kills (phase+delay(restart)): ${st.kills.join(' ')}`,
   },
+  'kill-qemu': {
+    title: 'QEMU SIGKILLed during a QD32 two-queue O_DIRECT write load and a new one started on the same daemon and image: the new guest and the host find every block of a generation acknowledged or later, whole; the new guest writes and verifies one more',
+    tests: ['kill'],
+    size: 64 * MiB,
+    backends: ['vmv'],
+    fio: true,
+    vmvCache: 'auto',
+    timeoutMs: 300_000,
+    cmdline: (st) => [`kill.mib=${st.mib}`, `kill.gens=${st.gens}`],
+    prepare(image, size) {
+      createImage(image, size);
+      const seed = Number(process.env.VMV_GUEST_SEED ?? Math.floor(Math.random() * 2 ** 31));
+      const rand = prng(seed);
+      // the kill: a random moment 0 to 1 s into the write phase of a generation from 2 to 5 (so generation 1 or
+      // later is complete: the image holds no unwritten block)
+      return { size, mib: 16, gens: 6, seed, killGen: 2 + Math.floor(rand() * 4), delay: Math.floor(rand() * 1000), lastWrite: 0,
+        after: null, killed: false, hostCheck: null, guestFailures: [] };
+    },
+    onConsoleLine(line, run, st) {
+      if (/^FAIL: |^GUEST-TEST \S+ FAIL/.test(line)) st.guestFailures.push(line);
+      const m = /^GUEST-KILL-PHASE (\w+) (\d+)/.exec(line);
+      if (!m) return;
+      if (m[1] === 'write' && st.after === null) st.lastWrite = Number(m[2]);
+      if (m[1] === 'write' && !st.killed) {
+        if (st.lastWrite !== st.killGen) return;
+        st.killed = true;
+        setTimeout(() => {
+          // the latest write phase the host has seen: every generation before it was complete (written, fsynced,
+          // verified) before the guest printed it. The guest may be further on: later generations are allowed.
+          st.after = st.lastWrite - 1;
+          if (!run.restartFrontend([`kill.after=${st.after}`])) st.hostCheck = 'the run ended before QEMU could be killed';
+        }, st.delay);
+      } else if (m[1] === 'checked') {
+        const { bad, first } = checkGeneration(run.disks[0].image, st.mib, st.after, st.gens);
+        st.hostCheck = bad ? `host, after the new guest's check: ${bad} blocks hold no generation ${st.after}..${st.gens}: ${first.join('; ')}` : '';
+        const fd = openSync(run.disks[0].image, 'r+');
+        writeSync(fd, Buffer.from(`${KILL_DONE}\n`), 0, KILL_DONE.length + 1, st.size - 4096);
+        closeSync(fd);
+      }
+    },
+    verify(r, image, st) {
+      const e = [];
+      if (st.hostCheck === null) e.push('the new guest never reported its check of the first one\'s generations');
+      else if (st.hostCheck) e.push(st.hostCheck);
+      if (st.guestFailures.length) e.push(`the guest (first or second) failed: ${st.guestFailures.join(' | ')}`);
+      expectEq(e, 'QEMU restarts', r.frontendRestarts, 1);
+      expectEq(e, 'generations the second guest completed', r.values['kill-gens'], String(st.gens + 1));
+      const { bad, first } = checkGeneration(image, st.mib, st.gens + 1);
+      if (bad) e.push(`host: ${bad} of ${st.mib * 256} blocks in the image file do not hold generation ${st.gens + 1}: ${first.join('; ')}`);
+      if (e.length) e.push(`seed ${st.seed} (VMV_GUEST_SEED): QEMU killed ${st.delay} ms into generation ${st.killGen}'s writes`);
+      return e;
+    },
+    summary: (st) => `seed ${st.seed}: QEMU killed ${st.delay} ms into generation ${st.killGen}'s writes; generations ${st.after}..${st.gens} allowed after it`,
+  },
   readonly: {
     title: 'read-only export: ro=1, writes refused, reads correct, image file unchanged',
     tests: ['smoke', 'readonly'],
@@ -324,6 +379,7 @@ export function defaultMatrix() {
     { kind: 'resize', machine: 'microvm', queues: 1 },
     { kind: 'resize', machine: 'q35', queues: 1 },
     { kind: 'kill', machine: 'q35', queues: 2 },
+    { kind: 'kill-qemu', machine: 'q35', queues: 2 },
   ];
 }
 
