@@ -98,7 +98,8 @@ const suites = SUITES.filter((s) => device === undefined || s.device === device)
 platforms = platforms.filter((p) => suites.some((s) => s.platforms.includes(p)));
 
 const t0 = performance.now();
-const deps = ensureHostDeps({ quiet: true, platforms });
+// fio: the blk suite's crash cases (kill, kill-qemu) boot the fio initramfs (bookworm's takes the host's fio)
+const deps = ensureHostDeps({ quiet: true, platforms, fio: suites.some((s) => s.device === 'blk') });
 if (!deps.ok) {
   record('host-deps', false, (performance.now() - t0) / 1000, `${deps.output}\n(set VMV_SKIP_GUEST=1 to skip the real-guest tests)`);
   finish();

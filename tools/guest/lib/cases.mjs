@@ -79,10 +79,14 @@ function checkGeneration(image, mib, lo, hi = lo) {
 
 /**
  * The cases of the guest matrix.
- * `backends`: the backends a case applies to (default all); `onConsoleLine`: a host action the guest asks for.
+ * `backends`: the backends a case applies to (default all); `onConsoleLine`: a host action the guest asks for;
+ * `fio`: boot the fio initramfs; `reconnect`: QEMU reconnects to a restarted backend; `vmvCache`: our daemon's
+ * cache mode (see vmvBackend); `timeoutMs`: to the end marker; `summary`: what a passing run reports.
  * @type {Record<string, {title: string, tests: string[], size: number, readonly?: boolean, backends?: string[],
+ *   fio?: boolean, reconnect?: boolean, vmvCache?: 'auto'|'direct'|'writeback', timeoutMs?: number,
+ *   summary?: (st: object) => string,
  *   cmdline?: (st: object, o: object) => string[], prepare: (image: string, size: number) => object,
- *   onConsoleLine?: (line: string, run: {disks: Array<{image: string, pid: number|null}>}, st: object) => void,
+ *   onConsoleLine?: (line: string, run: import('./boot.mjs').GuestRun, st: object) => void,
  *   verify: (r: import('./boot.mjs').BootResult, image: string, st: object, o: object) => Promise<string[]>|string[]}>}
  */
 export const CASES = {
@@ -365,7 +369,8 @@ export async function runGuestCase(kind, o = {}) {
 
 /**
  * The default matrix for one backend: blk on microvm (virtio-mmio) and q35 (PCI), two queues on both, the
- * ext4 workload, a read-only export, and an online resize on both machines (for backends the case applies to).
+ * ext4 workload, a read-only export, an online resize on both machines, and the crash cases (daemon killed and
+ * restarted; QEMU killed and replaced) on q35 with two queues (for backends the case applies to).
  * @returns {Array<{kind: string, machine: 'microvm'|'q35', queues: number}>}
  */
 export function defaultMatrix() {
