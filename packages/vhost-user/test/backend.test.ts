@@ -510,6 +510,8 @@ describe('VhostUserBackend end to end (TypeScript frontend over a real unix sock
     await fe2.request({ request: Q.SET_STATUS, needReply: false, value: 0x0fn });
     const done = [(await complete(ring!)).token, (await complete(ring!)).token];
     expect(done).toEqual(['a', 'c']);
+    expect(second.events.filter((e) => e.type === 'inflight-resubmitted')).toEqual([{ type: 'inflight-resubmitted', index: 0, count: 2 }]);
+    expect(first.events.filter((e) => e.type === 'inflight-resubmitted')).toEqual([]);
     expect(decode(ram.memory.view(0x20000, 5))).toBe('FIRST');
     expect(decode(ram.memory.view(0x20200, 5))).toBe('THIRD');
     // and new requests continue after the resubmitted ones

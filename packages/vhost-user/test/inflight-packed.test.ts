@@ -80,6 +80,8 @@ async function crashAndRestart(size: number, total: number, completeNow: (n: num
   const fe2 = await guest.connect(path);
   await until(() => (guest.reap(), guest.done.size === warmup + total), HANG_MS, 'the resubmitted requests');
   expect(second.events.filter((e) => e.type === 'ring-error' || e.type === 'needs-reset')).toEqual([]);
+  // the second backend reports what it resubmitted (the daemons log it)
+  expect(second.events.filter((e) => e.type === 'inflight-resubmitted')).toEqual(keep.length === 0 ? [] : [{ type: 'inflight-resubmitted', index: 0, count: keep.length }]);
   // and new requests continue after the resubmitted ones
   for (let n = warmup + total; n < warmup + total + 3; n++) guest.submit(n);
   await until(() => (guest.reap(), guest.done.size === warmup + total + 3), HANG_MS, 'requests after the restart');

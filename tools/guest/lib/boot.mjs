@@ -163,7 +163,8 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
 /**
  * What a host action can act on while the guest runs.
  * @typedef {object} GuestRun
- * @property {Array<{image: string, pid: number|null}>} disks  each disk's image and current backend pid
+ * @property {Array<{image: string, pid: number|null, log: string|null}>} disks  each disk's image, current backend pid
+ *   and backend log file (appended to across restarts)
  * @property {(i: number) => Promise<number>} restartBackend  SIGKILLs disk i's backend and starts it again on the
  *   same socket (the stale socket file left in place for the daemon to replace); resolves with the new pid once it
  *   listens. Only with opts.reconnect (QEMU must reconnect); rejects when the new backend does not come up.
@@ -392,7 +393,7 @@ export async function bootGuest(opts = {}) {
         try { qemu.kill('SIGKILL'); } catch { /* gone */ }
         return true;
       },
-      disks: disks.map((d) => ({ image: d.image, pid: d.endpoint?.proc?.pid ?? null })),
+      disks: disks.map((d) => ({ image: d.image, pid: d.endpoint?.proc?.pid ?? null, log: d.endpoint?.log ?? null })),
       backendRestarts: 0,
       async restartBackend(i) {
         const ep = disks[i]?.endpoint;

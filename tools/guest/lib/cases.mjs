@@ -89,6 +89,20 @@ function checkGeneration(image, mib, lo, hi = lo) {
  *   onConsoleLine?: (line: string, run: import('./boot.mjs').GuestRun, st: object) => void,
  *   verify: (r: import('./boot.mjs').BootResult, image: string, st: object, o: object) => Promise<string[]>|string[]}>}
  */
+/**
+ * What the restarted daemons resubmitted from the inflight region, from their log (our daemon logs
+ * "queue Q: resubmitting N requests ..."; another backend logs nothing, and that is said). Reported,
+ * not required: whether a kill lands with requests in flight is a matter of timing.
+ */
+function resubmissions(log) {
+  if (!log) return 'no backend log';
+  let text;
+  try { text = readFileSync(log, 'utf8'); } catch { return 'no backend log'; }
+  const counts = [...text.matchAll(/resubmitting (\d+) requests? a previous backend left in flight/g)].map((m) => Number(m[1]));
+  const n = counts.reduce((a, b) => a + b, 0);
+  return `resubmitted from the inflight region: ${n} request${n === 1 ? '' : 's'} in ${counts.length} ring start${counts.length === 1 ? '' : 's'}`;
+}
+
 export const CASES = {
   blk: {
     title: 'host->guest and guest->host data, O_DIRECT + fsync, md5 on both sides',
@@ -182,6 +196,7 @@ export const CASES = {
     onConsoleLine(line, run, st) {
       const m = /^GUEST-KILL-PHASE (\w+) (\d+)/.exec(line);
       if (!m) return;
+      st.log ??= run.disks[0].log;
       st.phase = `${m[1]} ${m[2]}`;
       if (m[1] === 'end') {
         st.ended = true;
@@ -225,7 +240,7 @@ export const CASES = {
       if (e.length) e.push(`seed ${st.seed} (VMV_GUEST_SEED), kills: ${st.kills.join(' ')}`);
       return e;
     },
-    summary: (st) => `seed ${st.seed}, kills (phase+delay(restart)): ${st.kills.join(' ')}`,
+    summary: (st) => `seed ${st.seed}, kills (phase+delay(restart)): ${st.kills.join(' ')}; ${resubmissions(st.log)}`,
   },
   'kill-qemu': {
     title: 'QEMU SIGKILLed during a QD32 two-queue O_DIRECT write load and a new one started on the same daemon and image: the new guest and the host find every block of a generation acknowledged or later, whole; the new guest writes and verifies one more',

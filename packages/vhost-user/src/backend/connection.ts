@@ -92,6 +92,17 @@ export type ConnectionEvent =
       readonly error: unknown;
     }
   | {
+      /**
+       * Requests a previous backend left in flight (the inflight region, INFLIGHT_SHMFD) are handed
+       * to the device again, before any new one, as vhost-user.rst's "When reconnecting" asks.
+       */
+      readonly type: 'inflight-resubmitted';
+      /** The ring's index. */
+      readonly index: number;
+      /** How many requests. */
+      readonly count: number;
+    }
+  | {
       /** Memory regions the frontend removed are still mapped, held by requests in flight. */
       readonly type: 'memory-held';
       /** How many regions are held. */

@@ -129,14 +129,15 @@ export class InflightSession {
    * flight queued for resubmission.
    * @param ring - the ring (its areas, size and base are set)
    * @param inner - the ring built over `memory` from `config`
+   * @returns how many chains a previous backend left in flight are queued for resubmission
    */
-  attachFresh(ring: Vring, inner: Virtqueue, memory: GuestMemory, config: QueueConfig): void {
+  attachFresh(ring: Vring, inner: Virtqueue, memory: GuestMemory, config: QueueConfig): number {
     if (inner.format === 'packed') return this.attachPacked(ring, inner, memory, config);
     const tracker = this.splitTracker(ring, inner);
     if (tracker === null) {
       inner.restoreState(startState(inner, ring.base));
       ring.queue.attach(inner, null);
-      return;
+      return 0;
     }
     // Inflight tracking: recover what a previous backend left in flight (vhost-user.rst
     // "When reconnecting"), then start after the entries consumed so far.
@@ -147,31 +148,32 @@ export class InflightSession {
       tracker.initialize(ring.size);
       inner.restoreState(startState(inner, ring.base));
       ring.queue.attach(inner, tracker, 1);
-      return;
+      return 0;
     }
     const { heads, nextCounter } = recovery;
     inner.restoreState({ ...inner.saveState(), nextAvail: (usedIdx + heads.length) & 0xffff, nextUsed: undefined, numAdded: 0 });
     ring.queue.attach(inner, tracker, nextCounter);
-    if (heads.length > 0) {
-      const shadow = resubmitQueue(memory, config, heads);
-      if (shadow !== null) ring.queue.setResubmit(shadow.queue, shadow.count);
-      ring.pendingKick = true;
-    }
+    if (heads.length === 0) return 0;
+    const shadow = resubmitQueue(memory, config, heads);
+    if (shadow !== null) ring.queue.setResubmit(shadow.queue, shadow.count);
+    ring.pendingKick = true;
+    return shadow?.count ?? 0;
   }
 
   /**
    * attachFresh for a packed ring: as for split, but the region's rollback/commit protocol gives
    * the used position, and the chains in flight are resubmitted from the descriptors the region
    * kept (the ring slots may hold used elements since).
+   * @returns how many chains are queued for resubmission
    * @throws VhostUser.InvalidInflightError when the region is inconsistent (the ring fails)
    */
-  private attachPacked(ring: Vring, inner: Virtqueue, memory: GuestMemory, config: QueueConfig): void {
+  private attachPacked(ring: Vring, inner: Virtqueue, memory: GuestMemory, config: QueueConfig): number {
     this.packedTrackers.delete(ring.index);
     const inf = this.inflight;
     if (inf === null || ring.index >= inf.numQueues || ring.size !== inf.queueSize) {
       inner.restoreState(startState(inner, ring.base));
       ring.queue.attach(inner, null);
-      return;
+      return 0;
     }
     if (!inf.packed && packedInflightQueueRegionSize(ring.size) > inf.regionSize) {
       throw new InvalidInflightError('the inflight buffer has no room for a packed queue region', { index: ring.index, regionSize: inf.regionSize });
@@ -184,15 +186,15 @@ export class InflightSession {
       tracker.initialize(s.nextUsed ?? 0, s.usedWrapCounter ?? 1);
       this.packedTrackers.set(ring.index, tracker);
       ring.queue.attach(inner, tracker, 1);
-      return;
+      return 0;
     }
     const { queue, count, nextCounter } = restorePackedInflight(tracker, inner, memory, config);
     this.packedTrackers.set(ring.index, tracker);
     ring.queue.attach(inner, tracker, nextCounter);
-    if (queue !== null) {
-      ring.queue.setResubmit(queue, count);
-      ring.pendingKick = true;
-    }
+    if (queue === null) return 0;
+    ring.queue.setResubmit(queue, count);
+    ring.pendingKick = true;
+    return count;
   }
 
   private replace(next: Inflight): void {

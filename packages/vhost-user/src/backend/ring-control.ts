@@ -272,7 +272,8 @@ export class RingControl {
     config.ready = true;
     const inner = createVirtqueue(memory, config);
     if (fresh) {
-      this.inflight.attachFresh(ring, inner, memory, config);
+      const resubmitted = this.inflight.attachFresh(ring, inner, memory, config);
+      if (resubmitted > 0) this.settings.emit({ type: 'inflight-resubmitted', index: ring.index, count: resubmitted });
       return;
     }
     // memory table changed under a running ring: same positions over the new memory

@@ -201,6 +201,8 @@ export function logBackendEvent(log: DaemonLog, socket: string, event: VhostUser
       return log.error(`device needs reset: ${describe(event.reason)}`, f);
     case 'ring-error':
       return log.error(`queue ${event.index} stopped: ${describe(event.error)}`, f);
+    case 'inflight-resubmitted':
+      return log.info(`queue ${event.index}: resubmitting ${event.count} request${event.count === 1 ? '' : 's'} a previous backend left in flight`, f);
   }
 }
 
