@@ -1,0 +1,11 @@
+/** Every fuzz target, by name (one module each). */
+export const TARGETS = {
+  'split-ring': async () => (await import('./rings.mjs')).ringTarget('split'),
+  'packed-ring': async () => (await import('./rings.mjs')).ringTarget('packed'),
+};
+
+export async function loadTarget(name) {
+  const make = TARGETS[name];
+  if (make === undefined) throw new RangeError(`unknown target ${name} (targets: ${Object.keys(TARGETS).join(', ')})`);
+  return make();
+}
