@@ -2,6 +2,8 @@
 export const TARGETS = {
   'split-ring': async () => (await import('./rings.mjs')).ringTarget('split'),
   'packed-ring': async () => (await import('./rings.mjs')).ringTarget('packed'),
+  mmio: async () => (await import('./mmio.mjs')).mmioTarget,
+  blk: async () => (await import('./blk.mjs')).blkTarget,
 };
 
 export async function loadTarget(name) {
