@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { hex, runOne, saveCase, unhex } from '../lib/engine.mjs';
+import { runOne, saveCase, unhex } from '../lib/engine.mjs';
 import { TARGETS, loadTarget } from '../lib/targets/index.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -164,7 +164,7 @@ else {
     }
   }
   const totals = results.reduce((t, r) => ({ inputs: t.inputs + r.inputs, crashes: t.crashes + r.crashes, hangs: t.hangs + r.hangs, oob: t.oob + r.oob }), { inputs: 0, crashes: 0, hangs: 0, oob: 0 });
-  const out = { date: started.toISOString(), commit: commit(), node: process.version, seed: o.seed, seconds: o.seconds ?? null, inputsPerTarget: o.inputs ?? null, targets: results.map(({ seedInputs, ...r }) => r), totals };
+  const out = { date: started.toISOString(), commit: commit(), node: process.version, seed: o.seed, seconds: o.seconds ?? null, inputsPerTarget: o.inputs ?? null, targets: results.map((r) => ({ ...r, seedInputs: undefined })), totals };
   if (o.json) console.log(JSON.stringify(out, null, 2));
   else console.log(`total: ${totals.inputs} inputs, ${totals.crashes} crashes, ${totals.hangs} hangs, ${totals.oob} out-of-bounds`);
   process.exit(totals.crashes + totals.hangs + totals.oob === 0 ? 0 : 1);

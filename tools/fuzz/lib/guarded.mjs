@@ -11,19 +11,25 @@
 import { GuestMemory } from '@vmv/memory';
 
 export const CANARY = Uint8Array.of(0xc3, 0x5a, 0xa5, 0x3c, 0x96, 0x69, 0x0f, 0xf1);
-const GUARD = 4096;
+export const GUARD = 4096;
+
+/** Host bytes a GuardedMemory of these sizes needs. */
+export function guardedHostSize(lowSize, highSize) {
+  return GUARD + lowSize + GUARD + highSize + GUARD;
+}
 
 export class GuardedMemory {
   /**
    * @param {number} lowSize bytes of the region at GPA 0
    * @param {number} highStart GPA of the second region
    * @param {number} highSize its bytes
+   * @param {ArrayBuffer} [host] the host buffer (e.g. a mapping of a memfd), guardedHostSize() bytes
    */
-  constructor(lowSize = 0x10000, highStart = 0x20000, highSize = 0x4000) {
+  constructor(lowSize = 0x10000, highStart = 0x20000, highSize = 0x4000, host = undefined) {
     this.lowSize = lowSize;
     this.highStart = highStart;
     this.highSize = highSize;
-    this.host = new ArrayBuffer(GUARD + lowSize + GUARD + highSize + GUARD);
+    this.host = host ?? new ArrayBuffer(guardedHostSize(lowSize, highSize));
     this.bytes = new Uint8Array(this.host);
     this.lowAt = GUARD;
     this.highAt = GUARD + lowSize + GUARD;

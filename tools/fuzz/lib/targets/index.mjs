@@ -5,6 +5,7 @@ export const TARGETS = {
   mmio: async () => (await import('./mmio.mjs')).mmioTarget,
   blk: async () => (await import('./blk.mjs')).blkTarget,
   'vhost-user-decode': async () => (await import('./vhost-user-decode.mjs')).vhostUserDecodeTarget,
+  'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
 };
 
 export async function loadTarget(name) {
