@@ -48,6 +48,7 @@ export class GuardedMemory {
     this.high = this.bytes.subarray(this.highAt, this.highAt + highSize);
     this.buf = Buffer.from(this.host);
     this.needle = Buffer.from(CANARY);
+    this.clear();
   }
 
   /** Zeroes guest memory (the canaries stay). */
