@@ -14,7 +14,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { runOne, saveCase, unhex } from '../lib/engine.mjs';
+import { replayOne, saveCase, unhex } from '../lib/engine.mjs';
 import { TARGETS, loadTarget } from '../lib/targets/index.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -99,9 +99,10 @@ function runTarget(name, o, seconds) {
       resolvePromise(r);
     });
     worker.on('error', (e) => {
+      // an exception the campaign could not catch: the whole target counts as one crash
       done = true;
       clearInterval(timer);
-      reject(e);
+      resolvePromise({ name, inputs: Atomics.load(control, 0), seconds: null, inputsPerSecond: null, distinctErrors: 0, errors: {}, crashes: 1, hangs: 0, oob: 0, corpus: 0, features: 0, saved: [], seedInputs: [], workerError: String(e?.stack ?? e) });
     });
     worker.on('exit', (code) => {
       if (!done) {
@@ -128,7 +129,7 @@ async function replay(files) {
     const inputs = saved.inputs ?? [saved.input];
     const state = await target.setup();
     for (const [i, h] of inputs.entries()) {
-      const r = await runOne(target, state, unhex(h));
+      const r = await replayOne(target, state, unhex(h));
       const what = r.kind === null ? `ok (${r.names.length ? r.names.join(', ') : 'no error'})` : `${r.kind.toUpperCase()}: ${r.message}`;
       console.log(`${file}${inputs.length > 1 ? `#${i}` : ''}: ${what}`);
       if (r.kind !== null) {

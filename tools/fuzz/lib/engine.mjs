@@ -144,12 +144,6 @@ export function nameOf(e) {
   return `(thrown ${typeof e})`;
 }
 
-class CrashSignal extends Error {
-  constructor(cause) {
-    super('unexpected exception', { cause });
-  }
-}
-
 function withTimeout(p, ms) {
   let timer;
   const timeout = new Promise((resolve) => {
@@ -159,18 +153,24 @@ function withTimeout(p, ms) {
 }
 
 /**
- * Runs one input.
+ * Runs one input. An unexpected error reported after the input has settled (a device callback
+ * firing late) goes to `late(error)`, for the campaign to charge to this input.
  * @returns {Promise<{ names: string[], features: string[], kind: null | 'crash' | 'hang' | 'oob', message?: string, error?: unknown, ms: number }>}
  */
-export async function runOne(target, state, input) {
+export async function runOne(target, state, input, late = () => {}) {
   const src = new ByteSource(input);
   const names = [];
   const features = [];
+  let done = false;
+  let unexpected;
   const report = {
+    // Never throws: the caller may be the code under test (a diagnostic hook, an event observer).
     error(e) {
       const n = nameOf(e);
-      if (!target.allowed.has(n)) throw new CrashSignal(e);
-      names.push(n);
+      if (target.allowed.has(n)) {
+        if (!done) names.push(n);
+      } else if (done) late(e);
+      else if (unexpected === undefined) unexpected = { error: e };
     },
     feature(k) {
       features.push(k);
@@ -194,10 +194,7 @@ export async function runOne(target, state, input) {
     }
   } catch (e) {
     outcome = null;
-    if (e instanceof CrashSignal) {
-      kind = 'crash';
-      error = e.cause;
-    } else if (nameOf(e) === 'Fuzz.HangError') {
+    if (nameOf(e) === 'Fuzz.HangError') {
       kind = 'hang';
       error = e;
     } else if (target.allowed.has(nameOf(e))) {
@@ -207,7 +204,12 @@ export async function runOne(target, state, input) {
       error = e;
     }
   }
+  done = true;
   const ms = performance.now() - t0;
+  if (kind !== 'hang' && unexpected !== undefined) {
+    kind = 'crash';
+    error = unexpected.error;
+  }
   if (kind === null && typeof outcome === 'string') {
     kind = 'oob';
     message = outcome;
@@ -256,6 +258,23 @@ export async function campaign(target, o) {
   const deadline = o.seconds !== undefined ? start + 1000 * o.seconds : Infinity;
   const limit = o.inputs ?? Infinity;
   const queue = [...(o.seeds ?? [])];
+  // Exceptions after an input settled: a late report, or one no code caught (a callback of the
+  // code under test throwing on a timer or in a promise). Charged to the input running, or to the
+  // one that reported, as crashes.
+  const pendingLate = [];
+  let current = null;
+  const onAsync = (e) => pendingLate.push({ input: current, error: e });
+  process.on('uncaughtException', onAsync);
+  process.on('unhandledRejection', onAsync);
+  const record = (input, r) => {
+    if (r.kind === 'crash') counts.crashes++;
+    else if (r.kind === 'hang') counts.hangs++;
+    else counts.oob++;
+    // one saved case per distinct failure (kind, error name, first stack frame)
+    const frame = r.error instanceof Error ? ((r.error.stack ?? '').split('\n')[1] ?? '') : '';
+    const sig = `${r.kind}|${r.error !== undefined ? nameOf(r.error) : r.message}|${frame.trim()}`;
+    if (!saved.has(sig)) saved.set(sig, saveCase(o.crashDir, target, input, r));
+  };
   while (counts.inputs < limit && (counts.inputs & 63 || performance.now() < deadline)) {
     let input;
     if (queue.length > 0) input = queue.shift();
@@ -266,7 +285,8 @@ export async function campaign(target, o) {
       input = mutate(rng, base, other, target.maxLen);
     }
     o.progress?.(input, counts.inputs);
-    const r = await runOne(target, state, input);
+    current = input;
+    const r = await runOne(target, state, input, (e) => pendingLate.push({ input, error: e }));
     counts.inputs++;
     let fresh = [];
     for (const n of r.names) {
@@ -289,18 +309,20 @@ export async function campaign(target, o) {
       else corpus[rng.below(corpus.length)] = entry;
       if (fresh.some((k) => k.startsWith('error:'))) seedErrors.push(entry);
     }
-    if (r.kind !== null) {
-      if (r.kind === 'crash') counts.crashes++;
-      else if (r.kind === 'hang') counts.hangs++;
-      else counts.oob++;
-      // one saved case per distinct failure (kind, error name, first stack frame)
-      const frame = r.error instanceof Error ? (r.error.stack ?? '').split('\n')[1] ?? '' : '';
-      const sig = `${r.kind}|${r.error !== undefined ? nameOf(r.error) : r.message}|${frame.trim()}`;
-      if (!saved.has(sig)) saved.set(sig, saveCase(o.crashDir, target, input, r));
+    let failed = r.kind !== null;
+    if (failed) record(input, r);
+    while (pendingLate.length > 0) {
+      const late = pendingLate.shift();
+      record(late.input ?? input, { kind: 'crash', error: late.error, message: `late: ${nameOf(late.error)}: ${late.error instanceof Error ? late.error.message : String(late.error)}` });
+      failed = true;
+    }
+    if (failed) {
       if (target.teardown) await target.teardown(state);
       state = await target.setup();
     }
   }
+  process.off('uncaughtException', onAsync);
+  process.off('unhandledRejection', onAsync);
   const seconds = (performance.now() - start) / 1000;
   if (target.teardown) await target.teardown(state);
   return {
@@ -318,4 +340,24 @@ export async function campaign(target, o) {
     saved: [...saved.values()],
     seedInputs: seedErrors.slice(0, 24).map((e) => hex(e.input)),
   };
+}
+
+/**
+ * Replays one saved input as a campaign would judge it, late exceptions included (reports after the
+ * input settled, and uncaught ones within `graceMs` after it).
+ */
+export async function replayOne(target, state, input, graceMs = 50) {
+  const late = [];
+  const onAsync = (e) => late.push(e);
+  process.on('uncaughtException', onAsync);
+  process.on('unhandledRejection', onAsync);
+  try {
+    const r = await runOne(target, state, input, onAsync);
+    await new Promise((resolve) => setTimeout(resolve, graceMs));
+    if (r.kind === null && late.length > 0) return { ...r, kind: 'crash', error: late[0], message: `late: ${nameOf(late[0])}: ${late[0] instanceof Error ? late[0].message : String(late[0])}` };
+    return r;
+  } finally {
+    process.off('uncaughtException', onAsync);
+    process.off('unhandledRejection', onAsync);
+  }
 }
