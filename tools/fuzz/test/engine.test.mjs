@@ -8,7 +8,7 @@ import { describe, expect, it } from '@jest/globals';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ASYNC_HANG_MS, Rng, SYNC_HANG_MS, freshInput, mutate, runOne, saveCase, unhex } from '../lib/engine.mjs';
+import { ASYNC_HANG_MS, Rng, SYNC_HANG_MS, freshInput, mutate, replayOne, runOne, saveCase, unhex } from '../lib/engine.mjs';
 import { CANARY, GuardedMemory } from '../lib/guarded.mjs';
 
 class TypedError extends Error {
@@ -55,6 +55,21 @@ describe('runOne classifies', () => {
     const never = await runOne(fake(() => new Promise(() => {})), {}, new Uint8Array(0));
     expect(never).toMatchObject({ kind: 'hang', message: `the input did not settle within ${ASYNC_HANG_MS} ms` });
   }, 60000);
+
+  it('an unexpected error reported after the input settled as late, and replay as a crash', async () => {
+    const lateReporter = fake((_s, _src, report) => {
+      setTimeout(() => report.error(new TypeError('late')), 5);
+      setTimeout(() => report.error(new TypedError('late but typed')), 5);
+      return null;
+    });
+    const late = [];
+    const r = await runOne(lateReporter, {}, new Uint8Array(0), (e) => late.push(e));
+    expect(r.kind).toBeNull();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(late.map((e) => e.message)).toEqual(['late']);
+    const replayed = await replayOne(lateReporter, {}, new Uint8Array(0));
+    expect(replayed).toMatchObject({ kind: 'crash', message: 'late: TypeError: late' });
+  });
 
   it('a guard check message as out-of-bounds', async () => {
     const r = await runOne(fake(async () => 'write outside guest memory: ...'), {}, new Uint8Array(0));
