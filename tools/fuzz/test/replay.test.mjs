@@ -22,6 +22,8 @@ function replay(files) {
 
 const seeds = readdirSync(join(ROOT, 'seeds')).map((f) => join(ROOT, 'seeds', f));
 const crashDir = join(ROOT, 'crashes');
+const knownDir = join(ROOT, 'known');
+const known = existsSync(knownDir) ? readdirSync(knownDir).filter((f) => f.endsWith('.json')).map((f) => join(knownDir, f)) : [];
 const crashes = existsSync(crashDir) ? readdirSync(crashDir).filter((f) => f.endsWith('.json')).map((f) => join(crashDir, f)) : [];
 
 describe('replay', () => {
@@ -49,5 +51,11 @@ describe('replay', () => {
     const r = await replay([file]);
     expect(r.stdout).toContain('1 files, 0 failing inputs');
     expect(r.code).toBe(0);
+  });
+
+  it.each(known)('known bug %s still reproduces (once fixed, move its input into the seeds)', async (file) => {
+    const r = await replay([file]);
+    expect(r.stdout).toContain('1 files, 1 failing inputs');
+    expect(r.code).toBe(1);
   });
 });
