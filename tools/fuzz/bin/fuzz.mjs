@@ -147,6 +147,7 @@ const o = parse(process.argv.slice(2));
 if (o.replay) await replay(o.replay);
 else {
   const started = new Date();
+  const startCommit = commit(); // the code the campaign runs, even if HEAD moves meanwhile
   const perTarget = o.seconds !== undefined ? o.seconds / o.targets.length : undefined;
   const results = [];
   for (const name of o.targets) {
@@ -165,7 +166,7 @@ else {
     }
   }
   const totals = results.reduce((t, r) => ({ inputs: t.inputs + r.inputs, crashes: t.crashes + r.crashes, hangs: t.hangs + r.hangs, oob: t.oob + r.oob }), { inputs: 0, crashes: 0, hangs: 0, oob: 0 });
-  const out = { date: started.toISOString(), commit: commit(), node: process.version, seed: o.seed, seconds: o.seconds ?? null, inputsPerTarget: o.inputs ?? null, targets: results.map((r) => ({ ...r, seedInputs: undefined })), totals };
+  const out = { date: started.toISOString(), commit: startCommit, node: process.version, seed: o.seed, seconds: o.seconds ?? null, inputsPerTarget: o.inputs ?? null, targets: results.map((r) => ({ ...r, seedInputs: undefined })), totals };
   if (o.json) console.log(JSON.stringify(out, null, 2));
   else console.log(`total: ${totals.inputs} inputs, ${totals.crashes} crashes, ${totals.hangs} hangs, ${totals.oob} out-of-bounds`);
   process.exit(totals.crashes + totals.hangs + totals.oob === 0 ? 0 : 1);
