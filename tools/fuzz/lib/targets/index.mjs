@@ -1,0 +1,15 @@
+/** Every fuzz target, by name (one module each). */
+export const TARGETS = {
+  'split-ring': async () => (await import('./rings.mjs')).ringTarget('split'),
+  'packed-ring': async () => (await import('./rings.mjs')).ringTarget('packed'),
+  mmio: async () => (await import('./mmio.mjs')).mmioTarget,
+  blk: async () => (await import('./blk.mjs')).blkTarget,
+  'vhost-user-decode': async () => (await import('./vhost-user-decode.mjs')).vhostUserDecodeTarget,
+  'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
+};
+
+export async function loadTarget(name) {
+  const make = TARGETS[name];
+  if (make === undefined) throw new RangeError(`unknown target ${name} (targets: ${Object.keys(TARGETS).join(', ')})`);
+  return make();
+}
