@@ -53,7 +53,8 @@ describe('replay', () => {
     expect(r.code).toBe(0);
   });
 
-  it.each(known)('known bug %s still reproduces (once fixed, move its input into the seeds)', async (file) => {
+  // jest refuses an empty table: with no known bug there is nothing to run here
+  (known.length > 0 ? it.each(known) : it.skip.each([['(none)']]))('known bug %s still reproduces (once fixed, move its input into the seeds)', async (file) => {
     const r = await replay([file]);
     expect(r.stdout).toContain('1 files, 1 failing inputs');
     expect(r.code).toBe(1);
