@@ -84,6 +84,49 @@ describe('backend edge cases', () => {
     expect(await used(ring)).toBe('waits');
   });
 
+  it('a started, disabled ring named in discardWhileDisabled returns each chain used with length 0 and calls; the device never sees it; enabled, it serves', async () => {
+    const device = new UpperDevice();
+    const { path } = start(device, { discardWhileDisabled: [0] });
+    const ram = track(new GuestRam());
+    const fe = track(new Frontend(path));
+    await base(fe, ram);
+    const ring = ringAt(ram, 0, 0);
+    const outputs = [0x20000, 0x21000];
+    for (const a of outputs) ram.memory.write(a, text('untouched'));
+    submit(ram, ring, 'before-start', 'a', 0x10000, 0x20000, false);
+    await ring.setup(fe);
+    submit(ram, ring, 'after-start', 'b', 0x11000, 0x21000);
+    const got: [string, number][] = [];
+    await until(() => {
+      for (let u = ring.driver.getBuf(); u !== null; u = ring.driver.getBuf()) got.push([u.token, u.len]);
+      return got.length === 2;
+    }, HANG_MS, 'two discarded chains');
+    expect(got).toEqual([['before-start', 0], ['after-start', 0]]);
+    expect([device.popped, device.processed]).toEqual([0, 0]);
+    expect(ring.call.read()).not.toBeNull();
+    // no side effect: the device-writable buffers are as the driver left them
+    for (const a of outputs) {
+      const bytes = new Uint8Array(9);
+      ram.memory.read(a, bytes);
+      expect(new TextDecoder().decode(bytes)).toBe('untouched');
+    }
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 })).toBe(0n);
+    submit(ram, ring, 'served', 'c', 0x12000, 0x22000);
+    expect(await used(ring)).toBe('served');
+    expect(device.processed).toBe(1);
+    // disabled again: discarding resumes
+    expect(await fe.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 0 })).toBe(0n);
+    submit(ram, ring, 'dropped', 'd', 0x13000, 0x23000);
+    await until(() => ring.driver.moreUsed(), HANG_MS, 'a discarded chain');
+    expect(ring.driver.getBuf()).toMatchObject({ token: 'dropped', len: 0 });
+    expect(device.processed).toBe(1);
+  });
+
+  it('discardWhileDisabled must name rings the device has', () => {
+    expect(() => start(new UpperDevice(), { discardWhileDisabled: [7] })).toThrow(RangeError);
+    expect(() => start(new UpperDevice(), { discardWhileDisabled: [0.5] })).toThrow(RangeError);
+  });
+
   it('RESET_OWNER disables every ring and resets the device: a later kick consumes nothing', async () => {
     const device = new UpperDevice();
     const { path } = start(device);

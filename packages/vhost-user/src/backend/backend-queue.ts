@@ -2,7 +2,8 @@
  * The virtqueue a device sees behind the vhost-user backend: a thin {@link Virtqueue} wrapper
  * over the real ring that adds what vhost-user needs and a device must not know about:
  *
- * - **stop/enable** (vhost-user.rst "Ring states"): a stopped or disabled ring yields no chains;
+ * - **stop/enable** (vhost-user.rst "Ring states"): a stopped or disabled ring yields no chains
+ *   (a disabled ring the backend was told may discard returns its chains unused instead);
  *   a used element completed after the ring was stopped, or after the frontend broke it, is
  *   dropped, never written into a ring the frontend has taken back or corrupted;
  * - **outstanding count**, so GET_VRING_BASE can wait for the device to finish what it popped;
@@ -107,6 +108,25 @@ export class BackendQueue implements Virtqueue {
     this.resubmit = count > 0 ? queue : null;
     this.resubmitSource = this.resubmit;
     this.resubmitLeft = count > 0 ? count : 0;
+  }
+
+  /**
+   * A started ring that is disabled and discards (vhost-user "Ring states": processed without
+   * side effects): up to one ring's worth of available chains is consumed and returned used with
+   * length 0, the device never seeing them. Returns how many; a full ring's worth means more may wait.
+   * @throws Queue errors of a ring the frontend broke
+   */
+  discardAvailable(): number {
+    const inner = this.inner;
+    if (inner === null || this.running) return 0;
+    this.running = true;
+    let n = 0;
+    try {
+      for (let chain = n < inner.size ? this.pop() : null; chain !== null; chain = ++n < inner.size ? this.pop() : null) this.addUsed(chain, 0);
+    } finally {
+      this.running = false;
+    }
+    return n;
   }
 
   /** Starts or pauses yielding chains (enabled state). */

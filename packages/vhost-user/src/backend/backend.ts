@@ -109,6 +109,16 @@ export interface VhostUserBackendOptions {
   /** Poll interval of rings whose frontend sent no kick eventfd (ms, default 1). */
   readonly pollIntervalMs?: number;
   /**
+   * Rings that a started but disabled ring (VHOST_USER_F_PROTOCOL_FEATURES negotiated, no
+   * SET_VRING_ENABLE 1 yet, or disabled since) processes by returning each available chain used
+   * with length 0, the device never seeing it: vhost-user's "processed without side effects", as
+   * a network backend discards transmit packets. Name only rings whose buffers may be dropped
+   * (a console's or net device's transmit queue). Every other ring holds its chains until it is
+   * enabled: for a request that changes state (a block write) or a receive buffer (which must not
+   * be filled), holding is the only processing without side effects. Default: none.
+   */
+  readonly discardWhileDisabled?: readonly number[];
+  /**
    * Interrupt coalescing (default off): used-buffer notifications to a driver that keeps several
    * requests in flight are held while it keeps kicking (its kicks switched off meanwhile, a timer
    * looking at the ring instead) and sent as one when it goes quiet for `quietUs`, or after
@@ -154,6 +164,7 @@ export class VhostUserBackend {
   private readonly drainTimeoutMs: number;
   private readonly backendRequestTimeoutMs: number;
   private readonly pollIntervalMs: number;
+  private readonly discardWhileDisabled: ReadonlySet<number>;
   /** The interrupt coalescing in effect (the option resolved and checked), or null when off. */
   readonly interruptCoalescing: {
     /** A held notification is sent once the driver has not kicked for this long (µs). */
@@ -209,6 +220,11 @@ export class VhostUserBackend {
     }
     this.drainTimeoutMs = checkMs(options.drainTimeoutMs ?? 1000, 'drainTimeoutMs');
     this.pollIntervalMs = checkMs(options.pollIntervalMs ?? 1, 'pollIntervalMs');
+    const discard = options.discardWhileDisabled ?? [];
+    if (!Array.isArray(discard) || !discard.every((i) => Number.isInteger(i) && i >= 0 && i < sizes.length)) {
+      throw new RangeError(`VhostUserBackend: discardWhileDisabled must list ring indices below ${sizes.length}`);
+    }
+    this.discardWhileDisabled = new Set(discard);
     this.backendRequestTimeoutMs = checkMs(options.backendRequestTimeoutMs ?? 5000, 'backendRequestTimeoutMs');
     this.interruptCoalescing = coalesceSettings(options.interruptCoalescing);
     this.kickPolling = pollSettings(options.kickPolling);
@@ -359,6 +375,7 @@ export class VhostUserBackend {
         drainTimeoutMs: this.drainTimeoutMs,
         backendRequestTimeoutMs: this.backendRequestTimeoutMs,
         pollIntervalMs: this.pollIntervalMs,
+        discardWhileDisabled: this.discardWhileDisabled,
         coalesce: this.interruptCoalescing,
         poll: this.kickPolling,
         emit: this.onEvent,

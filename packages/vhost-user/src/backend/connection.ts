@@ -43,6 +43,8 @@ export interface ConnectionSettings {
   /** How long the frontend may take to answer a backend request. */
   readonly backendRequestTimeoutMs: number;
   readonly pollIntervalMs: number;
+  /** Rings that, started but disabled, return their chains unused instead of holding them. */
+  readonly discardWhileDisabled: ReadonlySet<number>;
   /** Interrupt coalescing per ring, or null. */
   readonly coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null;
   /** Predictive polling settings, or null (off). */

@@ -310,6 +310,20 @@ export class RingControl {
     return this.host.isClosed || !this.session.activated || this.rings.every((r) => r.queue.outstanding === 0 && r.queue.orphaned === 0);
   }
 
+  /** A kick on a started, disabled ring that discards: its chains go back unused, the driver is told. */
+  private discard(ring: Vring): void {
+    let n: number;
+    try {
+      n = ring.queue.discardAvailable();
+    } catch (error) {
+      this.ringFailed(ring, error);
+      return;
+    }
+    if (n === 0) return;
+    if (ring.queue.needsNotification()) ring.requestCall();
+    if (n === ring.queue.size) this.deferKick(ring);
+  }
+
   private ringFailed(ring: Vring, error: unknown): void {
     ring.unwatchKick();
     ring.queue.detach();
@@ -321,7 +335,8 @@ export class RingControl {
   private onKick(ring: Vring, poll = false): void {
     if (!ring.started) return;
     if (!this.isEnabled(ring) || this.needsReset()) {
-      ring.pendingKick = true;
+      if (!this.needsReset() && this.settings.discardWhileDisabled.has(ring.index)) this.discard(ring);
+      else ring.pendingKick = true;
       return;
     }
     // Before activation, control messages sent before the kick are processed first (the
