@@ -7,6 +7,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ManifestEntry } from '../../examples/lib/manifest';
 
 export const ROOT = join(__dirname, '..', '..', '..');
 
@@ -21,17 +22,8 @@ export interface Packed {
 }
 
 /** One complete README or docs example, as tools/examples' extractor lists it in manifest.json. */
-export interface Example {
-  id: string;
-  package: string | null;
-  source: string;
-  packages: string[];
-  node: boolean;
-  browser: boolean;
-  esm: string;
-  cjs: string;
-  ts: string;
-}
+/** A program of the examples manifest (tools/examples declares the shape). */
+export type Example = ManifestEntry;
 
 export interface State {
   /** Why the release into the local registry failed, if it did. */

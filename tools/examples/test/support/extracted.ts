@@ -7,17 +7,9 @@ import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 
-export interface ManifestEntry {
-  id: string;
-  package: string | null;
-  source: string;
-  packages: string[];
-  node: boolean;
-  browser: boolean;
-  esm: string;
-  cjs: string;
-  ts: string;
-}
+import type { ManifestEntry } from '../../lib/manifest';
+
+export type { ManifestEntry };
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const lib = require('../../lib/examples.cjs') as {

@@ -10,8 +10,11 @@
  * Guest RAM is a memfd laid out as GuardedMemory (canary pages around two regions); the memory
  * table the frontend sends maps only the two regions, so a canary that changes, or shows up in
  * guest memory or on the disk, is an access outside guest memory. An input whose raw messages could
- * map other parts of the memfd (a raw SET_MEM_TABLE or ADD_MEM_REG with fds) skips that check.
+ * map other parts of the memfd (a raw SET_MEM_TABLE or ADD_MEM_REG with fds) skips that check. Every input
+ * must also leave as many fds open as it found: a descriptor the backend kept after the connection ended
+ * (a memory region, an eventfd, an inflight buffer, a stray fd) is reported as a crash.
  */
+import { readdirSync } from 'node:fs';
 import { BLOCK_ERROR_NAMES, BlockDevice, MemoryBackend } from '@vmv/block';
 import { DEVICE_ERROR_NAMES } from '@vmv/device-trait';
 import { GUEST_MEMORY_ERROR_NAMES } from '@vmv/memory';
@@ -21,6 +24,9 @@ import { SUPPORTED_PROTOCOL_FEATURES, VHOST_USER_ERROR_NAMES, VhostUserBackend }
 import { VhostUserRequest as Q, encodeRequest } from '@vmv/vhost-user/protocol';
 import { GUARD, GuardedMemory, guardedHostSize } from '../guarded.mjs';
 import { writeRequests } from '../requests.mjs';
+
+/** The process's open file descriptors. */
+const openFds = () => readdirSync('/proc/self/fd').length;
 
 const LOW = 0x10000;
 const HIGH_GPA = 0x20000;
@@ -64,6 +70,7 @@ export const vhostUserSessionTarget = {
   },
   async run(state, src, report) {
     const { g, disk, regions } = state;
+    const fdsBefore = openFds();
     g.clear();
     disk.data.fill(0);
     let guarded = true;
@@ -180,6 +187,10 @@ export const vhostUserSessionTarget = {
     state.listener = null;
     await state.device.drain();
     for (const [k, v] of Object.entries(state.device.stats)) if (typeof v === 'number' && v > before[k]) report.feature(`stat:${k}:${Math.min(v - before[k], 4)}`);
+    // every fd the connection received (memory, eventfds, inflight, stray ones) is closed once it has ended:
+    // a leak is a crash
+    const fdsAfter = openFds();
+    if (fdsAfter > fdsBefore) throw new Error(`fd leak: ${fdsAfter} fds open after the connection ended, ${fdsBefore} before it`);
     return guarded ? g.check([disk.data]) : null;
   },
 };
