@@ -10,7 +10,8 @@
  */
 import { DeviceId, Feature, InFlightBudget, featureBit, serveQueue } from '@vmv/device-trait';
 import type { ActivationContext, ChainHandler, DescriptorChain, ServedQueue, VirtioDevice, Writer } from '@vmv/device-trait';
-import { RngError, SourceError, SourceExhaustedError } from './errors.js';
+import type { RngError} from './errors.js';
+import { SourceError, SourceExhaustedError } from './errors.js';
 import type { RateLimiter } from './rate-limiter.js';
 import { MAX_SOURCE_REQUEST, webCryptoSource } from './source.js';
 import type { EntropySource } from './source.js';

@@ -191,7 +191,7 @@ describe('resets and hostile rings', () => {
   it('a corrupted ring is reported as DEVICE_NEEDS_RESET, never thrown', () => {
     const h = new Harness();
     void h.add([{ len: 8, writable: true }]);
-    h.memory.writeU16(h.driver.queueConfig(64).driverArea + 2, 1000); // avail idx far ahead
+    h.memory.writeU16(Number(h.driver.queueConfig(64).driverArea) + 2, 1000); // avail idx far ahead
     expect(() => h.kick()).not.toThrow();
     expect(h.needsReset.length).toBe(1);
   });
