@@ -111,7 +111,9 @@ Every socket reads the one --rng-source and shares the one --max-bytes budget pe
           return Promise.resolve();
         },
         close: async () => {
-          if (--s.users === 0) await s.source.close();
+          if (--s.users > 0) return;
+          await s.source.close();
+          log.info(`read ${s.source.bytesRead} bytes from ${s.source.path}`);
         },
       };
     },

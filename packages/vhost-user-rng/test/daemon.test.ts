@@ -121,6 +121,7 @@ describe('vmv-vhost-user-rng', () => {
     expect(await d.code).toBe(0);
     expect(d.err()).toMatch(/served 16384 bytes in 16 requests socket=".*two\.sock0"/);
     expect(d.err()).toMatch(/served 16384 bytes in 16 requests socket=".*two\.sock1"/);
+    expect(d.err()).toMatch(/read 32768 bytes from .*known\.bin/); // the source consumed by exactly what the guests got
   });
 
   it('--max-bytes is one budget for all sockets: a request beyond it waits (never dropped, never zero bytes)', async () => {

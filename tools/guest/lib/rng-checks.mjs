@@ -35,7 +35,8 @@ function rngDevice(args) {
 function served(r) {
   const e = r.backendExits.find((x) => x.backend === 'vmv-rng');
   const m = e && /served (\d+) bytes in (\d+) requests/.exec(readFileSync(e.log, 'utf8'));
-  return m ? { bytes: Number(m[1]), requests: Number(m[2]) } : null;
+  const read = e && /read (\d+) bytes from /.exec(readFileSync(e.log, 'utf8'));
+  return m ? { bytes: Number(m[1]), requests: Number(m[2]), sourceRead: read ? Number(read[1]) : null } : null;
 }
 
 const PIECE = 4096;
@@ -103,13 +104,14 @@ export function rngReadCheck(img, hooks = {}, bytes = 1 << 20) {
       const kernel = loc.offset + loc.skips.length * CORE_READ;
       const ahead = s.bytes - loc.end;
       const e = [];
+      if (s.sourceRead !== s.bytes) e.push(`the daemon read ${s.sourceRead} bytes from the source file but wrote ${s.bytes} into guest buffers`);
       const bound = v['rng.stopped'] === '1' ? 2 * CORE_READ : Infinity;
       if (ahead < 0 || ahead > bound || ahead % CORE_READ !== 0) {
         e.push(`the daemon wrote ${s.bytes} bytes into guest buffers; the guest read ${bytes}, the kernel ${kernel} (${loc.offset} before, `
           + `${loc.skips.length} x 64 during): ${ahead} after it, not 0, 64 or 128 (virtio_rng's one buffer held ahead, one kthread read)`);
       }
       const seconds = Number(v['rng.seconds']);
-      summary = `${bytes} B = the source file's bytes in order (4 KiB md5s); daemon wrote ${s.bytes} B in ${s.requests} buffers = `
+      summary = `${bytes} B = the source file's bytes in order (4 KiB md5s); daemon read from the file and wrote ${s.bytes} B in ${s.requests} buffers = `
         + `guest ${bytes} + kernel ${kernel} (${loc.offset} before, ${loc.skips.length} x 64 by the hwrng kthread during) + ${ahead} after it (virtio_rng's buffer posted ahead${v['rng.stopped'] === '1' ? ', a kthread read before the switch to none' : ', and the hwrng kthread: not stopped'}); `
         + `${seconds > 0 ? `${Math.round(bytes / seconds)} B/s` : 'rate n/a'} unthrottled (${v['rng.seconds']} s)`;
       return e;
