@@ -112,7 +112,7 @@ export function rngReadCheck(img, hooks = {}, bytes = 1 << 20) {
       }
       const seconds = Number(v['rng.seconds']);
       summary = `${bytes} B = the source file's bytes in order (4 KiB md5s); daemon read from the file and wrote ${s.bytes} B in ${s.requests} buffers = `
-        + `guest ${bytes} + kernel ${kernel} (${loc.offset} before, ${loc.skips.length} x 64 by the hwrng kthread during) + ${ahead} after it (virtio_rng's buffer posted ahead${v['rng.stopped'] === '1' ? ', a kthread read before the switch to none' : ', and the hwrng kthread: not stopped'}); `
+        + `guest ${bytes} + kernel ${kernel} (${loc.offset} before, ${loc.skips.length} x 64 by the hwrng kthread during) + ${ahead} after it (${v['rng.stopped'] === '1' ? 'at most 128: virtio_rng\'s buffer posted ahead, a core read before the switch to none' : 'the hwrng kthread not stopped'}); `
         + `${seconds > 0 ? `${Math.round(bytes / seconds)} B/s` : 'rate n/a'} unthrottled (${v['rng.seconds']} s)`;
       return e;
     },
