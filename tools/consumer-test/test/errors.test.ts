@@ -24,6 +24,7 @@ const CONVENTION: Record<string, { prefix: string; base: string; names: string; 
   '@vmv/device-trait': { prefix: 'Device', base: 'DeviceError', names: 'DEVICE_ERROR_NAMES', guard: 'isDeviceError' },
   '@vmv/bus': { prefix: 'Bus', base: 'BusError', names: 'BUS_ERROR_NAMES', guard: 'isBusError' },
   '@vmv/block': { prefix: 'Block', base: 'BlockError', names: 'BLOCK_ERROR_NAMES', guard: 'isBlockError' },
+  '@vmv/rng': { prefix: 'Rng', base: 'RngError', names: 'RNG_ERROR_NAMES', guard: 'isRngError' },
   '@vmv/transport-mmio': { prefix: 'TransportMmio', base: 'TransportMmioError', names: 'TRANSPORT_MMIO_ERROR_NAMES', guard: 'isTransportMmioError' },
   '@vmv/sys': { prefix: 'Sys', base: 'SysError', names: 'SYS_ERROR_NAMES', guard: 'isSysError' },
   '@vmv/vhost-user': { prefix: 'VhostUser', base: 'VhostUserError', names: 'VHOST_USER_ERROR_NAMES', guard: 'isVhostUserError' },

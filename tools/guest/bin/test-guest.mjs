@@ -12,6 +12,7 @@ import {
   selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
+import { rngRateCheck, rngReadCheck } from '../lib/rng-checks.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -82,6 +83,14 @@ const SUITES = [
       [`${img.platform.name}/test-device/rng`, () => genericRngCheck(img, hooks)],
       [`${img.platform.name}/test-device/unbound`, () => genericUnboundCheck(img, hooks)],
     ],
+  },
+  {
+    // vmv-vhost-user-rng behind vhost-user-rng-pci: the full set on trixie, a smoke test (256 KiB read) on bookworm
+    device: 'rng',
+    platforms: ['bookworm', 'trixie'],
+    tests: (img, hooks) => (img.platform.name === 'trixie'
+      ? [[`trixie/rng/read`, () => rngReadCheck(img, hooks)], [`trixie/rng/rate`, () => rngRateCheck(img, hooks)]]
+      : [[`${img.platform.name}/rng/read`, () => rngReadCheck(img, hooks, 256 << 10)]]),
   },
 ];
 

@@ -180,6 +180,8 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @property {string} name  for messages and the backend's log file
  * @property {(a: {socket: string, platform: import('./platform.mjs').Platform}) => string[]} argv  the backend's command line
  * @property {(chardev: string) => string} qemuDevice  the -device value, given the chardev id to connect to
+ * @property {string} [socketFile]  the socket's file name in the run's directory (default `dev<i>.sock`); a daemon that
+ *   suffixes its -s path as rust-vmm's do (`-s P` listens on `P0`) gets one ending in 0 and is given the rest
  */
 
 /**
@@ -260,7 +262,7 @@ export async function bootGuest(opts = {}) {
     return disk;
   });
   const deviceEndpoints = devices.map((d, i) => {
-    const socket = join(workDir, `dev${i}.sock`);
+    const socket = join(workDir, d.socketFile ?? `dev${i}.sock`);
     const e = { name: d.name, socket, log: join(workDir, `device${i}-${d.name.replace(/[^\w.-]/g, '_')}.log`), proc: null, argv: d.argv({ socket, platform }), spec: d };
     endpoints.push(e);
     return e;

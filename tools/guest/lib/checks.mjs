@@ -71,7 +71,7 @@ export const GUEST_TOOLS = {
  * Boots one check: builds its initramfs (base + modules + programs), boots, then runs `verify` on the result.
  * @returns {Promise<{name: string, ok: boolean, seconds: number, details: string}>}
  */
-async function runCheck(name, img, o) {
+export async function runCheck(name, img, o) {
   const t0 = performance.now();
   const errors = [];
   let r = null;
