@@ -94,31 +94,32 @@ function daemonUsage(pid) {
 
 /**
  * Whether the soak's samples are flat after `warmup` seconds: the open fd count never changes, and the daemon's own
- * resident memory (RssAnon)
- * neither trends up (least-squares slope under 8 KiB/s, which a leak of one 8-byte word per request at the soak's
- * rate would exceed) nor ends more than 8 MiB above where it stood after warm-up (medians of the first and last 30
- * samples: the JavaScript heap breathes with each garbage collection).
+ * resident memory (RssAnon) has reached a plateau. The JavaScript heap grows in steps while its spaces find their
+ * size, so one step after warm-up is allowed; what is not is memory still rising in the second half of the run:
+ * its highest sample more than 1 MiB above the first half's, or a least-squares slope over it above 1 KiB/s (a
+ * byte kept per request at 1,000 requests/s; the soak runs several thousand).
  * @returns {{errors: string[], summary: string}}
  */
 export function flatness(samples, warmup) {
   const after = samples.filter((s) => s.t >= warmup);
-  if (after.length < 30) return { errors: [`only ${after.length} samples after the ${warmup} s warm-up (of ${samples.length})`], summary: '' };
+  if (after.length < 60) return { errors: [`only ${after.length} samples after the ${warmup} s warm-up (of ${samples.length})`], summary: '' };
   const MiBf = (b) => (b / MiB).toFixed(1);
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const half = Math.floor(after.length / 2);
+  const first = after.slice(0, half);
+  const second = after.slice(half);
+  const max = (xs) => Math.max(...xs.map((s) => s.rss));
+  const n = second.length;
+  const mt = second.reduce((a, s) => a + s.t, 0) / n;
+  const mr = second.reduce((a, s) => a + s.rss, 0) / n;
+  const slope = second.reduce((a, s) => a + (s.t - mt) * (s.rss - mr), 0) / second.reduce((a, s) => a + (s.t - mt) ** 2, 0);
   const fds = after.map((s) => s.fds);
-  const rss = after.map((s) => s.rss);
-  const n = after.length;
-  const mt = after.reduce((a, s) => a + s.t, 0) / n;
-  const mr = rss.reduce((a, b) => a + b, 0) / n;
-  const slope = after.reduce((a, s) => a + (s.t - mt) * (s.rss - mr), 0) / after.reduce((a, s) => a + (s.t - mt) ** 2, 0);
-  const early = median(rss.slice(0, 30));
-  const late = median(rss.slice(-30));
   const errors = [];
   if (Math.min(...fds) !== Math.max(...fds)) errors.push(`open fds changed after warm-up: ${Math.min(...fds)}..${Math.max(...fds)}`);
-  if (slope > 8192) errors.push(`RSS grows ${(slope / 1024).toFixed(1)} KiB/s after warm-up`);
-  if (late - early > 8 * MiB) errors.push(`RSS rose from ${MiBf(early)} to ${MiBf(late)} MiB after warm-up`);
-  const summary = `daemon over ${samples.length} s (${n} after a ${warmup} s warm-up): own RSS (RssAnon) ${MiBf(samples[0].rss)} MiB at start, `
-    + `${MiBf(early)} -> ${MiBf(late)} MiB after warm-up (min ${MiBf(Math.min(...rss))}, max ${MiBf(Math.max(...rss))}, slope ${(slope / 1024).toFixed(2)} KiB/s); `
+  if (max(second) - max(first) > MiB) errors.push(`RSS still rising in the second half: highest ${MiBf(max(second))} MiB against ${MiBf(max(first))} MiB in the first`);
+  if (slope > 1024) errors.push(`RSS grows ${(slope / 1024).toFixed(1)} KiB/s in the second half`);
+  const summary = `daemon over ${samples.length} s (warm-up ${warmup} s): own RSS (RssAnon) ${MiBf(samples[0].rss)} MiB at start, `
+    + `${MiBf(after[0].rss)} MiB after warm-up, highest ${MiBf(max(first))} MiB in the first half (${Math.round(first[0].t)}-${Math.round(first.at(-1).t)} s) `
+    + `and ${MiBf(max(second))} MiB in the second (slope ${(slope / 1024).toFixed(2)} KiB/s), ${MiBf(samples.at(-1).rss)} MiB at the end; `
     + `guest RAM pages touched (RssShmem) ${MiBf(samples[0].shmem)} -> ${MiBf(samples.at(-1).shmem)} MiB; `
     + `open fds ${samples[0].fds} at start, ${Math.min(...fds)}..${Math.max(...fds)} after warm-up`;
   return { errors, summary };
