@@ -2,8 +2,12 @@
 #   rng.mode=read  read rng.bytes= bytes from /dev/hwrng; report their md5, the md5 of each 4 KiB piece (the host
 #                  finds each in the source file, and so every 64-byte read the kernel made in between) and the
 #                  seconds the read took; then the hwrng core is switched to "none" (its kthread stops reading)
-#   rng.mode=rate  read rng.chunk= bytes (the rest of the current period), then rng.periods= x rng.chunk bytes;
-#                  report the milliseconds the second read took (the host compares them with the limit)
+#   rng.mode=rate  with the daemon at --max-bytes rng.chunk= per --period rng.period-ms=: read 64 bytes at a time
+#                  until one read waited more than half a period (the budget ran out and a new period began: the
+#                  reads are now in step with the periods), then read rng.periods= x rng.chunk bytes and report the
+#                  milliseconds that took. The budgets of that many periods, less the 64 bytes already taken and the
+#                  64 virtio_rng keeps posted ahead, fall short by 128 bytes, so the read ends when the next period
+#                  begins: after exactly rng.periods= periods plus the guest's own delay (the host compares)
 . /tests/lib.sh
 mode=$(arg rng.mode read)
 cur=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null)
@@ -28,9 +32,15 @@ case "$mode" in
     val rng.seconds "$(awk "BEGIN { print $t1 - $t0 }")"
     ;;
   rate)
-    chunk=$(arg rng.chunk 4096); periods=$(arg rng.periods 4)
-    head -c "$chunk" /dev/hwrng > /dev/null || die "reading /dev/hwrng failed"
-    t1=$(up)
+    chunk=$(arg rng.chunk 4096); periods=$(arg rng.periods 4); period=$(arg rng.period-ms 1000)
+    n=0
+    while :; do
+      t0=$(up)
+      head -c 64 /dev/hwrng > /dev/null || die "reading /dev/hwrng failed"
+      t1=$(up)
+      [ "$(awk "BEGIN { print (($t1 - $t0) * 1000 > $period / 2) }")" = 1 ] && break
+      n=$((n + 1)); [ $n -lt $((chunk / 32 + 64)) ] || die "no read waited for a new period in $n reads of 64 bytes"
+    done
     head -c $((chunk * periods)) /dev/hwrng > /tmp/rng || die "reading /dev/hwrng failed"
     t2=$(up)
     got=$(wc -c < /tmp/rng)
