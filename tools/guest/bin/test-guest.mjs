@@ -12,6 +12,7 @@ import {
   selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
+import { inputCheck } from '../lib/input.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -74,6 +75,11 @@ const SUITES = [
         ...(p === 'trixie' ? [[`${p}/platform/modules`, () => modulesCheck(img, hooks)]] : []),
       ];
     },
+  },
+  {
+    device: 'input',
+    platforms: ['bookworm', 'trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/input/evtest`, () => inputCheck(img, hooks)]],
   },
   {
     device: 'test-device',
