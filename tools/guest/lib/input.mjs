@@ -28,14 +28,14 @@ const TOUCH_EVENTS = [
 ];
 const TOUCH_ABS = [0, 1, 0x2f, 0x35, 0x36, 0x39];
 
-/** A bitmap as sysfs prints it (drivers/input/input.c input_print_bitmap): 64-bit words, highest first. */
+/** A bitmap as sysfs prints it (drivers/input/input.c input_print_bitmap): 64-bit words, highest first, each %lx. */
 function sysfsBitmap(bits) {
   let v = 0n;
   for (const b of bits) v |= 1n << BigInt(b);
   const words = [];
   for (let x = v; x > 0n; x >>= 64n) words.push(x & 0xffff_ffff_ffff_ffffn);
   if (words.length === 0) return '0';
-  return words.reverse().map((w, i) => (i === 0 ? w.toString(16) : w.toString(16).padStart(16, '0'))).join('.');
+  return words.reverse().map((w) => w.toString(16)).join('.');
 }
 
 const hex4 = (n) => n.toString(16).padStart(4, '0');
@@ -58,7 +58,7 @@ export async function inputCheck(img, hooks = {}) {
     { tag: 'kbd', events: KBD_EVENTS, argv: ['--device', kbdFile, '--vendor', hex4(KBD_IDS.vendor), '--product', hex4(KBD_IDS.product), '--id-version', hex4(KBD_IDS.version)] },
     ...(full ? [{ tag: 'touch', events: TOUCH_EVENTS, argv: ['--device', 'touchscreen', '--name', 'vmv-touch', '--serial', 'T-1'] }] : []),
   ];
-  for (const d of devs) d.status = [];
+  for (const d of devs) Object.assign(d, { status: [], statusAtBind: [], client: null });
   const devices = devs.map((d) => ({
     name: `input-${d.tag}`,
     // -s P listens on P0 (as vhost-device-input): a link P -> P0 lets the harness find and QEMU reach it
@@ -70,22 +70,27 @@ export async function inputCheck(img, hooks = {}) {
   let sentAt = 0;
   let receivedAt = 0;
   const clients = [];
+  // Each events socket is joined as soon as its daemon listens, before QEMU starts: status events the guest
+  // kernel sends while binding the device are seen too (and reported), not only those after INPUT-READY.
+  const join_ = (d) => {
+    if (d.client) return;
+    const c = (d.client = connect(d.events_socket));
+    clients.push(c);
+    let buf = '';
+    c.setEncoding('utf8');
+    c.on('data', (t) => {
+      buf += t;
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (line.status) (sentAt === 0 ? d.statusAtBind : d.status).push([line.status.type, line.status.code, line.status.value]);
+        else errors.push(`${d.tag}: the daemon refused a line: ${line.error}`);
+      }
+    });
+    c.on('error', (e) => errors.push(`${d.tag}: events socket: ${e.message}`));
+  };
   const send = () => {
     for (const d of devs) {
-      const c = connect(d.events_socket);
-      clients.push(c);
-      let buf = '';
-      c.setEncoding('utf8');
-      c.on('data', (t) => {
-        buf += t;
-        for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-          const line = JSON.parse(buf.slice(0, nl));
-          buf = buf.slice(nl + 1);
-          if (line.status) d.status.push([line.status.type, line.status.code, line.status.value]);
-          else errors.push(`${d.tag}: the daemon refused a line: ${line.error}`);
-        }
-      });
-      c.on('error', (e) => errors.push(`${d.tag}: events socket: ${e.message}`));
       // packets alternately as one JSON array and as single-event lines
       const lines = [];
       let packet = [];
@@ -98,7 +103,7 @@ export async function inputCheck(img, hooks = {}) {
           packet = [];
         }
       }
-      c.write(`${lines.join('\n')}\n`);
+      d.client.write(`${lines.join('\n')}\n`);
     }
     sentAt = performance.now();
   };
@@ -113,7 +118,10 @@ export async function inputCheck(img, hooks = {}) {
         if (line.includes('INPUT-READY') && sentAt === 0) send();
         if (line.includes('INPUT-RECEIVED') && receivedAt === 0) receivedAt = performance.now();
       },
-      onProgress: hooks.onProgress,
+      onProgress: (m) => {
+        hooks.onProgress?.(m);
+        for (const d of devs) if (m.includes(`backend input-${d.tag} `) && m.includes('listening')) join_(d);
+      },
     });
     errors.push(...r.errors);
     if (r.marker) {
@@ -144,7 +152,9 @@ export async function inputCheck(img, hooks = {}) {
       }
       const kbd = devs[0];
       if (JSON.stringify(kbd.status) !== JSON.stringify([[EV.LED, 1, 1], [EV.LED, 1, 0]])) errors.push(`kbd status events: host got ${JSON.stringify(kbd.status)}, expected exactly CapsLock on then off`);
-      for (const d of devs.slice(1)) if (d.status.length) errors.push(`${d.tag}: unexpected status events ${JSON.stringify(d.status)}`);
+      for (const d of devs.slice(1)) if (d.status.length + d.statusAtBind.length) errors.push(`${d.tag}: unexpected status events ${JSON.stringify([...d.statusAtBind, ...d.status])}`);
+      // what the guest kernel sent by itself while binding: LED events only, and every one the daemon counted reached us
+      if (kbd.statusAtBind.some((e) => e[0] !== EV.LED)) errors.push(`kbd: status events at bind that are not EV_LED: ${JSON.stringify(kbd.statusAtBind)}`);
       for (const e of r.backendExits) {
         const m = /INPUT-STATS (\{.*\})/.exec(readFileSync(e.log, 'utf8'));
         if (!m) { errors.push(`${e.backend}: no INPUT-STATS line in its log`); continue; }
@@ -152,6 +162,7 @@ export async function inputCheck(img, hooks = {}) {
         const d = devs.find((x) => e.backend === `input-${x.tag}`);
         if (d && (s.delivered !== d.events.length || s.droppedEvents !== 0 || s.shortBuffers !== 0)) errors.push(`${e.backend}: stats ${m[1]}`);
         if (d) d.stats = s;
+        if (d && s.statusEvents !== d.status.length + d.statusAtBind.length) errors.push(`${e.backend}: the daemon counted ${s.statusEvents} status events, the host got ${d.status.length + d.statusAtBind.length}`);
       }
     }
   } catch (e) {
@@ -163,7 +174,7 @@ export async function inputCheck(img, hooks = {}) {
   const total = devs.reduce((s, d) => s + d.events.length, 0);
   const secs = receivedAt > sentAt && sentAt > 0 ? (receivedAt - sentAt) / 1000 : null;
   const rate = secs ? `${total} events delivered in ${secs.toFixed(2)} s (${Math.round(total / secs)} events/s, to the guest's console marker)` : 'no rate';
-  let details = ok ? `${rate}; status ${JSON.stringify(devs[0].status)}; stats ${JSON.stringify(devs.map((d) => d.stats))}` : errors.join('; ');
+  let details = ok ? `${rate}; status at bind ${JSON.stringify(devs[0].statusAtBind)}, after the guest's writes ${JSON.stringify(devs[0].status)}; stats ${JSON.stringify(devs.map((d) => d.stats))}` : errors.join('; ');
   if (!ok && r) details += `\n--- console (last 30 lines; logs in ${r.workDir}) ---\n${r.console.slice(-30).join('\n')}`;
   if (ok && r) rmSync(r.workDir, { recursive: true, force: true });
   rmSync(dir, { recursive: true, force: true });
