@@ -36,6 +36,8 @@ export interface InputDeviceOptions {
 export interface InputStats extends EventQueueStats {
   /** Events written into eventq buffers. */
   readonly delivered: number;
+  /** eventq buffers the device holds now, waiting for events. */
+  readonly buffers: number;
   /** eventq buffers with fewer than 8 writable bytes, returned with used length 0. */
   readonly shortBuffers: number;
   /** Status events received on statusq. */
@@ -89,7 +91,7 @@ export class InputDevice implements VirtioDevice {
 
   /** The counters. @returns a snapshot. @example `device.stats.delivered` */
   get stats(): InputStats {
-    return { ...this.queue.stats, ...this.counters };
+    return { ...this.queue.stats, ...this.counters, buffers: this.held.length };
   }
 
   /** Events waiting for eventq buffers (complete packets only). @returns the count. @example `device.backlog` */

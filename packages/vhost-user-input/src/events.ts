@@ -1,7 +1,8 @@
 /**
  * Host events as JSON lines, in and out. In: one event `{"type":"EV_KEY","code":30,"value":1}`
  * (type by number or `EV_*` name) or an array of events ending with EV_SYN/SYN_REPORT (sent all
- * or none). Out: each status event of the driver `{"status":{"type":17,"code":1,"value":1}}`, and
+ * or none); `{"stats":true}` asks for the device's counters. Out: each status event of the driver
+ * `{"status":{"type":17,"code":1,"value":1}}`, `{"stats":{...,"backlog":N}}` answering a query, and
  * `{"error":"..."}` for a line refused (the line is dropped, the stream goes on). Lines are
  * bounded (64 KiB): a longer one is refused, never buffered without end.
  * @module
@@ -29,7 +30,7 @@ function toEvent(v: unknown, at: string): InputEvent {
  * Applies one input line to the device.
  * @param device - the device.
  * @param line - the JSON text.
- * @returns null when taken, else the error line to answer.
+ * @returns null when taken, else the line to answer (an error, or the counters asked for).
  * @example `applyLine(device, '{"type":"EV_KEY","code":30,"value":1}')`
  */
 export function applyLine(device: InputDevice, line: string): string | null {
@@ -42,6 +43,7 @@ export function applyLine(device: InputDevice, line: string): string | null {
     } catch {
       throw new RangeError('not JSON');
     }
+    if (typeof v === 'object' && v !== null && (v as Record<string, unknown>)['stats'] === true) return `${JSON.stringify({ stats: { ...device.stats, backlog: device.backlog } })}\n`;
     if (Array.isArray(v)) device.sendPacket(v.map((e, i) => toEvent(e, `event ${i}`)));
     else {
       const e = toEvent(v, 'event');
@@ -59,7 +61,7 @@ export function statusLine(e: InputEvent): string {
 }
 
 /**
- * Feeds a stream of JSON lines to the device, answering errors on `out`.
+ * Feeds a stream of JSON lines to the device, answering on `out`.
  * @param device - the device.
  * @param input - the byte stream.
  * @param out - where error lines go.
@@ -78,8 +80,8 @@ export function feedLines(device: InputDevice, input: Readable, out: Writable | 
         skipping = false;
         continue;
       }
-      const err = applyLine(device, line);
-      if (err !== null) out.write(err);
+      const answer = applyLine(device, line);
+      if (answer !== null) out.write(answer);
     }
     if (buf.length > MAX_LINE) {
       out.write(`${JSON.stringify({ error: `line longer than ${MAX_LINE} bytes, dropped` })}\n`);

@@ -12,7 +12,7 @@ import {
   selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
-import { inputCheck } from '../lib/input.mjs';
+import { inputCheck, inputOverflowCheck, inputRateCheck } from '../lib/input.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -79,7 +79,11 @@ const SUITES = [
   {
     device: 'input',
     platforms: ['bookworm', 'trixie'],
-    tests: (img, hooks) => [[`${img.platform.name}/input/evtest`, () => inputCheck(img, hooks)]],
+    tests: (img, hooks) => [
+      [`${img.platform.name}/input/evtest`, () => inputCheck(img, hooks)],
+      [`${img.platform.name}/input/overflow`, () => inputOverflowCheck(img, hooks)],
+      [`${img.platform.name}/input/rate`, () => inputRateCheck(img, hooks)],
+    ],
   },
   {
     device: 'test-device',
