@@ -20,7 +20,7 @@ export const PROGRAM = 'vmv-vhost-user-input';
 export const PASSTHROUGH_REFUSED = '--event-list (host evdev passthrough, as vhost-device-input) is not offered yet: it cannot be tested where this daemon is built (no /dev/input, no /dev/uinput); use --device and send events with --events-stdin or --events-socket';
 
 const hex16 = (label: string) => (t: string): number => {
-  if (!/^(0x)?[0-9a-fA-F]{1,4}$/.test(t)) throw new Error(`${label} must be a 16-bit hexadecimal number, got ${JSON.stringify(t)}`);
+  if (!/^(0x)?[0-9a-fA-F]{1,4}$/.test(t)) throw new UsageError(`${label} must be a 16-bit hexadecimal number, got ${JSON.stringify(t)}`);
   return parseInt(t.replace(/^0x/, ''), 16);
 };
 
