@@ -4,6 +4,7 @@ export const TARGETS = {
   'packed-ring': async () => (await import('./rings.mjs')).ringTarget('packed'),
   mmio: async () => (await import('./mmio.mjs')).mmioTarget,
   blk: async () => (await import('./blk.mjs')).blkTarget,
+  input: async () => (await import('./input.mjs')).inputTarget,
   'vhost-user-decode': async () => (await import('./vhost-user-decode.mjs')).vhostUserDecodeTarget,
   'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
 };
