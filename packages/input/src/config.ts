@@ -69,7 +69,10 @@ export class InputConfig {
   readonly bytes = new Uint8Array(ConfigLayout.SIZE_OF);
   private readonly answers: ReadonlyMap<number, Uint8Array>;
 
-  /** @param description - the device. */
+  /**
+   * Computes every answer of the description.
+   * @param description - the device.
+   */
   constructor(description: ValidDescription) {
     this.answers = configAnswers(description);
   }

@@ -13,7 +13,9 @@ import { InvalidDescriptionError } from './errors.js';
  * @example `const x: AbsInfo = { min: 0, max: 32767 };`
  */
 export interface AbsInfo {
+  /** Smallest value. */
   readonly min: number;
+  /** Largest value. */
   readonly max: number;
   /** Noise filter (default 0). */
   readonly fuzz?: number;
@@ -28,9 +30,13 @@ export interface AbsInfo {
  * @example `const ids: DeviceIds = { bustype: Bus.VIRTUAL, vendor: 0x0627, product: 1, version: 1 };`
  */
 export interface DeviceIds {
+  /** BUS_* (BUS_VIRTUAL by default). */
   readonly bustype: number;
+  /** Vendor id. */
   readonly vendor: number;
+  /** Product id. */
   readonly product: number;
+  /** Version. */
   readonly version: number;
 }
 
@@ -68,11 +74,17 @@ export interface InputDescription {
  * @example `validateDescription(json).events.get(EventType.EV_KEY)`
  */
 export interface ValidDescription {
+  /** ID_NAME. */
   readonly name: string;
+  /** ID_SERIAL ('' for none). */
   readonly serial: string;
+  /** ID_DEVIDS. */
   readonly ids: DeviceIds;
+  /** INPUT_PROP_* numbers, sorted. */
   readonly properties: readonly number[];
+  /** Codes of each event type, sorted. */
   readonly events: ReadonlyMap<number, readonly number[]>;
+  /** Range of each absolute axis. */
   readonly abs: ReadonlyMap<number, Required<AbsInfo>>;
 }
 

@@ -12,8 +12,11 @@ import type { DeviceIds, InputDescription } from './description.js';
  * @example `keyboard({ name: 'kbd0', serial: 'A1' })`
  */
 export interface PresetOptions {
+  /** ID_NAME instead of the preset's. */
   readonly name?: string;
+  /** ID_SERIAL (default none). */
   readonly serial?: string;
+  /** Ids instead of the preset's. */
   readonly ids?: Partial<DeviceIds>;
 }
 

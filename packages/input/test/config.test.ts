@@ -85,11 +85,11 @@ describe('config selects answered as evdev reports the device', () => {
   });
 
   it("Linux's probe sees each preset exactly as described", () => {
-    for (const [name, preset] of Object.entries(PRESETS)) {
+    for (const [kind, preset] of Object.entries(PRESETS)) {
       const d = validateDescription(preset());
       const dev = new InputDevice({ description: preset() });
       const seen = linuxProbe({ read: (o, b) => dev.readConfig(o, b), write: (o, b) => dev.writeConfig(o, b) });
-      expect({ name, ...seen, selects: undefined }).toEqual({ name, ...d, props: d.properties, properties: undefined, selects: undefined } as never);
+      expect({ kind, ...seen, selects: undefined }).toEqual({ kind, ...d, props: d.properties, properties: undefined, selects: undefined } as never);
     }
   });
 

@@ -157,7 +157,7 @@ describe('InputDevice: host API and lifecycle', () => {
           sent.push(...p);
           for (const b of bufs) {
             if (h.drivers[0]!.numFree < b.length + 1) break;
-            h.postEventBuffer(b.length === 0 ? [8] : b);
+            h.postEventBuffer(b.length === 0 ? [8] : [...b]);
           }
           h.kick(0);
           h.reap();

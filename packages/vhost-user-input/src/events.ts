@@ -98,7 +98,11 @@ export function feedLines(device: InputDevice, input: Readable, out: Writable | 
  */
 export class EventsSocket {
   private readonly clients = new Set<Socket>();
-  private constructor(private readonly server: Server, readonly path: string) {}
+  /** The socket path. */
+  readonly path: string;
+  private constructor(private readonly server: Server, path: string) {
+    this.path = path;
+  }
 
   /**
    * Listens (a stale socket file is replaced).

@@ -13,7 +13,11 @@ import { EventsSocket, feedLines, statusLine } from './events.js';
  * @example `const s = await InputService.open(values, log); s.device.send(1, 30, 1);`
  */
 export class InputService implements ServedDevice {
-  private constructor(readonly device: InputDevice, private readonly socket: EventsSocket | null, private readonly log: DaemonLog) {}
+  /** The device served. */
+  readonly device: InputDevice;
+  private constructor(device: InputDevice, private readonly socket: EventsSocket | null, private readonly log: DaemonLog) {
+    this.device = device;
+  }
 
   /**
    * Builds the device and starts its event sources.
