@@ -1,8 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { QUEUE_ERROR_NAMES, GUEST_MEMORY_ERROR_NAMES } from '@vmv/device-trait';
-import { EventType, InputDevice, InvalidDescriptionError, Led, Syn, isInputError, keyboard } from '@vmv/input';
-import type { InputEvent } from '@vmv/input';
+import { EventType, InputDevice, Led, Syn, isInputError, keyboard } from '@vmv/input';
+import type { InputEvent , InvalidDescriptionError} from '@vmv/input';
 import { Harness, key, rel, syn } from './support/harness';
 
 const LAYOUTS = [
