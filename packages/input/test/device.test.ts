@@ -100,6 +100,12 @@ describe.each(LAYOUTS)('InputDevice on $name rings', ({ packed, indirect }) => {
 });
 
 describe('InputDevice: host API and lifecycle', () => {
+  it('offers no device feature bits (§5.8.3): VERSION_1 and ring features only; device ID 18, two queues', () => {
+    const d = new InputDevice({ description: keyboard() });
+    expect(d.deviceFeatures & ((1n << 24n) - 1n)).toBe(0n);
+    expect([d.deviceId, d.queueMaxSizes.length, d.configSize]).toEqual([18, 2, 136]);
+  });
+
   it('refuses events the description does not have, and batches not ending in SYN_REPORT, adding nothing', () => {
     const d = new InputDevice({ description: keyboard() });
     expect(() => d.send(EventType.EV_REL, 0, 1)).toThrow(/event type 2 is not in the device's description/);
