@@ -4,6 +4,7 @@
  * socket into eventq buffers, an LED on statusq back to the socket's client, a clean stop.
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { spawn } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { join } from 'node:path';
 import { ConfigSelect, EventType, Led, decodeEvent, encodeEvent } from '@vmv/input';
 import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
 import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
-import { killDaemon, removeDaemonProgram, spawnDaemon, waitForSocket, type DaemonProcess } from './support/daemon-process';
+import { daemonProgram, killDaemon, removeDaemonProgram, spawnDaemon, waitForSocket, type DaemonProcess } from './support/daemon-process';
 
 const HANG_MS = 20_000;
 const VERSION_1 = 1n << 32n;
@@ -111,5 +112,21 @@ describe('vmv-vhost-user-input behind a vhost-user frontend', () => {
     d.child.kill('SIGTERM');
     expect((await d.exited).code).toBe(0);
     expect(d.stderr()).toMatch(/INPUT-STATS \{"queued":40,.*"delivered":40,.*"statusEvents":1,/);
+  }, 60_000);
+
+  it('--events-stdin: JSON lines on stdin, answers on stdout', async () => {
+    const sock = join(dir, 'stdin.sock');
+    const child = spawn(process.execPath, [await daemonProgram(), '-s', sock, '--device', 'tablet', '--events-stdin'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    let out = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (t: string) => (out += t));
+    child.stdin!.write('{"type":"EV_KEY","code":30,"value":1}\n[{"type":"EV_ABS","code":0,"value":5},{"type":0,"code":0,"value":0}]\n{"stats":true}\n');
+    await until(() => out.split('\n').length >= 3, 'two answers');
+    const [err, stats] = out.trim().split('\n').map((l) => JSON.parse(l) as { error?: string; stats?: { queued: number; backlog: number } });
+    expect(err!.error).toMatch(/EV_KEY code 30 is not in the device's description/);
+    expect(stats!.stats).toMatchObject({ queued: 2, backlog: 2 });
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
   }, 60_000);
 });
