@@ -7,8 +7,8 @@
  * and a statusq buffer shorter than an event are returned with used length 0 and counted.
  * @module
  */
-import { DeviceId, Feature, featureBit, serveQueue } from '@vmv/device-trait';
-import type { ActivationContext, ChainHandler, DescriptorChain, ServedQueue, VirtioDevice } from '@vmv/device-trait';
+import { DeviceId, Feature, featureBit, isQueueError, serveQueue } from '@vmv/device-trait';
+import type { ActivationContext, ChainHandler, VirtioDevice } from '@vmv/device-trait';
 import { ConfigLayout, EVENT_SIZE, EVENT_TYPE_NAMES, EventType, InputQueue, Syn } from './constants.js';
 import { InputConfig } from './config.js';
 import { validateDescription, type InputDescription, type ValidDescription } from './description.js';
@@ -36,19 +36,12 @@ export interface InputDeviceOptions {
 export interface InputStats extends EventQueueStats {
   /** Events written into eventq buffers. */
   readonly delivered: number;
-  /** eventq buffers the device holds now, waiting for events. */
-  readonly buffers: number;
   /** eventq buffers with fewer than 8 writable bytes, returned with used length 0. */
   readonly shortBuffers: number;
   /** Status events received on statusq. */
   readonly statusEvents: number;
   /** statusq buffers with fewer than 8 readable bytes, returned unread. */
   readonly badStatusBuffers: number;
-}
-
-interface Held {
-  readonly chain: DescriptorChain;
-  readonly served: ServedQueue;
 }
 
 /**
@@ -70,7 +63,6 @@ export class InputDevice implements VirtioDevice {
   private readonly queue: EventQueue;
   private readonly listeners = new Set<(event: InputEvent) => void>();
   private ctx: ActivationContext | null = null;
-  private held: Held[] = [];
   private counters = { delivered: 0, shortBuffers: 0, statusEvents: 0, badStatusBuffers: 0 };
 
   /**
@@ -91,7 +83,7 @@ export class InputDevice implements VirtioDevice {
 
   /** The counters. @returns a snapshot. @example `device.stats.delivered` */
   get stats(): InputStats {
-    return { ...this.queue.stats, ...this.counters, buffers: this.held.length };
+    return { ...this.queue.stats, ...this.counters };
   }
 
   /** Events waiting for eventq buffers (complete packets only). @returns the count. @example `device.backlog` */
@@ -167,20 +159,19 @@ export class InputDevice implements VirtioDevice {
 
   activate(ctx: ActivationContext): void {
     this.ctx = ctx;
-    this.held = [];
+    this.pump();
   }
 
-  /** Forgets the activation and the buffers it held; events still queued are dropped (counted): they were for the old driver. */
+  /** Forgets the activation; events still queued are dropped (counted): they were for the old driver. */
   reset(): void {
     this.ctx = null;
-    this.held = [];
     this.queue.clear();
     this.config.reset();
   }
 
   queueNotify(index: number): void {
     if (this.ctx === null) return;
-    if (index === InputQueue.EVENTQ) serveQueue(this.ctx, index, this.holdBuffer);
+    if (index === InputQueue.EVENTQ) this.pump();
     else if (index === InputQueue.STATUSQ) serveQueue(this.ctx, index, this.readStatus);
   }
 
@@ -197,29 +188,47 @@ export class InputDevice implements VirtioDevice {
     if (!codes.includes(code)) throw new RangeError(`${label}: ${EVENT_TYPE_NAMES[type] ?? type} code ${code} is not in the device's description`);
   }
 
-  /** Hands queued events to held buffers, one event per buffer. */
+  /**
+   * Moves queued events into eventq buffers, one event per buffer, taking a buffer only for an
+   * event. Notifications (kicks) are wanted only while events wait for buffers.
+   */
   private pump(): void {
-    while (this.held.length > 0 && this.queue.length > 0) {
-      const { chain, served } = this.held.shift()!;
-      const e = this.queue.shift()!;
-      const w = chain.writer();
-      w.writeU16(e.type);
-      w.writeU16(e.code);
-      w.writeU32(e.value >>> 0);
-      this.counters.delivered++;
-      served.complete(chain, EVENT_SIZE);
+    const ctx = this.ctx;
+    const q = ctx?.queues[InputQueue.EVENTQ] ?? null;
+    if (ctx === null || q === null) return;
+    let used = false;
+    try {
+      for (;;) {
+        while (this.queue.length > 0) {
+          const chain = q.pop();
+          if (chain === null) break;
+          const w = chain.writer();
+          if (w.remaining < EVENT_SIZE) {
+            this.counters.shortBuffers++;
+            q.addUsed(chain, 0);
+          } else {
+            const e = this.queue.shift()!;
+            w.writeU16(e.type);
+            w.writeU16(e.code);
+            w.writeU32(e.value >>> 0);
+            this.counters.delivered++;
+            q.addUsed(chain, EVENT_SIZE);
+          }
+          used = true;
+        }
+        if (this.queue.length === 0) {
+          q.disableNotification();
+          break;
+        }
+        // events wait and the ring is empty: ask for a kick, and look once more
+        if (!q.enableNotification()) break;
+      }
+    } catch (e) {
+      if (!isQueueError(e)) throw e;
+      ctx.needsReset(e);
     }
+    if (used && q.needsNotification()) ctx.interrupt.signalUsedBuffer(InputQueue.EVENTQ);
   }
-
-  private readonly holdBuffer: ChainHandler = (chain, served) => {
-    if (chain.writer().remaining < EVENT_SIZE) {
-      this.counters.shortBuffers++;
-      served.complete(chain, 0);
-      return;
-    }
-    this.held.push({ chain, served });
-    this.pump();
-  };
 
   private readonly readStatus: ChainHandler = (chain, served) => {
     const r = chain.reader();

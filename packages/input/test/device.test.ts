@@ -66,6 +66,16 @@ describe.each(LAYOUTS)('InputDevice on $name rings', ({ packed, indirect }) => {
     expect(h.statusUsed.every((l) => l === 0)).toBe(true);
   });
 
+  it('takes a buffer only for an event: with none queued the ring keeps every buffer (a ring stop finds nothing in flight)', () => {
+    const h = new Harness({ packed, indirect });
+    for (let i = 0; i < 4; i++) h.postEventBuffer();
+    h.kick(0, true);
+    expect(h.queues[0]!.saveState().nextAvail).toBe(0);
+    h.device.sendPacket([key(30, 1), syn()]);
+    expect(h.queues[0]!.saveState().nextAvail).toBe(2);
+    expect(h.reap()).toEqual([key(30, 1), syn()]);
+  });
+
   it('bad guest buffers: an eventq buffer under 8 bytes and a statusq buffer under 8 bytes come back with used length 0, counted, no event lost', () => {
     const h = new Harness({ packed, indirect });
     h.postEventBuffer([7]);
