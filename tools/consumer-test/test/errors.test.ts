@@ -23,6 +23,7 @@ const CONVENTION: Record<string, { prefix: string; base: string; names: string; 
   '@vmv/queue': { prefix: 'Queue', base: 'QueueError', names: 'QUEUE_ERROR_NAMES', guard: 'isQueueError' },
   '@vmv/device-trait': { prefix: 'Device', base: 'DeviceError', names: 'DEVICE_ERROR_NAMES', guard: 'isDeviceError' },
   '@vmv/bus': { prefix: 'Bus', base: 'BusError', names: 'BUS_ERROR_NAMES', guard: 'isBusError' },
+  '@vmv/input': { prefix: 'Input', base: 'InputError', names: 'INPUT_ERROR_NAMES', guard: 'isInputError' },
   '@vmv/block': { prefix: 'Block', base: 'BlockError', names: 'BLOCK_ERROR_NAMES', guard: 'isBlockError' },
   '@vmv/rng': { prefix: 'Rng', base: 'RngError', names: 'RNG_ERROR_NAMES', guard: 'isRngError' },
   '@vmv/transport-mmio': { prefix: 'TransportMmio', base: 'TransportMmioError', names: 'TRANSPORT_MMIO_ERROR_NAMES', guard: 'isTransportMmioError' },

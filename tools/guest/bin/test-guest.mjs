@@ -13,6 +13,7 @@ import {
 } from '../lib/guest.mjs';
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
 import { rngRateCheck, rngReadCheck } from '../lib/rng-checks.mjs';
+import { inputCheck, inputOverflowCheck, inputRateCheck } from '../lib/input.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -74,6 +75,15 @@ const SUITES = [
         ...(p === 'trixie' ? [[`${p}/platform/modules`, () => modulesCheck(img, hooks)]] : []),
       ];
     },
+  },
+  {
+    device: 'input',
+    platforms: ['bookworm', 'trixie'],
+    tests: (img, hooks) => [
+      [`${img.platform.name}/input/evtest`, () => inputCheck(img, hooks)],
+      [`${img.platform.name}/input/overflow`, () => inputOverflowCheck(img, hooks)],
+      [`${img.platform.name}/input/rate`, () => inputRateCheck(img, hooks)],
+    ],
   },
   {
     device: 'test-device',

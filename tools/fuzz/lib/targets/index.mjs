@@ -5,6 +5,7 @@ export const TARGETS = {
   mmio: async () => (await import('./mmio.mjs')).mmioTarget,
   blk: async () => (await import('./blk.mjs')).blkTarget,
   rng: async () => (await import('./rng.mjs')).rngTarget,
+  input: async () => (await import('./input.mjs')).inputTarget,
   'vhost-user-decode': async () => (await import('./vhost-user-decode.mjs')).vhostUserDecodeTarget,
   'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
 };

@@ -1,0 +1,20 @@
+/**
+ * Runs the real `vmv-vhost-user-input` program (bundled from src/bin.ts) as a child process,
+ * through the daemon kit's test helpers (one copy of that code, in @vmv/vhost-user's tests).
+ */
+import { join } from 'node:path';
+import * as kit from '../../../vhost-user/test/support/daemon-process';
+
+export { captureIo, killDaemon, waitForLog, waitForLogCount, waitForSocket } from '../../../vhost-user/test/support/daemon-process';
+export type { DaemonProcess } from '../../../vhost-user/test/support/daemon-process';
+
+const input = kit.bundledDaemon(join(__dirname, '..', '..', 'src', 'bin.ts'));
+
+/** Builds (once per test file) the daemon program; resolves with the path of the bundle. */
+export const daemonProgram = (): Promise<string> => input.program();
+/** Removes the bundle built by {@link daemonProgram} (call from afterAll). */
+export const removeDaemonProgram = (): void => input.remove();
+/** Starts the program with `args`. */
+export const spawnDaemon = (args: readonly string[]): Promise<kit.DaemonProcess> => kit.spawnDaemon(args, input.program());
+/** Runs the program to completion; resolves with its exit code and output. */
+export const runDaemonToExit = (args: readonly string[], timeoutMs?: number): ReturnType<typeof kit.runDaemonToExit> => kit.runDaemonToExit(args, timeoutMs, input.program());

@@ -1,0 +1,167 @@
+/**
+ * virtio-input (VIRTIO 1.2 §5.8) through InputDevice: a random preset, both queues on split or
+ * packed rings of random size, hostile eventq buffers (any number of pieces, too short, readable,
+ * outside memory, indirect) and statusq buffers (any length and bytes), corrupted ring bytes,
+ * config selects of any (select, subsel) at any offset and width, and host events sent between
+ * notifies. Nothing may come out but typed queue errors through DEVICE_NEEDS_RESET; every status
+ * event must be one the guest wrote; the config's `size` must match the union's bytes.
+ */
+import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
+import { INPUT_ERROR_NAMES, InputDevice, PRESETS } from '@vmv/input';
+import { QUEUE_ERROR_NAMES, QueueConfig, createVirtqueue } from '@vmv/queue';
+import { GuardedMemory } from '../guarded.mjs';
+
+const F_NEXT = 1;
+const F_WRITE = 2;
+const F_INDIRECT = 4;
+const F_AVAIL = 1 << 7;
+const DATA = 0x3000;
+const PRESET_NAMES = Object.keys(PRESETS);
+
+/** Lays out chains (each a list of pieces {bytes, writable}) on a ring and makes them available (the layout of requests.mjs). */
+function writeChains(src, g, ring, chains) {
+  const m = g.memory;
+  let next = ring.data;
+  const alloc = (len) => {
+    const at = next;
+    next += len + (src.u8() < 16 ? src.below(16) : 0);
+    if (next + 64 >= ring.data + 0x1000) next = ring.data;
+    return at;
+  };
+  const writeDesc = (at, p, flags, nextIndex, id) => {
+    m.writeU64(at, BigInt(p.addr));
+    m.writeU32(at + 8, p.len);
+    if (ring.packed) {
+      m.writeU16(at + 12, id);
+      m.writeU16(at + 14, flags | F_AVAIL);
+    } else {
+      m.writeU16(at + 12, flags);
+      m.writeU16(at + 14, nextIndex);
+    }
+  };
+  let slot = 0;
+  let heads = 0;
+  for (const chain of chains) {
+    const pieces = chain.map((c) => {
+      const addr = src.u8() < 250 ? alloc(c.bytes.length) : g.address(src);
+      try {
+        m.write(addr, c.bytes);
+      } catch {
+        // outside guest memory by design
+      }
+      return { addr, len: c.bytes.length, writable: c.writable };
+    });
+    if (pieces.length === 0) continue;
+    const head = slot;
+    if (ring.indirect && src.u8() < 64) {
+      const table = alloc(16 * pieces.length);
+      pieces.forEach((p, i) => writeDesc(table + 16 * i, p, (p.writable ? F_WRITE : 0) | (i + 1 < pieces.length ? F_NEXT : 0), i + 1, 0));
+      writeDesc(ring.desc + 16 * slot, { addr: table, len: 16 * pieces.length }, F_INDIRECT, 0, head);
+      slot++;
+    } else {
+      if (slot + pieces.length > ring.size) break;
+      pieces.forEach((p, i) => writeDesc(ring.desc + 16 * (slot + i), p, (p.writable ? F_WRITE : 0) | (i + 1 < pieces.length ? F_NEXT : 0), slot + i + 1, head));
+      slot += pieces.length;
+    }
+    if (!ring.packed) m.writeU16(ring.driver + 4 + 2 * (heads % ring.size), head);
+    heads++;
+    if (slot >= ring.size) break;
+  }
+  if (!ring.packed) m.writeU16(ring.driver + 2, heads);
+  const corrupt = src.u8() < 24 ? 1 + src.below(4) : 0;
+  for (let i = 0; i < corrupt; i++) {
+    try {
+      m.writeU8(src.pick([ring.desc, ring.driver]) + src.below(16 * ring.size), src.u8());
+    } catch {
+      // outside guest memory
+    }
+  }
+  return heads;
+}
+
+/** A buffer cut into 1 to 3 pieces of `len` bytes in all, writable or not (mostly `writable`). */
+function pieces(src, len, writable, fill) {
+  const n = 1 + src.below(3);
+  const out = [];
+  let left = len;
+  for (let i = 0; i < n; i++) {
+    const l = i === n - 1 ? left : src.below(left + 1);
+    left -= l;
+    const bytes = new Uint8Array(l);
+    if (fill) for (let k = 0; k < l; k++) bytes[k] = src.u8();
+    out.push({ bytes, writable: src.u8() < 240 ? writable : !writable });
+  }
+  return out;
+}
+
+export const inputTarget = {
+  name: 'input',
+  description: 'virtio-input through InputDevice: hostile eventq and statusq buffers, config selects, host events',
+  maxLen: 1024,
+  allowed: new Set([...QUEUE_ERROR_NAMES, ...DEVICE_ERROR_NAMES, ...INPUT_ERROR_NAMES]),
+  setup() {
+    return { g: new GuardedMemory() };
+  },
+  async run(state, src, report) {
+    const { g } = state;
+    g.clear();
+    const status = [];
+    const device = new InputDevice({ description: PRESETS[src.pick(PRESET_NAMES)](), queueSize: 16, capacity: 4 + src.below(60), onStatus: (e) => status.push(e) });
+    // config: selects of any kind, read at any offset and width
+    for (let i = src.below(6); i > 0; i--) {
+      const at = src.below(136);
+      const data = new Uint8Array(1 + src.below(Math.min(8, 136 - at)));
+      data.forEach((_, k) => (data[k] = src.u8() < 200 ? src.pick([1, 2, 3, 0x10, 0x11, 0x12, 0]) : src.u8()));
+      device.writeConfig(src.u8() < 200 ? 0 : at, src.u8() < 200 ? data.subarray(0, 2) : data);
+      const cfg = new Uint8Array(136);
+      device.readConfig(0, cfg);
+      if (cfg[2] > 128 || cfg.subarray(8 + cfg[2]).some((b) => b !== 0)) throw new Error(`config size ${cfg[2]} does not match its union`);
+    }
+    const packed = src.bool();
+    const features = featureBit(Feature.VERSION_1) | (packed ? featureBit(Feature.RING_PACKED) : 0n) | (src.bool() ? featureBit(Feature.EVENT_IDX) : 0n) | (src.bool() ? featureBit(Feature.INDIRECT_DESC) : 0n);
+    const queues = [0, 1].map((i) => {
+      const size = packed ? 1 + src.below(16) : 1 << src.below(5);
+      const ring = { packed, size, desc: 0x200 * i, driver: 0x400 + 0x200 * i, device: 0x800 + 0x200 * i, data: DATA + 0x1000 * i, indirect: (features & featureBit(Feature.INDIRECT_DESC)) !== 0n };
+      const cfg = new QueueConfig(16);
+      cfg.setFeatures(features);
+      cfg.setSize(size);
+      cfg.setArea('descTable', ring.desc);
+      cfg.setArea('driverArea', ring.driver);
+      cfg.setArea('deviceArea', ring.device);
+      cfg.ready = true;
+      return { ring, queue: createVirtqueue(g.memory, cfg) };
+    });
+    const evq = [];
+    for (let i = src.below(8); i > 0; i--) evq.push(pieces(src, src.u8() < 200 ? 8 : src.below(20), true, false));
+    writeChains(src, g, queues[0].ring, evq);
+    const sts = [];
+    for (let i = src.below(6); i > 0; i--) sts.push(pieces(src, src.u8() < 200 ? 8 : src.below(20), false, true));
+    const made = writeChains(src, g, queues[1].ring, sts);
+    device.activate({
+      memory: g.memory,
+      queues: queues.map((q) => q.queue),
+      features,
+      interrupt: { signalUsedBuffer() {}, signalConfigChange() {} },
+      needsReset(reason) {
+        report.feature('needs-reset');
+        report.error(reason);
+      },
+    });
+    const codes = [...device.description.events].filter(([t]) => t !== 0x14);
+    for (let round = 1 + src.below(4); round > 0; round--) {
+      device.queueNotify(src.below(3));
+      const packet = [];
+      for (let i = src.below(4); i > 0 && codes.length; i--) {
+        const [type, list] = src.pick(codes);
+        if (list.length) packet.push({ type, code: src.pick(list), value: src.u32() | 0 });
+      }
+      packet.push({ type: 0, code: 0, value: 0 });
+      if (packet.length <= device.maxPacket) device.sendPacket(packet);
+    }
+    const s = device.stats;
+    if (s.statusEvents > made || status.length !== s.statusEvents) throw new Error(`${s.statusEvents} status events from ${made} status buffers`);
+    for (const [k, v] of Object.entries(s)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
+    device.reset();
+    return g.check([]);
+  },
+};
