@@ -1,0 +1,80 @@
+/**
+ * {@link servePort}: a TCP or unix-socket listener for one console port, one client at a time
+ * (rust-vmm vhost-device-console's `network` backend, and our unix-socket one). A second client
+ * while one is connected is refused (closed at once), so two clients never interleave.
+ * @module
+ */
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
+import { rmSync } from 'node:fs';
+import type { ConsolePort } from '../port.js';
+import { connectStream } from './stream.js';
+
+/**
+ * Where a port listens: a TCP port (and host, default 127.0.0.1) or a unix socket path.
+ * @example `const a: PortAddress = { tcp: 12345 };`
+ */
+export type PortAddress = { readonly tcp: number; readonly host?: string } | { readonly unix: string };
+
+/**
+ * A listening port; `close()` stops listening and disconnects the client.
+ * @example `const l = await servePort(device.port(0), { tcp: 12345 }); l.close();`
+ */
+export interface PortListener {
+  /** The server (its `address()` says where it listens). */
+  readonly server: Server;
+  /** Whether a client is connected. */
+  readonly connected: boolean;
+  /** Stops listening, closes the client (a unix socket file is removed). */
+  close(): void;
+}
+
+/**
+ * Listens for clients of `port` at `address`.
+ * @param port - the port's host end.
+ * @param address - a TCP port or a unix socket path (a stale socket file is replaced).
+ * @param onClient - told when a client connects (true) or leaves (false).
+ * @returns once listening.
+ * @throws the listen error (EADDRINUSE, EACCES...).
+ * @example
+ * ```ts
+ * await servePort(device.port(0), { unix: '/run/console0.sock' });
+ * ```
+ */
+export function servePort(port: ConsolePort, address: PortAddress, onClient?: (connected: boolean, socket: Socket) => void): Promise<PortListener> {
+  let client: Socket | null = null;
+  const server = createServer({ pauseOnConnect: true }, (socket) => {
+    if (client !== null) return void socket.destroy();
+    client = socket;
+    socket.setNoDelay?.(true);
+    const stop = connectStream(port, socket);
+    onClient?.(true, socket);
+    socket.on('close', () => {
+      stop();
+      client = null;
+      onClient?.(false, socket);
+    });
+    socket.on('error', () => socket.destroy());
+  });
+  const unix = 'unix' in address ? address.unix : null;
+  if (unix !== null) rmSync(unix, { force: true });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const listening = () => {
+      server.off('error', reject);
+      resolve({
+        server,
+        get connected() {
+          return client !== null;
+        },
+        close() {
+          server.close();
+          client?.destroy();
+          if (unix !== null) rmSync(unix, { force: true });
+        },
+      });
+    };
+    if (unix !== null) server.listen(unix, listening);
+    else server.listen((address as { tcp: number }).tcp, (address as { host?: string }).host ?? '127.0.0.1', listening);
+  });
+}
