@@ -23,7 +23,7 @@ export interface ModelOptions {
   readonly packed?: boolean;
   /** Console feature bits the driver accepts (default SIZE, MULTIPORT: what Linux's table lists). */
   readonly accept?: readonly number[];
-  /** Descriptor segment lengths buffers are split into (cycled), default whole pages. */
+  /** Lengths of a buffer's first descriptors (the rest in one more), default one descriptor. */
   readonly split?: readonly number[];
   /** Indirect descriptor tables of this many entries (default none). */
   readonly indirect?: number;
@@ -168,8 +168,9 @@ export class LinuxConsole {
     if (split === undefined || split.length === 0) return [{ addr, len }];
     const out: { addr: number; len: number }[] = [];
     let at = 0;
+    // The first segments as listed, the rest of the buffer in one: boundaries anywhere, rings not exhausted.
     for (let i = 0; at < len; i++) {
-      const n = Math.min(Math.max(1, split[i % split.length]!), len - at);
+      const n = i < split.length ? Math.min(Math.max(1, split[i]!), len - at) : len - at;
       out.push({ addr: addr + at, len: n });
       at += n;
     }
