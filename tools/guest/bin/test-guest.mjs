@@ -12,6 +12,7 @@ import {
   selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
 } from '../lib/guest.mjs';
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
+import { consoleCheck } from '../lib/console.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -83,6 +84,12 @@ const SUITES = [
       [`${img.platform.name}/test-device/rng`, () => genericRngCheck(img, hooks)],
       [`${img.platform.name}/test-device/unbound`, () => genericUnboundCheck(img, hooks)],
     ],
+  },
+  {
+    // virtio-console: QEMU 7.2 (bookworm) has no frontend for a vhost-user console, so trixie only.
+    device: 'console',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/console/multiport`, () => consoleCheck(img, hooks)]],
   },
 ];
 

@@ -6,6 +6,7 @@ export const TARGETS = {
   blk: async () => (await import('./blk.mjs')).blkTarget,
   'vhost-user-decode': async () => (await import('./vhost-user-decode.mjs')).vhostUserDecodeTarget,
   'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
+  console: async () => (await import('./console.mjs')).consoleTarget,
 };
 
 export async function loadTarget(name) {
