@@ -100,7 +100,7 @@ export async function consoleCheck(img, hooks = {}) {
     errors.push(...r.errors);
     if (r.marker) {
       if (!hvc.text.includes('vmv-console: kernel message on hvc0')) errors.push('the kernel message never reached the host on hvc0');
-      if (!/(^|\n)42\r?\n/.test(hvc.text)) errors.push(`the shell on hvc0 did not answer 42: ${JSON.stringify(hvc.text.slice(-300))}`);
+      if (!/(^|\n|# )42\r?\n/.test(hvc.text)) errors.push(`the shell on hvc0 did not answer 42: ${JSON.stringify(hvc.text.slice(-300))}`);
       NAMES.forEach((n, i) => {
         const p = ports[i];
         const up = Buffer.concat(p.got);
