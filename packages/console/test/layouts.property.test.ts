@@ -26,7 +26,7 @@ describe('descriptor layouts', () => {
           await until(() => guest.ports[1]!.hostOpen && guest.ports[1]!.name === 'layout.port');
           guest.open(1);
           device.port(1).write(down);
-          let got = new Uint8Array(0);
+          let got: Uint8Array = new Uint8Array(0);
           await until(() => (got = concat([got, guest.take(1)])).length >= down.length);
           expect(Buffer.from(got).equals(Buffer.from(down))).toBe(true);
           let sent = 0;

@@ -10,7 +10,8 @@ import { InMemoryInterruptController, IoManager, MmioRange } from '@vmv/bus';
 import { Feature } from '@vmv/device-trait';
 import { GuestMemory } from '@vmv/memory';
 import { MMIO_DEFAULT_REGION_SIZE, VirtioMmioTransport } from '@vmv/transport-mmio';
-import { DriverQueue, LINUX_6_1_TRANSPORT_FEATURES, VirtioMmioDriver } from '@vmv/transport-mmio/driver';
+import type { DriverQueue} from '@vmv/transport-mmio/driver';
+import { LINUX_6_1_TRANSPORT_FEATURES, VirtioMmioDriver } from '@vmv/transport-mmio/driver';
 import { BAD_ID, ConsoleFeature, ControlEvent, decodeControl, encodeControl, portOfQueue, receiveQueueOf, type ConsoleDevice } from '@vmv/console';
 
 const PAGE = 4096;
