@@ -53,8 +53,8 @@ describe('servePort', () => {
     guest.open(1);
     const address = kind === 'unix' ? { unix: join(dir, 'p.sock') } : { tcp: 0 };
     const l = await servePort(device.port(1), address);
-    const where = l.server.address();
-    const connect = (): Socket => (typeof where === 'string' ? createConnection(where) : createConnection(where!.port, '127.0.0.1'));
+    const where = l.address;
+    const connect = (): Socket => ('unix' in where ? createConnection(where.unix) : createConnection(where.tcp, where.host));
     const a = connect();
     const fromGuest: Buffer[] = [];
     a.on('data', (b: Buffer) => fromGuest.push(b));

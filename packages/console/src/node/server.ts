@@ -5,7 +5,7 @@
  * @module
  */
 import { createServer } from 'node:net';
-import type { Server, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import type { ConsolePort } from '../port.js';
 import { connectStream } from './stream.js';
@@ -21,8 +21,8 @@ export type PortAddress = { readonly tcp: number; readonly host?: string } | { r
  * @example `const l = await servePort(device.port(0), { tcp: 12345 }); l.close();`
  */
 export interface PortListener {
-  /** The server (its `address()` says where it listens). */
-  readonly server: Server;
+  /** Where it listens: the unix socket path, or the TCP address and port (`{ tcp: 0 }` picks a free port). */
+  readonly address: { readonly unix: string } | { readonly tcp: number; readonly host: string };
   /** Whether a client is connected. */
   readonly connected: boolean;
   /** Stops listening, closes the client (a unix socket file is removed). */
@@ -41,18 +41,18 @@ export interface PortListener {
  * await servePort(device.port(0), { unix: '/run/console0.sock' });
  * ```
  */
-export function servePort(port: ConsolePort, address: PortAddress, onClient?: (connected: boolean, socket: Socket) => void): Promise<PortListener> {
+export function servePort(port: ConsolePort, address: PortAddress, onClient?: (connected: boolean) => void): Promise<PortListener> {
   let client: Socket | null = null;
   const server = createServer({ pauseOnConnect: true }, (socket) => {
     if (client !== null) return void socket.destroy();
     client = socket;
     socket.setNoDelay?.(true);
     const stop = connectStream(port, socket);
-    onClient?.(true, socket);
+    onClient?.(true);
     socket.on('close', () => {
       stop();
       client = null;
-      onClient?.(false, socket);
+      onClient?.(false);
     });
     socket.on('error', () => socket.destroy());
   });
@@ -62,8 +62,9 @@ export function servePort(port: ConsolePort, address: PortAddress, onClient?: (c
     server.once('error', reject);
     const listening = () => {
       server.off('error', reject);
+      const bound = server.address();
       resolve({
-        server,
+        address: unix !== null ? { unix } : { tcp: typeof bound === 'object' && bound !== null ? bound.port : 0, host: (address as { host?: string }).host ?? '127.0.0.1' },
         get connected() {
           return client !== null;
         },
