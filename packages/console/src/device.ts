@@ -11,6 +11,7 @@ import { DeviceId, Feature, InFlightBudget, features, hasFeature, serveQueue } f
 import type { ActivationContext, DescriptorChain, DeviceHost, ServedQueue, VirtioDevice } from '@vmv/device-trait';
 import { ConsolePort } from './port.js';
 import type { ConsolePortOptions, PortLink } from './port.js';
+import type { ConsoleSize } from './wire.js';
 import { BAD_ID, CONSOLE_CONFIG_SIZE, ConsoleConfigOffset, ConsoleFeature, ControlEvent, decodeControl, encodeControl, encodeResize, portOfQueue, receiveQueueOf } from './wire.js';
 
 /**
@@ -21,11 +22,36 @@ import { BAD_ID, CONSOLE_CONFIG_SIZE, ConsoleConfigOffset, ConsoleFeature, Contr
  * ```
  */
 export type ConsoleEvent =
-  | { readonly type: 'device-ready'; readonly ok: boolean }
-  | { readonly type: 'port-ready'; readonly port: number; readonly ok: boolean }
-  | { readonly type: 'guest-open'; readonly port: number; readonly open: boolean }
-  | { readonly type: 'emergency-write'; readonly byte: number }
   | {
+      /** DEVICE_READY from the driver. */
+      readonly type: 'device-ready';
+      /** Its value was 1 (ready) rather than 0 (failed). */
+      readonly ok: boolean;
+    }
+  | {
+      /** PORT_READY from the driver. */
+      readonly type: 'port-ready';
+      /** The port. */
+      readonly port: number;
+      /** Its value was 1 (ready) rather than 0 (failed). */
+      readonly ok: boolean;
+    }
+  | {
+      /** PORT_OPEN from the driver: the guest opened or closed its end. */
+      readonly type: 'guest-open';
+      /** The port. */
+      readonly port: number;
+      /** Opened (true) or closed. */
+      readonly open: boolean;
+    }
+  | {
+      /** A byte written to emerg_wr. */
+      readonly type: 'emergency-write';
+      /** The byte. */
+      readonly byte: number;
+    }
+  | {
+      /** A control message refused. */
       readonly type: 'bad-control';
       /**
        * `short`: fewer than 8 bytes; `unknown-port`: an id that is no port; `unknown-event`: an
@@ -34,8 +60,11 @@ export type ConsoleEvent =
        * messages than it takes (they are dropped: the protocol cannot go on anyway).
        */
       readonly reason: 'short' | 'unknown-port' | 'unknown-event' | 'unexpected-event' | 'duplicate' | 'control-overflow';
+      /** The message's port id, when it had one. */
       readonly id?: number;
+      /** The message's event, when it had one. */
       readonly event?: number;
+      /** The buffer's length (`short`). */
       readonly length?: number;
     };
 
@@ -49,7 +78,7 @@ export interface ConsoleDeviceOptions {
   /** Offer VIRTIO_CONSOLE_F_MULTIPORT even with one unnamed port (as rust-vmm's daemon does). Default: when needed. */
   readonly multiport?: boolean;
   /** The console size: offers VIRTIO_CONSOLE_F_SIZE. Default none. */
-  readonly size?: { readonly cols: number; readonly rows: number };
+  readonly size?: ConsoleSize;
   /** Offer VIRTIO_CONSOLE_F_EMERG_WRITE (bytes go to port 0's endpoint). Default true. */
   readonly emergencyWrite?: boolean;
   /** Largest ring size of every queue. Default 128. */

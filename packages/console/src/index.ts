@@ -24,4 +24,4 @@ export {
   portOfQueue,
   receiveQueueOf,
 } from './wire.js';
-export type { ConsoleFeature as ConsoleFeatureBit, ControlDecoded, ControlEvent as ControlEventValue, ControlMessage } from './wire.js';
+export type { ConsoleFeature as ConsoleFeatureBit, ConsoleSize, ControlDecoded, ControlEvent as ControlEventValue, ControlMessage } from './wire.js';

@@ -74,6 +74,7 @@ export class ConsolePort {
   ready = false;
 
   /**
+   * @internal Made by the device.
    * @param id - the port number.
    * @param name - its PORT_NAME.
    * @param isConsole - whether it is a console port.

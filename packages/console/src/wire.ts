@@ -48,11 +48,23 @@ export const CONTROL_HEADER_SIZE = 8;
 export const CONSOLE_CONFIG_SIZE = 12;
 /** Field offsets in the configuration space (§5.3.4). @example `ConsoleConfigOffset.EMERG_WR === 8` */
 export const ConsoleConfigOffset = {
+  /** le16 cols. */
   COLS: 0,
+  /** le16 rows. */
   ROWS: 2,
+  /** le32 max_nr_ports. */
   MAX_NR_PORTS: 4,
+  /** le32 emerg_wr (driver-writable). */
   EMERG_WR: 8,
 } as const;
+
+/** A console size. @example `const s: ConsoleSize = { cols: 80, rows: 25 };` */
+export interface ConsoleSize {
+  /** Columns (0..65535). */
+  readonly cols: number;
+  /** Rows (0..65535). */
+  readonly rows: number;
+}
 
 /**
  * The receive queue of port `port` (§5.3.2): 0 for port 0, then 4, 6, 8 ... (2 and 3 are the
@@ -103,7 +115,21 @@ export interface ControlMessage {
  * if (!d.ok) console.log(d.reason); // 'short'
  * ```
  */
-export type ControlDecoded = { readonly ok: true; readonly message: ControlMessage } | { readonly ok: false; readonly reason: 'short'; readonly length: number };
+export type ControlDecoded =
+  | {
+      /** A message. */
+      readonly ok: true;
+      /** The message. */
+      readonly message: ControlMessage;
+    }
+  | {
+      /** No message. */
+      readonly ok: false;
+      /** Fewer than 8 bytes. */
+      readonly reason: 'short';
+      /** How many there were. */
+      readonly length: number;
+    };
 
 /**
  * Decodes a control message from the driver's bytes.

@@ -4,6 +4,7 @@
  * meanings), plus ours: a `unix` backend, named ports, a console size, the host-side buffer bound.
  * @module
  */
+import type { ConsoleSize } from '@vmv/console';
 import { UsageError, type FlagSpecs, type FlagValues } from '@vmv/vhost-user/daemon';
 
 /** The program name used in messages. @example `console.error(`${PROGRAM}: error: ...`)` */
@@ -34,7 +35,7 @@ export interface ConsoleOptions {
   /** Names of ports 1..n (port 0 is the console). */
   readonly ports: readonly string[];
   /** Console size offered with F_SIZE, or undefined. */
-  readonly size: { readonly cols: number; readonly rows: number } | undefined;
+  readonly size: ConsoleSize | undefined;
   /** Host → guest bytes buffered per port before the host side is paused. */
   readonly bufferSize: number;
 }
@@ -95,7 +96,7 @@ export function parsePortNames(text: string): string[] {
  * @throws VhostUser.UsageError for a bad size.
  * @example `parseSize('80x25') // { cols: 80, rows: 25 }`
  */
-export function parseSize(text: string): { cols: number; rows: number } {
+export function parseSize(text: string): ConsoleSize {
   const m = /^(\d{1,5})x(\d{1,5})$/.exec(text);
   const cols = m ? Number(m[1]) : NaN;
   const rows = m ? Number(m[2]) : NaN;
@@ -129,7 +130,7 @@ export function consoleOptions(values: FlagValues): ConsoleOptions {
     consoleSocket: values['console-socket'] as string | undefined,
     maxQueueSize: values['max-queue-size'] as number,
     ports,
-    size: values['size'] as { cols: number; rows: number } | undefined,
+    size: values['size'] as ConsoleSize | undefined,
     bufferSize: values['buffer-size'] as number,
   };
 }

@@ -28,7 +28,12 @@ export class ConsoleService implements ServedDevice {
   private readonly listeners: PortListener[] = [];
   private restoreTerminal: (() => void) | null = null;
 
-  private constructor(readonly device: ConsoleDevice) {}
+  /** The device served on the socket. */
+  readonly device: ConsoleDevice;
+
+  private constructor(device: ConsoleDevice) {
+    this.device = device;
+  }
 
   /**
    * Builds the device for socket `socketIndex` and starts its ports' host ends.

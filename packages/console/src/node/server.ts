@@ -14,7 +14,17 @@ import { connectStream } from './stream.js';
  * Where a port listens: a TCP port (and host, default 127.0.0.1) or a unix socket path.
  * @example `const a: PortAddress = { tcp: 12345 };`
  */
-export type PortAddress = { readonly tcp: number; readonly host?: string } | { readonly unix: string };
+export type PortAddress =
+  | {
+      /** TCP port (0: any free one). */
+      readonly tcp: number;
+      /** Address to bind (default 127.0.0.1). */
+      readonly host?: string;
+    }
+  | {
+      /** Unix socket path. */
+      readonly unix: string;
+    };
 
 /**
  * A listening port; `close()` stops listening and disconnects the client.
@@ -22,7 +32,17 @@ export type PortAddress = { readonly tcp: number; readonly host?: string } | { r
  */
 export interface PortListener {
   /** Where it listens: the unix socket path, or the TCP address and port (`{ tcp: 0 }` picks a free port). */
-  readonly address: { readonly unix: string } | { readonly tcp: number; readonly host: string };
+  readonly address:
+    | {
+        /** Unix socket path. */
+        readonly unix: string;
+      }
+    | {
+        /** TCP port. */
+        readonly tcp: number;
+        /** Bound address. */
+        readonly host: string;
+      };
   /** Whether a client is connected. */
   readonly connected: boolean;
   /** Stops listening, closes the client (a unix socket file is removed). */

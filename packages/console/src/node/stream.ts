@@ -13,13 +13,20 @@ import type { ConsolePort } from '../port.js';
  * @example `const s: DuplexLike = net.connect(12345);`
  */
 export interface DuplexLike {
+  /** Subscribes to data. */
   on(event: 'data', listener: (chunk: Uint8Array | string) => void): unknown;
+  /** Subscribes to the end. */
   on(event: 'end' | 'close', listener: () => void): unknown;
+  /** Subscribes to errors. */
   on(event: 'error', listener: (error: Error) => void): unknown;
+  /** Unsubscribes. */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   off(event: string, listener: (...args: any[]) => void): unknown;
+  /** Stops data events. */
   pause(): unknown;
+  /** Starts data events again. */
   resume(): unknown;
+  /** Writes, calling back once the chunk is handed on. */
   write(chunk: Uint8Array, callback: (error?: Error | null) => void): boolean;
 }
 
