@@ -11,6 +11,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BAD_ID, ConsoleDevice, ConsoleFeature, ControlEvent, decodeControl, encodeControl, receiveQueueOf } from '@vmv/console';
@@ -210,5 +211,30 @@ describe('over vhost-user', () => {
     await until(() => guest.control.some((m) => m.id === 1 && m.event === ControlEvent.PORT_OPEN && m.value === 0), 'PORT_OPEN 0 when the client left');
     d.child.kill('SIGTERM');
     expect((await d.exited).code).toBe(0);
+  }, 60_000);
+
+  it("the daemon's nested backend: port 0 on its stdin and stdout", async () => {
+    const socket = join(dir, 'n.sock');
+    const child = spawn(process.execPath, [await daemon.program(), '-s', socket, '-b', 'nested'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const out: Buffer[] = [];
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await until(() => err.includes('port 0 on this terminal'), `the daemon's terminal: ${err}`);
+    await kit.waitForSocket({ child, stderr: () => err, exited: exited.then((code) => ({ code, signal: null })) }, `${socket}0`);
+    const guest = new Guest();
+    await guest.connect(`${socket}0`, true, 4);
+    guest.fill(2);
+    guest.send(3, encodeControl(BAD_ID, ControlEvent.DEVICE_READY, 1));
+    await until(() => guest.control.some((m) => m.event === ControlEvent.CONSOLE_PORT), 'CONSOLE_PORT');
+    child.stdin!.write('typed on the terminal\n');
+    await until(() => (guest.received.get(0)?.length ?? 0) > 0, 'terminal bytes in the guest');
+    expect(new TextDecoder().decode(guest.take(0))).toBe('typed on the terminal\n');
+    guest.send(1, new TextEncoder().encode('printed by the guest\n'));
+    await until(() => Buffer.concat(out).toString() === 'printed by the guest\n', 'guest bytes on the terminal');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
   }, 60_000);
 });
