@@ -13,7 +13,7 @@ import { REPO_ROOT } from './util.mjs';
 export const CONSOLE_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-console', 'dist', 'cjs', 'bin.js');
 const NAMES = ['org.vmv.test.0', 'org.vmv.test.1', 'org.vmv.test.2', 'org.vmv.test.3'];
 const BYTES = 1 << 20;
-const RATE_BYTES = 4 << 20;
+const RATE_BYTES = 16 << 20;
 const md5 = (b) => createHash('md5').update(b).digest('hex');
 
 /** The first of `count` consecutive free TCP ports on 127.0.0.1 from a pid-derived start. */
@@ -65,6 +65,10 @@ export async function consoleCheck(img, hooks = {}) {
       p.sent = data;
       s.write(data);
       s.on('data', (d) => {
+        // the rate phase, guest to host, timed here: from its first byte to its last
+        if (i === 0 && p.gotBytes >= BYTES && p.rateStart === undefined) p.rateStart = performance.now();
+        if (i === 0 && p.gotBytes < BYTES + RATE_BYTES && p.gotBytes + d.length >= BYTES + RATE_BYTES) p.rateEnd = performance.now();
+        if (i === 0 && p.gotBytes >= BYTES + RATE_BYTES) return; // what the guest sends after the rate phase: nothing
         p.got.push(d);
         p.gotBytes += d.length;
         if (i === 0 && !p.rateSent && p.gotBytes >= BYTES + RATE_BYTES) {
@@ -120,7 +124,7 @@ export async function consoleCheck(img, hooks = {}) {
   const ok = errors.length === 0;
   const timing = r ? `init ${r.initSeconds?.toFixed(1) ?? '-'} s, marker ${r.markerSeconds?.toFixed(1) ?? '-'} s` : '';
   let details = ok
-    ? `${timing}; ${NAMES.length} named ports x ${BYTES} B each way md5-checked, hvc0 shell 42, PORT_OPEN port 1: ${hvc.opens}; rate port 1: up ${r.values['console.rate.up']} B/s, down ${r.values['console.rate.down']} B/s`
+    ? `${timing}; ${NAMES.length} named ports x ${BYTES} B each way md5-checked, hvc0 shell 42, PORT_OPEN port 1: ${hvc.opens}; rate port 1 (${RATE_BYTES} B each way): guest to host ${Math.round(RATE_BYTES / ((ports[0].rateEnd - ports[0].rateStart) / 1000))} B/s (timed on the host), host to guest ${r.values['console.rate.down']} B/s (timed in the guest)`
     : `${errors.join('; ')}${timing ? ` [${timing}]` : ''}`;
   if (!ok && r) details += `\n--- console (last 30 lines; logs in ${r.workDir}) ---\n${r.console.slice(-30).join('\n')}`;
   if (ok && r) rmSync(r.workDir, { recursive: true, force: true });
