@@ -147,7 +147,7 @@ class Guest {
 const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
 
 describe('over vhost-user', () => {
-  it('port 0 without multiport in process: data both ways, a resize through CONFIG_CHANGE_MSG', async () => {
+  it('port 0 without multiport in process: data both ways, a resize through CONFIG_CHANGE_MSG, an emergency write through SET_CONFIG', async () => {
     const device = new ConsoleDevice({ size: { cols: 80, rows: 25 } });
     const fromGuest: Uint8Array[] = [];
     device.port(0).connect({ write: (d, done) => { fromGuest.push(d); done(); } });
@@ -171,6 +171,9 @@ describe('over vhost-user', () => {
     await until(() => guest.configChanges > 0, 'CONFIG_CHANGE_MSG');
     const after = new DataView((await guest.fe.getConfig(0, 4)).buffer);
     expect([after.getUint16(0, true), after.getUint16(2, true)]).toEqual([132, 43]);
+    // F_EMERG_WRITE: SET_CONFIG of emerg_wr puts its low byte out on port 0
+    await guest.fe.setConfig(8, Uint8Array.of(0x21, 0, 0, 0));
+    await until(() => Buffer.concat(fromGuest).toString() === 'root\n!', 'the emergency byte');
   });
 
   it('the daemon (unix backend, a named port): handshake, the port by its name, 256 KiB each way md5-checked', async () => {
