@@ -14,6 +14,7 @@ import {
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
 import { rngRateCheck, rngReadCheck } from '../lib/rng-checks.mjs';
 import { inputCheck, inputOverflowCheck, inputRateCheck } from '../lib/input.mjs';
+import { consoleCheck } from '../lib/console.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -101,6 +102,12 @@ const SUITES = [
     tests: (img, hooks) => (img.platform.name === 'trixie'
       ? [[`trixie/rng/read`, () => rngReadCheck(img, hooks)], [`trixie/rng/rate`, () => rngRateCheck(img, hooks)]]
       : [[`${img.platform.name}/rng/read`, () => rngReadCheck(img, hooks, 256 << 10)]]),
+  },
+  {
+    // virtio-console: QEMU 7.2 (bookworm) has no frontend for a vhost-user console, so trixie only.
+    device: 'console',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/console/multiport`, () => consoleCheck(img, hooks)]],
   },
 ];
 

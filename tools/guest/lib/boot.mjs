@@ -204,6 +204,8 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @param {boolean} [opts.fio=false]  boot the benchmark initramfs (fio inside; 1 GiB RAM by default)
  * @param {string} [opts.initrd]  another initramfs (from guestInitrd: the base plus a test's modules and programs)
  * @param {string[]} [opts.cmdline=[]]  extra kernel arguments (guest test knobs such as blk.size=N)
+ * @param {string[]} [opts.cmdlineFirst=[]]  kernel arguments before console=ttyS0 (another console=: the kernel
+ *   writes to both, /dev/console stays ttyS0, the last one)
  * @param {boolean} [opts.reconnect=false]  QEMU reconnects to a disk's backend that went away (chardev reconnect
  *   option), so that the run may restart a backend (`run.restartBackend`) without failing
  * @param {number} [opts.memMiB]  guest RAM (512, or 1024 with fio)
@@ -301,7 +303,7 @@ export async function bootGuest(opts = {}) {
 
     // 2. QEMU
     const mem = `${memMiB}M`;
-    const append = ['console=ttyS0', 'quiet', 'panic=-1', `rdtest=${tests.join(',')}`, ...(opts.cmdline ?? [])];
+    const append = [...(opts.cmdlineFirst ?? []), 'console=ttyS0', 'quiet', 'panic=-1', `rdtest=${tests.join(',')}`, ...(opts.cmdline ?? [])];
     if (accel === 'tcg') {
       const khz = tscKhz();
       if (khz) append.push(`tsc_early_khz=${khz}`); // PVH entry under TCG cannot calibrate the TSC and stalls

@@ -8,6 +8,7 @@ export const TARGETS = {
   input: async () => (await import('./input.mjs')).inputTarget,
   'vhost-user-decode': async () => (await import('./vhost-user-decode.mjs')).vhostUserDecodeTarget,
   'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
+  console: async () => (await import('./console.mjs')).consoleTarget,
 };
 
 export async function loadTarget(name) {

@@ -1,0 +1,243 @@
+/**
+ * The console over vhost-user with the public frontend (`@vmv/vhost-user/frontend`), as QEMU's
+ * vhost-user-test-device-pci sets it up (guest RAM in a memfd, real eventfds, split rings), with
+ * the driver's side played as Linux's virtio_console plays it:
+ * - in process, port 0 without multiport: data both ways and a resize reported through the
+ *   backend request channel (CONFIG_CHANGE_MSG), the new size read with GET_CONFIG;
+ * - the vmv-vhost-user-console program, unix backend, a named port: the control handshake, the
+ *   port found by its name, 256 KiB each way between a unix-socket client and the guest, md5-checked.
+ */
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BAD_ID, ConsoleDevice, ConsoleFeature, ControlEvent, decodeControl, encodeControl, receiveQueueOf } from '@vmv/console';
+import { VhostUserBackend } from '@vmv/vhost-user';
+import { SharedGuestMemory, VhostUserFrontend, type FrontendVring } from '@vmv/vhost-user/frontend';
+import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
+import * as kit from '../../vhost-user/test/support/daemon-process';
+
+const HANG_MS = 20_000;
+const VERSION_1 = 1n << 32n;
+const PROTOCOL_FEATURES = 1n << 30n;
+const EVENT_IDX = 1n << 29n;
+const PAGE = 4096;
+const BUFFERS = 0x20_0000;
+
+const dir = mkdtempSync(join(tmpdir(), 'vmv-console-fe-'));
+const daemon = kit.bundledDaemon(join(__dirname, '..', 'src', 'bin.ts'));
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length > 0) {
+    try {
+      cleanups.pop()!();
+    } catch {
+      // already released
+    }
+  }
+});
+afterAll(() => {
+  daemon.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+/** Turns of the event loop until `done()`; the bound only catches a hang. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + HANG_MS;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
+/** The guest's virtio_console over frontend rings. */
+class Guest {
+  readonly ram = SharedGuestMemory.create(8 << 20, { name: 'console-fe' });
+  readonly rings: FrontendVring<number>[] = [];
+  readonly received = new Map<number, Uint8Array[]>();
+  readonly control: { id: number; event: number; value: number; data: Uint8Array }[] = [];
+  configChanges = 0;
+  private readonly free: number[] = [];
+  fe!: VhostUserFrontend;
+
+  constructor() {
+    for (let i = 511; i >= 0; i--) this.free.push(BUFFERS + i * PAGE);
+    cleanups.push(() => this.ram.close());
+  }
+
+  async connect(socket: string, multiport: boolean, queues: number): Promise<bigint> {
+    this.fe = VhostUserFrontend.connect(socket, { replyTimeoutMs: HANG_MS, onEvent: (e) => { if (e.type === 'config-changed') this.configChanges++; } });
+    cleanups.push(() => this.fe.close());
+    const offered = await this.fe.getFeatures();
+    await this.fe.setOwner();
+    await this.fe.setProtocolFeatures((await this.fe.getProtocolFeatures()) & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG, ProtocolFeature.BACKEND_REQ]));
+    const features = offered & (VERSION_1 | PROTOCOL_FEATURES | EVENT_IDX | (1n << BigInt(ConsoleFeature.SIZE)) | (multiport ? 1n << BigInt(ConsoleFeature.MULTIPORT) : 0n));
+    await this.fe.setFeatures(features);
+    await this.fe.setBackendReqFd();
+    await this.fe.setMemTable(this.ram);
+    for (let q = 0; q < queues; q++) {
+      this.rings.push(await this.fe.setupVring<number>(q, { memory: this.ram, size: 64, address: 0x1_0000 + q * 0x4000, eventIdx: (features & EVENT_IDX) !== 0n, onCall: (r) => this.reap(r) }));
+    }
+    return features;
+  }
+
+  fill(q: number): void {
+    const ring = this.rings[q]!;
+    while (ring.driver.numFree > 0 && this.free.length > 0) {
+      const page = this.free.pop()!;
+      ring.driver.add([], [{ addr: page, len: PAGE }], page);
+    }
+    ring.kick();
+  }
+
+  send(q: number, bytes: Uint8Array): number {
+    const ring = this.rings[q]!;
+    let done = 0;
+    while (done < bytes.length && ring.driver.numFree > 0 && this.free.length > 0) {
+      const page = this.free.pop()!;
+      const n = Math.min(PAGE, bytes.length - done);
+      this.ram.memory.write(page, bytes.subarray(done, done + n));
+      ring.driver.add([{ addr: page, len: n }], [], page);
+      done += n;
+    }
+    ring.kick();
+    return done;
+  }
+
+  take(q: number): Uint8Array {
+    const parts = this.received.get(q) ?? [];
+    this.received.set(q, []);
+    return Buffer.concat(parts);
+  }
+
+  private reap(ring: FrontendVring<number>): void {
+    for (let u = ring.driver.getBuf(); u; u = ring.driver.getBuf()) {
+      const q = ring.index;
+      const isRx = q === 2 || q === receiveQueueOf(q < 2 ? 0 : (q - 2) >> 1);
+      if (!isRx) {
+        this.free.push(u.token);
+        continue;
+      }
+      const bytes = new Uint8Array(u.len);
+      this.ram.memory.read(u.token, bytes);
+      this.free.push(u.token);
+      if (q === 2) {
+        const d = decodeControl(bytes);
+        if (d.ok) this.control.push({ ...d.message, data: d.message.data.slice() });
+        if (d.ok && d.message.event === ControlEvent.PORT_ADD) {
+          this.fill(receiveQueueOf(d.message.id));
+          this.send(3, encodeControl(d.message.id, ControlEvent.PORT_READY, 1));
+        }
+        if (d.ok && d.message.event === ControlEvent.CONSOLE_PORT) this.send(3, encodeControl(d.message.id, ControlEvent.PORT_OPEN, 1));
+      } else {
+        const list = this.received.get(q) ?? [];
+        list.push(bytes);
+        this.received.set(q, list);
+      }
+      const page = this.free.pop()!;
+      ring.driver.add([], [{ addr: page, len: PAGE }], page);
+      ring.kick();
+    }
+  }
+}
+
+const md5 = (b: Uint8Array) => createHash('md5').update(b).digest('hex');
+
+describe('over vhost-user', () => {
+  it('port 0 without multiport in process: data both ways, a resize through CONFIG_CHANGE_MSG, an emergency write through SET_CONFIG', async () => {
+    const device = new ConsoleDevice({ size: { cols: 80, rows: 25 } });
+    const fromGuest: Uint8Array[] = [];
+    device.port(0).connect({ write: (d, done) => { fromGuest.push(d); done(); } });
+    const backend = new VhostUserBackend(device);
+    const socket = join(dir, 'inproc.sock');
+    backend.listen(socket, { removeStale: true });
+    cleanups.push(() => backend.close());
+    const guest = new Guest();
+    const features = await guest.connect(socket, false, 2);
+    expect(features & (1n << BigInt(ConsoleFeature.MULTIPORT))).toBe(0n);
+    const config = new DataView((await guest.fe.getConfig(0, 12)).buffer);
+    expect([config.getUint16(0, true), config.getUint16(2, true), config.getUint32(4, true)]).toEqual([80, 25, 1]);
+    guest.fill(0);
+    device.port(0).write(new TextEncoder().encode('login: '));
+    await until(() => (guest.received.get(0)?.length ?? 0) > 0, 'host bytes in the guest');
+    expect(new TextDecoder().decode(guest.take(0))).toBe('login: ');
+    guest.send(1, new TextEncoder().encode('root\n'));
+    await until(() => fromGuest.length > 0, 'guest bytes on the host');
+    expect(new TextDecoder().decode(Buffer.concat(fromGuest))).toBe('root\n');
+    device.resize(132, 43);
+    await until(() => guest.configChanges > 0, 'CONFIG_CHANGE_MSG');
+    const after = new DataView((await guest.fe.getConfig(0, 4)).buffer);
+    expect([after.getUint16(0, true), after.getUint16(2, true)]).toEqual([132, 43]);
+    // F_EMERG_WRITE: SET_CONFIG of emerg_wr puts its low byte out on port 0
+    await guest.fe.setConfig(8, Uint8Array.of(0x21, 0, 0, 0));
+    await until(() => Buffer.concat(fromGuest).toString() === 'root\n!', 'the emergency byte');
+  });
+
+  it('the daemon (unix backend, a named port): handshake, the port by its name, 256 KiB each way md5-checked', async () => {
+    const socket = join(dir, 'd.sock');
+    const prefix = join(dir, 'con');
+    const d = await kit.spawnDaemon(['-s', socket, '-b', 'unix', '--console-socket', prefix, '--ports', 'org.vmv.fe'], daemon.program());
+    cleanups.push(() => kit.killDaemon(d));
+    await kit.waitForSocket(d, `${socket}0`);
+    const guest = new Guest();
+    await guest.connect(`${socket}0`, true, 6);
+    guest.fill(2);
+    guest.send(3, encodeControl(BAD_ID, ControlEvent.DEVICE_READY, 1));
+    await until(() => guest.control.some((m) => m.event === ControlEvent.PORT_NAME), 'PORT_NAME');
+    const name = guest.control.find((m) => m.event === ControlEvent.PORT_NAME)!;
+    expect(name.id).toBe(1);
+    expect(new TextDecoder().decode(name.data)).toBe('org.vmv.fe');
+    expect(guest.control.filter((m) => m.event === ControlEvent.PORT_ADD).map((m) => m.id)).toEqual([0, 1]);
+    guest.send(3, encodeControl(1, ControlEvent.PORT_OPEN, 1)); // a process opened /dev/vport0p1
+    const client = createConnection(`${prefix}0-1`);
+    cleanups.push(() => client.destroy());
+    const got: Buffer[] = [];
+    client.on('data', (b: Buffer) => got.push(b));
+    await new Promise<void>((resolve, reject) => { client.once('connect', () => resolve()); client.once('error', reject); });
+    await until(() => guest.control.some((m) => m.id === 1 && m.event === ControlEvent.PORT_OPEN && m.value === 1), 'PORT_OPEN 1 for the client');
+    const down = createHash('sha256').update('down').digest();
+    const toGuest = Buffer.alloc(256 << 10).map((_, i) => down[i % 32]! ^ (i >> 8));
+    const toHost = Buffer.alloc(256 << 10).map((_, i) => (i * 131) >> 3);
+    client.write(toGuest);
+    let sent = 0;
+    await until(() => {
+      if (sent < toHost.length) sent += guest.send(5, toHost.subarray(sent));
+      const inGuest = (guest.received.get(4) ?? []).reduce((n, b) => n + b.length, 0);
+      return sent === toHost.length && inGuest >= toGuest.length && Buffer.concat(got).length >= toHost.length;
+    }, 'both streams through');
+    expect(md5(guest.take(4))).toBe(md5(toGuest));
+    expect(md5(Buffer.concat(got))).toBe(md5(toHost));
+    client.destroy();
+    await until(() => guest.control.some((m) => m.id === 1 && m.event === ControlEvent.PORT_OPEN && m.value === 0), 'PORT_OPEN 0 when the client left');
+    d.child.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+  }, 60_000);
+
+  it("the daemon's nested backend: port 0 on its stdin and stdout", async () => {
+    const socket = join(dir, 'n.sock');
+    const child = spawn(process.execPath, [await daemon.program(), '-s', socket, '-b', 'nested'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    cleanups.push(() => child.kill('SIGKILL'));
+    const out: Buffer[] = [];
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    let err = '';
+    child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    await until(() => err.includes('port 0 on this terminal'), `the daemon's terminal: ${err}`);
+    await kit.waitForSocket({ child, stderr: () => err, exited: exited.then((code) => ({ code, signal: null })) }, `${socket}0`);
+    const guest = new Guest();
+    await guest.connect(`${socket}0`, true, 4);
+    guest.fill(2);
+    guest.send(3, encodeControl(BAD_ID, ControlEvent.DEVICE_READY, 1));
+    await until(() => guest.control.some((m) => m.event === ControlEvent.CONSOLE_PORT), 'CONSOLE_PORT');
+    child.stdin!.write('typed on the terminal\n');
+    await until(() => (guest.received.get(0)?.length ?? 0) > 0, 'terminal bytes in the guest');
+    expect(new TextDecoder().decode(guest.take(0))).toBe('typed on the terminal\n');
+    guest.send(1, new TextEncoder().encode('printed by the guest\n'));
+    await until(() => Buffer.concat(out).toString() === 'printed by the guest\n', 'guest bytes on the terminal');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
+});
