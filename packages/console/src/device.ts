@@ -8,7 +8,7 @@
  * @module
  */
 import { DeviceId, Feature, InFlightBudget, features, hasFeature, serveQueue } from '@vmv/device-trait';
-import type { ActivationContext, DescriptorChain, DeviceHost, ServedQueue, VirtioDevice } from '@vmv/device-trait';
+import type { ActivationContext, DescriptorChain, DeviceHost, ServedQueue, VirtioDevice, Writer } from '@vmv/device-trait';
 import { ConsolePort } from './port.js';
 import type { ConsolePortOptions, PortLink } from './port.js';
 import type { ConsoleSize } from './wire.js';
@@ -125,14 +125,11 @@ export class ConsoleDevice implements VirtioDevice {
   private size: { cols: number; rows: number } | null;
   private multiport = false;
   private deviceReady = false;
-  /** Per port: guest receive buffers waiting for host bytes. */
-  private readonly rxHeld: Held[][];
   /** Per port: guest transmit buffers waiting for the endpoint, oldest first; the first is being sent. */
   private readonly txHeld: Held[][];
   private readonly txBusy: boolean[];
   /** Per port: the rest of a transmit buffer whose endpoint disconnected mid-way. */
   private readonly parked: ((() => void) | null)[];
-  private readonly controlHeld: Held[] = [];
   private readonly controlOut: Uint8Array[] = [];
   private readonly controlLimit: number;
   private readonly emergency: number[] = [];
@@ -177,7 +174,6 @@ export class ConsoleDevice implements VirtioDevice {
     };
     this.ports = ports.map((p, i) => new ConsolePort(i, p.name, p.console ?? i === 0, hwm, link));
     this.txBudgets = ports.map(() => new InFlightBudget(inFlight));
-    this.rxHeld = ports.map(() => []);
     this.txHeld = ports.map(() => []);
     this.txBusy = ports.map(() => false);
     this.parked = ports.map(() => null);
@@ -250,8 +246,6 @@ export class ConsoleDevice implements VirtioDevice {
     this.ctx = ctx;
     this.multiport = hasFeature(ctx.features, ConsoleFeature.MULTIPORT);
     this.deviceReady = false;
-    this.controlHeld.length = 0;
-    for (const held of this.rxHeld) held.length = 0;
     // Without multiport port 0 is a console open from the start; with it, the driver says so.
     if (!this.multiport) this.ports[0]!.guestIsOpen = true;
   }
@@ -259,12 +253,10 @@ export class ConsoleDevice implements VirtioDevice {
   reset(): void {
     this.ctx = null;
     this.deviceReady = false;
-    this.controlHeld.length = 0;
     this.controlOut.length = 0;
     for (const p of this.ports) {
       p.guestIsOpen = false;
       p.ready = false;
-      this.rxHeld[p.id]!.length = 0;
       // Chains not yet started: complete them (the queue drops them) to free their budget slots;
       // the one being sent completes when its endpoint says done.
       const held = this.txHeld[p.id]!;
@@ -281,39 +273,59 @@ export class ConsoleDevice implements VirtioDevice {
   queueNotify(index: number): void {
     const ctx = this.ctx;
     if (ctx === null) return;
-    if (index === 2) return serveQueue(ctx, index, this.holdControl);
+    if (index === 2) return this.pumpControl();
     if (index === 3) return serveQueue(ctx, index, this.handleControl);
     const port = portOfQueue(index);
     if (port >= this.ports.length || (port > 0 && !this.multiport)) return;
-    if (index === receiveQueueOf(port)) serveQueue(ctx, index, this.holdReceive);
+    if (index === receiveQueueOf(port)) this.pumpRx(port);
     else serveQueue(ctx, index, this.holdTransmit, this.txBudgets[port]);
   }
 
   // --- host → guest ------------------------------------------------------------------------
 
-  private readonly holdReceive = (chain: DescriptorChain, served: ServedQueue): void => {
-    if (chain.writableBytes === 0) return served.complete(chain, 0);
-    const port = portOfQueue(served.index);
-    this.rxHeld[port]!.push({ chain, served });
-    this.pumpRx(port);
-  };
-
-  /** Fills the guest's receive buffers of `port` with waiting host bytes. */
+  /** Fills the guest's receive buffers of `port` with waiting host bytes (see {@link deliver}). */
   private pumpRx(id: number): void {
     const port = this.ports[id]!;
-    const held = this.rxHeld[id]!;
     if (this.ctx === null || !port.guestIsOpen) return;
-    while (held.length > 0 && port.buffered > 0) {
-      const { chain, served } = held.shift()!;
-      const out = chain.writer();
-      try {
-        for (const piece of port.take(out.remaining)) out.write(piece);
-      } catch (error) {
-        this.ctx.needsReset(error);
-      }
-      served.complete(chain, out.written);
-    }
+    this.deliver(receiveQueueOf(id), () => port.buffered > 0, (out) => {
+      for (const piece of port.take(out.remaining)) out.write(piece);
+    });
     port.drained();
+  }
+
+  /**
+   * Moves waiting bytes into receive queue `index`: a buffer is popped only while `waiting()`
+   * and filled and returned at once, never held (as rust-vmm's daemons and Linux's
+   * virtio_console expect: a ring stopped by the frontend has nothing in flight, and every buffer
+   * the guest posted is still its own). Kicks are wanted only while bytes wait for buffers.
+   */
+  private deliver(index: number, waiting: () => boolean, fill: (out: Writer) => void): void {
+    const ctx = this.ctx;
+    const q = ctx?.queues[index] ?? null;
+    if (ctx === null || q === null) return;
+    let used = false;
+    try {
+      for (;;) {
+        while (waiting()) {
+          const chain = q.pop();
+          if (chain === null) break;
+          const out = chain.writer();
+          fill(out);
+          q.addUsed(chain, out.written);
+          used = true;
+        }
+        if (!waiting()) {
+          q.disableNotification();
+          break;
+        }
+        // Bytes wait and the ring is empty: ask for a kick, and look once more.
+        if (!q.enableNotification()) break;
+      }
+    } catch (error) {
+      // A malformed ring or buffer: the driver must reset the device.
+      ctx.needsReset(error);
+    }
+    if (used && q.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
   }
 
   // --- guest → host ------------------------------------------------------------------------
@@ -376,23 +388,11 @@ export class ConsoleDevice implements VirtioDevice {
 
   // --- control queues ----------------------------------------------------------------------
 
-  private readonly holdControl = (chain: DescriptorChain, served: ServedQueue): void => {
-    this.controlHeld.push({ chain, served });
-    this.pumpControl();
-  };
-
   private pumpControl(): void {
-    while (this.ctx !== null && this.controlHeld.length > 0 && this.controlOut.length > 0) {
-      const { chain, served } = this.controlHeld.shift()!;
-      const message = this.controlOut.shift()!;
-      const out = chain.writer();
-      try {
-        out.write(message.subarray(0, out.remaining));
-      } catch (error) {
-        this.ctx.needsReset(error);
-      }
-      served.complete(chain, out.written);
-    }
+    if (this.ctx === null) return;
+    this.deliver(2, () => this.controlOut.length > 0, (out) => {
+      out.write(this.controlOut.shift()!.subarray(0, out.remaining));
+    });
   }
 
   /** Queues a control message for the driver. */

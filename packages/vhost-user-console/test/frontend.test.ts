@@ -4,6 +4,9 @@
  * the driver's side played as Linux's virtio_console plays it:
  * - in process, port 0 without multiport: data both ways and a resize reported through the
  *   backend request channel (CONFIG_CHANGE_MSG), the new size read with GET_CONFIG;
+ * - in process, multiport: GET_VRING_BASE of the receive rings (port 0's, the control one) with
+ *   the guest's buffers posted and nothing to send answers at once with the index before them,
+ *   and after the rings start again from there, host bytes and a control message land in them;
  * - the vmv-vhost-user-console program, unix backend, a named port: the control handshake, the
  *   port found by its name, 256 KiB each way between a unix-socket client and the guest, md5-checked.
  */
@@ -16,7 +19,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BAD_ID, ConsoleDevice, ConsoleFeature, ControlEvent, decodeControl, encodeControl, receiveQueueOf } from '@vmv/console';
 import { VhostUserBackend } from '@vmv/vhost-user';
-import { SharedGuestMemory, VhostUserFrontend, type FrontendVring } from '@vmv/vhost-user/frontend';
+import { FrontendVring, SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
+import { SplitDriver } from '@vmv/queue/driver';
 import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
 import * as kit from '../../vhost-user/test/support/daemon-process';
 
@@ -59,6 +63,8 @@ class Guest {
   readonly rings: FrontendVring<number>[] = [];
   readonly received = new Map<number, Uint8Array[]>();
   readonly control: { id: number; event: number; value: number; data: Uint8Array }[] = [];
+  /** Per receive ring: the guest pages the device returned, in order. */
+  readonly usedPages = new Map<number, number[]>();
   configChanges = 0;
   private readonly free: number[] = [];
   fe!: VhostUserFrontend;
@@ -82,6 +88,30 @@ class Guest {
       this.rings.push(await this.fe.setupVring<number>(q, { memory: this.ram, size: 64, address: 0x1_0000 + q * 0x4000, eventIdx: (features & EVENT_IDX) !== 0n, onCall: (r) => this.reap(r) }));
     }
     return features;
+  }
+
+  /** Starts a ring stopped by GET_VRING_BASE again from `base`, as QEMU does: its buffers as they were. */
+  async restart(q: number, base: number): Promise<void> {
+    const old = this.rings[q]!;
+    const ring = new FrontendVring<number>(q, old.driver, (r) => this.reap(r));
+    cleanups.push(() => ring.close());
+    this.rings[q] = ring;
+    await this.fe.setVringNum(q, 64);
+    await this.fe.setVringBase(q, base);
+    await this.fe.setVringAddr(q, this.ram, SplitDriver.layout(64, 0x1_0000 + q * 0x4000));
+    await this.fe.setVringFd('kick', q, ring.kickFd.fd);
+    await this.fe.setVringFd('call', q, ring.callFd.fd);
+    await this.fe.setVringEnable(q, true);
+  }
+
+  /** The available index of ring `q` and the pages of its last 64 entries, oldest first. */
+  posted(q: number): { idx: number; pages: number[] } {
+    const { driverArea, descTable } = SplitDriver.layout(64, 0x1_0000 + q * 0x4000);
+    const mem = this.ram.memory;
+    const idx = mem.readU16(driverArea + 2);
+    const pages: number[] = [];
+    for (let i = Math.max(0, idx - 64); i < idx; i++) pages.push(Number(mem.readU64(descTable + 16 * mem.readU16(driverArea + 4 + 2 * (i & 63)))));
+    return { idx, pages };
   }
 
   fill(q: number): void {
@@ -123,6 +153,7 @@ class Guest {
       }
       const bytes = new Uint8Array(u.len);
       this.ram.memory.read(u.token, bytes);
+      this.usedPages.set(q, [...(this.usedPages.get(q) ?? []), u.token]);
       this.free.push(u.token);
       if (q === 2) {
         const d = decodeControl(bytes);
@@ -174,6 +205,38 @@ describe('over vhost-user', () => {
     // F_EMERG_WRITE: SET_CONFIG of emerg_wr puts its low byte out on port 0
     await guest.fe.setConfig(8, Uint8Array.of(0x21, 0, 0, 0));
     await until(() => Buffer.concat(fromGuest).toString() === 'root\n!', 'the emergency byte');
+  });
+
+  it('GET_VRING_BASE with receive buffers posted and nothing to send: at once, the index before them; restarted, they take host bytes and control messages', async () => {
+    const device = new ConsoleDevice({ size: { cols: 80, rows: 25 }, multiport: true });
+    device.port(0).connect({ write: (_d, done) => done() });
+    // Held receive buffers would make GET_VRING_BASE wait this long: longer than the frontend waits for a reply.
+    const backend = new VhostUserBackend(device, { drainTimeoutMs: 10 * HANG_MS });
+    const socket = join(dir, 'stop.sock');
+    backend.listen(socket, { removeStale: true });
+    cleanups.push(() => backend.close());
+    const guest = new Guest();
+    await guest.connect(socket, true, 4);
+    guest.fill(2);
+    guest.send(3, encodeControl(BAD_ID, ControlEvent.DEVICE_READY, 1));
+    await until(() => device.port(0).guestOpen, 'PORT_OPEN 1 from the guest');
+    const controlSent = guest.control.length;
+    expect(controlSent).toBe(4); // PORT_ADD, CONSOLE_PORT, RESIZE, PORT_OPEN
+    const rx = guest.posted(0);
+    expect(rx.idx).toBe(64); // a full ring posted
+    expect(guest.posted(2).idx).toBe(64 + controlSent); // re-posted as they came back
+    // The rings stop (QEMU's vhost_virtqueue_stop): nothing was taken beyond what was sent.
+    expect(await guest.fe.getVringBase(0)).toBe(0);
+    expect(await guest.fe.getVringBase(2)).toBe(controlSent);
+    await guest.restart(0, 0);
+    await guest.restart(2, controlSent);
+    device.port(0).write(new TextEncoder().encode('after the stop'));
+    await until(() => (guest.received.get(0)?.length ?? 0) > 0, 'host bytes after the restart');
+    expect(new TextDecoder().decode(guest.take(0))).toBe('after the stop');
+    expect(guest.usedPages.get(0)).toEqual([rx.pages[0]]); // the first buffer posted before the stop
+    device.resize(100, 40);
+    await until(() => guest.control.length > controlSent, 'RESIZE after the restart');
+    expect(guest.control[controlSent]!.event).toBe(ControlEvent.RESIZE);
   });
 
   it('the daemon (unix backend, a named port): handshake, the port by its name, 256 KiB each way md5-checked', async () => {
