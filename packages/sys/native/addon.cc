@@ -1,4 +1,4 @@
-// @vmv/sys native addon: module entry, errno names, plain fds, memfd, eventfd and timerfd.
+// @vmv/sys native addon: module entry, errno names, plain fds, memfd, eventfd, timerfd and ptys.
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/eventfd.h>
@@ -6,7 +6,10 @@
 #include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
+#include <termios.h>
 #include <unistd.h>
+
+#include <cstdlib>
 
 #include <cmath>
 #include <cstring>
@@ -296,6 +299,36 @@ Napi::Value Preadv(const Napi::CallbackInfo& info) {
   return Int(info.Env(), static_cast<double>(n));
 }
 
+// openPty(raw): [masterFd, slavePath] or -errno. The master is non-blocking and close-on-exec;
+// `raw` puts the line discipline in raw mode (cfmakeraw: no echo, no signals, no CR/LF mapping).
+Napi::Value OpenPty(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  bool raw = info[0].ToBoolean().Value();
+  int fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (fd < 0) return Fail(env, "posix_openpt");
+  auto failClosing = [&](const char* call, int err) {
+    close(fd);
+    return Fail(env, call, err);
+  };
+  if (grantpt(fd) < 0) return failClosing("grantpt", errno);
+  if (unlockpt(fd) < 0) return failClosing("unlockpt", errno);
+  char name[128];
+  int r = ptsname_r(fd, name, sizeof name);
+  if (r != 0) return failClosing("ptsname_r", r);
+  if (raw) {
+    struct termios t;
+    if (tcgetattr(fd, &t) < 0) return failClosing("tcgetattr", errno);
+    cfmakeraw(&t);
+    if (tcsetattr(fd, TCSANOW, &t) < 0) return failClosing("tcsetattr", errno);
+  }
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return failClosing("fcntl", errno);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Int(env, fd));
+  out.Set(1u, Napi::String::New(env, name));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto fn = [&](const char* name, Napi::Function::Callback cb) { exports.Set(name, Napi::Function::New(env, cb, name)); };
   fn("errnoName", ErrnoName);
@@ -317,6 +350,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   fn("preadv", Preadv);
   fn("timerfdCreate", TimerFdCreate);
   fn("timerfdSet", TimerFdSet);
+  fn("openPty", OpenPty);
   InitMapping(env, exports);
   InitUnix(env, exports);
   InitWatcher(env, exports);

@@ -7,6 +7,7 @@
  * - {@link EventFd}, {@link eventfdRead}, {@link eventfdWrite}: notification counters;
  * - {@link UnixListener}, {@link UnixStream}: unix stream sockets passing fds (SCM_RIGHTS);
  * - {@link watchFd}, {@link watchEventFd} / {@link FdWatcher}: readiness on Node's event loop;
+ * - {@link openPty}: pseudo-terminals;
  * - {@link closeFd} and friends; {@link SysError} for every failed system call.
  *
  * Linux only. Every fd is a plain number owned by whoever received it.
@@ -24,5 +25,7 @@ export { TimerFd, TIMERFD_MAX_NS } from './timerfd.js';
 export type { TimerFdOptions } from './timerfd.js';
 export { FdWatcher, PollEvents, watchFd, watchEventFd } from './watcher.js';
 export type { PollEvent, WatchCallback, EventFdCallback, WatchOptions, WatchEventFdOptions } from './watcher.js';
+export { openPty } from './pty.js';
+export type { OpenPtyOptions, Pty } from './pty.js';
 export { UnixListener, UnixStream, MAX_FDS_PER_MESSAGE } from './unix.js';
 export type { RecvResult, PeerCredentials, UnixListenOptions } from './unix.js';

@@ -47,6 +47,7 @@ export interface NativeBinding {
   preadv(fd: number, buffers: readonly Uint8Array[], offset: number, nowait: boolean): number;
   timerfdCreate(): number;
   timerfdSet(fd: number, initialNs: number, intervalNs: number): number;
+  openPty(raw: boolean): [number, string] | number;
   unixListen(path: string, backlog: number): number;
   adoptListener(fd: number): number;
   unixConnect(path: string): number;
