@@ -1,7 +1,7 @@
 /**
  * The command line of vmv-vhost-user-console: rust-vmm vhost-device-console's flags (`-s/--socket-path`,
  * `-c/--socket-count`, `-b/--backend nested|network`, `-p/--tcp-port`, `-q/--max-queue-size`, same
- * meanings), plus ours: a `unix` backend, named ports, a console size, the host-side buffer bound.
+ * meanings), plus ours: `unix` and `pty` backends, named ports, a console size, the host-side buffer bound.
  * @module
  */
 import type { ConsoleSize } from '@vmv/console';
@@ -10,8 +10,8 @@ import { UsageError, type FlagSpecs, type FlagValues } from '@vmv/vhost-user/dae
 /** The program name used in messages. @example `console.error(`${PROGRAM}: error: ...`)` */
 export const PROGRAM = 'vmv-vhost-user-console';
 
-/** Where port bytes go: the daemon's terminal, TCP (rust-vmm's two), or unix sockets (ours). @example `const b: BackendName = 'network';` */
-export type BackendName = 'nested' | 'network' | 'unix';
+/** Where port bytes go: the daemon's terminal, TCP (rust-vmm's two), unix sockets or a pty per port (ours). @example `const b: BackendName = 'network';` */
+export type BackendName = 'nested' | 'network' | 'unix' | 'pty';
 
 /**
  * Everything the daemon needs, as {@link consoleOptions} returns it.
@@ -40,7 +40,7 @@ export interface ConsoleOptions {
   readonly bufferSize: number;
 }
 
-const BACKENDS: readonly BackendName[] = ['nested', 'network', 'unix'];
+const BACKENDS: readonly BackendName[] = ['nested', 'network', 'unix', 'pty'];
 
 /**
  * The daemon's own flags (the kit adds `-s/--socket-path`, `-c/--socket-count`, `--fd`, `-v`,
@@ -50,7 +50,7 @@ const BACKENDS: readonly BackendName[] = ['nested', 'network', 'unix'];
  */
 export const CONSOLE_FLAGS: FlagSpecs = {
   backend: {
-    short: 'b', type: 'string', value: 'NAME', default: 'nested', help: 'nested (the daemon\'s terminal, one socket), network (TCP) or unix (unix sockets)',
+    short: 'b', type: 'string', value: 'NAME', default: 'nested', help: 'nested (the daemon\'s terminal, one socket), network (TCP), unix (unix sockets) or pty (a pty per port, its path printed)',
     validate: (t) => {
       if (!(BACKENDS as readonly string[]).includes(t)) throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got ${JSON.stringify(t)}`);
       return t;

@@ -8,6 +8,8 @@
 export { CONSOLE_FLAGS, PROGRAM, consoleOptions, parsePortNames, parseSize } from './args.js';
 export type { BackendName, ConsoleOptions } from './args.js';
 export { ConsoleService, tcpPortOf } from './service.js';
+export { servePty } from './pty.js';
+export type { PtyEndpoint } from './pty.js';
 export { HELP, consoleDaemon } from './program.js';
 export { runCli } from './cli.js';
 export { packageVersion } from './version.js';

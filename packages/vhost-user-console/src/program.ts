@@ -20,7 +20,7 @@ vhost-user, swappable with rust-vmm's vhost-device-console (same flags). Sockets
 QEMU 10.2+ connects with:
   -chardev socket,id=c0,path=PATH0 -device vhost-user-test-device-pci,chardev=c0,virtio-id=3,num_vqs=Q,config_size=12
   -object memory-backend-memfd,id=mem,size=<RAM>,share=on -machine memory-backend=mem
-where Q = 4 + 2 * (number of --ports). Port bytes go to the terminal (nested), TCP (network) or unix sockets (unix);
+where Q = 4 + 2 * (number of --ports). Port bytes go to the terminal (nested), TCP (network), unix sockets (unix) or a pty per port (pty, its path printed);
 bytes wait (never dropped) while nobody is connected or the guest reads nothing.`,
   version: packageVersion(),
   flags: CONSOLE_FLAGS,

@@ -1,12 +1,14 @@
 /**
  * {@link ConsoleService}: one socket's console device and its ports' host ends: TCP listeners
- * (`network`), unix-socket listeners (`unix`) or the daemon's own terminal (`nested`).
+ * (`network`), unix-socket listeners (`unix`), a pty per port (`pty`) or the daemon's own terminal
+ * (`nested`).
  * @module
  */
 import { ConsoleDevice, type ConsoleEvent } from '@vmv/console';
 import { connectStreams, servePort, type PortListener } from '@vmv/console/node';
 import type { DaemonLog, ServedDevice } from '@vmv/vhost-user/daemon';
 import type { ConsoleOptions } from './args.js';
+import { servePty, type PtyEndpoint } from './pty.js';
 
 /**
  * The TCP port of port `k` of socket `i`: rust-vmm's `tcp_port + i` when each socket has one port.
@@ -26,6 +28,7 @@ export function tcpPortOf(options: Pick<ConsoleOptions, 'tcpPort' | 'ports'>, so
  */
 export class ConsoleService implements ServedDevice {
   private readonly listeners: PortListener[] = [];
+  private readonly ptys: PtyEndpoint[] = [];
   private restoreTerminal: (() => void) | null = null;
 
   /** The device served on the socket. */
@@ -58,7 +61,8 @@ export class ConsoleService implements ServedDevice {
     const service = new ConsoleService(device);
     try {
       if (options.backend === 'nested') service.nested(log);
-      for (let k = 0; options.backend !== 'nested' && k < device.portCount; k++) {
+      if (options.backend === 'pty') service.pty(options, socketIndex, log);
+      for (let k = 0; (options.backend === 'network' || options.backend === 'unix') && k < device.portCount; k++) {
         const address = options.backend === 'network' ? { tcp: tcpPortOf(options, socketIndex, k), host: options.tcpHost } : { unix: `${options.consoleSocket!}${socketIndex}-${k}` };
         const where = 'tcp' in address ? `${address.host}:${address.tcp}` : address.unix;
         service.listeners.push(await servePort(device.port(k), address, (connected) => log.info(connected ? 'client connected' : 'client left', { socket: socketIndex, port: k, at: where })));
@@ -88,9 +92,23 @@ export class ConsoleService implements ServedDevice {
     };
   }
 
-  /** Stops listening and releases the terminal. */
+  /**
+   * A pty per port; its slave path on one line of standard output (`port K: pty PATH`, with
+   * `socket I ` first when there are several sockets), whatever the log level.
+   */
+  private pty(options: ConsoleOptions, socketIndex: number, log: DaemonLog): void {
+    for (let k = 0; k < this.device.portCount; k++) {
+      const pty = servePty(this.device.port(k));
+      this.ptys.push(pty);
+      process.stdout.write(`${options.socketCount > 1 ? `socket ${socketIndex} ` : ''}port ${k}: pty ${pty.path}\n`);
+      log.debug('port on a pty', { socket: socketIndex, port: k, name: options.ports[k - 1] ?? '(console)', at: pty.path });
+    }
+  }
+
+  /** Stops listening, closes the ptys and releases the terminal. */
   close(): Promise<void> {
     for (const l of this.listeners.splice(0)) l.close();
+    for (const p of this.ptys.splice(0)) p.close();
     this.restoreTerminal?.();
     this.restoreTerminal = null;
     return Promise.resolve();

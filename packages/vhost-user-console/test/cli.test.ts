@@ -21,6 +21,10 @@ describe('flags', () => {
     expect(tcpPortOf({ tcpPort: 2000, ports: ['a', 'b'] }, 1, 2)).toBe(2005);
   });
 
+  it('takes --backend pty with several sockets and named ports', () => {
+    expect(parse(['-s', 'p', '-b', 'pty', '-c', '2', '--ports', 'a'])).toMatchObject({ backend: 'pty', socketCount: 2, ports: ['a'] });
+  });
+
   it('takes ours: --ports, --size, --console-socket, --buffer-size', () => {
     expect(parse(['-s', 'p', '-b', 'unix', '--console-socket', '/tmp/con', '--ports', 'a.b,c', '--size', '80x25', '--buffer-size', '4096']))
       .toMatchObject({ backend: 'unix', consoleSocket: '/tmp/con', ports: ['a.b', 'c'], size: { cols: 80, rows: 25 }, bufferSize: 4096 });
