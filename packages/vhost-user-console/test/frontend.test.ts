@@ -9,7 +9,7 @@
  *   and after the rings start again from there, host bytes and a control message land in them;
  * - the program with `--backend pty`: 1 MiB each way between the guest and the pty's slave (opened
  *   by the test, raw), md5-checked, the slave closed mid-way (guest bytes written meanwhile wait)
- *   and opened again;
+ *   and opened again; with `-c 2` and a named port, a pty per port of each socket;
  * - the vmv-vhost-user-console program, unix backend, a named port: the control handshake, the
  *   port found by its name, 256 KiB each way between a unix-socket client and the guest, md5-checked.
  */
@@ -344,6 +344,19 @@ describe('over vhost-user', () => {
     }, 'the rest both ways');
     expect(md5(guest.take(0))).toBe(md5(toGuest));
     expect(md5(Buffer.concat(atHost))).toBe(md5(toHost));
+    d.child.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+  }, 60_000);
+
+  it('the daemon with --backend pty -c 2 and a named port: a pty of its own for each port of each socket', async () => {
+    const socket = join(dir, 'p2.sock');
+    const d = await kit.spawnDaemon(['-s', socket, '-b', 'pty', '-c', '2', '--ports', 'org.vmv.a'], daemon.program());
+    cleanups.push(() => kit.killDaemon(d));
+    await kit.waitForLog(d, /socket 1 port 1: pty \/dev\/pts\/\d+\n/);
+    await kit.waitForLog(d, /socket 0 port 1: pty \/dev\/pts\/\d+\n/);
+    const lines = [...d.stderr().matchAll(/^socket (\d) port (\d): pty (\/dev\/pts\/\d+)$/gm)];
+    expect(lines.map((m) => `${m[1]}-${m[2]}`).sort()).toEqual(['0-0', '0-1', '1-0', '1-1']);
+    expect(new Set(lines.map((m) => m[3])).size).toBe(4);
     d.child.kill('SIGTERM');
     expect((await d.exited).code).toBe(0);
   }, 60_000);
