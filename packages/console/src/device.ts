@@ -124,7 +124,10 @@ export class ConsoleDevice implements VirtioDevice {
   private host: DeviceHost | null = null;
   private size: { cols: number; rows: number } | null;
   private multiport = false;
+  /** A driver finished DEVICE_READY: the ports' protocol state (ready, open) is that driver's. */
   private deviceReady = false;
+  /** DEVICE_READY 1 came in this activation (a second one is a `duplicate`). */
+  private readyThisActivation = false;
   /** Per port: guest transmit buffers waiting for the endpoint, oldest first; the first is being sent. */
   private readonly txHeld: Held[][];
   private readonly txBusy: boolean[];
@@ -242,21 +245,30 @@ export class ConsoleDevice implements VirtioDevice {
     this.host = host;
   }
 
+  /**
+   * Starts serving. The ports' protocol state (PORT_READY, PORT_OPEN) of the last driver is kept
+   * across a reset until a driver sends DEVICE_READY again: a vhost-user frontend that stops
+   * every ring and starts them again (QEMU's `stop`/`cont`, a reconnect) looks like a reset to
+   * the device, but the guest's driver goes on where it was and never repeats the handshake. A
+   * driver that really starts over sends DEVICE_READY first, and posts no port receive buffer
+   * before the PORT_ADD that answers it, so nothing reaches it before its ports are closed.
+   */
   activate(ctx: ActivationContext): void {
     this.ctx = ctx;
-    this.multiport = hasFeature(ctx.features, ConsoleFeature.MULTIPORT);
-    this.deviceReady = false;
+    const multiport = hasFeature(ctx.features, ConsoleFeature.MULTIPORT);
+    if (multiport !== this.multiport) this.forgetDriver();
+    this.multiport = multiport;
+    this.readyThisActivation = false;
     // Without multiport port 0 is a console open from the start; with it, the driver says so.
     if (!this.multiport) this.ports[0]!.guestIsOpen = true;
+    for (const p of this.ports) this.pumpRx(p.id);
   }
 
   reset(): void {
     this.ctx = null;
-    this.deviceReady = false;
+    this.readyThisActivation = false;
     this.controlOut.length = 0;
     for (const p of this.ports) {
-      p.guestIsOpen = false;
-      p.ready = false;
       // Chains not yet started: complete them (the queue drops them) to free their budget slots;
       // the one being sent completes when its endpoint says done.
       const held = this.txHeld[p.id]!;
@@ -427,10 +439,13 @@ export class ConsoleDevice implements VirtioDevice {
     if (!decoded.ok) return this.onEvent({ type: 'bad-control', reason: 'short', length: decoded.length });
     const { id, event, value } = decoded.message;
     if (event === ControlEvent.DEVICE_READY) {
-      if (this.deviceReady) return this.onEvent({ type: 'bad-control', reason: 'duplicate', id, event });
+      if (this.readyThisActivation) return this.onEvent({ type: 'bad-control', reason: 'duplicate', id, event });
       this.onEvent({ type: 'device-ready', ok: value === 1 });
       if (value !== 1) return;
+      // A driver that starts over (after a reset): the last one's ports are gone.
+      if (this.deviceReady) this.forgetDriver();
       this.deviceReady = true;
+      this.readyThisActivation = true;
       for (const p of this.ports) this.control(p.id, ControlEvent.PORT_ADD, 0);
       return;
     }
@@ -456,6 +471,18 @@ export class ConsoleDevice implements VirtioDevice {
     this.onEvent({ type: 'guest-open', port: id, open });
     port.endpoint?.guestOpen?.(open);
     if (open) this.pumpRx(id);
+  }
+
+  /** The driver that set the ports up is gone: they are neither ready nor open. */
+  private forgetDriver(): void {
+    this.deviceReady = false;
+    for (const p of this.ports) {
+      p.ready = false;
+      if (!p.guestIsOpen) continue;
+      p.guestIsOpen = false;
+      this.onEvent({ type: 'guest-open', port: p.id, open: false });
+      p.endpoint?.guestOpen?.(false);
+    }
   }
 
   private flushEmergency(): void {

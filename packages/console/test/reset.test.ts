@@ -1,10 +1,11 @@
 /**
  * Hostile rings and resets: a corrupted ring is DEVICE_NEEDS_RESET (never an exception); a reset
  * while the host still holds a guest buffer (its `done` late) and while host bytes wait loses
- * nothing the host wrote and writes no guest memory afterwards; the next activation works.
+ * nothing the host wrote and writes no guest memory afterwards; the next activation works; the
+ * ports' protocol state outlives a reset until the next driver's DEVICE_READY starts over.
  */
 import { describe, expect, it } from '@jest/globals';
-import { ConsoleDevice } from '@vmv/console';
+import { ConsoleDevice, ControlEvent, type ConsoleEvent } from '@vmv/console';
 import { LinuxConsole, until } from './support/linux-console';
 
 describe('hostile rings and resets', () => {
@@ -48,5 +49,30 @@ describe('hostile rings and resets', () => {
     held.splice(0).forEach((f) => f());
     expect(new TextDecoder().decode(got[got.length - 1])).toBe('again');
     expect(guest.driver.needsReset()).toBe(false);
+  });
+
+  it('after a reset the ports stay as they were until a driver sends DEVICE_READY, which starts the handshake over', async () => {
+    const events: ConsoleEvent[] = [];
+    const device = new ConsoleDevice({ ports: [{}, { name: 'x' }], onEvent: (e) => events.push(e) });
+    device.port(1).connect({ write: (_d, done) => done() });
+    let guest = new LinuxConsole(device);
+    guest.probe();
+    await until(() => guest.ports[1]!.added && device.port(0).guestOpen);
+    guest.open(1);
+    await until(() => device.port(1).guestOpen);
+    guest.driver.reset(); // as vhost-user's stop of every ring looks to the device
+    expect([device.port(0).guestOpen, device.port(1).guestOpen]).toEqual([true, true]);
+    events.length = 0;
+    guest = new LinuxConsole(device); // a new driver: DEVICE_READY first
+    guest.probe();
+    await until(() => guest.ports.every((p) => p.added) && device.port(0).guestOpen);
+    expect(events.slice(0, 3)).toEqual([{ type: 'device-ready', ok: true }, { type: 'guest-open', port: 0, open: false }, { type: 'guest-open', port: 1, open: false }]);
+    expect(guest.controlLog.filter((m) => m.event === ControlEvent.PORT_ADD).map((m) => m.id)).toEqual([0, 1]);
+    expect(device.port(1).guestOpen).toBe(false); // until this driver opens it
+    device.port(1).write(new TextEncoder().encode('for the new driver'));
+    guest.open(1);
+    await until(() => guest.ports[1]!.received.length > 0);
+    expect(new TextDecoder().decode(guest.take(1))).toBe('for the new driver');
+    expect(events.some((e) => e.type === 'bad-control')).toBe(false);
   });
 });

@@ -7,6 +7,7 @@
  * - in process, multiport: GET_VRING_BASE of the receive rings (port 0's, the control one) with
  *   the guest's buffers posted and nothing to send answers at once with the index before them,
  *   and after the rings start again from there, host bytes and a control message land in them;
+ *   every ring stopped and started again (QEMU's stop/cont): the ports stay open;
  * - the program with `--backend pty`: 1 MiB each way between the guest and the pty's slave (opened
  *   by the test, raw), md5-checked, the slave closed mid-way (guest bytes written meanwhile wait)
  *   and opened again; with `-c 2` and a named port, a pty per port of each socket;
@@ -240,6 +241,34 @@ describe('over vhost-user', () => {
     device.resize(100, 40);
     await until(() => guest.control.length > controlSent, 'RESIZE after the restart');
     expect(guest.control[controlSent]!.event).toBe(ControlEvent.RESIZE);
+  });
+
+  it('every ring stopped and started again (QEMU stop/cont): the ports stay open, host bytes and RESIZE still reach the guest', async () => {
+    const device = new ConsoleDevice({ ports: [{}, { name: 'org.vmv.cont' }], size: { cols: 80, rows: 25 } });
+    device.port(1).connect({ write: (_d, done) => done() });
+    const backend = new VhostUserBackend(device, { drainTimeoutMs: 10 * HANG_MS });
+    const socket = join(dir, 'cont.sock');
+    backend.listen(socket, { removeStale: true });
+    cleanups.push(() => backend.close());
+    const guest = new Guest();
+    await guest.connect(socket, true, 6);
+    guest.fill(2);
+    guest.send(3, encodeControl(BAD_ID, ControlEvent.DEVICE_READY, 1));
+    await until(() => device.port(0).guestOpen && guest.control.some((m) => m.id === 1 && m.event === ControlEvent.PORT_OPEN), 'the handshake');
+    guest.send(3, encodeControl(1, ControlEvent.PORT_OPEN, 1));
+    await until(() => device.port(1).guestOpen, 'port 1 open');
+    const controlSent = guest.control.length;
+    const bases: number[] = [];
+    for (let q = 0; q < 6; q++) bases.push(await guest.fe.getVringBase(q));
+    expect([bases[0], bases[2], bases[4]]).toEqual([0, controlSent, 0]);
+    for (let q = 0; q < 6; q++) await guest.restart(q, bases[q]!);
+    expect([device.port(0).guestOpen, device.port(1).guestOpen]).toEqual([true, true]);
+    device.port(1).write(new TextEncoder().encode('after cont'));
+    await until(() => (guest.received.get(4)?.length ?? 0) > 0, 'host bytes after cont');
+    expect(new TextDecoder().decode(guest.take(4))).toBe('after cont');
+    device.resize(90, 30);
+    await until(() => guest.control.length > controlSent, 'RESIZE after cont');
+    expect(guest.control[controlSent]).toMatchObject({ id: 0, event: ControlEvent.RESIZE });
   });
 
   it('the daemon (unix backend, a named port): handshake, the port by its name, 256 KiB each way md5-checked', async () => {
