@@ -319,6 +319,7 @@ export async function bootGuest(opts = {}) {
       '-serial', 'stdio', '-no-reboot', '-name', 'vmv-guest,debug-threads=on',
       '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`,
       '-kernel', guestImage.kernel, '-initrd', initrd, '-append', append.join(' '),
+      ...(opts.qemuArgs ?? []),
     ];
     const sfx = machine === 'microvm' ? '-device' : '-pci';
     disks.forEach((disk, i) => {

@@ -1,10 +1,12 @@
 // console: virtio-console through vmv-vhost-user-console (QEMU 11.1's vhost-user-test-device-pci, virtio-id=3) and
 // the kernel's own virtio_console: hvc0 (console=hvc0 beside ttyS0) carrying a kernel message and a shell driven
-// over TCP, four named ports found by name each carrying a checksummed stream both ways, a port closed and
-// reopened by the guest seen by the daemon, and the rate through one port.
+// over TCP (typed after QEMU's `stop` and `cont` on its monitor: every ring stopped with GET_VRING_BASE and started
+// again, the guest's receive buffers and ports kept), four named ports found by name each carrying a checksummed
+// stream both ways, a port closed and reopened by the guest seen by the daemon, and the rate through one port.
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootGuest } from './boot.mjs';
 import { guestInitrd } from './image.mjs';
@@ -15,6 +17,34 @@ const NAMES = ['org.vmv.test.0', 'org.vmv.test.1', 'org.vmv.test.2', 'org.vmv.te
 const BYTES = 1 << 20;
 const RATE_BYTES = 16 << 20;
 const md5 = (b) => createHash('md5').update(b).digest('hex');
+
+/** Runs QMP commands one after the other on QEMU's monitor socket; resolves with their answers. */
+function qmp(path, commands) {
+  return new Promise((resolve, reject) => {
+    const s = createConnection(path);
+    const answers = [];
+    let buf = '';
+    let next = -1; // -1: the greeting; then qmp_capabilities; then the commands
+    const all = ['qmp_capabilities', ...commands];
+    s.on('data', (d) => {
+      buf += d.toString();
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const msg = JSON.parse(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+        if (msg.event !== undefined) continue;
+        if (msg.error !== undefined) return reject(new Error(`QMP ${all[next]}: ${msg.error.desc}`));
+        if (next >= 1) answers.push(all[next]);
+        next++;
+        if (next === all.length) {
+          s.end();
+          return resolve(answers);
+        }
+        s.write(`${JSON.stringify({ execute: all[next] })}\n`);
+      }
+    });
+    s.on('error', reject);
+  });
+}
 
 /** The first of `count` consecutive free TCP ports on 127.0.0.1 from a pid-derived start. */
 async function freePorts(count) {
@@ -51,7 +81,17 @@ export async function consoleCheck(img, hooks = {}) {
       hvc.text += d.toString('latin1');
       if (!hvc.sentShell && hvc.text.includes('vmv-console: shell ready')) {
         hvc.sentShell = true;
-        s0.write('echo $((6*7))\nexit\n');
+        // QEMU stops every ring (GET_VRING_BASE) and starts them again: hvc0's receive buffers and port state stay
+        qmp(qmpPath, ['stop', 'cont']).then(
+          (done) => {
+            hvc.stopCont = done.join('/');
+            s0.write('echo $((6*7))\nexit\n');
+          },
+          (e) => {
+            errors.push(`QMP stop/cont: ${e.message}`);
+            s0.write('echo $((6*7))\nexit\n');
+          },
+        );
       }
     });
     s0.on('error', () => {});
@@ -80,10 +120,12 @@ export async function consoleCheck(img, hooks = {}) {
     });
   };
   let r = null;
+  const qmpPath = join(tmpdir(), `vmv-console-qmp-${process.pid}.sock`);
   try {
     const initrd = await guestInitrd(img, { log: hooks.log });
     r = await bootGuest({
       guestImage: img, initrd, machine: 'q35', disks: [], tests: ['console'], keepWorkDir: true,
+      qemuArgs: ['-qmp', `unix:${qmpPath},server=on,wait=off`],
       cmdlineFirst: ['console=hvc0'], cmdline: [`console.names=${NAMES.join(',')}`, `console.bytes=${BYTES}`, `console.rate=${RATE_BYTES}`],
       devices: [{
         name: 'console',
@@ -104,7 +146,8 @@ export async function consoleCheck(img, hooks = {}) {
     errors.push(...r.errors);
     if (r.marker) {
       if (!hvc.text.includes('vmv-console: kernel message on hvc0')) errors.push('the kernel message never reached the host on hvc0');
-      if (!/(^|\n|# )42\r?\n/.test(hvc.text)) errors.push(`the shell on hvc0 did not answer 42: ${JSON.stringify(hvc.text.slice(-300))}`);
+      if (!/(^|\n|# )42\r?\n/.test(hvc.text)) errors.push(`the shell on hvc0 did not answer 42 after stop/cont: ${JSON.stringify(hvc.text.slice(-300))}`);
+      if (hvc.stopCont !== 'stop/cont') errors.push(`QEMU's stop and cont were not both answered: ${hvc.stopCont}`);
       NAMES.forEach((n, i) => {
         const p = ports[i];
         const up = Buffer.concat(p.got);
@@ -120,11 +163,12 @@ export async function consoleCheck(img, hooks = {}) {
     errors.push(`harness: ${e.stack ?? e.message}`);
   } finally {
     for (const s of sockets) s.destroy();
+    rmSync(qmpPath, { force: true });
   }
   const ok = errors.length === 0;
   const timing = r ? `init ${r.initSeconds?.toFixed(1) ?? '-'} s, marker ${r.markerSeconds?.toFixed(1) ?? '-'} s` : '';
   let details = ok
-    ? `${timing}; ${NAMES.length} named ports x ${BYTES} B each way md5-checked, hvc0 shell 42, PORT_OPEN port 1: ${hvc.opens}; rate port 1 (${RATE_BYTES} B each way): guest to host ${Math.round(RATE_BYTES / ((ports[0].rateEnd - ports[0].rateStart) / 1000))} B/s (timed on the host), host to guest ${r.values['console.rate.down']} B/s (timed in the guest)`
+    ? `${timing}; ${NAMES.length} named ports x ${BYTES} B each way md5-checked, hvc0 shell 42 after QEMU stop/cont, PORT_OPEN port 1: ${hvc.opens}; rate port 1 (${RATE_BYTES} B each way): guest to host ${Math.round(RATE_BYTES / ((ports[0].rateEnd - ports[0].rateStart) / 1000))} B/s (timed on the host), host to guest ${r.values['console.rate.down']} B/s (timed in the guest)`
     : `${errors.join('; ')}${timing ? ` [${timing}]` : ''}`;
   if (!ok && r) details += `\n--- console (last 30 lines; logs in ${r.workDir}) ---\n${r.console.slice(-30).join('\n')}`;
   if (ok && r) rmSync(r.workDir, { recursive: true, force: true });
