@@ -17,6 +17,5 @@ export { SessionSafeBackend } from './session-safe-backend.js';
 export type { SessionSafeOptions, SessionSafeStats } from './session-safe-backend.js';
 export type { OpenImage, OpenImageOptions } from './image.js';
 export { runCli } from './cli.js';
-export { packageVersion } from './version.js';
 export { ImageError, VHOST_USER_BLK_ERROR_NAMES, VhostUserBlkError, isVhostUserBlkError } from './errors.js';
 export type { VhostUserBlkErrorName, VhostUserBlkErrorOptions } from './errors.js';

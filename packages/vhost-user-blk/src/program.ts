@@ -5,9 +5,8 @@
  * the kit's.
  * @module
  */
-import { daemonHelp, type DaemonDefinition } from '@vmv/vhost-user/daemon';
+import { daemonHelp, packageVersion, type DaemonDefinition } from '@vmv/vhost-user/daemon';
 import { BLOCK_FLAGS, PROGRAM, blockOptions } from './args.js';
-import { packageVersion } from './version.js';
 import { BlockService } from './service.js';
 
 /**
@@ -27,7 +26,7 @@ vhost-user-blk export). QEMU connects with:
   -object memory-backend-memfd,id=mem,size=<RAM>,share=on -machine memory-backend=mem
 One frontend at a time; when it disconnects the image is flushed and the next one is served.
 SIGUSR1 re-reads the image's size and resizes the device (truncate -s +1G disk.img; kill -USR1 PID).`,
-  version: packageVersion(),
+  version: packageVersion('@vmv/vhost-user-blk', typeof __dirname === 'string' ? __dirname : undefined),
   flags: BLOCK_FLAGS,
   socketPathAliases: ['socket'],
   // One image, one device: two devices writing one image would corrupt it.

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnixListener } from '@vmv/sys';
@@ -17,7 +17,6 @@ import {
   MAX_INLINE_READ_MAX,
   isVhostUserBlkError,
   openImage,
-  packageVersion,
   parseArgs,
   runCli,
 } from '@vmv/vhost-user-blk';
@@ -260,8 +259,9 @@ describe('runCli (in process)', () => {
     expect(HELP).toMatch(/-s, --socket-path PATH .*alias --socket/);
     const v = io();
     expect(await runCli(['--version'], v)).toBe(0);
-    expect(v.outText).toBe(`vmv-vhost-user-blk ${packageVersion()}\n`);
-    expect(packageVersion()).toMatch(/^\d+\.\d+\.\d+/);
+    const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };
+    expect(v.outText).toBe(`vmv-vhost-user-blk ${version}\n`);
+    expect(version).toMatch(/^\d+\.\d+\.\d+/);
   });
 
   it('a usage error exits 2 with the message', async () => {

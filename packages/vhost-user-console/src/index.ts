@@ -12,4 +12,3 @@ export { servePty } from './pty.js';
 export type { PtyEndpoint } from './pty.js';
 export { HELP, consoleDaemon } from './program.js';
 export { runCli } from './cli.js';
-export { packageVersion } from './version.js';

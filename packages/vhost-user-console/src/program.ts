@@ -3,10 +3,9 @@
  * its flags ({@link CONSOLE_FLAGS}) and its device per socket ({@link ConsoleService}).
  * @module
  */
-import { daemonHelp, type DaemonDefinition } from '@vmv/vhost-user/daemon';
+import { daemonHelp, packageVersion, type DaemonDefinition } from '@vmv/vhost-user/daemon';
 import { CONSOLE_FLAGS, PROGRAM, consoleOptions } from './args.js';
 import { ConsoleService } from './service.js';
-import { packageVersion } from './version.js';
 
 /**
  * The daemon's definition for `runDaemon`.
@@ -22,7 +21,7 @@ QEMU 10.2+ connects with:
   -object memory-backend-memfd,id=mem,size=<RAM>,share=on -machine memory-backend=mem
 where Q = 4 + 2 * (number of --ports). Port bytes go to the terminal (nested), TCP (network), unix sockets (unix) or a pty per port (pty, its path printed);
 bytes wait (never dropped) while nobody is connected or the guest reads nothing.`,
-  version: packageVersion(),
+  version: packageVersion('@vmv/vhost-user-console', typeof __dirname === 'string' ? __dirname : undefined),
   flags: CONSOLE_FLAGS,
   socketSuffix: 'always',
   check: (values) => void consoleOptions(values),

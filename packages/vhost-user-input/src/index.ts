@@ -9,4 +9,3 @@ export { EventsSocket, MAX_LINE, applyLine, feedLines, statusLine } from './even
 export { InputService } from './service.js';
 export { HELP, inputDaemon } from './program.js';
 export { runCli } from './cli.js';
-export { packageVersion } from './version.js';

@@ -3,10 +3,9 @@
  * flags ({@link INPUT_FLAGS}) and its device ({@link InputService}).
  * @module
  */
-import { daemonHelp, type DaemonDefinition } from '@vmv/vhost-user/daemon';
+import { daemonHelp, packageVersion, type DaemonDefinition } from '@vmv/vhost-user/daemon';
 import { INPUT_FLAGS, PROGRAM, descriptionOf } from './args.js';
 import { InputService } from './service.js';
-import { packageVersion } from './version.js';
 
 /** The daemon's definition for `runDaemon`. @example `runDaemon(inputDaemon).then((code) => process.exit(code))` */
 export const inputDaemon: DaemonDefinition<InputService> = {
@@ -18,7 +17,7 @@ the guest's status events (LEDs) back the same way. QEMU connects with:
   -chardev socket,id=c0,path=PATH0 -device vhost-user-input-pci,chardev=c0
   -object memory-backend-memfd,id=mem,size=<RAM>,share=on -machine memory-backend=mem
 As rust-vmm's vhost-device-input, -s PATH listens on PATH0.`,
-  version: packageVersion(),
+  version: packageVersion('@vmv/vhost-user-input', typeof __dirname === 'string' ? __dirname : undefined),
   flags: INPUT_FLAGS,
   socketSuffix: 'always',
   // one device fed by one event source

@@ -8,4 +8,3 @@
 export { HELP, MAX_PERIOD_MS, PROGRAM, RNG_FLAGS, createRngDaemon, parseMaxBytes } from './program.js';
 export type { RngService } from './program.js';
 export { runCli } from './cli.js';
-export { packageVersion } from './version.js';

@@ -9,9 +9,8 @@
 import { RateLimiter, RngDevice } from '@vmv/rng';
 import type { RngError } from '@vmv/rng';
 import { FileSource } from '@vmv/rng/node';
-import { UsageError, daemonHelp } from '@vmv/vhost-user/daemon';
+import { UsageError, daemonHelp, packageVersion } from '@vmv/vhost-user/daemon';
 import type { DaemonDefinition, DaemonLog, FlagSpecs, FlagValues, ServedDevice } from '@vmv/vhost-user/daemon';
-import { packageVersion } from './version.js';
 
 /** The program's name. @example `PROGRAM === 'vmv-vhost-user-rng'` */
 export const PROGRAM = 'vmv-vhost-user-rng';
@@ -96,7 +95,7 @@ export function createRngDaemon(): DaemonDefinition<RngService> {
   -chardev socket,id=c0,path=PATH0 -device vhost-user-rng-pci,chardev=c0
   -object memory-backend-memfd,id=mem,size=<RAM>,share=on -machine memory-backend=mem
 Every socket reads the one --rng-source and shares the one --max-bytes budget per --period.`,
-    version: packageVersion(),
+    version: packageVersion('@vmv/vhost-user-rng', typeof __dirname === 'string' ? __dirname : undefined),
     flags: RNG_FLAGS,
     socketSuffix: 'always',
     createDevice: async (values, log, socket) => {

@@ -5,11 +5,11 @@
  * host input.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags, daemonFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
-import { HELP, MAX_PERIOD_MS, createRngDaemon, packageVersion, parseMaxBytes, runCli } from '@vmv/vhost-user-rng';
+import { HELP, MAX_PERIOD_MS, createRngDaemon, parseMaxBytes, runCli } from '@vmv/vhost-user-rng';
 
 function capture() {
   const r = { out: '', err: '' };
@@ -41,7 +41,7 @@ describe('flags', () => {
     for (const f of ['--rng-source', '--period', '--max-bytes', '--socket-path', '--socket-count', '-f, ', '-p, ', '-m, ']) expect(HELP).toContain(f);
     const h = capture();
     expect(await runCli(['--version'], h.io)).toBe(0);
-    expect(h.r.out).toBe(`vmv-vhost-user-rng ${packageVersion()}\n`);
+    expect(h.r.out).toBe(`vmv-vhost-user-rng ${(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}\n`);
     const c = capture();
     expect(await runCli(['--print-capabilities'], c.io)).toBe(0);
     expect(JSON.parse(c.r.out)).toEqual({ type: 'rng', features: [] });

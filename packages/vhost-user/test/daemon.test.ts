@@ -8,6 +8,7 @@ import {
   DAEMON_ERROR_NAMES,
   createLogger,
   daemonHelp,
+  packageVersion,
   parseFlags,
   runDaemon,
   socketPaths,
@@ -214,5 +215,27 @@ describe('createLogger', () => {
     log.error('bad', { k: 1 });
     expect(lines).toHaveLength(1);
     expect(JSON.parse(lines[0]!)).toEqual({ time: '1970-01-01T00:00:00.000Z', level: 'error', program: 'p', msg: 'bad', fields: { k: 1 } });
+  });
+});
+
+describe('packageVersion', () => {
+  let dir: string;
+  beforeEach(() => { dir = mkdtempSync(join(tmpdir(), 'vmv-version-')); });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('finds the named package\'s package.json above the directory, passing others on the way', () => {
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: '@vmv/vhost-user-x', version: '1.2.3' }));
+    mkdirSync(join(dir, 'dist', 'cjs'), { recursive: true });
+    writeFileSync(join(dir, 'dist', 'package.json'), JSON.stringify({ type: 'commonjs' }));
+    expect(packageVersion('@vmv/vhost-user-x', join(dir, 'dist', 'cjs'))).toBe('1.2.3');
+  });
+
+  it('is "unknown" with no directory (an ES module build), for another name, or past a malformed file', () => {
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: '@vmv/vhost-user-x', version: '1.2.3' }));
+    expect(packageVersion('@vmv/vhost-user-x', undefined)).toBe('unknown');
+    expect(packageVersion('@vmv/vhost-user-y', dir)).toBe('unknown');
+    mkdirSync(join(dir, 'sub'));
+    writeFileSync(join(dir, 'sub', 'package.json'), '{ not json');
+    expect(packageVersion('@vmv/vhost-user-x', join(dir, 'sub'))).toBe('unknown');
   });
 });

@@ -13,4 +13,5 @@ export { createLogger, LOG_LEVELS } from './log.js';
 export type { DaemonLog, LogLevel } from './log.js';
 export { checkSocketPath, listenError, socketPaths, MAX_SOCKET_PATH_BYTES } from './socket.js';
 export { UsageError, SocketError } from './errors.js';
+export { packageVersion } from './version.js';
 export { DAEMON_ERROR_NAMES } from '../errors.js';
