@@ -43,15 +43,20 @@ const PIECE = 4096;
 /** What the hwrng core asks of a driver at a time (rng_buffer_size(): SMP_CACHE_BYTES on x86). */
 const CORE_READ = 64;
 
+/** The most hwrng kthread reads one 4 KiB piece may hold: on a busy host the guest can stall mid-piece for longer than
+ * the reseed interval, so two (rarely three) kthread reads can fall between the guest's 64 reads of one piece. */
+const MAX_SKIPS = 3;
+
 /**
  * Where the guest's bytes are in the source file: the guest's stream is the file's, in order, less the reads the kernel
  * made itself (before the guest's read: any number of bytes; during it: whole 64-byte reads of the hwrng kthread,
- * which wakes once per reseed interval even with quality 0). Each 4 KiB piece's md5 is matched at the position the
- * previous one ended, or with one 64-byte kernel read at one of the 64 places in it. Returns the offset the guest's
- * bytes start at and the kernel reads found, or the first piece that matches nowhere.
+ * which wakes once per reseed interval even with quality 0, each between two of the guest's 64-byte reads). Each
+ * 4 KiB piece's md5 is matched at the position the previous one ended, with 0 to MAX_SKIPS kernel reads at 64-byte
+ * boundaries in it (fewest first). Returns the offset the guest's bytes start at and the kernel reads found, or the
+ * first piece that matches nowhere.
  */
 export function locatePieces(file, md5s) {
-  const md5 = (...parts) => { const h = createHash('md5'); for (const p of parts) h.update(p); return h.digest('hex'); };
+  const md5 = (bytes) => createHash('md5').update(bytes).digest('hex');
   let at = -1;
   for (let off = 0; off <= 4096 && at < 0; off += 8) if (md5(file.subarray(off, off + PIECE)) === md5s[0]) at = off;
   if (at < 0) return { error: 'the first 4 KiB piece is not in the first 8 KiB of the source file' };
@@ -59,17 +64,34 @@ export function locatePieces(file, md5s) {
   const skips = [];
   at += PIECE;
   for (let i = 1; i < md5s.length; i++) {
-    if (md5(file.subarray(at, at + PIECE)) === md5s[i]) { at += PIECE; continue; }
-    let found = false;
-    for (let j = 0; j < PIECE && !found; j += CORE_READ) {
-      if (md5(file.subarray(at, at + j), file.subarray(at + j + CORE_READ, at + PIECE + CORE_READ)) !== md5s[i]) continue;
-      skips.push(at + j);
-      at += PIECE + CORE_READ;
-      found = true;
-    }
-    if (!found) return { error: `4 KiB piece ${i} is neither the file's next 4 KiB nor those with one 64-byte kernel read in them` };
+    let found = null;
+    for (let n = 0; n <= MAX_SKIPS && !found; n++) found = skipsIn(file, at, md5s[i], n);
+    if (!found) return { error: `4 KiB piece ${i} is not the file's next 4 KiB with up to ${MAX_SKIPS} 64-byte kernel reads in it` };
+    skips.push(...found);
+    at += PIECE + found.length * CORE_READ;
   }
   return { offset, skips, end: at };
+}
+
+/**
+ * The file offsets of `n` 64-byte kernel reads that make the 4 KiB from `at` hash to `want`, or null. A depth-first
+ * walk over where each read falls (after the guest's k-th 64-byte read, k ascending), the hash of the prefix copied
+ * rather than recomputed.
+ */
+function skipsIn(file, at, want, n) {
+  const walk = (hash, pos, taken, left, skipped) => {
+    // `taken` guest bytes hashed so far, the file read up to `pos`; `left` kernel reads still to place
+    if (left === 0) {
+      return hash.update(file.subarray(pos, pos + PIECE - taken)).digest('hex') === want ? skipped : null;
+    }
+    for (let k = taken; k <= PIECE; k += CORE_READ) {
+      const h = hash.copy().update(file.subarray(pos, pos + k - taken));
+      const r = walk(h, pos + k - taken + CORE_READ, k, left - 1, [...skipped, pos + k - taken]);
+      if (r) return r;
+    }
+    return null;
+  };
+  return walk(createHash('md5'), at, 0, n, []);
 }
 
 /**
