@@ -153,6 +153,27 @@ describe.each(published.map((p) => [p.name, p] as const))('%s', (_name, p) => {
   });
 });
 
+// Each daemon ships the description file of QEMU's docs/interop/vhost-user.rst ("Backend program conventions";
+// schema docs/interop/vhost-user.json) that management tools discover it by.
+const daemons = published.flatMap((p) => Object.entries((json(`${p.dir}/package.json`).bin ?? {}) as Record<string, string>).map(([bin, file]) => ({ ...p, bin, file })));
+describe.each(daemons.map((d) => [d.bin, d] as const))('daemon %s', (_bin, d) => {
+  const FILE = `${d.dir}/vhost-user/50-${d.bin}.json`;
+
+  it('ships vhost-user/50-<program>.json (package.json files), QEMU\'s lookup name', () => {
+    expect(existsSync(join(root, FILE))).toBe(true);
+    expect(json(`${d.dir}/package.json`).files).toContain('vhost-user');
+  });
+
+  it('describes it with exactly the schema fields: its type, as the built daemon prints it, and the binary by an absolute path', () => {
+    const desc = json(FILE);
+    expect(Object.keys(desc).sort()).toEqual(['binary', 'description', 'type']);
+    for (const k of ['binary', 'description', 'type']) expect(typeof desc[k]).toBe('string');
+    expect(String(desc.binary)).toMatch(new RegExp(`^/.*/${d.bin}$`));
+    const printed = execFileSync(process.execPath, [join(root, d.dir, d.file), '--print-capabilities'], { encoding: 'utf8' });
+    expect((JSON.parse(printed) as { type: string }).type).toBe(desc.type);
+  });
+});
+
 describe('no registry or mirror host in the repository', () => {
   // Scripts read the Debian mirror from the machine's apt sources and the npm registry from npm's
   // config; a host name written into a tracked file would pin every user to one.
