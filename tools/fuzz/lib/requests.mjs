@@ -70,7 +70,6 @@ function request(src, g, alloc, capacitySectors) {
  * @returns {number} how many requests were made available
  */
 export function writeRequests(src, g, ring, capacitySectors) {
-  const m = g.memory;
   let next = DATA + 16 * src.below(4);
   const alloc = (len) => {
     const at = next;
@@ -79,6 +78,24 @@ export function writeRequests(src, g, ring, capacitySectors) {
     return at;
   };
   const count = 1 + src.below(Math.min(ring.size, 6));
+  const layer = chainLayer(src, g, ring, alloc);
+  for (let r = 0; r < count && !layer.full; r++) {
+    const pieces = request(src, g, alloc, capacitySectors);
+    if (pieces.length === 0) continue;
+    if (!layer.add(pieces)) break;
+  }
+  return layer.publish(32);
+}
+
+/**
+ * Lays chains on a ring, one at a time, and then makes them available: each chain a list of pieces
+ * `{ addr, len, writable }` already in guest memory, as one descriptor per piece or (ring.indirect, at the
+ * source's choice) one descriptor for an indirect table taken from `alloc`.
+ * @param {{ packed: boolean, size: number, desc: number, driver: number, indirect: boolean }} ring
+ * @param {(len: number) => number} alloc  guest memory for indirect tables
+ */
+export function chainLayer(src, g, ring, alloc) {
+  const m = g.memory;
   let slot = 0;
   let heads = 0;
   const writeDesc = (at, p, flags, nextIndex, id) => {
@@ -92,33 +109,45 @@ export function writeRequests(src, g, ring, capacitySectors) {
       m.writeU16(at + 14, nextIndex);
     }
   };
-  for (let r = 0; r < count && slot < ring.size; r++) {
-    const pieces = request(src, g, alloc, capacitySectors);
-    if (pieces.length === 0) continue;
-    const head = slot;
-    if (ring.indirect && src.u8() < 64) {
-      const table = alloc(16 * pieces.length);
-      pieces.forEach((p, i) => writeDesc(table + 16 * i, p, (p.writable ? F_WRITE : 0) | (i + 1 < pieces.length ? F_NEXT : 0), i + 1, 0));
-      writeDesc(ring.desc + 16 * slot, { addr: table, len: 16 * pieces.length }, F_INDIRECT, 0, head);
-      slot++;
-    } else {
-      if (slot + pieces.length > ring.size) break;
-      pieces.forEach((p, i) => writeDesc(ring.desc + 16 * (slot + i), p, (p.writable ? F_WRITE : 0) | (i + 1 < pieces.length ? F_NEXT : 0), slot + i + 1, head));
-      slot += pieces.length;
-    }
-    if (!ring.packed) m.writeU16(ring.driver + 4 + 2 * (heads % ring.size), head);
-    heads++;
-  }
-  if (!ring.packed) m.writeU16(ring.driver + 2, heads);
-  // a few hostile bytes anywhere in the rings
-  const corrupt = src.u8() < 32 ? 1 + src.below(4) : 0;
-  for (let i = 0; i < corrupt; i++) {
-    const at = src.pick([ring.desc, ring.driver]) + src.below(16 * ring.size);
-    try {
-      m.writeU8(at, src.u8());
-    } catch {
-      // outside guest memory: nothing to corrupt
-    }
-  }
-  return heads;
+  const flags = (pieces, i) => (pieces[i].writable ? F_WRITE : 0) | (i + 1 < pieces.length ? F_NEXT : 0);
+  return {
+    /** Whether the descriptor table is used up. */
+    get full() {
+      return slot >= ring.size;
+    },
+    /** Lays one chain; false (nothing written) when the ring has no room for it. */
+    add(pieces) {
+      const head = slot;
+      if (ring.indirect && src.u8() < 64) {
+        const table = alloc(16 * pieces.length);
+        pieces.forEach((p, i) => writeDesc(table + 16 * i, p, flags(pieces, i), i + 1, 0));
+        writeDesc(ring.desc + 16 * slot, { addr: table, len: 16 * pieces.length }, F_INDIRECT, 0, head);
+        slot++;
+      } else {
+        if (slot + pieces.length > ring.size) return false;
+        pieces.forEach((p, i) => writeDesc(ring.desc + 16 * (slot + i), p, flags(pieces, i), slot + i + 1, head));
+        slot += pieces.length;
+      }
+      if (!ring.packed) m.writeU16(ring.driver + 4 + 2 * (heads % ring.size), head);
+      heads++;
+      return true;
+    },
+    /**
+     * Makes the chains available (a split ring's avail idx; a packed ring's descriptors already are), then, with
+     * odds `corruptOdds`/256, writes 1 to 4 hostile bytes anywhere in the rings.
+     * @returns {number} how many chains were made available
+     */
+    publish(corruptOdds) {
+      if (!ring.packed) m.writeU16(ring.driver + 2, heads);
+      const corrupt = src.u8() < corruptOdds ? 1 + src.below(4) : 0;
+      for (let i = 0; i < corrupt; i++) {
+        try {
+          m.writeU8(src.pick([ring.desc, ring.driver]) + src.below(16 * ring.size), src.u8());
+        } catch {
+          // outside guest memory: nothing to corrupt
+        }
+      }
+      return heads;
+    },
+  };
 }

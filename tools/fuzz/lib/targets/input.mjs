@@ -10,11 +10,8 @@ import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
 import { INPUT_ERROR_NAMES, InputDevice, PRESETS } from '@vmv/input';
 import { QUEUE_ERROR_NAMES, QueueConfig, createVirtqueue } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
+import { chainLayer } from '../requests.mjs';
 
-const F_NEXT = 1;
-const F_WRITE = 2;
-const F_INDIRECT = 4;
-const F_AVAIL = 1 << 7;
 const DATA = 0x3000;
 const PRESET_NAMES = Object.keys(PRESETS);
 
@@ -28,19 +25,7 @@ function writeChains(src, g, ring, chains) {
     if (next + 64 >= ring.data + 0x1000) next = ring.data;
     return at;
   };
-  const writeDesc = (at, p, flags, nextIndex, id) => {
-    m.writeU64(at, BigInt(p.addr));
-    m.writeU32(at + 8, p.len);
-    if (ring.packed) {
-      m.writeU16(at + 12, id);
-      m.writeU16(at + 14, flags | F_AVAIL);
-    } else {
-      m.writeU16(at + 12, flags);
-      m.writeU16(at + 14, nextIndex);
-    }
-  };
-  let slot = 0;
-  let heads = 0;
+  const layer = chainLayer(src, g, ring, alloc);
   for (const chain of chains) {
     const pieces = chain.map((c) => {
       const addr = src.u8() < 250 ? alloc(c.bytes.length) : g.address(src);
@@ -52,31 +37,9 @@ function writeChains(src, g, ring, chains) {
       return { addr, len: c.bytes.length, writable: c.writable };
     });
     if (pieces.length === 0) continue;
-    const head = slot;
-    if (ring.indirect && src.u8() < 64) {
-      const table = alloc(16 * pieces.length);
-      pieces.forEach((p, i) => writeDesc(table + 16 * i, p, (p.writable ? F_WRITE : 0) | (i + 1 < pieces.length ? F_NEXT : 0), i + 1, 0));
-      writeDesc(ring.desc + 16 * slot, { addr: table, len: 16 * pieces.length }, F_INDIRECT, 0, head);
-      slot++;
-    } else {
-      if (slot + pieces.length > ring.size) break;
-      pieces.forEach((p, i) => writeDesc(ring.desc + 16 * (slot + i), p, (p.writable ? F_WRITE : 0) | (i + 1 < pieces.length ? F_NEXT : 0), slot + i + 1, head));
-      slot += pieces.length;
-    }
-    if (!ring.packed) m.writeU16(ring.driver + 4 + 2 * (heads % ring.size), head);
-    heads++;
-    if (slot >= ring.size) break;
+    if (!layer.add(pieces) || layer.full) break;
   }
-  if (!ring.packed) m.writeU16(ring.driver + 2, heads);
-  const corrupt = src.u8() < 24 ? 1 + src.below(4) : 0;
-  for (let i = 0; i < corrupt; i++) {
-    try {
-      m.writeU8(src.pick([ring.desc, ring.driver]) + src.below(16 * ring.size), src.u8());
-    } catch {
-      // outside guest memory
-    }
-  }
-  return heads;
+  return layer.publish(24);
 }
 
 /** A buffer cut into 1 to 3 pieces of `len` bytes in all, writable or not (mostly `writable`). */
