@@ -87,6 +87,18 @@ export function checkRingOptions(o: DriverRingOptions, packed: boolean): void {
   }
 }
 
+/** Where `layout` puts a ring's three areas (the addresses DriverRingOptions takes), and its size. */
+export interface RingLayout {
+  /** Address of the descriptor table (split) or descriptor ring (packed). */
+  descTable: number;
+  /** Address of the driver area: the available ring (split) or driver event suppression (packed). */
+  driverArea: number;
+  /** Address of the device area: the used ring (split) or device event suppression (packed). */
+  deviceArea: number;
+  /** Bytes from the base address to the end of the device area. */
+  bytes: number;
+}
+
 /** @internal Validates the buffers of an add; returns their count. */
 export function checkBuffers(out: readonly DriverBuffer[], inBufs: readonly DriverBuffer[], token: unknown): number {
   if (!Array.isArray(out) || !Array.isArray(inBufs)) throw new TypeError('driver.add: out and inBufs must be arrays');

@@ -6,4 +6,4 @@
  */
 export { SplitDriver } from './split-driver.js';
 export { PackedDriver } from './packed-driver.js';
-export type { DriverBuffer, DriverRingOptions, UsedBuffer } from './common.js';
+export type { DriverBuffer, DriverRingOptions, RingLayout, UsedBuffer } from './common.js';

@@ -9,7 +9,7 @@ import type { GuestMemory } from '@vmv/memory';
 import { QueueConfig } from '../config.js';
 import { DescFlags, EventFlags, Feature, vringNeedEvent } from '../constants.js';
 import { BadUsedElementError, BrokenError } from '../errors.js';
-import { checkBuffers, checkRingOptions, type DriverBuffer, type DriverRingOptions, type UsedBuffer } from './common.js';
+import { checkBuffers, checkRingOptions, type DriverBuffer, type DriverRingOptions, type RingLayout, type UsedBuffer } from './common.js';
 
 const F_NEXT = DescFlags.NEXT;
 const F_WRITE = DescFlags.WRITE;
@@ -104,19 +104,7 @@ export class PackedDriver<T = unknown> {
    * PackedDriver.layout(256, 0) // { descTable: 0, driverArea: 4096, deviceArea: 4100, bytes: 4104 }
    * ```
    */
-  static layout(
-    size: number,
-    base: number,
-  ): {
-    /** Address of the descriptor ring. */
-    descTable: number;
-    /** Address of the driver area: the driver event suppression area. */
-    driverArea: number;
-    /** Address of the device area: the device event suppression area. */
-    deviceArea: number;
-    /** Bytes from `base` to the end of the device area. */
-    bytes: number;
-  } {
+  static layout(size: number, base: number): RingLayout {
     return { descTable: base, driverArea: base + 16 * size, deviceArea: base + 16 * size + 4, bytes: 16 * size + 8 };
   }
 

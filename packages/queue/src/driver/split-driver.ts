@@ -10,7 +10,7 @@ import type { GuestMemory } from '@vmv/memory';
 import { QueueConfig } from '../config.js';
 import { DescFlags, Feature, vringNeedEvent } from '../constants.js';
 import { BadUsedElementError, BrokenError } from '../errors.js';
-import { checkBuffers, checkRingOptions, type DriverBuffer, type DriverRingOptions, type UsedBuffer } from './common.js';
+import { checkBuffers, checkRingOptions, type DriverBuffer, type DriverRingOptions, type RingLayout, type UsedBuffer } from './common.js';
 
 const F_NEXT = DescFlags.NEXT;
 const F_WRITE = DescFlags.WRITE;
@@ -67,19 +67,7 @@ export class SplitDriver<T = unknown> {
    * SplitDriver.layout(256, 0) // { descTable: 0, driverArea: 4096, deviceArea: 8192, bytes: 10246 }
    * ```
    */
-  static layout(
-    size: number,
-    base: number,
-  ): {
-    /** Address of the descriptor table. */
-    descTable: number;
-    /** Address of the driver area: the available ring. */
-    driverArea: number;
-    /** Address of the device area: the used ring. */
-    deviceArea: number;
-    /** Bytes from `base` to the end of the device area. */
-    bytes: number;
-  } {
+  static layout(size: number, base: number): RingLayout {
     const descTable = base;
     const driverArea = base + 16 * size;
     const deviceArea = Math.ceil((driverArea + 6 + 2 * size) / 4096) * 4096;
