@@ -519,6 +519,58 @@ describe('VhostUserBackend end to end (TypeScript frontend over a real unix sock
     expect((await complete(ring!)).token).toBe('d');
   });
 
+  it('a restarted backend sends one call once the ring runs: its predecessor may have published used buffers and died holding their interrupt', async () => {
+    // EVENT_IDX: the driver asked for an interrupt when entry 0 is used (used_event 0). The first
+    // backend publishes entry 0 and dies before its interrupt goes out; the call fd is cleared to
+    // stand for that. A second backend completing entry 1 would find used_event 0 outside its
+    // window and stay silent forever; it must signal once when it takes the ring over.
+    const device = new UpperDevice();
+    device.mode = 'hold';
+    const first = start(device);
+    const ram = track(new GuestRam());
+    const fe = new Frontend(first.path);
+    const [ring] = rings(ram, 1, 128, true);
+    await fe.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    const r = await fe.request({ request: Q.GET_INFLIGHT_FD, needReply: false, inflight: { mmapSize: 0n, mmapOffset: 0n, numQueues: 1, queueSize: 128 } });
+    const inflight = readInflight(r!.reply.body);
+    const inflightFd = r!.fds[0]!;
+    cleanups.push(() => closeFd(inflightFd));
+    const features = VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES_BIT;
+    const setUp = async (f: Frontend, base: number) => {
+      await f.request({ request: Q.SET_INFLIGHT_FD, needReply: false, inflight, fd: inflightFd });
+      await f.request({ request: Q.SET_FEATURES, needReply: false, value: features });
+      await f.ack({ request: Q.ADD_MEM_REG, needReply: true, region: ram.regions[0]!, fd: ram.fd });
+      await ring!.setup(f, base);
+      await f.ack({ request: Q.SET_VRING_ENABLE, needReply: true, index: 0, num: 1 });
+    };
+    await setUp(fe, 0);
+    submit(ram, ring!, 'a', 'first', 0x10000, 0x20000);
+    submit(ram, ring!, 'b', 'second', 0x10100, 0x20100);
+    await until(() => device.held.length === 2);
+    device.complete(0, device.held.shift()!.chain);
+    await until(() => ram.memory.readU16(0x4000 + 2) === 1, HANG_MS, 'entry 0 published');
+    ring!.call.read(); // the interrupt that the dying backend never sent
+    current!.backend.close();
+    await fe.closed;
+    fe.close();
+    const device2 = new UpperDevice();
+    device2.mode = 'hold';
+    const second = start(device2);
+    const fe2 = track(new Frontend(second.path));
+    await fe2.request({ request: Q.SET_PROTOCOL_FEATURES, needReply: false, value: SUPPORTED_PROTOCOL_FEATURES });
+    await setUp(fe2, 1);
+    await fe2.request({ request: Q.SET_STATUS, needReply: false, value: 0x0fn });
+    await until(() => device2.held.length === 1, HANG_MS, 'b resubmitted');
+    await ring!.waitCall();
+    expect(second.backend.callStats.sent).toBe(1);
+    // the driver takes entry 0, then b completes with a call as usual
+    expect(ring!.driver.getBuf()!.token).toBe('a');
+    ring!.driver.enableCb();
+    device2.complete(0, device2.held.shift()!.chain);
+    await ring!.waitCall();
+    expect((await complete(ring!)).token).toBe('b');
+  });
+
   it('serves an already connected stream (--fd style) and rejects bad options', () => {
     const device = new UpperDevice();
     expect(() => new VhostUserBackend(device, { protocolFeatures: 1n << 1n })).toThrow(RangeError);

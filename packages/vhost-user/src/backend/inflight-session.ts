@@ -153,6 +153,7 @@ export class InflightSession {
     const { heads, nextCounter } = recovery;
     inner.restoreState({ ...inner.saveState(), nextAvail: (usedIdx + heads.length) & 0xffff, nextUsed: undefined, numAdded: 0 });
     ring.queue.attach(inner, tracker, nextCounter);
+    ring.owedCall = true;
     if (heads.length === 0) return 0;
     const shadow = resubmitQueue(memory, config, heads);
     if (shadow !== null) ring.queue.setResubmit(shadow.queue, shadow.count);
@@ -191,6 +192,7 @@ export class InflightSession {
     const { queue, count, nextCounter } = restorePackedInflight(tracker, inner, memory, config);
     this.packedTrackers.set(ring.index, tracker);
     ring.queue.attach(inner, tracker, nextCounter);
+    ring.owedCall = true;
     if (queue === null) return 0;
     ring.queue.setResubmit(queue, count);
     ring.pendingKick = true;

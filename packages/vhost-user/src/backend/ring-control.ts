@@ -86,7 +86,9 @@ export class RingControl {
 
   /** SET_VRING_CALL (null: the frontend polls). */
   setVringCall(index: number, fd: number | null): void {
-    this.rings[index]!.setCall(nonBlocking(fd));
+    const ring = this.rings[index]!;
+    ring.setCall(nonBlocking(fd));
+    ring.payOwedCall();
   }
 
   /** SET_VRING_ERR. */
@@ -256,6 +258,7 @@ export class RingControl {
     ring.started = true;
     this.updateRunning(ring);
     ring.watchKick(() => this.host.guard(() => this.onKick(ring)), this.settings.pollIntervalMs);
+    ring.payOwedCall();
     // a ring started after activation joins the running device (one stopped and restarted is still its queue)
     if (this.session.activated && this.session.queue(ring.index) === null) this.session.enableQueue(ring.index, ring.queue);
   }

@@ -70,6 +70,14 @@ export class Vring {
   started = false;
   /** A kick arrived while the ring could not be processed; handle it once it can. */
   pendingKick = false;
+  /**
+   * This backend took the ring over from one that died (inflight recovery): the dead one may have
+   * published used buffers and never sent their interrupt (held by its coalescer), leaving the
+   * driver's used_event behind the used index, where no later completion satisfies EVENT_IDX's
+   * test again. One call, once the ring runs and has its call fd, lets the driver look (Linux's
+   * vhost and QEMU start a ring with signalled_used_valid false for the same reason).
+   */
+  owedCall = false;
   private watcher: FdWatcher | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Interrupt coalescing (null: every notification is sent at once). */
@@ -198,6 +206,13 @@ export class Vring {
     this.poller?.signalled();
   }
 
+  /** Sends the call {@link Vring.owedCall} asks for, once the ring runs and its call fd is there. */
+  payOwedCall(): void {
+    if (!this.owedCall || !this.started || this.callFd === null) return;
+    this.owedCall = false;
+    this.signalCall();
+  }
+
   /** Error notification through the err eventfd. */
   signalError(): void {
     const fd = this.errFd;
@@ -222,6 +237,7 @@ export class Vring {
     this.queue.detach();
     this.started = false;
     this.pendingKick = false;
+    this.owedCall = false;
     this.setKick(null);
     this.kick = 'none';
     this.setCall(null);
