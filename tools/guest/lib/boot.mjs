@@ -320,6 +320,8 @@ export async function bootGuest(opts = {}) {
       '-object', `memory-backend-memfd,id=mem,size=${mem},share=on`,
       '-kernel', guestImage.kernel, '-initrd', initrd, '-append', append.join(' '),
       ...(opts.qemuArgs ?? []),
+      // VMV_GUEST_QEMU_TRACE=PATTERN[,PATTERN]: QEMU's trace events (its "log" backend) into qemu-trace.log
+      ...(process.env.VMV_GUEST_QEMU_TRACE ? [...process.env.VMV_GUEST_QEMU_TRACE.split(',').flatMap((t) => ['-trace', t]), '-D', join(workDir, 'qemu-trace.log')] : []),
     ];
     const sfx = machine === 'microvm' ? '-device' : '-pci';
     disks.forEach((disk, i) => {
