@@ -507,8 +507,7 @@ export async function runGuestCase(kind, o = {}) {
  * The default matrix for one backend: blk on microvm (virtio-mmio) and q35 (PCI), two queues on both, the
  * ext4 workload, a read-only export, an online resize on both machines, and the crash cases (daemon killed and
  * restarted; QEMU killed and replaced) on q35 with two queues (for backends the case applies to).
- * @returns {Array<{kind: string, machine: 'microvm'|'q35', queues: number, askedOn?: string[]}>} `askedOn`: the
- *   platforms where the case runs only when `--only` names it
+ * @returns {Array<{kind: string, machine: 'microvm'|'q35', queues: number}>}
  */
 export function defaultMatrix() {
   return [
@@ -520,13 +519,7 @@ export function defaultMatrix() {
     { kind: 'readonly', machine: 'q35', queues: 1 },
     { kind: 'resize', machine: 'microvm', queues: 1 },
     { kind: 'resize', machine: 'q35', queues: 1 },
-    // On bookworm the daemon-kill case runs only when asked for (--only kill): twice in CI (busy machines), QEMU 7.2
-    // closed its connection to a restarted daemon that had served about a thousand requests (the daemon logged a
-    // clean disconnect) and never reconnected, so the guest's I/O hung. Each kill already waits for QEMU to have
-    // reconnected (see the kill case), which rules out the one 7.2 reconnect bug identified (a kill inside the
-    // handshake); the second failure happened with that wait, so another cause remains, not yet found. Trixie's
-    // QEMU 11.1 runs it by default.
-    { kind: 'kill', machine: 'q35', queues: 2, askedOn: ['bookworm'] },
+    { kind: 'kill', machine: 'q35', queues: 2 },
     { kind: 'kill-qemu', machine: 'q35', queues: 2 },
   ];
 }
