@@ -102,6 +102,25 @@ describe('inflight tracking on a packed ring (INFLIGHT_SHMFD): a restarted backe
     fe.close();
   });
 
+  it('a restarted backend sends one call once the ring runs, with nothing in flight (its predecessor may have died holding one)', async () => {
+    const path = socketPath();
+    const guest = track(new PackedGuest(32));
+    const first = serve(path);
+    const fe1 = await guest.connect(path);
+    first.device.mode = 'sync';
+    for (let n = 0; n < 3; n++) guest.submit(n);
+    await until(() => (guest.reap(), guest.done.size === 3), HANG_MS, 'three requests');
+    first.backend.close();
+    fe1.close();
+    guest.call.read(); // whatever the first backend sent
+    const second = serve(path);
+    const fe2 = await guest.connect(path);
+    await until(() => second.backend.callStats.sent === 1, HANG_MS, 'the restarted backend\'s call');
+    expect(guest.call.read()).toBe(1);
+    expect(second.device.popped).toBe(0);
+    fe2.close();
+  });
+
   it('every request in flight at the crash completes exactly once, with its data', async () => {
     await crashAndRestart(32, 12, (n) => n % 2 === 0, 45);
   });
