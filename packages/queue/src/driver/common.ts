@@ -87,7 +87,14 @@ export function checkRingOptions(o: DriverRingOptions, packed: boolean): void {
   }
 }
 
-/** Where `layout` puts a ring's three areas (the addresses DriverRingOptions takes), and its size. */
+/**
+ * Where `layout` puts a ring's three areas (the addresses DriverRingOptions takes), and its size.
+ * @example
+ * ```ts
+ * const at: RingLayout = SplitDriver.layout(256, 0x10000);
+ * const drv = new SplitDriver(memory, { size: 256, ...at });
+ * ```
+ */
 export interface RingLayout {
   /** Address of the descriptor table (split) or descriptor ring (packed). */
   descTable: number;
