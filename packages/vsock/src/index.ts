@@ -4,7 +4,6 @@
  * stream and seqpacket connections, credit-based flow control both ways exactly as the spec
  * accounts it, bounded memory against a guest that lies, and TRANSPORT_RESET. The host side is
  * transport-free: `listen(port, onConnection)` and `connect(port)` give {@link VsockConnection}s.
- * Node streams and the Firecracker / vhost-device-vsock hybrid unix socket are at `@vmv/vsock/node`.
  */
 export { VsockDevice } from './device.js';
 export type { ConnectOptions, ListenOptions, ResetReason, VsockDeviceOptions, VsockEvent, VsockListener } from './device.js';
