@@ -96,6 +96,8 @@ interface Chunk {
 }
 
 const EMPTY = new Uint8Array(0);
+/** The host's timers, present in every JavaScript runtime (the core is built without Node or DOM types). */
+const timers = globalThis as unknown as { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(timer: unknown): void };
 
 /**
  * One connection. Made by `VsockDevice` (`listen`, `connect`).
@@ -137,7 +139,7 @@ export class VsockConnection {
   private endDelivered = false;
   private paused = false;
   private delivering = false;
-  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timer: unknown = null;
   private reason: CloseReason | null = null;
 
   /**
@@ -281,7 +283,7 @@ export class VsockConnection {
     this.inbox.length = 0;
     this.partial.length = 0;
     this.partialBytes = 0;
-    this.timer = setTimeout(() => {
+    this.timer = timers.setTimeout(() => {
       this.timer = null;
       if (this.st === 'closing') this.abort('timeout', true);
     }, this.link.closeTimeout);
@@ -321,7 +323,7 @@ export class VsockConnection {
     if (this.st === 'closed') return;
     this.st = 'closed';
     this.reason = reason;
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) timers.clearTimeout(this.timer);
     this.timer = null;
     this.out.length = 0;
     this.outBytes = 0;

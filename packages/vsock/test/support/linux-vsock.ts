@@ -199,7 +199,12 @@ export class LinuxVsock {
 
   /** Sends a packet with any header and payload, its bytes cut into descriptors as the options say (or `pieces`). */
   raw(h: VsockHeader, payload: Uint8Array = new Uint8Array(0), pieces?: readonly number[]): boolean {
-    const bytes = concat([encodeHeader(h), payload]);
+    return this.rawBytes(concat([encodeHeader(h), payload]), pieces);
+  }
+
+  /** Sends any bytes as one tx buffer (a header cut short, a len that lies), cut as `raw` cuts them. */
+  rawBytes(bytes: Uint8Array, pieces?: readonly number[]): boolean {
+    if (bytes.length === 0 || bytes.length > TX_SLOT) throw new RangeError(`model: a tx buffer of ${bytes.length} bytes`);
     const page = this.txFree.pop();
     if (page === undefined) return false;
     this.memory.write(page, bytes);
