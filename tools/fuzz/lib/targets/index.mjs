@@ -9,6 +9,7 @@ export const TARGETS = {
   'vhost-user-decode': async () => (await import('./vhost-user-decode.mjs')).vhostUserDecodeTarget,
   'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
   console: async () => (await import('./console.mjs')).consoleTarget,
+  vsock: async () => (await import('./vsock.mjs')).vsockTarget,
 };
 
 export async function loadTarget(name) {
