@@ -21,8 +21,6 @@ import { VsockStream } from './stream.js';
 export interface HybridOptions {
   /** The unix socket host programs connect to; guest connections go to `<udsPath>_<port>`. */
   readonly udsPath: string;
-  /** The CID the guest addresses the host by (default 2; another guest's CID for a sibling's socket). */
-  readonly cid?: number;
   /** One line per refused client or failed connection (default: none). */
   readonly log?: (line: string) => void;
 }
@@ -44,7 +42,7 @@ const MAX_LINE = 64;
 /**
  * Serves `device`'s host side on the hybrid unix socket protocol.
  * @param device - the device (its guest listeners and connections are made here).
- * @param options - the socket path, the CID, a log.
+ * @param options - the socket path, a log.
  * @returns the backend, once it listens.
  * @throws TypeError for a bad path; the listen error (EADDRINUSE...) as the promise's rejection.
  * @example
@@ -87,7 +85,7 @@ export async function serveHybrid(device: VsockDevice, options: HybridOptions): 
       const rest = chunk.subarray(Buffer.byteLength(text.slice(0, nl + 1), 'latin1'));
       let conn: VsockConnection;
       try {
-        conn = device.connect(port, options.cid === undefined ? {} : { cid: options.cid });
+        conn = device.connect(port);
       } catch (error) {
         log(`vsock ${udsPath}: CONNECT ${port}: ${(error as Error).message}`);
         return void socket.destroy();
@@ -123,7 +121,7 @@ export async function serveHybrid(device: VsockDevice, options: HybridOptions): 
         conn.reset();
       });
     },
-    { manualAccept: true, ...(options.cid === undefined ? {} : { cid: options.cid }) },
+    { manualAccept: true },
   );
 
   await new Promise<void>((resolve, reject) => {
