@@ -99,28 +99,32 @@ describe('types', () => {
     bundler: { module: 'esnext', moduleResolution: 'bundler' },
   } as const;
 
-  /** A file importing every entry point of `names` and using one export of each. */
-  function importing(names: string[], form: 'esm' | 'cjs'): string {
+  /**
+   * The entry points of one group: a Node-only package's, and a core package's `/node` subpath (its
+   * Node-only part, DESIGN.md), are the node group's; the rest are the core group's.
+   */
+  function groupEntries(group: 'core' | 'node'): string[] {
+    return NAMES.flatMap((n) => entries(manifests.get(n)!).filter((spec) => (NODE_ONLY.has(n) || spec.endsWith('/node')) === (group === 'node')));
+  }
+
+  /** A file importing every entry point in `specs` and using one export of each. */
+  function importing(specs: string[], form: 'esm' | 'cjs'): string {
     const lines: string[] = [];
-    let i = 0;
-    for (const name of names) {
-      for (const spec of entries(manifests.get(name)!)) {
-        lines.push(form === 'esm' ? `import * as m${i} from ${JSON.stringify(spec)};` : `import m${i} = require(${JSON.stringify(spec)});`);
-        lines.push(`export const n${i}: number = Object.keys(m${i}).length;`);
-        i++;
-      }
-    }
+    specs.forEach((spec, i) => {
+      lines.push(form === 'esm' ? `import * as m${i} from ${JSON.stringify(spec)};` : `import m${i} = require(${JSON.stringify(spec)});`);
+      lines.push(`export const n${i}: number = Object.keys(m${i}).length;`);
+    });
     return lines.join('\n') + '\n';
   }
 
   for (const [resolution, options] of Object.entries(RESOLUTIONS)) {
     for (const group of ['core', 'node'] as const) {
-      it(`every entry point of the ${group === 'core' ? 'core packages (no Node types)' : 'Node-only packages'} type-checks under ${resolution} resolution`, async () => {
-        const names = NAMES.filter((n) => NODE_ONLY.has(n) === (group === 'node'));
+      it(`every entry point of the ${group === 'core' ? 'core packages (no Node types)' : 'Node-only packages and /node subpaths'} type-checks under ${resolution} resolution`, async () => {
+        const specs = groupEntries(group);
         const files: Record<string, string> =
           resolution === 'node16'
-            ? { 'esm.mts': importing(names, 'esm'), 'cjs.cts': importing(names, 'cjs') }
-            : { 'index.ts': importing(names, resolution === 'node10' ? 'cjs' : 'esm') };
+            ? { 'esm.mts': importing(specs, 'esm'), 'cjs.cts': importing(specs, 'cjs') }
+            : { 'index.ts': importing(specs, resolution === 'node10' ? 'cjs' : 'esm') };
         const out = await tsc(`${resolution}-${group}`, { ...options, types: group === 'node' ? ['node'] : [] }, files);
         expect(out).toBe('');
       });
