@@ -23,67 +23,73 @@ export interface VsockMessage {
 /** Connection endings that are not errors: the other side closed or shut down cleanly. */
 const CLEAN: ReadonlySet<CloseReason> = new Set(['closed', 'local-reset']);
 
-/** What both Duplexes share: the connection as endpoint, writes waiting for drain. */
-abstract class ConnectionDuplex extends Duplex {
-  private waiting: (() => void) | null = null;
+/** A Duplex callback's completion. */
+type Done = (error?: Error | null) => void;
 
-  constructor(
-    /** The connection. */
-    readonly connection: VsockConnection,
-    objectMode: boolean,
-  ) {
-    super({ objectMode, allowHalfOpen: true, highWaterMark: objectMode ? 16 : 64 * 1024 });
-    connection.attach({
-      data: (bytes, b) => this.push(objectMode ? { data: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length), eor: b.eor } : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)),
-      end: () => void this.push(null),
-      drain: () => this.wake(),
-      open: () => void this.emit('connect'),
-      close: (reason) => {
-        this.wake();
-        if (CLEAN.has(reason) || this.destroyed) {
-          this.push(null);
-          if (!this.writableFinished) this.destroy();
-        } else {
-          this.destroy(Object.assign(new Error(`vsock connection ${connection.peerPort}: ${reason}`), { code: `VSOCK_${reason.toUpperCase().replace(/-/g, '_')}` }));
-        }
-      },
-    });
-  }
-
-  protected send(data: Uint8Array, eor: boolean, callback: (error?: Error | null) => void): void {
-    if (!this.connection.writable) return callback(new Error(`vsock connection ${this.connection.peerPort}: not writable (${this.connection.state})`));
-    if (this.connection.write(data, { eor })) return callback();
-    this.waiting = () => callback();
-  }
-
-  private wake(): void {
-    const w = this.waiting;
-    this.waiting = null;
+/**
+ * Joins `duplex` to `connection`: the Duplex's read, write, final and destroy act on the
+ * connection, and the connection's events feed the Duplex. The callbacks are Duplex constructor
+ * options (no overridden members), and pushes past the high-water mark pause the connection.
+ */
+function duplexOptions(connection: VsockConnection, objectMode: boolean, write: (chunk: unknown, send: (data: Uint8Array, eor: boolean) => void, done: Done) => void): { options: ConstructorParameters<typeof Duplex>[0]; bind(duplex: Duplex): void } {
+  let duplex: Duplex;
+  let waiting: Done | null = null;
+  const wake = () => {
+    const w = waiting;
+    waiting = null;
     w?.();
-  }
-
-  override _read(): void {
-    this.connection.resume();
-  }
-
-  override _final(callback: (error?: Error | null) => void): void {
-    this.connection.end();
-    callback();
-  }
-
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.connection.state !== 'closed') {
-      if (error === null) this.connection.close();
-      else this.connection.reset();
-    }
-    callback(error);
-  }
-
-  override push(chunk: unknown): boolean {
-    const more = super.push(chunk);
-    if (!more && chunk !== null) this.connection.pause();
-    return more;
-  }
+  };
+  const deliver = (chunk: unknown) => {
+    if (!duplex.push(chunk) && chunk !== null) connection.pause();
+  };
+  return {
+    options: {
+      objectMode,
+      allowHalfOpen: true,
+      highWaterMark: objectMode ? 16 : 64 * 1024,
+      read: () => connection.resume(),
+      write: (chunk: unknown, _encoding: BufferEncoding, done: Done) =>
+        write(
+          chunk,
+          (data, eor) => {
+            if (!connection.writable) return done(new Error(`vsock connection ${connection.peerPort}: not writable (${connection.state})`));
+            if (connection.write(data, { eor })) return done();
+            waiting = () => done();
+          },
+          done,
+        ),
+      final: (done: Done) => {
+        connection.end();
+        done();
+      },
+      destroy: (error: Error | null, done: Done) => {
+        if (connection.state !== 'closed') {
+          if (error === null) connection.close();
+          else connection.reset();
+        }
+        done(error);
+      },
+    },
+    bind(d: Duplex) {
+      duplex = d;
+      const view = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+      connection.attach({
+        data: (bytes, b) => deliver(objectMode ? { data: view(bytes), eor: b.eor } : view(bytes)),
+        end: () => deliver(null),
+        drain: wake,
+        open: () => void d.emit('connect'),
+        close: (reason) => {
+          wake();
+          if (CLEAN.has(reason) || d.destroyed) {
+            d.push(null);
+            if (!d.writableFinished) d.destroy();
+          } else {
+            d.destroy(Object.assign(new Error(`vsock connection ${connection.peerPort}: ${reason}`), { code: `VSOCK_${reason.toUpperCase().replace(/-/g, '_')}` }));
+          }
+        },
+      });
+    },
+  };
 }
 
 /**
@@ -97,18 +103,20 @@ abstract class ConnectionDuplex extends Duplex {
  * device.listen(5000, (conn) => { const s = new VsockStream(conn); s.pipe(s); }); // echo
  * ```
  */
-export class VsockStream extends ConnectionDuplex {
+export class VsockStream extends Duplex {
+  /** The connection. */
+  readonly connection: VsockConnection;
+
   /**
    * @param connection - a stream connection with no endpoint yet.
    * @throws TypeError for a seqpacket connection or one with an endpoint.
    */
   constructor(connection: VsockConnection) {
     if (connection.type !== 'stream') throw new TypeError('VsockStream: needs a stream connection (VsockMessageSocket for seqpacket)');
-    super(connection, false);
-  }
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    this.send(chunk, false, callback);
+    const joined = duplexOptions(connection, false, (chunk, send) => send(chunk as Buffer, false));
+    super(joined.options);
+    this.connection = connection;
+    joined.bind(this);
   }
 }
 
@@ -122,22 +130,27 @@ export class VsockStream extends ConnectionDuplex {
  * s.on('data', (m: VsockMessage) => console.log(m.data, m.eor));
  * ```
  */
-export class VsockMessageSocket extends ConnectionDuplex {
+export class VsockMessageSocket extends Duplex {
+  /** The connection. */
+  readonly connection: VsockConnection;
+
   /**
    * @param connection - a seqpacket connection with no endpoint yet.
    * @throws TypeError for a stream connection or one with an endpoint.
    */
   constructor(connection: VsockConnection) {
     if (connection.type !== 'seqpacket') throw new TypeError('VsockMessageSocket: needs a seqpacket connection (VsockStream for stream)');
-    super(connection, true);
-  }
-
-  override _write(message: VsockMessage, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (typeof message !== 'object' || message === null || !(message.data instanceof Uint8Array)) return callback(new TypeError('VsockMessageSocket: write takes { data: Uint8Array, eor?: boolean }'));
-    try {
-      this.send(message.data, message.eor === true, callback);
-    } catch (error) {
-      callback(error as Error); // a message longer than the guest's receive buffer (RangeError)
-    }
+    const joined = duplexOptions(connection, true, (chunk, send, done) => {
+      const message = chunk as VsockMessage;
+      if (typeof message !== 'object' || message === null || !(message.data instanceof Uint8Array)) return done(new TypeError('VsockMessageSocket: write takes { data: Uint8Array, eor?: boolean }'));
+      try {
+        send(message.data, message.eor === true);
+      } catch (error) {
+        done(error as Error); // a message longer than the guest's receive buffer (RangeError)
+      }
+    });
+    super(joined.options);
+    this.connection = connection;
+    joined.bind(this);
   }
 }
