@@ -42,6 +42,10 @@ function def(over: Partial<DaemonDefinition> = {}): DaemonDefinition {
 
 const io = captureIo;
 
+function formatHelpLine(specs: FlagSpecs): string {
+  return daemonHelp(def({ flags: specs })).split('\n').find((l) => l.includes('--vm'))!;
+}
+
 describe('parseFlags', () => {
   it('takes values after the flag, joined with =, and by short alias; fills defaults; validates', () => {
     expect(parseFlags(flags, ['--image', 'a.img', '-n', '3', '--serial=ab'])).toEqual({ image: 'a.img', queues: 3, readonly: false, serial: 'AB' });
@@ -68,6 +72,14 @@ describe('parseFlags', () => {
     expect(isVhostUserError(caught, 'VhostUser.UsageError')).toBe(true);
     expect((caught as Error & { shortMessage: string }).shortMessage).toMatch(message);
     expect((caught as Error & { shortMessage: string }).shortMessage).not.toContain('\n');
+  });
+
+  it('a repeatable flag: every value validated, in order; [] when absent; an empty one refused', () => {
+    const specs: FlagSpecs = { vm: { type: 'string', repeatable: true, help: 'a vm', validate: (t) => t.toUpperCase() } };
+    expect(parseFlags(specs, ['--vm', 'a', '--vm=b', '--vm', 'c'])).toEqual({ vm: ['A', 'B', 'C'] });
+    expect(parseFlags(specs, [])).toEqual({ vm: [] });
+    expect(() => parseFlags(specs, ['--vm', 'a', '--vm='])).toThrow(/--vm must not be empty/);
+    expect(formatHelpLine(specs)).toContain('(repeatable)');
   });
 
   it('socketPaths: the path alone, or PATH0..PATH(N-1) with a count (rust-vmm vhost-device naming)', () => {
@@ -154,6 +166,32 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
     expect(existsSync(path)).toBe(false);
     handlers.get('SIGTERM')!();
     expect(await running).toBe(0);
+  });
+
+  it('sockets named by the daemon\'s own flags: one device each; --socket-path with them, none, or one twice: exit 2', async () => {
+    const [a, b] = [join(dir, 'vm-a.sock'), join(dir, 'vm-b.sock')];
+    const named = def({
+      flags: { vm: { type: 'string', repeatable: true, help: 'a socket' } },
+      sockets: (values) => ((values['vm'] as string[]).length === 0 ? undefined : (values['vm'] as string[])),
+      createDevice: (_v, _l, socket) => {
+        built.push(socket);
+        return { device: new UpperDevice() };
+      },
+    });
+    const built: string[] = [];
+    const handlers = new Map<string, () => void>();
+    const o = io();
+    o.onSignal = (s, h) => void handlers.set(s, h);
+    o.offSignal = (s) => void handlers.delete(s);
+    const running = runDaemon(named, ['--vm', a, '--vm', b], o);
+    await until(() => o.errText.split('listening on').length === 3, HANG_MS, 'listening twice');
+    expect(built).toEqual([a, b]);
+    expect(lstatSync(a).isSocket() && lstatSync(b).isSocket()).toBe(true);
+    handlers.get('SIGTERM')!();
+    expect(await running).toBe(0);
+    expect(await usage(['--vm', a, '-s', b], named)).toMatch(/--socket-path, --socket-count and --fd exclude sockets named by other flags/);
+    expect(await usage(['--vm', a, '--vm', a], named)).toMatch(/two devices name the same socket/);
+    expect(await usage([], named)).toMatch(/--socket-path PATH \(or --fd FDNUM\) is required/);
   });
 
   it('replaces a stale socket file (no listener behind it) and serves', async () => {

@@ -40,6 +40,8 @@ export type FlagSpec<T = unknown> = {
   | {
       /** A text value. */
       readonly type: 'string';
+      /** May be given more than once: the value is the array of every one validated, in order (`[]` when absent). */
+      readonly repeatable?: boolean;
       /** The value when the flag is not given. */
       readonly default?: T;
       /** Turns the text into the value; throws (a message for the usage error) to refuse it. */
@@ -98,7 +100,7 @@ export function parseInteger(label: string, text: string, min: number, max: numb
  * @param argv - the arguments (`process.argv.slice(2)`).
  * @param program - the program name for the "run --help" hint.
  * @returns every flag's value, by long name.
- * @throws VhostUser.UsageError for an unknown flag, a missing, repeated or invalid value,
+ * @throws VhostUser.UsageError for an unknown flag, a missing or invalid value, a flag repeated that is not `repeatable`,
  *   a value given to a boolean flag, a missing required flag, or a stray argument.
  * @example
  * ```ts
@@ -115,6 +117,7 @@ export function parseFlags(specs: FlagSpecs, argv: readonly string[], program = 
   }
   const hint = { details: `Run ${program} --help for the options.` };
   const texts = new Map<string, string | true>();
+  const repeated = new Map<string, string[]>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (typeof arg !== 'string') throw new TypeError('parseFlags: argv must be an array of strings');
@@ -126,7 +129,8 @@ export function parseFlags(specs: FlagSpecs, argv: readonly string[], program = 
       throw new UsageError(`unexpected argument ${JSON.stringify(arg)}`, hint);
     }
     const spec = specs[name]!;
-    if (texts.has(name)) throw new UsageError(`--${name} given twice`);
+    const repeatable = spec.type === 'string' && spec.repeatable === true;
+    if (texts.has(name) && !repeatable) throw new UsageError(`--${name} given twice`);
     if (spec.type === 'boolean') {
       if (eq > 0) throw new UsageError(`--${name} takes no value`);
       texts.set(name, true);
@@ -143,11 +147,19 @@ export function parseFlags(specs: FlagSpecs, argv: readonly string[], program = 
       i++;
     }
     texts.set(name, value);
+    if (repeatable) repeated.set(name, [...(repeated.get(name) ?? []), value]);
   }
   const out: Record<string, unknown> = {};
   const standalone = Object.entries(specs).some(([name, spec]) => spec.standalone === true && texts.has(name));
   for (const [name, spec] of Object.entries(specs)) {
     const text = texts.get(name);
+    if (spec.type === 'string' && spec.repeatable === true) {
+      out[name] = (repeated.get(name) ?? []).map((t) => {
+        if (t === '') throw new UsageError(`--${name} must not be empty`);
+        return spec.validate === undefined ? t : spec.validate(t);
+      });
+      continue;
+    }
     if (spec.type === 'boolean') {
       out[name] = text === true;
       continue;
@@ -188,6 +200,7 @@ export function formatHelp(program: string, description: string, specs: FlagSpec
       ...(spec.type === 'integer' ? [`${spec.min}..${spec.max}`] : []),
       ...(spec.type !== 'boolean' && spec.default !== undefined ? [`default ${String(spec.default)}`] : []),
       ...(spec.required === true ? ['required'] : []),
+      ...(spec.type === 'string' && spec.repeatable === true ? ['repeatable'] : []),
     ];
     return [head, `${spec.help}${extra.length === 0 ? '' : ` (${extra.join('; ')})`}`] as const;
   });

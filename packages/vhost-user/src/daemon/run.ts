@@ -69,6 +69,12 @@ export interface DaemonDefinition<D extends ServedDevice = ServedDevice> {
    * itself unless `--socket-count` is given.
    */
   readonly socketSuffix?: 'always' | 'with-count';
+  /**
+   * The sockets, when the daemon's own flags name them (vhost-device-vsock's `--vm socket=...`):
+   * return them (each gets its own device) or `undefined` to take `--socket-path` as usual.
+   * Called after `check`. Named sockets exclude `--socket-path`, `--socket-count` and `--fd`.
+   */
+  sockets?(values: FlagValues): readonly string[] | undefined;
   /** Overrides the log level from the daemon's own flags (a `--log-level`). */
   logLevel?(values: FlagValues): LogLevel | undefined;
   /** Checks the daemon's flags together (throw a UsageError). */
@@ -247,9 +253,16 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
     const path = values['socket-path'];
     const count = values['socket-count'] as number | undefined;
     const fd = values['fd'] as number | undefined;
-    if (fd !== undefined) {
+    def.check?.(values);
+    const named = def.sockets?.(values);
+    if (named !== undefined) {
+      if (path !== undefined || count !== undefined || fd !== undefined) throw new UsageError('--socket-path, --socket-count and --fd exclude sockets named by other flags', { details: `Run ${def.program} --help for the options` });
+      if (named.length === 0) throw new UsageError('no socket to listen on', { details: `Run ${def.program} --help for the options` });
+      if (new Set(named).size !== named.length) throw new UsageError('two devices name the same socket');
+      paths = [...named];
+      for (const p of paths) checkSocketPath(p);
+    } else if (fd !== undefined) {
       if (path !== undefined || count !== undefined) throw new UsageError('--fd excludes --socket-path and --socket-count', { details: 'Give either the inherited listening socket (--fd) or a path to create one at.' });
-      def.check?.(values);
       listener = adoptListener(fd);
       paths = [`fd ${fd}`];
     } else {
@@ -258,7 +271,6 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
         throw new UsageError(`--socket-count must be at most ${def.maxSockets} for ${def.program}, got ${count}`);
       }
       paths = socketPaths(path, count ?? (def.socketSuffix === 'always' ? 1 : undefined));
-      def.check?.(values);
       for (const p of paths) checkSocketPath(p);
     }
   } catch (e) {

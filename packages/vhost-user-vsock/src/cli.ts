@@ -1,0 +1,17 @@
+/**
+ * The command-line program: the daemon kit's `runDaemon` over {@link vsockDaemon}.
+ * @module
+ */
+import { processIo, runDaemon, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { vsockDaemon } from './program.js';
+
+/**
+ * Runs the program: `--help`, `--version`, `--print-capabilities`, or the daemon until a stop signal.
+ * @param argv - arguments without `node` and the script.
+ * @param io - streams, signals and exit (default: the process's).
+ * @returns the exit status: 0 clean stop, 1 runtime failure (a uds path in use), 2 bad command line.
+ * @example `runCli(process.argv.slice(2)).then((code) => process.exit(code));`
+ */
+export function runCli(argv: readonly string[], io: DaemonIo = processIo): Promise<number> {
+  return runDaemon(vsockDaemon, argv, io);
+}
