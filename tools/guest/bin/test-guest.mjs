@@ -15,6 +15,7 @@ import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, 
 import { rngRateCheck, rngReadCheck } from '../lib/rng-checks.mjs';
 import { inputCheck, inputOverflowCheck, inputRateCheck } from '../lib/input.mjs';
 import { consoleCheck } from '../lib/console.mjs';
+import { vsockStreamCheck } from '../lib/vsock.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -108,6 +109,14 @@ const SUITES = [
     device: 'console',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/console/multiport`, () => consoleCheck(img, hooks)]],
+  },
+  {
+    // virtio-vsock through vmv-vhost-user-vsock behind vhost-user-vsock-pci: the full set on trixie, a smoke on bookworm
+    device: 'vsock',
+    platforms: ['bookworm', 'trixie'],
+    tests: (img, hooks) => (img.platform.name === 'trixie'
+      ? [[`trixie/vsock/stream`, () => vsockStreamCheck(img, hooks)]]
+      : [[`${img.platform.name}/vsock/stream`, () => vsockStreamCheck(img, hooks, { bytes: 1 << 20, conns: 4, each: 256 << 10 })]]),
   },
 ];
 

@@ -1,0 +1,40 @@
+# virtio-vsock on vmv-vhost-user-vsock (packages/vhost-user-vsock) behind QEMU's vhost-user-vsock-pci, through the
+# kernel's vmw_vsock_virtio_transport and Debian's socat. The host (lib/vsock.mjs) listens on <uds>_5000, _5100
+# and _5200 before boot and connects through <uds> (CONNECT 6000) when the guest says VSOCK-READY.
+#   guest to host   vsock.bytes= random bytes to host port 5000 (md5 printed; the host md5s what it got)
+#   host to guest   the guest listens on port 6000; the host sends vsock.bytes= bytes; md5 and count printed
+#   many at once    vsock.conns= connections to host port 5100 at once, vsock.each= bytes each (md5s printed, compared as a set)
+#   half-close      64 KiB to host port 5200, then SHUTDOWN of the guest's sending side only: the host reads to
+#                   EOF and answers with the md5 of what it read, which the guest still receives
+#   refused         a connection to host port 7, where nobody listens: refused at once (connection reset)
+. /tests/lib.sh
+n=$(arg vsock.bytes 8388608); conns=$(arg vsock.conns 8); each=$(arg vsock.each 1048576)
+i=0; while [ ! -e /dev/vsock ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
+[ -e /dev/vsock ] || die "no /dev/vsock"
+head -c "$n" /dev/urandom > /tmp/up
+val vsock.up "$(md5 < /tmp/up)"
+socat -u OPEN:/tmp/up VSOCK-CONNECT:2:5000 || die "guest to host: socat failed"
+socat -u VSOCK-LISTEN:6000 CREATE:/tmp/down &
+down=$!
+sleep 0.2
+echo "VSOCK-READY 6000"
+wait $down || die "host to guest: socat failed"
+val vsock.down "$(md5 < /tmp/down)"
+val vsock.down.bytes "$(wc -c < /tmp/down)"
+pids=""; k=1
+while [ $k -le "$conns" ]; do
+  head -c "$each" /dev/urandom > /tmp/many.$k
+  val "vsock.many.$k" "$(md5 < /tmp/many.$k)"
+  socat -u OPEN:/tmp/many.$k VSOCK-CONNECT:2:5100 &
+  pids="$pids $!"; k=$((k + 1))
+done
+for p in $pids; do wait "$p" || die "many at once: a socat failed"; done
+head -c 65536 /dev/urandom > /tmp/half
+val vsock.half "$(md5 < /tmp/half)"
+socat -t 60 - VSOCK-CONNECT:2:5200 < /tmp/half > /tmp/half.reply || die "half-close: socat failed"
+val vsock.half.reply "$(cat /tmp/half.reply)"
+t0=$(cut -d' ' -f1 /proc/uptime)
+if socat -u OPEN:/dev/null VSOCK-CONNECT:2:7 2> /tmp/refused; then die "a connection to port 7 was accepted"; fi
+t1=$(cut -d' ' -f1 /proc/uptime)
+val vsock.refused "$(grep -o 'Connection reset by peer' /tmp/refused | head -1 | tr ' ' _)"
+val vsock.refused.ms "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%d", (b-a)*1000}')"

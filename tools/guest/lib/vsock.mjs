@@ -1,0 +1,110 @@
+// The virtio-vsock device's real-guest tests: vmv-vhost-user-vsock (packages/vhost-user-vsock) behind QEMU's own
+// vhost-user-vsock-pci (QEMU 7.2 and 11.1), the kernel's vmw_vsock_virtio_transport and Debian's socat
+// (guest/tests/vsock.sh). The host side is the hybrid unix socket of Firecracker and vhost-device-vsock: the host
+// listens on <uds>_<port> for guest connections and connects to <uds> with `CONNECT <port>\n` to reach the guest.
+//   vsock/stream   guest to host and host to guest (md5-checked, both ways), many connections at once (each
+//                  md5-checked), half-close (the guest's sending side shut down, the reply still arrives), and a
+//                  connection to a port nobody listens on refused at once
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCheck } from './checks.mjs';
+import { REPO_ROOT } from './util.mjs';
+
+/** The daemon (built: packages/vhost-user-vsock/dist). */
+export const VSOCK_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-vsock', 'dist', 'cjs', 'bin.js');
+const GUEST_CID = 3;
+const MODULES = ['vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport'];
+const md5 = (b) => createHash('md5').update(b).digest('hex');
+
+/** A listener on `path` that keeps what each connection sent; `answer(data)` (optional) is written back at its EOF. */
+function collector(path, answer) {
+  const got = [];
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    const parts = [];
+    s.on('data', (d) => parts.push(d));
+    s.on('end', () => {
+      const data = Buffer.concat(parts);
+      got.push(data);
+      if (answer) s.end(answer(data));
+      else s.end();
+    });
+    s.on('error', () => {});
+  });
+  server.listen(path);
+  return { got, close: () => server.close() };
+}
+
+/** Connects through the hybrid socket to guest port `port`, sends `data`, ends; resolves with the OK line. */
+function sendToGuest(uds, port, data) {
+  return new Promise((resolve, reject) => {
+    const s = createConnection(uds);
+    let line = '';
+    s.on('connect', () => s.write(`CONNECT ${port}\n`));
+    s.on('data', (d) => {
+      if (line.endsWith('\n')) return;
+      line += d.toString('latin1');
+      if (!line.endsWith('\n')) return;
+      if (!/^OK \d+\n$/.test(line)) return reject(new Error(`CONNECT ${port}: the daemon answered ${JSON.stringify(line)}`));
+      s.end(data);
+    });
+    s.on('close', () => (line.endsWith('\n') ? resolve(line.trim()) : reject(new Error(`CONNECT ${port}: closed before OK`))));
+    s.on('error', reject);
+  });
+}
+
+/**
+ * vsock/stream on one platform.
+ * @param {object} img  a guest image (ensureGuestImage)
+ * @param {object} hooks  log, onConsoleLine
+ * @param {{bytes?: number, conns?: number, each?: number}} [o]  bytes each way, connections at once and bytes on each
+ */
+export function vsockStreamCheck(img, hooks = {}, { bytes = 8 << 20, conns = 8, each = 1 << 20 } = {}) {
+  const name = `${img.platform.name}/vsock/stream`;
+  const dir = mkdtempSync(join(tmpdir(), 'vmv-vsock-'));
+  const uds = join(dir, 'v.sock');
+  const up = collector(`${uds}_5000`);
+  const many = collector(`${uds}_5100`);
+  const half = collector(`${uds}_5200`, (data) => md5(data));
+  const down = randomBytes(bytes);
+  let sent = null;
+  let summary = '';
+  return runCheck(name, img, {
+    ...hooks,
+    modules: MODULES, packages: ['socat'], programs: ['socat'],
+    devices: [{
+      name: 'vmv-vsock',
+      argv: ({ socket }) => [process.execPath, VSOCK_DAEMON_BIN, '--guest-cid', String(GUEST_CID), '--socket', socket, '--uds-path', uds],
+      qemuDevice: (c) => `vhost-user-vsock-pci,chardev=${c}`,
+    }],
+    tests: ['vsock'], cmdline: [`vsock.bytes=${bytes}`, `vsock.conns=${conns}`, `vsock.each=${each}`],
+    onConsoleLine(line, ...rest) {
+      hooks.onConsoleLine?.(line, ...rest);
+      const m = /^VSOCK-READY (\d+)/.exec(line);
+      if (m) sent = sendToGuest(uds, Number(m[1]), down).catch((e) => e);
+    },
+    async verify(r) {
+      const v = r.values;
+      const e = [];
+      const ok = await sent;
+      if (ok instanceof Error || ok === null) e.push(`host to guest: ${ok?.message ?? 'the guest never said VSOCK-READY'}`);
+      if (v['vsock.down'] !== md5(down) || v['vsock.down.bytes'] !== String(bytes)) e.push(`host to guest: the guest got ${v['vsock.down.bytes']} bytes, md5 ${v['vsock.down']}; the host sent ${bytes}, ${md5(down)}`);
+      const got = up.got[0];
+      if (up.got.length !== 1 || md5(got) !== v['vsock.up']) e.push(`guest to host: ${up.got.length} connections, ${got?.length} bytes, md5 ${got && md5(got)}; the guest sent md5 ${v['vsock.up']}`);
+      const want = Array.from({ length: conns }, (_, k) => v[`vsock.many.${k + 1}`]).sort();
+      const have = many.got.map((d) => md5(d)).sort();
+      if (JSON.stringify(want) !== JSON.stringify(have)) e.push(`many at once: the host got ${have.length} streams (${have.join(',')}), the guest sent ${want.join(',')}`);
+      if (v['vsock.half.reply'] !== v['vsock.half'] || half.got.length !== 1) e.push(`half-close: the guest sent md5 ${v['vsock.half']}, the host's answer after EOF reached the guest as ${v['vsock.half.reply']}`);
+      if (v['vsock.refused'] !== 'Connection_reset_by_peer') e.push(`a connection to a port nobody listens on: socat said ${v['vsock.refused']}, not Connection reset by peer`);
+      summary = `${bytes} B each way md5-checked (OK line "${ok}"), ${conns} connections at once md5-checked, half-close answered, port 7 refused in ${v['vsock.refused.ms']} ms`;
+      return e;
+    },
+    summary: () => summary,
+    cleanup: () => {
+      for (const c of [up, many, half]) c.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
