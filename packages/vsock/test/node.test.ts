@@ -141,6 +141,40 @@ describe('hybrid backend', () => {
     expect(sha(Buffer.concat(back))).toBe(sha(down));
   }, 120_000);
 
+  it('a guest that sends and closes at once (SHUTDOWN both ways, as Linux close does) to a host reader that keeps stalling: every byte still arrives', async () => {
+    const { guest, udsPath } = await setup();
+    const data = pattern(11, 4 << 20);
+    const got: Buffer[] = [];
+    let closed = false; // the socket ended or closed: nothing more comes
+    let server!: Socket;
+    let chunks = 0;
+    const listener = createServer({ allowHalfOpen: true }, (sock) => {
+      server = sock;
+      sock.on('data', (c: Buffer) => {
+        got.push(c);
+        if (++chunks % 4 === 0) {
+          sock.pause(); // a reader that keeps stopping: the host side stays backed up
+          setTimeout(() => sock.resume(), 2);
+        }
+      });
+      sock.on('end', () => void (closed = true));
+      sock.on('close', () => void (closed = true));
+    }).listen(`${udsPath}_7100`);
+    cleanup.push(() => new Promise<void>((r) => (server?.destroy(), listener.close(() => r()))));
+    await new Promise((r) => listener.once('listening', r));
+    const s = guest.connect(7100);
+    await until(() => s.state === 'open', 1_000_000);
+    let sent = 0;
+    await until(() => {
+      sent += guest.send(s, data.subarray(sent));
+      return sent === data.length;
+    }, 2_000_000);
+    guest.shutdown(s, ShutdownFlag.SEND | ShutdownFlag.RECEIVE); // while the host still holds bytes
+    await until(() => closed && s.state === 'closed', 2_000_000);
+    expect(got.reduce((n, b) => n + b.length, 0)).toBe(data.length);
+    expect(sha(Buffer.concat(got))).toBe(sha(data));
+  }, 60_000);
+
   it('a bad CONNECT line: the client is closed and one line logged; a guest port nobody listens for: RST and one line', async () => {
     const { guest, udsPath, logs, device } = await setup();
     for (const bad of ['HELLO\n', 'CONNECT 99999999999\n', `CONNECT ${'1'.repeat(100)}`]) {

@@ -2,11 +2,12 @@
 // vhost-user-vsock-pci (QEMU 7.2 and 11.1), the kernel's vmw_vsock_virtio_transport and Debian's socat
 // (guest/tests/vsock.sh). The host side is the hybrid unix socket of Firecracker and vhost-device-vsock: the host
 // listens on <uds>_<port> for guest connections and connects to <uds> with `CONNECT <port>\n` to reach the guest.
-//   vsock/stream   guest to host and host to guest (md5-checked, both ways), many connections at once (each
-//                  md5-checked), half-close (the guest's sending side shut down, the reply still arrives), and a
-//                  connection to a port nobody listens on refused at once
+//   vsock/stream   guest to host and host to guest (64 MiB each way, md5-checked, the reader on each side stalled at
+//                  random), 64 connections at once (each md5-checked), half-close (the guest's sending side shut down,
+//                  the reply still arrives), a connection to a port nobody listens on refused at once, and the
+//                  daemon's resident memory bounded meanwhile (its peak VmHWM against its first sample)
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,12 +20,32 @@ const GUEST_CID = 3;
 const MODULES = ['vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport'];
 const md5 = (b) => createHash('md5').update(b).digest('hex');
 
-/** A listener on `path` that keeps what each connection sent; `answer(data)` (optional) is written back at its EOF. */
-function collector(path, answer) {
+/** A seeded PRNG in [0, 1) (mulberry32). */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * A listener on `path` that keeps what each connection sent; `answer(data)` (optional) is written back at its EOF.
+ * With `stall` (a PRNG) the reader stops at random: after one chunk in eight it pauses for up to 300 ms.
+ */
+function collector(path, answer, stall) {
   const got = [];
   const server = createServer({ allowHalfOpen: true }, (s) => {
     const parts = [];
-    s.on('data', (d) => parts.push(d));
+    s.on('data', (d) => {
+      parts.push(d);
+      if (stall && stall() < 1 / 8) {
+        s.pause();
+        setTimeout(() => s.resume(), Math.floor(stall() * 300));
+      }
+    });
     s.on('end', () => {
       const data = Buffer.concat(parts);
       got.push(data);
@@ -56,17 +77,49 @@ function sendToGuest(uds, port, data) {
 }
 
 /**
+ * The daemon's peak resident memory (VmHWM, KiB) and its first sample, read every 250 ms from /proc while it runs
+ * (found by its command line, which names the run's uds path).
+ */
+function memoryWatch(uds) {
+  const m = { first: null, peak: null };
+  let pid = null;
+  const timer = setInterval(() => {
+    try {
+      if (pid === null) {
+        for (const d of readdirSync('/proc')) {
+          if (!/^\d+$/.test(d)) continue;
+          let cmd = '';
+          try { cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8'); } catch { continue; }
+          if (cmd.includes(VSOCK_DAEMON_BIN) && cmd.includes(uds)) { pid = d; break; }
+        }
+        if (pid === null) return;
+      }
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1]);
+      const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+      m.first ??= rss;
+      m.peak = hwm;
+    } catch {
+      pid = null; // exited (or not yet started)
+    }
+  }, 250);
+  return { m, stop: () => clearInterval(timer) };
+}
+
+/**
  * vsock/stream on one platform.
  * @param {object} img  a guest image (ensureGuestImage)
  * @param {object} hooks  log, onConsoleLine
  * @param {{bytes?: number, conns?: number, each?: number}} [o]  bytes each way, connections at once and bytes on each
  */
-export function vsockStreamCheck(img, hooks = {}, { bytes = 8 << 20, conns = 8, each = 1 << 20 } = {}) {
+export function vsockStreamCheck(img, hooks = {}, { bytes = 64 << 20, conns = 64, each = 1 << 20, memoryBound = 48 << 10 } = {}) {
   const name = `${img.platform.name}/vsock/stream`;
   const dir = mkdtempSync(join(tmpdir(), 'vmv-vsock-'));
   const uds = join(dir, 'v.sock');
-  const up = collector(`${uds}_5000`);
-  const many = collector(`${uds}_5100`);
+  const rand = prng(bytes ^ conns);
+  const up = collector(`${uds}_5000`, undefined, rand);
+  const many = collector(`${uds}_5100`, undefined, rand);
+  const mem = memoryWatch(uds);
   const half = collector(`${uds}_5200`, (data) => md5(data));
   const down = randomBytes(bytes);
   let sent = null;
@@ -79,7 +132,7 @@ export function vsockStreamCheck(img, hooks = {}, { bytes = 8 << 20, conns = 8, 
       argv: ({ socket }) => [process.execPath, VSOCK_DAEMON_BIN, '--guest-cid', String(GUEST_CID), '--socket', socket, '--uds-path', uds],
       qemuDevice: (c) => `vhost-user-vsock-pci,chardev=${c}`,
     }],
-    tests: ['vsock'], cmdline: [`vsock.bytes=${bytes}`, `vsock.conns=${conns}`, `vsock.each=${each}`],
+    tests: ['vsock'], timeoutMs: 600_000, cmdline: [`vsock.bytes=${bytes}`, `vsock.conns=${conns}`, `vsock.each=${each}`],
     onConsoleLine(line, ...rest) {
       hooks.onConsoleLine?.(line, ...rest);
       const m = /^VSOCK-READY (\d+)/.exec(line);
@@ -98,11 +151,16 @@ export function vsockStreamCheck(img, hooks = {}, { bytes = 8 << 20, conns = 8, 
       if (JSON.stringify(want) !== JSON.stringify(have)) e.push(`many at once: the host got ${have.length} streams (${have.join(',')}), the guest sent ${want.join(',')}`);
       if (v['vsock.half.reply'] !== v['vsock.half'] || half.got.length !== 1) e.push(`half-close: the guest sent md5 ${v['vsock.half']}, the host's answer after EOF reached the guest as ${v['vsock.half.reply']}`);
       if (v['vsock.refused'] !== 'Connection_reset_by_peer') e.push(`a connection to a port nobody listens on: socat said ${v['vsock.refused']}, not Connection reset by peer`);
-      summary = `${bytes} B each way md5-checked (OK line "${ok}"), ${conns} connections at once md5-checked, half-close answered, port 7 refused in ${v['vsock.refused.ms']} ms`;
+      mem.stop();
+      const { first, peak } = mem.m;
+      if (first === null || peak === null) e.push('the daemon\'s memory was never sampled');
+      else if (peak - first > memoryBound) e.push(`the daemon's resident memory grew from ${first} KiB to a peak of ${peak} KiB: more than ${memoryBound} KiB for ${bytes} B streams`);
+      summary = `${bytes} B each way md5-checked, readers stalled at random (OK line "${ok}"), ${conns} connections of ${each} B at once md5-checked, half-close answered, port 7 refused in ${v['vsock.refused.ms']} ms; daemon RSS ${first} KiB at start, peak ${peak} KiB`;
       return e;
     },
     summary: () => summary,
     cleanup: () => {
+      mem.stop();
       for (const c of [up, many, half]) c.close();
       rmSync(dir, { recursive: true, force: true });
     },

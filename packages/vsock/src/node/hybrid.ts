@@ -154,12 +154,17 @@ export async function serveHybrid(device: VsockDevice, options: HybridOptions): 
   };
 }
 
-/** Bytes both ways with back-pressure; either side's end half-closes the other, an error ends both. */
+/**
+ * Bytes both ways with back-pressure; either side's end half-closes the other. An error or an
+ * abnormal close destroys both; a clean end lets each finish writing what it holds first.
+ */
 function join(stream: VsockStream, socket: Socket): void {
   socket.pipe(stream);
   stream.pipe(socket);
   socket.on('error', () => stream.destroy());
   stream.on('error', () => socket.destroy());
   socket.on('close', () => stream.destroy());
-  stream.on('close', () => socket.destroy());
+  stream.on('close', () => {
+    if (!stream.readableEnded) socket.destroy(); // ended cleanly: the pipe ends the socket after its last bytes
+  });
 }

@@ -81,8 +81,9 @@ function duplexOptions(connection: VsockConnection, objectMode: boolean, write: 
         close: (reason) => {
           wake();
           if (CLEAN.has(reason) || d.destroyed) {
+            // Ended, not destroyed: bytes the reader has not taken yet are still read (autoDestroy follows).
             d.push(null);
-            if (!d.writableFinished) d.destroy();
+            if (!d.writableEnded) d.end();
           } else {
             d.destroy(Object.assign(new Error(`vsock connection ${connection.peerPort}: ${reason}`), { code: `VSOCK_${reason.toUpperCase().replace(/-/g, '_')}` }));
           }

@@ -1,8 +1,9 @@
 # virtio-vsock on vmv-vhost-user-vsock (packages/vhost-user-vsock) behind QEMU's vhost-user-vsock-pci, through the
 # kernel's vmw_vsock_virtio_transport and Debian's socat. The host (lib/vsock.mjs) listens on <uds>_5000, _5100
 # and _5200 before boot and connects through <uds> (CONNECT 6000) when the guest says VSOCK-READY.
-#   guest to host   vsock.bytes= random bytes to host port 5000 (md5 printed; the host md5s what it got)
-#   host to guest   the guest listens on port 6000; the host sends vsock.bytes= bytes; md5 and count printed
+#   guest to host   vsock.bytes= random bytes to host port 5000 (md5 printed; the host, reading with stalls, md5s what it got)
+#   host to guest   the guest listens on port 6000 and reads with stalls at random; the host sends vsock.bytes= bytes;
+#                   md5 and count printed
 #   many at once    vsock.conns= connections to host port 5100 at once, vsock.each= bytes each (md5s printed, compared as a set)
 #   half-close      64 KiB to host port 5200, then SHUTDOWN of the guest's sending side only: the host reads to
 #                   EOF and answers with the md5 of what it read, which the guest still receives
@@ -11,16 +12,31 @@
 n=$(arg vsock.bytes 8388608); conns=$(arg vsock.conns 8); each=$(arg vsock.each 1048576)
 i=0; while [ ! -e /dev/vsock ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /dev/vsock ] || die "no /dev/vsock"
-head -c "$n" /dev/urandom > /tmp/up
-val vsock.up "$(md5 < /tmp/up)"
-socat -u OPEN:/tmp/up VSOCK-CONNECT:2:5000 || die "guest to host: socat failed"
-socat -u VSOCK-LISTEN:6000 CREATE:/tmp/down &
+# stall_copy: stdin to stdout in 1 MiB pieces, stopping up to 0.4 s after one piece in four: a reader stalled at random
+stall_copy() {
+  while :; do
+    dd bs=1048576 count=1 iflag=fullblock 2>/tmp/stall.err || return 1
+    grep -q '^0+0 records in' /tmp/stall.err && return 0
+    [ $((RANDOM % 4)) -eq 0 ] && sleep 0.$((RANDOM % 5))
+  done
+}
+# the streams are md5-summed on the way (no copy kept): a fifo feeds md5 what tee passes on
+mkfifo /tmp/up.fifo /tmp/down.fifo
+md5 < /tmp/up.fifo > /tmp/up.md5 &
+sum=$!
+head -c "$n" /dev/urandom | tee /tmp/up.fifo | socat -u - VSOCK-CONNECT:2:5000 || die "guest to host: socat failed"
+wait $sum
+val vsock.up "$(cat /tmp/up.md5)"
+wc -c < /tmp/down.fifo > /tmp/down.bytes &
+count=$!
+( socat -u VSOCK-LISTEN:6000 - | stall_copy | tee /tmp/down.fifo | md5 > /tmp/down.md5 ) &
 down=$!
 sleep 0.2
 echo "VSOCK-READY 6000"
 wait $down || die "host to guest: socat failed"
-val vsock.down "$(md5 < /tmp/down)"
-val vsock.down.bytes "$(wc -c < /tmp/down)"
+wait $count
+val vsock.down "$(cat /tmp/down.md5)"
+val vsock.down.bytes "$(cat /tmp/down.bytes)"
 pids=""; k=1
 while [ $k -le "$conns" ]; do
   head -c "$each" /dev/urandom > /tmp/many.$k
