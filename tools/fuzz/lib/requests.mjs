@@ -2,9 +2,13 @@
  * virtio-blk requests as a hostile driver lays them out (VIRTIO 1.2 §5.2.6): headers of any type
  * and sector, cut across descriptors at any point; data and segment lists in any number of pieces,
  * with the writable flag right or wrong; a status byte or not; chains direct or in an indirect
- * table; split or packed rings; then a few random bytes of the ring area corrupted.
+ * table; split or packed rings; then a few random bytes of the ring area corrupted. Also what
+ * every device target shares: the ring and its device-side queue (queueAt, VIRTIO 1.2 §2.7,
+ * §2.8) and the laying of chains on it (chainLayer).
  */
 import { RequestType } from '@vmv/block';
+import { Feature, featureBit } from '@vmv/device-trait';
+import { QueueConfig, createVirtqueue } from '@vmv/queue';
 
 const TYPES = [RequestType.IN, RequestType.OUT, RequestType.FLUSH, RequestType.GET_ID, RequestType.GET_LIFETIME, RequestType.DISCARD, RequestType.WRITE_ZEROES, RequestType.SECURE_ERASE];
 const F_NEXT = 1;
@@ -12,6 +16,28 @@ const F_WRITE = 2;
 const F_INDIRECT = 4;
 const F_AVAIL = 1 << 7;
 const DATA = 0x1000; // buffers from here up in the low region (rings sit below, at `ring.desc`)
+const QUEUE_MAX_SIZE = 16; // the devices' queueSize in every target
+
+/**
+ * A ring of a size read from `src` (packed: 1 to 16; split: a power of two up to 16) at `base`
+ * (descriptor table there, driver area at +0x400, device area at +0x800), and the device-side
+ * queue over it, ready, with `features` negotiated.
+ * @param {boolean} packed  the layout chainLayer writes (the target's choice; `features` may say otherwise, as a hostile driver's can)
+ * @param {bigint} features  the negotiated features; INDIRECT_DESC there lets chainLayer use indirect tables
+ * @returns {{ ring: { packed: boolean, size: number, desc: number, driver: number, device: number, indirect: boolean }, queue: import('@vmv/queue').Virtqueue }}
+ */
+export function queueAt(src, g, packed, features, base = 0) {
+  const size = packed ? 1 + src.below(QUEUE_MAX_SIZE) : 1 << src.below(5);
+  const ring = { packed, size, desc: base, driver: base + 0x400, device: base + 0x800, indirect: (features & featureBit(Feature.INDIRECT_DESC)) !== 0n };
+  const cfg = new QueueConfig(QUEUE_MAX_SIZE);
+  cfg.setFeatures(features);
+  cfg.setSize(size);
+  cfg.setArea('descTable', ring.desc);
+  cfg.setArea('driverArea', ring.driver);
+  cfg.setArea('deviceArea', ring.device);
+  cfg.ready = true;
+  return { ring, queue: createVirtqueue(g.memory, cfg) };
+}
 
 /** A request: the pieces (guest address, length, writable) of its chain. */
 function request(src, g, alloc, capacitySectors) {

@@ -6,28 +6,21 @@
  * ports when the test does (a process opening /dev/vportNpM). Receive buffers are re-posted once
  * the test consumed them, so a test can stall the guest's reader.
  */
-import { InMemoryInterruptController, IoManager, MmioRange } from '@vmv/bus';
-import { Feature } from '@vmv/device-trait';
 import { GuestMemory } from '@vmv/memory';
-import { MMIO_DEFAULT_REGION_SIZE, VirtioMmioTransport } from '@vmv/transport-mmio';
-import type { DriverQueue} from '@vmv/transport-mmio/driver';
-import { LINUX_6_1_TRANSPORT_FEATURES, VirtioMmioDriver } from '@vmv/transport-mmio/driver';
+import type { DriverQueue, VirtioMmioDriver } from '@vmv/transport-mmio/driver';
 import { BAD_ID, ConsoleFeature, ControlEvent, decodeControl, encodeControl, portOfQueue, receiveQueueOf, type ConsoleDevice } from '@vmv/console';
+import { LinuxGuest, concat, type LinuxGuestOptions } from '../../../transport-mmio/test/support/linux-guest';
 
 const PAGE = 4096;
 const BUFFERS = 0x40_0000; // buffer pages from 4 MiB
 const PAGES = 1024;
 
+export { concat, until } from '../../../transport-mmio/test/support/linux-guest';
+
 /** How the model lays its buffers out. */
-export interface ModelOptions {
-  /** Use packed rings when offered (default: split). */
-  readonly packed?: boolean;
+export interface ModelOptions extends LinuxGuestOptions {
   /** Console feature bits the driver accepts (default SIZE, MULTIPORT: what Linux's table lists). */
   readonly accept?: readonly number[];
-  /** Lengths of a buffer's first descriptors (the rest in one more), default one descriptor. */
-  readonly split?: readonly number[];
-  /** Indirect descriptor tables of this many entries (default none). */
-  readonly indirect?: number;
   /** Receive buffer size (default 4096). */
   readonly rxSize?: number;
 }
@@ -54,6 +47,7 @@ export class LinuxConsole {
   configChanges = 0;
   multiport = false;
   private readonly free: number[] = [];
+  private readonly guest: LinuxGuest;
   private queues: DriverQueue<number>[] = [];
   private stallReader = false;
 
@@ -62,17 +56,14 @@ export class LinuxConsole {
     private readonly options: ModelOptions = {},
   ) {
     for (let i = PAGES - 1; i >= 0; i--) this.free.push(BUFFERS + i * PAGE);
-    const io = new IoManager();
-    const irqs = new InMemoryInterruptController({ onDeliver: () => queueMicrotask(() => this.driver.interrupt()) });
-    io.registerMmio(new MmioRange(0xd000_0000, MMIO_DEFAULT_REGION_SIZE), new VirtioMmioTransport(device, { memory: this.memory, interrupt: irqs.createLegacyGroup(5, 1, 'level') }));
-    const transportFeatures = LINUX_6_1_TRANSPORT_FEATURES.filter((f) => options.packed === true || f !== Feature.RING_PACKED);
-    this.driver = new VirtioMmioDriver({
-      bus: io, base: 0xd000_0000, memory: this.memory, ringMemory: { base: 0x10_0000, size: 0x30_0000 }, transportFeatures,
+    this.guest = new LinuxGuest(device, {
+      memory: this.memory, ringMemory: { base: 0x10_0000, size: 0x30_0000 },
       onConfigChange: () => {
         this.configChanges++;
         if (!this.multiport && this.ports[0]) this.ports[0].size = { cols: this.driver.cread16(0), rows: this.driver.cread16(2) };
       },
-    });
+    }, options);
+    this.driver = this.guest.driver;
   }
 
   /** virtcons_probe: negotiate, init_vqs, fill the control queue, DEVICE_READY (or port 0 alone). */
@@ -82,9 +73,7 @@ export class LinuxConsole {
     this.multiport = (negotiated >> BigInt(ConsoleFeature.MULTIPORT)) & 1n ? true : false;
     const nrPorts = this.multiport ? this.driver.cread32(4) : 1;
     const nq = this.multiport ? 2 + 2 * nrPorts : 2;
-    this.queues = [];
-    const opts = this.options.indirect === undefined ? {} : { indirectEntries: this.options.indirect };
-    for (let q = 0; q < nq; q++) this.queues.push(this.driver.setupQueue<number>(q, { ...opts, callback: (dq) => this.callback(dq) }));
+    this.queues = this.guest.setupQueues(nq, (dq) => this.callback(dq));
     this.driver.ready();
     for (let p = 0; p < nrPorts; p++) this.ports.push({ added: false, console: false, name: undefined, hostOpen: false, size: null, received: [], stalled: 0, queue: null, txQueue: null });
     if (!this.multiport) {
@@ -106,7 +95,7 @@ export class LinuxConsole {
     const q = this.queues[3]!;
     const page = this.alloc();
     this.memory.write(page, bytes);
-    q.add(this.segments(page, bytes.length), [], page);
+    q.add(this.guest.segments(page, bytes.length), [], page);
     q.kick();
   }
 
@@ -139,11 +128,11 @@ export class LinuxConsole {
     const q = this.ports[port]!.txQueue!;
     let done = 0;
     while (done < data.length) {
-      if (this.free.length === 0 || q.ring.numFree < this.segments(0, Math.min(PAGE, data.length - done)).length) break;
+      if (this.free.length === 0 || q.ring.numFree < this.guest.segments(0, Math.min(PAGE, data.length - done)).length) break;
       const page = this.alloc();
       const n = Math.min(PAGE, data.length - done);
       this.memory.write(page, data.subarray(done, done + n));
-      q.add(this.segments(page, n), [], page);
+      q.add(this.guest.segments(page, n), [], page);
       done += n;
     }
     q.kick();
@@ -164,25 +153,11 @@ export class LinuxConsole {
     return page;
   }
 
-  private segments(addr: number, len: number): { addr: number; len: number }[] {
-    const split = this.options.split;
-    if (split === undefined || split.length === 0) return [{ addr, len }];
-    const out: { addr: number; len: number }[] = [];
-    let at = 0;
-    // The first segments as listed, the rest of the buffer in one: boundaries anywhere, rings not exhausted.
-    for (let i = 0; at < len; i++) {
-      const n = i < split.length ? Math.min(Math.max(1, split[i]!), len - at) : len - at;
-      out.push({ addr: addr + at, len: n });
-      at += n;
-    }
-    return out;
-  }
-
   /** Adds a writable buffer; false when the ring or the pages ran out. */
   private post(q: DriverQueue<number>, size: number): boolean {
-    if (this.free.length === 0 || q.ring.numFree < this.segments(0, size).length) return false;
+    if (this.free.length === 0 || q.ring.numFree < this.guest.segments(0, size).length) return false;
     const page = this.alloc();
-    q.add([], this.segments(page, size), page);
+    q.add([], this.guest.segments(page, size), page);
     return true;
   }
 
@@ -247,23 +222,4 @@ export class LinuxConsole {
         throw new Error(`model: unexpected control event ${event}`);
     }
   }
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** Lets queued microtasks and immediates run until `done()` holds (bounded by turns, not time). */
-export async function until(done: () => boolean, turns = 100_000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    if (done()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error('until: the condition never held');
 }

@@ -9,13 +9,10 @@
  * both ways with nothing left to read answers RST; an RST closes. Raw packets with any header and
  * any descriptor layout can be sent too. Rx buffers are re-posted unless the test stalls them.
  */
-import { InMemoryInterruptController, IoManager, MmioRange } from '@vmv/bus';
-import { Feature } from '@vmv/device-trait';
 import { GuestMemory } from '@vmv/memory';
-import { MMIO_DEFAULT_REGION_SIZE, VirtioMmioTransport } from '@vmv/transport-mmio';
-import type { DriverQueue } from '@vmv/transport-mmio/driver';
-import { LINUX_6_1_TRANSPORT_FEATURES, VirtioMmioDriver } from '@vmv/transport-mmio/driver';
+import type { DriverQueue, VirtioMmioDriver } from '@vmv/transport-mmio/driver';
 import { HEADER_SIZE, HOST_CID, SeqFlag, ShutdownFlag, VsockFeature, VsockOp, VsockType, decodeHeader, encodeHeader, type VsockDevice, type VsockHeader } from '@vmv/vsock';
+import { LinuxGuest, concat, type LinuxGuestOptions } from '../../../transport-mmio/test/support/linux-guest';
 
 const TX_SLOT = 0x11000;
 const TX_SLOTS = 96;
@@ -24,13 +21,11 @@ const RX_BASE = TX_BASE + TX_SLOT * TX_SLOTS;
 const RX_SLOTS = 128;
 const EV_BASE = 0x10_0000 - 0x1000;
 
-export interface ModelOptions {
-  readonly packed?: boolean;
+export { concat, until } from '../../../transport-mmio/test/support/linux-guest';
+
+export interface ModelOptions extends LinuxGuestOptions {
   /** vsock feature bits the driver accepts (default: SEQPACKET, Linux's table). */
   readonly accept?: readonly number[];
-  /** Lengths of a buffer's first descriptors (the rest in one more); default one descriptor. */
-  readonly split?: readonly number[];
-  readonly indirect?: number;
   /** Rx buffer size, header included (default 4096 + 44, Linux's). */
   readonly rxSize?: number;
   /** Socket buf_alloc (default 256 KiB, Linux's). */
@@ -75,6 +70,7 @@ export class LinuxVsock {
   negotiated = 0n;
   private readonly txFree: number[] = [];
   private readonly rxFree: number[] = [];
+  private readonly guest: LinuxGuest;
   private queues: DriverQueue<number>[] = [];
   private stalledRx = 0;
   private stallRx = false;
@@ -86,11 +82,8 @@ export class LinuxVsock {
   ) {
     for (let i = TX_SLOTS - 1; i >= 0; i--) this.txFree.push(TX_BASE + i * TX_SLOT);
     for (let i = RX_SLOTS - 1; i >= 0; i--) this.rxFree.push(RX_BASE + i * 0x11000);
-    const io = new IoManager();
-    const irqs = new InMemoryInterruptController({ onDeliver: () => queueMicrotask(() => this.driver.interrupt()) });
-    io.registerMmio(new MmioRange(0xd000_0000, MMIO_DEFAULT_REGION_SIZE), new VirtioMmioTransport(device, { memory: this.memory, interrupt: irqs.createLegacyGroup(5, 1, 'level') }));
-    const transportFeatures = LINUX_6_1_TRANSPORT_FEATURES.filter((f) => options.packed === true || f !== Feature.RING_PACKED);
-    this.driver = new VirtioMmioDriver({ bus: io, base: 0xd000_0000, memory: this.memory, ringMemory: { base: 0x1_0000, size: 0xe_0000 }, transportFeatures });
+    this.guest = new LinuxGuest(device, { memory: this.memory, ringMemory: { base: 0x1_0000, size: 0xe_0000 } }, options);
+    this.driver = this.guest.driver;
   }
 
   get rxSize(): number {
@@ -102,8 +95,7 @@ export class LinuxVsock {
     this.driver.probe();
     this.negotiated = this.driver.negotiate(this.options.accept ?? [VsockFeature.SEQPACKET]);
     this.cid = this.driver.cread32(0);
-    const opts = this.options.indirect === undefined ? {} : { indirectEntries: this.options.indirect };
-    this.queues = [0, 1, 2].map((q) => this.driver.setupQueue<number>(q, { ...opts, callback: (dq) => this.callback(dq) }));
+    this.queues = this.guest.setupQueues(3, (dq) => this.callback(dq));
     this.driver.ready();
     this.fillRx();
     for (let i = 0; i < 8; i++) this.queues[2]!.add([], [{ addr: EV_BASE + 8 * i, len: 4 }], EV_BASE + 8 * i);
@@ -208,7 +200,7 @@ export class LinuxVsock {
     const page = this.txFree.pop();
     if (page === undefined) return false;
     this.memory.write(page, bytes);
-    if (this.queues[1]!.add(this.segments(page, bytes.length, pieces), [], page) < 0) {
+    if (this.queues[1]!.add(this.guest.segments(page, bytes.length, pieces), [], page) < 0) {
       this.txFree.push(page);
       return false;
     }
@@ -260,23 +252,11 @@ export class LinuxVsock {
     s.txCnt = (s.txCnt + len) >>> 0;
   }
 
-  private segments(addr: number, len: number, pieces = this.options.split): { addr: number; len: number }[] {
-    if (pieces === undefined || pieces.length === 0) return [{ addr, len }];
-    const out: { addr: number; len: number }[] = [];
-    let at = 0;
-    for (let i = 0; at < len; i++) {
-      const n = i < pieces.length ? Math.min(Math.max(1, pieces[i]!), len - at) : len - at;
-      out.push({ addr: addr + at, len: n });
-      at += n;
-    }
-    return out;
-  }
-
   private fillRx(): void {
     const q = this.queues[0]!;
-    while (this.rxFree.length > 0 && q.ring.numFree >= this.segments(0, this.rxSize).length) {
+    while (this.rxFree.length > 0 && q.ring.numFree >= this.guest.segments(0, this.rxSize).length) {
       const page = this.rxFree.pop()!;
-      q.add([], this.segments(page, this.rxSize), page);
+      q.add([], this.guest.segments(page, this.rxSize), page);
     }
     q.kick();
   }
@@ -374,25 +354,6 @@ export class LinuxVsock {
       s.closeReason = 'reset';
     }
   }
-}
-
-export function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/** Lets queued microtasks and immediates run until `done()` holds (bounded by turns, not time). */
-export async function until(done: () => boolean, turns = 100_000): Promise<void> {
-  for (let i = 0; i < turns; i++) {
-    if (done()) return;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error('until: the condition never held');
 }
 
 export function prng(seed: number): () => number {

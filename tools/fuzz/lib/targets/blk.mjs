@@ -8,9 +8,9 @@
  */
 import { BLOCK_ERROR_NAMES, BlockDevice, MemoryBackend, readOnlyBackend } from '@vmv/block';
 import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
-import { QUEUE_ERROR_NAMES, QueueConfig, createVirtqueue } from '@vmv/queue';
+import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests } from '../requests.mjs';
 
 export const DISK_BYTES = 64 << 10;
 
@@ -43,16 +43,7 @@ export const blkTarget = {
       report.feature('features-refused');
       return null;
     }
-    const size = packed ? 1 + src.below(16) : 1 << src.below(5);
-    const ring = { packed, size, desc: 0, driver: 0x400, device: 0x800, indirect: (features & featureBit(Feature.INDIRECT_DESC)) !== 0n };
-    const cfg = new QueueConfig(16);
-    cfg.setFeatures(features);
-    cfg.setSize(size);
-    cfg.setArea('descTable', ring.desc);
-    cfg.setArea('driverArea', ring.driver);
-    cfg.setArea('deviceArea', ring.device);
-    cfg.ready = true;
-    const queue = createVirtqueue(g.memory, cfg);
+    const { ring, queue } = queueAt(src, g, packed, features);
     const made = writeRequests(src, g, ring, DISK_BYTES / 512);
     let used = 0;
     device.activate({

@@ -7,9 +7,9 @@
  */
 import { ConsoleDevice } from '@vmv/console';
 import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
-import { QUEUE_ERROR_NAMES, QueueConfig, createVirtqueue } from '@vmv/queue';
+import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests } from '../requests.mjs';
 
 export const consoleTarget = {
   name: 'console',
@@ -35,16 +35,7 @@ export const consoleTarget = {
     for (let bit = 0n; bit < 64n; bit++) if ((offered >> bit) & 1n && src.u8() < 160) features |= 1n << bit;
     const nq = device.queueMaxSizes.length;
     const index = src.below(nq);
-    const size = packed ? 1 + src.below(16) : 1 << src.below(5);
-    const ring = { packed, size, desc: 0, driver: 0x400, device: 0x800, indirect: (features & featureBit(Feature.INDIRECT_DESC)) !== 0n };
-    const cfg = new QueueConfig(16);
-    cfg.setFeatures(features);
-    cfg.setSize(size);
-    cfg.setArea('descTable', ring.desc);
-    cfg.setArea('driverArea', ring.driver);
-    cfg.setArea('deviceArea', ring.device);
-    cfg.ready = true;
-    const queue = createVirtqueue(g.memory, cfg);
+    const { ring, queue } = queueAt(src, g, packed, features);
     const made = writeRequests(src, g, ring, 128);
     const queues = new Array(nq).fill(null);
     queues[index] = queue;

@@ -8,21 +8,21 @@
  */
 import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
 import { INPUT_ERROR_NAMES, InputDevice, PRESETS } from '@vmv/input';
-import { QUEUE_ERROR_NAMES, QueueConfig, createVirtqueue } from '@vmv/queue';
+import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { chainLayer } from '../requests.mjs';
+import { chainLayer, queueAt } from '../requests.mjs';
 
 const DATA = 0x3000;
 const PRESET_NAMES = Object.keys(PRESETS);
 
-/** Lays out chains (each a list of pieces {bytes, writable}) on a ring and makes them available (the layout of requests.mjs). */
-function writeChains(src, g, ring, chains) {
+/** Lays out chains (each a list of pieces {bytes, writable}) on a ring, their buffers in the 4 KiB from `data`, and makes them available (the layout of requests.mjs). */
+function writeChains(src, g, ring, data, chains) {
   const m = g.memory;
-  let next = ring.data;
+  let next = data;
   const alloc = (len) => {
     const at = next;
     next += len + (src.u8() < 16 ? src.below(16) : 0);
-    if (next + 64 >= ring.data + 0x1000) next = ring.data;
+    if (next + 64 >= data + 0x1000) next = data;
     return at;
   };
   const layer = chainLayer(src, g, ring, alloc);
@@ -82,24 +82,13 @@ export const inputTarget = {
     }
     const packed = src.bool();
     const features = featureBit(Feature.VERSION_1) | (packed ? featureBit(Feature.RING_PACKED) : 0n) | (src.bool() ? featureBit(Feature.EVENT_IDX) : 0n) | (src.bool() ? featureBit(Feature.INDIRECT_DESC) : 0n);
-    const queues = [0, 1].map((i) => {
-      const size = packed ? 1 + src.below(16) : 1 << src.below(5);
-      const ring = { packed, size, desc: 0x200 * i, driver: 0x400 + 0x200 * i, device: 0x800 + 0x200 * i, data: DATA + 0x1000 * i, indirect: (features & featureBit(Feature.INDIRECT_DESC)) !== 0n };
-      const cfg = new QueueConfig(16);
-      cfg.setFeatures(features);
-      cfg.setSize(size);
-      cfg.setArea('descTable', ring.desc);
-      cfg.setArea('driverArea', ring.driver);
-      cfg.setArea('deviceArea', ring.device);
-      cfg.ready = true;
-      return { ring, queue: createVirtqueue(g.memory, cfg) };
-    });
+    const queues = [0, 1].map((i) => queueAt(src, g, packed, features, 0x200 * i));
     const evq = [];
     for (let i = src.below(8); i > 0; i--) evq.push(pieces(src, src.u8() < 200 ? 8 : src.below(20), true, false));
-    writeChains(src, g, queues[0].ring, evq);
+    writeChains(src, g, queues[0].ring, DATA, evq);
     const sts = [];
     for (let i = src.below(6); i > 0; i--) sts.push(pieces(src, src.u8() < 200 ? 8 : src.below(20), false, true));
-    const made = writeChains(src, g, queues[1].ring, sts);
+    const made = writeChains(src, g, queues[1].ring, DATA + 0x1000, sts);
     device.activate({
       memory: g.memory,
       queues: queues.map((q) => q.queue),

@@ -8,10 +8,10 @@
  * and the source's bytes must be the only ones the device writes.
  */
 import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
-import { QUEUE_ERROR_NAMES, QueueConfig, createVirtqueue } from '@vmv/queue';
+import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { RNG_ERROR_NAMES, RateLimiter, RngDevice } from '@vmv/rng';
 import { GuardedMemory } from '../guarded.mjs';
-import { writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests } from '../requests.mjs';
 
 /** A clock that moves only when told. */
 function fakeClock() {
@@ -65,16 +65,7 @@ export const rngTarget = {
     });
     let features = featureBit(Feature.VERSION_1) | (packed ? featureBit(Feature.RING_PACKED) : 0n);
     for (let bit = 0n; bit < 64n; bit++) if ((device.deviceFeatures >> bit) & 1n && src.u8() < 160) features |= 1n << bit;
-    const size = packed ? 1 + src.below(16) : 1 << src.below(5);
-    const ring = { packed, size, desc: 0, driver: 0x400, device: 0x800, indirect: (features & featureBit(Feature.INDIRECT_DESC)) !== 0n };
-    const cfg = new QueueConfig(16);
-    cfg.setFeatures(features);
-    cfg.setSize(size);
-    cfg.setArea('descTable', ring.desc);
-    cfg.setArea('driverArea', ring.driver);
-    cfg.setArea('deviceArea', ring.device);
-    cfg.ready = true;
-    const queue = createVirtqueue(g.memory, cfg);
+    const { ring, queue } = queueAt(src, g, packed, features);
     const made = writeRequests(src, g, ring, 128);
     const queues = [queue];
     let used = 0;

@@ -8,25 +8,12 @@
  * else, and the device never holds more guest bytes than it advertised.
  */
 import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } from '@vmv/device-trait';
-import { QUEUE_ERROR_NAMES, QueueConfig, createVirtqueue } from '@vmv/queue';
+import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { VsockDevice } from '@vmv/vsock';
 import { GuardedMemory } from '../guarded.mjs';
-import { writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests } from '../requests.mjs';
 
 const BUF_ALLOC = 4096;
-
-function queueAt(g, src, features, packed, base) {
-  const size = packed ? 1 + src.below(16) : 1 << src.below(5);
-  const ring = { packed, size, desc: base, driver: base + 0x400, device: base + 0x800, indirect: (features & featureBit(Feature.INDIRECT_DESC)) !== 0n };
-  const cfg = new QueueConfig(16);
-  cfg.setFeatures(features);
-  cfg.setSize(size);
-  cfg.setArea('descTable', ring.desc);
-  cfg.setArea('driverArea', ring.driver);
-  cfg.setArea('deviceArea', ring.device);
-  cfg.ready = true;
-  return { queue: createVirtqueue(g.memory, cfg), ring };
-}
 
 export const vsockTarget = {
   name: 'vsock',
@@ -55,8 +42,8 @@ export const vsockTarget = {
     let features = featureBit(Feature.VERSION_1) | (packed ? featureBit(Feature.RING_PACKED) : 0n);
     for (let bit = 0n; bit < 64n; bit++) if ((device.deviceFeatures >> bit) & 1n && src.u8() < 160) features |= 1n << bit;
     if (!device.validateFeatures(features)) features &= ~(1n << 2n);
-    const rx = queueAt(g, src, features, packed, 0);
-    const tx = queueAt(g, src, features, packed, 0x1000);
+    const rx = queueAt(src, g, packed, features, 0);
+    const tx = queueAt(src, g, packed, features, 0x1000);
     const made = writeRequests(src, g, rx.ring, 64) + writeRequests(src, g, tx.ring, 128);
     const queues = [rx.queue, tx.queue, null];
     device.activate({
