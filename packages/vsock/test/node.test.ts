@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { createServer, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,6 +174,23 @@ describe('hybrid backend', () => {
     expect(got.reduce((n, b) => n + b.length, 0)).toBe(data.length);
     expect(sha(Buffer.concat(got))).toBe(sha(data));
   }, 60_000);
+
+  it('a socket file a killed backend left (nobody listens) is replaced; one a live process listens on is refused with EADDRINUSE', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vmv-vsock-stale-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const udsPath = join(dir, 'vm.vsock');
+    // a stale socket file: listened on, moved away from its listener, the listener closed
+    const first = createServer().listen(join(dir, 'moved'));
+    await new Promise((r) => first.once('listening', r));
+    renameSync(join(dir, 'moved'), udsPath);
+    await new Promise((r) => first.close(r));
+    const backend = await serveHybrid(new VsockDevice({ guestCid: 3 }), { udsPath });
+    cleanup.push(() => backend.close());
+    const client = connect(udsPath);
+    await new Promise((r) => client.once('connect', r)); // the new backend listens there
+    client.destroy();
+    await expect(serveHybrid(new VsockDevice({ guestCid: 4 }), { udsPath })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+  });
 
   it('a bad CONNECT line: the client is closed and one line logged; a guest port nobody listens for: RST and one line', async () => {
     const { guest, udsPath, logs, device } = await setup();

@@ -44,7 +44,8 @@ const MAX_LINE = 64;
  * @param device - the device (its guest listeners and connections are made here).
  * @param options - the socket path, a log.
  * @returns the backend, once it listens.
- * @throws TypeError for a bad path; the listen error (EADDRINUSE...) as the promise's rejection.
+ * @throws TypeError for a bad path; the listen error (EADDRINUSE while another process listens there...) as the
+ *   promise's rejection. A socket file nobody listens on (a killed backend's) is replaced.
  * @example
  * ```ts
  * const backend = await serveHybrid(new VsockDevice({ guestCid: 3 }), { udsPath: '/tmp/vm3.vsock' });
@@ -124,16 +125,25 @@ export async function serveHybrid(device: VsockDevice, options: HybridOptions): 
     { manualAccept: true },
   );
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(udsPath, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(udsPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  }).catch((error: unknown) => {
+  try {
+    await listen().catch(async (error: NodeJS.ErrnoException) => {
+      // A socket file a killed backend left behind (nobody listens on it) is replaced; a live one is not.
+      if (error.code !== 'EADDRINUSE' || !(await stale(udsPath))) throw error;
+      unlinkSync(udsPath);
+      await listen();
+    });
+  } catch (error) {
     listener.close();
     throw error;
-  });
+  }
 
   return {
     udsPath,
@@ -152,6 +162,18 @@ export async function serveHybrid(device: VsockDevice, options: HybridOptions): 
         });
       }),
   };
+}
+
+/** True when `path` is a unix socket file nobody listens on (a connection to it is refused). */
+function stale(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connectUnix({ path });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
 }
 
 /**
