@@ -16,6 +16,7 @@ import { rngRateCheck, rngReadCheck } from '../lib/rng-checks.mjs';
 import { inputCheck, inputOverflowCheck, inputRateCheck } from '../lib/input.mjs';
 import { consoleCheck } from '../lib/console.mjs';
 import { vsockStreamCheck } from '../lib/vsock.mjs';
+import { vsockSeqpacketCheck } from '../lib/vsock-seqpacket.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -115,7 +116,7 @@ const SUITES = [
     device: 'vsock',
     platforms: ['bookworm', 'trixie'],
     tests: (img, hooks) => (img.platform.name === 'trixie'
-      ? [[`trixie/vsock/stream`, () => vsockStreamCheck(img, hooks)]]
+      ? [[`trixie/vsock/stream`, () => vsockStreamCheck(img, hooks)], [`trixie/vsock/seqpacket`, () => vsockSeqpacketCheck(img, hooks)]]
       : [[`${img.platform.name}/vsock/stream`, () => vsockStreamCheck(img, hooks, { bytes: 1 << 20, conns: 4, each: 256 << 10 })]]),
   },
 ];

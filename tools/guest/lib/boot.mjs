@@ -168,7 +168,6 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @property {(i: number) => Promise<number>} restartBackend  SIGKILLs disk i's backend and starts it again on the
  *   same socket (the stale socket file left in place for the daemon to replace); resolves with the new pid once it
  *   listens. Only with opts.reconnect (QEMU must reconnect); rejects when the new backend does not come up.
- * @property {(i: number) => Promise<number>} restartDevice  the same for vhost-user device i (opts.devices)
  * @property {number} backendRestarts  how many restarts so far
  * @property {(cmdline?: string[]) => boolean} restartFrontend  SIGKILLs QEMU and starts a new one on the same
  *   backends and images, the guest's kernel command line extended by cmdline (false when the run is ending)
@@ -207,8 +206,8 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @param {string[]} [opts.cmdline=[]]  extra kernel arguments (guest test knobs such as blk.size=N)
  * @param {string[]} [opts.cmdlineFirst=[]]  kernel arguments before console=ttyS0 (another console=: the kernel
  *   writes to both, /dev/console stays ttyS0, the last one)
- * @param {boolean} [opts.reconnect=false]  QEMU reconnects to a disk's or device's backend that went away (chardev
- *   reconnect option), so that the run may restart a backend (`run.restartBackend`, `run.restartDevice`) without failing
+ * @param {boolean} [opts.reconnect=false]  QEMU reconnects to a disk's backend that went away (chardev reconnect
+ *   option), so that the run may restart a backend (`run.restartBackend`) without failing
  * @param {number} [opts.memMiB]  guest RAM (512, or 1024 with fio)
  * @param {number} [opts.cpus=2]
  * @param {number} [opts.timeoutMs]  to the end marker (default 120 s under TCG, 60 s under KVM)
@@ -335,7 +334,7 @@ export async function bootGuest(opts = {}) {
       }
     });
     deviceEndpoints.forEach((ep, i) => {
-      args.push('-chardev', `socket,id=vud${i},path=${qemuOptValue(ep.socket)}${opts.reconnect ? `,${reconnectOption(platform.qemu)}` : ''}`, '-device', ep.spec.qemuDevice(`vud${i}`));
+      args.push('-chardev', `socket,id=vud${i},path=${qemuOptValue(ep.socket)}`, '-device', ep.spec.qemuDevice(`vud${i}`));
     });
     const qemuBin = platform.qemu;
     writeFileSync(join(workDir, 'cmdline.txt'), `+ ${qemuBin} ${args.join(' ')}\n`);
@@ -393,34 +392,6 @@ export async function bootGuest(opts = {}) {
       ep.proc.once('exit', fn);
       ep.unwatch = () => ep.proc.off('exit', fn);
     };
-    // SIGKILL an endpoint's backend and start it again on the same socket (QEMU reconnects: opts.reconnect)
-    const restartEndpoint = async (ep, what) => {
-      if (!opts.reconnect) throw new Error(`${what}: bootGuest was not asked to let QEMU reconnect (opts.reconnect)`);
-      if (ep.restarting) throw new Error(`${what}: ${ep.name}'s backend is already restarting`);
-      ep.restarting = true;
-      try {
-        ep.unwatch();
-        const old = ep.proc;
-        const ino = inodeOf(ep.socket);
-        try { old.kill('SIGKILL'); } catch { /* gone */ }
-        if (!await waitExit(old, 5000)) throw new Error(`backend ${ep.name} (pid ${old.pid}) survived SIGKILL for 5 s`);
-        const proc = startBackend(ep, 'a');
-        const deadline = Date.now() + 30_000;
-        while (inodeOf(ep.socket) === ino || inodeOf(ep.socket) === null) {
-          if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`restarted backend ${ep.name} exited (code ${proc.exitCode}): ${tail(readFileSync(ep.log, 'utf8'), 10)}`);
-          if (Date.now() > deadline) throw new Error(`restarted backend ${ep.name} did not listen on ${ep.socket} within 30 s`);
-          await new Promise((r) => setTimeout(r, 25));
-        }
-        run.backendRestarts++;
-        watchBackend(ep);
-        return proc.pid;
-      } catch (err) {
-        kill(`${what}: ${err.message}`);
-        throw err;
-      } finally {
-        ep.restarting = false;
-      }
-    };
     const run = {
       frontendRestarts: 0,
       restartFrontend(cmdline = []) {
@@ -434,15 +405,32 @@ export async function bootGuest(opts = {}) {
       async restartBackend(i) {
         const ep = disks[i]?.endpoint;
         if (!ep) throw new RangeError(`restartBackend: disk ${i} has no backend process`);
-        const pid = await restartEndpoint(ep, 'restartBackend');
-        run.disks[i].pid = pid;
-        return pid;
-      },
-      /** Like restartBackend, for vhost-user device i (opts.devices; its chardev reconnects with opts.reconnect). */
-      async restartDevice(i) {
-        const ep = deviceEndpoints[i];
-        if (!ep) throw new RangeError(`restartDevice: there is no device ${i}`);
-        return restartEndpoint(ep, 'restartDevice');
+        if (!opts.reconnect) throw new Error('restartBackend: bootGuest was not asked to let QEMU reconnect (opts.reconnect)');
+        if (ep.restarting) throw new Error(`restartBackend: disk ${i}'s backend is already restarting`);
+        ep.restarting = true;
+        try {
+          ep.unwatch();
+          const old = ep.proc;
+          const ino = inodeOf(ep.socket);
+          try { old.kill('SIGKILL'); } catch { /* gone */ }
+          if (!await waitExit(old, 5000)) throw new Error(`backend ${ep.name} (pid ${old.pid}) survived SIGKILL for 5 s`);
+          const proc = startBackend(ep, 'a');
+          const deadline = Date.now() + 30_000;
+          while (inodeOf(ep.socket) === ino || inodeOf(ep.socket) === null) {
+            if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`restarted backend ${ep.name} exited (code ${proc.exitCode}): ${tail(readFileSync(ep.log, 'utf8'), 10)}`);
+            if (Date.now() > deadline) throw new Error(`restarted backend ${ep.name} did not listen on ${ep.socket} within 30 s`);
+            await new Promise((r) => setTimeout(r, 25));
+          }
+          run.disks[i].pid = proc.pid;
+          run.backendRestarts++;
+          watchBackend(ep);
+          return proc.pid;
+        } catch (err) {
+          kill(`restartBackend: ${err.message}`);
+          throw err;
+        } finally {
+          ep.restarting = false;
+        }
       },
     };
     onLine = (raw) => {

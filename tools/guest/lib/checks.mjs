@@ -79,7 +79,7 @@ export async function runCheck(name, img, o) {
     const initrd = await guestInitrd(img, { modules: o.modules, packages: o.packages, programs: o.programs, log: o.log });
     r = await bootGuest({
       guestImage: img, initrd, machine: o.machine ?? 'q35', disks: o.disks ?? [], devices: o.devices ?? [], tests: o.tests,
-      cmdline: o.cmdline ?? [], timeoutMs: o.timeoutMs, memMiB: o.memMiB, reconnect: o.reconnect, keepWorkDir: true, onConsoleLine: o.onConsoleLine, onProgress: o.onProgress,
+      cmdline: o.cmdline ?? [], timeoutMs: o.timeoutMs, memMiB: o.memMiB, keepWorkDir: true, onConsoleLine: o.onConsoleLine, onProgress: o.onProgress,
     });
     errors.push(...r.errors);
     if (r.marker) errors.push(...(await o.verify?.(r) ?? []));

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bootGuest } from './boot.mjs';
 import { guestInitrd } from './image.mjs';
+import { qmp } from './qmp.mjs';
 import { REPO_ROOT } from './util.mjs';
 
 export const CONSOLE_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-console', 'dist', 'cjs', 'bin.js');
@@ -17,34 +18,6 @@ const NAMES = ['org.vmv.test.0', 'org.vmv.test.1', 'org.vmv.test.2', 'org.vmv.te
 const BYTES = 1 << 20;
 const RATE_BYTES = 16 << 20;
 const md5 = (b) => createHash('md5').update(b).digest('hex');
-
-/** Runs QMP commands one after the other on QEMU's monitor socket; resolves with their answers. */
-function qmp(path, commands) {
-  return new Promise((resolve, reject) => {
-    const s = createConnection(path);
-    const answers = [];
-    let buf = '';
-    let next = -1; // -1: the greeting; then qmp_capabilities; then the commands
-    const all = ['qmp_capabilities', ...commands];
-    s.on('data', (d) => {
-      buf += d.toString();
-      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
-        const msg = JSON.parse(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-        if (msg.event !== undefined) continue;
-        if (msg.error !== undefined) return reject(new Error(`QMP ${all[next]}: ${msg.error.desc}`));
-        if (next >= 1) answers.push(all[next]);
-        next++;
-        if (next === all.length) {
-          s.end();
-          return resolve(answers);
-        }
-        s.write(`${JSON.stringify({ execute: all[next] })}\n`);
-      }
-    });
-    s.on('error', reject);
-  });
-}
 
 /** The first of `count` consecutive free TCP ports on 127.0.0.1 from a pid-derived start. */
 async function freePorts(count) {

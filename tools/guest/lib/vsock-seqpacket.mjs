@@ -8,11 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCheck } from './checks.mjs';
+import { MODULES } from './vsock.mjs';
 import { PACKAGE_DIR } from './util.mjs';
 
 const HOST_BIN = join(PACKAGE_DIR, 'bin', 'vsock-seqpacket.mjs');
 const PORT = 7000;
-const MODULES = ['vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport'];
 
 /** The host program's result line (`seqpacket: ...`) from its log, or null. */
 function resultLine(r) {

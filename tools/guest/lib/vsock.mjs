@@ -17,7 +17,8 @@ import { REPO_ROOT } from './util.mjs';
 /** The daemon (built: packages/vhost-user-vsock/dist). */
 export const VSOCK_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-vsock', 'dist', 'cjs', 'bin.js');
 const GUEST_CID = 3;
-const MODULES = ['vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport'];
+/** The guest's vsock modules. */
+export const MODULES = ['vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport'];
 const md5 = (b) => createHash('md5').update(b).digest('hex');
 
 /** A seeded PRNG in [0, 1) (mulberry32). */
