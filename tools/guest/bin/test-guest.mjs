@@ -15,7 +15,7 @@ import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, 
 import { rngRateCheck, rngReadCheck } from '../lib/rng-checks.mjs';
 import { inputCheck, inputOverflowCheck, inputRateCheck } from '../lib/input.mjs';
 import { consoleCheck } from '../lib/console.mjs';
-import { vsockStreamCheck } from '../lib/vsock.mjs';
+import { vsockGroupCheck, vsockStreamCheck } from '../lib/vsock.mjs';
 import { vsockSeqpacketCheck } from '../lib/vsock-seqpacket.mjs';
 
 const args = process.argv.slice(2);
@@ -116,7 +116,8 @@ const SUITES = [
     device: 'vsock',
     platforms: ['bookworm', 'trixie'],
     tests: (img, hooks) => (img.platform.name === 'trixie'
-      ? [[`trixie/vsock/stream`, () => vsockStreamCheck(img, hooks)], [`trixie/vsock/seqpacket`, () => vsockSeqpacketCheck(img, hooks)]]
+      ? [[`trixie/vsock/stream`, () => vsockStreamCheck(img, hooks)], [`trixie/vsock/seqpacket`, () => vsockSeqpacketCheck(img, hooks)],
+        [`trixie/vsock/group`, () => vsockGroupCheck(img, hooks)]]
       : [[`${img.platform.name}/vsock/stream`, () => vsockStreamCheck(img, hooks, { bytes: 1 << 20, conns: 4, each: 256 << 10 })]]),
   },
 ];

@@ -178,7 +178,10 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * A vhost-user device other than a disk: its backend process and the QEMU device that connects to it.
  * @typedef {object} VhostUserDeviceSpec
  * @property {string} name  for messages and the backend's log file
- * @property {(a: {socket: string, platform: import('./platform.mjs').Platform}) => string[]} argv  the backend's command line
+ * @property {(a: {socket: string, platform: import('./platform.mjs').Platform}) => string[]} [argv]  the backend's
+ *   command line
+ * @property {string} [socket]  instead of argv: a socket another process already listens on (one daemon serving
+ *   several guests); the run starts and stops nothing for it
  * @property {(chardev: string) => string} qemuDevice  the -device value, given the chardev id to connect to
  * @property {string} [socketFile]  the socket's file name in the run's directory (default `dev<i>.sock`); a daemon that
  *   suffixes its -s path as rust-vmm's do (`-s P` listens on `P0`) gets one ending in 0 and is given the rest
@@ -264,6 +267,7 @@ export async function bootGuest(opts = {}) {
     return disk;
   });
   const deviceEndpoints = devices.map((d, i) => {
+    if (d.socket !== undefined) return { name: d.name, socket: d.socket, spec: d }; // served by another process
     const socket = join(workDir, d.socketFile ?? `dev${i}.sock`);
     const e = { name: d.name, socket, log: join(workDir, `device${i}-${d.name.replace(/[^\w.-]/g, '_')}.log`), proc: null, argv: d.argv({ socket, platform }), spec: d };
     endpoints.push(e);

@@ -11,7 +11,10 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { bootGuest } from './boot.mjs';
 import { runCheck } from './checks.mjs';
+import { guestInitrd } from './image.mjs';
 import { REPO_ROOT } from './util.mjs';
 
 /** The daemon (built: packages/vhost-user-vsock/dist). */
@@ -168,4 +171,54 @@ export function vsockStreamCheck(img, hooks = {}, { bytes = 64 << 20, conns = 64
       rmSync(dir, { recursive: true, force: true });
     },
   });
+}
+
+/**
+ * vsock/group: two guests (CIDs 3 and 4) booted at once on one daemon that also serves CID 5 (no guest behind it) in
+ * another group (`--vm ...,groups=lab` twice and `groups=other`): each guest sends `bytes` to the other through the
+ * daemon's guest-to-guest relay, md5-checked both ways; CID 3's connection to CID 5 is refused.
+ */
+export async function vsockGroupCheck(img, hooks = {}, { bytes = 8 << 20 } = {}) {
+  const name = `${img.platform.name}/vsock/group`;
+  const t0 = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'vmv-vsock-'));
+  const vm = (cid, group) => `guest-cid=${cid},socket=${join(dir, `vhost${cid}.sock`)},uds-path=${join(dir, `vm${cid}.vsock`)},groups=${group}`;
+  const errors = [];
+  const results = [];
+  let daemon = null;
+  let log = '';
+  try {
+    daemon = spawn(process.execPath, [VSOCK_DAEMON_BIN, '--vm', vm(3, 'lab'), '--vm', vm(4, 'lab+spare'), '--vm', vm(5, 'other')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    daemon.stderr.on('data', (d) => (log += d));
+    for (let i = 0; i < 600 && log.split('listening on').length < 4 && daemon.exitCode === null; i++) await new Promise((r) => setTimeout(r, 50)); // a bound for a hang
+    if (log.split('listening on').length < 4) throw new Error(`the daemon did not listen on its three sockets: ${log}`);
+    const initrd = await guestInitrd(img, { modules: MODULES, packages: ['socat'], programs: ['socat'], log: hooks.log });
+    const boot = (cid, peer) => bootGuest({
+      guestImage: img, initrd, machine: 'q35', disks: [], tests: ['vsock-group'], keepWorkDir: true, onConsoleLine: hooks.onConsoleLine,
+      cmdline: [`vsock.bytes=${bytes}`, `vsock.peer=${peer}`], timeoutMs: 300_000,
+      devices: [{ name: `vmv-vsock-${cid}`, socket: join(dir, `vhost${cid}.sock`), qemuDevice: (c) => `vhost-user-vsock-pci,chardev=${c}` }],
+    });
+    results.push(...(await Promise.all([boot(3, 4), boot(4, 3)])));
+    const [a, b] = results;
+    for (const [r, cid] of [[a, 3], [b, 4]]) errors.push(...r.errors.map((e) => `guest ${cid}: ${e}`));
+    if (a.marker && b.marker) {
+      if (!a.values['vsock.sent'] || a.values['vsock.sent'] !== b.values['vsock.got']) errors.push(`3 to 4: sent md5 ${a.values['vsock.sent']}, received ${b.values['vsock.got']}`);
+      if (!b.values['vsock.sent'] || b.values['vsock.sent'] !== a.values['vsock.got']) errors.push(`4 to 3: sent md5 ${b.values['vsock.sent']}, received ${a.values['vsock.got']}`);
+      if (a.values['vsock.other'] !== 'Connection_reset_by_peer') errors.push(`3 to 5 (another group): socat said ${a.values['vsock.other']}, not Connection reset by peer`);
+    }
+  } catch (e) {
+    errors.push(`harness: ${e.stack ?? e.message}`);
+  } finally {
+    if (daemon && daemon.exitCode === null) {
+      daemon.kill('SIGTERM');
+      const code = await new Promise((r) => daemon.once('exit', (c) => r(c)));
+      if (code !== 0) errors.push(`the daemon exited with ${code} on SIGTERM: ${log.split('\n').slice(-5).join(' | ')}`);
+    }
+  }
+  const ok = errors.length === 0;
+  let details = ok ? `${bytes} B each way between two guests md5-checked; a guest of another group refused` : errors.join('; ');
+  if (!ok) for (const r of results) details += `\n--- console of ${r.workDir} (last 15 lines) ---\n${r.console.slice(-15).join('\n')}`;
+  if (ok) for (const r of results) rmSync(r.workDir, { recursive: true, force: true });
+  rmSync(dir, { recursive: true, force: true });
+  return { name, ok, seconds: (performance.now() - t0) / 1000, details };
 }
