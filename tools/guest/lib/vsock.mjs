@@ -122,8 +122,8 @@ export function vsockStreamCheck(img, hooks = {}, { bytes = 64 << 20, conns = 64
   const dir = mkdtempSync(join(tmpdir(), 'vmv-vsock-'));
   const uds = join(dir, 'v.sock');
   const rand = prng(bytes ^ conns);
-  const up = collector(`${uds}_5000`, undefined, rand);
-  const many = collector(`${uds}_5100`, undefined, rand);
+  const up = collector(`${uds}_5000`, (data) => md5(data), rand);
+  const many = collector(`${uds}_5100`, (data) => md5(data), rand);
   const mem = memoryWatch(uds);
   const half = collector(`${uds}_5200`, (data) => md5(data));
   const down = randomBytes(bytes);
@@ -150,9 +150,12 @@ export function vsockStreamCheck(img, hooks = {}, { bytes = 64 << 20, conns = 64
       if (ok instanceof Error || ok === null) e.push(`host to guest: ${ok?.message ?? 'the guest never said VSOCK-READY'}`);
       if (v['vsock.down'] !== md5(down) || v['vsock.down.bytes'] !== String(bytes)) e.push(`host to guest: the guest got ${v['vsock.down.bytes']} bytes, md5 ${v['vsock.down']}; the host sent ${bytes}, ${md5(down)}`);
       const got = up.got[0];
+      if (v['vsock.up.reply'] !== v['vsock.up']) e.push(`guest to host: the host's md5 reached the guest as ${v['vsock.up.reply']}, the guest sent ${v['vsock.up']}`);
       if (up.got.length !== 1 || md5(got) !== v['vsock.up']) e.push(`guest to host: ${up.got.length} connections, ${got?.length} bytes, md5 ${got && md5(got)}; the guest sent md5 ${v['vsock.up']}`);
       const want = Array.from({ length: conns }, (_, k) => v[`vsock.many.${k + 1}`]).sort();
       const have = many.got.map((d) => md5(d)).sort();
+      const replies = Array.from({ length: conns }, (_, k) => v[`vsock.many.${k + 1}.reply`]).sort();
+      if (JSON.stringify(want) !== JSON.stringify(replies)) e.push(`many at once: the host's md5s reached the guest as ${replies.join(',')}`);
       if (JSON.stringify(want) !== JSON.stringify(have)) e.push(`many at once: the host got ${have.length} streams (${have.join(',')}), the guest sent ${want.join(',')}`);
       if (v['vsock.half.reply'] !== v['vsock.half'] || half.got.length !== 1) e.push(`half-close: the guest sent md5 ${v['vsock.half']}, the host's answer after EOF reached the guest as ${v['vsock.half.reply']}`);
       if (v['vsock.refused'] !== 'Connection_reset_by_peer') e.push(`a connection to a port nobody listens on: socat said ${v['vsock.refused']}, not Connection reset by peer`);
@@ -204,6 +207,7 @@ export async function vsockGroupCheck(img, hooks = {}, { bytes = 8 << 20 } = {})
     if (a.marker && b.marker) {
       if (!a.values['vsock.sent'] || a.values['vsock.sent'] !== b.values['vsock.got']) errors.push(`3 to 4: sent md5 ${a.values['vsock.sent']}, received ${b.values['vsock.got']}`);
       if (!b.values['vsock.sent'] || b.values['vsock.sent'] !== a.values['vsock.got']) errors.push(`4 to 3: sent md5 ${b.values['vsock.sent']}, received ${a.values['vsock.got']}`);
+      for (const [r, cid] of [[a, 3], [b, 4]]) if (r.values['vsock.reply'] !== r.values['vsock.sent']) errors.push(`${cid}: the peer's md5 came back as ${r.values['vsock.reply']}, ${cid} sent ${r.values['vsock.sent']}`);
       if (a.values['vsock.other'] !== 'Connection_reset_by_peer') errors.push(`3 to 5 (another group): socat said ${a.values['vsock.other']}, not Connection reset by peer`);
     }
   } catch (e) {

@@ -1,17 +1,22 @@
 # virtio-vsock guest to guest: two guests on one vmv-vhost-user-vsock daemon, in one group (vsock.peer= is the other
 # guest's CID). Each listens (port 6000 on the guest of CID 4, 6001 on CID 3) and sends vsock.bytes= random bytes to the
-# other's port, retrying while the other is not listening yet; md5s of what was sent and received are printed for the
-# host to compare. The guest of CID 3 also tries CID 5, a guest of another group: refused.
+# other's port, retrying while the other is not listening yet; md5s of what was sent, received and answered are
+# printed for the host to compare. The guest of CID 3 also tries CID 5, a guest of another group: refused.
 . /tests/lib.sh
 n=$(arg vsock.bytes 8388608); peer=$(arg vsock.peer 4)
 i=0; while [ ! -e /dev/vsock ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done
 [ -e /dev/vsock ] || die "no /dev/vsock"
 if [ "$peer" = 4 ]; then mine=6001; theirs=6000; else mine=6000; theirs=6001; fi
-socat -u VSOCK-LISTEN:$mine - | md5 > /tmp/got.md5 &
+# the receiver answers the md5 of what it got at EOF, and the sender waits for it: a guest's close does not wait for
+# its bytes to leave, and each guest powers off at the end
+printf '#!/bin/sh\nmd5sum | cut -d" " -f1 | tee /tmp/got.md5\n' > /tmp/answer.sh
+chmod +x /tmp/answer.sh
+socat -t 60 VSOCK-LISTEN:$mine EXEC:/tmp/answer.sh &
 got=$!
 head -c "$n" /dev/urandom > /tmp/out
 val vsock.sent "$(md5 < /tmp/out)"
-socat -u OPEN:/tmp/out VSOCK-CONNECT:$peer:$theirs,retry=600,interval=0.2 || die "to the peer guest: socat failed"
+socat -t 60 - VSOCK-CONNECT:$peer:$theirs,retry=600,interval=0.2 < /tmp/out > /tmp/reply || die "to the peer guest: socat failed"
+val vsock.reply "$(cat /tmp/reply)"
 wait $got || die "from the peer guest: socat failed"
 val vsock.got "$(cat /tmp/got.md5)"
 if [ "$peer" = 4 ]; then
