@@ -1,4 +1,4 @@
-// `pnpm bench vsock [--platform=trixie|bookworm] [--json] [--rounds=N] [--bytes=MiB] [--trips=N] [--no-build]`:
+// `pnpm bench vsock [--platform=trixie|bookworm] [--json] [--rounds=N] [--bytes=MiB] [--trips=N] [--tx-buffer-size=B] [--no-build]`:
 // virtio-vsock stream throughput and latency in a real Linux guest on vmv-vhost-user-vsock (packages/vhost-user-vsock)
 // behind QEMU's vhost-user-vsock-pci, against the guest kernel's own vsock_loopback transport (CID 1) in the same boot.
 //
@@ -13,7 +13,7 @@
 // echo (socat PIPE on vmv port 6200) and to a guest relay that forwards over vsock_loopback to an echo (port 6201);
 // relayed minus direct estimates one in-guest loopback round trip (plus a socat relay hop): the latency baseline.
 // Under TCG (no usable KVM) the guest's CPU emulation dominates; the ratios compare transports in the same guest.
-// MB is 10^6 bytes.
+// --tx-buffer-size is passed to the daemon (its guest-to-host credit per connection; default the daemon's). MB is 10^6 bytes.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
@@ -160,6 +160,7 @@ export default async function vsockBench({ json, args }) {
   const rounds = option(args, 'rounds', 3);
   const mib = option(args, 'bytes', 64);
   const trips = option(args, 'trips', 1000);
+  const txBuffer = args.some((x) => x.startsWith('--tx-buffer-size=')) ? option(args, 'tx-buffer-size', 0) : null;
   const pi = args.indexOf('--platform');
   const pa = args.find((x) => x.startsWith('--platform='));
   const platform = pi >= 0 ? args[pi + 1] : pa ? pa.slice(11) : 'trixie';
@@ -174,7 +175,8 @@ export default async function vsockBench({ json, args }) {
   const tck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
   log(`bench vsock: platform ${platform} (${img.platform.title}), kernel ${img.kver}, accel ${accel} (${reason})`
     + `${accel === 'tcg' ? ': UNDER TCG, the guest CPU is emulated; absolute figures are TCG figures, the ratios compare transports in one guest' : ''}; `
-    + `${mib} MiB per case, ${rounds} timed round(s) + a counted warm-up, ${trips} round trips per path per round`);
+    + `${mib} MiB per case, ${rounds} timed round(s) + a counted warm-up, ${trips} round trips per path per round`
+    + `${txBuffer ? `, daemon --tx-buffer-size ${txBuffer}` : ''}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'vmv-bench-vsock-'));
   const uds = join(dir, 'v.sock');
@@ -209,7 +211,8 @@ export default async function vsockBench({ json, args }) {
       cmdline: [`vb.bytes=${bytes}`, `vb.conns=${CONNS}`, `vb.rounds=${rounds}`],
       devices: [{
         name: 'vmv-vsock',
-        argv: ({ socket }) => [process.execPath, VSOCK_DAEMON_BIN, '--guest-cid', '3', '--socket', socket, '--uds-path', uds],
+        argv: ({ socket }) => [process.execPath, VSOCK_DAEMON_BIN, '--guest-cid', '3', '--socket', socket, '--uds-path', uds,
+          ...(txBuffer ? ['--tx-buffer-size', String(txBuffer)] : [])],
         qemuDevice: (c) => `vhost-user-vsock-pci,chardev=${c}`,
       }],
       onConsoleLine(line, seconds) {
@@ -312,7 +315,7 @@ export default async function vsockBench({ json, args }) {
     console.log(`guest clock rate against the host's: ${clockRate === null ? '-' : fmt(clockRate, 3)}; platform ${platform}, kernel ${img.kver}, accel ${accel}`);
   } else {
     console.log(JSON.stringify({
-      bench: 'vsock', platform, kernel: img.kver, accel, rounds, bytesPerCase: bytes, conns: CONNS, writeBytes: CHUNK, tripsPerPath: direct.length,
+      bench: 'vsock', platform, kernel: img.kver, accel, rounds, txBufferSize: txBuffer, bytesPerCase: bytes, conns: CONNS, writeBytes: CHUNK, tripsPerPath: direct.length,
       guestClockRate: round3(clockRate), results,
     }));
   }
