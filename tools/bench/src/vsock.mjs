@@ -189,19 +189,24 @@ export default async function vsockBench({ json, args }) {
   const clock = []; // [guest uptime, host seconds] of END lines: the guest clock's rate against the host's
   const latency = async (round) => {
     const t = pid ? cpuTicks(pid) : null;
-    const direct = await connectGuest(uds, PORT.echo);
-    const relay = await connectGuest(uds, PORT.relay);
-    const r = { round, direct: [], relayed: [] };
-    // alternate which path goes first, in blocks of 100 round trips
-    for (let b = 0; b < Math.ceil(trips / LAT_BLOCK); b++) {
-      const order = (b + round) % 2 ? [['relayed', relay], ['direct', direct]] : [['direct', direct], ['relayed', relay]];
-      const n = Math.min(LAT_BLOCK, trips - b * LAT_BLOCK);
-      for (const [k, s] of order) r[k].push(...await roundTrips(s, n, b === 0 ? WARMUP_TRIPS : 0));
+    const opened = []; // ended whatever happens: the guest waits for its echoes to see EOF
+    try {
+      const direct = await connectGuest(uds, PORT.echo);
+      opened.push(direct);
+      const relay = await connectGuest(uds, PORT.relay);
+      opened.push(relay);
+      const r = { round, direct: [], relayed: [] };
+      // alternate which path goes first, in blocks of 100 round trips
+      for (let b = 0; b < Math.ceil(trips / LAT_BLOCK); b++) {
+        const order = (b + round) % 2 ? [['relayed', relay], ['direct', direct]] : [['direct', direct], ['relayed', relay]];
+        const n = Math.min(LAT_BLOCK, trips - b * LAT_BLOCK);
+        for (const [k, s] of order) r[k].push(...await roundTrips(s, n, b === 0 ? WARMUP_TRIPS : 0));
+      }
+      r.ticks = t === null ? null : cpuTicks(pid) - t;
+      lat.push(r);
+    } finally {
+      for (const s of opened) s.end();
     }
-    direct.end();
-    relay.end();
-    r.ticks = t === null ? null : cpuTicks(pid) - t;
-    lat.push(r);
   };
   let r;
   try {
@@ -239,6 +244,7 @@ export default async function vsockBench({ json, args }) {
     });
   } finally {
     ends.close();
+    rmSync(dir, { recursive: true, force: true });
   }
   const errors = [...r.errors, ...hostErrors];
   if (pid === null) errors.push('the daemon\'s process was never found in /proc');
@@ -265,7 +271,6 @@ export default async function vsockBench({ json, args }) {
     throw new Error(`bench vsock: ${errors.join('; ')}\n--- console (last 30 lines; logs in ${r.workDir}) ---\n${r.console.slice(-30).join('\n')}`);
   }
   rmSync(r.workDir, { recursive: true, force: true });
-  rmSync(dir, { recursive: true, force: true });
 
   const mbps = (path, id, round) => bytes / 1e6 / secs.get(`${path} ${id} ${round}`);
   const results = {};
