@@ -18,7 +18,7 @@ if (names.length === 0 || names.some((n) => !available.includes(n))) {
 }
 if (!args.includes('--no-build')) {
   // Build only what the chosen benchmarks import (and what those packages depend on).
-  const needs = { memory: ['memory'], queue: ['queue'], bus: ['bus'], block: ['block'] };
+  const needs = { memory: ['memory'], queue: ['queue'], bus: ['bus'], block: ['block'], vsock: ['vhost-user-vsock'] };
   const filters = names.flatMap((n) => (needs[n] ?? []).map((p) => `--filter=@vmv/${p}...`));
   if (filters.length === 0) filters.push('--filter=@vmv-tools/bench^...');
   execFileSync('pnpm', ['exec', 'turbo', 'run', 'build', ...filters, '--output-logs=errors-only'], {
