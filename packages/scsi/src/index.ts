@@ -1,9 +1,11 @@
 /**
  * @packageDocumentation
- * virtio-scsi (VIRTIO 1.2 §5.6) for @vmv: a SCSI target (SPC-4, SBC-3 direct-access block
- * devices) over @vmv/block's `BlockBackend`, so every block backend serves SCSI too:
- * {@link ScsiBus} holds targets and logical units (added, removed, resized at run time) and
- * executes CDBs; {@link parseCdb} and {@link encodeSense} are the wire of the SCSI layer.
+ * virtio-scsi (VIRTIO 1.2 §5.6) for @vmv: {@link ScsiDevice}, a transport-independent
+ * VirtioDevice (controlq with task management, eventq with hot-plug and resize events, N request
+ * queues), over a SCSI target (SPC-4, SBC-3 direct-access block devices) on @vmv/block's
+ * `BlockBackend`, so every block backend serves SCSI too: {@link ScsiBus} holds targets and
+ * logical units (added, removed, resized at run time) and executes CDBs; {@link parseCdb} and
+ * {@link encodeSense} are the wire of the SCSI layer, `wire` functions that of virtio-scsi.
  */
 export { ScsiBus } from './bus.js';
 export type { BusChange } from './bus.js';
@@ -53,3 +55,7 @@ export type {
   TransportResetReason as TransportResetReasonValue,
   VirtioScsiResponse as VirtioScsiResponseValue,
 } from './constants.js';
+export { ScsiDevice } from './device.js';
+export type { ScsiDeviceOptions } from './device.js';
+export { decodeCommandResponse, decodeEvent, decodeLun, encodeCommandResponse, encodeEvent, encodeLun } from './wire.js';
+export type { CommandResponse, LunAddress, ScsiEventRecord } from './wire.js';
