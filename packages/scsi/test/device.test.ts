@@ -179,7 +179,7 @@ describe('data (checksummed)', () => {
 describe('what a hostile guest gets (§5.6.6.1)', () => {
   it('a LUN in another format: BAD_TARGET', async () => {
     const { guest } = setup();
-    for (const lunBytes of [Uint8Array.of(0, 0, 0x40, 0, 0, 0, 0, 0), Uint8Array.of(1, 0, 0x80, 0, 0, 0, 0, 0), Uint8Array.of(1, 0, 0x40, 0, 0, 0, 0, 1), Uint8Array.of(1, 0, 0x01, 0, 0, 0, 0, 0)]) {
+    for (const lunBytes of [Uint8Array.of(0xc1, 0x01, 0, 0, 0, 0, 0, 0), Uint8Array.of(0, 0, 0x40, 0, 0, 0, 0, 0), Uint8Array.of(1, 0, 0x80, 0, 0, 0, 0, 0), Uint8Array.of(1, 0, 0x40, 0, 0, 0, 0, 1), Uint8Array.of(1, 0, 0x01, 0, 0, 0, 0, 0)]) {
       expect((await guest.command(0, 0, cdb.tur(), { lunBytes })).response).toBe(R.BAD_TARGET);
     }
     expect((await guest.command(0, 0, cdb.tur(), { lunBytes: Uint8Array.of(1, 0, 0, 1, 0, 0, 0, 0) })).response).toBe(R.OK);
