@@ -57,5 +57,5 @@ export type {
 } from './constants.js';
 export { ScsiDevice } from './device.js';
 export type { ScsiDeviceOptions } from './device.js';
-export { decodeCommandResponse, decodeEvent, decodeLun, encodeCommandResponse, encodeEvent, encodeLun } from './wire.js';
+export { decodeCommandResponse, decodeEvent, decodeLun, encodeCommandResponse, encodeEvent, encodeEventLun, encodeLun } from './wire.js';
 export type { CommandResponse, LunAddress, ScsiEventRecord } from './wire.js';

@@ -322,6 +322,8 @@ export class LogicalUnit {
 
   private async verify(cmd: Extract<Command, { op: 'verify' }>, request: ScsiRequest, offset: number, bytes: number): Promise<ScsiResult> {
     if (cmd.byteCheck === 0 || bytes === 0) return GOOD;
+    // The medium is read into memory to compare: bounded like a read.
+    if (cmd.blocks > this.limits.maxTransferBlocks) return this.check(invalidCdbField(request.cdb[0] === Opcode.VERIFY_16 ? 10 : 7));
     const expected = gather(request.dataOut, cmd.byteCheck === 1 ? bytes : BLOCK_SIZE);
     if (expected === null) return OVERRUN;
     const medium = new Uint8Array(bytes);
@@ -433,8 +435,11 @@ export function dataIn(answer: Uint8Array, allocation: number, request: ScsiRequ
   return { ...GOOD, data: answer.subarray(0, n) };
 }
 
-/** The first `length` bytes of `views`, copied; null when they hold fewer. */
+/** The first `length` bytes of `views`, copied; null when they hold fewer (checked before allocating). */
 function gather(views: readonly Uint8Array[], length: number): Uint8Array | null {
+  let available = 0;
+  for (const v of views) available += v.length;
+  if (available < length) return null;
   const out = new Uint8Array(length);
   let at = 0;
   for (const v of views) {

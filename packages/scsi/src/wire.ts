@@ -1,7 +1,8 @@
 /**
  * The virtio-scsi structures (VIRTIO 1.2 §5.6.6): the 8-byte LUN as §5.6.6.1 defines it and
- * Linux's virtio_scsi writes it (lun[0] = 1, lun[1] = target, lun[2..3] = 0x4000 | LUN, four zero
- * bytes), `virtio_scsi_cmd_resp`, `virtio_scsi_event`, and the control requests' fields.
+ * Linux's virtio_scsi writes it in requests (lun[0] = 1, lun[1] = target, lun[2..3] = 0x4000 |
+ * LUN, four zero bytes) and reads it in events (the REPORT LUNS encoding), `virtio_scsi_cmd_resp`
+ * and `virtio_scsi_event`.
  * Plain functions over bytes, little-endian as the spec says; decoders are total over any bytes.
  * @module
  */
@@ -42,6 +43,19 @@ export function decodeLun(b: Uint8Array, at = 0): LunAddress | null {
  */
 export function encodeLun(target: number, lun: number): Uint8Array {
   return Uint8Array.of(1, target & 0xff, 0x40 | ((lun >> 8) & 0x3f), lun & 0xff, 0, 0, 0, 0);
+}
+
+/**
+ * Encodes a LUN address as events carry it: the REPORT LUNS encoding (peripheral addressing
+ * below 256, flat space above), because Linux's virtscsi_handle_event takes `lun[2] << 8 | lun[3]`
+ * as the LUN, unmasked, and its LUN numbers are REPORT LUNS's (scsilun_to_int). QEMU does the same.
+ * @param target - 0..255.
+ * @param lun - 0..16383.
+ * @returns 8 bytes.
+ * @example `encodeEventLun(0, 1) // 01 00 00 01 00 00 00 00`
+ */
+export function encodeEventLun(target: number, lun: number): Uint8Array {
+  return Uint8Array.of(1, target & 0xff, lun < 256 ? 0 : 0x40 | ((lun >> 8) & 0x3f), lun & 0xff, 0, 0, 0, 0);
 }
 
 /**
@@ -93,7 +107,7 @@ export function decodeCommandResponse(b: Uint8Array): CommandResponse {
 /**
  * Encodes `virtio_scsi_event`.
  * @param event - the event, with EVENTS_MISSED or'ed in when events were lost.
- * @param address - the LUN it is about, or null (all zero).
+ * @param address - the LUN it is about (encoded as {@link encodeEventLun}), or null (all zero).
  * @param reason - the event's reason.
  * @returns 16 bytes.
  * @example `encodeEvent(ScsiEvent.TRANSPORT_RESET, { target: 0, lun: 1 }, TransportResetReason.RESCAN)`
@@ -102,7 +116,7 @@ export function encodeEvent(event: number, address: LunAddress | null, reason: n
   const b = new Uint8Array(EVENT_SIZE);
   const v = new DataView(b.buffer);
   v.setUint32(0, event >>> 0, true);
-  if (address !== null) b.set(encodeLun(address.target, address.lun), 4);
+  if (address !== null) b.set(encodeEventLun(address.target, address.lun), 4);
   v.setUint32(12, reason >>> 0, true);
   return b;
 }

@@ -283,6 +283,14 @@ describe('VERIFY', () => {
     expect((await run(cdb.verify10(20, 2, 3), { out: block })).status).toBe(ScsiStatus.GOOD);
     expect(decodeSense((await run(cdb.verify10(10, 1, 2))).sense).sks).toEqual([0xc8 | 2, 0, 1]);
   });
+
+  it('comparing more than the maximum transfer length is INVALID FIELD IN CDB, before any buffer is taken', async () => {
+    const huge = { size: 2 ** 40, read() { throw new Error('not expected'); }, write() {}, flush() {} };
+    const { run } = makeBus([{ backend: huge, options: { maxTransferBlocks: 16 } }]);
+    expect(decodeSense((await run(cdb.verify16(0, 2 ** 31, 3), { out: new Uint8Array(512) })).sense).sks).toEqual([0xc0, 0, 10]);
+    expect(decodeSense((await run(cdb.verify10(0, 17, 1), { out: new Uint8Array(512) })).sense).sks).toEqual([0xc0, 0, 7]);
+    expect((await run(cdb.verify16(0, 2 ** 31, 0))).status).toBe(ScsiStatus.GOOD);
+  });
 });
 
 describe('WRITE SAME and UNMAP', () => {

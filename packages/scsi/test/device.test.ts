@@ -328,7 +328,8 @@ describe('events (§5.6.6.3)', () => {
     (backends[1] as MemoryBackend).resize(2 << 20);
     device.bus.resize(0, 1);
     await until(() => guest.events.length === 1);
-    expect(guest.events[0]).toEqual({ event: ScsiEvent.PARAM_CHANGE, lun: encodeLun(0, 1), reason: 0x092a });
+    // The REPORT LUNS encoding (peripheral below 256), which Linux's event handler reads unmasked.
+    expect(guest.events[0]).toEqual({ event: ScsiEvent.PARAM_CHANGE, lun: Uint8Array.of(1, 0, 0, 1, 0, 0, 0, 0), reason: 0x092a });
     expect(decodeSense((await guest.command(0, 1, cdb.tur())).sense)).toMatchObject({ key: 6, asc: 0x2a, ascq: 0x09 });
     const cap = await guest.command(0, 1, cdb.readCapacity10(), { inLength: 8 });
     expect(new DataView(cap.data.buffer).getUint32(0)).toBe(4095);

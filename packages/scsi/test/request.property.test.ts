@@ -8,7 +8,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { MemoryBackend } from '@vmv/block';
-import { ScsiDevice, VirtioScsiResponse as R, decodeCommandResponse, decodeEvent, decodeLun, encodeCommandResponse, encodeEvent, encodeLun } from '@vmv/scsi';
+import { ScsiDevice, VirtioScsiResponse as R, decodeCommandResponse, decodeEvent, decodeLun, encodeCommandResponse, encodeEvent, encodeEventLun, encodeLun } from '@vmv/scsi';
 import { LinuxScsi } from './support/linux-scsi.js';
 
 const RESPONSES: number[] = [R.OK, R.OVERRUN, R.BAD_TARGET, R.FAILURE];
@@ -37,7 +37,15 @@ describe('codecs', () => {
         expect(decodeCommandResponse(b)).toEqual({ senseLength: Math.min(sense.length, size), residual, statusQualifier: q, status, response });
       }),
     );
-    fc.assert(fc.property(u32, fc.nat(255), fc.nat(16383), u32, (e, t, l, r) => void expect(decodeEvent(encodeEvent(e, { target: t, lun: l }, r))).toEqual({ event: e, lun: encodeLun(t, l), reason: r })));
+    fc.assert(
+      fc.property(u32, fc.nat(255), fc.nat(16383), u32, (e, t, l, r) => {
+        const d = decodeEvent(encodeEvent(e, { target: t, lun: l }, r));
+        expect(d).toEqual({ event: e, lun: encodeEventLun(t, l), reason: r });
+        // What Linux's virtscsi_handle_event computes: the REPORT LUNS number of the LUN.
+        expect([d.lun[1], (d.lun[2]! << 8) | d.lun[3]!]).toEqual([t, l < 256 ? l : 0x4000 | l]);
+        expect(decodeLun(d.lun)).toEqual({ target: t, lun: l });
+      }),
+    );
   });
 });
 
