@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { MemoryBackend, readOnlyBackend } from '@vmv/block';
-import { ScsiStatus, SenseKey } from '@vmv/scsi';
+import { ScsiStatus, SenseKey, cdbLength } from '@vmv/scsi';
 import { be16, be32, be64, cdb, decodeSense, makeBus, pattern } from './support/target.js';
 
 const view = (b: Uint8Array | null) => new DataView(b!.buffer, b!.byteOffset, b!.byteLength);
@@ -496,5 +496,64 @@ describe('anything else', () => {
     expect(decodeSense((await run(Uint8Array.of(0, 0, 0, 0, 0, 1))).sense).sks).toEqual([0xc8, 0, 5]);
     expect(decodeSense((await run(Uint8Array.of(0x28, 0, 0))).sense).sks).toEqual([0xc0, 0, 0]);
     expect(decodeSense((await run(new Uint8Array(0))).sense)).toMatchObject({ asc: 0x20 });
+  });
+});
+
+describe('sense formats, bus and unit details', () => {
+  it('descriptor sense carries the information field as 8 bytes; fixed sense drops VALID past 2^32', async () => {
+    const failing = { size: 2 ** 44, read: () => Promise.reject(new Error('EIO')), write() {}, flush() {} };
+    const { bus, run } = makeBus([{ backend: failing }]);
+    const far = 2 ** 33 + 5;
+    expect(decodeSense((await run(cdb.read16(far, 1), { inLength: 512 })).sense)).toEqual({ format: 'fixed', key: SenseKey.MEDIUM_ERROR, asc: 0x11, ascq: 0 });
+    const control = Uint8Array.of(0, 0, 0, 0, 0x0a, 0x0a, 0x04, 0x10, 0, 0, 0, 0, 0, 0, 0, 0);
+    await run(cdb.modeSelect6(control.length), { out: control });
+    expect(bus.unit(0, 0)!.descriptorSense).toBe(true);
+    const r = await run(cdb.read16(far, 1), { inLength: 512 });
+    expect(Array.from(r.sense!.subarray(0, 8))).toEqual([0x72, SenseKey.MEDIUM_ERROR, 0x11, 0, 0, 0, 0, 12]);
+    expect(Array.from(r.sense!.subarray(8))).toEqual([0x00, 0x0a, 0x80, 0, ...be64(far)]);
+    expect(decodeSense(r.sense)).toEqual({ format: 'descriptor', key: SenseKey.MEDIUM_ERROR, asc: 0x11, ascq: 0, information: far });
+  });
+
+  it('cdbLength by opcode group; groups without a fixed length are unsupported', async () => {
+    expect([0x00, 0x28, 0x55, 0x88, 0xa8, 0x7f, 0xc0, 0xe0].map(cdbLength)).toEqual([6, 10, 10, 16, 12, 0, 0, 0]);
+  });
+
+  it('resize re-reads the backend or takes a capacity within it; listeners hear of it and can stop', async () => {
+    const mem = new MemoryBackend(1 << 20);
+    const { bus } = makeBus([{ backend: mem }]);
+    const heard: string[] = [];
+    const stop = bus.subscribe((c) => heard.push(`${c.type}:${c.target}:${c.lun}`));
+    expect(bus.unit(0, 0)!.capacity).toBe(2048);
+    mem.resize(2 << 20);
+    expect(bus.resize(0, 0)).toBe(true);
+    expect(bus.unit(0, 0)!.capacity).toBe(4096);
+    expect(bus.resize(0, 0)).toBe(false);
+    expect(bus.resize(0, 0, 100)).toBe(true);
+    expect(() => bus.resize(0, 0, 5000)).toThrow(RangeError);
+    expect(() => bus.resize(0, 3)).toThrow(RangeError);
+    stop();
+    bus.add(0, 1, { backend: new MemoryBackend(4096) });
+    expect(heard).toEqual(['resized:0:0', 'resized:0:0']);
+  });
+
+  it('refuses a backend without read, write and flush, bad addresses, a taken address, bad limits', () => {
+    const { bus } = makeBus();
+    expect(() => bus.add(0, 1, { backend: { size: 512 } as never })).toThrow(TypeError);
+    expect(() => bus.add(0, 0, { backend: new MemoryBackend(512) })).toThrow(RangeError);
+    expect(() => bus.add(256, 0, { backend: new MemoryBackend(512) })).toThrow(RangeError);
+    expect(() => bus.add(0, 16384, { backend: new MemoryBackend(512) })).toThrow(RangeError);
+    expect(() => bus.add(0, 2, { backend: new MemoryBackend(512), maxTransferBlocks: 0 })).toThrow(RangeError);
+    expect(() => bus.add(0, 3, { backend: { size: 100, read() {}, write() {}, flush() {} } })).toThrow(RangeError);
+    expect(bus.remove(0, 9)).toBe(false);
+    expect(bus.luns(0)).toEqual([0]);
+  });
+
+  it('WRITE SAME with UNMAP and zeroes discards when the backend has no writeZeroes but can unmap', async () => {
+    const calls: unknown[] = [];
+    const backend = { size: 1 << 20, canUnmap: true, read() {}, write: () => void calls.push('write'), flush() {}, discard: (o: number, l: number) => void calls.push([o, l]) };
+    const { run } = makeBus([{ backend }]);
+    await run(cdb.writeSame16(2, 4, true), { out: new Uint8Array(512) });
+    await run(cdb.writeSame16(2, 4, false), { out: new Uint8Array(512) });
+    expect(calls).toEqual([[1024, 2048], 'write']);
   });
 });

@@ -220,6 +220,14 @@ describe('what a hostile guest gets (§5.6.6.1)', () => {
     expect((await guest.command(0, 0, cdb.read10(0, 1), { inLength: 512 })).status).toBe(ScsiStatus.GOOD);
   });
 
+  it('a corrupted event ring is DEVICE_NEEDS_RESET when an event goes out', async () => {
+    const { guest, device } = setup();
+    guest.memory.writeU16(guest.queue(1).driverArea + 2, 1000);
+    expect(guest.driver.needsReset()).toBe(false);
+    device.bus.add(0, 5, { backend: new MemoryBackend(4096) });
+    expect(guest.driver.needsReset()).toBe(true);
+  });
+
   it('a corrupted ring is DEVICE_NEEDS_RESET, not an exception', async () => {
     const { guest } = setup();
     const q = guest.queue(2);
