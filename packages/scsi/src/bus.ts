@@ -21,8 +21,11 @@ import type { Sense } from './sense.js';
  * @example `bus.subscribe((c) => console.log(c.type, c.target, c.lun));`
  */
 export interface BusChange {
+  /** A unit added, removed, or its capacity changed. */
   readonly type: 'added' | 'removed' | 'resized';
+  /** Its target. */
   readonly target: number;
+  /** Its LUN. */
   readonly lun: number;
 }
 

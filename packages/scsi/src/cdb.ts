@@ -18,9 +18,11 @@ import type { Sense } from './sense.js';
  * @example `SUPPORTED_COMMANDS.find((c) => c.opcode === Opcode.READ_10)!.usage.length === 10`
  */
 export interface SupportedCommand {
+  /** The operation code. */
   readonly opcode: number;
   /** The service action, for opcodes that have them. */
   readonly serviceAction?: number;
+  /** The CDB usage data: its length is the CDB's. */
   readonly usage: Uint8Array;
 }
 
@@ -65,27 +67,158 @@ export const SUPPORTED_COMMANDS: readonly SupportedCommand[] = [
  * @example `if (cmd.op === 'read') console.log(cmd.lba, cmd.blocks);`
  */
 export type Command =
-  | { readonly op: 'test-unit-ready' }
-  | { readonly op: 'request-sense'; readonly descriptor: boolean; readonly allocation: number }
-  | { readonly op: 'inquiry'; readonly evpd: boolean; readonly page: number; readonly allocation: number }
-  | { readonly op: 'report-luns'; readonly select: number; readonly allocation: number }
-  | { readonly op: 'read-capacity-10' }
-  | { readonly op: 'read-capacity-16'; readonly allocation: number }
-  | { readonly op: 'read' | 'write'; readonly lba: number; readonly blocks: number; readonly fua: boolean }
-  | { readonly op: 'verify'; readonly lba: number; readonly blocks: number; readonly byteCheck: number }
-  | { readonly op: 'write-same'; readonly lba: number; readonly blocks: number; readonly unmap: boolean; readonly noDataOut: boolean; readonly blocksByte: number }
-  | { readonly op: 'unmap'; readonly parameterLength: number }
-  | { readonly op: 'synchronize-cache'; readonly lba: number; readonly blocks: number }
-  | { readonly op: 'mode-sense'; readonly ten: boolean; readonly dbd: boolean; readonly llbaa: boolean; readonly control: number; readonly page: number; readonly subpage: number; readonly allocation: number }
-  | { readonly op: 'mode-select'; readonly ten: boolean; readonly parameterLength: number }
-  | { readonly op: 'start-stop-unit'; readonly start: boolean; readonly powerCondition: number }
-  | { readonly op: 'report-opcodes'; readonly options: number; readonly timeouts: boolean; readonly opcode: number; readonly serviceAction: number; readonly allocation: number };
+  | {
+      /** TEST UNIT READY. */
+      readonly op: 'test-unit-ready';
+    }
+  | {
+      /** REQUEST SENSE. */
+      readonly op: 'request-sense';
+      /** DESC: descriptor-format sense. */
+      readonly descriptor: boolean;
+      /** ALLOCATION LENGTH. */
+      readonly allocation: number;
+    }
+  | {
+      /** INQUIRY. */
+      readonly op: 'inquiry';
+      /** EVPD: a VPD page. */
+      readonly evpd: boolean;
+      /** PAGE CODE. */
+      readonly page: number;
+      /** ALLOCATION LENGTH. */
+      readonly allocation: number;
+    }
+  | {
+      /** REPORT LUNS. */
+      readonly op: 'report-luns';
+      /** SELECT REPORT (0..2). */
+      readonly select: number;
+      /** ALLOCATION LENGTH (16 or more). */
+      readonly allocation: number;
+    }
+  | {
+      /** READ CAPACITY(10). */
+      readonly op: 'read-capacity-10';
+    }
+  | {
+      /** READ CAPACITY(16). */
+      readonly op: 'read-capacity-16';
+      /** ALLOCATION LENGTH. */
+      readonly allocation: number;
+    }
+  | {
+      /** READ or WRITE (6, 10, 12, 16). */
+      readonly op: 'read' | 'write';
+      /** LOGICAL BLOCK ADDRESS. */
+      readonly lba: number;
+      /** TRANSFER LENGTH in blocks (READ(6)/WRITE(6): 0 is 256). */
+      readonly blocks: number;
+      /** FUA. */
+      readonly fua: boolean;
+    }
+  | {
+      /** VERIFY (10, 16). */
+      readonly op: 'verify';
+      /** LOGICAL BLOCK ADDRESS. */
+      readonly lba: number;
+      /** VERIFICATION LENGTH in blocks. */
+      readonly blocks: number;
+      /** BYTCHK: 0, 1 or 3. */
+      readonly byteCheck: number;
+    }
+  | {
+      /** WRITE SAME (10, 16). */
+      readonly op: 'write-same';
+      /** LOGICAL BLOCK ADDRESS. */
+      readonly lba: number;
+      /** NUMBER OF LOGICAL BLOCKS. */
+      readonly blocks: number;
+      /** UNMAP: the blocks may be deallocated. */
+      readonly unmap: boolean;
+      /** NDOB: no data-out, the block is zeroes. */
+      readonly noDataOut: boolean;
+      /** Where the block count sits in the CDB (for field pointers). */
+      readonly blocksByte: number;
+    }
+  | {
+      /** UNMAP. */
+      readonly op: 'unmap';
+      /** PARAMETER LIST LENGTH. */
+      readonly parameterLength: number;
+    }
+  | {
+      /** SYNCHRONIZE CACHE (10, 16). */
+      readonly op: 'synchronize-cache';
+      /** LOGICAL BLOCK ADDRESS. */
+      readonly lba: number;
+      /** NUMBER OF LOGICAL BLOCKS (0: to the end). */
+      readonly blocks: number;
+    }
+  | {
+      /** MODE SENSE (6, 10). */
+      readonly op: 'mode-sense';
+      /** MODE SENSE(10). */
+      readonly ten: boolean;
+      /** DBD: no block descriptor. */
+      readonly dbd: boolean;
+      /** LLBAA: a long block descriptor (10 only). */
+      readonly llbaa: boolean;
+      /** PC: current (0), changeable (1), default (2), saved (3). */
+      readonly control: number;
+      /** PAGE CODE (3Fh: all). */
+      readonly page: number;
+      /** SUBPAGE CODE. */
+      readonly subpage: number;
+      /** ALLOCATION LENGTH. */
+      readonly allocation: number;
+    }
+  | {
+      /** MODE SELECT (6, 10). */
+      readonly op: 'mode-select';
+      /** MODE SELECT(10). */
+      readonly ten: boolean;
+      /** PARAMETER LIST LENGTH. */
+      readonly parameterLength: number;
+    }
+  | {
+      /** START STOP UNIT. */
+      readonly op: 'start-stop-unit';
+      /** START. */
+      readonly start: boolean;
+      /** POWER CONDITION (0: START applies). */
+      readonly powerCondition: number;
+    }
+  | {
+      /** REPORT SUPPORTED OPERATION CODES. */
+      readonly op: 'report-opcodes';
+      /** REPORTING OPTIONS (0..3). */
+      readonly options: number;
+      /** RCTD: with command timeouts descriptors. */
+      readonly timeouts: boolean;
+      /** REQUESTED OPERATION CODE. */
+      readonly opcode: number;
+      /** REQUESTED SERVICE ACTION. */
+      readonly serviceAction: number;
+      /** ALLOCATION LENGTH. */
+      readonly allocation: number;
+    };
 
 /**
  * The result of {@link parseCdb}: the command, with the CDB's length, or the sense to answer.
  * @example `const r = parseCdb(cdb); if ('sense' in r) return checkCondition(r.sense);`
  */
-export type ParsedCdb = { readonly command: Command; readonly length: number } | { readonly sense: Sense };
+export type ParsedCdb =
+  | {
+      /** The command. */
+      readonly command: Command;
+      /** The CDB's length (6, 10, 12 or 16). */
+      readonly length: number;
+    }
+  | {
+      /** The condition to report. */
+      readonly sense: Sense;
+    };
 
 /**
  * The CDB length an opcode's group implies (SPC-4 §4.2.5.1), or 0 for the groups with no fixed

@@ -14,7 +14,7 @@ export type { LogicalUnitOptions, ScsiRequest, ScsiResult } from './logical-unit
 export { SUPPORTED_COMMANDS, cdbLength, findCommand, parseCdb } from './cdb.js';
 export type { Command, ParsedCdb, SupportedCommand } from './cdb.js';
 export { FIXED_SENSE_SIZE, encodeSense, invalidCdbField, invalidParameterField, senses } from './sense.js';
-export type { Sense } from './sense.js';
+export type { Sense, SenseField, SenseTable } from './sense.js';
 export { STANDARD_INQUIRY_SIZE } from './inquiry.js';
 export type { UnitIdentity, UnitLimits } from './inquiry.js';
 export type { ModeState } from './mode.js';

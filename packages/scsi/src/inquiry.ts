@@ -31,8 +31,11 @@ export interface UnitLimits {
   readonly maxTransferBlocks: number;
   /** UNMAP and WRITE SAME with UNMAP are supported (LBPU, LBPWS, LBPWS10, LBPME). */
   readonly unmap: boolean;
+  /** MAXIMUM UNMAP LBA COUNT. */
   readonly maxUnmapBlocks: number;
+  /** MAXIMUM UNMAP BLOCK DESCRIPTOR COUNT. */
   readonly maxUnmapDescriptors: number;
+  /** MAXIMUM WRITE SAME LENGTH. */
   readonly maxWriteSameBlocks: number;
   /** MEDIUM ROTATION RATE 1 (non-rotating) instead of 0 (not reported). */
   readonly solidState: boolean;

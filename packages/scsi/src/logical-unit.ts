@@ -38,6 +38,7 @@ export interface ScsiRequest {
  * @example `if (r.status === ScsiStatus.CHECK_CONDITION) console.log(r.sense);`
  */
 export interface ScsiResult {
+  /** GOOD or CHECK CONDITION. */
   readonly status: ScsiStatus;
   /** Sense data of a CHECK CONDITION, in the unit's format; else null. */
   readonly sense: Uint8Array | null;
@@ -45,6 +46,7 @@ export interface ScsiResult {
   readonly data: Uint8Array | null;
   /** Data-out bytes the command consumed. */
   readonly dataOutUsed: number;
+  /** The buffers are too small for what the CDB asks: nothing was done. */
   readonly overrun: boolean;
 }
 
@@ -53,6 +55,7 @@ export interface ScsiResult {
  * @example `bus.add(0, 0, { backend: new MemoryBackend({ size: 1 << 20 }), solidState: true })`
  */
 export interface LogicalUnitOptions {
+  /** The storage (any @vmv/block backend); its `size` is the capacity, a multiple of 512. */
   readonly backend: BlockBackend;
   /** Refuse writes (DATA PROTECT, WP in mode sense) even if the backend takes them. Default: the backend's `readOnly`. */
   readonly readOnly?: boolean;

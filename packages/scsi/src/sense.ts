@@ -15,21 +15,78 @@ import { SenseKey } from './constants.js';
  * @example `const s: Sense = { key: SenseKey.ILLEGAL_REQUEST, asc: 0x24, ascq: 0, field: { cdb: true, byte: 1, bit: 3 } };`
  */
 export interface Sense {
+  /** The sense key. */
   readonly key: SenseKey;
+  /** The additional sense code. */
   readonly asc: number;
+  /** The additional sense code qualifier. */
   readonly ascq: number;
+  /** The information field: an LBA, or a miscompare's offset. */
   readonly information?: number;
-  readonly field?: { readonly cdb: boolean; readonly byte: number; readonly bit?: number };
+  /** The field pointer of an ILLEGAL REQUEST. */
+  readonly field?: SenseField;
+}
+
+/**
+ * Where an ILLEGAL REQUEST's error is (SPC-4 §4.5.2.4.2).
+ * @example `const f: SenseField = { cdb: true, byte: 1, bit: 3 };`
+ */
+export interface SenseField {
+  /** In the CDB (true) or the parameter list (false). */
+  readonly cdb: boolean;
+  /** The byte. */
+  readonly byte: number;
+  /** The bit, when the field is a bit field (its highest bit). */
+  readonly bit?: number;
 }
 
 /** Length of fixed-format sense data as the target writes it. @example `FIXED_SENSE_SIZE === 18` */
 export const FIXED_SENSE_SIZE = 18;
 
 /**
+ * The conditions the target reports, by name (SPC-4 Annex D).
+ * @example `senses.lbaOutOfRange.asc === 0x21`
+ */
+export interface SenseTable {
+  /** NO SENSE (00h/00h): REQUEST SENSE with nothing to report. */
+  readonly noSense: Sense;
+  /** ILLEGAL REQUEST, INVALID COMMAND OPERATION CODE (20h/00h). */
+  readonly invalidOpcode: Sense;
+  /** ILLEGAL REQUEST, LOGICAL BLOCK ADDRESS OUT OF RANGE (21h/00h). */
+  readonly lbaOutOfRange: Sense;
+  /** ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED (25h/00h). */
+  readonly lunNotSupported: Sense;
+  /** ILLEGAL REQUEST, PARAMETER LIST LENGTH ERROR (1Ah/00h). */
+  readonly parameterListLength: Sense;
+  /** ILLEGAL REQUEST, SAVING PARAMETERS NOT SUPPORTED (39h/00h). */
+  readonly savingNotSupported: Sense;
+  /** NOT READY, LOGICAL UNIT NOT READY, INITIALIZING COMMAND REQUIRED (04h/02h): after a stop. */
+  readonly notReadyStopped: Sense;
+  /** DATA PROTECT, WRITE PROTECTED (27h/00h). */
+  readonly writeProtected: Sense;
+  /** MEDIUM ERROR, UNRECOVERED READ ERROR (11h/00h). */
+  readonly unrecoveredReadError: Sense;
+  /** MEDIUM ERROR, WRITE ERROR (0Ch/00h). */
+  readonly writeError: Sense;
+  /** MISCOMPARE, MISCOMPARE DURING VERIFY OPERATION (1Dh/00h). */
+  readonly miscompare: Sense;
+  /** UNIT ATTENTION, POWER ON, RESET, OR BUS DEVICE RESET OCCURRED (29h/00h). */
+  readonly powerOnReset: Sense;
+  /** UNIT ATTENTION, BUS DEVICE RESET FUNCTION OCCURRED (29h/03h): a LOGICAL UNIT RESET. */
+  readonly busDeviceReset: Sense;
+  /** UNIT ATTENTION, I_T NEXUS LOSS OCCURRED (29h/07h): an I_T NEXUS RESET. */
+  readonly nexusLoss: Sense;
+  /** UNIT ATTENTION, CAPACITY DATA HAS CHANGED (2Ah/09h). */
+  readonly capacityChanged: Sense;
+  /** UNIT ATTENTION, REPORTED LUNS DATA HAS CHANGED (3Fh/0Eh). */
+  readonly lunsChanged: Sense;
+}
+
+/**
  * The conditions the target reports (SPC-4 Annex D).
  * @example `senses.lbaOutOfRange` is ILLEGAL REQUEST, 21h/00h.
  */
-export const senses = {
+export const senses: SenseTable = {
   noSense: { key: SenseKey.NO_SENSE, asc: 0x00, ascq: 0x00 },
   invalidOpcode: { key: SenseKey.ILLEGAL_REQUEST, asc: 0x20, ascq: 0x00 },
   lbaOutOfRange: { key: SenseKey.ILLEGAL_REQUEST, asc: 0x21, ascq: 0x00 },
@@ -46,7 +103,7 @@ export const senses = {
   nexusLoss: { key: SenseKey.UNIT_ATTENTION, asc: 0x29, ascq: 0x07 },
   capacityChanged: { key: SenseKey.UNIT_ATTENTION, asc: 0x2a, ascq: 0x09 },
   lunsChanged: { key: SenseKey.UNIT_ATTENTION, asc: 0x3f, ascq: 0x0e },
-} as const satisfies Record<string, Sense>;
+};
 
 /**
  * INVALID FIELD IN CDB (24h/00h) pointing at `byte` (and `bit`) of the CDB.

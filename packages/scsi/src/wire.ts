@@ -13,7 +13,9 @@ import { CMD_RESP_HEADER_SIZE, EVENT_SIZE, MAX_LUN } from './constants.js';
  * @example `const a: LunAddress = { target: 0, lun: 1 };`
  */
 export interface LunAddress {
+  /** 0..255. */
   readonly target: number;
+  /** 0..16383. */
   readonly lun: number;
 }
 
@@ -63,10 +65,15 @@ export function encodeEventLun(target: number, lun: number): Uint8Array {
  * @example `{ senseLength: 18, residual: 0, statusQualifier: 0, status: 2, response: 0 }`
  */
 export interface CommandResponse {
+  /** `sense_len`: sense bytes written. */
   readonly senseLength: number;
+  /** `residual`: data length minus bytes transferred. */
   readonly residual: number;
+  /** `status_qualifier`. */
   readonly statusQualifier: number;
+  /** `status`: the SAM status. */
   readonly status: number;
+  /** `response`: a VirtioScsiResponse. */
   readonly response: number;
 }
 
@@ -126,8 +133,11 @@ export function encodeEvent(event: number, address: LunAddress | null, reason: n
  * @example `decodeEvent(bytes).event`
  */
 export interface ScsiEventRecord {
+  /** `event`, EVENTS_MISSED included. */
   readonly event: number;
+  /** `lun[8]`. */
   readonly lun: Uint8Array;
+  /** `reason`. */
   readonly reason: number;
 }
 
