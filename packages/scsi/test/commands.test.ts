@@ -137,9 +137,12 @@ describe('REPORT LUNS and missing LUNs', () => {
     expect(Array.from(d.subarray(8))).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0x41, 44, 0, 0, 0, 0, 0, 0]);
   });
 
-  it('an allocation length below 16 is INVALID FIELD IN CDB byte 6', async () => {
+  it('an allocation length below 16 is INVALID FIELD IN CDB byte 6; SELECT REPORT 0 to 2 only', async () => {
     const { run } = makeBus();
     expect(decodeSense((await run(cdb.reportLuns(8), { inLength: 8 })).sense)).toMatchObject({ asc: 0x24, sks: [0xc0, 0, 6] });
+    const select = (n: number) => Uint8Array.of(0xa0, 0, n, 0, 0, 0, 0, 0, 0, 64, 0, 0);
+    for (const n of [1, 2]) expect((await run(select(n), { inLength: 64 })).status).toBe(ScsiStatus.GOOD);
+    expect(decodeSense((await run(select(3), { inLength: 64 })).sense)).toMatchObject({ asc: 0x24, sks: [0xc0, 0, 2] });
   });
 
   it('answers on a missing LUN of an existing target: INQUIRY with qualifier 3, others LOGICAL UNIT NOT SUPPORTED', async () => {
@@ -209,6 +212,12 @@ describe('READ and WRITE', () => {
   it('READ(6) with 0 blocks transfers 256', async () => {
     const { run } = makeBus();
     expect((await run(cdb.read6(0, 0), { inLength: 256 * 512 })).data!.length).toBe(256 * 512);
+  });
+
+  it('DPO and FUA are accepted on reads; RDPROTECT is not (no protection information)', async () => {
+    const { run } = makeBus();
+    expect((await run(Uint8Array.of(0x28, 0x18, 0, 0, 0, 0, 0, 0, 1, 0), { inLength: 512 })).status).toBe(ScsiStatus.GOOD);
+    expect(decodeSense((await run(Uint8Array.of(0x28, 0x20, 0, 0, 0, 0, 0, 0, 1, 0), { inLength: 512 })).sense).sks).toEqual([0xc8 | 5, 0, 1]);
   });
 
   it('0 blocks in (10) transfers nothing', async () => {
