@@ -10,6 +10,7 @@ export const TARGETS = {
   'vhost-user-session': async () => (await import('./vhost-user-session.mjs')).vhostUserSessionTarget,
   console: async () => (await import('./console.mjs')).consoleTarget,
   vsock: async () => (await import('./vsock.mjs')).vsockTarget,
+  scsi: async () => (await import('./scsi.mjs')).scsiTarget,
 };
 
 export async function loadTarget(name) {
