@@ -1,0 +1,189 @@
+/**
+ * The command line: rust-vmm vhost-device-scsi's flags (`-s, --socket-path`, `-r, --read-only`,
+ * `--solid-state`, the images as arguments, one LUN each) and ours, every bad value one line and
+ * exit 2, `--print-capabilities`; and a running daemon driven by the public vhost-user frontend
+ * as QEMU's vhost-user-scsi drives it: INQUIRY, READ CAPACITY, a WRITE(10) found in the image
+ * file, a write to a read-only daemon refused WRITE PROTECTED (VIRTIO 1.2 §5.6.6.1).
+ */
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CMD_REQ_HEADER_SIZE, CMD_RESP_HEADER_SIZE, ScsiStatus, SenseKey, VirtioScsiResponse, decodeCommandResponse } from '@vmv/scsi';
+import { daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
+import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
+import { HELP, imageArguments, runCli, scsiDaemon, scsiOptions } from '@vmv/vhost-user-scsi';
+
+const SPECS = daemonFlags(scsiDaemon);
+const parse = (argv: string[]) => scsiOptions(parseFlags(SPECS, imageArguments(SPECS, argv), 'x'));
+const HANG_MS = 20_000; // only catches a hang on a busy machine
+
+const dir = mkdtempSync(join(tmpdir(), 'vmv-scsi-cli-'));
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length > 0) cleanups.pop()!();
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('flags', () => {
+  it("vhost-device-scsi's command line: images as arguments, LUN 0 upwards, -r and --solid-state", () => {
+    expect(parse(['-r', '--socket-path', '/tmp/s.sock', '/a.raw', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, solidState: false, direct: false, numQueues: 8 });
+    expect(parse(['/a.raw', '-s', '/tmp/s.sock', '--read-only', '--solid-state', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, solidState: true, direct: false, numQueues: 8 });
+  });
+
+  it('ours: --image (the same as an argument, in order), --direct, --num-queues; -- ends the flags', () => {
+    expect(parse(['-s', 's', '--image', '/a', '/b', '--image=/c', '--direct', '--num-queues', '2'])).toEqual({ images: ['/a', '/b', '/c'], readOnly: false, solidState: false, direct: true, numQueues: 2 });
+    expect(parse(['-s', 's', '--', '-odd-name.img']).images).toEqual(['-odd-name.img']);
+  });
+
+  it('imageArguments leaves flag values alone and turns the rest into --image', () => {
+    expect(imageArguments(SPECS, ['-r', '-s', 'x.sock', 'a.img', '--log-format', 'json', 'b.img'])).toEqual(['-r', '-s', 'x.sock', '--image=a.img', '--log-format', 'json', '--image=b.img']);
+  });
+
+  it.each([
+    [['-s', '/s'], /no image given/],
+    [['-s', '/s', 'a.img', 'a.img'], /image a\.img given twice/],
+    [['-s', '/s', 'a.img', '--num-queues', '0'], /--num-queues must be in 1\.\.254, got 0/],
+    [['-s', '/s', 'a.img', '--num-queues', 'two'], /--num-queues must be a whole number/],
+    [['-s', '/s', 'a.img', '--read-only=yes'], /--read-only takes no value/],
+    [['-s', '/s', 'a.img', '--writable'], /unknown option "--writable"/],
+  ])('%j is refused with one line, exit 2', async (argv, message) => {
+    expect(() => parse(argv as string[])).toThrow(message);
+    let err = '';
+    const io: DaemonIo = { out: () => {}, err: (t) => void (err += t), onSignal: () => {}, offSignal: () => {}, exit: () => {} };
+    expect(await runCli(argv as string[], io)).toBe(2);
+    expect(err.trim().split('\n')[0]).toMatch(message);
+  });
+
+  it('without a socket: exit 2', async () => {
+    let err = '';
+    const io: DaemonIo = { out: () => {}, err: (t) => void (err += t), onSignal: () => {}, offSignal: () => {}, exit: () => {} };
+    expect(await runCli(['a.img'], io)).toBe(2);
+    expect(err.trim().split('\n')[0]).toMatch(/--socket-path|--fd/);
+  });
+
+  it('--help names every flag; --print-capabilities is type scsi', async () => {
+    for (const f of ['--socket-path', '--read-only', '--solid-state', '--image', '--direct', '--num-queues', '--print-capabilities']) expect(HELP).toContain(f);
+    let out = '';
+    const io: DaemonIo = { out: (t) => void (out += t), err: () => {}, onSignal: () => {}, offSignal: () => {}, exit: () => {} };
+    expect(await runCli(['--print-capabilities'], io)).toBe(0);
+    expect(JSON.parse(out)).toEqual({ type: 'scsi', features: [] });
+  });
+
+  it('an image that cannot be opened: exit 1, the problem named', async () => {
+    let err = '';
+    const io: DaemonIo = { out: () => {}, err: (t) => void (err += t), onSignal: () => {}, offSignal: () => {}, exit: () => {} };
+    expect(await runCli(['-s', join(dir, 'x.sock'), join(dir, 'missing.img')], io)).toBe(1);
+    expect(err).toContain('missing.img does not exist');
+  });
+});
+
+const VERSION_1 = 1n << 32n;
+const PROTOCOL_FEATURES = 1n << 30n;
+const REQUEST_QUEUE = 2;
+const SENSE = 96;
+
+/** A daemon run in process on `argv` plus a socket; resolves with a frontend set up as QEMU's vhost-user-scsi does (split rings, request queue 0). */
+async function serve(argv: string[]) {
+  const socket = join(dir, `d${cleanups.length}-${Date.now()}.sock`);
+  const stops: (() => void)[] = [];
+  let log = '';
+  const io: DaemonIo = { out: () => {}, err: (t) => void (log += t), onSignal: (s, h) => void (s === 'SIGTERM' && stops.push(h)), offSignal: () => {}, exit: () => {} };
+  const done = runCli(['-s', socket, ...argv], io);
+  const deadline = Date.now() + HANG_MS;
+  while (!existsSync(socket)) {
+    if (Date.now() > deadline) throw new Error(`no socket:\n${log}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const fe = VhostUserFrontend.connect(socket, { replyTimeoutMs: HANG_MS });
+  const ram = SharedGuestMemory.create(1 << 20, { name: 'scsi-cli' });
+  cleanups.push(() => stops.forEach((s) => s()), () => ram.close(), () => fe.close()); // a failed test stops its daemon too
+  const offered = await fe.getFeatures();
+  await fe.setOwner();
+  await fe.setProtocolFeatures((await fe.getProtocolFeatures()) & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK]));
+  const queues = await fe.getQueueNum();
+  await fe.setFeatures(offered & (VERSION_1 | PROTOCOL_FEATURES));
+  await fe.setMemTable(ram);
+  let wake: (() => void) | null = null;
+  const ring = await fe.setupVring<number>(REQUEST_QUEUE, { memory: ram, size: 64, address: 0x1_0000, onCall: () => wake?.() });
+  /** One command to `lun` of target 0: data out or data in; the response header, sense and data. */
+  const command = async (lun: number, cdb: number[], out: Uint8Array | null, inLen: number) => {
+    const mem = ram.memory;
+    const req = new Uint8Array(CMD_REQ_HEADER_SIZE + 32);
+    req.set([1, 0, 0x40, lun]); // target 0, peripheral LUN
+    req.set(cdb, CMD_REQ_HEADER_SIZE);
+    mem.write(0x4_0000, req);
+    if (out !== null) mem.write(0x5_0000, out);
+    const respLen = CMD_RESP_HEADER_SIZE + SENSE;
+    const outBufs = [{ addr: 0x4_0000, len: req.length }, ...(out !== null ? [{ addr: 0x5_0000, len: out.length }] : [])];
+    const inBufs = [{ addr: 0x6_0000, len: respLen }, ...(inLen > 0 ? [{ addr: 0x7_0000, len: inLen }] : [])];
+    expect(ring.driver.add(outBufs, inBufs, 1)).toBeGreaterThanOrEqual(0);
+    ring.kick();
+    const until = Date.now() + HANG_MS;
+    while (ring.driver.getBuf() === null) {
+      if (Date.now() > until) throw new Error('no used buffer');
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 200);
+        wake = () => (clearTimeout(t), resolve());
+      });
+    }
+    const resp = new Uint8Array(respLen);
+    mem.read(0x6_0000, resp);
+    const data = new Uint8Array(inLen);
+    if (inLen > 0) mem.read(0x7_0000, data);
+    return { response: decodeCommandResponse(resp), sense: resp.subarray(CMD_RESP_HEADER_SIZE), data };
+  };
+  /** TEST UNIT READY until GOOD: the unit attentions a new unit holds (POWER ON, REPORTED LUNS DATA HAS CHANGED) cleared. */
+  const ready = async (lun: number) => {
+    for (let i = 0; i < 4; i++) if ((await command(lun, [0x00, 0, 0, 0, 0, 0], null, 0)).response.status === ScsiStatus.GOOD) return;
+    throw new Error(`LUN ${lun} not ready`);
+  };
+  const stop = async () => {
+    fe.close();
+    stops.forEach((s) => s());
+    return { code: await done, log };
+  };
+  return { queues, command, ready, stop };
+}
+
+describe('a running daemon', () => {
+  it('two images, LUN 0 and 1 of target 0: INQUIRY, READ CAPACITY, a write found in the image; stopped cleanly', async () => {
+    const a = join(dir, 'a.img');
+    const b = join(dir, 'b.img');
+    writeFileSync(a, new Uint8Array(1 << 20));
+    writeFileSync(b, new Uint8Array(64 << 10).fill(0x5a));
+    const d = await serve(['--num-queues', '2', '--solid-state', a, b]);
+    expect(d.queues).toBe(4); // controlq, eventq, two request queues
+    const inquiry = await d.command(1, [0x12, 0, 0, 0, 96, 0], null, 96);
+    expect(inquiry.response.response).toBe(VirtioScsiResponse.OK);
+    expect(inquiry.data[0]).toBe(0); // direct-access block device
+    await d.ready(1);
+    const cap = await d.command(1, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], null, 8);
+    expect(cap.response.status).toBe(ScsiStatus.GOOD);
+    expect(new DataView(cap.data.buffer).getUint32(0)).toBe(127); // 64 KiB: last LBA 127
+    expect(new DataView(cap.data.buffer).getUint32(4)).toBe(512);
+    const rotation = await d.command(1, [0x12, 1, 0xb1, 0, 64, 0], null, 64);
+    expect(new DataView(rotation.data.buffer).getUint16(4)).toBe(1); // --solid-state: non-rotating
+    await d.ready(0);
+    const pattern = new Uint8Array(4096).map((_, i) => (i * 7 + 3) & 0xff);
+    const w = await d.command(0, [0x2a, 0, 0, 0, 0, 8, 0, 0, 8, 0], pattern, 0); // WRITE(10) LBA 8, 8 blocks
+    expect([w.response.response, w.response.status]).toEqual([VirtioScsiResponse.OK, ScsiStatus.GOOD]);
+    const { code, log } = await d.stop();
+    expect(code).toBe(0);
+    expect(log).toContain('LUN 1:');
+    expect(Buffer.from(readFileSync(a).subarray(8 * 512, 8 * 512 + 4096)).equals(Buffer.from(pattern))).toBe(true);
+  }, 60_000);
+
+  it('--read-only: a write is DATA PROTECT, WRITE PROTECTED, and the image is unchanged', async () => {
+    const a = join(dir, 'ro.img');
+    writeFileSync(a, new Uint8Array(1 << 20).fill(0x11));
+    const d = await serve(['-r', a]);
+    await d.ready(0);
+    const w = await d.command(0, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], new Uint8Array(512), 0);
+    expect(w.response.status).toBe(ScsiStatus.CHECK_CONDITION);
+    expect([w.sense[2]! & 0x0f, w.sense[12]]).toEqual([SenseKey.DATA_PROTECT, 0x27]);
+    expect((await d.stop()).code).toBe(0);
+    expect(readFileSync(a).every((x) => x === 0x11)).toBe(true);
+  }, 60_000);
+});
