@@ -1,11 +1,11 @@
 /**
  * The command line of vmv-vhost-user-scsi: rust-vmm vhost-device-scsi's flags, same meanings
  * (`-s, --socket-path`, `-r, --read-only`, `--solid-state`, the images as arguments, one LUN of
- * target 0 each, in order). Ours: `--image` (the same as an argument), `--direct` and
- * `--num-queues`.
+ * target 0 each, in order). Ours: `--image` (the same as an argument), `--read-only-lun`,
+ * `--direct` and `--num-queues`.
  * @module
  */
-import { UsageError, type FlagSpecs, type FlagValues } from '@vmv/vhost-user/daemon';
+import { UsageError, parseInteger, type FlagSpecs, type FlagValues } from '@vmv/vhost-user/daemon';
 import { MAX_LUN } from '@vmv/scsi';
 
 /** The program name used in messages. @example `console.error(`${PROGRAM}: error: ...`)` */
@@ -23,6 +23,10 @@ export const SCSI_FLAGS: FlagSpecs = {
   'read-only': { type: 'boolean', short: 'r', help: 'serve every image read-only (opened O_RDONLY; writes get DATA PROTECT, WRITE PROTECTED)' },
   'solid-state': { type: 'boolean', help: 'tell the guest the disks do not rotate (VPD page B1h, medium rotation rate 1)' },
   image: { type: 'string', repeatable: true, value: 'PATH', help: 'a raw image, the next LUN of target 0 (the same as giving PATH as an argument)' },
+  'read-only-lun': {
+    type: 'string', repeatable: true, value: 'N', help: 'serve LUN N (image N, from 0) read-only; repeat for more',
+    validate: (text) => parseInteger('--read-only-lun', text, 0, MAX_LUN),
+  },
   direct: { type: 'boolean', help: 'open the images with O_DIRECT (no host page cache) where the filesystem allows it' },
   'num-queues': { type: 'integer', min: 1, max: 254, default: DEFAULT_NUM_QUEUES, value: 'N', help: `request queues offered, at least what QEMU's num_queues asks (default ${DEFAULT_NUM_QUEUES})` },
 };
@@ -36,6 +40,8 @@ export interface ScsiOptions {
   readonly images: readonly string[];
   /** Every image read-only. */
   readonly readOnly: boolean;
+  /** The LUNs served read-only (every one with {@link ScsiOptions.readOnly}). */
+  readonly readOnlyLuns: ReadonlySet<number>;
   /** Report the disks as non-rotating. */
   readonly solidState: boolean;
   /** O_DIRECT. */
@@ -83,7 +89,7 @@ export function imageArguments(specs: FlagSpecs, argv: readonly string[]): strin
  * The options from the parsed flags.
  * @param values - what `parseFlags` returned.
  * @returns the options.
- * @throws VhostUser.UsageError without an image, with more than 16384, or with one image twice.
+ * @throws VhostUser.UsageError without an image, with more than 16384, with one image twice, or a `--read-only-lun` past the last image.
  * @example `scsiOptions(parseFlags(daemonFlags(scsiDaemon), imageArguments(specs, ['-s', 's', 'a.img'])))`
  */
 export function scsiOptions(values: FlagValues): ScsiOptions {
@@ -97,8 +103,11 @@ export function scsiOptions(values: FlagValues): ScsiOptions {
     if (seen.has(image)) throw new UsageError(`image ${image} given twice (two LUNs writing one image would corrupt it)`);
     seen.add(image);
   }
+  const readOnlyLuns = new Set(values['read-only-lun'] as number[]);
+  for (const lun of readOnlyLuns) if (lun >= images.length) throw new UsageError(`--read-only-lun ${lun}: there are ${images.length} images (LUNs 0..${images.length - 1})`);
   return {
     images,
+    readOnlyLuns,
     readOnly: values['read-only'] === true,
     solidState: values['solid-state'] === true,
     direct: values['direct'] === true,

@@ -20,7 +20,7 @@ const DRAIN_POLL_MS = 5;
  * The virtio-scsi device over the open images, with the kit's hooks.
  * @example
  * ```ts
- * const svc = await ScsiService.open({ images: ['a.img'], readOnly: false, solidState: false, direct: false, numQueues: 1 }, log);
+ * const svc = await ScsiService.open({ images: ['a.img'], readOnly: false, readOnlyLuns: new Set(), solidState: false, direct: false, numQueues: 1 }, log);
  * ```
  */
 export class ScsiService implements ServedDevice {
@@ -52,15 +52,16 @@ export class ScsiService implements ServedDevice {
   static async open(options: ScsiOptions, log: DaemonLog): Promise<ScsiService> {
     const images: OpenImage[] = [];
     try {
-      for (const path of options.images) images.push(await openImage({ image: path, readonly: options.readOnly, direct: options.direct }));
+      const readOnly = (lun: number) => options.readOnly || options.readOnlyLuns.has(lun);
+      for (const [lun, path] of options.images.entries()) images.push(await openImage({ image: path, readonly: readOnly(lun), direct: options.direct }));
       const device = new ScsiDevice({ numQueues: options.numQueues });
       images.forEach((image, lun) => {
         const backend: BlockBackend = image.direct ? image.backend : new SessionSafeBackend(image.backend);
-        device.bus.add(0, lun, { backend, readOnly: options.readOnly, solidState: options.solidState });
+        device.bus.add(0, lun, { backend, readOnly: readOnly(lun), solidState: options.solidState });
         const mib = image.size / (1 << 20);
         log.info(
           `LUN ${lun}: ${options.images[lun]!} (${image.kind}, ${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ` +
-            `${options.readOnly ? 'read-only' : 'read-write'}${image.direct ? ', O_DIRECT' : ''})`,
+            `${readOnly(lun) ? 'read-only' : 'read-write'}${image.direct ? ', O_DIRECT' : ''})`,
         );
       });
       log.info(`target 0 with ${images.length} LUN${images.length === 1 ? '' : 's'}, ${options.numQueues} request queue${options.numQueues === 1 ? '' : 's'}`);

@@ -28,12 +28,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('flags', () => {
   it("vhost-device-scsi's command line: images as arguments, LUN 0 upwards, -r and --solid-state", () => {
-    expect(parse(['-r', '--socket-path', '/tmp/s.sock', '/a.raw', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, solidState: false, direct: false, numQueues: 8 });
-    expect(parse(['/a.raw', '-s', '/tmp/s.sock', '--read-only', '--solid-state', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, solidState: true, direct: false, numQueues: 8 });
+    expect(parse(['-r', '--socket-path', '/tmp/s.sock', '/a.raw', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, readOnlyLuns: new Set(), solidState: false, direct: false, numQueues: 8 });
+    expect(parse(['/a.raw', '-s', '/tmp/s.sock', '--read-only', '--solid-state', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, readOnlyLuns: new Set(), solidState: true, direct: false, numQueues: 8 });
   });
 
   it('ours: --image (the same as an argument, in order), --direct, --num-queues; -- ends the flags', () => {
-    expect(parse(['-s', 's', '--image', '/a', '/b', '--image=/c', '--direct', '--num-queues', '2'])).toEqual({ images: ['/a', '/b', '/c'], readOnly: false, solidState: false, direct: true, numQueues: 2 });
+    expect(parse(['-s', 's', '--image', '/a', '/b', '--image=/c', '--direct', '--num-queues', '2', '--read-only-lun', '2'])).toEqual({ images: ['/a', '/b', '/c'], readOnly: false, readOnlyLuns: new Set([2]), solidState: false, direct: true, numQueues: 2 });
     expect(parse(['-s', 's', '--', '-odd-name.img']).images).toEqual(['-odd-name.img']);
   });
 
@@ -48,6 +48,8 @@ describe('flags', () => {
     [['-s', '/s', 'a.img', '--num-queues', 'two'], /--num-queues must be a whole number/],
     [['-s', '/s', 'a.img', '--read-only=yes'], /--read-only takes no value/],
     [['-s', '/s', 'a.img', '--writable'], /unknown option "--writable"/],
+    [['-s', '/s', 'a.img', '--read-only-lun', '1'], /--read-only-lun 1: there are 1 images/],
+    [['-s', '/s', 'a.img', '--read-only-lun', 'x'], /--read-only-lun must be a whole number/],
   ])('%j is refused with one line, exit 2', async (argv, message) => {
     expect(() => parse(argv as string[])).toThrow(message);
     let err = '';
@@ -173,6 +175,23 @@ describe('a running daemon', () => {
     expect(code).toBe(0);
     expect(log).toContain('LUN 1:');
     expect(Buffer.from(readFileSync(a).subarray(8 * 512, 8 * 512 + 4096)).equals(Buffer.from(pattern))).toBe(true);
+  }, 60_000);
+
+  it('--read-only-lun 1: LUN 1 refuses a write, LUN 0 takes one', async () => {
+    const a = join(dir, 'rw0.img');
+    const b = join(dir, 'ro1.img');
+    writeFileSync(a, new Uint8Array(1 << 20));
+    writeFileSync(b, new Uint8Array(1 << 20).fill(0x22));
+    const d = await serve(['--read-only-lun', '1', a, b]);
+    await d.ready(0);
+    await d.ready(1);
+    const refused = await d.command(1, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], new Uint8Array(512).fill(1), 0);
+    expect([refused.response.status, refused.sense[2]! & 0x0f, refused.sense[12]]).toEqual([ScsiStatus.CHECK_CONDITION, SenseKey.DATA_PROTECT, 0x27]);
+    const taken = await d.command(0, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], new Uint8Array(512).fill(1), 0);
+    expect(taken.response.status).toBe(ScsiStatus.GOOD);
+    expect((await d.stop()).code).toBe(0);
+    expect(readFileSync(b).every((x) => x === 0x22)).toBe(true);
+    expect(readFileSync(a).subarray(0, 512).every((x) => x === 1)).toBe(true);
   }, 60_000);
 
   it('--read-only: a write is DATA PROTECT, WRITE PROTECTED, and the image is unchanged', async () => {

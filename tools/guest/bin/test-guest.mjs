@@ -17,6 +17,7 @@ import { inputCheck, inputOverflowCheck, inputRateCheck } from '../lib/input.mjs
 import { consoleCheck } from '../lib/console.mjs';
 import { vsockGroupCheck, vsockStreamCheck } from '../lib/vsock.mjs';
 import { vsockSeqpacketCheck } from '../lib/vsock-seqpacket.mjs';
+import { scsiLunsCheck } from '../lib/scsi.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -119,6 +120,12 @@ const SUITES = [
       ? [[`trixie/vsock/stream`, () => vsockStreamCheck(img, hooks)], [`trixie/vsock/seqpacket`, () => vsockSeqpacketCheck(img, hooks)],
         [`trixie/vsock/group`, () => vsockGroupCheck(img, hooks)]]
       : [[`${img.platform.name}/vsock/stream`, () => vsockStreamCheck(img, hooks, { bytes: 1 << 20, conns: 4, each: 256 << 10 })]]),
+  },
+  {
+    // virtio-scsi through vmv-vhost-user-scsi behind vhost-user-scsi-pci: two LUNs (one read-only) checked with sg3-utils
+    device: 'scsi',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/scsi/luns`, () => scsiLunsCheck(img, hooks)]],
   },
 ];
 
