@@ -122,9 +122,9 @@ const SUITES = [
       : [[`${img.platform.name}/vsock/stream`, () => vsockStreamCheck(img, hooks, { bytes: 1 << 20, conns: 4, each: 256 << 10 })]]),
   },
   {
-    // virtio-scsi through vmv-vhost-user-scsi behind vhost-user-scsi-pci: two LUNs (one read-only) checked with sg3-utils
+    // virtio-scsi through vmv-vhost-user-scsi behind vhost-user-scsi-pci (QEMU 7.2 and 11.1): two LUNs (one read-only) checked with sg3-utils
     device: 'scsi',
-    platforms: ['trixie'],
+    platforms: ['bookworm', 'trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/scsi/luns`, () => scsiLunsCheck(img, hooks)]],
   },
 ];

@@ -1,5 +1,5 @@
 // The virtio-scsi device's real-guest test: vmv-vhost-user-scsi (packages/vhost-user-scsi) behind QEMU's own
-// vhost-user-scsi-pci, the kernel's virtio_scsi, sd_mod and sg, and Debian's sg3-utils.
+// vhost-user-scsi-pci (QEMU 7.2 and 11.1; kernels 6.1 and 7.3), the kernel's virtio_scsi, sd_mod and sg, and Debian's sg3-utils.
 //   scsi/luns  two images as LUN 0 (read-write) and LUN 1 (--read-only-lun 1) of target 0. What the guest read with
 //              sg_inq, sg_vpd (pages 00h, 80h, 83h, B0h, B1h, B2h), sg_readcap -l and sg_luns is decoded here field by
 //              field and compared with what the host configured (the unit's identity and limits as @vmv/scsi builds
