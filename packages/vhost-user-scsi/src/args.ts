@@ -11,7 +11,7 @@ import { MAX_LUN } from '@vmv/scsi';
 /** The program name used in messages. @example `console.error(`${PROGRAM}: error: ...`)` */
 export const PROGRAM = 'vmv-vhost-user-scsi';
 
-/** Request queues by default: QEMU asks for one per vCPU unless `num_queues` is set. */
+/** Request queues by default: QEMU asks for one per vCPU unless `num_queues` is set. @example `new ScsiDevice({ numQueues: DEFAULT_NUM_QUEUES })` */
 export const DEFAULT_NUM_QUEUES = 8;
 
 /**
