@@ -20,6 +20,13 @@ export interface OpenImageOptions {
   readonly readonly?: boolean;
   /** Use O_DIRECT when the filesystem allows it. */
   readonly direct?: boolean;
+  /** How messages name the program and its read-only flag (default vmv-vhost-user-blk's: `--readonly`). */
+  readonly program?: {
+    /** The program's name (`vmv-vhost-user-scsi`). */
+    readonly name: string;
+    /** Its flag that serves an image read-only (`--read-only`). */
+    readonly readOnlyFlag: string;
+  };
 }
 
 /**
@@ -170,6 +177,7 @@ export async function openImage(options: OpenImageOptions): Promise<OpenImage> {
   const path = options.image;
   if (typeof path !== 'string' || path.length === 0) throw new TypeError('openImage: image must be a non-empty path');
   const readonly = options.readonly === true;
+  const program = options.program ?? { name: 'vmv-vhost-user-blk', readOnlyFlag: '--readonly' };
   const st = statImage(path);
   if (st.isDirectory()) throw new ImageError(path, `image ${path} is a directory, not a disk image`, { details: 'Give the path of a raw image file or of a block device.' });
   const isBlock = st.isBlockDevice();
@@ -185,12 +193,12 @@ export async function openImage(options: OpenImageOptions): Promise<OpenImage> {
     const mode = readonly ? 'reading' : 'reading and writing';
     if (code === 'EACCES' || code === 'EPERM') {
       throw new ImageError(path, `cannot open image ${path} for ${mode}: permission denied`, {
-        details: readonly ? 'Check the file permissions.' : 'Check the file permissions, or export it read-only with --readonly.',
+        details: readonly ? 'Check the file permissions.' : `Check the file permissions, or export it read-only with ${program.readOnlyFlag}.`,
         cause: e,
       });
     }
     if (code === 'EROFS') {
-      throw new ImageError(path, `cannot open image ${path} for writing: it is on a read-only filesystem`, { details: 'Export it read-only with --readonly.', cause: e });
+      throw new ImageError(path, `cannot open image ${path} for writing: it is on a read-only filesystem`, { details: `Export it read-only with ${program.readOnlyFlag}.`, cause: e });
     }
     if (code === 'EBUSY' || code === 'ETXTBSY') throw new ImageError(path, `image ${path} is busy (${code})`, { cause: e });
     throw new ImageError(path, `cannot open image ${path}: ${code ?? (e instanceof Error ? e.message : String(e))}`, { cause: e });
@@ -212,7 +220,7 @@ export async function openImage(options: OpenImageOptions): Promise<OpenImage> {
         throw new ImageError(path, `cannot read image ${path}: ${errnoOf(e) ?? String(e)}`, { cause: e });
       }
       if (got === 4 && new DataView(head.buffer).getUint32(0) === QCOW2_MAGIC) {
-        throw new ImageError(path, `image ${path} is a qcow2 image; ${'vmv-vhost-user-blk'} serves raw images only`, {
+        throw new ImageError(path, `image ${path} is a qcow2 image; ${program.name} serves raw images only`, {
           details: `Convert it: qemu-img convert -O raw ${path} ${path.replace(/\.qcow2$/, '')}.raw`,
         });
       }

@@ -11,7 +11,7 @@ import { ScsiDevice } from '@vmv/scsi';
 import type { VhostUserBackendEvent } from '@vmv/vhost-user';
 import type { DaemonLog, ServedDevice } from '@vmv/vhost-user/daemon';
 import { SessionSafeBackend, openImage, type OpenImage } from '@vmv/vhost-user-blk';
-import type { ScsiOptions } from './args.js';
+import { PROGRAM, type ScsiOptions } from './args.js';
 
 /** How often {@link ScsiService.drain} looks at the commands still in flight. */
 const DRAIN_POLL_MS = 5;
@@ -53,7 +53,7 @@ export class ScsiService implements ServedDevice {
     const images: OpenImage[] = [];
     try {
       const readOnly = (lun: number) => options.readOnly || options.readOnlyLuns.has(lun);
-      for (const [lun, path] of options.images.entries()) images.push(await openImage({ image: path, readonly: readOnly(lun), direct: options.direct }));
+      for (const [lun, path] of options.images.entries()) images.push(await openImage({ image: path, readonly: readOnly(lun), direct: options.direct, program: { name: PROGRAM, readOnlyFlag: '--read-only' } }));
       const device = new ScsiDevice({ numQueues: options.numQueues });
       images.forEach((image, lun) => {
         const backend: BlockBackend = image.direct ? image.backend : new SessionSafeBackend(image.backend);

@@ -79,6 +79,17 @@ describe('flags', () => {
     expect(await runCli(['-s', join(dir, 'x.sock'), join(dir, 'missing.img')], io)).toBe(1);
     expect(err).toContain('missing.img does not exist');
   });
+
+  it('a qcow2 image: exit 1, in this program\'s words', async () => {
+    let err = '';
+    const io: DaemonIo = { out: () => {}, err: (t) => void (err += t), onSignal: () => {}, offSignal: () => {}, exit: () => {} };
+    const q = join(dir, 'disk.qcow2');
+    const bytes = new Uint8Array(1024);
+    bytes.set([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3]); // "QFI\xfb", version 3
+    writeFileSync(q, bytes);
+    expect(await runCli(['-s', join(dir, 'q.sock'), q], io)).toBe(1);
+    expect(err).toMatch(/is a qcow2 image; vmv-vhost-user-scsi serves raw images only/);
+  });
 });
 
 const VERSION_1 = 1n << 32n;
