@@ -67,7 +67,9 @@ describe('FileSource', () => {
     expect(Buffer.compare(Buffer.concat([first.written, second.written.subarray(0, 36)]), counterBytes(0, 100))).toBe(0);
     let done = false;
     void h.submit([{ len: 64, writable: true }]).then(() => (done = true));
-    for (let i = 0; i < 5; i++) await flush();
+    // The file is read on libuv's threadpool: wait for the second report (a bound for a hang, not a time).
+    for (let i = 0; i < 100_000 && errors.length < 2; i++) await flush();
+    for (let i = 0; i < 5; i++) await flush(); // and a few turns more, in which the held request must stay held
     expect(done).toBe(false);
     expect(errors.map((e) => e.name)).toEqual(['Rng.SourceExhaustedError', 'Rng.SourceExhaustedError']);
     expect(errors[1]!.details).toMatch(/after 100 served/);
