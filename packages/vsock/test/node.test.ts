@@ -72,7 +72,9 @@ describe('hybrid backend', () => {
     const down = pattern(7, 4 << 20);
     const up = pattern(8, 4 << 20);
     client.write(down);
-    // The guest reads nothing for a while: its credit fills, then the host side stops the client.
+    // The guest reads nothing for a while: its credit fills (waited for: the bytes come through real sockets), then
+    // the host side stops the client, and more turns bring no more.
+    await until(() => s.rxBytes === guest.bufAlloc, 1_000_000);
     for (let i = 0; i < 300; i++) await turn();
     expect(s.rxBytes).toBe(guest.bufAlloc);
     const conn = made[0]!;
