@@ -111,6 +111,7 @@ export class ScsiDevice implements VirtioDevice {
   private readonly budgets: InFlightBudget[];
   private readonly controlBudget: InFlightBudget;
   private readonly tasks = new Set<Task>();
+  private drainWaiters: (() => void)[] = [];
   private ctx: ActivationContext | null = null;
   private eventsMissed = false;
 
@@ -158,6 +159,16 @@ export class ScsiDevice implements VirtioDevice {
   /** Commands popped and not yet completed, over every request queue. */
   get commandsInFlight(): number {
     return this.tasks.size;
+  }
+
+  /**
+   * Waits until no command is in flight (those of before a reset included).
+   * @returns a promise that resolves when the logical units are idle.
+   * @example `await device.drain(); // then flush the images`
+   */
+  drain(): Promise<void> {
+    if (this.tasks.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
   /**
@@ -248,6 +259,7 @@ export class ScsiDevice implements VirtioDevice {
     const request = { cdb: header.subarray(CMD_REQ_HEADER_SIZE), dataOut: dataOutLength > 0 ? rd.views(dataOutLength) : [], dataInLength };
     void this.bus.execute(address.target, address.lun, request).then((result) => {
       this.tasks.delete(task);
+      if (this.tasks.size === 0) for (const w of this.drainWaiters.splice(0)) w();
       try {
         // A reset since: guest memory is not ours any more; the queue drops the completion.
         if (this.ctx !== ctx) served.complete(chain, 0);

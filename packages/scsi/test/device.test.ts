@@ -393,13 +393,19 @@ describe('device reset', () => {
     let release = () => {};
     const backend: BlockBackend = { size: mem.size, read: (o, b) => new Promise<void>((r) => { release = () => { mem.read(o, b); r(); }; }), write: () => {}, flush() {} };
     const { guest, device } = setup({ backends: [backend] });
+    await guest.command(0, 0, cdb.tur(), {}); // takes the POWER ON unit attention, which would answer the read at once
     void guest.start(0, 0, cdb.read10(0, 1), { inLength: 512 });
     await until(() => device.commandsInFlight === 1);
     const before = new Uint8Array(0x40_0000);
     guest.memory.read(0x10_0000, before);
     guest.driver.reset();
+    let drained = false;
+    void device.drain().then(() => (drained = true));
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(drained).toBe(false); // the read is still held
     release();
-    await until(() => device.commandsInFlight === 0);
+    await until(() => drained);
+    expect(device.commandsInFlight).toBe(0);
     const after = new Uint8Array(0x40_0000);
     guest.memory.read(0x10_0000, after);
     expect(sum(after)).toBe(sum(before));

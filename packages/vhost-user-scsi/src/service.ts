@@ -13,9 +13,6 @@ import type { DaemonLog, ServedDevice } from '@vmv/vhost-user/daemon';
 import { SessionSafeBackend, openImage, type OpenImage } from '@vmv/vhost-user-blk';
 import { PROGRAM, type ScsiOptions } from './args.js';
 
-/** How often {@link ScsiService.drain} looks at the commands still in flight. */
-const DRAIN_POLL_MS = 5;
-
 /**
  * The virtio-scsi device over the open images, with the kit's hooks.
  * @example
@@ -92,7 +89,7 @@ export class ScsiService implements ServedDevice {
    * @throws Block.IoError (as a rejection) when a flush fails.
    */
   async drain(): Promise<void> {
-    while (this.device.commandsInFlight > 0) await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
+    await this.device.drain();
     await Promise.all(this.images.filter((i) => !i.readonly).map((i) => i.file.flush()));
   }
 
