@@ -15,7 +15,7 @@ socat -t 60 VSOCK-LISTEN:$mine EXEC:/tmp/answer.sh &
 got=$!
 head -c "$n" /dev/urandom > /tmp/out
 val vsock.sent "$(md5 < /tmp/out)"
-socat -t 60 - VSOCK-CONNECT:$peer:$theirs,retry=600,interval=0.2 < /tmp/out > /tmp/reply || die "to the peer guest: socat failed"
+socat -t 60 - VSOCK-CONNECT:$peer:$theirs,retry=1500,interval=0.2 < /tmp/out > /tmp/reply || die "to the peer guest: socat failed"
 val vsock.reply "$(cat /tmp/reply)"
 wait $got || die "from the peer guest: socat failed"
 val vsock.got "$(cat /tmp/got.md5)"
