@@ -111,7 +111,8 @@ export class ScsiDevice implements VirtioDevice {
   private readonly budgets: InFlightBudget[];
   private readonly controlBudget: InFlightBudget;
   private readonly tasks = new Set<Task>();
-  private drainWaiters: (() => void)[] = [];
+  /** drain() callers: resolved when no task matches. */
+  private drainWaiters: { readonly matches: (t: Task) => boolean; readonly resolve: () => void }[] = [];
   private ctx: ActivationContext | null = null;
   private eventsMissed = false;
 
@@ -162,13 +163,17 @@ export class ScsiDevice implements VirtioDevice {
   }
 
   /**
-   * Waits until no command is in flight (those of before a reset included).
-   * @returns a promise that resolves when the logical units are idle.
+   * Waits until no command is in flight (those of before a reset included), on every unit or on
+   * one (after `bus.remove`, before its backend is closed: commands to others may go on).
+   * @param target - only commands to this target.
+   * @param lun - only commands to this LUN of `target`.
+   * @returns a promise that resolves when those commands have completed.
    * @example `await device.drain(); // then flush the images`
    */
-  drain(): Promise<void> {
-    if (this.tasks.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  drain(target?: number, lun?: number): Promise<void> {
+    const matches = (t: Task) => (target === undefined || t.target === target) && (lun === undefined || t.lun === lun);
+    if (![...this.tasks].some(matches)) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push({ matches, resolve }));
   }
 
   /**
@@ -259,7 +264,7 @@ export class ScsiDevice implements VirtioDevice {
     const request = { cdb: header.subarray(CMD_REQ_HEADER_SIZE), dataOut: dataOutLength > 0 ? rd.views(dataOutLength) : [], dataInLength };
     void this.bus.execute(address.target, address.lun, request).then((result) => {
       this.tasks.delete(task);
-      if (this.tasks.size === 0) for (const w of this.drainWaiters.splice(0)) w();
+      if (this.drainWaiters.length > 0) this.wakeDrains();
       try {
         // A reset since: guest memory is not ours any more; the queue drops the completion.
         if (this.ctx !== ctx) served.complete(chain, 0);
@@ -363,6 +368,14 @@ export class ScsiDevice implements VirtioDevice {
       waiting++;
     }
     if (waiting === 0) then();
+  }
+
+  private wakeDrains(): void {
+    this.drainWaiters = this.drainWaiters.filter((w) => {
+      for (const t of this.tasks) if (w.matches(t)) return true;
+      w.resolve();
+      return false;
+    });
   }
 
   // --- eventq (§5.6.6.3) -----------------------------------------------------------------------

@@ -417,6 +417,30 @@ describe('device reset', () => {
   });
 });
 
+describe('drain of one unit', () => {
+  it('waits for the commands to that LUN only: one held on LUN 1 does not hold a drain of LUN 0, and a removed LUN drains', async () => {
+    const mem = new MemoryBackend(1 << 20);
+    let release = () => {};
+    const held: BlockBackend = { size: mem.size, read: (o, b) => new Promise<void>((r) => { release = () => { mem.read(o, b); r(); }; }), write: () => {}, flush() {} };
+    const { guest, device } = setup({ backends: [new MemoryBackend(1 << 20), held] });
+    await guest.command(0, 1, cdb.tur(), {}); // the POWER ON unit attention, which would answer the read at once
+    const read = guest.start(0, 1, cdb.read10(0, 1), { inLength: 512 });
+    await until(() => device.commandsInFlight === 1);
+    await device.drain(0, 0); // nothing in flight on LUN 0: at once
+    await device.drain(1); // nor on target 1
+    let drained = false;
+    void device.drain(0, 1).then(() => (drained = true));
+    let all = false;
+    void device.drain().then(() => (all = true));
+    device.bus.remove(0, 1);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect([drained, all]).toEqual([false, false]); // the read is still held
+    release();
+    await until(() => drained && all);
+    expect((await read.done).status).toBe(ScsiStatus.GOOD);
+  });
+});
+
 function sum(b: Uint8Array): number {
   let h = 0;
   for (let i = 0; i < b.length; i++) h = (Math.imul(h, 31) + b[i]!) | 0;

@@ -8,5 +8,6 @@
 export { DEFAULT_NUM_QUEUES, PROGRAM, SCSI_FLAGS, imageArguments, scsiOptions } from './args.js';
 export type { ScsiOptions } from './args.js';
 export { ScsiService } from './service.js';
-export { HELP, scsiDaemon } from './program.js';
+export type { AddLunOptions, LunInfo } from './service.js';
+export { HELP, SCSI_CONTROL, scsiDaemon } from './program.js';
 export { runCli } from './cli.js';

@@ -6,7 +6,8 @@
  * file, a write to a read-only daemon refused WRITE PROTECTED (VIRTIO 1.2 §5.6.6.1).
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CMD_REQ_HEADER_SIZE, CMD_RESP_HEADER_SIZE, ScsiStatus, SenseKey, VirtioScsiResponse, decodeCommandResponse } from '@vmv/scsi';
@@ -102,10 +103,12 @@ async function serve(argv: string[]) {
   const socket = join(dir, `d${cleanups.length}-${Date.now()}.sock`);
   const stops: (() => void)[] = [];
   let log = '';
-  const io: DaemonIo = { out: () => {}, err: (t) => void (log += t), onSignal: (s, h) => void (s === 'SIGTERM' && stops.push(h)), offSignal: () => {}, exit: () => {} };
-  const done = runCli(['-s', socket, ...argv], io);
+  const signals = new Map<string, () => void>();
+  const io: DaemonIo = { out: () => {}, err: (t) => void (log += t), onSignal: (s, h) => void (s === 'SIGTERM' ? stops.push(h) : signals.set(s, h)), offSignal: () => {}, exit: () => {} };
+  const controlSocket = `${socket}.ctl`;
+  const done = runCli(['-s', socket, '--control-socket', controlSocket, ...argv], io);
   const deadline = Date.now() + HANG_MS;
-  while (!existsSync(socket)) {
+  while (!existsSync(socket) || !existsSync(controlSocket)) {
     if (Date.now() > deadline) throw new Error(`no socket:\n${log}`);
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -157,7 +160,23 @@ async function serve(argv: string[]) {
     stops.forEach((s) => s());
     return { code: await done, log };
   };
-  return { queues, command, ready, stop };
+  /** One control request (a connection each); resolves with the reply. */
+  const control = (execute: string, args?: unknown) =>
+    new Promise<{ return?: unknown; error?: { class: string; desc: string } }>((resolve, reject) => {
+      const c = connect(controlSocket);
+      let text = '';
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => {
+        text += d;
+        if (text.includes('\n')) {
+          c.destroy();
+          resolve(JSON.parse(text));
+        }
+      });
+      c.on('error', reject);
+      c.write(`${JSON.stringify({ execute, arguments: args })}\n`);
+    });
+  return { queues, command, ready, stop, control, log: () => log, signal: (name: string) => signals.get(name)!() };
 }
 
 describe('a running daemon', () => {
@@ -215,5 +234,102 @@ describe('a running daemon', () => {
     expect([w.sense[2]! & 0x0f, w.sense[12]]).toEqual([SenseKey.DATA_PROTECT, 0x27]);
     expect((await d.stop()).code).toBe(0);
     expect(readFileSync(a).every((x) => x === 0x11)).toBe(true);
+  }, 60_000);
+});
+
+describe('the control socket', () => {
+  const lun = (n: number, image: string, blocks: number, readOnly = false) => ({ target: 0, lun: n, image, blocks, readOnly, direct: false });
+
+  it('lun-add: a new LUN answers INQUIRY and I/O, REPORT LUNS lists it, its siblings report REPORTED LUNS DATA HAS CHANGED', async () => {
+    const a = join(dir, 'ctl-a.img');
+    const c = join(dir, 'ctl-c.img');
+    writeFileSync(a, new Uint8Array(1 << 20));
+    writeFileSync(c, new Uint8Array(64 << 10).fill(0x33));
+    const d = await serve([a]);
+    await d.ready(0);
+    expect(await d.control('lun-list')).toEqual({ return: [lun(0, a, 2048)] });
+    expect(await d.control('lun-add', { image: c, 'read-only': true })).toEqual({ return: lun(1, c, 128, true) });
+    const attention = await d.command(0, [0x00, 0, 0, 0, 0, 0], null, 0);
+    expect([attention.response.status, attention.sense[2]! & 0x0f, attention.sense[12], attention.sense[13]]).toEqual([ScsiStatus.CHECK_CONDITION, SenseKey.UNIT_ATTENTION, 0x3f, 0x0e]);
+    const luns = await d.command(0, [0xa0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0], null, 256);
+    expect([...luns.data.subarray(0, 24)]).toEqual([0, 0, 0, 16, 0, 0, 0, 0, ...new Array<number>(8).fill(0), 0, 1, 0, 0, 0, 0, 0, 0]);
+    await d.ready(1);
+    const read = await d.command(1, [0x28, 0, 0, 0, 0, 0, 0, 0, 1, 0], null, 512);
+    expect([read.response.status, read.data.every((x) => x === 0x33)]).toEqual([ScsiStatus.GOOD, true]);
+    expect((await d.command(1, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], new Uint8Array(512), 0)).sense[2]! & 0x0f).toBe(SenseKey.DATA_PROTECT);
+    expect((await d.control('lun-list')).return).toEqual([lun(0, a, 2048), lun(1, c, 128, true)]);
+    expect((await d.stop()).code).toBe(0);
+  }, 60_000);
+
+  it('lun-resize after the image grew: READ CAPACITY has the new size after CAPACITY DATA HAS CHANGED; SIGUSR1 re-reads every LUN', async () => {
+    const a = join(dir, 'grow.img');
+    writeFileSync(a, new Uint8Array(1 << 20));
+    const d = await serve([a]);
+    await d.ready(0);
+    truncateSync(a, 2 << 20);
+    expect(await d.control('lun-resize', { lun: 0 })).toEqual({ return: lun(0, a, 4096) });
+    const attention = await d.command(0, [0x00, 0, 0, 0, 0, 0], null, 0);
+    expect([attention.sense[2]! & 0x0f, attention.sense[12], attention.sense[13]]).toEqual([SenseKey.UNIT_ATTENTION, 0x2a, 0x09]);
+    const cap = await d.command(0, [0x25, 0, 0, 0, 0, 0, 0, 0, 0, 0], null, 8);
+    expect(new DataView(cap.data.buffer).getUint32(0)).toBe(4095);
+    expect(await d.control('lun-resize', { lun: 0 })).toEqual({ return: lun(0, a, 4096) }); // unchanged: no new attention
+    expect((await d.command(0, [0x00, 0, 0, 0, 0, 0], null, 0)).response.status).toBe(ScsiStatus.GOOD);
+    truncateSync(a, 3 << 20);
+    d.signal('SIGUSR1');
+    const deadline = Date.now() + HANG_MS;
+    while (((await d.control('lun-list')).return as { blocks: number }[])[0]!.blocks !== 6144) {
+      if (Date.now() > deadline) throw new Error('SIGUSR1 did not resize');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(d.log()).toMatch(/LUN 0:0 resized: 4096 -> 6144 blocks/);
+    expect((await d.stop()).code).toBe(0);
+  }, 60_000);
+
+  it('lun-remove: INQUIRY answers peripheral qualifier 3, other commands LOGICAL UNIT NOT SUPPORTED, the image flushed and closed; it can be added again', async () => {
+    const a = join(dir, 'keep.img');
+    const b = join(dir, 'gone.img');
+    writeFileSync(a, new Uint8Array(1 << 20));
+    writeFileSync(b, new Uint8Array(1 << 20));
+    const d = await serve([a, b]);
+    await d.ready(1);
+    const w = await d.command(1, [0x2a, 0, 0, 0, 0, 0, 0, 0, 1, 0], new Uint8Array(512).fill(7), 0);
+    expect(w.response.status).toBe(ScsiStatus.GOOD);
+    expect(await d.control('lun-remove', { lun: 1 })).toEqual({ return: lun(1, b, 2048) });
+    expect(d.log()).toMatch(/LUN 0:1 removed \(.*gone\.img flushed and closed\)/);
+    expect(readFileSync(b).subarray(0, 512).every((x) => x === 7)).toBe(true);
+    const inquiry = await d.command(1, [0x12, 0, 0, 0, 36, 0], null, 36);
+    expect(inquiry.data[0]! >> 5).toBe(3);
+    const tur = await d.command(1, [0x00, 0, 0, 0, 0, 0], null, 0);
+    expect([tur.response.status, tur.sense[2]! & 0x0f, tur.sense[12]]).toEqual([ScsiStatus.CHECK_CONDITION, SenseKey.ILLEGAL_REQUEST, 0x25]);
+    expect((await d.control('lun-list')).return).toEqual([lun(0, a, 2048)]);
+    expect(await d.control('lun-add', { image: b, lun: 1 })).toEqual({ return: lun(1, b, 2048) });
+    expect((await d.stop()).code).toBe(0);
+  }, 60_000);
+
+  it.each([
+    ['lun-add', { image: 'SELF' }, 'InvalidArgument', /is served already/],
+    ['lun-add', { image: 'OTHER', lun: 0 }, 'InvalidArgument', /target 0 LUN 0 is served already/],
+    ['lun-add', {}, 'InvalidArgument', /"image" .* is required/],
+    ['lun-add', { image: 'OTHER', lun: 16384 }, 'InvalidArgument', /"lun" must be an integer in 0\.\.16383, got 16384/],
+    ['lun-add', { image: 'OTHER', target: -1 }, 'InvalidArgument', /"target" must be an integer in 0\.\.255/],
+    ['lun-add', { image: 'OTHER', read_only: true }, 'InvalidArgument', /unknown argument "read_only"/],
+    ['lun-add', { image: 'OTHER', direct: 'yes' }, 'InvalidArgument', /"direct" must be a boolean/],
+    ['lun-add', { image: 'MISSING' }, 'Failed', /missing\.img/],
+    ['lun-remove', { lun: 5 }, 'InvalidArgument', /no LUN 5 on target 0/],
+    ['lun-remove', { lun: '0' }, 'InvalidArgument', /"lun" must be an integer/],
+    ['lun-resize', {}, 'InvalidArgument', /"lun" must be an integer in 0\.\.16383, got nothing/],
+    ['lun-list', { x: 1 }, 'InvalidArgument', /unknown argument "x"/],
+  ])('%s %j: an error reply, the LUNs unchanged', async (execute, args, cls, desc) => {
+    const a = join(dir, `self-${cleanups.length}.img`);
+    const other = join(dir, `other-${cleanups.length}.img`);
+    writeFileSync(a, new Uint8Array(1 << 20));
+    writeFileSync(other, new Uint8Array(1 << 20));
+    const named: Record<string, string> = { SELF: a, OTHER: other, MISSING: join(dir, 'missing.img') };
+    const d = await serve([a]);
+    const reply = await d.control(execute, Object.fromEntries(Object.entries(args).map(([k, v]) => [k, typeof v === 'string' ? (named[v] ?? v) : v])));
+    expect(reply.error?.class).toBe(cls);
+    expect(reply.error?.desc).toMatch(desc);
+    expect((await d.control('lun-list')).return).toEqual([lun(0, a, 2048)]);
+    expect((await d.stop()).code).toBe(0);
   }, 60_000);
 });

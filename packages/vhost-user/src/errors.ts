@@ -418,7 +418,7 @@ const DECODE_NAMES = [
  * {@link VHOST_USER_ERROR_NAMES}.
  * @example `DAEMON_ERROR_NAMES.includes(e.name)`
  */
-export const DAEMON_ERROR_NAMES = ['VhostUser.UsageError', 'VhostUser.SocketError'] as const;
+export const DAEMON_ERROR_NAMES = ['VhostUser.UsageError', 'VhostUser.SocketError', 'VhostUser.ControlError'] as const;
 
 /**
  * Every error name this package uses.

@@ -232,7 +232,7 @@ describe('runDaemon: help, version, capabilities, usage errors', () => {
   });
 
   it('error names are the documented ones', () => {
-    expect(DAEMON_ERROR_NAMES).toEqual(['VhostUser.UsageError', 'VhostUser.SocketError']);
+    expect(DAEMON_ERROR_NAMES).toEqual(['VhostUser.UsageError', 'VhostUser.SocketError', 'VhostUser.ControlError']);
     for (const n of DAEMON_ERROR_NAMES) expect(VHOST_USER_ERROR_NAMES).toContain(n);
   });
 });

@@ -17,6 +17,7 @@ import { requestName } from '../protocol/constants.js';
 import { UsageError } from './errors.js';
 import { formatHelp, parseFlags, type FlagSpec, type FlagSpecs, type FlagValues } from './flags.js';
 import { createLogger, type DaemonLog, type LogLevel } from './log.js';
+import { ControlServer, controlHelp, type ControlCommand } from './control.js';
 import { adoptListener, checkSocketPath, listenError, socketPaths } from './socket.js';
 
 /**
@@ -81,6 +82,11 @@ export interface DaemonDefinition<D extends ServedDevice = ServedDevice> {
   check?(values: FlagValues): void;
   /** Builds the device for one socket. */
   createDevice(values: FlagValues, log: DaemonLog, socket: string): D | Promise<D>;
+  /**
+   * Commands of the control socket (`--control-socket PATH`, added to the flags when there are
+   * any): how a running daemon is changed (see `ControlServer` for the protocol).
+   */
+  readonly control?: Readonly<Record<string, ControlCommand<D>>>;
   /** Extra signals: handler gets the devices served. */
   readonly signals?: Readonly<Partial<Record<NodeJS.Signals, (devices: readonly D[], log: DaemonLog) => void>>>;
 }
@@ -136,12 +142,15 @@ export const COMMON_FLAGS: FlagSpecs = {
  * parseFlags(daemonFlags(def), argv, def.program);
  * ```
  */
-export function daemonFlags(def: Pick<DaemonDefinition<ServedDevice>, 'flags' | 'socketPathAliases'>): FlagSpecs {
+export function daemonFlags<D extends ServedDevice>(def: Pick<DaemonDefinition<D>, 'flags' | 'socketPathAliases' | 'control'>): FlagSpecs {
   const socketPath = { ...COMMON_FLAGS['socket-path']!, aliases: def.socketPathAliases ?? [] } as FlagSpec;
-  return { ...COMMON_FLAGS, 'socket-path': socketPath, ...def.flags };
+  const control: FlagSpecs = def.control === undefined ? {} : { 'control-socket': CONTROL_SOCKET_FLAG };
+  return { ...COMMON_FLAGS, 'socket-path': socketPath, ...control, ...def.flags };
 }
 
 const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
+
+const CONTROL_SOCKET_FLAG: FlagSpec = { type: 'string', value: 'PATH', help: 'unix socket for control commands, one JSON request a line (see below); a stale socket file is replaced' };
 
 function describe(error: unknown): string {
   const { shortMessage, details } = (typeof error === 'object' && error !== null ? error : {}) as { shortMessage?: unknown; details?: unknown };
@@ -166,7 +175,7 @@ export function daemonHelp<D extends ServedDevice>(def: DaemonDefinition<D>): st
 
 Signals: SIGINT/SIGTERM stop (drain, remove the socket files, exit 0; a second one exits at once);
 SIGHUP is logged and ignored.${Object.keys(def.signals ?? {}).length === 0 ? '' : ` Also: ${Object.keys(def.signals ?? {}).join(', ')}.`}
-Exit status: 0 clean stop, help, version or capabilities; 1 runtime failure; 2 bad command line.`;
+Exit status: 0 clean stop, help, version or capabilities; 1 runtime failure; 2 bad command line.${def.control === undefined ? '' : `\n\n${controlHelp(def.control)}`}`;
 }
 
 /** A frontend that closed its end between messages (QEMU quitting) is not an error. */
@@ -254,6 +263,8 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
     const count = values['socket-count'] as number | undefined;
     const fd = values['fd'] as number | undefined;
     def.check?.(values);
+    const controlPath = values['control-socket'];
+    if (typeof controlPath === 'string') checkSocketPath(controlPath);
     const named = def.sockets?.(values);
     if (named !== undefined) {
       if (path !== undefined || count !== undefined || fd !== undefined) throw new UsageError('--socket-path, --socket-count and --fd exclude sockets named by other flags', { details: `Run ${def.program} --help for the options` });
@@ -281,6 +292,7 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
 
   const served: D[] = [];
   const backends: VhostUserBackend[] = [];
+  let control: ControlServer<D> | null = null;
   let stopping: Promise<number> | null = null;
   let requested = false;
   let started = false;
@@ -289,6 +301,7 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
   const done = new Promise<number>((resolve) => (settle = resolve));
   const stop = async (): Promise<number> => {
     let code = 0;
+    await control?.close();
     for (const b of backends) b.close();
     // Every device drains before any closes; a failing hook is logged and makes the status 1.
     for (const hook of ['drain', 'close'] as const) {
@@ -357,6 +370,8 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
       }
       backends.push(backend);
     }
+    const controlPath = values['control-socket'];
+    if (def.control !== undefined && typeof controlPath === 'string') control = await ControlServer.listen(controlPath, def.control, () => served, log);
   } catch (e) {
     removeHandlers();
     await stop();

@@ -75,15 +75,17 @@ export function checkSocketPath(path: string): void {
  * ```
  */
 export function listenError(path: string, error: unknown): SocketError {
-  if (isSysError(error, 'EADDRINUSE')) {
+  // @vmv/sys errors, and node:net's (the control socket)
+  const is = (errno: string) => isSysError(error, errno) || code(error) === errno;
+  if (is('EADDRINUSE')) {
     return new SocketError(path, `another process is already listening on ${path}`, {
       details: 'Stop that daemon first, or choose another --socket-path.',
       cause: error,
     });
   }
-  if (isSysError(error, 'EACCES') || isSysError(error, 'EPERM')) return new SocketError(path, `cannot listen on ${path}: permission denied`, { cause: error });
-  if (isSysError(error, 'ENAMETOOLONG')) return new SocketError(path, `cannot listen on ${path}: path too long for a unix socket`, { cause: error });
-  if (isSysError(error, 'ENOENT')) return new SocketError(path, `cannot listen on ${path}: directory does not exist`, { cause: error });
+  if (is('EACCES') || is('EPERM')) return new SocketError(path, `cannot listen on ${path}: permission denied`, { cause: error });
+  if (is('ENAMETOOLONG')) return new SocketError(path, `cannot listen on ${path}: path too long for a unix socket`, { cause: error });
+  if (is('ENOENT')) return new SocketError(path, `cannot listen on ${path}: directory does not exist`, { cause: error });
   const c = code(error);
   const message = error instanceof Error ? error.message : String(error);
   return new SocketError(path, `cannot listen on ${path}: ${c ?? message}`, { details: c === undefined ? undefined : message, cause: error });
