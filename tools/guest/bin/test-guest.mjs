@@ -18,6 +18,8 @@ import { consoleCheck } from '../lib/console.mjs';
 import { vsockGroupCheck, vsockStreamCheck } from '../lib/vsock.mjs';
 import { vsockSeqpacketCheck } from '../lib/vsock-seqpacket.mjs';
 import { scsiLunsCheck } from '../lib/scsi.mjs';
+import { scsiCommandsCheck } from '../lib/scsi-commands.mjs';
+import { scsiDiskCheck } from '../lib/scsi-disk.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -125,7 +127,9 @@ const SUITES = [
     // virtio-scsi through vmv-vhost-user-scsi behind vhost-user-scsi-pci (QEMU 7.2 and 11.1): two LUNs (one read-only) checked with sg3-utils
     device: 'scsi',
     platforms: ['bookworm', 'trixie'],
-    tests: (img, hooks) => [[`${img.platform.name}/scsi/luns`, () => scsiLunsCheck(img, hooks)]],
+    tests: (img, hooks) => [[`${img.platform.name}/scsi/luns`, () => scsiLunsCheck(img, hooks)],
+      [`${img.platform.name}/scsi/commands`, () => scsiCommandsCheck(img, hooks)],
+      [`${img.platform.name}/scsi/disk`, () => scsiDiskCheck(img, hooks)]],
   },
 ];
 
