@@ -8,8 +8,8 @@
 //   LUN 1 (128 MiB): ext4 with 120 files of 0 B to 3 MiB, verified in the guest after a remount (e2fsck -fn there
 //     too); on the host e2fsck -fn, then every file read out with debugfs and its md5 compared with the guest's; the
 //     ten deleted 3 MiB files are gone, their former extents are holes reading zeros after fstrim, fstrim reported at
-//     least their bytes, and the image holds no more allocated bytes than the filesystem's used blocks (every free
-//     block was discarded by mkfs or fstrim).
+//     least their bytes, and the image holds no more allocated bytes than the filesystem's used blocks (a block
+//     written and freed again went back to a hole through fstrim; the image starts sparse).
 import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
