@@ -7,12 +7,13 @@
 //              PROTECT, WRITE PROTECTED and the kernel marks it read-only; 64 KiB the host wrote into LUN 0's image
 //              read by the guest (md5), 64 KiB the guest wrote with O_DIRECT found in the image after the run (md5).
 import { createHash, randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, openSync, closeSync, writeSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCheck } from './checks.mjs';
-import { createImage, md5Range } from './image.mjs';
+import { createImage, md5Range, which } from './image.mjs';
 import { REPO_ROOT } from './util.mjs';
 
 /** The daemon (built: packages/vhost-user-scsi/dist). */
@@ -20,7 +21,7 @@ export const SCSI_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-scsi', 'd
 const require = createRequire(import.meta.url);
 
 /** scsi_mod's dependency first, then the drivers (modinfo -F depends on trixie's kernel). */
-const MODULES = ['scsi_common', 'scsi_mod', 'sd_mod', 'sg', 'virtio_scsi'];
+export const SCSI_MODULES = ['scsi_common', 'scsi_mod', 'sd_mod', 'sg', 'virtio_scsi'];
 const PROGRAMS = ['sg_inq', 'sg_vpd', 'sg_readcap', 'sg_luns', 'sg_raw', 'od'];
 
 const SIZES = [32 << 20, 8 << 20];
@@ -28,37 +29,105 @@ const READ_OFF = 1 << 20;
 const WRITE_OFF = 2 << 20;
 const LEN = 64 << 10;
 
-const md5 = (b) => createHash('md5').update(b).digest('hex');
-const bytes = (hex) => Buffer.from(hex ?? '', 'hex');
+export const md5 = (b) => createHash('md5').update(b).digest('hex');
+export const bytes = (hex) => Buffer.from(hex ?? '', 'hex');
 const ascii = (b, from, to) => b.subarray(from, to).toString('latin1');
 
+/** @vmv/scsi, built (packages/scsi/dist): the target the daemon serves. */
+export const scsiPackage = () => require(join(REPO_ROOT, 'packages', 'scsi', 'dist', 'cjs', 'index.js'));
+
 /**
- * The units as the daemon builds them: the same images opened the same way, added to a @vmv/scsi bus with the same
- * options (identity and limits are what the target reports).
+ * Runs `fn(bus, units)` on the units as the daemon builds them: the same images opened the same way (read-only
+ * here), added to a @vmv/scsi bus with the same options, so that identity, limits, mode pages and supported
+ * commands are what the target reports. Each unit's unit attentions (power on, LUNs changed) are
+ * taken first.
+ * @param {string[]} images  LUN 0 upwards of target 0
+ * @param {number[]} readOnlyLuns  the daemon's --read-only-lun
+ * @param {(bus: object, units: object[]) => Promise<T>|T} fn
+ * @returns {Promise<T>}
+ * @template T
  */
-async function configured(images, readOnlyLuns) {
-  const { ScsiBus } = require(join(REPO_ROOT, 'packages', 'scsi', 'dist', 'cjs', 'index.js'));
+export async function withHostBus(images, readOnlyLuns, fn) {
+  const { ScsiBus } = scsiPackage();
   const { openImage, SessionSafeBackend } = require(join(REPO_ROOT, 'packages', 'vhost-user-blk', 'dist', 'cjs', 'index.js'));
   const bus = new ScsiBus();
-  const out = [];
-  for (const [lun, path] of images.entries()) {
-    const img = await openImage({ image: path, readonly: true });
-    try {
-      const u = bus.add(0, lun, { backend: new SessionSafeBackend(img.backend), readOnly: readOnlyLuns.includes(lun), solidState: true });
-      out.push({ identity: u.identity, limits: u.limits, blocks: img.size / 512 });
-    } finally {
-      await img.close();
+  const opened = [];
+  try {
+    const units = [];
+    for (const [lun, path] of images.entries()) {
+      const img = await openImage({ image: path, readonly: true });
+      opened.push(img);
+      units.push(bus.add(0, lun, { backend: new SessionSafeBackend(img.backend), readOnly: readOnlyLuns.includes(lun), solidState: true }));
     }
+    // after every add: adding a LUN raises REPORTED LUNS DATA HAS CHANGED on the others
+    for (const u of units) while (u.takeAttention() !== undefined);
+    return await fn(bus, units);
+  } finally {
+    for (const img of opened) await img.close();
   }
-  return out;
+}
+
+/**
+ * vmv-vhost-user-scsi serving `images` (LUN 0 upwards of target 0) to QEMU's vhost-user-scsi-pci.
+ * @param {string[]} images
+ * @param {string[]} [flags]  the daemon's flags (before the images)
+ * @returns {import('./boot.mjs').VhostUserDeviceSpec}
+ */
+export const scsiDaemon = (images, flags = []) => ({
+  name: 'vmv-scsi',
+  argv: ({ socket }) => [process.execPath, SCSI_DAEMON_BIN, '--socket-path', socket, ...flags, ...images],
+  qemuDevice: (c) => `vhost-user-scsi-pci,chardev=${c}`,
+});
+
+/**
+ * A field-by-field comparer: `eq(field, got, want)` adds "<prefix><field>: the guest read ..., expected ..." to
+ * `errors` when the two differ (compared as strings).
+ */
+export const comparer = (errors, prefix = '') => (field, got, want) => {
+  if (String(got) !== String(want)) errors.push(`${prefix}${field}: the guest read ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
+};
+
+/** Identity, limits and capacity of each unit as the daemon configures them (see withHostBus). */
+export const configured = (images, readOnlyLuns) => withHostBus(images, readOnlyLuns,
+  (bus, units) => units.map((u) => ({ identity: u.identity, limits: u.limits, blocks: u.capacity })));
+
+// SEEK_DATA (3) and SEEK_HOLE (4) from `offset`: Node has no lseek, perl (perl-base, Essential in Debian) passes
+// whence through. ENXIO from SEEK_DATA: no data after the offset.
+const SEEK_DATA_SCRIPT = `use Errno;
+open(my $f, '<', $ARGV[0]) or die "$ARGV[0]: $!\\n";
+my ($o, $end, $n) = ($ARGV[1], $ARGV[1] + $ARGV[2], 0);
+while ($o < $end) {
+  my $d = sysseek($f, $o, 3);
+  if (!defined $d) { last if $!{ENXIO}; die "SEEK_DATA: $!\\n"; }
+  $d += 0;
+  last if $d >= $end;
+  my $h = sysseek($f, $d, 4);
+  die "SEEK_HOLE: $!\\n" unless defined $h;
+  $h += 0;
+  $n += ($h < $end ? $h : $end) - $d;
+  $o = $h;
+}
+print "$n\\n";`;
+
+/**
+ * Bytes of `[offset, offset+length)` of a file that are data, not a hole, as the filesystem says (SEEK_DATA and
+ * SEEK_HOLE; ext4, xfs, btrfs, tmpfs). 0 for a hole.
+ * @param {string} path
+ * @param {number} offset
+ * @param {number} length
+ * @returns {number}
+ * @throws {Error} without perl, or when the filesystem refuses the seeks
+ */
+export function allocatedBytes(path, offset, length) {
+  const perl = which('perl');
+  if (!perl) throw new Error('host perl missing (perl-base)');
+  return Number(execFileSync(perl, ['-e', SEEK_DATA_SCRIPT, path, String(offset), String(length)], { encoding: 'utf8' }).trim());
 }
 
 /** Field by field: each guest field against the host's, named in the message. */
 function compareLun(v, lun, want) {
   const e = [];
-  const eq = (field, got, exp) => {
-    if (String(got) !== String(exp)) e.push(`LUN ${lun} ${field}: the guest read ${JSON.stringify(got)}, the host configured ${JSON.stringify(exp)}`);
-  };
+  const eq = comparer(e, `LUN ${lun} `);
   const pad = (s, n) => s.padEnd(n, ' ').slice(0, n);
   const inq = bytes(v[`scsi.${lun}.inq`]);
   eq('INQUIRY peripheral device type', inq[0] & 0x1f, 0);
@@ -112,12 +181,8 @@ export function scsiLunsCheck(img, hooks = {}) {
   let summary = '';
   return runCheck(name, img, {
     ...hooks,
-    modules: MODULES, packages: ['sg3-utils'], programs: PROGRAMS,
-    devices: [{
-      name: 'vmv-scsi',
-      argv: ({ socket }) => [process.execPath, SCSI_DAEMON_BIN, '--socket-path', socket, '--solid-state', '--read-only-lun', '1', ...images],
-      qemuDevice: (c) => `vhost-user-scsi-pci,chardev=${c}`,
-    }],
+    modules: SCSI_MODULES, packages: ['sg3-utils'], programs: PROGRAMS,
+    devices: [scsiDaemon(images, ['--solid-state', '--read-only-lun', '1'])],
     tests: ['scsi'], cmdline: [`scsi.read-off=${READ_OFF}`, `scsi.read-len=${LEN}`, `scsi.write-off=${WRITE_OFF}`],
     async verify(r) {
       const v = r.values;

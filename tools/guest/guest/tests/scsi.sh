@@ -5,13 +5,9 @@
 # LUN 0's image (scsi.read-at= bytes at scsi.read-off=) and a write of random bytes into LUN 0 with O_DIRECT (their md5;
 # the host finds them in the image after the run).
 . /tests/lib.sh
-hex() { od -An -v -tx1 | tr -d ' \n'; }
-# the SCSI device of LUN $1 on target 0 (any host)
-dev() { for d in /sys/bus/scsi/devices/*:0:0:$1; do [ -d "$d" ] && echo "$d" && return; done; }
-i=0
-while [ -z "$(dev 1)" ] || [ ! -d "$(dev 1)/block" ] || [ ! -d "$(dev 0)/block" ]; do sleep 0.1; i=$((i + 1)); [ $i -lt 600 ] || die "no LUN 0 and 1 on target 0: $(ls /sys/bus/scsi/devices)"; done
+scsi_wait 0 1
 for lun in 0 1; do
-  d=$(dev $lun)
+  d=$(scsi_lun $lun)
   sd=/dev/$(ls "$d/block"); sg=/dev/$(ls "$d/scsi_generic")
   wait_dev "$sd"
   echo "LUN $lun: $sd $sg, vendor '$(cat $d/vendor)' model '$(cat $d/model)' rev '$(cat $d/rev)'"
@@ -22,14 +18,14 @@ for lun in 0 1; do
   val scsi.$lun.readcap "$(sg_readcap -l -r "$sg" | hex)"
   val scsi.$lun.luns "$(sg_luns -r "$sg" | hex)"
 done
-sg1=/dev/$(ls "$(dev 1)/scsi_generic")
+sg1=/dev/$(ls "$(scsi_lun 1)/scsi_generic")
 dd if=/dev/urandom of=/tmp/blk bs=512 count=1 2>/dev/null
 out=$(sg_raw -s 512 -i /tmp/blk "$sg1" 2a 00 00 00 00 00 00 00 01 00 2>&1); rc=$?
 echo "$out"
 val scsi.ro.write-rc "$rc"
 val scsi.ro.sense "$(echo "$out" | grep -i -o 'data protect' | head -1 | tr ' ' _)"
 val scsi.ro.asc "$(echo "$out" | grep -i -o 'write protected' | head -1 | tr ' ' _)"
-sd0=/dev/$(ls "$(dev 0)/block")
+sd0=/dev/$(ls "$(scsi_lun 0)/block")
 off=$(arg scsi.read-off 1048576); len=$(arg scsi.read-len 65536)
 val scsi.read "$(rdmd5 "$sd0" "$off" "$len" 4096)"
 woff=$(arg scsi.write-off 2097152)
