@@ -20,6 +20,7 @@ import { vsockSeqpacketCheck } from '../lib/vsock-seqpacket.mjs';
 import { scsiLunsCheck } from '../lib/scsi.mjs';
 import { scsiCommandsCheck } from '../lib/scsi-commands.mjs';
 import { scsiDiskCheck } from '../lib/scsi-disk.mjs';
+import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -126,12 +127,14 @@ const SUITES = [
   {
     // virtio-scsi through vmv-vhost-user-scsi behind vhost-user-scsi-pci (QEMU 7.2 and 11.1): two LUNs (one read-only) checked with sg3-utils
     // (luns); the commands sg3-utils asks about, UNMAP/WRITE SAME holes, MODE SELECT, LU reset (commands); blk.sh and ext4 on two LUNs at
-    // once with blkdiscard and fstrim (disk). All three on both platforms: about 45 s per platform under TCG
+    // once with blkdiscard and fstrim (disk); a LUN added, grown and removed through the control socket while the guest runs (hotplug).
+    // All four on both platforms: about 55 s per platform under TCG
     device: 'scsi',
     platforms: ['bookworm', 'trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/scsi/luns`, () => scsiLunsCheck(img, hooks)],
       [`${img.platform.name}/scsi/commands`, () => scsiCommandsCheck(img, hooks)],
-      [`${img.platform.name}/scsi/disk`, () => scsiDiskCheck(img, hooks)]],
+      [`${img.platform.name}/scsi/disk`, () => scsiDiskCheck(img, hooks)],
+      [`${img.platform.name}/scsi/hotplug`, () => scsiHotplugCheck(img, hooks)]],
   },
 ];
 

@@ -163,3 +163,34 @@ export function readStamp(path) {
     return null;
   }
 }
+
+/**
+ * One request to a daemon's control socket (`--control-socket`, packages/vhost-user's daemon kit): one JSON line
+ * out, one back.
+ * @param {string} path  the control socket
+ * @param {string} execute  the command
+ * @param {object} [args]  its arguments
+ * @returns {Promise<unknown>} the reply's `return`
+ * @throws Error with the reply's error class and text, or when the daemon does not answer within 60 s
+ * @example await daemonControl(ctl, 'lun-add', { image: '/tmp/b.img' })
+ */
+export async function daemonControl(path, execute, args) {
+  const { connect } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const c = connect(path);
+    let text = '';
+    const timer = setTimeout(() => (c.destroy(), reject(new Error(`${execute}: no reply from ${path} within 60 s`))), 60_000);
+    c.setEncoding('utf8');
+    c.on('data', (d) => {
+      text += d;
+      if (!text.includes('\n')) return;
+      clearTimeout(timer);
+      c.destroy();
+      const reply = JSON.parse(text);
+      if (reply.error) reject(new Error(`${execute}: ${reply.error.class}: ${reply.error.desc}`));
+      else resolve(reply.return);
+    });
+    c.on('error', (e) => (clearTimeout(timer), reject(new Error(`${execute}: ${e.message}`))));
+    c.write(`${JSON.stringify({ execute, arguments: args })}\n`);
+  });
+}
