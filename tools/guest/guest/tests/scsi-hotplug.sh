@@ -1,11 +1,13 @@
 # LUNs added, resized and removed while the guest runs, through vmv-vhost-user-scsi's control socket (the host acts on
 # each GUEST-SCSI-HOTPLUG line; the guest only polls sysfs, with no rescan of the host adapter):
-#   add     the host adds image 1 as LUN 1: virtio_scsi adds the disk on the TRANSPORT_RESET event (RESCAN); the
-#           guest reads the host's data in it and writes its own (O_DIRECT)
+#   add     the host adds image 1 as LUN 1, and image 2 read-only as LUN 0 of a new target 1: virtio_scsi adds the
+#           disks on the TRANSPORT_RESET events (RESCAN); the guest reads the host's data in both and writes its own
+#           into LUN 1 (O_DIRECT)
 #   resize  the host grows image 0 and resizes LUN 0: with VIRTIO_SCSI_F_CHANGE negotiated, virtio_scsi rescans the
 #           disk on the PARAM_CHANGE event; without it, the guest rescans the disk (its sysfs rescan); then it writes
 #           past the old end
-#   remove  the host removes LUN 1: virtio_scsi removes the disk on the TRANSPORT_RESET event (REMOVED)
+#   remove  the host removes LUN 1 and target 1's LUN 0: virtio_scsi removes the disks on the TRANSPORT_RESET events
+#           (REMOVED)
 # and LUN 0 still reads the host's data at the end. The negotiated features are reported for the host to check.
 . /tests/lib.sh
 scsi_wait 0
@@ -25,6 +27,13 @@ val hp.lun1.read "$(rdmd5 "$sd1" "$off" "$len" 65536)"
 dd if=/dev/urandom of=/tmp/w1 bs=65536 count=$((len / 65536)) 2>/dev/null
 val hp.lun1.write "$(md5 < /tmp/w1)"
 dd if=/tmp/w1 of="$sd1" bs=65536 seek=$((2 * off / 65536)) oflag=direct conv=fsync 2>/dev/null || die "writing LUN 1 failed"
+# target 1, LUN 0
+t1() { for d in /sys/bus/scsi/devices/*:0:1:0; do [ -d "$d/block" ] && echo "$d" && return; done; }
+poll '[ -n "$(t1)" ]' 1200 "target 1 LUN 0 appearing"
+dt=$(t1); sdt=/dev/$(ls "$dt/block"); wait_dev "$sdt"
+echo "target 1 LUN 0 added: $sdt"
+val hp.t1.ro "$(cat /sys/block/${sdt#/dev/}/ro)"
+val hp.t1.read "$(rdmd5 "$sdt" "$off" "$len" 65536)"
 
 old=$(cat /sys/block/${sd0#/dev/}/size); val hp.lun0.old "$old"
 echo "GUEST-SCSI-HOTPLUG resize"
@@ -47,7 +56,8 @@ dd if=/tmp/w0 of="$sd0" bs=65536 seek=$((old * 512 / 65536)) oflag=direct conv=f
 
 echo "GUEST-SCSI-HOTPLUG remove"
 poll '[ ! -d "$d1" ] && [ ! -b "$sd1" ]' 1200 "LUN 1 disappearing"
-echo "LUN 1 removed: $(ls /sys/bus/scsi/devices | tr '\n' ' ')"
+poll '[ ! -d "$dt" ] && [ ! -b "$sdt" ]' 1200 "target 1 LUN 0 disappearing"
+echo "LUN 1 and target 1 removed: $(ls /sys/bus/scsi/devices | tr '\n' ' ')"
 val hp.lun1.gone 1
 val hp.lun0.after "$(rdmd5 "$sd0" "$off" "$len" 65536)"
 val hp.done 1
