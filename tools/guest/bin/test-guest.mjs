@@ -21,6 +21,7 @@ import { scsiLunsCheck } from '../lib/scsi.mjs';
 import { scsiCommandsCheck } from '../lib/scsi-commands.mjs';
 import { scsiDiskCheck } from '../lib/scsi-disk.mjs';
 import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
+import { soundOracleCheck } from '../lib/sound.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -135,6 +136,12 @@ const SUITES = [
       [`${img.platform.name}/scsi/commands`, () => scsiCommandsCheck(img, hooks)],
       [`${img.platform.name}/scsi/disk`, () => scsiDiskCheck(img, hooks)],
       [`${img.platform.name}/scsi/hotplug`, () => scsiHotplugCheck(img, hooks)]],
+  },
+  {
+    // virtio-snd (trixie: Debian 12 has no virtio_snd): QEMU's own virtio-sound-pci with a wav audiodev, the oracle
+    device: 'sound',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/sound/oracle`, () => soundOracleCheck(img, hooks)]],
   },
 ];
 

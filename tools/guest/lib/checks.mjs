@@ -76,10 +76,10 @@ export async function runCheck(name, img, o) {
   const errors = [];
   let r = null;
   try {
-    const initrd = await guestInitrd(img, { modules: o.modules, packages: o.packages, programs: o.programs, log: o.log });
+    const initrd = await guestInitrd(img, { modules: o.modules, packages: o.packages, programs: o.programs, data: o.data, log: o.log });
     r = await bootGuest({
       guestImage: img, initrd, machine: o.machine ?? 'q35', disks: o.disks ?? [], devices: o.devices ?? [], tests: o.tests,
-      cmdline: o.cmdline ?? [], timeoutMs: o.timeoutMs, memMiB: o.memMiB, keepWorkDir: true, onConsoleLine: o.onConsoleLine, onProgress: o.onProgress,
+      cmdline: o.cmdline ?? [], timeoutMs: o.timeoutMs, memMiB: o.memMiB, qemuArgs: o.qemuArgs, keepWorkDir: true, onConsoleLine: o.onConsoleLine, onProgress: o.onProgress,
     });
     errors.push(...r.errors);
     if (r.marker) errors.push(...(await o.verify?.(r) ?? []));

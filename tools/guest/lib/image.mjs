@@ -5,7 +5,7 @@
 import { randomFillSync } from 'node:crypto';
 import {
   appendFileSync, closeSync, constants as fsc, copyFileSync, existsSync, openSync, readdirSync, readFileSync, readSync, renameSync,
-  rmSync, unlinkSync, writeSync, ftruncateSync,
+  rmSync, statSync, unlinkSync, writeSync, ftruncateSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { OUT_OF_TREE_MODULES, ensurePlatform } from './platform.mjs';
@@ -94,15 +94,17 @@ export async function ensureGuestImage(opts = {}) {
  * with more modules loaded at boot (Debian's, or the out-of-tree ones the trixie platform builds) and Debian
  * programs with their libraries. Built once per set, cached.
  * @param {GuestImage} img  from ensureGuestImage
- * @param {{modules?: string[], packages?: string[], programs?: string[], log?: (line: string) => void}} [needs]
+ * @param {{modules?: string[], packages?: string[], programs?: string[], data?: string[], log?: (line: string) => void}} [needs]
  *   modules: loaded at boot after the base ones, in this order (dependencies first); packages: Debian packages
- *   to make available (host apt on bookworm, the root on trixie); programs: program names to copy in
+ *   to make available (host apt on bookworm, the root on trixie); programs: program names to copy in; data: files
+ *   or directories the programs read (absolute paths in the platform's userland, copied to the same paths)
  * @returns {Promise<string>} the initramfs path
  * @example await guestInitrd(img, { modules: ['gpio-virtio'], packages: ['gpiod'], programs: ['gpiodetect'] })
  */
 export async function guestInitrd(img, needs = {}) {
   const modules = needs.modules ?? [];
   const programs = needs.programs ?? [];
+  const data = needs.data ?? [];
   const log = needs.log ?? (() => {});
   if (modules.length === 0 && programs.length === 0) return img.initrd;
   const platform = img.platform;
@@ -111,6 +113,12 @@ export async function guestInitrd(img, needs = {}) {
   if (oot.length) await platform.ensureModules(oot, log);
   return withLock(platform.dir, async () => {
     const { args, ids } = programArgs(platform, programs);
+    for (const d of data) {
+      const path = join(platform.root ?? '/', d);
+      if (!existsSync(path)) throw new Error(`guest image: ${d} is not in the ${platform.name} platform's userland`);
+      args.push('-D', d);
+      ids.push(`${d}:${statSync(path).isDirectory() ? hashTree(createHash('sha256'), path).digest('hex') : fileIdentity(path)}`);
+    }
     const ootKey = oot.length ? fileIdentity(join(platform.kernel.dir, 'vmv-modules.stamp')) : '';
     const key = hashOf([{ file: join(SCRIPTS, 'build-initramfs.sh') }, platform.kernel.key, ootKey, modules.join(' '), ...ids]).slice(0, 16);
     const extra = join(platform.dir, `initramfs-extra-${key}.cpio.gz`);

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Builds a test initramfs: static busybox + kernel modules (dependencies resolved on the host, load order kept)
 # + the guest's /init and test scripts + programs with their shared-library closure.
-# Usage: build-initramfs.sh -k KROOT -o OUT [-g GUESTDIR] [-m "mod ..."] [-x PROG]... [-R ROOT] [-E NAME] [-z gzip|zstd|none]
+# Usage: build-initramfs.sh -k KROOT -o OUT [-g GUESTDIR] [-m "mod ..."] [-x PROG]... [-D PATH]... [-R ROOT] [-E NAME] [-z gzip|zstd|none]
 #   -k KROOT   unpacked kernel packages (see fetch-kernel.sh), containing lib/modules/KVER with modules.dep
 #   -g DIR     guest files: DIR/init.sh becomes /init, DIR/tests/*.sh go to /tests (not with -E)
 #   -o OUT     output archive; written to OUT.tmp.PID and renamed, so OUT is complete or absent
 #   -m MODS    modules to load at boot, in this order (each preceded by its dependencies; default below).
 #              Compressed modules (.ko.xz, .ko.zst) are stored decompressed: busybox's insmod takes plain ELF.
 #   -x PROG    a program to add, with every library it links and the loader (repeatable; same path in the guest)
-#   -R ROOT    programs (and /etc/mke2fs.conf) come from the root ROOT instead of the host: PROG names a path
+#   -D PATH    a data file or directory a program reads (alsa-lib's /usr/share/alsa), same path in the guest
+#   -R ROOT    programs, data (and /etc/mke2fs.conf) come from the root ROOT instead of the host: PROG names a path
 #              inside ROOT, and its libraries are resolved by ROOT's own loader
 #   -E NAME    an extra archive to append to a base one (the kernel unpacks concatenated archives in order):
 #              only the modules and programs, its module list in /etc/modules.d/NAME.list
@@ -16,13 +17,13 @@
 # Needs: busybox-static, kmod (modprobe), cpio, gzip or zstd, xz-utils.
 set -euo pipefail
 export PATH=$PATH:/usr/sbin:/sbin
-KROOT= ; GUEST= ; OUT= ; COMP=gzip ; EXTRA=() ; ROOT= ; PART=
+KROOT= ; GUEST= ; OUT= ; COMP=gzip ; EXTRA=() ; DATA=() ; ROOT= ; PART=
 MODS="virtio_mmio virtio_pci virtio_blk virtio_rng virtio_console crc32c_generic ext4"
-while getopts "k:g:o:m:x:z:R:E:" o; do case $o in
-  k) KROOT=$OPTARG;; g) GUEST=$OPTARG;; o) OUT=$OPTARG;; m) MODS=$OPTARG;; x) EXTRA+=("$OPTARG");; z) COMP=$OPTARG;;
+while getopts "k:g:o:m:x:z:R:E:D:" o; do case $o in
+  k) KROOT=$OPTARG;; g) GUEST=$OPTARG;; o) OUT=$OPTARG;; m) MODS=$OPTARG;; x) EXTRA+=("$OPTARG");; D) DATA+=("$OPTARG");; z) COMP=$OPTARG;;
   R) ROOT=$OPTARG;; E) PART=$OPTARG;;
-  *) sed -n 2,19p "$0" >&2; exit 2;; esac; done
-[ -n "$KROOT" ] && [ -n "$OUT" ] && { [ -n "$GUEST" ] || [ -n "$PART" ]; } || { sed -n 2,19p "$0" >&2; exit 2; }
+  *) sed -n 2,20p "$0" >&2; exit 2;; esac; done
+[ -n "$KROOT" ] && [ -n "$OUT" ] && { [ -n "$GUEST" ] || [ -n "$PART" ]; } || { sed -n 2,20p "$0" >&2; exit 2; }
 KROOT=$(cd "$KROOT" && pwd)
 KVER=$(ls -1 "$KROOT/lib/modules" | head -1)
 MODDIR=$KROOT/lib/modules/$KVER
@@ -83,6 +84,10 @@ add_bin() {
   done
 }
 for b in ${EXTRA[@]+"${EXTRA[@]}"}; do add_bin "$b"; done
+for d in ${DATA[@]+"${DATA[@]}"}; do
+  [ -e "$ROOT$d" ] || { echo "build-initramfs: no data $ROOT$d" >&2; exit 1; }
+  mkdir -p "$STAGE$(dirname "$d")"; cp -rL "$ROOT$d" "$STAGE$d"
+done
 if [ -z "$PART" ]; then
   [ -f "$ROOT/etc/mke2fs.conf" ] && cp "$ROOT/etc/mke2fs.conf" "$STAGE/etc/"
   echo "$KVER" > "$STAGE/etc/kver"
@@ -96,4 +101,4 @@ case $COMP in
   *) echo "build-initramfs: bad -z $COMP" >&2; exit 2;;
 esac
 mv "$OUT.tmp.$$" "$OUT"
-echo "build-initramfs: $OUT ($(du -h "$OUT" | cut -f1), $COMP) kver=$KVER modules: $(grep -c . "$LIST" || true)$([ ${#EXTRA[@]} -gt 0 ] && echo " programs: ${EXTRA[*]}")" >&2
+echo "build-initramfs: $OUT ($(du -h "$OUT" | cut -f1), $COMP) kver=$KVER modules: $(grep -c . "$LIST" || true)$([ ${#EXTRA[@]} -gt 0 ] && echo " programs: ${EXTRA[*]}")$([ ${#DATA[@]} -gt 0 ] && echo " data: ${DATA[*]}")" >&2
