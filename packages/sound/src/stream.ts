@@ -156,8 +156,13 @@ export class PcmStream {
     return PCM_TRANSITIONS[command].includes(this.current);
   }
 
-  /** SET_PARAMS, already validated against PCM_INFO and the state. */
+  /**
+   * SET_PARAMS, already validated against PCM_INFO and the state. Messages held from PREPARE were
+   * for the old parameters: they complete IO_ERR (Linux never sets parameters with messages
+   * pending; a guest that does would otherwise leave them where no command can reach them).
+   */
   setParams(params: PcmParams, features: number): void {
+    if (this.held > 0) this.flush(SoundStatus.IO_ERR);
     this.parameters = params;
     this.selected = features;
     this.current = 'set-params';
@@ -203,14 +208,14 @@ export class PcmStream {
   /** RELEASE (state already checked): every held message completes now, without frames. */
   release(): void {
     this.current = 'release';
-    this.flush(true);
+    this.flush(SoundStatus.OK);
     this.host.backend.release?.(this.info.id);
   }
 
   /** Device reset: held messages are dropped (the queues are gone), the stream is idle again. */
   reset(): void {
     const was = this.current;
-    this.flush(false);
+    this.flush(null);
     this.current = 'idle';
     this.parameters = null;
     this.selected = 0;
@@ -366,8 +371,8 @@ export class PcmStream {
     this.cancelXrun = null;
   }
 
-  /** Completes every held message without frames (`answerGuest`: write their status, else the queue drops them). */
-  private flush(answerGuest: boolean): void {
+  /** Completes every held message without frames, with `status` (null: a reset, the queue drops them unwritten). */
+  private flush(status: number | null): void {
     this.generation++;
     this.clearXrunTimer();
     const all = this.turn === null ? this.pending.splice(0) : [this.turn.xfer, ...this.pending.splice(0)];
@@ -376,8 +381,8 @@ export class PcmStream {
     this.dry = true;
     for (const x of all) {
       this.stats.flushed++;
-      if (answerGuest) {
-        answer(x.status, SoundStatus.OK, 0);
+      if (status !== null) {
+        answer(x.status, status, 0);
         x.served.complete(x.chain, x.status.written);
       } else {
         x.served.complete(x.chain, 0);

@@ -122,6 +122,16 @@ export class Harness {
     this.device.activate(this.ctx);
   }
 
+  /** A reset as DeviceSession does it: the queues retired first, then the device. */
+  resetDevice(): void {
+    for (let i = 0; i < this.queues.length; i++) {
+      const q = this.queues[i]!;
+      (this.queues as (Virtqueue | null)[])[i] = null;
+      q.reset();
+    }
+    this.device.reset();
+  }
+
   alloc(len: number): number {
     if (this.next + len + 16 > MEM) this.next = DATA_BASE;
     const a = this.next;
@@ -226,9 +236,19 @@ export class Harness {
       });
   }
 
-  /** SET_PARAMS, PREPARE, START for a stream with `params`; throws unless all OK. */
-  startStream(stream: number, params: Partial<SetParams> = {}): void {
-    for (const req of [setParams({ stream, ...params }), pcm(Request.PCM_PREPARE, stream), pcm(Request.PCM_START, stream)]) {
+  /** SET_PARAMS and PREPARE for a stream with `params`; throws unless both OK. */
+  prepareStream(stream: number, params: Partial<SetParams> = {}): void {
+    this.expectOk(stream, setParams({ stream, ...params }), pcm(Request.PCM_PREPARE, stream));
+  }
+
+  /** SET_PARAMS, PREPARE, START for a stream with `params` (START alone when `prepared`); throws unless all OK. */
+  startStream(stream: number, params: Partial<SetParams> = {}, prepared = false): void {
+    if (!prepared) this.prepareStream(stream, params);
+    this.expectOk(stream, pcm(Request.PCM_START, stream));
+  }
+
+  private expectOk(stream: number, ...requests: Uint8Array[]): void {
+    for (const req of requests) {
       const s = this.status(req);
       if (s !== 0x8000) throw new Error(`harness: stream ${stream}: status ${s.toString(16)}`);
     }
