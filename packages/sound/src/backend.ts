@@ -64,6 +64,56 @@ export interface SoundBackend {
 }
 
 /**
+ * One stream's end of a {@link routeStreams} backend: a sink (output: `write`) or a source
+ * (input: `read`), with the lifecycle hooks of {@link SoundBackend} for its stream alone.
+ * @example `const sink: PcmEndpoint = { write: (frames, done) => { chunks.push(frames); done(); } };`
+ */
+export interface PcmEndpoint {
+  /** Output: takes the frames (see {@link SoundBackend.write}). */
+  write?(frames: Uint8Array, done: (error?: unknown) => void): void;
+  /** Input: fills `into` (see {@link SoundBackend.read}). */
+  read?(into: Uint8Array, done: (error?: unknown) => void): void;
+  prepare?(params: PcmParams): void;
+  start?(): void;
+  stop?(): void;
+  release?(): void;
+  latencyBytes?(): number;
+}
+
+/**
+ * A backend made of one endpoint per stream (a WAV file for stream 0, a Node stream for 1, ...);
+ * a stream without one behaves as {@link nullBackend}'s, and so does an endpoint without the
+ * method its direction needs.
+ * @param endpoints - stream id to endpoint.
+ * @returns the backend.
+ * @example `new SoundDevice({ backend: routeStreams({ 0: await WavFileWriter.create('out.wav') }) })`
+ */
+export function routeStreams(endpoints: Readonly<Record<number, PcmEndpoint>>): SoundBackend {
+  const fallback = nullBackend();
+  const at = (stream: number): PcmEndpoint | undefined => (Object.prototype.hasOwnProperty.call(endpoints, stream) ? endpoints[stream] : undefined);
+  return {
+    write: (stream, frames, done) => {
+      const e = at(stream);
+      if (e?.write !== undefined) e.write(frames, done);
+      else fallback.write(stream, frames, done);
+    },
+    read: (stream, into, done) => {
+      const e = at(stream);
+      if (e?.read !== undefined) e.read(into, done);
+      else fallback.read(stream, into, done);
+    },
+    prepare: (stream, params) => {
+      fallback.prepare!(stream, params);
+      at(stream)?.prepare?.(params);
+    },
+    start: (stream) => at(stream)?.start?.(),
+    stop: (stream) => at(stream)?.stop?.(),
+    release: (stream) => at(stream)?.release?.(),
+    latencyBytes: (stream) => at(stream)?.latencyBytes?.() ?? 0,
+  };
+}
+
+/**
  * Discards playback and captures silence (the format's zero level: 0x80 for U8, 0 for signed
  * formats, the midpoint for unsigned ones), both at the stream's real rate (the device paces).
  * @example `new SoundDevice({ backend: nullBackend() })`

@@ -13,8 +13,8 @@ export { PcmStream, PcmState, PCM_TRANSITIONS } from './stream.js';
 export type { PcmCommand, PcmStateName, PcmStats } from './stream.js';
 export { VOLUME_MAX, frameBytes, validateLayout } from './layout.js';
 export type { ChmapLayout, JackLayout, SoundLayout, StreamLayout, ValidChmap, ValidControl, ValidJack, ValidLayout, ValidStream } from './layout.js';
-export { fillSilence, nullBackend, systemClock } from './backend.js';
-export type { PcmParams, SoundBackend, SoundClock } from './backend.js';
+export { fillSilence, nullBackend, routeStreams, systemClock } from './backend.js';
+export type { PcmEndpoint, PcmParams, SoundBackend, SoundClock } from './backend.js';
 export {
   CHMAP_MAX_SIZE,
   ChannelPosition,

@@ -243,7 +243,7 @@ describe('the PCM lifecycle (§5.14.6.6.1): every (state, command) pair', () => 
     const h = new Harness({
       backend: {
         write: (_s, _f, done) => done(),
-        read: (_s, into, done) => done(),
+        read: (_s, _into, done) => done(),
         prepare: (s, p) => calls.push(`prepare ${s} ${p.rate} ${p.channels} ${p.format}`),
         start: (s) => calls.push(`start ${s}`),
         stop: (s) => calls.push(`stop ${s}`),

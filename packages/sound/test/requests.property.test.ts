@@ -59,7 +59,7 @@ describe('control requests', () => {
         const h = new Harness({ packed, indirect, layout: { jacks: [{ remap: true }] } });
         for (const [req, len, cut] of reqs) {
           const before: PcmStateName[] = h.device.streams.map((s) => s.state);
-          let r = new Uint8Array(0);
+          let r: Uint8Array = new Uint8Array(0);
           allowlisted(() => {
             r = h.control(req, len, cutInto(len, cut));
           });
