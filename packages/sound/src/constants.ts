@@ -1,7 +1,7 @@
 /**
  * The numbers of virtio-snd (VIRTIO 1.2 §5.14): queues, the feature bit, request, event and status
  * codes (§5.14.6), PCM features, sample formats and frame rates (§5.14.6.6.2), channel positions
- * (§5.14.6.8.1), control element roles, types, access bits and event masks (§5.14.6.9), and the
+ * (§5.14.6.9.1), control element roles, types, access bits and event masks (§5.14.6.10), and the
  * sizes of the wire structures. One source for every number the device puts on the wire.
  * @module
  */
@@ -104,7 +104,7 @@ export const FORMAT_BITS: readonly number[] = [4, 8, 8, 8, 8, 16, 16, 24, 24, 24
 export const RATE_HZ: readonly number[] = [5512, 8000, 11025, 16000, 22050, 32000, 44100, 48000, 64000, 88200, 96000, 176400, 192000, 384000, 12000, 24000];
 
 /**
- * Channel positions (VIRTIO_SND_CHMAP_*, §5.14.6.8.1), by name.
+ * Channel positions (VIRTIO_SND_CHMAP_*, §5.14.6.9.1), by name.
  * @example `[ChannelPosition.FL, ChannelPosition.FR]`
  */
 export const ChannelPosition = {
@@ -117,7 +117,7 @@ export type ChannelPositionName = keyof typeof ChannelPosition;
 /** Most positions in a channel map (VIRTIO_SND_CHMAP_MAX_SIZE). */
 export const CHMAP_MAX_SIZE = 18;
 
-/** Control element roles (VIRTIO_SND_CTL_ROLE_*, §5.14.6.9.1). @example `ControlRole.VOLUME` */
+/** Control element roles (VIRTIO_SND_CTL_ROLE_*, §5.14.6.10.1). @example `ControlRole.VOLUME` */
 export const ControlRole = { UNDEFINED: 0, VOLUME: 1, MUTE: 2, GAIN: 3 } as const;
 /** Control element value types (VIRTIO_SND_CTL_TYPE_*). @example `ControlType.INTEGER` */
 export const ControlType = { BOOLEAN: 0, INTEGER: 1, INTEGER64: 2, ENUMERATED: 3, BYTES: 4, IEC958: 5 } as const;

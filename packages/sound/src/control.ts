@@ -1,7 +1,7 @@
 /**
  * The control queue's requests (VIRTIO 1.2 §5.14.6): item information (§5.14.6.1) for jacks,
  * streams, channel maps and control elements, JACK_REMAP (§5.14.6.4.2), the PCM commands
- * (§5.14.6.6) and the control element values (§5.14.6.9.2). Each request's size is checked
+ * (§5.14.6.6) and the control element values (§5.14.6.10.2). Each request's size is checked
  * against its structure before a field is read, each field against the layout, and every
  * answer is a status: BAD_MSG for a malformed request or a command out of order, NOT_SUPP for
  * parameters or operations the device does not offer. Nothing here throws on guest input.

@@ -1,7 +1,7 @@
 /**
  * {@link SoundDevice}: the virtio-snd device (VIRTIO 1.2 §5.14, device ID 25), independent of any
  * transport. controlq requests are answered at once (control.ts); eventq buffers carry jack,
- * PCM xrun and control events (§5.14.6.4.3, §5.14.6.7, §5.14.6.9.4), held in a bounded queue
+ * PCM xrun and control events (§5.14.6.5, §5.14.6.7, §5.14.6.10.4), held in a bounded queue
  * while the driver has posted none; txq and rxq messages go to their stream (stream.ts), which
  * paces them at the stream's rate against a {@link SoundBackend}. The guest cannot make it throw:
  * a malformed request gets a status, a broken ring DEVICE_NEEDS_RESET.

@@ -1,6 +1,6 @@
 /**
  * The device's layout: its PCM streams (§5.14.6.6.2, what PCM_INFO reports), jacks (§5.14.6.4.1),
- * channel maps (§5.14.6.8.1) and control elements (§5.14.6.9.1, a volume and a mute switch per
+ * channel maps (§5.14.6.9.1) and control elements (§5.14.6.10.1, a volume and a mute switch per
  * stream), from a plain description checked once ({@link validateLayout}). Defaults are
  * vhost-device-sound's: one output and one input stream, U8/S16/S24/S32 at 8 to 48 kHz, one to six
  * channels, no jack, one stereo channel map for the output; we add EVT_XRUNS and the controls.

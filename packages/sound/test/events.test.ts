@@ -1,5 +1,5 @@
 /**
- * The event queue (VIRTIO 1.2 §5.14.6.4.3, §5.14.6.7, §5.14.6.9.4): jack events from the host,
+ * The event queue (VIRTIO 1.2 §5.14.6.5, §5.14.6.7, §5.14.6.10.4): jack events from the host,
  * one event per buffer, events waiting in a bounded queue while the driver has posted no buffer
  * (the oldest dropped and counted past it), short buffers returned empty, nothing before the
  * driver runs or after a reset.

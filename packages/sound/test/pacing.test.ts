@@ -129,7 +129,7 @@ describe('playback pacing', () => {
 });
 
 describe('capture pacing', () => {
-  it('a 10 s capture completes in 10 s (within 1 %), with exactly the backend\'s frames', () => {
+  it('a 10 s capture completes in 10 s (within 1 %), with exactly the frames of the backend', () => {
     const backend = new Recorder();
     const h = new Harness({ backend });
     const total = 48000 * 4 * 10;
