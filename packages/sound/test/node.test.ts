@@ -230,12 +230,15 @@ describe('ReadableSource', () => {
     const input = new PassThrough({ highWaterMark: 4096 });
     const data = clip(PERIOD * 6, 11);
     let written = 0;
-    const produce = () => {
+    const produce = (): void => {
       // a producer that respects back-pressure
       while (written < data.length) {
         const ok = input.write(data.subarray(written, written + 1000));
         written = Math.min(data.length, written + 1000);
-        if (!ok) return input.once('drain', produce);
+        if (!ok) {
+          input.once('drain', produce);
+          return;
+        }
       }
       input.end();
     };
