@@ -54,7 +54,7 @@ export const JackFeature = { REMAP: 0 } as const;
 
 /** PCM stream feature bits (VIRTIO_SND_PCM_F_*, §5.14.6.6.2). @example `1 << PcmFeature.EVT_XRUNS` */
 export const PcmFeature = { SHMEM_HOST: 0, SHMEM_GUEST: 1, MSG_POLLING: 2, EVT_SHMEM_PERIODS: 3, EVT_XRUNS: 4 } as const;
-/** The PCM feature bits the spec defines. */
+/** The PCM feature bits the spec defines. @example `(features & ~PCM_FEATURES_DEFINED) !== 0 // undefined bits` */
 export const PCM_FEATURES_DEFINED = 0x1f;
 
 /**
@@ -94,6 +94,7 @@ export type FormatName = keyof typeof Format;
 /**
  * Physical bits per sample of each format, indexed by its code (IMA ADPCM is 4 bits a sample:
  * a frame's size in bytes is then `channels / 2`).
+ * @example `FORMAT_BITS[Format.S24_3] // 24`
  */
 export const FORMAT_BITS: readonly number[] = [4, 8, 8, 8, 8, 16, 16, 24, 24, 24, 24, 24, 24, 32, 32, 32, 32, 32, 32, 32, 64, 8, 16, 32, 32];
 
@@ -114,7 +115,7 @@ export const ChannelPosition = {
 } as const;
 /** A position's name: a key of {@link ChannelPosition}. @example `const p: ChannelPositionName = 'FL';` */
 export type ChannelPositionName = keyof typeof ChannelPosition;
-/** Most positions in a channel map (VIRTIO_SND_CHMAP_MAX_SIZE). */
+/** Most positions in a channel map (VIRTIO_SND_CHMAP_MAX_SIZE). @example `positions.length <= CHMAP_MAX_SIZE` */
 export const CHMAP_MAX_SIZE = 18;
 
 /** Control element roles (VIRTIO_SND_CTL_ROLE_*, §5.14.6.10.1). @example `ControlRole.VOLUME` */

@@ -77,7 +77,7 @@ export interface SoundLayout {
   readonly controls?: boolean;
 }
 
-/** A stream as the device serves it. */
+/** A stream as the device serves it. @example `device.layout.streams[0].channelsMax` */
 export interface ValidStream {
   readonly id: number;
   readonly direction: DirectionValue;
@@ -94,7 +94,7 @@ export interface ValidStream {
   readonly maxBufferBytes: number;
 }
 
-/** A jack as the device serves it (connected and defconf change at run time). */
+/** A jack as the device serves it (connected and defconf change at run time). @example `device.layout.jacks[0].connected` */
 export interface ValidJack {
   readonly hdaFnNid: number;
   readonly features: number;
@@ -103,14 +103,14 @@ export interface ValidJack {
   connected: boolean;
 }
 
-/** A channel map as the device serves it. */
+/** A channel map as the device serves it. @example `device.layout.chmaps[0].positions // [3, 4]: FL, FR` */
 export interface ValidChmap {
   readonly hdaFnNid: number;
   readonly direction: DirectionValue;
   readonly positions: readonly number[];
 }
 
-/** A control element as the device serves it. */
+/** A control element as the device serves it. @example `device.layout.controls[0].value // the playback volume` */
 export interface ValidControl {
   readonly id: number;
   /** The stream it acts on. */
@@ -129,7 +129,7 @@ export interface ValidControl {
   value: number;
 }
 
-/** A checked layout. */
+/** A checked layout. @example `const { streams, jacks, chmaps, controls } = validateLayout({});` */
 export interface ValidLayout {
   readonly streams: readonly ValidStream[];
   readonly jacks: readonly ValidJack[];
@@ -137,7 +137,7 @@ export interface ValidLayout {
   readonly controls: readonly ValidControl[];
 }
 
-/** Volume controls' range. */
+/** The top of a volume control's range (0 to it, step 1). @example `device.setControl(0, VOLUME_MAX)` */
 export const VOLUME_MAX = 100;
 
 const DEFAULT_FORMATS: readonly FormatName[] = ['U8', 'S16', 'S24', 'S32'];
@@ -171,7 +171,13 @@ function list<T>(v: readonly T[] | undefined, label: string, dflt: readonly T[])
   return v;
 }
 
-/** Bytes of one frame of `channels` channels in format `format` (IMA ADPCM: half a byte a sample, rounded up). */
+/**
+ * Bytes of one frame of `channels` channels in format `format` (IMA ADPCM: half a byte a sample, rounded up).
+ * @param format - a VIRTIO_SND_PCM_FMT_* code.
+ * @param channels - channels per frame.
+ * @returns the frame's size in bytes.
+ * @example `frameBytes(Format.S16, 2) // 4`
+ */
 export function frameBytes(format: number, channels: number): number {
   return Math.ceil((FORMAT_BITS[format]! * channels) / 8);
 }

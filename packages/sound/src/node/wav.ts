@@ -22,7 +22,7 @@ const WAV_FORMATS: ReadonlyMap<number, { tag: number; bits: number }> = new Map(
   [Format.FLOAT64, { tag: 3, bits: 64 }],
 ]);
 
-/** Bytes of the canonical header (RIFF, WAVE, a 16-byte fmt chunk, the data chunk header). */
+/** Bytes of the canonical header (RIFF, WAVE, a 16-byte fmt chunk, the data chunk header). @example `file.subarray(WAV_HEADER_SIZE) // the frames` */
 export const WAV_HEADER_SIZE = 44;
 
 /**
@@ -155,7 +155,7 @@ export class WavFileWriter implements PcmEndpoint {
   }
 }
 
-/** What a WAV file's `fmt ` chunk says, as virtio-snd values. */
+/** What a WAV file's `fmt ` chunk says, as virtio-snd values. @example `const { format, rate, channels } = clip.wav;` */
 export interface WavFormat {
   /** VIRTIO_SND_PCM_FMT_* code. */
   readonly format: number;
