@@ -186,11 +186,12 @@ export interface SoundClock {
   setTimer(ms: number, fn: () => void): () => void;
 }
 
-/** The runtime's clock: `performance.now()` and `setTimeout`, as browsers and Node have them. @example `new SoundDevice({ clock: systemClock })` */
+/** The runtime's clock: `performance.now()` and `setTimeout` (rounded up to whole milliseconds), as browsers and Node have them. @example `new SoundDevice({ clock: systemClock })` */
 export const systemClock: SoundClock = {
   now: () => performance.now(),
   setTimer: (ms, fn) => {
-    const t = setTimeout(fn, ms);
+    // whole milliseconds, rounded up: a timer never fires before its time
+    const t = setTimeout(fn, Math.ceil(ms));
     return () => clearTimeout(t);
   },
 };

@@ -283,6 +283,12 @@ export class PcmStream {
   private elapse(t: Turn): void {
     if (this.turn !== t) return;
     t.cancel = null;
+    // a timer that fired early (a coarse clock): never complete before the frames' time
+    const early = t.due - this.host.clock.now();
+    if (early > 0) {
+      t.cancel = this.host.clock.setTimer(Math.max(early, 1), () => this.elapse(t));
+      return;
+    }
     t.elapsed = true;
     if (t.xfer.into !== null && !t.asked) {
       t.asked = true;

@@ -6,7 +6,7 @@
  * everything held; a slow backend holds buffers (back-pressure); malformed messages get IO_ERR.
  */
 import { describe, expect, it } from '@jest/globals';
-import { Event, PcmState, Request, SoundQueue, SoundStatus, isSoundError } from '@vmv/sound';
+import { Event, PcmState, Request, SoundQueue, SoundStatus, isSoundError, systemClock } from '@vmv/sound';
 import type { SoundBackend, SoundError } from '@vmv/sound';
 import { FakeClock, Harness, clip, pcm, setParams } from './support/harness';
 
@@ -423,5 +423,31 @@ describe('SET_PARAMS with messages held', () => {
     expect(h.status(setParams({ rate: 6 }))).toBe(OK);
     expect(h.completed(TX).map((c) => [c.status, c.len])).toEqual([[IO_ERR, 8]]);
     expect(h.device.stream(0).held).toBe(0);
+  });
+});
+
+describe('the clock', () => {
+  it('a timer that fires before its time does not complete the buffer early: it waits for the rest', () => {
+    const clock = new FakeClock();
+    // a coarse clock: timers in whole milliseconds, rounded down (10.4 ms fire at 10)
+    const coarse = { now: () => clock.now(), setTimer: (ms: number, fn: () => void) => clock.setTimer(Math.floor(ms), fn) };
+    const h = new Harness({ clock: coarse as unknown as FakeClock });
+    h.startStream(0, { rate: 6 }); // 44.1 kHz: 1920 bytes are 10.88 ms
+    h.tx(0, clip(PERIOD));
+    h.kick(TX);
+    clock.advance(10.8); // the timer (floored to 10 ms) has fired: the buffer must wait
+    expect(h.completed(TX)).toEqual([]);
+    clock.advance(0.2);
+    expect(h.completed(TX).length).toBe(1);
+  });
+
+  it('systemClock: real timers, never early', async () => {
+    const t0 = systemClock.now();
+    const fired = await new Promise<number>((resolve) => systemClock.setTimer(5.2, () => resolve(systemClock.now())));
+    expect(fired - t0).toBeGreaterThanOrEqual(5.2);
+    let ran = false;
+    systemClock.setTimer(1, () => (ran = true))();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(ran).toBe(false);
   });
 });
