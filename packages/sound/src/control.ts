@@ -26,7 +26,6 @@ export interface ControlHost {
 }
 
 const { OK, BAD_MSG, NOT_SUPP } = SoundStatus;
-const encoder = new TextEncoder();
 
 /**
  * Serves one control request: reads it from `r`, writes the response into `w` (at least 4 bytes).
@@ -193,9 +192,9 @@ function writeControlInfo(w: Writer, c: ValidControl): void {
   w.writeU32(c.access);
   w.writeU32(c.count);
   w.writeU32(c.index);
-  const name = encoder.encode(c.name);
-  w.write(name);
-  w.fill(Size.CTL_NAME - name.length);
+  // ASCII (the layout's own names), 0-terminated within 44 bytes; no TextEncoder: it is not an ES built-in
+  for (let i = 0; i < c.name.length; i++) w.writeU8(c.name.charCodeAt(i) & 0x7f);
+  w.fill(Size.CTL_NAME - c.name.length);
   w.fill(4); // the union is 8-aligned
   w.writeU32(c.min);
   w.writeU32(c.max);
