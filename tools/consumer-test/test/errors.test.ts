@@ -26,6 +26,7 @@ const CONVENTION: Record<string, { prefix: string; base: string; names: string; 
   '@vmv/input': { prefix: 'Input', base: 'InputError', names: 'INPUT_ERROR_NAMES', guard: 'isInputError' },
   '@vmv/block': { prefix: 'Block', base: 'BlockError', names: 'BLOCK_ERROR_NAMES', guard: 'isBlockError' },
   '@vmv/rng': { prefix: 'Rng', base: 'RngError', names: 'RNG_ERROR_NAMES', guard: 'isRngError' },
+  '@vmv/sound': { prefix: 'Sound', base: 'SoundError', names: 'SOUND_ERROR_NAMES', guard: 'isSoundError' },
   '@vmv/transport-mmio': { prefix: 'TransportMmio', base: 'TransportMmioError', names: 'TRANSPORT_MMIO_ERROR_NAMES', guard: 'isTransportMmioError' },
   '@vmv/sys': { prefix: 'Sys', base: 'SysError', names: 'SYS_ERROR_NAMES', guard: 'isSysError' },
   '@vmv/vhost-user': { prefix: 'VhostUser', base: 'VhostUserError', names: 'VHOST_USER_ERROR_NAMES', guard: 'isVhostUserError' },

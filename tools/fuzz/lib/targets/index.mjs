@@ -11,6 +11,7 @@ export const TARGETS = {
   console: async () => (await import('./console.mjs')).consoleTarget,
   vsock: async () => (await import('./vsock.mjs')).vsockTarget,
   scsi: async () => (await import('./scsi.mjs')).scsiTarget,
+  sound: async () => (await import('./sound.mjs')).soundTarget,
 };
 
 export async function loadTarget(name) {

@@ -1,0 +1,176 @@
+/**
+ * The daemon in process (runCli) driven by @vmv/vhost-user's frontend as QEMU's vhost-user-snd-pci
+ * drives it: guest RAM in a memfd, the four rings split, kicks and calls over eventfds, the config
+ * read with GET_CONFIG. `--backend wav`: a clip played by the guest (SET_PARAMS, PREPARE, periods
+ * queued ahead, START, refilled as they complete, STOP, RELEASE) lands in the --output file, its
+ * data chunk byte for byte the clip, and it took no less than the clip's length; an --input file
+ * reaches the guest's capture buffers byte for byte. At stop each stream logs what it carried.
+ */
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SharedGuestMemory, VhostUserFrontend, type FrontendVring } from '@vmv/vhost-user/frontend';
+import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
+import type { DaemonIo } from '@vmv/vhost-user/daemon';
+import { Format, Request, SoundStatus } from '@vmv/sound';
+import { wavHeader } from '@vmv/sound/node';
+import { runCli } from '@vmv/vhost-user-sound';
+
+const VERSION_1 = 1n << 32n;
+const EVENT_IDX = 1n << 29n;
+const HANG_MS = 20_000;
+const PERIOD = 1920; // 10 ms of stereo S16 at 48 kHz
+
+const dir = mkdtempSync(join(tmpdir(), 'vmv-vus-'));
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  while (cleanups.length > 0) {
+    try {
+      cleanups.pop()!();
+    } catch {
+      // already released
+    }
+  }
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const u32s = (...v: number[]) => new Uint8Array(new Uint32Array(v).buffer);
+
+function start(argv: string[]) {
+  let errText = '';
+  const stops: (() => void)[] = [];
+  const io: DaemonIo = { out: () => undefined, err: (t) => void (errText += t), onSignal: (s, h) => { if (s === 'SIGTERM') stops.push(h); }, offSignal: () => undefined, exit: () => undefined };
+  const code = runCli(argv, io);
+  return { code, stop: () => stops.forEach((h) => h()), err: () => errText };
+}
+
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + HANG_MS;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+/** Connects as QEMU's vhost-user-snd does: four split rings with EVENT_IDX, the config read. */
+async function connect(socket: string) {
+  const fe = VhostUserFrontend.connect(socket, { replyTimeoutMs: HANG_MS });
+  cleanups.push(() => fe.close());
+  const ram = SharedGuestMemory.create(2 << 20, { name: 'vus-test' });
+  cleanups.push(() => ram.close());
+  const offered = await fe.getFeatures();
+  expect(offered & (VERSION_1 | EVENT_IDX)).toBe(VERSION_1 | EVENT_IDX);
+  await fe.setOwner();
+  const protocol = await fe.getProtocolFeatures();
+  await fe.setProtocolFeatures(protocol & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG]));
+  expect(await fe.getQueueNum()).toBe(4);
+  await fe.setFeatures(offered & (VERSION_1 | EVENT_IDX | (1n << 30n) | 1n)); // and VIRTIO_SND_F_CTLS
+  await fe.setMemTable(ram);
+  const used: { len: number; token: number }[][] = [[], [], [], []];
+  const rings: FrontendVring<number>[] = [];
+  for (let i = 0; i < 4; i++) {
+    rings.push(await fe.setupVring<number>(i, { memory: ram, size: 64, address: 0x1_0000 + i * 0x4000, eventIdx: true, onCall: (r) => { for (let u = r.driver.getBuf(); u; u = r.driver.getBuf()) used[i]!.push({ len: u.len, token: u.token }); } }));
+  }
+  let next = 0x4_0000;
+  const put = (bytes: Uint8Array) => {
+    const addr = next;
+    next = next + bytes.length + 64 > (2 << 20) - 0x1000 ? 0x4_0000 : next + bytes.length + 64;
+    ram.memory.write(addr, bytes);
+    return { addr, len: bytes.length };
+  };
+  let tokens = 0;
+  /** A control request; resolves with the response's status. */
+  const control = async (req: Uint8Array) => {
+    const resp = put(new Uint8Array(4));
+    const token = tokens++;
+    rings[0]!.driver.add([put(req)], [resp], token);
+    rings[0]!.kick();
+    await waitFor(() => used[0]!.some((u) => u.token === token), 'the control response');
+    return ram.memory.readU32(resp.addr);
+  };
+  return { fe, ram, rings, used, put, control, config: () => fe.getConfig(0, 16), next: () => tokens++ };
+}
+
+function setParams(stream: number): Uint8Array {
+  return new Uint8Array([...u32s(Request.PCM_SET_PARAMS, stream, 4 * PERIOD, PERIOD, 1 << 4), 2, 5, 7, 0]);
+}
+
+describe('vmv-vhost-user-sound', () => {
+  it('--backend wav: a clip played by the guest is the --output file\'s data chunk, byte for byte, at the real rate', async () => {
+    const out = join(dir, 'played.wav');
+    const p = join(dir, 'play.sock');
+    const d = start(['--socket', p, '--backend', 'wav', '--output', out]);
+    await waitFor(() => existsSync(p), 'the socket');
+    const g = await connect(p);
+    expect(Array.from(new Uint32Array((await g.config()).slice().buffer))).toEqual([0, 2, 1, 4]);
+    for (const req of [setParams(0), u32s(Request.PCM_PREPARE, 0)]) expect(await g.control(req)).toBe(SoundStatus.OK);
+    const clip = randomBytes(30 * PERIOD); // 300 ms
+    let sent = 0;
+    const send = () => {
+      g.rings[2]!.driver.add([g.put(u32s(0)), g.put(clip.subarray(sent, sent + PERIOD))], [g.put(new Uint8Array(8))], g.next());
+      sent += PERIOD;
+      g.rings[2]!.kick();
+    };
+    for (let i = 0; i < 4; i++) send();
+    const t0 = Date.now();
+    expect(await g.control(u32s(Request.PCM_START, 0))).toBe(SoundStatus.OK);
+    let done = 0;
+    await waitFor(() => {
+      for (const u of g.used[2]!.splice(0)) {
+        expect(u.len).toBe(8);
+        done++;
+        if (sent < clip.length) send();
+      }
+      return done === 30;
+    }, 'the clip to play');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(290); // never faster than real time (slower is allowed: a busy machine)
+    for (const req of [u32s(Request.PCM_STOP, 0), u32s(Request.PCM_RELEASE, 0)]) expect(await g.control(req)).toBe(SoundStatus.OK);
+    d.stop();
+    expect(await d.code).toBe(0);
+    const file = readFileSync(out);
+    expect(file.subarray(0, 44).equals(Buffer.from(wavHeader(Format.S16, 48000, 2, clip.length)))).toBe(true);
+    expect(file.subarray(44).equals(clip)).toBe(true);
+    expect(d.err()).toMatch(/stream 0 \(output\): 57600 bytes in 30 buffers, 0 xruns, 0 I\/O errors/);
+  });
+
+  it('--backend wav: an --input file reaches the guest\'s capture byte for byte', async () => {
+    const clip = randomBytes(6 * PERIOD);
+    const input = join(dir, 'clip.wav');
+    writeFileSync(input, Buffer.concat([wavHeader(Format.S16, 48000, 2, clip.length), clip]));
+    const p = join(dir, 'capture.sock');
+    const d = start(['--socket', p, '--backend', 'wav', '--input', input]);
+    await waitFor(() => existsSync(p), 'the socket');
+    const g = await connect(p);
+    for (const req of [setParams(1), u32s(Request.PCM_PREPARE, 1)]) expect(await g.control(req)).toBe(SoundStatus.OK);
+    const bufs: { addr: number; token: number }[] = [];
+    const post = () => {
+      const frames = g.put(new Uint8Array(PERIOD));
+      const token = g.next();
+      g.rings[3]!.driver.add([g.put(u32s(1))], [frames, g.put(new Uint8Array(8))], token);
+      bufs.push({ addr: frames.addr, token });
+      g.rings[3]!.kick();
+    };
+    for (let i = 0; i < 4; i++) post();
+    expect(await g.control(u32s(Request.PCM_START, 1))).toBe(SoundStatus.OK);
+    const got: Buffer[] = [];
+    await waitFor(() => {
+      for (const u of g.used[3]!.splice(0)) {
+        expect(u.len).toBe(PERIOD + 8);
+        const b = bufs.find((x) => x.token === u.token)!;
+        const frames = new Uint8Array(PERIOD);
+        g.ram.memory.read(b.addr, frames);
+        got.push(Buffer.from(frames));
+        if (got.length + 3 < 6) post();
+      }
+      return got.length === 6;
+    }, 'the capture');
+    expect(Buffer.concat(got).equals(clip)).toBe(true);
+    for (const req of [u32s(Request.PCM_STOP, 1), u32s(Request.PCM_RELEASE, 1)]) expect(await g.control(req)).toBe(SoundStatus.OK);
+    d.stop();
+    expect(await d.code).toBe(0);
+    expect(d.err()).toMatch(/stream 1 \(input\): 11520 bytes in 6 buffers/);
+  });
+});
