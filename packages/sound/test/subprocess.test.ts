@@ -2,8 +2,8 @@
  * `aplay` and `arecord` as stream endpoints, driven here through ALSA's own plugins instead of a
  * sound card: playback into the `file` plugin (raw frames written to a file, the null PCM behind),
  * capture from its `infile` (a known clip). The guest's frames come out of aplay byte for byte, and
- * the clip reaches the guest's capture buffers byte for byte. Skipped where alsa-utils is not
- * installed (Debian: apt-get install alsa-utils).
+ * the clip reaches the guest's capture buffers byte for byte. alsa-utils is installed first
+ * (tools/scripts/ensure-apt.sh, as root: CI); skipped only where it is missing and cannot be.
  */
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +14,7 @@ import { Format, Request, SoundQueue, SoundStatus, routeStreams } from '@vmv/sou
 import { CaptureProcess, PlaybackProcess, alsaArgs } from '@vmv/sound/node';
 import { Harness, clip, pcm } from './support/harness';
 
+spawnSync('bash', [join(__dirname, '..', '..', '..', 'tools', 'scripts', 'ensure-apt.sh'), 'alsa-utils=aplay', 'alsa-utils=arecord'], { stdio: 'inherit' });
 const hasAlsa = spawnSync('aplay', ['--version']).status === 0 && spawnSync('arecord', ['--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'vmv-sound-alsa-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

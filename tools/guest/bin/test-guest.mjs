@@ -21,7 +21,7 @@ import { scsiLunsCheck } from '../lib/scsi.mjs';
 import { scsiCommandsCheck } from '../lib/scsi-commands.mjs';
 import { scsiDiskCheck } from '../lib/scsi-disk.mjs';
 import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
-import { soundOracleCheck } from '../lib/sound.mjs';
+import { soundOracleCheck, soundPcmCheck } from '../lib/sound.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -138,10 +138,12 @@ const SUITES = [
       [`${img.platform.name}/scsi/hotplug`, () => scsiHotplugCheck(img, hooks)]],
   },
   {
-    // virtio-snd (trixie: Debian 12 has no virtio_snd): QEMU's own virtio-sound-pci with a wav audiodev, the oracle
+    // virtio-snd (trixie: Debian 12 has no virtio_snd): QEMU's own virtio-sound-pci with a wav audiodev (the oracle), and
+    // vmv-vhost-user-sound behind vhost-user-snd-pci: playback and capture byte for byte
     device: 'sound',
     platforms: ['trixie'],
-    tests: (img, hooks) => [[`${img.platform.name}/sound/oracle`, () => soundOracleCheck(img, hooks)]],
+    tests: (img, hooks) => [[`${img.platform.name}/sound/oracle`, () => soundOracleCheck(img, hooks)],
+      [`${img.platform.name}/sound/pcm`, () => soundPcmCheck(img, hooks)]],
   },
 ];
 

@@ -3,11 +3,21 @@
 //                 random frames with aplay; the WAV file QEMU wrote holds exactly the clip (the clip found whole, in
 //                 order, with only silence around it). How long aplay took is reported, not checked: QEMU's pacing
 //                 is not under test. What our device will be held to, shown on QEMU's.
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+//   sound/pcm     vmv-vhost-user-sound (--backend wav) behind QEMU's vhost-user-snd-pci: the guest plays a 5 s clip
+//                 (S16_LE, 48 kHz, stereo); the daemon's WAV output's data chunk is the clip byte for byte, then only
+//                 the silence ALSA plays while aplay drains (QEMU's own device gets the same: sound/oracle); how long
+//                 aplay took is reported (pacing is checked by @vmv/sound's tests on a fake clock and by the daemon's
+//                 process test, not on a guest's clock under TCG); then the guest records 2 s with arecord while the
+//                 daemon plays a WAV file of random frames into its input: the guest's bytes are the file's.
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCheck } from './checks.mjs';
+import { REPO_ROOT } from './util.mjs';
+
+/** The daemon (built: packages/vhost-user-sound/dist). */
+export const SOUND_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-sound', 'dist', 'cjs', 'bin.js');
 
 /** The sound core and the driver, dependencies first (modules.dep of trixie's kernel). */
 export const SOUND_MODULES = ['soundcore', 'snd', 'snd-timer', 'snd-pcm', 'virtio_snd'];
@@ -72,6 +82,74 @@ export function soundOracleCheck(img, hooks = {}) {
       const took = Number(v['sound.play.t1']) - Number(v['sound.play.t0']);
       summary = `aplay -l: ${v['sound.cards']} card(s); ${clipLen} bytes (${secs} s S16_LE 48 kHz stereo) played in ${took.toFixed(2)} s; `
         + `QEMU's WAV: ${out.data.length} bytes, the clip at byte ${found?.at}, silence around it: ${found?.silentAround}`;
+      return e;
+    },
+    summary: () => summary,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  });
+}
+
+/** A canonical 44-byte-header PCM WAV file. */
+function wavFile(data, { rate, channels, bits }) {
+  const h = Buffer.alloc(44);
+  h.write('RIFF', 0, 'latin1');
+  h.writeUInt32LE(36 + data.length, 4);
+  h.write('WAVEfmt ', 8, 'latin1');
+  h.writeUInt32LE(16, 16);
+  h.writeUInt16LE(1, 20);
+  h.writeUInt16LE(channels, 22);
+  h.writeUInt32LE(rate, 24);
+  h.writeUInt32LE(rate * channels * bits / 8, 28);
+  h.writeUInt16LE(channels * bits / 8, 32);
+  h.writeUInt16LE(bits, 34);
+  h.write('data', 36, 'latin1');
+  h.writeUInt32LE(data.length, 40);
+  return Buffer.concat([h, data]);
+}
+
+/**
+ * sound/pcm: see the header.
+ * @param {object} img  a guest image (ensureGuestImage)
+ * @param {object} hooks  log, onConsoleLine
+ */
+export function soundPcmCheck(img, hooks = {}) {
+  const name = `${img.platform.name}/sound/pcm`;
+  const dir = mkdtempSync(join(tmpdir(), 'vmv-sound-'));
+  const output = join(dir, 'played.wav');
+  const input = join(dir, 'clip.wav');
+  const secs = 5;
+  const capFrames = 2 * 48000;
+  const capture = randomBytes(capFrames * 4);
+  writeFileSync(input, wavFile(capture, { rate: 48000, channels: 2, bits: 16 }));
+  let summary = '';
+  return runCheck(name, img, {
+    ...hooks,
+    modules: SOUND_MODULES, packages: ['alsa-utils'], programs: ['aplay', 'arecord'], data: ['/usr/share/alsa'],
+    devices: [{
+      name: 'vmv-sound',
+      argv: ({ socket }) => [process.execPath, SOUND_DAEMON_BIN, '--socket', socket, '--backend', 'wav', '--output', output, '--input', input],
+      // controls=on: QEMU sizes the config for VIRTIO_SND_F_CTLS, which the daemon offers (off, the driver reads the
+      // controls count past the config space and fails its probe)
+      qemuDevice: (c) => `vhost-user-snd-pci,chardev=${c},controls=on`,
+    }],
+    tests: ['sound'], cmdline: ['sound.rate=48000', 'sound.channels=2', 'sound.format=S16_LE', `sound.secs=${secs}`, `sound.capture-frames=${capFrames}`],
+    timeoutMs: 300_000,
+    verify(r) {
+      const v = r.values;
+      if (v['sound.done'] !== '1') return ['the guest did not finish'];
+      const e = [];
+      const out = parseWav(readFileSync(output));
+      if (`${out.format}/${out.channels}/${out.rate}/${out.bits}` !== '1/2/48000/16') e.push(`the daemon's WAV format ${JSON.stringify({ ...out, data: undefined })}`);
+      const clipLen = Number(v['sound.clip.bytes']);
+      if (out.data.length < clipLen) e.push(`the daemon's WAV data chunk holds ${out.data.length} bytes; the guest played ${clipLen}`);
+      if (md5(out.data.subarray(0, clipLen)) !== v['sound.clip.md5']) e.push(`the daemon's WAV data (md5 ${md5(out.data.subarray(0, clipLen))}) does not start with the guest's clip (md5 ${v['sound.clip.md5']})`);
+      if (!out.data.subarray(clipLen).every((x) => x === 0)) e.push(`after the clip the daemon's WAV holds more than silence (${out.data.length - clipLen} bytes)`);
+      const took = Number(v['sound.play.t1']) - Number(v['sound.play.t0']);
+      if (v['sound.capture.bytes'] !== String(capture.length)) e.push(`the guest captured ${v['sound.capture.bytes']} bytes, wanted ${capture.length}`);
+      if (v['sound.capture.md5'] !== md5(capture)) e.push(`the guest's capture (md5 ${v['sound.capture.md5']}) is not the host's clip (md5 ${md5(capture)})`);
+      summary = `playback: ${clipLen} bytes (${secs} s S16_LE 48 kHz stereo), aplay ${took.toFixed(2)} s, the WAV data chunk the clip byte for byte `
+        + `then ${out.data.length - clipLen} bytes of silence; `
+        + `capture: ${capture.length} bytes (2 s) byte for byte`;
       return e;
     },
     summary: () => summary,

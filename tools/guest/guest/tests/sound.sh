@@ -1,6 +1,7 @@
 # virtio-snd playback: the cards and PCMs the driver found (aplay -l), then a clip of random frames played with aplay
 # to the first playback PCM as raw data (sound.rate=, sound.channels=, sound.format=, sound.secs=): its md5 and the
-# wall time aplay took (uptime, 10 ms resolution), for the host to find the same bytes in its output at the right pace.
+# wall time aplay took (uptime, 10 ms resolution), for the host to find the same bytes in its output at the right pace;
+# then, with sound.capture-frames=N, N frames captured with arecord from the first capture PCM (their md5).
 . /tests/lib.sh
 i=0; while [ ! -e /dev/snd/pcmC0D0p ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e /dev/snd/pcmC0D0p ] || die "no playback PCM: $(ls /dev/snd 2>&1)"
@@ -17,4 +18,12 @@ aplay -q -D hw:0,0 -t raw -f "$fmt" -r "$rate" -c "$ch" /tmp/clip || die "aplay 
 t1=$(cut -d' ' -f1 /proc/uptime)
 val sound.play.t0 "$t0"
 val sound.play.t1 "$t1"
+# capture (sound.capture-frames=N): N frames from the first capture PCM, raw, their md5
+cap=$(arg sound.capture-frames 0)
+if [ "$cap" != 0 ]; then
+  [ -e /dev/snd/pcmC0D0c ] || die "no capture PCM: $(ls /dev/snd 2>&1)"
+  arecord -q -D hw:0,0 -t raw -f "$fmt" -r "$rate" -c "$ch" -s "$cap" /tmp/cap || die "arecord failed"
+  val sound.capture.bytes "$(wc -c < /tmp/cap)"
+  val sound.capture.md5 "$(md5 < /tmp/cap)"
+fi
 val sound.done 1
