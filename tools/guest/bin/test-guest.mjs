@@ -21,7 +21,7 @@ import { scsiLunsCheck } from '../lib/scsi.mjs';
 import { scsiCommandsCheck } from '../lib/scsi-commands.mjs';
 import { scsiDiskCheck } from '../lib/scsi-disk.mjs';
 import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
-import { soundOracleCheck, soundPcmCheck } from '../lib/sound.mjs';
+import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -143,7 +143,8 @@ const SUITES = [
     device: 'sound',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/sound/oracle`, () => soundOracleCheck(img, hooks)],
-      [`${img.platform.name}/sound/pcm`, () => soundPcmCheck(img, hooks)]],
+      [`${img.platform.name}/sound/pcm`, () => soundPcmCheck(img, hooks)],
+      [`${img.platform.name}/sound/streams`, () => soundStreamsCheck(img, hooks)]],
   },
 ];
 

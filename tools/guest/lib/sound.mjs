@@ -9,6 +9,13 @@
 //                 aplay took is reported (pacing is checked by @vmv/sound's tests on a fake clock and by the daemon's
 //                 process test, not on a guest's clock under TCG); then the guest records 2 s with arecord while the
 //                 daemon plays a WAV file of random frames into its input: the guest's bytes are the file's.
+//   sound/streams a layout of three streams (--layout: output S16_LE 48 kHz stereo and input on PCM device 0, output
+//                 S32_LE 44.1 kHz mono on device 1; controls): aplay -l, arecord -l and amixer list what the layout
+//                 says; two clips played at once on the two outputs land byte for byte in their WAV files; a clip
+//                 stopped after about 1 s (aplay interrupted) and the next one played whole: the output holds a
+//                 prefix of the first, then the second whole, only silence around; a clip fed through a pipe that
+//                 stalls for 1.5 s (aplay underruns and recovers) lands whole, its two halves in order with only
+//                 silence between. The clips reach the guest on a virtio-blk disk, so the host knows every byte.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -89,6 +96,37 @@ export function soundOracleCheck(img, hooks = {}) {
   });
 }
 
+/**
+ * Reads `out` as the clips in `expected` order, each optionally preceded by silence (whole zero frames of `frame`
+ * bytes), then only silence. A name ending in `*` may be cut short (a stream stopped mid-clip): as much of it as
+ * matches. The clips' first frames are not zero (the caller makes sure), so silence and clip never blur.
+ * @param {Buffer} out  the WAV data
+ * @param {Array<[string, Buffer]>} expected
+ * @returns {{ok: boolean, got: string[]}} what was found, in order (`name(bytes)` for a part clip)
+ */
+export function readClips(out, expected, frame) {
+  let p = 0;
+  const got = [];
+  const silence = () => { while (p + frame <= out.length && out.subarray(p, p + frame).every((x) => x === 0)) p += frame; };
+  for (const [name, clip] of expected) {
+    silence();
+    if (name.endsWith('*')) {
+      let n = 0;
+      while (n + frame <= clip.length && p + n + frame <= out.length && out.subarray(p + n, p + n + frame).equals(clip.subarray(n, n + frame))) n += frame;
+      if (n === 0) return { ok: false, got: [...got, `no ${name} at byte ${p}`] };
+      got.push(`${name.slice(0, -1)}(${n})`);
+      p += n;
+    } else {
+      if (!out.subarray(p, p + clip.length).equals(clip)) return { ok: false, got: [...got, `no ${name} at byte ${p}`] };
+      got.push(name);
+      p += clip.length;
+    }
+  }
+  silence();
+  if (p !== out.length) return { ok: false, got: [...got, `${out.length - p} bytes of something else at byte ${p}`] };
+  return { ok: true, got };
+}
+
 /** A canonical 44-byte-header PCM WAV file. */
 function wavFile(data, { rate, channels, bits }) {
   const h = Buffer.alloc(44);
@@ -150,6 +188,84 @@ export function soundPcmCheck(img, hooks = {}) {
       summary = `playback: ${clipLen} bytes (${secs} s S16_LE 48 kHz stereo), aplay ${took.toFixed(2)} s, the WAV data chunk the clip byte for byte `
         + `then ${out.data.length - clipLen} bytes of silence; `
         + `capture: ${capture.length} bytes (2 s) byte for byte`;
+      return e;
+    },
+    summary: () => summary,
+    cleanup: () => rmSync(dir, { recursive: true, force: true }),
+  });
+}
+
+/**
+ * sound/streams: see the header.
+ * @param {object} img  a guest image (ensureGuestImage)
+ * @param {object} hooks  log, onConsoleLine
+ */
+export function soundStreamsCheck(img, hooks = {}) {
+  const name = `${img.platform.name}/sound/streams`;
+  const dir = mkdtempSync(join(tmpdir(), 'vmv-sound-'));
+  const outputs = [join(dir, 'out0.wav'), join(dir, 'out1.wav')];
+  const layout = {
+    streams: [
+      { direction: 'output', formats: ['S16'], rates: [48000], channels: [2, 2] },
+      { direction: 'input', formats: ['S16'], rates: [48000], channels: [2, 2] },
+      { direction: 'output', formats: ['S32'], rates: [44100], channels: [1, 1], hdaFnNid: 1 },
+    ],
+    chmaps: [{ direction: 'output', positions: ['FL', 'FR'] }],
+    controls: true,
+  };
+  // 4 KiB-aligned clips (the guest reads them with O_DIRECT): frames of 4 bytes on both outputs
+  // (the first frame of each, and of e's second half, made non-zero: silence before a clip is told from the clip)
+  const clip = (secs, rate) => {
+    const b = randomBytes(Math.floor((secs * rate * 4) / 4096) * 4096);
+    b.fill(0x55, 0, 4).fill(0x55, b.length / 2, b.length / 2 + 4);
+    return b;
+  };
+  const clips = { a: clip(2, 48000), b: clip(2, 44100), c: clip(3, 48000), d: clip(1, 48000), e: clip(2, 48000) };
+  const disk = join(dir, 'clips.raw');
+  let off = 0;
+  const at = {};
+  for (const [n, b] of Object.entries(clips)) {
+    at[n] = off;
+    off += b.length;
+  }
+  writeFileSync(disk, Buffer.concat([...Object.values(clips), Buffer.alloc(4096)]));
+  let summary = '';
+  return runCheck(name, img, {
+    ...hooks,
+    modules: SOUND_MODULES, packages: ['alsa-utils'], programs: ['aplay', 'arecord', 'amixer'], data: ['/usr/share/alsa'],
+    disks: [{ backend: 'builtin', image: disk, readonly: true }],
+    devices: [{
+      name: 'vmv-sound',
+      argv: ({ socket }) => [process.execPath, SOUND_DAEMON_BIN, '--socket', socket, '--backend', 'wav', '--layout', JSON.stringify(layout),
+        '--output', outputs[0], '--output', outputs[1]],
+      qemuDevice: (c) => `vhost-user-snd-pci,chardev=${c},controls=on`,
+    }],
+    tests: ['sound-streams'],
+    cmdline: [`snd.clips=${Object.entries(clips).map(([n, b]) => `${n}:${at[n]}:${b.length}`).join(',')}`],
+    timeoutMs: 300_000,
+    verify(r) {
+      const v = r.values;
+      if (v['snd.done'] !== '1') return ['the guest did not finish'];
+      const e = [];
+      const eq = (what, got, want) => { if (String(got) !== String(want)) e.push(`${what}: ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`); };
+      eq('aplay -l', v['snd.aplay'], 'card 0: SoundCard, device 0: virtio-snd;card 0: SoundCard, device 1: virtio-snd;');
+      eq('arecord -l', v['snd.arecord'], 'card 0: SoundCard, device 0: virtio-snd;');
+      // the layout's controls (a volume and a switch per stream); the kernel adds its own channel-map controls
+      const controls = (v['snd.controls'] ?? '').split(';').filter((c) => c && !c.includes('Channel Map')).sort();
+      eq('amixer controls (the layout\'s)', controls.join(', '),
+        ['Capture Switch', 'Capture Volume', 'PCM Playback Switch', 'PCM Playback Switch,index=1', 'PCM Playback Volume', 'PCM Playback Volume,index=1'].join(', '));
+      const out0 = parseWav(readFileSync(outputs[0]));
+      const out1 = parseWav(readFileSync(outputs[1]));
+      eq('output 0 format', `${out0.format}/${out0.channels}/${out0.rate}/${out0.bits}`, '1/2/48000/16');
+      eq('output 1 format', `${out1.format}/${out1.channels}/${out1.rate}/${out1.bits}`, '1/1/44100/32');
+      const r1 = readClips(out1.data, [['b', clips.b]], 4);
+      if (!r1.ok) e.push(`output 1: ${r1.got.join(', ')} (clip b, ${clips.b.length} bytes, and silence expected)`);
+      // output 0: a, a prefix of c (stopped), d, then e's two halves (silence may come between them)
+      const half = clips.e.length / 2;
+      const r0 = readClips(out0.data, [['a', clips.a], ['c*', clips.c], ['d', clips.d], ['e1', clips.e.subarray(0, half)], ['e2', clips.e.subarray(half)]], 4);
+      if (!r0.ok) e.push(`output 0: ${r0.got.join(', ')} (expected a, a prefix of c, d, e)`);
+      summary = `aplay -l 2 devices, arecord -l 1, amixer the layout's ${controls.length} controls; clips a and b at once byte for byte; `
+        + `output 0: ${r0.got.join(', ')} (c stopped after about 1 s; e through a pipe stalled 1.5 s, aplay reported ${v['snd.starve']} underrun(s))`;
       return e;
     },
     summary: () => summary,

@@ -1,0 +1,34 @@
+# virtio-snd with a layout of three streams (vmv-vhost-user-sound --layout): output 0 (S16_LE 48 kHz stereo) and input
+# 0 on PCM device 0, output 1 (S32_LE 44.1 kHz mono) on PCM device 1, a volume and a switch per stream. The clips come
+# from the host on /dev/vda (snd.clips=NAME:OFFSET:BYTES,...), so the host knows every byte:
+#   listing   aplay -l, arecord -l and amixer's controls (for the host to compare with the layout)
+#   two       clip a on device 0 and clip b on device 1 at the same time
+#   restart   clip c on device 0 stopped after about 1 s (SIGINT), then clip d played whole
+#   starve    clip e on device 0 fed through a pipe that stalls for 1.5 s in the middle (aplay underruns, recovers)
+. /tests/lib.sh
+i=0; while [ ! -e /dev/snd/pcmC0D1p ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+[ -e /dev/snd/pcmC0D1p ] || die "no second playback PCM: $(ls /dev/snd 2>&1)"
+wait_dev /dev/vda
+val snd.aplay "$(aplay -l | grep '^card ' | sed 's/ \[[^]]*\]//g' | tr '\n' ';')"
+val snd.arecord "$(arecord -l | grep '^card ' | sed 's/ \[[^]]*\]//g' | tr '\n' ';')"
+val snd.controls "$(amixer -c 0 controls | sed "s/.*name=//; s/'//g" | tr '\n' ';')"
+for spec in $(arg snd.clips "" | tr ',' ' '); do
+  name=${spec%%:*}; rest=${spec#*:}; off=${rest%%:*}; len=${rest#*:}
+  dd if=/dev/vda of=/tmp/$name bs=4096 skip=$((off / 4096)) count=$((len / 4096)) iflag=direct 2>/dev/null
+done
+play0() { aplay -q -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 "$@"; }
+play1() { aplay -q -D hw:0,1 -t raw -f S32_LE -r 44100 -c 1 "$@"; }
+play0 /tmp/a & pa=$!
+play1 /tmp/b & pb=$!
+wait $pa || die "aplay of clip a on device 0 failed"
+wait $pb || die "aplay of clip b on device 1 failed"
+val snd.two 1
+play0 /tmp/c & pc=$!
+sleep 1; kill -INT $pc; wait $pc
+play0 /tmp/d || die "aplay of clip d after the stop failed"
+val snd.restart 1
+half=$(($(wc -c < /tmp/e) / 2))
+{ head -c $half /tmp/e; sleep 1.5; tail -c +$((half + 1)) /tmp/e; } | play0 - 2>/tmp/starve.err
+echo "starve: $(cat /tmp/starve.err)"
+val snd.starve "$(grep -c -i underrun /tmp/starve.err)"
+val snd.done 1
