@@ -56,7 +56,7 @@ export class ControlError extends VhostUserError {
   }
 }
 
-/** Longest request line (bytes); a longer one closes the connection. */
+/** Longest request line (bytes); a longer one closes the connection. @example `Buffer.byteLength(line) <= MAX_CONTROL_LINE` */
 export const MAX_CONTROL_LINE = 64 << 10;
 
 /** A reply. */

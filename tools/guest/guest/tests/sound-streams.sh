@@ -5,6 +5,8 @@
 #   two       clip a on device 0 and clip b on device 1 at the same time
 #   restart   clip c on device 0 stopped after about 1 s (SIGINT), then clip d played whole
 #   starve    clip e on device 0 fed through a pipe that stalls for 1.5 s in the middle (aplay underruns, recovers)
+# Every aplay and arecord asks for a 1 s ring buffer (-B, the most the device allows): ALSA fails a write or read with
+# EIO when no period completes within 1.1 buffer times, which a loaded host can exceed with the default half second.
 . /tests/lib.sh
 i=0; while [ ! -e /dev/snd/pcmC0D1p ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e /dev/snd/pcmC0D1p ] || die "no second playback PCM: $(ls /dev/snd 2>&1)"
@@ -16,8 +18,8 @@ for spec in $(arg snd.clips "" | tr ',' ' '); do
   name=${spec%%:*}; rest=${spec#*:}; off=${rest%%:*}; len=${rest#*:}
   dd if=/dev/vda of=/tmp/$name bs=4096 skip=$((off / 4096)) count=$((len / 4096)) iflag=direct 2>/dev/null
 done
-play0() { aplay -q -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 "$@"; }
-play1() { aplay -q -D hw:0,1 -t raw -f S32_LE -r 44100 -c 1 "$@"; }
+play0() { aplay -q -B 1000000 -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 "$@"; }
+play1() { aplay -q -B 1000000 -D hw:0,1 -t raw -f S32_LE -r 44100 -c 1 "$@"; }
 play0 /tmp/a & pa=$!
 play1 /tmp/b & pb=$!
 wait $pa || die "aplay of clip a on device 0 failed"

@@ -2,6 +2,8 @@
 # to the first playback PCM as raw data (sound.rate=, sound.channels=, sound.format=, sound.secs=): its md5 and the
 # wall time aplay took (uptime, 10 ms resolution), for the host to find the same bytes in its output at the right pace;
 # then, with sound.capture-frames=N, N frames captured with arecord from the first capture PCM (their md5).
+# Every aplay and arecord asks for a 1 s ring buffer (-B, the most the device allows): ALSA fails a write or read with
+# EIO when no period completes within 1.1 buffer times, which a loaded host can exceed with the default half second.
 . /tests/lib.sh
 i=0; while [ ! -e /dev/snd/pcmC0D0p ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e /dev/snd/pcmC0D0p ] || die "no playback PCM: $(ls /dev/snd 2>&1)"
@@ -14,7 +16,7 @@ dd if=/dev/urandom of=/tmp/clip bs=$((rate * ch * bps / 10)) count=$((secs * 10)
 val sound.clip.bytes "$(wc -c < /tmp/clip)"
 val sound.clip.md5 "$(md5 < /tmp/clip)"
 t0=$(cut -d' ' -f1 /proc/uptime)
-aplay -q -D hw:0,0 -t raw -f "$fmt" -r "$rate" -c "$ch" /tmp/clip || die "aplay failed"
+aplay -q -B 1000000 -D hw:0,0 -t raw -f "$fmt" -r "$rate" -c "$ch" /tmp/clip || die "aplay failed"
 t1=$(cut -d' ' -f1 /proc/uptime)
 val sound.play.t0 "$t0"
 val sound.play.t1 "$t1"
@@ -22,7 +24,7 @@ val sound.play.t1 "$t1"
 cap=$(arg sound.capture-frames 0)
 if [ "$cap" != 0 ]; then
   [ -e /dev/snd/pcmC0D0c ] || die "no capture PCM: $(ls /dev/snd 2>&1)"
-  arecord -q -D hw:0,0 -t raw -f "$fmt" -r "$rate" -c "$ch" -s "$cap" /tmp/cap || die "arecord failed"
+  arecord -q -B 1000000 -D hw:0,0 -t raw -f "$fmt" -r "$rate" -c "$ch" -s "$cap" /tmp/cap || die "arecord failed"
   val sound.capture.bytes "$(wc -c < /tmp/cap)"
   val sound.capture.md5 "$(md5 < /tmp/cap)"
 fi
