@@ -5,9 +5,10 @@
 //                 is not under test. What our device will be held to, shown on QEMU's.
 //   sound/pcm     vmv-vhost-user-sound (--backend wav) behind QEMU's vhost-user-snd-pci: the guest plays a 5 s clip
 //                 (S16_LE, 48 kHz, stereo); the daemon's WAV output's data chunk is the clip byte for byte, then only
-//                 the silence ALSA plays while aplay drains (QEMU's own device gets the same: sound/oracle); how long
-//                 aplay took is reported (pacing is checked by @vmv/sound's tests on a fake clock and by the daemon's
-//                 process test, not on a guest's clock under TCG); then the guest records 2 s with arecord while the
+//                 the silence ALSA plays while aplay drains (QEMU's own device gets the same: sound/oracle); the pace:
+//                 the WAV file's growth on the host, past the guest's first second (its ring buffer, filled at once),
+//                 is the stream's rate within 5 % (how long aplay took on the guest's clock is reported); then the
+//                 guest records 2 s with arecord while the
 //                 daemon plays a WAV file of random frames into its input: the guest's bytes are the file's.
 //   sound/streams a layout of three streams (--layout: output S16_LE 48 kHz stereo and input on PCM device 0, output
 //                 S32_LE 44.1 kHz mono on device 1; controls): aplay -l, arecord -l and amixer list what the layout
@@ -17,7 +18,7 @@
 //                 stalls for 1.5 s (aplay underruns and recovers) lands whole, its two halves in order with only
 //                 silence between. The clips reach the guest on a virtio-blk disk, so the host knows every byte.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCheck } from './checks.mjs';
@@ -159,6 +160,10 @@ export function soundPcmCheck(img, hooks = {}) {
   const capFrames = 2 * 48000;
   const capture = randomBytes(capFrames * 4);
   writeFileSync(input, wavFile(capture, { rate: 48000, channels: 2, bits: 16 }));
+  // the output file's size while the guest plays: [ms, bytes]
+  const growth = [];
+  let sampler = null;
+  const size = () => { try { return statSync(output).size; } catch { return 0; } };
   let summary = '';
   return runCheck(name, img, {
     ...hooks,
@@ -172,7 +177,13 @@ export function soundPcmCheck(img, hooks = {}) {
     }],
     tests: ['sound'], cmdline: ['sound.rate=48000', 'sound.channels=2', 'sound.format=S16_LE', `sound.secs=${secs}`, `sound.capture-frames=${capFrames}`],
     timeoutMs: 300_000,
+    onConsoleLine(line, secs2, run) {
+      hooks.onConsoleLine?.(line, secs2, run);
+      if (line.startsWith('GUEST-VALUE sound.clip.md5') && sampler === null) sampler = setInterval(() => growth.push([performance.now(), size()]), 10);
+      if (line.startsWith('GUEST-VALUE sound.play.t1')) clearInterval(sampler);
+    },
     verify(r) {
+      clearInterval(sampler);
       const v = r.values;
       if (v['sound.done'] !== '1') return ['the guest did not finish'];
       const e = [];
@@ -183,9 +194,16 @@ export function soundPcmCheck(img, hooks = {}) {
       if (md5(out.data.subarray(0, clipLen)) !== v['sound.clip.md5']) e.push(`the daemon's WAV data (md5 ${md5(out.data.subarray(0, clipLen))}) does not start with the guest's clip (md5 ${v['sound.clip.md5']})`);
       if (!out.data.subarray(clipLen).every((x) => x === 0)) e.push(`after the clip the daemon's WAV holds more than silence (${out.data.length - clipLen} bytes)`);
       const took = Number(v['sound.play.t1']) - Number(v['sound.play.t0']);
+      // the pace: from 1.2 s of data (past the guest's 1 s ring buffer, written at once) to the whole clip
+      const bps = 48000 * 4;
+      const when = (bytes) => growth.find(([, n]) => n >= 44 + bytes)?.[0];
+      const t0 = when(1.2 * bps);
+      const t1 = when(clipLen);
+      const rate = t0 !== undefined && t1 !== undefined && t1 > t0 ? (clipLen - 1.2 * bps) / ((t1 - t0) / 1000) : NaN;
+      if (!(Math.abs(rate / bps - 1) <= 0.05)) e.push(`the daemon wrote the clip at ${Math.round(rate)} B/s, not the stream's ${bps} B/s within 5 % (${growth.length} samples)`);
       if (v['sound.capture.bytes'] !== String(capture.length)) e.push(`the guest captured ${v['sound.capture.bytes']} bytes, wanted ${capture.length}`);
       if (v['sound.capture.md5'] !== md5(capture)) e.push(`the guest's capture (md5 ${v['sound.capture.md5']}) is not the host's clip (md5 ${md5(capture)})`);
-      summary = `playback: ${clipLen} bytes (${secs} s S16_LE 48 kHz stereo), aplay ${took.toFixed(2)} s, the WAV data chunk the clip byte for byte `
+      summary = `playback: ${clipLen} bytes (${secs} s S16_LE 48 kHz stereo), aplay ${took.toFixed(2)} s, the daemon's pace ${(rate / bps).toFixed(3)} of real time, the WAV data chunk the clip byte for byte `
         + `then ${out.data.length - clipLen} bytes of silence; `
         + `capture: ${capture.length} bytes (2 s) byte for byte`;
       return e;
