@@ -16,10 +16,13 @@ export interface PcmParams {
   readonly format: number;
   /** Frames per second. */
   readonly rate: number;
+  /** Channels per frame (interleaved samples). */
   readonly channels: number;
   /** Bytes of one frame. */
   readonly frameBytes: number;
+  /** buffer_bytes: the size of the driver's hardware buffer; no I/O message is larger. */
   readonly bufferBytes: number;
+  /** period_bytes: the size of one period, the I/O message size the driver should use (divides bufferBytes). */
   readonly periodBytes: number;
 }
 
@@ -54,8 +57,9 @@ export interface SoundBackend {
   read(stream: number, into: Uint8Array, done: (error?: unknown) => void): void;
   /** The stream was prepared with `params` (PCM_PREPARE). */
   prepare?(stream: number, params: PcmParams): void;
-  /** The stream starts (PCM_START) or stops (PCM_STOP). */
+  /** The stream starts (PCM_START). */
   start?(stream: number): void;
+  /** The stream stops (PCM_STOP): no frames go or come until the next start. */
   stop?(stream: number): void;
   /** The stream was released (PCM_RELEASE, or a device reset): its resources may go. */
   release?(stream: number): void;
@@ -73,10 +77,15 @@ export interface PcmEndpoint {
   write?(frames: Uint8Array, done: (error?: unknown) => void): void;
   /** Input: fills `into` (see {@link SoundBackend.read}). */
   read?(into: Uint8Array, done: (error?: unknown) => void): void;
+  /** The stream was prepared with `params` (see {@link SoundBackend.prepare}). */
   prepare?(params: PcmParams): void;
+  /** The stream starts (see {@link SoundBackend.start}). */
   start?(): void;
+  /** The stream stops (see {@link SoundBackend.stop}). */
   stop?(): void;
+  /** The stream was released (see {@link SoundBackend.release}). */
   release?(): void;
+  /** Bytes held beyond what the device completed (see {@link SoundBackend.latencyBytes}). */
   latencyBytes?(): number;
 }
 

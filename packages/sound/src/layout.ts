@@ -52,6 +52,7 @@ export interface JackLayout {
  * @example `{ direction: 'output', positions: ['FL', 'FR'] }`
  */
 export interface ChmapLayout {
+  /** The streams it applies to: playback ('output') or capture ('input') ones of the same function group. */
   readonly direction: 'output' | 'input';
   /** 1 to 18 positions. */
   readonly positions: readonly ChannelPositionName[];
@@ -79,8 +80,11 @@ export interface SoundLayout {
 
 /** A stream as the device serves it. @example `device.layout.streams[0].channelsMax` */
 export interface ValidStream {
+  /** The stream id (stream_id of PCM requests and I/O messages): its index in the layout. */
   readonly id: number;
+  /** virtio_snd_pcm_info.direction (VIRTIO_SND_D_*). */
   readonly direction: DirectionValue;
+  /** virtio_snd_info.hda_fn_nid: the HDA function group node. */
   readonly hdaFnNid: number;
   /** PCM_INFO features (1 << VIRTIO_SND_PCM_F_*). */
   readonly features: number;
@@ -88,7 +92,9 @@ export interface ValidStream {
   readonly formats: bigint;
   /** Bit map of rate codes. */
   readonly rates: bigint;
+  /** virtio_snd_pcm_info.channels_min: fewest channels SET_PARAMS may select. */
   readonly channelsMin: number;
+  /** virtio_snd_pcm_info.channels_max: most channels SET_PARAMS may select. */
   readonly channelsMax: number;
   /** Largest buffer_bytes accepted: one second at the largest frame and rate offered, at least 64 KiB. */
   readonly maxBufferBytes: number;
@@ -96,34 +102,51 @@ export interface ValidStream {
 
 /** A jack as the device serves it (connected and defconf change at run time). @example `device.layout.jacks[0].connected` */
 export interface ValidJack {
+  /** virtio_snd_info.hda_fn_nid: the HDA function group node. */
   readonly hdaFnNid: number;
+  /** virtio_snd_jack_info.features (1 << VIRTIO_SND_JACK_F_*). */
   readonly features: number;
+  /** virtio_snd_jack_info.hda_reg_defconf: the HDA pin default configuration (association and sequence changed by JACK_REMAP). */
   defconf: number;
+  /** virtio_snd_jack_info.hda_reg_caps: the HDA pin capabilities. */
   readonly caps: number;
+  /** virtio_snd_jack_info.connected: whether a device is plugged in. */
   connected: boolean;
 }
 
 /** A channel map as the device serves it. @example `device.layout.chmaps[0].positions // [3, 4]: FL, FR` */
 export interface ValidChmap {
+  /** virtio_snd_info.hda_fn_nid: the HDA function group node. */
   readonly hdaFnNid: number;
+  /** virtio_snd_chmap_info.direction (VIRTIO_SND_D_*). */
   readonly direction: DirectionValue;
+  /** virtio_snd_chmap_info.positions: one VIRTIO_SND_CHMAP_* code per channel. */
   readonly positions: readonly number[];
 }
 
 /** A control element as the device serves it. @example `device.layout.controls[0].value // the playback volume` */
 export interface ValidControl {
+  /** The control id (control_id of CTL requests and events): its index in the layout. */
   readonly id: number;
   /** The stream it acts on. */
   readonly stream: number;
   /** (VIRTIO_SND_CTL_ROLE_* << 1) | direction. */
   readonly role: number;
+  /** virtio_snd_ctl_info.type (VIRTIO_SND_CTL_TYPE_*). */
   readonly type: number;
+  /** virtio_snd_ctl_info.access (1 << VIRTIO_SND_CTL_ACCESS_*). */
   readonly access: number;
+  /** virtio_snd_ctl_info.count: values in the element. */
   readonly count: number;
+  /** virtio_snd_ctl_info.index: tells apart elements of the same name (one per stream of a direction). */
   readonly index: number;
+  /** virtio_snd_ctl_info.name, the ALSA control name (e.g. 'PCM Playback Volume'). */
   readonly name: string;
+  /** virtio_snd_ctl_info.value.integer.min: the lowest value. */
   readonly min: number;
+  /** virtio_snd_ctl_info.value.integer.max: the highest value. */
   readonly max: number;
+  /** virtio_snd_ctl_info.value.integer.step: the step between values. */
   readonly step: number;
   /** The current value. */
   value: number;
@@ -131,9 +154,13 @@ export interface ValidControl {
 
 /** A checked layout. @example `const { streams, jacks, chmaps, controls } = validateLayout({});` */
 export interface ValidLayout {
+  /** The PCM streams (config `streams`), by id. */
   readonly streams: readonly ValidStream[];
+  /** The jacks (config `jacks`), by id. */
   readonly jacks: readonly ValidJack[];
+  /** The channel maps (config `chmaps`), by id. */
   readonly chmaps: readonly ValidChmap[];
+  /** The control elements (config `controls`), by id; empty when controls are off. */
   readonly controls: readonly ValidControl[];
 }
 

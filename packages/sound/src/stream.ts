@@ -19,7 +19,20 @@ import type { ValidStream } from './layout.js';
  * never set (after creation or a device reset).
  * @example `if (device.stream(0).state === PcmState.START) console.log('playing')`
  */
-export const PcmState = { IDLE: 'idle', SET_PARAMS: 'set-params', PREPARE: 'prepare', START: 'start', STOP: 'stop', RELEASE: 'release' } as const;
+export const PcmState = {
+  /** No parameters set yet (a new stream, or after a device reset). */
+  IDLE: 'idle',
+  /** After VIRTIO_SND_R_PCM_SET_PARAMS: parameters chosen, nothing allocated. */
+  SET_PARAMS: 'set-params',
+  /** After VIRTIO_SND_R_PCM_PREPARE: ready; I/O messages are taken and held until START (playback pre-buffering). */
+  PREPARE: 'prepare',
+  /** After VIRTIO_SND_R_PCM_START: running, frames paced at the rate. */
+  START: 'start',
+  /** After VIRTIO_SND_R_PCM_STOP: paused, held messages kept for the next START. */
+  STOP: 'stop',
+  /** After VIRTIO_SND_R_PCM_RELEASE: pending messages completed, resources freed. */
+  RELEASE: 'release',
+} as const;
 /** One of {@link PcmState}. @example `const s: PcmStateName = 'start';` */
 export type PcmStateName = (typeof PcmState)[keyof typeof PcmState];
 
@@ -61,9 +74,11 @@ export interface PcmStats {
   flushed: number;
 }
 
-/** What a stream needs from its device. */
+/** @internal What a stream needs from its device. */
 export interface StreamHost {
+  /** Paces the stream's messages. */
   readonly clock: SoundClock;
+  /** Takes and gives the stream's frames. */
   readonly backend: SoundBackend;
   /** Queues an XRUN event for this stream. */
   xrun(stream: number): void;
@@ -125,6 +140,7 @@ export class PcmStream {
   private generation = 0;
 
   /**
+   * @internal Made by the device (see {@link SoundDevice.stream}).
    * @param info - the stream's layout.
    * @param host - the device.
    */

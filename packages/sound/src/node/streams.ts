@@ -24,7 +24,10 @@ export class WritableSink implements PcmEndpoint {
   bytes = 0;
   private failed: unknown = undefined;
 
-  /** @param writable - where the frames go (bytes, not object mode). */
+  /**
+   * Plays into `writable`; past its high-water mark, the guest's buffer waits until it drains.
+   * @param writable - where the frames go (bytes, not object mode).
+   */
   constructor(readonly writable: Writable) {
     writable.on('error', (e) => {
       this.failed = e;
@@ -80,7 +83,10 @@ export class ReadableSource implements PcmEndpoint {
   private ended = false;
   private failed: unknown = undefined;
 
-  /** @param readable - where the frames come from (bytes, not object mode). */
+  /**
+   * Captures from `readable`, which it pauses to read only what the guest's buffers take.
+   * @param readable - where the frames come from (bytes, not object mode).
+   */
   constructor(readonly readable: Readable) {
     readable.pause();
     readable.on('end', () => {
@@ -91,6 +97,7 @@ export class ReadableSource implements PcmEndpoint {
     });
   }
 
+  /** Notes the stream's format, for the silence given after the Readable ends. @param params - the stream's parameters. */
   prepare(params: PcmParams): void {
     this.format = params.format;
   }

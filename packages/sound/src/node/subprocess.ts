@@ -59,6 +59,11 @@ abstract class AlsaProcess {
     return this.child;
   }
 
+  /**
+   * Starts the process for the stream's format, rate and channels (PCM_PREPARE); one already
+   * running with the same ones is kept, another is ended and replaced.
+   * @param params - the stream's parameters.
+   */
   prepare(params: PcmParams): void {
     const p = this.params;
     if (this.child !== null && p !== null && p.format === params.format && p.rate === params.rate && p.channels === params.channels) return;
@@ -132,7 +137,10 @@ abstract class AlsaProcess {
 export class PlaybackProcess extends AlsaProcess implements PcmEndpoint {
   private sink: WritableSink | null = null;
 
-  /** @param options - the ALSA device and environment. */
+  /**
+   * Plays through `aplay`, started at the stream's PREPARE.
+   * @param options - the ALSA device and environment.
+   */
   constructor(options: AlsaProcessOptions = {}) {
     super('aplay', options);
   }
@@ -168,7 +176,10 @@ export class PlaybackProcess extends AlsaProcess implements PcmEndpoint {
 export class CaptureProcess extends AlsaProcess implements PcmEndpoint {
   private source: ReadableSource | null = null;
 
-  /** @param options - the ALSA device and environment. */
+  /**
+   * Captures from `arecord`, started at the stream's PREPARE.
+   * @param options - the ALSA device and environment.
+   */
   constructor(options: AlsaProcessOptions = {}) {
     super('arecord', options);
   }

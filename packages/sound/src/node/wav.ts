@@ -98,6 +98,11 @@ export class WavFileWriter implements PcmEndpoint {
     return new WavFileWriter(path, await open(path, 'w'));
   }
 
+  /**
+   * Takes the stream's format, rate and channels for the header at the first PREPARE; a later
+   * PREPARE with other ones makes writes fail (a WAV file holds one format).
+   * @param params - the stream's parameters.
+   */
   prepare(params: PcmParams): void {
     if (this.params === null) {
       this.params = params;
@@ -159,7 +164,9 @@ export class WavFileWriter implements PcmEndpoint {
 export interface WavFormat {
   /** VIRTIO_SND_PCM_FMT_* code. */
   readonly format: number;
+  /** Frames per second (nSamplesPerSec). */
   readonly rate: number;
+  /** Channels per frame (nChannels). */
   readonly channels: number;
   /** Offset of the data chunk's bytes in the file. */
   readonly dataOffset: number;
@@ -249,6 +256,10 @@ export class WavFileReader implements PcmEndpoint {
     }
   }
 
+  /**
+   * Checks the stream's format, rate and channels against the file's: reads fail while they differ.
+   * @param params - the stream's parameters.
+   */
   prepare(params: PcmParams): void {
     const w = this.wav;
     this.problem = params.format !== w.format || params.rate !== w.rate || params.channels !== w.channels ? `the stream is format ${params.format}, ${params.rate} Hz, ${params.channels} channels; the file is format ${w.format}, ${w.rate} Hz, ${w.channels}` : null;
