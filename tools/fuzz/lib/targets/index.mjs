@@ -11,6 +11,8 @@ export const TARGETS = {
   console: async () => (await import('./console.mjs')).consoleTarget,
   vsock: async () => (await import('./vsock.mjs')).vsockTarget,
   scsi: async () => (await import('./scsi.mjs')).scsiTarget,
+  gpio: async () => (await import('./gpio.mjs')).gpioTarget,
+  i2c: async () => (await import('./i2c.mjs')).i2cTarget,
 };
 
 export async function loadTarget(name) {
