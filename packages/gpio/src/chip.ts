@@ -293,9 +293,14 @@ export class GpioChip {
     settle(l.ackWaiters, 'delivered');
     if (l.irqType === GpioIrqType.NONE) return false;
     if (l.latched) {
-      if (this.port?.fire(line)) {
-        l.latched = false;
-        l.ackWaiters.push(...l.latchWaiters.splice(0));
+      // The waiters move before the fire: a guest may unmask again from inside it (synchronously).
+      l.latched = false;
+      const waiters = l.latchWaiters.splice(0);
+      l.ackWaiters.push(...waiters);
+      if (!this.port?.fire(line)) {
+        l.latched = true;
+        l.latchWaiters.push(...waiters);
+        l.ackWaiters.splice(l.ackWaiters.length - waiters.length);
       }
     } else if (this.levelActive(l)) this.port?.fire(line);
     return true;
@@ -322,19 +327,19 @@ export class GpioChip {
   private sense(line: number, l: Line, level: 0 | 1): Promise<GpioEdgeOutcome> {
     const t = l.irqType;
     if (l.direction === GpioDirection.OUT || t === GpioIrqType.NONE) return Promise.resolve('none');
-    if (t === GpioIrqType.LEVEL_HIGH || t === GpioIrqType.LEVEL_LOW) {
-      if (!this.levelActive(l) || !this.port?.fire(line)) return Promise.resolve('none'); // §5.18.6.7: a level is not latched
-      return new Promise((resolve) => l.ackWaiters.push(resolve));
-    }
-    const wanted = level === 1 ? GpioIrqType.EDGE_RISING : GpioIrqType.EDGE_FALLING;
-    if ((t & wanted) === 0) return Promise.resolve('none');
+    const isLevel = t === GpioIrqType.LEVEL_HIGH || t === GpioIrqType.LEVEL_LOW;
+    if (isLevel ? !this.levelActive(l) : (t & (level === 1 ? GpioIrqType.EDGE_RISING : GpioIrqType.EDGE_FALLING)) === 0) return Promise.resolve('none');
     return new Promise((resolve) => {
-      if (!l.latched && this.port?.fire(line)) l.ackWaiters.push(resolve);
-      else {
-        // Masked: latched (§5.18.6.7), one pending edge however many come, as a controller latches.
-        l.latched = true;
-        l.latchWaiters.push(resolve);
+      // The waiter goes in before the fire: the guest may take the interrupt and unmask again inside it.
+      if (!l.latched) {
+        l.ackWaiters.push(resolve);
+        if (this.port?.fire(line)) return;
+        l.ackWaiters.splice(l.ackWaiters.indexOf(resolve), 1);
       }
+      // §5.18.6.7: a level is not latched; an edge is, one pending edge however many come, as a controller latches.
+      if (isLevel) return resolve('none');
+      l.latched = true;
+      l.latchWaiters.push(resolve);
     });
   }
 

@@ -258,6 +258,26 @@ describe('eventq (§5.18.7)', () => {
     expect(h.events.map((e) => e.bytes[0])).toEqual([GpioIrqStatus.INVALID]);
   });
 
+  it('a guest that unmasks from inside the interrupt (synchronously): every awaited edge and a latched one are delivered', async () => {
+    const h = new Harness();
+    h.msg(GpioMsg.SET_DIRECTION, 0, GpioDirection.IN);
+    h.msg(GpioMsg.SET_IRQ_TYPE, 0, GpioIrqType.EDGE_BOTH);
+    const latched = h.chip.setInput(0, 1);
+    h.onEvent = (u) => (u.bytes[0] === GpioIrqStatus.VALID ? h.unmask(0) : undefined);
+    h.unmask(0);
+    await expect(latched).resolves.toBe('delivered');
+    for (let i = 0; i < 20; i++) await expect(h.chip.setInput(0, i % 2 === 0 ? 0 : 1)).resolves.toBe('delivered');
+    expect(h.device.stats.interrupts).toBe(21);
+    const level = new Harness();
+    level.msg(GpioMsg.SET_DIRECTION, 0, GpioDirection.IN);
+    level.msg(GpioMsg.SET_IRQ_TYPE, 0, GpioIrqType.LEVEL_HIGH);
+    level.unmask(0);
+    let n = 0;
+    level.onEvent = () => (++n < 5 ? level.unmask(0) : undefined); // re-fires while high, until the guest stops unmasking
+    void level.chip.setInput(0, 1);
+    expect(n).toBe(5);
+  });
+
   it('1,000 edges in a burst, each awaited: the guest (Linux: the event, GET_VALUE, re-post) sees every one, in order, none twice', async () => {
     const h = new Harness({ packed: true });
     enable(h, 0, GpioIrqType.EDGE_BOTH);

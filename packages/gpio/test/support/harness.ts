@@ -48,6 +48,8 @@ export class Harness {
   readonly resets: unknown[] = [];
   /** eventq buffers returned, in used order. */
   readonly events: Used[] = [];
+  /** Called for each eventq buffer returned, from inside the interrupt (a guest that re-posts at once). */
+  onEvent: ((u: Used) => void) | null = null;
   private next = DATA_BASE;
 
   constructor(readonly options: HarnessOptions = {}) {
@@ -106,7 +108,11 @@ export class Harness {
   }
 
   private reapEvents(): void {
-    for (let u = this.drivers[1]!.getBuf(); u !== null; u = this.drivers[1]!.getBuf()) this.events.push({ len: u.len, bytes: this.bytes(u.token.in), line: u.token.line });
+    for (let u = this.drivers[1]!.getBuf(); u !== null; u = this.drivers[1]!.getBuf()) {
+      const used = { len: u.len, bytes: this.bytes(u.token.in), line: u.token.line };
+      this.events.push(used);
+      this.onEvent?.(used);
+    }
   }
 
   /** One message as Linux sends it; returns the response bytes (status, value...) and the used length. */
