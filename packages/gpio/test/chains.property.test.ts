@@ -90,7 +90,7 @@ it('hostile requests and eventq pairs: OK or ERR in allowed sizes, VALID or INVA
   );
 });
 
-it('a guest that unmasks after each interrupt receives exactly the host\'s edges of its type, in order', async () => {
+it('a guest that unmasks after each interrupt receives exactly the edges of its type the host made, in order', async () => {
   await fc.assert(
     fc.asyncProperty(fc.constantFrom(GpioIrqType.EDGE_RISING, GpioIrqType.EDGE_FALLING, GpioIrqType.EDGE_BOTH), fc.array(fc.constantFrom<0 | 1 | null>(0, 1, null), { maxLength: 30 }), async (type, levels) => {
       const h = new Harness();

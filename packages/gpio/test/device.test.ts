@@ -166,7 +166,7 @@ function enable(h: Harness, line: number, type: number): void {
 }
 
 describe('eventq (§5.18.7)', () => {
-  it('an edge of the enabled type returns the line\'s pair VALID; setInput resolves when the guest re-posts it', async () => {
+  it('an edge of the enabled type returns the pair of the line VALID; setInput resolves when the guest re-posts it', async () => {
     const h = new Harness();
     enable(h, 0, GpioIrqType.EDGE_RISING);
     expect(h.events).toEqual([]);

@@ -97,7 +97,7 @@ it('well-formed transfers to a 24C02 leave exactly what a model of the chip says
 });
 
 // FAIL_NEXT chains: the statuses of a group are OK up to its first failure and ERR from there.
-it('a FAIL_NEXT group: OK up to the first failure, ERR from there to the group\'s end', () => {
+it('a FAIL_NEXT group: OK up to the first failure, ERR from there to the end of the group', () => {
   fc.assert(
     fc.property(fc.array(fc.record({ present: fc.boolean(), last: fc.boolean() }), { minLength: 1, maxLength: 16 }), (msgs) => {
       const bus = new I2cBus();

@@ -73,6 +73,26 @@ describe('requests (§5.16.6)', () => {
     expect(h.device.stats).toMatchObject({ requests: 4, errors: 0, transactions: 3 });
   });
 
+  it('the device writes only the writable buffers: out_hdr (addr, flags) and the data of a write stay as the driver wrote them', () => {
+    const h = new Harness();
+    h.bus.attach(0x20, recorder());
+    const hdr = header(0x40, I2cFlags.FAIL_NEXT, 0x1234);
+    const data = Uint8Array.of(1, 2, 3);
+    h.raw([hdr, data], [1]);
+    h.raw([header(0x40, I2cFlags.M_RD)], [2, 1]);
+    h.raw([header(0x42, 0)], [1]); // nobody at 0x21: ERR
+    h.kick();
+    expect(h.answers.map((a) => a.status)).toEqual([OK, OK, ERR]);
+    const readBack = (addr: number, len: number) => {
+      const b = new Uint8Array(len);
+      h.memory.read(addr, b);
+      return [...b];
+    };
+    // the harness lays buffers out in order from 0x10_0000, 16 bytes apart
+    expect(readBack(0x10_0000, 8)).toEqual([...hdr]);
+    expect(readBack(0x10_0000 + 8 + 16, 3)).toEqual([1, 2, 3]);
+  });
+
   it('zero-length requests (SMBus quick, i2cdetect): OK where a target ACKs its address, ERR elsewhere', () => {
     const h = new Harness();
     h.bus.attach(0x48, recorder());
@@ -107,7 +127,7 @@ describe('requests (§5.16.6)', () => {
     expect(t.log).toEqual(['S w', 'w1', 'w2', 'P']);
   });
 
-  it('a repeated START to another target ends the first one\'s transaction', () => {
+  it('a repeated START to another target ends the transaction of the first', () => {
     const h = new Harness();
     const t1 = recorder();
     const t2 = recorder();
