@@ -138,7 +138,7 @@ export class GpioChip {
       const desc: GpioLineDescription = typeof d === 'string' ? { name: d } : d;
       if (typeof desc !== 'object' || desc === null) throw new TypeError(`GpioChip: line ${i}: a description must be an object or a name`);
       const name = desc.name ?? '';
-      if (typeof name !== 'string' || !/^[\x01-\x7f]*$/.test(name)) throw new RangeError(`GpioChip: line ${i}: a name is 7-bit ASCII without NUL, got ${JSON.stringify(name)}`);
+      if (typeof name !== 'string' || [...name].some((c) => c.charCodeAt(0) === 0 || c.charCodeAt(0) > 0x7f)) throw new RangeError(`GpioChip: line ${i}: a name is 7-bit ASCII without NUL, got ${JSON.stringify(name)}`);
       if (name !== '' && seen.has(name)) throw new RangeError(`GpioChip: line ${i}: the name ${JSON.stringify(name)} is used twice (names are unique in a chip)`);
       seen.add(name);
       if (desc.pull !== undefined && desc.pull !== 'up' && desc.pull !== 'down') throw new RangeError(`GpioChip: line ${i}: pull must be 'up' or 'down', got ${String(desc.pull)}`);

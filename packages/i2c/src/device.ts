@@ -124,16 +124,16 @@ export class I2cDevice implements VirtioDevice {
   }
 
   private readonly collect: ChainHandler = (chain, served) => {
-    let flags = 0;
-    let segment: I2cSegment | null = null;
+    let parsed: [I2cSegment | null, number];
     try {
-      [segment, flags] = this.parse(chain);
+      parsed = this.parse(chain);
     } catch (e) {
       if (!isQueueError(e) && !isGuestMemoryError(e)) throw e;
       this.ctx?.needsReset(e);
       served.complete(chain, 0);
       return;
     }
+    const [segment, flags] = parsed;
     this.group.push({ chain, served, segment });
     if ((flags & I2cFlags.FAIL_NEXT) === 0) this.run();
   };
