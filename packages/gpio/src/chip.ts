@@ -38,12 +38,30 @@ export type GpioEdgeOutcome = 'delivered' | 'discarded' | 'none';
  * @example `chip.onChange((e) => { if (e.kind === 'output') led = e.value; });`
  */
 export type GpioLineEvent =
-  /** The line's direction changed. */
-  | { readonly kind: 'direction'; readonly line: number; readonly direction: GpioDirectionValue }
-  /** An output line's driven value changed (or a line became an output). */
-  | { readonly kind: 'output'; readonly line: number; readonly value: 0 | 1 }
-  /** The line's interrupt type changed (NONE: disabled). */
-  | { readonly kind: 'irq-type'; readonly line: number; readonly irqType: GpioIrqTypeValue };
+  | {
+      /** The line's direction changed. */
+      readonly kind: 'direction';
+      /** The line number. */
+      readonly line: number;
+      /** Its new direction. */
+      readonly direction: GpioDirectionValue;
+    }
+  | {
+      /** An output line's driven value changed (or a line became an output). */
+      readonly kind: 'output';
+      /** The line number. */
+      readonly line: number;
+      /** The value it drives. */
+      readonly value: 0 | 1;
+    }
+  | {
+      /** The line's interrupt type changed. */
+      readonly kind: 'irq-type';
+      /** The line number. */
+      readonly line: number;
+      /** Its new type (NONE: disabled). */
+      readonly irqType: GpioIrqTypeValue;
+    };
 
 /**
  * A snapshot of one line.

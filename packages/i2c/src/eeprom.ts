@@ -8,19 +8,27 @@
  */
 import type { I2cTarget } from './bus.js';
 
-/** The models, by part number: size, page size and word-address bytes. @example `EEPROM_MODELS['24c32'].size // 4096` */
-export const EEPROM_MODELS = {
-  /** 128 bytes, 8-byte pages, 1 address byte. */
+/**
+ * The geometry of a 24Cxx part.
+ * @example `const g: EepromGeometry = { size: 256, page: 8, addressBytes: 1 };`
+ */
+export interface EepromGeometry {
+  /** Bytes of memory. */
+  readonly size: number;
+  /** Bytes of a page write (the address wraps inside a page). */
+  readonly page: number;
+  /** Bytes of the word address written first (1, or 2 high byte first). */
+  readonly addressBytes: 1 | 2;
+}
+
+/** The models, by part number. @example `EEPROM_MODELS['24c32'].size // 4096` */
+export const EEPROM_MODELS: Readonly<Record<'24c01' | '24c02' | '24c32' | '24c64' | '24c256', EepromGeometry>> = {
   '24c01': { size: 128, page: 8, addressBytes: 1 },
-  /** 256 bytes, 8-byte pages, 1 address byte. */
   '24c02': { size: 256, page: 8, addressBytes: 1 },
-  /** 4 KiB, 32-byte pages, 2 address bytes. */
   '24c32': { size: 4096, page: 32, addressBytes: 2 },
-  /** 8 KiB, 32-byte pages, 2 address bytes. */
   '24c64': { size: 8192, page: 32, addressBytes: 2 },
-  /** 32 KiB, 64-byte pages, 2 address bytes. */
   '24c256': { size: 32768, page: 64, addressBytes: 2 },
-} as const;
+};
 /** A key of {@link EEPROM_MODELS}. @example `const m: EepromModel = '24c02';` */
 export type EepromModel = keyof typeof EEPROM_MODELS;
 

@@ -11,7 +11,7 @@ export type { I2cSegment, I2cTarget } from './bus.js';
 export { decodeAddress, encodeAddress } from './address.js';
 export type { I2cAddress } from './address.js';
 export { EEPROM_MODELS, Eeprom } from './eeprom.js';
-export type { EepromModel, EepromOptions } from './eeprom.js';
+export type { EepromGeometry, EepromModel, EepromOptions } from './eeprom.js';
 export { Lm75, Lm75Register } from './lm75.js';
 export type { Lm75Options } from './lm75.js';
 export { I2cFeature, I2cFlags, I2cLayout, I2cQueue, I2cStatus } from './constants.js';
