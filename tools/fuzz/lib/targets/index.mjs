@@ -12,6 +12,8 @@ export const TARGETS = {
   vsock: async () => (await import('./vsock.mjs')).vsockTarget,
   scsi: async () => (await import('./scsi.mjs')).scsiTarget,
   sound: async () => (await import('./sound.mjs')).soundTarget,
+  gpio: async () => (await import('./gpio.mjs')).gpioTarget,
+  i2c: async () => (await import('./i2c.mjs')).i2cTarget,
 };
 
 export async function loadTarget(name) {
