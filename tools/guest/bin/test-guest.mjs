@@ -22,6 +22,7 @@ import { scsiCommandsCheck } from '../lib/scsi-commands.mjs';
 import { scsiDiskCheck } from '../lib/scsi-disk.mjs';
 import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
 import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound.mjs';
+import { i2cDevicesCheck } from '../lib/i2c.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -145,6 +146,12 @@ const SUITES = [
     tests: (img, hooks) => [[`${img.platform.name}/sound/oracle`, () => soundOracleCheck(img, hooks)],
       [`${img.platform.name}/sound/pcm`, () => soundPcmCheck(img, hooks)],
       [`${img.platform.name}/sound/streams`, () => soundStreamsCheck(img, hooks)]],
+  },
+  {
+    // virtio-i2c (trixie: the out-of-tree i2c-virtio driver): vmv-vhost-user-i2c's EEPROMs and LM75 under i2c-tools, at24 and lm75
+    device: 'i2c',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/i2c/devices`, () => i2cDevicesCheck(img, hooks)]],
   },
 ];
 
