@@ -23,6 +23,7 @@ import { scsiDiskCheck } from '../lib/scsi-disk.mjs';
 import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
 import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound.mjs';
 import { i2cDevicesCheck } from '../lib/i2c.mjs';
+import { gpioLinesCheck } from '../lib/gpio.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -152,6 +153,12 @@ const SUITES = [
     device: 'i2c',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/i2c/devices`, () => i2cDevicesCheck(img, hooks)]],
+  },
+  {
+    // virtio-gpio (trixie: the out-of-tree gpio-virtio driver): vmv-vhost-user-gpio's simulated chip under gpiod 2.x
+    device: 'gpio',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/gpio/lines`, () => gpioLinesCheck(img, hooks)]],
   },
 ];
 

@@ -1,0 +1,34 @@
+# virtio-gpio on vmv-vhost-user-gpio (a simulated chip of 8 lines, named by the host) through the out-of-tree
+# gpio-virtio driver and Debian's gpiod 2.x tools. The guest asks the host for each step with a GUEST-GPIO line and
+# polls for its effect:
+#   gpiodetect / gpioinfo   the chip, its line count and names -> gpio.detect, gpio.names
+#   gpioset led=1           held by gpioset; GUEST-GPIO led asks the host to read the line (control "lines")
+#   gpioget in0             GUEST-GPIO in0 1 asks the host to drive in0 high; gpioget reads it
+#   gpiomon (both edges)    GUEST-GPIO burst N asks the host for N edges on btn, each paced on the guest's unmask;
+#                           gpiomon's events (type, offset) in order -> gpio.mon.count, gpio.mon.md5
+. /tests/lib.sh
+chip=""; i=0
+while [ -z "$chip" ] && [ $i -lt 600 ]; do chip=$(gpiodetect 2>/dev/null | grep -i virtio | head -n 1 | cut -d' ' -f1); [ -n "$chip" ] || sleep 0.1; i=$((i + 1)); done
+[ -n "$chip" ] || die "no virtio gpiochip: $(gpiodetect 2>&1)"
+val gpio.detect "$(gpiodetect | grep "^$chip " | sed 's/ \[[^]]*\]//')"
+val gpio.names "$(gpioinfo -c "$chip" | tail -n +2 | sed 's/^[^"]*"\([^"]*\)".*/\1/' | tr '\n' ',')"
+gpioset -c "$chip" led=1 & gs=$!
+i=0; while ! gpioinfo -c "$chip" led | grep -q output && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+echo "GUEST-GPIO led"
+# the host answers by driving in1 high once it has read led
+i=0; while [ "$(gpioget --numeric -c "$chip" in1)" != 1 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+kill $gs; wait $gs 2>/dev/null
+val gpio.in1 "$(gpioget --numeric -c "$chip" in1)"
+echo "GUEST-GPIO in0 1"
+i=0; while [ "$(gpioget --numeric -c "$chip" in0)" != 1 ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+val gpio.in0 "$(gpioget --numeric -c "$chip" in0)"
+n=$(arg gpio.edges 1000)
+gpiomon -c "$chip" -e both -n "$n" -F '%e %o' btn > /tmp/mon 2>/tmp/mon.err & gm=$!
+i=0; while ! gpioinfo -c "$chip" btn | grep -q 'edges=both' && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+gpioinfo -c "$chip" btn
+echo "GUEST-GPIO burst $n"
+wait $gm || die "gpiomon failed: $(cat /tmp/mon.err)"
+val gpio.mon.count "$(wc -l < /tmp/mon)"
+val gpio.mon.md5 "$(md5 < /tmp/mon)"
+head -n 4 /tmp/mon
+val gpio.done 1
