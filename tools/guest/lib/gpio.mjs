@@ -5,7 +5,8 @@
 //               reads it high; the host drives in1 and in0 and gpioget reads them; gpiomon watching btn for both
 //               edges gets every one of 1,000 edges the host makes (500 pulses, each edge paced on the guest's
 //               unmask: the daemon answers "delivered" for each), in order, alternating rising and falling, none
-//               lost or twice.
+//               lost or twice; then gpiomon for rising edges only and falling edges only: 50 pulses each, 50 events of
+//               the type asked for, and the daemon raised no interrupt for the other edges ("none").
 // Level interrupts are not reachable from gpiod's tools (the character device requests edges only): @vmv/gpio's
 // tests show them.
 import { createHash } from 'node:crypto';
@@ -48,7 +49,7 @@ export function gpioLinesCheck(img, hooks = {}) {
     timeoutMs: 600_000,
     onConsoleLine(line, secs, run) {
       hooks.onConsoleLine?.(line, secs, run);
-      const m = /^GUEST-GPIO (\S+)(?: (\d+))?/.exec(line);
+      const m = /^GUEST-GPIO (\S+)(?: (\d+))?(?: (\w+))?/.exec(line);
       if (!m) return;
       if (m[1] === 'led') {
         step('read led, drive in1', async () => {
@@ -63,6 +64,13 @@ export function gpioLinesCheck(img, hooks = {}) {
         });
       }
       if (m[1] === 'in0') step('drive in0', async () => void (st.outcomes.in0 = (await daemonControl(st.ctl, 'set-input', { line: 'in0', value: 1 })).outcome));
+      if (m[1] === 'pulses') {
+        step(`pulses (${m[3]})`, async () => {
+          const outcomes = [];
+          for (let i = 0; i < Number(m[2]); i++) outcomes.push(...(await daemonControl(st.ctl, 'pulse', { line: 'btn' })).outcomes);
+          st.outcomes[m[3]] = outcomes;
+        });
+      }
       if (m[1] === 'burst') {
         step('edges on btn', async () => {
           const outcomes = [];
@@ -88,8 +96,13 @@ export function gpioLinesCheck(img, hooks = {}) {
       // gpiod 2.x's %e: 1 rising, 2 falling; btn is offset 3; pulses start from low
       const want = Array.from({ length: EDGES }, (_, i) => `${i % 2 === 0 ? 1 : 2} 3\n`).join('');
       eq('gpiomon events in order, rising and falling alternating (md5)', v['gpio.mon.md5'], createHash('md5').update(want).digest('hex'));
+      for (const [type, code] of [['rising', 1], ['falling', 2]]) {
+        eq(`gpiomon -e ${type}: events by type`, v[`gpio.mon.${type}`], `50 ${code} 3;`);
+        const o = st.outcomes[type] ?? [];
+        eq(`pulses watched for ${type} edges: delivered / none`, `${o.filter((x) => x === 'delivered').length}/${o.filter((x) => x === 'none').length}`, '50/50');
+      }
       summary = `${v['gpio.detect']}; names ${v['gpio.names']}; led read high by the host; in0/in1 driven by the host, read by gpioget; `
-        + `${EDGES} edges on btn (${burst.length} delivered), gpiomon saw ${v['gpio.mon.count']} in order`;
+        + `${EDGES} edges on btn (${burst.length} delivered), gpiomon saw ${v['gpio.mon.count']} in order; rising only and falling only: 50 of 100 edges each`;
       return e;
     },
     summary: () => summary,

@@ -5,7 +5,8 @@
 #   gpioset led=1           held by gpioset; GUEST-GPIO led asks the host to read the line (control "lines")
 #   gpioget in0             GUEST-GPIO in0 1 asks the host to drive in0 high; gpioget reads it
 #   gpiomon (both edges)    GUEST-GPIO burst N asks the host for N edges on btn, each paced on the guest's unmask;
-#                           gpiomon's events (type, offset) in order -> gpio.mon.count, gpio.mon.md5
+#                           gpiomon's events (type, offset) in order -> gpio.mon.count, gpio.mon.md5; then rising
+#                           only and falling only: 50 pulses each, gpiomon's events counted by type
 . /tests/lib.sh
 chip=""; i=0
 while [ -z "$chip" ] && [ $i -lt 600 ]; do chip=$(gpiodetect 2>/dev/null | grep -i virtio | head -n 1 | cut -d' ' -f1); [ -n "$chip" ] || sleep 0.1; i=$((i + 1)); done
@@ -31,4 +32,13 @@ wait $gm || die "gpiomon failed: $(cat /tmp/mon.err)"
 val gpio.mon.count "$(wc -l < /tmp/mon)"
 val gpio.mon.md5 "$(md5 < /tmp/mon)"
 head -n 4 /tmp/mon
+# one edge type at a time: GUEST-GPIO pulses N asks for N pulses; gpiomon wants N events of its type
+for e in rising falling; do
+  gpiomon -c "$chip" -e $e -n 50 -F '%e %o' btn > /tmp/mon.$e 2>/tmp/mon.err & gm=$!
+  i=0; while ! gpioinfo -c "$chip" btn | grep -q "edges=$e" && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  echo "GUEST-GPIO pulses 50 $e"
+  wait $gm || die "gpiomon -e $e failed: $(cat /tmp/mon.err)"
+  val gpio.mon.$e "$(sort /tmp/mon.$e | uniq -c | tr -s ' ' | sed 's/^ //' | tr '\n' ';')"
+  echo "GUEST-GPIO done $e"
+done
 val gpio.done 1
