@@ -12,6 +12,8 @@
 //     (--machine=microvm: vhost-user-scsi and vhost-user-blk over virtio-mmio). Cases by default the four reads and
 //     seqwrite1m/qd32 (a write keeps off the disk's last MiB, where the marker is). The guest boots the fio
 //     initramfs plus the SCSI modules. Issue 19's goal: scsi at least 0.9 of blk's IOPS in every case.
+//     Env VMV_BENCH_SCSI_CMD (a JSON array, or words split on spaces) replaces `node <repo>/packages/vhost-user-scsi/
+//     dist/cjs/bin.js` as the scsi daemon's command (it is given --socket-path, --num-queues, --direct, the image).
 //
 // Method (default, --mode=interleaved): each round boots ONE guest with TWO disks, one per backend, both over copies
 // of the same image (filled with random data, in the host page cache, told apart by a marker in their last 4 KiB).
@@ -116,8 +118,10 @@ function ourDevice(name, kind, image, { cache, pci }) {
       qemuDevice: (c) => `${pci ? 'vhost-user-blk-pci' : 'vhost-user-blk'},chardev=${c},num-queues=1`,
     };
   }
+  const env = process.env.VMV_BENCH_SCSI_CMD?.trim();
+  const command = env ? (env.startsWith('[') ? JSON.parse(env) : env.split(/\s+/)) : [process.execPath, SCSI_DAEMON_BIN];
   return {
-    name, argv: ({ socket }) => [process.execPath, SCSI_DAEMON_BIN, '--socket-path', socket, '--num-queues', '1', ...(direct ? ['--direct'] : []), image],
+    name, argv: ({ socket }) => [...command, '--socket-path', socket, '--num-queues', '1', ...(direct ? ['--direct'] : []), image],
     qemuDevice: (c) => `${pci ? 'vhost-user-scsi-pci' : 'vhost-user-scsi'},chardev=${c},num_queues=1`,
   };
 }
@@ -149,7 +153,7 @@ export default async function guestBench({ json, args }) {
   const initrd = scsi ? await guestInitrd(img, { modules: SCSI_MODULES, fio: true, log }) : undefined;
   const { accel, reason } = detectAccel();
   if (scsi && !vmvAvailable()) throw new Error(`bench guest --vs=scsi: vmv-vhost-user-blk is not built (${VMV_DAEMON_BIN} missing)`);
-  const haveCand = aa || (scsi ? existsSync(SCSI_DAEMON_BIN) : vmvAvailable());
+  const haveCand = aa || (scsi ? Boolean(process.env.VMV_BENCH_SCSI_CMD?.trim()) || existsSync(SCSI_DAEMON_BIN) : vmvAvailable());
   const backends = haveCand ? [base, cand] : [base];
   if (!haveCand) {
     log(`bench guest: the candidate is not built (${scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN} missing): measuring ${base} only; `
