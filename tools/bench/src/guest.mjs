@@ -1,4 +1,4 @@
-// `pnpm bench guest [--vs=qsd|scsi] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S]
+// `pnpm bench guest [--vs=qsd|scsi|qemu-scsi] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S]
 //                   [--size=MiB] [--cache=writeback|direct] [--mode=interleaved|separate] [--machine=microvm|q35]
 //                   [--cases=randread4k/qd1,...] [--aa] [--no-build]`:
 // fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32, 1 MiB
@@ -12,6 +12,10 @@
 //     (--machine=microvm: vhost-user-scsi and vhost-user-blk over virtio-mmio). Cases by default the four reads and
 //     seqwrite1m/qd32 (a write keeps off the disk's last MiB, where the marker is). The guest boots the fio
 //     initramfs plus the SCSI modules. Issue 19's goal: scsi at least 0.9 of blk's IOPS in every case.
+//   --vs=qemu-scsi: the control for --vs=scsi: QEMU's own virtio-scsi-pci with a scsi-hd ("scsi") against QEMU's own
+//     virtio-blk-pci ("blk"), no vhost-user, the same images, cases and caching (writeback: cache=writeback,
+//     aio=threads; direct: cache=none,aio=native). What it gets is what the guest's SCSI path (sd, the midlayer,
+//     virtio_scsi) costs against virtio_blk's on this platform, whoever serves the disks.
 //     Env VMV_BENCH_SCSI_CMD (a JSON array, or words split on spaces) replaces `node <repo>/packages/vhost-user-scsi/
 //     dist/cjs/bin.js` as the scsi daemon's command (it is given --socket-path, --num-queues, --direct, the image).
 //
@@ -126,10 +130,25 @@ function ourDevice(name, kind, image, { cache, pci }) {
   };
 }
 
+/**
+ * --vs=qemu-scsi: QEMU's own virtio-blk, or virtio-scsi with one scsi-hd, over `image` (no vhost-user).
+ * @param {string} name  the drive's id
+ * @param {'blk'|'scsi'} kind
+ * @param {string} image
+ * @param {{cache: 'writeback'|'direct', pci: boolean}} o
+ * @returns {string[]} QEMU arguments
+ */
+function qemuDisk(name, kind, image, { cache, pci }) {
+  const drive = ['-drive', `id=${name},file=${image.replace(/,/g, ',,')},if=none,format=raw,${cache === 'direct' ? 'cache=none,aio=native' : 'cache=writeback,aio=threads'}`];
+  if (kind === 'blk') return [...drive, '-device', `${pci ? 'virtio-blk-pci' : 'virtio-blk-device'},drive=${name},num-queues=1`];
+  return [...drive, '-device', `${pci ? 'virtio-scsi-pci' : 'virtio-scsi-device'},id=${name}h,num_queues=1`, '-device', `scsi-hd,drive=${name},bus=${name}h.0`];
+}
+
 export default async function guestBench({ json, args }) {
   const log = (m) => (json ? process.stderr : process.stdout).write(`${m}\n`);
-  const vs = choice(args, ['vs'], ['qsd', 'scsi'], 'qsd');
-  const scsi = vs === 'scsi';
+  const vs = choice(args, ['vs'], ['qsd', 'scsi', 'qemu-scsi'], 'qsd');
+  const builtin = vs === 'qemu-scsi';
+  const scsi = vs === 'scsi' || builtin;
   const mode = choice(args, ['mode'], ['interleaved', 'separate'], 'interleaved');
   const machine = choice(args, ['machine'], ['microvm', 'q35'], scsi ? 'q35' : 'microvm');
   const rounds = option(args, 'rounds', 3);
@@ -146,14 +165,14 @@ export default async function guestBench({ json, args }) {
   for (const c of CASES) if (!ALL_CASES.includes(c)) throw new RangeError(`bench guest: --cases takes a comma list of ${ALL_CASES.join(', ')}`);
   // the baseline and the candidate: names in the guest's marker, the table and the JSON
   const [base, cand] = scsi ? ['blk', 'scsi'] : ['qsd', 'vmv'];
-  if (!args.includes('--no-build') && (scsi || !aa)) buildDaemons(log, scsi ? ['vhost-user-blk', 'vhost-user-scsi'] : ['vhost-user-blk']);
+  if (!args.includes('--no-build') && !builtin && (scsi || !aa)) buildDaemons(log, scsi ? ['vhost-user-blk', 'vhost-user-scsi'] : ['vhost-user-blk']);
   const deps = ensureHostDeps({ fio: true, quiet: true, platforms: [platform] });
   if (!deps.ok) throw new Error(`bench guest: host packages missing:\n${deps.output}`);
   const img = await ensureGuestImage({ platform, fio: true, log });
   const initrd = scsi ? await guestInitrd(img, { modules: SCSI_MODULES, fio: true, log }) : undefined;
   const { accel, reason } = detectAccel();
-  if (scsi && !vmvAvailable()) throw new Error(`bench guest --vs=scsi: vmv-vhost-user-blk is not built (${VMV_DAEMON_BIN} missing)`);
-  const haveCand = aa || (scsi ? Boolean(process.env.VMV_BENCH_SCSI_CMD?.trim()) || existsSync(SCSI_DAEMON_BIN) : vmvAvailable());
+  if (scsi && !builtin && !vmvAvailable()) throw new Error(`bench guest --vs=scsi: vmv-vhost-user-blk is not built (${VMV_DAEMON_BIN} missing)`);
+  const haveCand = aa || builtin || (scsi ? Boolean(process.env.VMV_BENCH_SCSI_CMD?.trim()) || existsSync(SCSI_DAEMON_BIN) : vmvAvailable());
   const backends = haveCand ? [base, cand] : [base];
   if (!haveCand) {
     log(`bench guest: the candidate is not built (${scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN} missing): measuring ${base} only; `
@@ -161,13 +180,15 @@ export default async function guestBench({ json, args }) {
   }
   log(`bench guest: platform ${platform} (${img.platform.title}), kernel ${img.kver}, accel ${accel} (${reason}), ${machine}, fio libaio direct=1, `
     + `${runtime} s per run + 1 s ramp, ${sizeMiB} MiB image filled with random data, ${mode} (${rounds} round(s)${mode === 'interleaved' ? ` x ${slices} slice(s)` : ''}), `
-    + `backends ${backends.join(' + ')}${aa ? ` (A/A: "${cand}" is a second ${scsi ? 'vmv-vhost-user-blk' : 'qsd'})` : ''}, cache=${cache} for both`);
+    + `backends ${backends.join(' + ')}${builtin ? " (QEMU's own virtio-blk and virtio-scsi)" : ''}`
+    + `${aa ? ` (A/A: "${cand}" is a second ${builtin ? 'QEMU virtio-blk' : scsi ? 'vmv-vhost-user-blk' : 'qsd'})` : ''}, cache=${cache} for both`);
 
   const dir = mkdtempSync(join(tmpdir(), 'vmv-bench-guest-'));
   const size = sizeMiB << 20;
   const images = { [base]: join(dir, `${base}.raw`), [cand]: join(dir, `${cand}.raw`) };
   /** What bootGuest attaches for these backends, in this order. */
   const attach = (names) => {
+    if (builtin) return { disks: [], qemuArgs: names.flatMap((b) => qemuDisk(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
     if (scsi) return { disks: [], devices: names.map((b) => ourDevice(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
     const impl = {
       qsd: qsdBackend({ cache }),
