@@ -5,10 +5,12 @@
 #          fio.cpu=N fio.irqcpu=N  (fio runs on CPU fio.cpu, default 1, and every measured disk's interrupts go to
 #          CPU fio.irqcpu, default 0; "any" leaves either to the scheduler. Unpinned, the figures at QD32 fall into two
 #          groups some 40 % apart depending on where fio lands relative to the interrupt, a guest artifact that
-#          swamps any difference between backends.)
+#          swamps any difference between backends. fio.cpu=irq runs fio, for each disk, on the vCPU its last interrupt
+#          vector (its request queue's, with one queue) is delivered to: managed interrupts, which virtio_scsi's and
+#          virtio_blk's queue vectors are, cannot be moved, and the kernel may place two disks' on different vCPUs.)
 # Prints "GUEST-FIO case=<case> disk=<name> slice=<n> iops=N bw_kibps=N lat_mean_us=N irqs=N" per run (irqs: the
 # disk's virtio interrupts during the run, ramp included), and "GUEST-VALUE fio.limits.<name> ..." (the block queue
-# limits the device led to, and the negotiated feature bits).
+# limits the device led to, the negotiated feature bits, where its interrupts go, the scheduler and rotational).
 # A/B mode (fio.devs=marked): every /dev/vd? or /dev/sd? (virtio-blk or virtio-scsi) whose last 4 KiB start with "VMVBENCH <name>" (written by the host) is
 # measured, named <name> (after waiting up to 5 s for fio.want of them); each job runs fio.slices times on each disk, alternating which disk goes first, so that
 # the disks share the guest, the boot and the host's load alike.
@@ -41,7 +43,7 @@ irqnums() { awk -v v="$1" '{ n = $NF; if (n == v || index(n, v "-") == 1) { sub(
 # the virtio device under a disk: its own device for virtio-blk, an ancestor of the SCSI device for virtio-scsi
 vdevof() { readlink -f "/sys/block/${1#/dev/}/device" | tr '/' '\n' | grep '^virtio[0-9]*$' | tail -n 1; }
 FIOCPU=$(arg fio.cpu 1); IRQCPU=$(arg fio.irqcpu 0); NCPU=$(nproc); PIN=""
-[ "$FIOCPU" != any ] && [ "$FIOCPU" -lt "$NCPU" ] && PIN="--cpus_allowed=$FIOCPU"
+[ "$FIOCPU" != any ] && [ "$FIOCPU" != irq ] && [ "$FIOCPU" -lt "$NCPU" ] && PIN="--cpus_allowed=$FIOCPU"
 if [ "$IRQCPU" != any ] && [ "$IRQCPU" -lt "$NCPU" ]; then
   for nd in $DISKS; do
     for n in $(irqnums "$(vdevof "${nd#*=}")"); do echo "$IRQCPU" > /proc/irq/$n/smp_affinity_list 2>/dev/null || echo "cannot pin irq $n"; done
@@ -50,7 +52,10 @@ else IRQCPU=any; fi
 echo "fio $(fio --version) disks:$DISKS rt=$RT engine=$ENG slices=$SLICES nproc=$NCPU fio-cpu=${PIN:+$FIOCPU} irq-cpu=$IRQCPU"
 for nd in $DISKS; do
   name=${nd%%=*}; dev=${nd#*=}; b=${dev#/dev/}; q=/sys/block/$b/queue
-  val "fio.limits.$name" "dev=$dev max_segments=$(cat $q/max_segments) max_segment_size=$(cat $q/max_segment_size) max_sectors_kb=$(cat $q/max_sectors_kb) features=$(cat /sys/block/$b/device/features 2>/dev/null)"
+  vd=$(vdevof "$dev")
+  # where its interrupts really go (a managed interrupt cannot be moved), per vector: irq:cpus
+  where=$(for n in $(irqnums "$vd"); do printf '%s:%s,' "$n" "$(cat /proc/irq/$n/effective_affinity_list 2>/dev/null)"; done)
+  val "fio.limits.$name" "dev=$dev max_segments=$(cat $q/max_segments) max_segment_size=$(cat $q/max_segment_size) max_sectors_kb=$(cat $q/max_sectors_kb) features=$(cat /sys/bus/virtio/devices/$vd/features 2>/dev/null) irqs=$where scheduler=$(cat $q/scheduler) rotational=$(cat $q/rotational)"
 done
 rc=0
 for job in $(echo "$JOBS" | tr ',' ' '); do
@@ -68,6 +73,10 @@ for job in $(echo "$JOBS" | tr ',' ' '); do
     for nd in $order; do
       name=${nd%%=*}; dev=${nd#*=}
       vdev=$(vdevof "$dev")
+      if [ "$FIOCPU" = irq ]; then
+        last=$(irqnums "$vdev" | tail -n 1)
+        PIN="--cpus_allowed=$(cut -d, -f1 /proc/irq/$last/effective_affinity_list | cut -d- -f1)"
+      fi
       # a write keeps off the last MiB (the marker a later boot looks for)
       SZ=""; [ $rw = write ] && SZ="--size=$(( $(blockdev --getsize64 "$dev") / 1048576 - 1 ))M"
       i0=$(irqs "$vdev")
@@ -77,7 +86,8 @@ for job in $(echo "$JOBS" | tr ',' ' '); do
       i1=$(irqs "$vdev")
       # terse v3: field 7 = read bandwidth KiB/s, 8 = read IOPS, 40 = read total latency mean (usec); 48, 49, 81 the same for writes
       echo "$out" | awk -F';' -v c="$job" -v n="$name" -v s=$s -v irq=$((i1 - i0)) -v w=$([ $rw = write ] && echo 41 || echo 0) \
-        '/^3;/{printf "GUEST-FIO case=%s disk=%s slice=%d iops=%d bw_kibps=%d lat_mean_us=%.1f irqs=%d\n", c, n, s, $(8 + w), $(7 + w), $(40 + w), irq}'
+        -v cpu="${PIN#--cpus_allowed=}" \
+        '/^3;/{printf "GUEST-FIO case=%s disk=%s slice=%d iops=%d bw_kibps=%d lat_mean_us=%.1f irqs=%d cpu=%s\n", c, n, s, $(8 + w), $(7 + w), $(40 + w), irq, (cpu == "" ? "any" : cpu)}'
     done
     s=$((s + 1))
   done
