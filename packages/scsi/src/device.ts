@@ -9,6 +9,8 @@
  * Whatever a guest sends is answered with a SCSI status or a virtio-scsi response code: a LUN in
  * another format or of no target is BAD_TARGET, a CDB that wants more than the buffers OVERRUN,
  * a request too short for its header FAILURE; a corrupted ring is DEVICE_NEEDS_RESET.
+ * A read's data goes through a pooled bounce buffer copied into the guest's buffers when it
+ * completes on a live queue, or with `directReads` straight into the guest's buffers.
  * @module
  */
 import { ConfigSpace, DeviceId, Feature, InFlightBudget, features, hasFeature, serveQueue } from '@vmv/device-trait';
@@ -67,6 +69,15 @@ export interface ScsiDeviceOptions {
   readonly change?: boolean;
   /** Commands in flight per request queue (1..queueSize). Default queueSize. */
   readonly inFlight?: number;
+  /**
+   * Reads go straight into the guest's buffers (no copy). A read still running in the backend
+   * when the driver resets the device may then land in them after the reset, as in-flight DMA
+   * would; use it with backends that keep late data off guest memory themselves (@vmv/vhost-user-blk's
+   * SessionSafeBackend, O_DIRECT file backends) or that read synchronously. Default false: a read
+   * lands in a pooled bounce buffer, copied into the guest's buffers only when it completes
+   * before any reset.
+   */
+  readonly directReads?: boolean;
 }
 
 /** Largest `sense_size` and `cdb_size` a driver may write (QEMU's bounds); others are ignored. */
@@ -77,6 +88,10 @@ const EVENTQ = 1;
 const FIRST_REQUESTQ = 2;
 /** PARAM_CHANGE reason for a capacity change: ASC 2Ah in bits 0..7, ASCQ 09h in bits 8..15 (§5.6.6.3). */
 const CAPACITY_CHANGED_REASON = 0x2a | (0x09 << 8);
+/** Bounce buffers are at least this big, kept for reuse up to BOUNCE_KEEP bytes, BOUNCE_POOL of them. */
+const BOUNCE_MIN = 64 * 1024;
+const BOUNCE_KEEP = 1024 * 1024;
+const BOUNCE_POOL = 32;
 
 /** A command between pop and completion: what task management looks for. */
 interface Task {
@@ -107,6 +122,11 @@ export class ScsiDevice implements VirtioDevice {
   readonly bus: ScsiBus;
   /** Request queues. */
   readonly numQueues: number;
+  /** Reads go straight into guest buffers ({@link ScsiDeviceOptions.directReads}). */
+  readonly directReads: boolean;
+  private readonly bounces: Uint8Array[] = [];
+  /** Guest memory keeps a dirty-page log: data that lands late must be marked again. */
+  private dirtyLogged = false;
   private readonly config = new ConfigSpace(SCSI_CONFIG_SIZE);
   private readonly budgets: InFlightBudget[];
   private readonly controlBudget: InFlightBudget;
@@ -125,6 +145,7 @@ export class ScsiDevice implements VirtioDevice {
     this.numQueues = int('numQueues', options.numQueues ?? 1, 1, 1024);
     const queueSize = int('queueSize', options.queueSize ?? 128, 2, 32768);
     const inFlight = int('inFlight', options.inFlight ?? queueSize, 1, queueSize);
+    this.directReads = options.directReads === true;
     const bits: number[] = [Feature.VERSION_1, Feature.EVENT_IDX, Feature.INDIRECT_DESC, Feature.RING_PACKED];
     if (options.hotplug !== false) bits.push(ScsiFeature.HOTPLUG);
     if (options.change !== false) bits.push(ScsiFeature.CHANGE);
@@ -205,6 +226,7 @@ export class ScsiDevice implements VirtioDevice {
   activate(ctx: ActivationContext): void {
     this.ctx = ctx;
     this.eventsMissed = false;
+    this.dirtyLogged = ctx.memory.regions.some((r) => r.dirtyLog !== null);
   }
 
   /** The driver reset the device: commands in flight complete unseen, sizes go back to 96 and 32, every unit gets POWER ON RESET. */
@@ -246,12 +268,28 @@ export class ScsiDevice implements VirtioDevice {
     const address = decodeLun(header);
     const dataOutLength = rd.remaining;
     const dataInLength = wr.remaining - respSize;
+    // `wr` keeps the response; `dataWr` the data-in after it
+    const dataWr = dataInLength > 0 ? wr.split(respSize) : null;
+    /** A read's bounce buffer, or null (none, or it read straight into the guest's buffers). */
+    let bounce: Uint8Array | null = null;
     const respond = (response: number, result: ScsiResult | null, residual: number) => {
       wr.write(encodeCommandResponse({ residual, statusQualifier: 0, status: result?.status ?? 0, response }, result?.sense ?? null, senseSize));
       let written = respSize;
-      if (result?.data) {
-        wr.write(result.data);
-        written += result.data.length;
+      const data = result?.data;
+      const placed = result?.placed ?? 0;
+      if (data && data.length > 0) {
+        dataWr!.write(data);
+        written += data.length;
+      } else if (placed > 0) {
+        if (bounce !== null) dataWr!.write(bounce.subarray(0, placed));
+        // Straight into guest buffers: marked dirty when their views were taken; a dirty log taken
+        // while the read was in flight has lost that, so mark them again now that the data is there.
+        else if (this.dirtyLogged) {
+          const again = chain.writer();
+          again.skip(respSize);
+          again.views(placed);
+        }
+        written += placed;
       }
       served.complete(chain, written);
     };
@@ -261,7 +299,18 @@ export class ScsiDevice implements VirtioDevice {
     const id = new DataView(header.buffer).getBigUint64(8, true);
     const task: Task = { target: address.target, lun: address.lun, id, abortedWith: null, waiters: null };
     this.tasks.add(task);
-    const request = { cdb: header.subarray(CMD_REQ_HEADER_SIZE), dataOut: dataOutLength > 0 ? rd.views(dataOutLength) : [], dataInLength };
+    const dataInTarget = (length: number): Uint8Array[] => {
+      if (this.directReads) {
+        try {
+          return dataWr!.views(length);
+        } catch {
+          // guest memory gone bad under the views: read into a bounce buffer, whose copy fails the same way at completion
+        }
+      }
+      bounce = this.takeBounce(length);
+      return [bounce.subarray(0, length)];
+    };
+    const request = { cdb: header.subarray(CMD_REQ_HEADER_SIZE), dataOut: dataOutLength > 0 ? rd.views(dataOutLength) : [], dataInLength, dataInTarget };
     void this.bus.execute(address.target, address.lun, request).then((result) => {
       this.tasks.delete(task);
       if (this.drainWaiters.length > 0) this.wakeDrains();
@@ -270,14 +319,25 @@ export class ScsiDevice implements VirtioDevice {
         if (this.ctx !== ctx) served.complete(chain, 0);
         else if (task.abortedWith !== null) respond(task.abortedWith, null, dataOutLength + dataInLength);
         else if (result.overrun) respond(R.OVERRUN, null, dataOutLength + dataInLength);
-        else respond(R.OK, result, dataOutLength > 0 ? dataOutLength - result.dataOutUsed : dataInLength - (result.data?.length ?? 0));
+        else respond(R.OK, result, dataOutLength > 0 ? dataOutLength - result.dataOutUsed : dataInLength - (result.data?.length ?? result.placed ?? 0));
       } catch (error) {
         ctx.needsReset(error); // guest memory gone bad under the response (or a bug): the driver must reset
       } finally {
+        if (bounce !== null) this.giveBounce(bounce);
         if (task.waiters !== null) for (const w of task.waiters) w();
       }
     });
   };
+
+  /** A bounce buffer of at least `length` bytes (pooled). */
+  private takeBounce(length: number): Uint8Array {
+    const b = this.bounces.pop();
+    return b !== undefined && b.length >= length ? b : new Uint8Array(length > BOUNCE_MIN ? length : BOUNCE_MIN);
+  }
+
+  private giveBounce(b: Uint8Array): void {
+    if (b.length <= BOUNCE_KEEP && this.bounces.length < BOUNCE_POOL) this.bounces.push(b);
+  }
 
   /** A request too short for its header: FAILURE when the response header fits, else nothing. */
   private failShort(chain: DescriptorChain, served: ServedQueue, writable: number): void {

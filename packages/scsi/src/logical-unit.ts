@@ -30,6 +30,14 @@ export interface ScsiRequest {
   readonly dataOut: readonly Uint8Array[];
   /** Room for data-in, in bytes. */
   readonly dataInLength: number;
+  /**
+   * Where a read puts its data, instead of a new array returned in `data`: called at most once,
+   * after the command is checked, with the byte count (at most `dataInLength`); returns buffers of
+   * exactly that many bytes in all (the guest's own, or a transport's bounce buffer), which the
+   * backend reads into. The result then has `placed` set and `data` null. Buffers of another total
+   * length, or a callback that throws, make the unit read into a new array as without it.
+   */
+  readonly dataInTarget?: (length: number) => readonly Uint8Array[];
 }
 
 /**
@@ -44,6 +52,8 @@ export interface ScsiResult {
   readonly sense: Uint8Array | null;
   /** Data-in (at most `dataInLength` bytes), or null. */
   readonly data: Uint8Array | null;
+  /** Data-in bytes already in the buffers `request.dataInTarget` gave (a read); absent or 0 otherwise. */
+  readonly placed?: number;
   /** Data-out bytes the command consumed. */
   readonly dataOutUsed: number;
   /** The buffers are too small for what the CDB asks: nothing was done. */
@@ -301,9 +311,10 @@ export class LogicalUnit {
         if (cmd.blocks > this.limits.maxTransferBlocks) return this.check(invalidCdbField(transferLengthByte(request.cdb[0]!)));
         if (bytes > request.dataInLength) return OVERRUN;
         if (bytes === 0) return GOOD;
-        const data = new Uint8Array(bytes);
-        if (!(await attempt(() => this.backend.read(offset, [data])))) return this.check({ ...senses.unrecoveredReadError, information: cmd.lba });
-        return { ...GOOD, data };
+        const into = target(request, bytes);
+        const data = into === null ? new Uint8Array(bytes) : null;
+        if (!(await attempt(() => this.backend.read(offset, into ?? [data!])))) return this.check({ ...senses.unrecoveredReadError, information: cmd.lba });
+        return into === null ? { ...GOOD, data } : { ...GOOD, placed: bytes };
       }
       case 'write': {
         if (this.readOnly) return this.check(senses.writeProtected);
@@ -452,6 +463,24 @@ function gather(views: readonly Uint8Array[], length: number): Uint8Array | null
     at += n;
   }
   return at === length ? out : null;
+}
+
+/** The buffers `request.dataInTarget` gives for `length` bytes; null without one, or when it fails or miscounts. */
+function target(request: ScsiRequest, length: number): readonly Uint8Array[] | null {
+  if (request.dataInTarget === undefined) return null;
+  let views: readonly Uint8Array[];
+  try {
+    views = request.dataInTarget(length);
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(views)) return null;
+  let total = 0;
+  for (const v of views) {
+    if (!(v instanceof Uint8Array)) return null;
+    total += v.length;
+  }
+  return total === length ? views : null;
 }
 
 /** Views of the first `length` bytes of `views` (no copy); null when they hold fewer. */

@@ -209,6 +209,34 @@ describe('READ and WRITE', () => {
     });
   }
 
+  it('a read with dataInTarget: asked once for exactly its bytes after the checks, reads into them, placed; otherwise data as before', async () => {
+    const { bus, backends } = makeBus();
+    const data = pattern(2 * 512, 9);
+    (backends[0] as MemoryBackend).data.set(data, 10 * 512);
+    const asked: number[] = [];
+    const mine = [new Uint8Array(700), new Uint8Array(324)];
+    const into = (length: number) => (asked.push(length), mine);
+    const exec = (c: Uint8Array, dataInTarget: (n: number) => readonly Uint8Array[], inLength = 4096) => bus.execute(0, 0, { cdb: c, dataOut: [], dataInLength: inLength, dataInTarget });
+    const r = await exec(cdb.read10(10, 2), into);
+    expect([r.status, r.data, r.placed, asked]).toEqual([ScsiStatus.GOOD, null, 1024, [1024]]);
+    expect(Uint8Array.of(...mine[0]!, ...mine[1]!)).toEqual(data);
+    // not asked: another command, a read past the capacity, an overrun, 0 blocks
+    for (const [c, inLength] of [[cdb.inquiry(36), 36], [cdb.read10(2048, 1), 4096], [cdb.read10(0, 2), 1000], [cdb.read10(0, 0), 512]] as const) {
+      const x = await exec(c, into, inLength);
+      expect(x.placed ?? 0).toBe(0);
+    }
+    expect(asked).toEqual([1024]);
+    // buffers of another length, or a callback that throws: read into a new array
+    for (const bad of [() => [new Uint8Array(1000)], () => [new Uint8Array(1024), new Uint8Array(1)], () => { throw new Error('x'); }, () => 'no' as unknown as Uint8Array[]]) {
+      const x = await exec(cdb.read10(10, 2), bad);
+      expect([x.status, x.placed ?? 0, x.data]).toEqual([ScsiStatus.GOOD, 0, data]);
+    }
+    // a backend failure: MEDIUM ERROR, nothing placed
+    const failing = makeBus([{ backend: { size: 1 << 20, read: () => Promise.reject(new Error('EIO')), write() {}, flush() {} } }]);
+    const f = await failing.bus.execute(0, 0, { cdb: cdb.read10(3, 1), dataOut: [], dataInLength: 512, dataInTarget: () => [new Uint8Array(512)] });
+    expect([decodeSense(f.sense).key, f.placed ?? 0]).toEqual([SenseKey.MEDIUM_ERROR, 0]);
+  });
+
   it('READ(6) with 0 blocks transfers 256', async () => {
     const { run } = makeBus();
     expect((await run(cdb.read6(0, 0), { inLength: 256 * 512 })).data!.length).toBe(256 * 512);

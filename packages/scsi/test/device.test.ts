@@ -22,8 +22,8 @@ import {
 import { cdb, decodeSense, pattern } from './support/target.js';
 import { LinuxScsi, until } from './support/linux-scsi.js';
 
-function setup(opts: { numQueues?: number; split?: number[]; indirect?: number; packed?: boolean; backends?: BlockBackend[] } = {}) {
-  const device = new ScsiDevice({ numQueues: opts.numQueues ?? 2 });
+function setup(opts: { numQueues?: number; split?: number[]; indirect?: number; packed?: boolean; backends?: BlockBackend[]; directReads?: boolean } = {}) {
+  const device = new ScsiDevice({ numQueues: opts.numQueues ?? 2, directReads: opts.directReads });
   const backends = opts.backends ?? [new MemoryBackend(8 << 20), new MemoryBackend(1 << 20)];
   backends.forEach((backend, lun) => device.bus.add(0, lun, { backend, solidState: true }));
   const guest = new LinuxScsi(device, { split: opts.split, indirect: opts.indirect, packed: opts.packed });
@@ -142,10 +142,12 @@ describe('data (checksummed)', () => {
     { name: 'buffers cut into 1, 7 and 300 bytes', split: [1, 7, 300] },
     { name: 'indirect tables', indirect: 16, split: [5, 100] },
     { name: 'packed rings', packed: true, split: [13] },
+    { name: 'reads straight into guest buffers (directReads), cut into 1, 7 and 300 bytes', split: [1, 7, 300], directReads: true },
+    { name: 'reads straight into guest buffers (directReads), indirect tables', indirect: 16, split: [5, 100], directReads: true },
   ];
   for (const l of layouts) {
     it(`writes and reads back 64 commands over two request queues: ${l.name}`, async () => {
-      const { guest, backends } = setup({ split: l.split, indirect: l.indirect, packed: l.packed });
+      const { guest, backends } = setup({ split: l.split, indirect: l.indirect, packed: l.packed, directReads: l.directReads });
       await sdProbe(guest, 0, 0);
       // Eight at a time: a command cut into 16 descriptors, 4 per queue, fills half a ring of 128.
       for (let batch = 0; batch < 32; batch += 8) {
@@ -386,6 +388,32 @@ describe('events (§5.6.6.3)', () => {
   });
 });
 
+describe('reads through the bounce buffers', () => {
+  it('bounce buffers are reused across sizes: every read gets its own bytes and nothing past them; a read error writes no data', async () => {
+    const mem = new MemoryBackend(4 << 20);
+    for (let i = 0; i < 8; i++) mem.write(i * (256 << 10), [pattern(256 << 10, i)]);
+    let fail = false;
+    const backend: BlockBackend = { size: mem.size, read: (o, b) => (fail ? Promise.reject(new Error('EIO')) : Promise.resolve(mem.read(o, b))), write: () => {}, flush() {} };
+    const { guest } = setup({ backends: [backend] });
+    await guest.command(0, 0, cdb.tur(), {});
+    // large, small, larger (more than the smallest bounce), concurrently and in turn
+    const sizes = [128 << 10, 4096, 200 << 10, 512, 64 << 10, 4096];
+    for (let round = 0; round < 2; round++) {
+      const rs = await Promise.all(sizes.map((n, i) => guest.command(0, 0, cdb.read16((i * (256 << 10)) / 512, n / 512), { inLength: n + 512, queue: i % 2 })));
+      rs.forEach((r, i) => {
+        const n = sizes[i]!;
+        expect([r.response, r.status, r.residual, r.used]).toEqual([R.OK, ScsiStatus.GOOD, 512, 12 + 96 + n]);
+        const want = new Uint8Array(n);
+        mem.read(i * (256 << 10), [want]);
+        expect(sum(r.data.subarray(0, n))).toBe(sum(want));
+      });
+    }
+    fail = true;
+    const r = await guest.command(0, 0, cdb.read10(0, 8), { inLength: 4096 });
+    expect([r.response, r.status, r.residual, r.used, decodeSense(r.sense).key]).toEqual([R.OK, ScsiStatus.CHECK_CONDITION, 4096, 12 + 96, 3]);
+  });
+});
+
 describe('device reset', () => {
   it('with a read in flight: nothing written to guest memory afterwards; units get POWER ON RESET; a new activation serves', async () => {
     const mem = new MemoryBackend(1 << 20);
@@ -414,6 +442,32 @@ describe('device reset', () => {
     const again = new LinuxScsi(device);
     again.probe();
     expect((await again.command(0, 0, cdb.inquiry(36), { inLength: 36 })).response).toBe(R.OK);
+  });
+
+  it('directReads: a read in flight at a reset still lands in its guest buffer, as DMA would, but is not returned; drain waits for it', async () => {
+    const mem = new MemoryBackend(1 << 20);
+    mem.write(0, [new Uint8Array(512).fill(0x5a)]);
+    let release = () => {};
+    const backend: BlockBackend = { size: mem.size, read: (o, b) => new Promise<void>((r) => { release = () => { mem.read(o, b); r(); }; }), write: () => {}, flush() {} };
+    const { guest, device } = setup({ backends: [backend], directReads: true });
+    await guest.command(0, 0, cdb.tur(), {});
+    let returned = false;
+    void guest.start(0, 0, cdb.read10(0, 1), { inLength: 512 }).done.then(() => (returned = true));
+    await until(() => device.commandsInFlight === 1);
+    const before = new Uint8Array(0x40_0000);
+    guest.memory.read(0x10_0000, before);
+    guest.driver.reset();
+    let drained = false;
+    void device.drain().then(() => (drained = true));
+    release();
+    await until(() => drained);
+    const after = new Uint8Array(0x40_0000);
+    guest.memory.read(0x10_0000, after);
+    let fives = 0;
+    for (let i = 0; i < after.length; i++) if (after[i] === 0x5a && before[i] !== 0x5a) fives++;
+    expect(fives).toBe(512);
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(returned).toBe(false);
   });
 });
 

@@ -49,8 +49,8 @@ describe('codecs', () => {
   });
 });
 
-describe('ScsiDevice under arbitrary requests', () => {
-  const device = new ScsiDevice({ numQueues: 2 });
+describe.each([false, true])('ScsiDevice under arbitrary requests (directReads %s)', (directReads) => {
+  const device = new ScsiDevice({ numQueues: 2, directReads });
   device.bus.add(0, 0, { backend: new MemoryBackend(1 << 20) });
   device.bus.add(0, 3, { backend: new MemoryBackend(64 << 10), readOnly: true });
   const guest = new LinuxScsi(device, { split: [3, 17] });

@@ -1,42 +1,69 @@
-// `pnpm bench guest [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S] [--size=MiB]
-//                   [--cache=writeback|direct] [--mode=interleaved|separate] [--cases=randread4k/qd1,...] [--aa] [--no-build]`:
-// fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32) on a
-// vhost-user-blk disk served by our daemon (vmv-vhost-user-blk) and by qemu-storage-daemon (qsd). Prints the
-// ratios vmv/qsd (higher is better).
+// `pnpm bench guest [--vs=qsd|scsi|qemu-scsi] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S]
+//                   [--size=MiB] [--cache=writeback|direct] [--mode=interleaved|separate] [--machine=microvm|q35]
+//                   [--cases=randread4k/qd1,...] [--fio-cpu=N|any] [--irq-cpu=N|any] [--aa] [--no-build]`:
+// fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32, 1 MiB
+// sequential write at QD1 and QD32 on request) on two disks, a baseline and a candidate. Prints the paired ratios
+// candidate/baseline (higher is better).
+//   --vs=qsd (default): vhost-user-blk disks served by our daemon (vmv-vhost-user-blk, the candidate "vmv") and by
+//     qemu-storage-daemon (the baseline "qsd"); microvm by default; cases by default the four reads.
+//   --vs=scsi: our vmv-vhost-user-scsi (the candidate "scsi": a virtio-scsi LUN, /dev/sdX in the guest through
+//     virtio_scsi and sd_mod) against our vmv-vhost-user-blk (the baseline "blk"), each with its defaults and one
+//     request queue. q35 by default, so both are PCI: QEMU's vhost-user-scsi-pci and vhost-user-blk-pci
+//     (--machine=microvm: vhost-user-scsi and vhost-user-blk over virtio-mmio). Cases by default the four reads and
+//     seqwrite1m/qd32 (a write keeps off the disk's last MiB, where the marker is). The guest boots the fio
+//     initramfs plus the SCSI modules. Issue 19's goal: scsi at least 0.9 of blk's IOPS in every case.
+//   --vs=qemu-scsi: the control for --vs=scsi: QEMU's own virtio-scsi-pci with a scsi-hd ("scsi") against QEMU's own
+//     virtio-blk-pci ("blk"), no vhost-user, the same images, cases and caching (writeback: cache=writeback,
+//     aio=threads; direct: cache=none,aio=native). What it gets is what the guest's SCSI path (sd, the midlayer,
+//     virtio_scsi) costs against virtio_blk's on this platform, whoever serves the disks.
+//     Env VMV_BENCH_SCSI_CMD (a JSON array, or words split on spaces) replaces `node <repo>/packages/vhost-user-scsi/
+//     dist/cjs/bin.js` as the scsi daemon's command (it is given --socket-path, --num-queues, --direct, the image).
 //
-// Method (default, --mode=interleaved): each round boots ONE guest with TWO vhost-user-blk disks, one served by
-// each backend, both over copies of the same image (filled with random data, in the host page cache, told apart
-// by a marker in their last 4 KiB). For every case fio runs --slices times on each disk, alternating which disk
-// goes first, and the order in which the disks are attached alternates between rounds. Both backends thus share
-// the guest, the boot, and the host's load from second to second; each (round, slice) gives one paired ratio and
-// the figure reported is the median of the paired ratios. --mode=separate is the older design (one boot per
-// backend per round, alternating order), which on a shared host mixes the load of different minutes into the ratio.
-// --aa replaces our daemon by a second qsd (through tools/guest/scripts/qsd-cli.sh): an A/A run, whose ratios
-// show the bench's own noise (ideally 1.00).
+// Method (default, --mode=interleaved): each round boots ONE guest with TWO disks, one per backend, both over copies
+// of the same image (filled with random data, in the host page cache, told apart by a marker in their last 4 KiB).
+// For every case fio runs --slices times on each disk, alternating which disk goes first, and the order in which
+// the disks are attached alternates between rounds. Both backends thus share the guest, the boot, and the host's
+// load from second to second; each (round, slice) gives one paired ratio and the figure reported is the median of
+// the paired ratios. --mode=separate is the older design (one boot per backend per round, alternating order),
+// which on a shared host mixes the load of different minutes into the ratio.
+// --aa replaces the candidate by a second baseline (a second qsd through the same command line; with --vs=scsi a
+// second vmv-vhost-user-blk): an A/A run, whose ratios show the bench's own noise (ideally 1.00).
 //
+// --fio-cpu and --irq-cpu: the vCPU fio runs on (default 1; with --vs=scsi and qemu-scsi "irq") and the one every
+// measured disk's interrupts go to (default 0), or any (left to the guest), or for --fio-cpu irq: each disk's
+// request interrupt's vCPU, wherever the guest put it (fio.sh's fio.cpu and fio.irqcpu). The request vectors of
+// virtio_blk and virtio_scsi are managed interrupts, which cannot be moved: in one guest the blk disk's went to
+// vCPU 1 (fio's) and the scsi disk's to vCPU 0, which cost scsi a cross-vCPU wake-up per I/O (half the IOPS at QD1
+// under TCG). The JSON's limits show where each disk's vectors went.
 // Caching: --cache=writeback (default) serves both through the host page cache (qsd: cache.direct=off,aio=threads;
-// vmv: buffered reads); --cache=direct makes both use O_DIRECT (qsd: cache.direct=on,aio=native; vmv: --direct).
-// --qsd-cache is accepted as the old name of --cache and now applies to both backends alike.
-// Until our daemon is built it says so and measures qemu-storage-daemon alone.
+// our daemons: buffered); --cache=direct makes both use O_DIRECT (qsd: cache.direct=on,aio=native; our daemons:
+// --direct). --qsd-cache is accepted as the old name of --cache and applies to both backends alike.
+// Until a candidate daemon is built it says so and measures the baseline alone.
 // --platform (default bookworm) picks the guest platform (tools/guest): bookworm is Debian 12's QEMU 7.2, qsd and
-// kernel 6.1; trixie is trixie-backports' QEMU 11.1, its qsd and kernel 7.3 (fio from the trixie root). The baseline
-// is always the platform's own qemu-storage-daemon.
+// kernel 6.1; trixie is trixie-backports' QEMU 11.1, its qsd and kernel 7.3 (fio from the trixie root). With
+// --vs=qsd the baseline is always the platform's own qemu-storage-daemon.
 // Under TCG (no usable KVM) guest CPU emulation dominates: the ratios compare device paths, not absolute speed.
+// Never run by CI, never a pass or fail on a time.
 import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  REPO_ROOT, VMV_DAEMON_BIN, bootGuest, createImage, detectAccel, ensureGuestImage, ensureHostDeps, qsdBackend, vmvAvailable, vmvBackend,
+  REPO_ROOT, VMV_DAEMON_BIN, bootGuest, createImage, detectAccel, ensureGuestImage, ensureHostDeps, guestInitrd, qsdBackend, vmvAvailable, vmvBackend,
 } from '../../guest/lib/guest.mjs';
+import { SCSI_DAEMON_BIN } from '../../guest/lib/scsi.mjs';
 import { fmt, table } from './_harness.mjs';
 
-const ALL_CASES = ['randread4k/qd1', 'randread4k/qd32', 'seqread1m/qd1', 'seqread1m/qd32'];
+const READ_CASES = ['randread4k/qd1', 'randread4k/qd32', 'seqread1m/qd1', 'seqread1m/qd32'];
+const ALL_CASES = [...READ_CASES, 'seqwrite1m/qd1', 'seqwrite1m/qd32'];
+/** virtio-scsi in the guest: scsi_mod's dependency first, then the drivers. */
+const SCSI_MODULES = ['scsi_common', 'scsi_mod', 'sd_mod', 'virtio_scsi'];
 const median = (xs) => {
   const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   return s.length === 0 ? null : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 const round3 = (x) => (x === null ? null : Number(x.toFixed(3)));
+const cap = (s) => s[0].toUpperCase() + s.slice(1);
 
 function option(args, name, def) {
   const a = args.find((x) => x.startsWith(`--${name}=`));
@@ -56,18 +83,17 @@ function choice(args, names, allowed, def) {
   return def;
 }
 
-/** Builds our daemon's package when its sources are there but dist is not current (run.mjs does not know it). */
-function buildDaemon(log) {
-  const pkgJson = join(REPO_ROOT, 'packages', 'vhost-user-blk', 'package.json');
-  if (!existsSync(pkgJson)) return;
-  const name = JSON.parse(readFileSync(pkgJson, 'utf8')).name;
-  log(`bench guest: building ${name}`);
+/** Builds our daemons' packages when their sources are there but dist is not current (run.mjs does not know them). */
+function buildDaemons(log, dirs) {
+  const names = dirs.map((d) => join(REPO_ROOT, 'packages', d, 'package.json')).filter((p) => existsSync(p)).map((p) => JSON.parse(readFileSync(p, 'utf8')).name);
+  if (names.length === 0) return;
+  log(`bench guest: building ${names.join(', ')}`);
   try {
-    execFileSync('pnpm', ['exec', 'turbo', 'run', 'build', `--filter=${name}...`, '--output-logs=errors-only'], {
+    execFileSync('pnpm', ['exec', 'turbo', 'run', 'build', ...names.map((n) => `--filter=${n}...`), '--output-logs=errors-only'], {
       cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, TURBO_TELEMETRY_DISABLED: '1' },
     });
   } catch {
-    log(`bench guest: building ${name} failed; using whatever dist/ holds`);
+    log(`bench guest: building ${names.join(', ')} failed; using whatever dist/ holds`);
   }
 }
 
@@ -84,9 +110,53 @@ function markImage(path, size, name) {
   }
 }
 
+/**
+ * --vs=scsi: one of our daemons as a vhost-user device of bootGuest (both kinds alike, so that the attach order can
+ * alternate), with one request queue.
+ * @param {string} name  the backend's name (its log file)
+ * @param {'blk'|'scsi'} kind  vmv-vhost-user-blk or vmv-vhost-user-scsi
+ * @param {string} image
+ * @param {{cache: 'writeback'|'direct', pci: boolean}} o  pci: the -pci frontends (q35), else the virtio-mmio ones
+ * @returns {import('../../guest/lib/boot.mjs').VhostUserDeviceSpec}
+ */
+function ourDevice(name, kind, image, { cache, pci }) {
+  const direct = cache === 'direct';
+  if (kind === 'blk') {
+    const backend = vmvBackend({ cache });
+    return {
+      name, argv: ({ socket }) => backend.argv({ socket, image, readonly: false, queues: 1, direct }),
+      qemuDevice: (c) => `${pci ? 'vhost-user-blk-pci' : 'vhost-user-blk'},chardev=${c},num-queues=1`,
+    };
+  }
+  const env = process.env.VMV_BENCH_SCSI_CMD?.trim();
+  const command = env ? (env.startsWith('[') ? JSON.parse(env) : env.split(/\s+/)) : [process.execPath, SCSI_DAEMON_BIN];
+  return {
+    name, argv: ({ socket }) => [...command, '--socket-path', socket, '--num-queues', '1', ...(direct ? ['--direct'] : []), image],
+    qemuDevice: (c) => `${pci ? 'vhost-user-scsi-pci' : 'vhost-user-scsi'},chardev=${c},num_queues=1`,
+  };
+}
+
+/**
+ * --vs=qemu-scsi: QEMU's own virtio-blk, or virtio-scsi with one scsi-hd, over `image` (no vhost-user).
+ * @param {string} name  the drive's id
+ * @param {'blk'|'scsi'} kind
+ * @param {string} image
+ * @param {{cache: 'writeback'|'direct', pci: boolean}} o
+ * @returns {string[]} QEMU arguments
+ */
+function qemuDisk(name, kind, image, { cache, pci }) {
+  const drive = ['-drive', `id=${name},file=${image.replace(/,/g, ',,')},if=none,format=raw,${cache === 'direct' ? 'cache=none,aio=native' : 'cache=writeback,aio=threads'}`];
+  if (kind === 'blk') return [...drive, '-device', `${pci ? 'virtio-blk-pci' : 'virtio-blk-device'},drive=${name},num-queues=1`];
+  return [...drive, '-device', `${pci ? 'virtio-scsi-pci' : 'virtio-scsi-device'},id=${name}h,num_queues=1`, '-device', `scsi-hd,drive=${name},bus=${name}h.0`];
+}
+
 export default async function guestBench({ json, args }) {
   const log = (m) => (json ? process.stderr : process.stdout).write(`${m}\n`);
+  const vs = choice(args, ['vs'], ['qsd', 'scsi', 'qemu-scsi'], 'qsd');
+  const builtin = vs === 'qemu-scsi';
+  const scsi = vs === 'scsi' || builtin;
   const mode = choice(args, ['mode'], ['interleaved', 'separate'], 'interleaved');
+  const machine = choice(args, ['machine'], ['microvm', 'q35'], scsi ? 'q35' : 'microvm');
   const rounds = option(args, 'rounds', 3);
   const slices = mode === 'interleaved' ? option(args, 'slices', 2) : 1;
   const runtime = option(args, 'runtime', mode === 'interleaved' ? 3 : 5);
@@ -96,32 +166,48 @@ export default async function guestBench({ json, args }) {
   const pi = args.indexOf('--platform');
   const platform = pi >= 0 ? args[pi + 1] : choice(args, ['platform'], ['bookworm', 'trixie'], 'bookworm');
   if (!['bookworm', 'trixie'].includes(platform)) throw new RangeError('bench guest: --platform must be bookworm or trixie');
+  // fio.sh pins fio to vCPU 1 and the disks' interrupts to vCPU 0 unless told otherwise
+  const pin = [['fio-cpu', 'fio.cpu'], ['irq-cpu', 'fio.irqcpu']].flatMap(([k, key]) => args.filter((x) => x.startsWith(`--${k}=`)).map((x) => `${key}=${x.slice(k.length + 3)}`));
+  // virtio_scsi's and virtio_blk's request vectors are managed interrupts the guest places itself, on different
+  // vCPUs for the two disks: fio follows each disk's interrupt, so both complete on the vCPU that submitted
+  if (vs !== 'qsd' && !args.some((x) => x.startsWith('--fio-cpu='))) pin.push('fio.cpu=irq');
   const casesArg = args.find((x) => x.startsWith('--cases='));
-  const CASES = casesArg ? casesArg.slice(8).split(',').filter(Boolean) : ALL_CASES;
+  const CASES = casesArg ? casesArg.slice(8).split(',').filter(Boolean) : scsi ? [...READ_CASES, 'seqwrite1m/qd32'] : READ_CASES;
   for (const c of CASES) if (!ALL_CASES.includes(c)) throw new RangeError(`bench guest: --cases takes a comma list of ${ALL_CASES.join(', ')}`);
-  if (!args.includes('--no-build') && !aa) buildDaemon(log);
+  // the baseline and the candidate: names in the guest's marker, the table and the JSON
+  const [base, cand] = scsi ? ['blk', 'scsi'] : ['qsd', 'vmv'];
+  if (!args.includes('--no-build') && !builtin && (scsi || !aa)) buildDaemons(log, scsi ? ['vhost-user-blk', 'vhost-user-scsi'] : ['vhost-user-blk']);
   const deps = ensureHostDeps({ fio: true, quiet: true, platforms: [platform] });
   if (!deps.ok) throw new Error(`bench guest: host packages missing:\n${deps.output}`);
   const img = await ensureGuestImage({ platform, fio: true, log });
+  const initrd = scsi ? await guestInitrd(img, { modules: SCSI_MODULES, fio: true, log }) : undefined;
   const { accel, reason } = detectAccel();
-  const haveVmv = aa || vmvAvailable();
-  const impl = {
-    qsd: qsdBackend({ cache }),
-    // --aa: a second qemu-storage-daemon of the same platform in our daemon's place
-    vmv: aa ? { ...qsdBackend({ cache }), name: 'vmv' } : vmvBackend({ cache }),
-  };
-  const backends = haveVmv ? ['qsd', 'vmv'] : ['qsd'];
-  if (!haveVmv) {
-    log(`bench guest: our daemon is not built (${VMV_DAEMON_BIN} missing): measuring qemu-storage-daemon only; `
-      + 'ratios are reported once packages/vhost-user-blk exists');
+  if (scsi && !builtin && !vmvAvailable()) throw new Error(`bench guest --vs=scsi: vmv-vhost-user-blk is not built (${VMV_DAEMON_BIN} missing)`);
+  const haveCand = aa || builtin || (scsi ? Boolean(process.env.VMV_BENCH_SCSI_CMD?.trim()) || existsSync(SCSI_DAEMON_BIN) : vmvAvailable());
+  const backends = haveCand ? [base, cand] : [base];
+  if (!haveCand) {
+    log(`bench guest: the candidate is not built (${scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN} missing): measuring ${base} only; `
+      + `ratios are reported once ${scsi ? 'packages/vhost-user-scsi' : 'packages/vhost-user-blk'} is built`);
   }
-  log(`bench guest: platform ${platform} (${img.platform.title}), kernel ${img.kver}, accel ${accel} (${reason}), fio libaio direct=1, ${runtime} s per run + 1 s ramp, `
-    + `${sizeMiB} MiB image filled with random data, ${mode} (${rounds} round(s)${mode === 'interleaved' ? ` x ${slices} slice(s)` : ''}), `
-    + `backends ${backends.join(' + ')}${aa ? ' (A/A: "vmv" is a second qsd)' : ''}, cache=${cache} for both`);
+  log(`bench guest: platform ${platform} (${img.platform.title}), kernel ${img.kver}, accel ${accel} (${reason}), ${machine}, fio libaio direct=1, `
+    + `${runtime} s per run + 1 s ramp, ${sizeMiB} MiB image filled with random data, ${mode} (${rounds} round(s)${mode === 'interleaved' ? ` x ${slices} slice(s)` : ''}), `
+    + `backends ${backends.join(' + ')}${builtin ? " (QEMU's own virtio-blk and virtio-scsi)" : ''}`
+    + `${aa ? ` (A/A: "${cand}" is a second ${builtin ? 'QEMU virtio-blk' : scsi ? 'vmv-vhost-user-blk' : 'qsd'})` : ''}, cache=${cache} for both`);
 
   const dir = mkdtempSync(join(tmpdir(), 'vmv-bench-guest-'));
   const size = sizeMiB << 20;
-  const images = { qsd: join(dir, 'qsd.raw'), vmv: join(dir, 'vmv.raw') };
+  const images = { [base]: join(dir, `${base}.raw`), [cand]: join(dir, `${cand}.raw`) };
+  /** What bootGuest attaches for these backends, in this order. */
+  const attach = (names) => {
+    if (builtin) return { disks: [], qemuArgs: names.flatMap((b) => qemuDisk(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
+    if (scsi) return { disks: [], devices: names.map((b) => ourDevice(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
+    const impl = {
+      qsd: qsdBackend({ cache }),
+      // --aa: a second qemu-storage-daemon of the same platform in our daemon's place
+      vmv: aa ? { ...qsdBackend({ cache }), name: 'vmv' } : vmvBackend({ cache }),
+    };
+    return { disks: names.map((b) => ({ backend: impl[b], image: images[b] })) };
+  };
   // samples[backend][case] = [{round, slice, iops, mibps, lat, irqsPerIo}]
   const samples = Object.fromEntries(backends.map((b) => [b, Object.fromEntries(CASES.map((c) => [c, []]))]));
   const limits = {};
@@ -129,8 +215,8 @@ export default async function guestBench({ json, args }) {
   const timeoutMs = (accel === 'tcg' ? 90_000 : 30_000) + CASES.length * slices * backends.length * (runtime + 4) * 1000;
   try {
     // a sparse file reads holes without I/O: fill it; the copies are byte for byte the same but for the marker
-    createImage(images.qsd, size, { fill: 'all' });
-    if (haveVmv) copyFileSync(images.qsd, images.vmv);
+    createImage(images[base], size, { fill: 'all' });
+    if (haveCand) copyFileSync(images[base], images[cand]);
     for (const b of backends) markImage(images[b], size, b);
     const record = (r, round, only) => {
       for (const f of r.fio) {
@@ -148,9 +234,8 @@ export default async function guestBench({ json, args }) {
       const order = round % 2 ? [...backends].reverse() : backends;
       if (mode === 'interleaved') {
         const r = await bootGuest({
-          machine: 'microvm', queues: 1, tests: ['fio'], fio: true, guestImage: img, timeoutMs,
-          disks: order.map((b) => ({ backend: impl[b], image: images[b] })),
-          cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`, 'fio.devs=marked', `fio.want=${backends.length}`, `fio.slices=${slices}`],
+          machine, queues: 1, tests: ['fio'], fio: true, initrd, guestImage: img, timeoutMs, ...attach(order),
+          cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`, 'fio.devs=marked', `fio.want=${backends.length}`, `fio.slices=${slices}`, ...pin],
         });
         if (!r.ok) throw new Error(`bench guest: round ${round + 1} failed: ${r.errors.join('; ')}\n${r.console.slice(-20).join('\n')}`);
         boots.push({ backends: order, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds });
@@ -159,8 +244,8 @@ export default async function guestBench({ json, args }) {
       } else {
         for (const b of order) {
           const r = await bootGuest({
-            machine: 'microvm', backend: impl[b], queues: 1, tests: ['fio'], image: images[b], fio: true, guestImage: img, timeoutMs,
-            cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`],
+            machine, queues: 1, tests: ['fio'], fio: true, initrd, guestImage: img, timeoutMs, ...attach([b]),
+            cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`, 'fio.devs=marked', 'fio.want=1', ...pin],
           });
           if (!r.ok) throw new Error(`bench guest: the ${b} run failed: ${r.errors.join('; ')}\n${r.console.slice(-20).join('\n')}`);
           boots.push({ backend: b, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds });
@@ -174,53 +259,60 @@ export default async function guestBench({ json, args }) {
   }
 
   const stat = (b, c, k) => median(samples[b]?.[c]?.map((s) => s[k]) ?? []);
-  /** vmv/qsd of each (round, slice) measured by both. */
-  const paired = (c) => {
+  /** candidate/baseline of `key` for each (round, slice) measured by both. */
+  const paired = (c, key) => {
     const out = [];
-    for (const v of samples.vmv?.[c] ?? []) {
-      const q = samples.qsd[c].find((s) => s.round === v.round && s.slice === v.slice);
-      if (q && q.iops > 0) out.push(v.iops / q.iops);
+    for (const v of samples[cand]?.[c] ?? []) {
+      const q = samples[base][c].find((s) => s.round === v.round && s.slice === v.slice);
+      if (q && q[key] > 0) out.push(v[key] / q[key]);
     }
     return out;
   };
   const results = {};
   const rows = [];
+  const B = cap(base);
   for (const c of CASES) {
-    const q = { iops: stat('qsd', c, 'iops'), mibps: stat('qsd', c, 'mibps'), lat: stat('qsd', c, 'lat'), irq: stat('qsd', c, 'irqsPerIo') };
-    const v = haveVmv ? { iops: stat('vmv', c, 'iops'), mibps: stat('vmv', c, 'mibps'), lat: stat('vmv', c, 'lat'), irq: stat('vmv', c, 'irqsPerIo') } : null;
-    const ratios = haveVmv ? paired(c) : [];
+    const q = { iops: stat(base, c, 'iops'), mibps: stat(base, c, 'mibps'), lat: stat(base, c, 'lat'), irq: stat(base, c, 'irqsPerIo') };
+    const v = haveCand ? { iops: stat(cand, c, 'iops'), mibps: stat(cand, c, 'mibps'), lat: stat(cand, c, 'lat'), irq: stat(cand, c, 'irqsPerIo') } : null;
+    const ratios = haveCand ? paired(c, 'iops') : [];
     const ratio = median(ratios);
+    const mibRatio = haveCand ? median(paired(c, 'mibps')) : null;
     results[c] = {
       iops: v ? Math.round(v.iops) : null,
-      ratioToQsd: round3(ratio),
+      [`ratioTo${B}`]: round3(ratio),
       ratioMin: ratios.length ? round3(Math.min(...ratios)) : null,
       ratioMax: ratios.length ? round3(Math.max(...ratios)) : null,
       ratios: ratios.map(round3),
+      mibpsRatio: round3(mibRatio),
       mibps: v ? Number(v.mibps.toFixed(1)) : null,
       latUs: v ? Number(v.lat.toFixed(1)) : null,
       irqsPerIo: v && v.irq !== null ? round3(v.irq) : null,
-      qsdIops: Math.round(q.iops),
-      qsdMibps: Number(q.mibps.toFixed(1)),
-      qsdLatUs: Number(q.lat.toFixed(1)),
-      qsdIrqsPerIo: q.irq === null ? null : round3(q.irq),
-      samples: samples.qsd[c].length,
+      [`${base}Iops`]: Math.round(q.iops),
+      [`${base}Mibps`]: Number(q.mibps.toFixed(1)),
+      [`${base}LatUs`]: Number(q.lat.toFixed(1)),
+      [`${base}IrqsPerIo`]: q.irq === null ? null : round3(q.irq),
+      samples: samples[base][c].length,
     };
     rows.push({
-      case: c, 'qsd IOPS': Math.round(q.iops), 'qsd lat us': fmt(q.lat),
-      'vmv IOPS': v ? Math.round(v.iops) : '-', 'vmv lat us': v ? fmt(v.lat) : '-',
-      'vmv/qsd': ratio === null ? '-' : fmt(ratio, 2),
+      case: c, [`${base} IOPS`]: Math.round(q.iops), [`${base} MiB/s`]: fmt(q.mibps), [`${base} lat us`]: fmt(q.lat),
+      [`${cand} IOPS`]: v ? Math.round(v.iops) : '-', [`${cand} MiB/s`]: v ? fmt(v.mibps) : '-', [`${cand} lat us`]: v ? fmt(v.lat) : '-',
+      [`${cand}/${base}`]: ratio === null ? '-' : fmt(ratio, 2),
+      'MiB/s ratio': mibRatio === null ? '-' : fmt(mibRatio, 2),
       'range': ratios.length ? `${fmt(Math.min(...ratios), 2)}..${fmt(Math.max(...ratios), 2)}` : '-',
-      'irq/io q:v': `${q.irq === null ? '-' : fmt(q.irq, 2)}:${v?.irq == null ? '-' : fmt(v.irq, 2)}`,
+      [`irq/io ${base[0]}:${cand[0]}`]: `${q.irq === null ? '-' : fmt(q.irq, 2)}:${v?.irq == null ? '-' : fmt(v.irq, 2)}`,
     });
   }
   if (!json) {
-    table(rows, ['case', 'qsd IOPS', 'qsd lat us', 'vmv IOPS', 'vmv lat us', 'vmv/qsd', 'range', 'irq/io q:v']);
-    console.log(`vmv/qsd: median of ${results[CASES[0]].ratios.length || '-'} paired ratios per case; range: the lowest and highest of them`);
-    if (!haveVmv) console.log('vmv: not built; no ratios (qemu-storage-daemon figures only)');
+    table(rows, ['case', `${base} IOPS`, `${base} MiB/s`, `${base} lat us`, `${cand} IOPS`, `${cand} MiB/s`, `${cand} lat us`, `${cand}/${base}`, 'MiB/s ratio', 'range',
+      `irq/io ${base[0]}:${cand[0]}`]);
+    console.log(`${cand}/${base}: median of ${results[CASES[0]].ratios.length || '-'} paired IOPS ratios per case (MiB/s ratio: of the paired MiB/s ratios); `
+      + 'range: the lowest and highest IOPS ratio');
+    if (!haveCand) console.log(`${cand}: not built; no ratios (${base} figures only)`);
   } else {
     console.log(JSON.stringify({
-      bench: 'guest', platform, kernel: img.kver, accel, mode, runtimeSeconds: runtime, rounds, slices, imageMiB: sizeMiB, cache, aa, vmv: haveVmv,
-      ...(haveVmv ? {} : { note: `our daemon is not built (${VMV_DAEMON_BIN} missing): qsd figures only` }),
+      bench: 'guest', vs, baseline: base, candidate: cand, platform, kernel: img.kver, accel, machine, mode, runtimeSeconds: runtime, rounds, slices,
+      imageMiB: sizeMiB, cache, aa, [cand]: haveCand,
+      ...(haveCand ? {} : { note: `the candidate is not built (${scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN} missing): ${base} figures only` }),
       limits, boots, results,
     }));
   }

@@ -94,10 +94,11 @@ export async function ensureGuestImage(opts = {}) {
  * with more modules loaded at boot (Debian's, or the out-of-tree ones the trixie platform builds) and Debian
  * programs with their libraries. Built once per set, cached.
  * @param {GuestImage} img  from ensureGuestImage
- * @param {{modules?: string[], packages?: string[], programs?: string[], data?: string[], log?: (line: string) => void}} [needs]
+ * @param {{modules?: string[], packages?: string[], programs?: string[], data?: string[], fio?: boolean, log?: (line: string) => void}} [needs]
  *   modules: loaded at boot after the base ones, in this order (dependencies first); packages: Debian packages
  *   to make available (host apt on bookworm, the root on trixie); programs: program names to copy in; data: files
- *   or directories the programs read (absolute paths in the platform's userland, copied to the same paths)
+ *   or directories the programs read (absolute paths in the platform's userland, copied to the same paths); fio: on
+ *   the benchmark archive (img.fioInitrd, from ensureGuestImage({fio: true})) instead of the base one
  * @returns {Promise<string>} the initramfs path
  * @example await guestInitrd(img, { modules: ['gpio-virtio'], packages: ['gpiod'], programs: ['gpiodetect'] })
  */
@@ -106,7 +107,9 @@ export async function guestInitrd(img, needs = {}) {
   const programs = needs.programs ?? [];
   const data = needs.data ?? [];
   const log = needs.log ?? (() => {});
-  if (modules.length === 0 && programs.length === 0) return img.initrd;
+  const baseFile = needs.fio ? img.fioInitrd : img.initrd;
+  if (!baseFile) throw new Error('guestInitrd: the fio initramfs was not built (ensureGuestImage({fio: true}))');
+  if (modules.length === 0 && programs.length === 0 && data.length === 0) return baseFile;
   const platform = img.platform;
   if (needs.packages?.length) await platform.ensurePackages(needs.packages, log);
   const oot = modules.filter((m) => OUT_OF_TREE_MODULES.includes(m));
@@ -122,18 +125,20 @@ export async function guestInitrd(img, needs = {}) {
     const ootKey = oot.length ? fileIdentity(join(platform.kernel.dir, 'vmv-modules.stamp')) : '';
     const key = hashOf([{ file: join(SCRIPTS, 'build-initramfs.sh') }, platform.kernel.key, ootKey, modules.join(' '), ...ids]).slice(0, 16);
     const extra = join(platform.dir, `initramfs-extra-${key}.cpio.gz`);
-    const base = img.initrd.match(/initramfs-base-([0-9a-f]+)/)[1];
-    const combined = join(platform.dir, `initramfs-test-${base}-${key}.cpio.gz`);
+    const [, variant, base] = baseFile.match(/initramfs-(base|fio)-([0-9a-f]+)/);
+    const combined = join(platform.dir, variant === 'base' ? `initramfs-test-${base}-${key}.cpio.gz` : `initramfs-test-fio-${base}-${key}.cpio`);
     if (existsSync(combined)) return combined;
     if (!existsSync(extra)) {
       log(`guest image (${platform.name}): building an archive with ${[...modules, ...programs].join(', ')}`);
       await run('bash', [join(SCRIPTS, 'build-initramfs.sh'), '-k', platform.kernel.kroot, '-E', 'test', '-o', extra,
         '-m', modules.join(' '), ...args], { env: { TMPDIR: platform.dir } });
     }
-    // the kernel unpacks concatenated archives one after the other
+    // the kernel unpacks concatenated archives one after the other (their files do not overlap). fio's archive is
+    // zstd and goes last: it then need not tell where its stream ends, only gzip's must
     const tmp = `${combined}.tmp.${process.pid}`;
-    copyFileSync(img.initrd, tmp);
-    appendFileSync(tmp, readFileSync(extra));
+    const [first, second] = variant === 'base' ? [baseFile, extra] : [extra, baseFile];
+    copyFileSync(first, tmp);
+    appendFileSync(tmp, readFileSync(second));
     renameSync(tmp, combined);
     return combined;
   });

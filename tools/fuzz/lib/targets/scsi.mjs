@@ -6,7 +6,8 @@
  * opcodes with random fields (or random bytes), data-out and data-in of any length, the response
  * and the header cut short or long, the writable flag sometimes wrong; control requests are TMFs
  * and AN requests with any subtype and lun, or random bytes; event buffers of any length. LUNs are
- * added, removed and resized while commands run, and cdb_size / sense_size written at random.
+ * added, removed and resized while commands run, and cdb_size / sense_size written at random; reads go through
+ * bounce buffers or (directReads) straight into guest buffers.
  * Ring corruption must come out as DEVICE_NEEDS_RESET with a typed reason; nothing else.
  */
 import { MemoryBackend } from '@vmv/block';
@@ -29,8 +30,10 @@ export const scsiTarget = {
   async run(state, src, report) {
     const { g } = state;
     g.clear();
-    const packed = (src.u8() & 1) !== 0;
-    const device = new ScsiDevice({ numQueues: 1, queueSize: 16 });
+    const first = src.u8();
+    const packed = (first & 1) !== 0;
+    // reads through the bounce buffers, or straight into the (guarded) guest buffers
+    const device = new ScsiDevice({ numQueues: 1, queueSize: 16, directReads: (first & 2) !== 0 });
     device.bus.add(0, 0, { backend: new MemoryBackend(64 * 1024) });
     device.bus.add(0, 1, { backend: new MemoryBackend(16 * 1024), readOnly: true });
     if (src.u8() < 64) device.bus.add(1, 5, { backend: new MemoryBackend(8 * 1024) });
