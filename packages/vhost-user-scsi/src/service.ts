@@ -3,7 +3,9 @@
  * daemon kit's `createDevice` returns for vmv-vhost-user-scsi. Each image is opened as
  * vmv-vhost-user-blk opens one (its `openImage`: regular files and block devices, qcow2 refused)
  * and becomes a LUN; buffered images go through its `SessionSafeBackend`, so a request still
- * running when the frontend leaves never touches unmapped guest memory. LUNs are added, removed
+ * running when the frontend leaves never touches unmapped guest memory. The I/O path is
+ * vmv-vhost-user-blk's: small reads served inline from the page cache, reads straight into guest
+ * buffers (`directReads`), interrupt coalescing and predictive kick polling on. LUNs are added, removed
  * and resized while the guest runs ({@link ScsiService.addLun}, {@link ScsiService.removeLun},
  * {@link ScsiService.resizeLun}): the device tells the guest with TRANSPORT_RESET and
  * PARAM_CHANGE events and unit attentions.
@@ -15,7 +17,7 @@ import { MAX_LUN, ScsiDevice } from '@vmv/scsi';
 import type { VhostUserBackendEvent } from '@vmv/vhost-user';
 import { ControlError, type DaemonLog } from '@vmv/vhost-user/daemon';
 import type { ServedDevice } from '@vmv/vhost-user/daemon';
-import { SessionSafeBackend, openImage, type OpenImage } from '@vmv/vhost-user-blk';
+import { DEFAULT_INLINE_READ_MAX, SessionSafeBackend, openImage, syncReader, type OpenImage } from '@vmv/vhost-user-blk';
 import { PROGRAM, type ScsiOptions } from './args.js';
 
 /**
@@ -71,6 +73,8 @@ const key = (target: number, lun: number) => target * (MAX_LUN + 1) + lun;
 export class ScsiService implements ServedDevice {
   /** The device served. */
   readonly device: ScsiDevice;
+  /** Interrupt coalescing and kick polling with the backend's defaults, as vmv-vhost-user-blk's. */
+  readonly backendOptions = { interruptCoalescing: true, kickPolling: true } as const;
   /** Frontends served so far. */
   connections = 0;
   private readonly served = new Map<number, ServedLun>();
@@ -78,7 +82,8 @@ export class ScsiService implements ServedDevice {
   private readonly log: DaemonLog;
 
   private constructor(options: ScsiOptions, log: DaemonLog) {
-    this.device = new ScsiDevice({ numQueues: options.numQueues });
+    // SessionSafeBackend keeps a late read off guest memory, so reads may go straight into it
+    this.device = new ScsiDevice({ numQueues: options.numQueues, directReads: true });
     this.options = options;
     this.log = log;
   }
@@ -211,7 +216,7 @@ export class ScsiService implements ServedDevice {
 
   private async attach(path: string, target: number, lun: number, readOnly: boolean, direct: boolean): Promise<void> {
     const image = await openImage({ image: path, readonly: readOnly, direct, program: { name: PROGRAM, readOnlyFlag: '--read-only' } });
-    const backend: BlockBackend = image.direct ? image.backend : new SessionSafeBackend(image.backend);
+    const backend: BlockBackend = image.direct ? image.backend : new SessionSafeBackend(image.backend, { inlineRead: syncReader(image.file.fd), inlineMaxBytes: DEFAULT_INLINE_READ_MAX });
     try {
       this.device.bus.add(target, lun, { backend, readOnly, solidState: this.options.solidState });
     } catch (e) {
