@@ -2,7 +2,7 @@
  * The command line of vmv-vhost-user-scsi: rust-vmm vhost-device-scsi's flags, same meanings
  * (`-s, --socket-path`, `-r, --read-only`, `--solid-state`, the images as arguments, one LUN of
  * target 0 each, in order). Ours: `--image` (the same as an argument), `--read-only-lun`,
- * `--direct` and `--num-queues`.
+ * `--direct`, `--num-queues` and `--queue-size`.
  * @module
  */
 import { UsageError, parseInteger, type FlagSpecs, type FlagValues } from '@vmv/vhost-user/daemon';
@@ -13,6 +13,13 @@ export const PROGRAM = 'vmv-vhost-user-scsi';
 
 /** Request queues by default: QEMU asks for one per vCPU unless `num_queues` is set. @example `new ScsiDevice({ numQueues: DEFAULT_NUM_QUEUES })` */
 export const DEFAULT_NUM_QUEUES = 8;
+
+/**
+ * Largest ring size by default: QEMU's `virtqueue_size` goes up to 1024 (its default is 128, and it
+ * sets seg_max to virtqueue_size - 2, so 1024 lets a 1 MiB request go as one command).
+ * @example `new ScsiDevice({ queueSize: DEFAULT_QUEUE_SIZE })`
+ */
+export const DEFAULT_QUEUE_SIZE = 1024;
 
 /**
  * The daemon's own flags (the kit adds `-s, --socket-path`, `--fd`, `-v`, `-q`, `--log-format`,
@@ -29,6 +36,7 @@ export const SCSI_FLAGS: FlagSpecs = {
   },
   direct: { type: 'boolean', help: 'open the images with O_DIRECT (no host page cache) where the filesystem allows it' },
   'num-queues': { type: 'integer', min: 1, max: 254, default: DEFAULT_NUM_QUEUES, value: 'N', help: `request queues offered, at least what QEMU's num_queues asks (default ${DEFAULT_NUM_QUEUES})` },
+  'queue-size': { type: 'integer', min: 2, max: 32768, default: DEFAULT_QUEUE_SIZE, value: 'N', help: `largest ring size, at least QEMU's virtqueue_size (default ${DEFAULT_QUEUE_SIZE})` },
 };
 
 /**
@@ -48,6 +56,8 @@ export interface ScsiOptions {
   readonly direct: boolean;
   /** Request queues. */
   readonly numQueues: number;
+  /** Largest ring size. */
+  readonly queueSize: number;
 }
 
 /**
@@ -112,5 +122,6 @@ export function scsiOptions(values: FlagValues): ScsiOptions {
     solidState: values['solid-state'] === true,
     direct: values['direct'] === true,
     numQueues: values['num-queues'] as number,
+    queueSize: values['queue-size'] as number,
   };
 }

@@ -5,7 +5,7 @@
  * flags are rust-vmm vhost-device-scsi's. The program is `@vmv/vhost-user/daemon`'s `runDaemon`
  * over {@link scsiDaemon} ({@link runCli}).
  */
-export { DEFAULT_NUM_QUEUES, PROGRAM, SCSI_FLAGS, imageArguments, scsiOptions } from './args.js';
+export { DEFAULT_NUM_QUEUES, DEFAULT_QUEUE_SIZE, PROGRAM, SCSI_FLAGS, imageArguments, scsiOptions } from './args.js';
 export type { ScsiOptions } from './args.js';
 export { ScsiService } from './service.js';
 export type { AddLunOptions, LunInfo } from './service.js';

@@ -67,7 +67,7 @@ const key = (target: number, lun: number) => target * (MAX_LUN + 1) + lun;
  * The virtio-scsi device over the open images, with the kit's hooks.
  * @example
  * ```ts
- * const svc = await ScsiService.open({ images: ['a.img'], readOnly: false, readOnlyLuns: new Set(), solidState: false, direct: false, numQueues: 1 }, log);
+ * const svc = await ScsiService.open({ images: ['a.img'], readOnly: false, readOnlyLuns: new Set(), solidState: false, direct: false, numQueues: 1, queueSize: 1024 }, log);
  * ```
  */
 export class ScsiService implements ServedDevice {
@@ -83,7 +83,7 @@ export class ScsiService implements ServedDevice {
 
   private constructor(options: ScsiOptions, log: DaemonLog) {
     // SessionSafeBackend keeps a late read off guest memory, so reads may go straight into it
-    this.device = new ScsiDevice({ numQueues: options.numQueues, directReads: true });
+    this.device = new ScsiDevice({ numQueues: options.numQueues, queueSize: options.queueSize, directReads: true });
     this.options = options;
     this.log = log;
   }

@@ -29,12 +29,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('flags', () => {
   it("vhost-device-scsi's command line: images as arguments, LUN 0 upwards, -r and --solid-state", () => {
-    expect(parse(['-r', '--socket-path', '/tmp/s.sock', '/a.raw', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, readOnlyLuns: new Set(), solidState: false, direct: false, numQueues: 8 });
-    expect(parse(['/a.raw', '-s', '/tmp/s.sock', '--read-only', '--solid-state', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, readOnlyLuns: new Set(), solidState: true, direct: false, numQueues: 8 });
+    expect(parse(['-r', '--socket-path', '/tmp/s.sock', '/a.raw', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, readOnlyLuns: new Set(), solidState: false, direct: false, numQueues: 8, queueSize: 1024 });
+    expect(parse(['/a.raw', '-s', '/tmp/s.sock', '--read-only', '--solid-state', '/b.raw'])).toEqual({ images: ['/a.raw', '/b.raw'], readOnly: true, readOnlyLuns: new Set(), solidState: true, direct: false, numQueues: 8, queueSize: 1024 });
   });
 
-  it('ours: --image (the same as an argument, in order), --direct, --num-queues; -- ends the flags', () => {
-    expect(parse(['-s', 's', '--image', '/a', '/b', '--image=/c', '--direct', '--num-queues', '2', '--read-only-lun', '2'])).toEqual({ images: ['/a', '/b', '/c'], readOnly: false, readOnlyLuns: new Set([2]), solidState: false, direct: true, numQueues: 2 });
+  it('ours: --image (the same as an argument, in order), --direct, --num-queues, --queue-size; -- ends the flags', () => {
+    expect(parse(['-s', 's', '--image', '/a', '/b', '--image=/c', '--direct', '--num-queues', '2', '--queue-size', '256', '--read-only-lun', '2'])).toEqual({ images: ['/a', '/b', '/c'], readOnly: false, readOnlyLuns: new Set([2]), solidState: false, direct: true, numQueues: 2, queueSize: 256 });
     expect(parse(['-s', 's', '--', '-odd-name.img']).images).toEqual(['-odd-name.img']);
   });
 
@@ -46,6 +46,7 @@ describe('flags', () => {
     [['-s', '/s'], /no image given/],
     [['-s', '/s', 'a.img', 'a.img'], /image a\.img given twice/],
     [['-s', '/s', 'a.img', '--num-queues', '0'], /--num-queues must be in 1\.\.254, got 0/],
+    [['-s', '/s', 'a.img', '--queue-size', '1'], /--queue-size must be in 2\.\.32768, got 1/],
     [['-s', '/s', 'a.img', '--num-queues', 'two'], /--num-queues must be a whole number/],
     [['-s', '/s', 'a.img', '--read-only=yes'], /--read-only takes no value/],
     [['-s', '/s', 'a.img', '--writable'], /unknown option "--writable"/],

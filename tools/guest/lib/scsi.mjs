@@ -76,7 +76,8 @@ export async function withHostBus(images, readOnlyLuns, fn) {
 export const scsiDaemon = (images, flags = []) => ({
   name: 'vmv-scsi',
   argv: ({ socket }) => [process.execPath, SCSI_DAEMON_BIN, '--socket-path', socket, ...flags, ...images],
-  qemuDevice: (c) => `vhost-user-scsi-pci,chardev=${c}`,
+  // virtqueue_size 1024: QEMU sets seg_max to it minus 2 (the README's advice; the daemon's rings go to 1024)
+  qemuDevice: (c) => `vhost-user-scsi-pci,chardev=${c},virtqueue_size=1024`,
 });
 
 /**

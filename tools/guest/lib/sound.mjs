@@ -16,7 +16,9 @@
 //                 stopped after about 1 s (aplay interrupted) and the next one played whole: the output holds a
 //                 prefix of the first, then the second whole, only silence around; a clip fed through a pipe that
 //                 stalls for 1.5 s (aplay underruns and recovers) lands whole, its two halves in order with only
-//                 silence between. The clips reach the guest on a virtio-blk disk, so the host knows every byte.
+//                 silence between; a clip played with aplay -i on a pty, paused 1 s in for 1.5 s with the space key and
+//                 resumed (PCM_STOP, PCM_START), lands whole and took at least its length plus 1 s.
+//                 The clips reach the guest on a virtio-blk disk, so the host knows every byte.
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -238,7 +240,7 @@ export function soundStreamsCheck(img, hooks = {}) {
     b.fill(0x55, 0, 4).fill(0x55, b.length / 2, b.length / 2 + 4);
     return b;
   };
-  const clips = { a: clip(2, 48000), b: clip(2, 44100), c: clip(3, 48000), d: clip(1, 48000), e: clip(2, 48000) };
+  const clips = { a: clip(2, 48000), b: clip(2, 44100), c: clip(3, 48000), d: clip(1, 48000), e: clip(2, 48000), f: clip(3, 48000) };
   const disk = join(dir, 'clips.raw');
   let off = 0;
   const at = {};
@@ -250,7 +252,7 @@ export function soundStreamsCheck(img, hooks = {}) {
   let summary = '';
   return runCheck(name, img, {
     ...hooks,
-    modules: SOUND_MODULES, packages: ['alsa-utils'], programs: ['aplay', 'arecord', 'amixer'], data: ['/usr/share/alsa'],
+    modules: SOUND_MODULES, packages: ['alsa-utils', 'socat'], programs: ['aplay', 'arecord', 'amixer', 'socat'], data: ['/usr/share/alsa'],
     disks: [{ backend: 'builtin', image: disk, readonly: true }],
     devices: [{
       name: 'vmv-sound',
@@ -280,10 +282,12 @@ export function soundStreamsCheck(img, hooks = {}) {
       if (!r1.ok) e.push(`output 1: ${r1.got.join(', ')} (clip b, ${clips.b.length} bytes, and silence expected)`);
       // output 0: a, a prefix of c (stopped), d, then e's two halves (silence may come between them)
       const half = clips.e.length / 2;
-      const r0 = readClips(out0.data, [['a', clips.a], ['c*', clips.c], ['d', clips.d], ['e1', clips.e.subarray(0, half)], ['e2', clips.e.subarray(half)]], 4);
-      if (!r0.ok) e.push(`output 0: ${r0.got.join(', ')} (expected a, a prefix of c, d, e)`);
+      const r0 = readClips(out0.data, [['a', clips.a], ['c*', clips.c], ['d', clips.d], ['e1', clips.e.subarray(0, half)], ['e2', clips.e.subarray(half)], ['f', clips.f]], 4);
+      if (!r0.ok) e.push(`output 0: ${r0.got.join(', ')} (expected a, a prefix of c, d, e, f)`);
+      eq('aplay -i showed the pause', Number(v['snd.pause.seen']) >= 1, true);
+      if (!(Number(v['snd.pause.secs']) >= clips.f.length / 192000 + 1)) e.push(`the paused clip took ${v['snd.pause.secs']} s: not its ${clips.f.length / 192000} s plus the pause`);
       summary = `aplay -l 2 devices, arecord -l 1, amixer the layout's ${controls.length} controls; clips a and b at once byte for byte; `
-        + `output 0: ${r0.got.join(', ')} (c stopped after about 1 s; e through a pipe stalled 1.5 s, aplay reported ${v['snd.starve']} underrun(s))`;
+        + `output 0: ${r0.got.join(', ')} (c stopped after about 1 s; e through a pipe stalled 1.5 s, aplay reported ${v['snd.starve']} underrun(s); f paused and resumed, ${v['snd.pause.secs']} s)`;
       return e;
     },
     summary: () => summary,

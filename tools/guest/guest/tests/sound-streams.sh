@@ -5,6 +5,8 @@
 #   two       clip a on device 0 and clip b on device 1 at the same time
 #   restart   clip c on device 0 stopped after about 1 s (SIGINT), then clip d played whole
 #   starve    clip e on device 0 fed through a pipe that stalls for 1.5 s in the middle (aplay underruns, recovers)
+#   pause     clip f on device 0 with aplay -i on a pty (socat): paused 1 s into it with the space key for 1.5 s, then
+#             resumed (snd_pcm_pause: the driver's PCM_STOP and PCM_START); its wall time -> snd.pause.secs
 # Every aplay and arecord asks for a 1 s ring buffer (-B, the most the device allows): ALSA fails a write or read with
 # EIO when no period completes within 1.1 buffer times, which a loaded host can exceed with the default half second.
 . /tests/lib.sh
@@ -33,4 +35,17 @@ half=$(($(wc -c < /tmp/e) / 2))
 { head -c $half /tmp/e; sleep 1.5; tail -c +$((half + 1)) /tmp/e; } | play0 - 2>/tmp/starve.err
 echo "starve: $(cat /tmp/starve.err)"
 val snd.starve "$(grep -c -i underrun /tmp/starve.err)"
+# (in a script: socat's address options are comma-separated, and hw:0,0 has one)
+printf '#!/bin/sh\nexec aplay -i -B 1000000 -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 /tmp/f\n' > /tmp/pause.sh; chmod +x /tmp/pause.sh
+t0=$(cut -d' ' -f1 /proc/uptime)
+{ sleep 1; printf ' '; sleep 1.5; printf ' '; sleep 30; } | socat - EXEC:/tmp/pause.sh,pty,setsid,ctty,rawer > /tmp/pause.out 2>&1 &
+sp=$!
+# aplay runs under socat: wait for it to start, then to end
+i=0; while ! pgrep -f 'aplay -i' >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+i=0; while pgrep -f 'aplay -i' >/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+t1=$(cut -d' ' -f1 /proc/uptime)
+kill $sp 2>/dev/null
+echo "pause: $(tr '\r' ' ' < /tmp/pause.out | tr -s ' ')"
+val snd.pause.seen "$(grep -c PAUSE /tmp/pause.out)"
+val snd.pause.secs "$(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }')"
 val snd.done 1
