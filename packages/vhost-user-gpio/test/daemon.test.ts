@@ -8,13 +8,12 @@
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GpioDirection, GpioIrqType, GpioMsg } from '@vmv/gpio';
 import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
 import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
-import { daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { controlRequest, daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
 import { HELP, createGpioDaemon, parseDeviceList, runCli } from '@vmv/vhost-user-gpio';
 
 const VERSION_1 = 1n << 32n;
@@ -119,21 +118,8 @@ async function serve(argv: string[]) {
     expect(evq.driver.add([{ addr: 0x9_0000, len: 2 }], [{ addr: 0x9_0002, len: 1 }], 1)).toBeGreaterThanOrEqual(0);
     evq.kick();
   };
-  const control = (execute: string, args?: unknown) =>
-    new Promise<{ return?: unknown; error?: { class: string; desc: string } }>((resolve, reject) => {
-      const c = connect(controlSocket);
-      let text = '';
-      c.setEncoding('utf8');
-      c.on('data', (d: string) => {
-        text += d;
-        if (text.includes('\n')) {
-          c.destroy();
-          resolve(JSON.parse(text));
-        }
-      });
-      c.on('error', reject);
-      c.write(`${JSON.stringify({ execute, arguments: args })}\n`);
-    });
+  const control = (execute: string, args?: Record<string, unknown>) =>
+    controlRequest(controlSocket, execute, args) as Promise<{ return?: unknown; error?: { class: string; desc: string } }>;
   const stop = async () => {
     fe.close();
     stops.forEach((s) => s());

@@ -7,11 +7,10 @@
  */
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CMD_REQ_HEADER_SIZE, CMD_RESP_HEADER_SIZE, ScsiStatus, SenseKey, VirtioScsiResponse, decodeCommandResponse } from '@vmv/scsi';
-import { daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { controlRequest, daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
 import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
 import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
 import { HELP, imageArguments, runCli, scsiDaemon, scsiOptions } from '@vmv/vhost-user-scsi';
@@ -162,21 +161,8 @@ async function serve(argv: string[]) {
     return { code: await done, log };
   };
   /** One control request (a connection each); resolves with the reply. */
-  const control = (execute: string, args?: unknown) =>
-    new Promise<{ return?: unknown; error?: { class: string; desc: string } }>((resolve, reject) => {
-      const c = connect(controlSocket);
-      let text = '';
-      c.setEncoding('utf8');
-      c.on('data', (d: string) => {
-        text += d;
-        if (text.includes('\n')) {
-          c.destroy();
-          resolve(JSON.parse(text));
-        }
-      });
-      c.on('error', reject);
-      c.write(`${JSON.stringify({ execute, arguments: args })}\n`);
-    });
+  const control = (execute: string, args?: Record<string, unknown>) =>
+    controlRequest(controlSocket, execute, args) as Promise<{ return?: unknown; error?: { class: string; desc: string } }>;
   return { queues, command, ready, stop, control, log: () => log, signal: (name: string) => signals.get(name)!() };
 }
 

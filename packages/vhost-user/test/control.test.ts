@@ -7,6 +7,7 @@ import {
   ControlError,
   ControlServer,
   MAX_CONTROL_LINE,
+  controlRequest,
   createLogger,
   daemonHelp,
   runDaemon,
@@ -176,6 +177,22 @@ describe('ControlServer', () => {
     await slow;
     expect(calls).toEqual(['start 5', 'end 5']);
     expect(existsSync(path)).toBe(false);
+  });
+
+  it('controlRequest: the reply of one request; a socket nobody serves, or one that closes without a reply, rejects', async () => {
+    expect(await controlRequest(path, 'echo', { a: 1 })).toEqual({ return: { a: 1 } });
+    expect(await controlRequest(path, 'format-disk')).toEqual({ error: { class: 'CommandNotFound', desc: 'no command "format-disk"; "help" lists them' } });
+    await expect(controlRequest(join(dir, 'none.sock'), 'echo')).rejects.toThrow(/echo on .*none\.sock: .*ENOENT/);
+    const mute = createServer((c) => c.end());
+    const mutePath = join(dir, 'mute.sock');
+    await new Promise<void>((r) => mute.listen(mutePath, r));
+    await expect(controlRequest(mutePath, 'echo')).rejects.toThrow(/closed without a reply/);
+    const silent = createServer(() => undefined);
+    const silentPath = join(dir, 'silent.sock');
+    await new Promise<void>((r) => silent.listen(silentPath, r));
+    await expect(controlRequest(silentPath, 'echo', {}, { timeoutMs: 50 })).rejects.toThrow(/no reply within 50 ms/);
+    mute.close();
+    silent.close();
   });
 
   it('a stale socket file is replaced; a live listener or another file is a SocketError', async () => {

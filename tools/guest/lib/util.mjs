@@ -165,8 +165,8 @@ export function readStamp(path) {
 }
 
 /**
- * One request to a daemon's control socket (`--control-socket`, packages/vhost-user's daemon kit): one JSON line
- * out, one back.
+ * One request to a daemon's control socket (`--control-socket`): the daemon kit's `controlRequest`, from
+ * packages/vhost-user's build.
  * @param {string} path  the control socket
  * @param {string} execute  the command
  * @param {object} [args]  its arguments
@@ -175,22 +175,9 @@ export function readStamp(path) {
  * @example await daemonControl(ctl, 'lun-add', { image: '/tmp/b.img' })
  */
 export async function daemonControl(path, execute, args) {
-  const { connect } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const c = connect(path);
-    let text = '';
-    const timer = setTimeout(() => (c.destroy(), reject(new Error(`${execute}: no reply from ${path} within 60 s`))), 60_000);
-    c.setEncoding('utf8');
-    c.on('data', (d) => {
-      text += d;
-      if (!text.includes('\n')) return;
-      clearTimeout(timer);
-      c.destroy();
-      const reply = JSON.parse(text);
-      if (reply.error) reject(new Error(`${execute}: ${reply.error.class}: ${reply.error.desc}`));
-      else resolve(reply.return);
-    });
-    c.on('error', (e) => (clearTimeout(timer), reject(new Error(`${execute}: ${e.message}`))));
-    c.write(`${JSON.stringify({ execute, arguments: args })}\n`);
-  });
+  const { createRequire } = await import('node:module');
+  const { controlRequest } = createRequire(import.meta.url)(join(REPO_ROOT, 'packages', 'vhost-user', 'dist', 'cjs', 'daemon', 'index.js'));
+  const reply = await controlRequest(path, execute, args);
+  if (reply.error) throw new Error(`${execute}: ${reply.error.class}: ${reply.error.desc}`);
+  return reply.return;
 }

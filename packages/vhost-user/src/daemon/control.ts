@@ -59,8 +59,12 @@ export class ControlError extends VhostUserError {
 /** Longest request line (bytes); a longer one closes the connection. @example `Buffer.byteLength(line) <= MAX_CONTROL_LINE` */
 export const MAX_CONTROL_LINE = 64 << 10;
 
-/** A reply. */
-type Reply = { return: unknown; id?: unknown } | { error: { class: string; desc: string }; id?: unknown };
+/**
+ * A reply of the control socket: the command's value, or an error with its class.
+ * @example `const r: ControlReply = { error: { class: 'CommandNotFound', desc: 'no command "x"' } };`
+ */
+export type ControlReply = { return: unknown; id?: unknown } | { error: { class: string; desc: string }; id?: unknown };
+type Reply = ControlReply;
 
 /**
  * A listening control socket.
@@ -243,5 +247,49 @@ function accepting(path: string): Promise<boolean> {
       resolve(true);
     });
     probe.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Sends one request to a daemon's control socket (a connection of its own) and resolves with the
+ * reply: a program's, or a test's, side of the protocol.
+ * @param path - the control socket.
+ * @param execute - the command.
+ * @param args - its arguments.
+ * @param options - `timeoutMs`: how long to wait for the reply (default 60 s).
+ * @returns the reply.
+ * @throws Error (as a rejection) when the socket cannot be reached, closes without a reply, or the reply is late or not JSON.
+ * @example
+ * ```ts
+ * const reply = await controlRequest('/run/scsi.ctl', 'lun-add', { image: '/srv/c.img' });
+ * if ('error' in reply) console.error(reply.error.desc);
+ * ```
+ */
+export function controlRequest(path: string, execute: string, args?: Readonly<Record<string, unknown>>, options: { readonly timeoutMs?: number } = {}): Promise<ControlReply> {
+  return new Promise((resolve, reject) => {
+    const c = connect(path);
+    let text = '';
+    const fail = (why: string) => {
+      clearTimeout(timer);
+      c.destroy();
+      reject(new Error(`${execute} on ${path}: ${why}`));
+    };
+    const timer = setTimeout(() => fail(`no reply within ${options.timeoutMs ?? 60_000} ms`), options.timeoutMs ?? 60_000);
+    c.setEncoding('utf8');
+    c.on('data', (d: string) => {
+      text += d;
+      const nl = text.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      c.destroy();
+      try {
+        resolve(JSON.parse(text.slice(0, nl)) as ControlReply);
+      } catch {
+        reject(new Error(`${execute} on ${path}: the reply is not JSON`));
+      }
+    });
+    c.on('error', (e) => fail(e.message));
+    c.on('end', () => fail('closed without a reply'));
+    c.write(`${JSON.stringify(args === undefined ? { execute } : { execute, arguments: args })}\n`);
   });
 }
