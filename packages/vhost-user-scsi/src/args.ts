@@ -15,8 +15,8 @@ export const PROGRAM = 'vmv-vhost-user-scsi';
 export const DEFAULT_NUM_QUEUES = 8;
 
 /**
- * Largest ring size by default: QEMU's `virtqueue_size` goes up to 1024 (its default is 128, and it
- * sets seg_max to virtqueue_size - 2, so 1024 lets a 1 MiB request go as one command).
+ * Largest ring size by default: what QEMU's `virtqueue_size` goes up to (its default is 128). QEMU's
+ * vhost-user-scsi keeps seg_max at 126 whatever the ring size (it has no seg_max_adjust).
  * @example `new ScsiDevice({ queueSize: DEFAULT_QUEUE_SIZE })`
  */
 export const DEFAULT_QUEUE_SIZE = 1024;

@@ -132,7 +132,7 @@ function ourDevice(name, kind, image, { cache, pci }) {
   const command = env ? (env.startsWith('[') ? JSON.parse(env) : env.split(/\s+/)) : [process.execPath, SCSI_DAEMON_BIN];
   return {
     name, argv: ({ socket }) => [...command, '--socket-path', socket, '--num-queues', '1', ...(direct ? ['--direct'] : []), image],
-    // virtqueue_size 1024: seg_max 1022 (QEMU sets seg_max to virtqueue_size - 2), as blk's daemon offers
+    // virtqueue_size 1024: rings as deep as blk's (QEMU keeps vhost-user-scsi's seg_max at 126 whatever the size)
     qemuDevice: (c) => `${pci ? 'vhost-user-scsi-pci' : 'vhost-user-scsi'},chardev=${c},num_queues=1,virtqueue_size=1024`,
   };
 }

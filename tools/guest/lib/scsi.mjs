@@ -76,7 +76,7 @@ export async function withHostBus(images, readOnlyLuns, fn) {
 export const scsiDaemon = (images, flags = []) => ({
   name: 'vmv-scsi',
   argv: ({ socket }) => [process.execPath, SCSI_DAEMON_BIN, '--socket-path', socket, ...flags, ...images],
-  // virtqueue_size 1024: QEMU sets seg_max to it minus 2 (the README's advice; the daemon's rings go to 1024)
+  // virtqueue_size 1024: rings of the daemon's default --queue-size (QEMU keeps seg_max at 126 whatever the size)
   qemuDevice: (c) => `vhost-user-scsi-pci,chardev=${c},virtqueue_size=1024`,
 });
 
