@@ -14,7 +14,7 @@
 import { resolve } from 'node:path';
 import type { BlockBackend } from '@vmv/block';
 import { MAX_LUN, ScsiDevice } from '@vmv/scsi';
-import type { VhostUserBackendEvent } from '@vmv/vhost-user';
+import type { VhostUserBackendEvent, VhostUserBackendOptions } from '@vmv/vhost-user';
 import { ControlError, type DaemonLog } from '@vmv/vhost-user/daemon';
 import type { ServedDevice } from '@vmv/vhost-user/daemon';
 import { DEFAULT_INLINE_READ_MAX, SessionSafeBackend, openImage, syncReader, type OpenImage } from '@vmv/vhost-user-blk';
@@ -74,7 +74,7 @@ export class ScsiService implements ServedDevice {
   /** The device served. */
   readonly device: ScsiDevice;
   /** Interrupt coalescing and kick polling with the backend's defaults, as vmv-vhost-user-blk's. */
-  readonly backendOptions = { interruptCoalescing: true, kickPolling: true } as const;
+  readonly backendOptions: Omit<VhostUserBackendOptions, 'onEvent'> = { interruptCoalescing: true, kickPolling: true };
   /** Frontends served so far. */
   connections = 0;
   private readonly served = new Map<number, ServedLun>();

@@ -60,11 +60,45 @@ export class ControlError extends VhostUserError {
 export const MAX_CONTROL_LINE = 64 << 10;
 
 /**
- * A reply of the control socket: the command's value, or an error with its class.
+ * A reply of the control socket: the command's value ({@link ControlReturn}) or an error
+ * ({@link ControlFailure}).
  * @example `const r: ControlReply = { error: { class: 'CommandNotFound', desc: 'no command "x"' } };`
  */
-export type ControlReply = { return: unknown; id?: unknown } | { error: { class: string; desc: string }; id?: unknown };
+export type ControlReply = ControlReturn | ControlFailure;
 type Reply = ControlReply;
+
+/**
+ * The reply to a command that ran.
+ * @example `{ return: [{ target: 0, lun: 0 }], id: 7 }`
+ */
+export interface ControlReturn {
+  /** The command's value (`{}` when it has none). */
+  readonly return: unknown;
+  /** The request's `id`, when it had one. */
+  readonly id?: unknown;
+}
+
+/**
+ * The reply to a request refused or failed.
+ * @example `{ error: { class: 'InvalidArgument', desc: '"lun" must be an integer in 0..16383, got "x"' } }`
+ */
+export interface ControlFailure {
+  /** What went wrong. */
+  readonly error: ControlErrorInfo;
+  /** The request's `id`, when it had one. */
+  readonly id?: unknown;
+}
+
+/**
+ * The error of a {@link ControlFailure}.
+ * @example `{ class: 'CommandNotFound', desc: 'no command "x"; "help" lists them' }`
+ */
+export interface ControlErrorInfo {
+  /** CommandNotFound, InvalidRequest, InvalidArgument or Failed. */
+  readonly class: string;
+  /** One line: the problem. */
+  readonly desc: string;
+}
 
 /**
  * A listening control socket.
