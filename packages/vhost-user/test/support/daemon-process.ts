@@ -5,7 +5,7 @@
  * relative to its own package.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build, stop } from 'esbuild';
@@ -112,7 +112,7 @@ export async function waitForSocket(d: DaemonProcess, path: string, ms = HANG_MS
   const deadline = Date.now() + ms;
   for (;;) {
     try {
-      if (statSync(path).isSocket()) return;
+      if (statSync(path).isSocket() && listening(path)) return;
     } catch {
       // not yet
     }
@@ -120,6 +120,21 @@ export async function waitForSocket(d: DaemonProcess, path: string, ms = HANG_MS
     if (Date.now() > deadline) throw new Error(`daemon did not listen on ${path} within ${ms} ms:\n${d.stderr()}`);
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/**
+ * Whether a unix socket bound at `path` listens: its line in /proc/net/unix has __SO_ACCEPTCON
+ * (flags 00010000). The file exists from bind(2) on, and a connect between bind and listen is
+ * refused: the file alone is not enough.
+ */
+function listening(path: string): boolean {
+  const abs = resolve(path);
+  return readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .some((line) => {
+      const f = line.trim().split(/\s+/);
+      return f.length >= 8 && (f[7] === abs || f[7] === path) && (parseInt(f[3]!, 16) & 0x10000) !== 0;
+    });
 }
 
 /** Waits until the daemon's stderr contains `text`. */
