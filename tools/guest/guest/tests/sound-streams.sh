@@ -3,13 +3,16 @@
 # from the host on /dev/vda (snd.clips=NAME:OFFSET:BYTES,...), so the host knows every byte:
 #   listing   aplay -l, arecord -l and amixer's controls (for the host to compare with the layout)
 #   two       clip a on device 0 and clip b on device 1 at the same time
-#   restart   clip c on device 0 stopped after about 1 s (SIGINT), then clip d played whole
+#   restart   clip c on device 0 stopped about 1 s after it runs (SIGINT), then clip d played whole
 #   starve    clip e on device 0 fed through a pipe that stalls for 1.5 s in the middle (aplay underruns, recovers)
 #   pause     clip f on device 0 with aplay -i on a pty (socat): paused 1 s into it with the space key for 1.5 s, then
 #             resumed (snd_pcm_pause: the driver's PCM_STOP and PCM_START); its wall time -> snd.pause.secs
 # Every aplay and arecord asks for a 1 s ring buffer (-B, the most the device allows): ALSA fails a write or read with
 # EIO when no period completes within 1.1 buffer times, which a loaded host can exceed with the default half second.
 . /tests/lib.sh
+# running: waits (up to 60 s) until device 0's playback stream runs, so that what follows happens mid-stream on a
+# loaded host too, not before the first frame
+running() { i=0; until grep -q RUNNING /proc/asound/card0/pcm0p/sub0/status 2>/dev/null || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done; }
 i=0; while [ ! -e /dev/snd/pcmC0D1p ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
 [ -e /dev/snd/pcmC0D1p ] || die "no second playback PCM: $(ls /dev/snd 2>&1)"
 wait_dev /dev/vda
@@ -28,7 +31,7 @@ wait $pa || die "aplay of clip a on device 0 failed"
 wait $pb || die "aplay of clip b on device 1 failed"
 val snd.two 1
 play0 /tmp/c & pc=$!
-sleep 1; kill -INT $pc; wait $pc
+running; sleep 1; kill -INT $pc; wait $pc
 play0 /tmp/d || die "aplay of clip d after the stop failed"
 val snd.restart 1
 half=$(($(wc -c < /tmp/e) / 2))
@@ -38,7 +41,7 @@ val snd.starve "$(grep -c -i underrun /tmp/starve.err)"
 # (in a script: socat's address options are comma-separated, and hw:0,0 has one)
 printf '#!/bin/sh\nexec aplay -i -B 1000000 -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 /tmp/f\n' > /tmp/pause.sh; chmod +x /tmp/pause.sh
 t0=$(cut -d' ' -f1 /proc/uptime)
-{ sleep 1; printf ' '; sleep 1.5; printf ' '; sleep 30; } | socat - EXEC:/tmp/pause.sh,pty,setsid,ctty,rawer > /tmp/pause.out 2>&1 &
+{ running; sleep 1; printf ' '; sleep 1.5; printf ' '; sleep 30; } | socat - EXEC:/tmp/pause.sh,pty,setsid,ctty,rawer > /tmp/pause.out 2>&1 &
 sp=$!
 # aplay runs under socat: wait for it to start, then to end
 i=0; while ! pgrep -f 'aplay -i' >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
