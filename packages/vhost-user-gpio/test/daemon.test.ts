@@ -15,6 +15,7 @@ import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
 import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
 import { controlRequest, daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
 import { HELP, createGpioDaemon, parseDeviceList, runCli } from '@vmv/vhost-user-gpio';
+import { captureIo } from '../../vhost-user/test/support/daemon-process';
 
 const VERSION_1 = 1n << 32n;
 const PROTOCOL_FEATURES = 1n << 30n;
@@ -34,12 +35,6 @@ afterEach(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function capture() {
-  const r = { out: '', err: '' };
-  const io: DaemonIo = { out: (t) => void (r.out += t), err: (t) => void (r.err += t), onSignal: () => undefined, offSignal: () => undefined, exit: () => undefined };
-  return { r, io };
-}
-
 describe('command line', () => {
   it('has vhost-device-gpio\'s flags: -s, -c, -l with simulated chips sN; ours: --line-names', () => {
     const flags = daemonFlags(createGpioDaemon());
@@ -54,10 +49,10 @@ describe('command line', () => {
     expect(() => parseDeviceList('0')).toThrow(/passthrough of host chips is not offered/);
     for (const bad of ['s0', 's65536', 'x4', 's4:', '']) expect(() => parseDeviceList(bad)).toThrow(/sN/);
     for (const argv of [['-c', '2', '-l', 's4'], ['-l', 's2', '--line-names', 'a,a'], ['-l', '3']]) {
-      const { r, io } = capture();
+      const io = captureIo();
       expect(await runCli(['-s', join(dir, 'bad.sock'), ...argv], io)).toBe(2);
-      expect(r.err.trim().split('\n').length).toBeLessThanOrEqual(2);
-      expect(r.err).toMatch(/one per socket|used twice|passthrough/);
+      expect(io.errText.trim().split('\n').length).toBeLessThanOrEqual(2);
+      expect(io.errText).toMatch(/one per socket|used twice|passthrough/);
     }
   });
 });

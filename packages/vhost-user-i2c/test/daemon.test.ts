@@ -15,6 +15,7 @@ import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
 import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
 import { controlRequest, daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
 import { HELP, createI2cDaemon, parseDeviceList, runCli } from '@vmv/vhost-user-i2c';
+import { captureIo } from '../../vhost-user/test/support/daemon-process';
 
 const VERSION_1 = 1n << 32n;
 const PROTOCOL_FEATURES = 1n << 30n;
@@ -34,12 +35,6 @@ afterEach(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function capture() {
-  const r = { out: '', err: '' };
-  const io: DaemonIo = { out: (t) => void (r.out += t), err: (t) => void (r.err += t), onSignal: () => undefined, offSignal: () => undefined, exit: () => undefined };
-  return { r, io };
-}
-
 describe('command line', () => {
   it('has vhost-device-i2c\'s flags: -s, -c, -l ADAPTER:ADDR[:ADDR],... with decimal addresses, the adapter naming a model; ours: --eeprom-file', () => {
     const flags = daemonFlags(createI2cDaemon());
@@ -55,10 +50,10 @@ describe('command line', () => {
     const wrong = join(dir, 'wrong.bin');
     writeFileSync(wrong, Buffer.alloc(10));
     for (const [argv, why] of [[['-l', 'lm75:72', '--eeprom-file', '72=/x'], /no EEPROM at address 72/], [['-l', '24c02:80', '--eeprom-file', `80=${wrong}`], /10 bytes; a 24c02 holds 256/], [['-l', '3:80'], /passthrough/]] as const) {
-      const { r, io } = capture();
+      const io = captureIo();
       expect(await runCli(['-s', join(dir, `bad${Date.now()}.sock`), ...argv], io)).not.toBe(0);
-      expect(r.err.trim().split('\n').length).toBeLessThanOrEqual(2);
-      expect(r.err).toMatch(why);
+      expect(io.errText.trim().split('\n').length).toBeLessThanOrEqual(2);
+      expect(io.errText).toMatch(why);
     }
   });
 });

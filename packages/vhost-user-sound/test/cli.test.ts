@@ -7,14 +7,9 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { daemonFlags, parseFlags } from '@vmv/vhost-user/daemon';
 import { HELP, createSoundDaemon, parseBackend, parseLayout, runCli } from '@vmv/vhost-user-sound';
-
-function capture() {
-  const r = { out: '', err: '' };
-  const io: DaemonIo = { out: (t) => void (r.out += t), err: (t) => void (r.err += t), onSignal: () => undefined, offSignal: () => undefined, exit: () => undefined };
-  return { r, io };
-}
+import { captureIo } from '../../vhost-user/test/support/daemon-process';
 
 const flags = daemonFlags(createSoundDaemon());
 const dir = mkdtempSync(join(tmpdir(), 'vmv-vus-cli-'));
@@ -46,12 +41,12 @@ describe('flags', () => {
 
   it('--help lists the flags; --version; --print-capabilities says sound', async () => {
     for (const f of ['--socket-path', '--backend', '--layout', '--output', '--input', '--alsa-device', 'vhost-user-snd-pci']) expect(HELP).toContain(f);
-    const h = capture();
-    expect(await runCli(['--version'], h.io)).toBe(0);
-    expect(h.r.out).toBe(`vmv-vhost-user-sound ${(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}\n`);
-    const c = capture();
-    expect(await runCli(['--print-capabilities'], c.io)).toBe(0);
-    expect(JSON.parse(c.r.out)).toEqual({ type: 'sound', features: [] });
+    const h = captureIo();
+    expect(await runCli(['--version'], h)).toBe(0);
+    expect(h.outText).toBe(`vmv-vhost-user-sound ${(JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version}\n`);
+    const c = captureIo();
+    expect(await runCli(['--print-capabilities'], c)).toBe(0);
+    expect(JSON.parse(c.outText)).toEqual({ type: 'sound', features: [] });
   });
 });
 
@@ -67,9 +62,9 @@ describe('bad host input: one line, an exit code, no socket left', () => {
       ['--backend', 'pipewire'],
       ['--bogus'],
     ]) {
-      const c = capture();
-      expect(await runCli(['--socket', p, ...argv], c.io)).toBe(2);
-      expect(c.r.err.trim().split('\n').length).toBe(1);
+      const c = captureIo();
+      expect(await runCli(['--socket', p, ...argv], c)).toBe(2);
+      expect(c.errText.trim().split('\n').length).toBe(1);
       expect(existsSync(p)).toBe(false);
     }
   });
@@ -77,10 +72,10 @@ describe('bad host input: one line, an exit code, no socket left', () => {
   it('an --input that is not a WAV file: exit 1, one line', async () => {
     const bad = join(dir, 'not.wav');
     writeFileSync(bad, 'hello');
-    const c = capture();
+    const c = captureIo();
     const p = join(dir, 'bad2.sock');
-    expect(await runCli(['--socket', p, '--backend', 'wav', '--input', bad], c.io)).toBe(1);
-    const lines = c.r.err.trim().split('\n');
+    expect(await runCli(['--socket', p, '--backend', 'wav', '--input', bad], c)).toBe(1);
+    const lines = c.errText.trim().split('\n');
     expect(lines.length).toBe(1);
     expect(lines[0]).toMatch(/vmv-vhost-user-sound: error: .*not a RIFF\/WAVE file/);
     expect(existsSync(p)).toBe(false);
