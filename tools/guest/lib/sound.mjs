@@ -24,8 +24,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createRequire } from 'node:module';
 import { runCheck } from './checks.mjs';
 import { REPO_ROOT } from './util.mjs';
+
+const require = createRequire(import.meta.url);
 
 /** The daemon (built: packages/vhost-user-sound/dist). */
 export const SOUND_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-sound', 'dist', 'cjs', 'bin.js');
@@ -35,25 +38,24 @@ export const SOUND_MODULES = ['soundcore', 'snd', 'snd-timer', 'snd-pcm', 'virti
 
 const md5 = (b) => createHash('md5').update(b).digest('hex');
 
+/** @vmv/sound and its /node entry, built (packages/sound/dist): the WAV header the daemon writes and parses. */
+const sound = () => require(join(REPO_ROOT, 'packages', 'sound', 'dist', 'cjs', 'index.js'));
+const soundNode = () => require(join(REPO_ROOT, 'packages', 'sound', 'dist', 'cjs', 'node', 'index.js'));
+
 /**
- * The data chunk of a RIFF/WAVE file and its format.
- * @param {Buffer} b
- * @returns {{format: number, channels: number, rate: number, bits: number, data: Buffer}}
+ * A WAV file's format (`format`: a virtio-snd VIRTIO_SND_PCM_FMT_* code) and its data chunk, through @vmv/sound's
+ * parseWavHeader.
+ * @param {Buffer} b  the file
+ * @returns {{format: number, channels: number, rate: number, data: Buffer}}
  */
 export function parseWav(b) {
-  if (b.toString('latin1', 0, 4) !== 'RIFF' || b.toString('latin1', 8, 12) !== 'WAVE') throw new Error('not a RIFF/WAVE file');
-  let fmt = null;
-  for (let o = 12; o + 8 <= b.length;) {
-    const id = b.toString('latin1', o, o + 4);
-    const size = b.readUInt32LE(o + 4);
-    const body = b.subarray(o + 8, Math.min(b.length, o + 8 + size));
-    if (id === 'fmt ') fmt = { format: body.readUInt16LE(0), channels: body.readUInt16LE(2), rate: body.readUInt32LE(4), bits: body.readUInt16LE(14) };
-    // QEMU's wav backend leaves the data size 0 until it closes the file: take the rest then
-    if (id === 'data') return { ...fmt, data: size === 0 ? b.subarray(o + 8) : body };
-    o += 8 + size + (size & 1);
-  }
-  throw new Error('no data chunk');
+  const { format, channels, rate, dataOffset, dataBytes } = soundNode().parseWavHeader(b);
+  // QEMU's wav backend leaves the data size 0 until it closes the file: take the rest then
+  return { format, channels, rate, data: dataBytes === 0 ? b.subarray(dataOffset) : b.subarray(dataOffset, dataOffset + dataBytes) };
 }
+
+/** `format/channels/rate` of a parsed WAV, for messages and comparisons. */
+const wavFormat = (w) => `${w.format}/${w.channels}/${w.rate}`;
 
 /**
  * sound/oracle: see the header.
@@ -77,7 +79,7 @@ export function soundOracleCheck(img, hooks = {}) {
       if (v['sound.done'] !== '1') return ['the guest did not finish'];
       const e = [];
       const out = parseWav(readFileSync(wav));
-      if (`${out.format}/${out.channels}/${out.rate}/${out.bits}` !== '1/2/48000/16') e.push(`QEMU's WAV format ${JSON.stringify(out)}`);
+      if (wavFormat(out) !== `${sound().Format.S16}/2/48000`) e.push(`QEMU's WAV format ${wavFormat(out)} (format/channels/rate), not S16 stereo 48 kHz`);
       const clipLen = Number(v['sound.clip.bytes']);
       // the guest's clip is not on the host: found by its md5 at every offset where its first bytes could start
       let found = null;
@@ -131,24 +133,6 @@ export function readClips(out, expected, frame) {
   return { ok: true, got };
 }
 
-/** A canonical 44-byte-header PCM WAV file. */
-function wavFile(data, { rate, channels, bits }) {
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0, 'latin1');
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVEfmt ', 8, 'latin1');
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(channels, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * channels * bits / 8, 28);
-  h.writeUInt16LE(channels * bits / 8, 32);
-  h.writeUInt16LE(bits, 34);
-  h.write('data', 36, 'latin1');
-  h.writeUInt32LE(data.length, 40);
-  return Buffer.concat([h, data]);
-}
-
 /**
  * sound/pcm: see the header.
  * @param {object} img  a guest image (ensureGuestImage)
@@ -162,7 +146,7 @@ export function soundPcmCheck(img, hooks = {}) {
   const secs = 5;
   const capFrames = 2 * 48000;
   const capture = randomBytes(capFrames * 4);
-  writeFileSync(input, wavFile(capture, { rate: 48000, channels: 2, bits: 16 }));
+  writeFileSync(input, Buffer.concat([soundNode().wavHeader(sound().Format.S16, 48000, 2, capture.length), capture]));
   // the output file's size while the guest plays: [ms, bytes]
   const growth = [];
   let sampler = null;
@@ -191,7 +175,7 @@ export function soundPcmCheck(img, hooks = {}) {
       if (v['sound.done'] !== '1') return ['the guest did not finish'];
       const e = [];
       const out = parseWav(readFileSync(output));
-      if (`${out.format}/${out.channels}/${out.rate}/${out.bits}` !== '1/2/48000/16') e.push(`the daemon's WAV format ${JSON.stringify({ ...out, data: undefined })}`);
+      if (wavFormat(out) !== `${sound().Format.S16}/2/48000`) e.push(`the daemon's WAV format ${wavFormat(out)} (format/channels/rate), not S16 stereo 48 kHz`);
       const clipLen = Number(v['sound.clip.bytes']);
       if (out.data.length < clipLen) e.push(`the daemon's WAV data chunk holds ${out.data.length} bytes; the guest played ${clipLen}`);
       if (md5(out.data.subarray(0, clipLen)) !== v['sound.clip.md5']) e.push(`the daemon's WAV data (md5 ${md5(out.data.subarray(0, clipLen))}) does not start with the guest's clip (md5 ${v['sound.clip.md5']})`);
@@ -282,8 +266,8 @@ export function soundStreamsCheck(img, hooks = {}) {
         ['Capture Switch', 'Capture Volume', 'PCM Playback Switch', 'PCM Playback Switch,index=1', 'PCM Playback Volume', 'PCM Playback Volume,index=1'].join(', '));
       const out0 = parseWav(readFileSync(outputs[0]));
       const out1 = parseWav(readFileSync(outputs[1]));
-      eq('output 0 format', `${out0.format}/${out0.channels}/${out0.rate}/${out0.bits}`, '1/2/48000/16');
-      eq('output 1 format', `${out1.format}/${out1.channels}/${out1.rate}/${out1.bits}`, '1/1/44100/32');
+      eq('output 0 format (format/channels/rate)', wavFormat(out0), `${sound().Format.S16}/2/48000`);
+      eq('output 1 format (format/channels/rate)', wavFormat(out1), `${sound().Format.S32}/1/44100`);
       const r1 = readClips(out1.data, [['b', clips.b]], 4);
       if (!r1.ok) e.push(`output 1: ${r1.got.join(', ')} (clip b, ${clips.b.length} bytes, and silence expected)`);
       // output 0: a, a prefix of c (stopped), d, then e's two halves (silence may come between them)
