@@ -7,8 +7,11 @@
 //               unmask: the daemon answers "delivered" for each), in order, alternating rising and falling, none
 //               lost or twice; then gpiomon for rising edges only and falling edges only: 50 pulses each, 50 events of
 //               the type asked for, and the daemon raised no interrupt for the other edges ("none").
-// Level interrupts are not reachable from gpiod's tools (the character device requests edges only): @vmv/gpio's
-// tests show them.
+//               Level interrupts (gpiod's tools request edges only): our test module vmv_level_irq.ko
+//               (tools/guest/modules) takes l4's interrupt level-high: none while l4 is low, then the host drives
+//               it high and the threaded handler runs again and again while the level holds, to its limit of 100
+//               (where it disables the interrupt); the host drives l4 low, the module re-enables: none; high again:
+//               200. l5 level-low (pulled down): 50 at once; the host drives it high, re-enabled: none.
 import { createHash } from 'node:crypto';
 import { runCheck } from './checks.mjs';
 import { REPO_ROOT, daemonControl } from './util.mjs';
@@ -25,16 +28,17 @@ const EDGES = 1000;
  * @param {object} img  a guest image (ensureGuestImage)
  * @param {object} hooks  log, onConsoleLine
  */
-export function gpioLinesCheck(img, hooks = {}) {
+export async function gpioLinesCheck(img, hooks = {}) {
   const name = `${img.platform.name}/gpio/lines`;
   const st = { ctl: null, chain: Promise.resolve(), failures: [], led: null, outcomes: {} };
   const step = (what, fn) => {
     st.chain = st.chain.then(fn).catch((e) => st.failures.push(`${what}: ${e.message}`));
   };
   let summary = '';
+  const levelKo = await img.platform.ensureTestModule('vmv_level_irq', hooks.log);
   return runCheck(name, img, {
     ...hooks,
-    modules: ['gpio-virtio'], packages: ['gpiod'], programs: ['gpiodetect', 'gpioinfo', 'gpioget', 'gpioset', 'gpiomon'],
+    modules: ['gpio-virtio'], packages: ['gpiod'], programs: ['gpiodetect', 'gpioinfo', 'gpioget', 'gpioset', 'gpiomon'], data: [levelKo],
     devices: [{
       name: 'vmv-gpio',
       // -s P listens on P0, as vhost-device-gpio does
@@ -45,10 +49,21 @@ export function gpioLinesCheck(img, hooks = {}) {
       },
       qemuDevice: (c) => `vhost-user-gpio-pci,chardev=${c}`,
     }],
-    tests: ['gpio'], cmdline: [`gpio.edges=${EDGES}`],
+    tests: ['gpio'], cmdline: [`gpio.edges=${EDGES}`, `gpio.levelko=${levelKo}`],
     timeoutMs: 600_000,
     onConsoleLine(line, secs, run) {
       hooks.onConsoleLine?.(line, secs, run);
+      const set = /^GUEST-GPIO set (l[45]) ([01])$/.exec(line);
+      if (set) {
+        step(`drive ${set[1]} to ${set[2]}`, async () => {
+          if (!st.outcomes.level) st.outcomes.l4IrqType = (await daemonControl(st.ctl, 'lines')).find((x) => x.name === 'l4').irqType;
+          const { outcome } = await daemonControl(st.ctl, 'set-input', { line: set[1], value: Number(set[2]) });
+          (st.outcomes.level ??= []).push(`${set[1]}=${set[2]}:${outcome}`);
+          const l6 = (await daemonControl(st.ctl, 'lines')).find((x) => x.name === 'l6');
+          await daemonControl(st.ctl, 'set-input', { line: 'l6', value: 1 - l6.value }); // done: the guest polls l6
+        });
+        return;
+      }
       const m = /^GUEST-GPIO (\S+)(?: (\d+))?(?: (\w+))?/.exec(line);
       if (!m) return;
       if (m[1] === 'led') {
@@ -101,8 +116,17 @@ export function gpioLinesCheck(img, hooks = {}) {
         const o = st.outcomes[type] ?? [];
         eq(`pulses watched for ${type} edges: delivered / none`, `${o.filter((x) => x === 'delivered').length}/${o.filter((x) => x === 'none').length}`, '50/50');
       }
+      // the module's handler counts: none while idle, the limit while the level held, none after re-enabling while
+      // the level was not there
+      eq('level interrupts: idle, high, re-enabled low, high again, low-level, re-enabled high',
+        ['idle', 'high', 'rearmed-low', 'high2', 'low', 'rearmed-high'].map((k) => v[`gpio.level.${k}`]).join(' '), '0 100 100 200 50 50');
+      // the driver set l4 LEVEL_HIGH (4) on the device (§5.18.6.7) before the first drive; the host's drives were
+      // delivered interrupts when enabled and of the level asked for, none otherwise
+      eq('l4 irq type on the device before the host drove it', st.outcomes.l4IrqType, 4);
+      eq('host drives: outcome', (st.outcomes.level ?? []).join(' '), 'l4=1:delivered l4=0:none l4=1:delivered l4=0:none l5=1:none');
       summary = `${v['gpio.detect']}; names ${v['gpio.names']}; led read high by the host; in0/in1 driven by the host, read by gpioget; `
-        + `${EDGES} edges on btn (${burst.length} delivered), gpiomon saw ${v['gpio.mon.count']} in order; rising only and falling only: 50 of 100 edges each`;
+        + `${EDGES} edges on btn (${burst.length} delivered), gpiomon saw ${v['gpio.mon.count']} in order; rising only and falling only: 50 of 100 edges each; `
+        + `level interrupts (vmv_level_irq.ko) re-fired while the level held: l4 high 100, none while low, 200; l5 low 50, none while high`;
       return e;
     },
     summary: () => summary,

@@ -19,6 +19,10 @@ import { SCRIPTS, guestCacheDir, hashOf, readStamp, run, which, withLock } from 
 /** The out-of-tree guest modules the trixie platform builds (see scripts/build-modules.sh). */
 export const OUT_OF_TREE_MODULES = ['gpio-virtio', 'i2c-virtio', 'spi-virtio', 'virtio_can'];
 
+/** Test modules of ours (tools/guest/modules/NAME.c), built for the trixie kernel, loaded by a test with insmod. */
+export const TEST_MODULES = ['vmv_level_irq'];
+const TEST_MODULE_SRC = join(SCRIPTS, '..', 'modules');
+
 /**
  * @typedef {object} Platform
  * @property {'bookworm'|'trixie'} name
@@ -34,6 +38,8 @@ export const OUT_OF_TREE_MODULES = ['gpio-virtio', 'i2c-virtio', 'spi-virtio', '
  * @property {(name: string) => string|null} findProgram  host path of a program of the platform's userland
  * @property {(names: string[], log?: (l: string) => void) => Promise<Record<string, string>>} ensureModules  out-of-tree modules, built and
  *   added to the kernel's module tree; resolves with their paths
+ * @property {(name: string, log?: (l: string) => void) => Promise<string>} ensureTestModule  a test module of ours
+ *   (TEST_MODULES), built; resolves with its path in the platform's userland (an initramfs `data` path)
  */
 
 const DEFS = {
@@ -112,6 +118,9 @@ async function ensureHostPlatform(name, log) {
       if (names.length) throw new Error(`the ${name} platform builds no out-of-tree modules (asked for ${names.join(', ')}): use --platform trixie`);
       return {};
     },
+    ensureTestModule: async (m) => {
+      throw new Error(`the ${name} platform builds no test modules (asked for ${m}): use --platform trixie`);
+    },
   };
 }
 
@@ -167,6 +176,22 @@ async function ensureRootPlatform(name, log) {
         writeFileSync(stamp, key);
       });
       return Object.fromEntries(names.map((m) => [m, join(modulesDir, `${m}.ko`)]));
+    },
+    ensureTestModule: async (m, l = log) => {
+      if (!TEST_MODULES.includes(m)) throw new Error(`no test module ${m} (${TEST_MODULES.join(', ')})`);
+      const src = join(TEST_MODULE_SRC, `${m}.c`);
+      const guestDir = `/usr/local/lib/vmv-test-modules/${kernel.kver}`;
+      const out = join(root, guestDir, m);
+      await withLock(dir, async () => {
+        const key = hashOf([{ file: join(SCRIPTS, 'build-modules.sh') }, { file: join(SCRIPTS, 'root-lib.sh') }, { file: src }, kernel.key]);
+        const stamp = join(out, 'stamp');
+        if (readStamp(stamp) === key) return;
+        if (process.getuid?.() !== 0) throw new Error(`building ${m} for ${kernel.kver} needs root (chroot)`);
+        l(`${name}: building the test module ${m} for ${kernel.kver}`);
+        await runScript('build-modules.sh', ['-r', root, '-k', kernel.dir, '-o', out, src], `building ${m}`);
+        writeFileSync(stamp, key);
+      });
+      return `${guestDir}/${m}/${m}.ko`;
     },
   };
 }

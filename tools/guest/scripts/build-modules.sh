@@ -5,7 +5,8 @@
 #   ROOT     the platform root (apt, gcc and make run there with chroot; /proc is mounted for objtool meanwhile)
 #   KDIR     a kernel fetched by fetch-kernel.sh (KVER and VERSION name the headers and the source to use)
 #   OUTDIR   gets MODULE.ko for each MODULE (written to OUTDIR.tmp.PID, then renamed)
-#   MODULE   one of: gpio-virtio i2c-virtio spi-virtio virtio_can
+#   MODULE   one of: gpio-virtio i2c-virtio spi-virtio virtio_can (from linux-source), or the path of a module's
+#            own .c file (tools/guest/modules: test modules of ours, no linux-source needed)
 # Each module's vermagic is checked against a module Debian built for that kernel.
 # Needs: root, chroot; kmod (modinfo) on the host.
 set -euo pipefail
@@ -25,8 +26,13 @@ declare -A SRC=(
   [spi-virtio]=drivers/spi/spi-virtio.c
   [virtio_can]=drivers/net/can/virtio_can.c
 )
-paths=()
-for m in "$@"; do [ -n "${SRC[$m]:-}" ] || fail "no recipe for module $m (known: ${!SRC[*]})"; paths+=("linux-source-$SERIES/${SRC[$m]}"); done
+paths=(); names=()
+for m in "$@"; do
+  case "$m" in
+    *.c) [ -f "$m" ] || fail "no module source $m"; names+=("$(basename "$m" .c)") ;;
+    *) [ -n "${SRC[$m]:-}" ] || fail "no recipe for module $m (known: ${!SRC[*]}, or a .c path)"; paths+=("linux-source-$SERIES/${SRC[$m]}"); names+=("$m") ;;
+  esac
+done
 
 WORK=/var/tmp/vmv-modules.$$
 TMP=$OUT.tmp.$$
@@ -47,26 +53,31 @@ if [ ! -f "$ROOT/usr/src/$HDR/Makefile" ] || ! chroot "$ROOT" sh -c 'command -v 
 fi
 
 # the sources: download linux-source-SERIES (same version) and pull the files out in one pass
-step "fetching linux-source-$SERIES=$VERSION for ${*}"
-chroot "$ROOT" sh -c "cd $WORK && apt-get -q -o APT::Sandbox::User=root download linux-source-$SERIES=$VERSION" >/dev/null 2>&1 \
-  || fail "apt-get download linux-source-$SERIES=$VERSION failed"
-XZ=(xz -dc); command -v xz >/dev/null || fail "need xz (apt-get install xz-utils)"; xz --help | grep -q -- '--threads' && XZ=(xz -dc -T0)
-( cd "$ROOT$WORK" && dpkg-deb --fsys-tarfile linux-source-"$SERIES"_*.deb | tar -xO "./usr/src/linux-source-$SERIES.tar.xz" \
-    | "${XZ[@]}" | tar -x "${paths[@]}" ) || fail "extracting ${paths[*]} from linux-source-$SERIES failed"
-rm -f "$ROOT$WORK"/linux-source-*.deb
-for m in "$@"; do cp "$ROOT$WORK/linux-source-$SERIES/${SRC[$m]}" "$ROOT$WORK/build/$m.c"; echo "obj-m += $m.o" >> "$ROOT$WORK/build/Kbuild"; done
+if [ ${#paths[@]} -gt 0 ]; then
+  step "fetching linux-source-$SERIES=$VERSION for ${paths[*]}"
+  chroot "$ROOT" sh -c "cd $WORK && apt-get -q -o APT::Sandbox::User=root download linux-source-$SERIES=$VERSION" >/dev/null 2>&1 \
+    || fail "apt-get download linux-source-$SERIES=$VERSION failed"
+  XZ=(xz -dc); command -v xz >/dev/null || fail "need xz (apt-get install xz-utils)"; xz --help | grep -q -- '--threads' && XZ=(xz -dc -T0)
+  ( cd "$ROOT$WORK" && dpkg-deb --fsys-tarfile linux-source-"$SERIES"_*.deb | tar -xO "./usr/src/linux-source-$SERIES.tar.xz" \
+      | "${XZ[@]}" | tar -x "${paths[@]}" ) || fail "extracting ${paths[*]} from linux-source-$SERIES failed"
+  rm -f "$ROOT$WORK"/linux-source-*.deb
+fi
+for m in "$@"; do
+  case "$m" in *.c) cp "$m" "$ROOT$WORK/build/" ;; *) cp "$ROOT$WORK/linux-source-$SERIES/${SRC[$m]}" "$ROOT$WORK/build/$m.c" ;; esac
+done
+for n in "${names[@]}"; do echo "obj-m += $n.o" >> "$ROOT$WORK/build/Kbuild"; done
 
-step "building $* against $HDR"
+step "building ${names[*]} against $HDR"
 with_proc "$ROOT" chroot "$ROOT" make -s -C "/usr/src/$HDR" M="$WORK/build" -j"$(nproc)" modules >"$ROOT$WORK/make.log" 2>&1 \
   || fail "make failed: $(tail -n 15 "$ROOT$WORK/make.log")"
 
 # vermagic must match what Debian built for this kernel, or the guest refuses the module
 REF=$(find "$KDIR/kpkg/lib/modules/$KVER/kernel" -name 'virtio_blk.ko*' | head -1)
 want=$(modinfo -F vermagic "$REF")
-for m in "$@"; do
+for m in "${names[@]}"; do
   got=$(modinfo -F vermagic "$ROOT$WORK/build/$m.ko")
   [ "$got" = "$want" ] || fail "$m.ko has vermagic '$got', the kernel's modules '$want'"
   cp "$ROOT$WORK/build/$m.ko" "$TMP/"
 done
 rm -rf "$OUT"; mv "$TMP" "$OUT"
-step "built $* (vermagic $want) in $OUT"
+step "built ${names[*]} (vermagic $want) in $OUT"

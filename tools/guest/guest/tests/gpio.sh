@@ -42,3 +42,37 @@ for e in rising falling; do
   echo "GUEST-GPIO done $e"
 done
 val gpio.done 1
+
+# Level interrupts (gpiod's tools request edges only): vmv_level_irq.ko asks gpiolib for a line's interrupt with a
+# level trigger and counts its threaded handler's runs; at each multiple of its limit it disables the interrupt.
+#   level high on l4: none while l4 is low; GUEST-GPIO set l4 1 -> the handler runs again and again while the level
+#   holds, to the limit (gpio.level.high); GUEST-GPIO set l4 0, rearm: none while low (gpio.level.rearmed-low);
+#   GUEST-GPIO set l4 1 -> to twice the limit (gpio.level.high2). Level low on l5 (pulled down): it fires at once, to
+#   the limit (gpio.level.low); GUEST-GPIO set l5 1, rearm: none while high (gpio.level.rearmed-high).
+ko=$(arg gpio.levelko "")
+label=$(gpiodetect | grep "^$chip " | sed 's/.*\[\(.*\)\].*/\1/')
+P=/sys/module/vmv_level_irq/parameters
+count() { cat $P/count; }
+upto() { i=0; while [ "$(count)" -lt "$1" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done; sleep 0.5; count; }
+# sethost LINE VALUE: the host drives LINE, then toggles l6 to say it did. l4 and l5 are not read here: a released
+# line's direction goes back to none, and that discards its interrupt (§5.18.6.7)
+sethost() {
+  was=$(gpioget --numeric -c "$chip" l6); echo "GUEST-GPIO set $1 $2"
+  i=0; while [ "$(gpioget --numeric -c "$chip" l6)" = "$was" ] && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+}
+insmod "$ko" chip="$label" line=4 level=high limit=100 || die "insmod vmv_level_irq line=4 level=high failed"
+sleep 1; val gpio.level.idle "$(count)"
+sethost l4 1
+val gpio.level.high "$(upto 100)"
+sethost l4 0
+echo 1 > $P/rearm; sleep 1; val gpio.level.rearmed-low "$(count)"
+sethost l4 1
+val gpio.level.high2 "$(upto 200)"
+sethost l4 0
+rmmod vmv_level_irq || die "rmmod vmv_level_irq failed"
+insmod "$ko" chip="$label" line=5 level=low limit=50 || die "insmod vmv_level_irq line=5 level=low failed"
+val gpio.level.low "$(upto 50)"
+sethost l5 1
+echo 1 > $P/rearm; sleep 1; val gpio.level.rearmed-high "$(count)"
+rmmod vmv_level_irq || die "rmmod vmv_level_irq failed"
+val gpio.level.done 1
