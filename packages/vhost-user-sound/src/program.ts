@@ -167,7 +167,9 @@ the guest.`,
       return {
         device,
         drain: () => {
-          for (const s of device.streams) log.info(`stream ${s.info.id} (${s.info.direction === Direction.OUTPUT ? 'output' : 'input'}): ${s.stats.bytes} bytes in ${s.stats.buffers} buffers, ${s.stats.xruns} xruns, ${s.stats.ioErrors} I/O errors`);
+          for (const s of device.streams) log.info(`stream ${s.info.id} (${s.info.direction === Direction.OUTPUT ? 'output' : 'input'}): ${s.stats.bytes} bytes in ${s.stats.buffers} buffers, ${s.stats.xruns} xruns (${s.stats.xrunEvents} reported to the guest), ${s.stats.ioErrors} I/O errors`);
+          const { eventsDelivered, eventsDropped } = device.stats;
+          log.info(`events: ${eventsDelivered} delivered into the guest's eventq, ${eventsDropped} dropped`);
           return Promise.resolve();
         },
         close: closeAll,

@@ -17,7 +17,10 @@
 //                 stopped after about 1 s (aplay interrupted) and the next one played whole: the output holds a
 //                 prefix of the first, then the second whole, only silence around; a clip fed through a pipe that
 //                 stalls for 1.5 s (aplay underruns and recovers) lands whole, its two halves in order with only
-//                 silence between; a clip played with aplay -i on a pty, paused 1 s in for 1.5 s with the space key and
+//                 silence between; clip g the same way with aplay -T 10 s (ALSA does not stop the stream on its own):
+//                 the device runs dry while the stream runs and reports an XRUN event into the guest's eventq (the
+//                 daemon counts it), and g lands whole. The guest's ALSA does not surface that event: since Linux 6.8
+//                 virtio_snd's pointer callback (snd_pcm_indirect) no longer reads the xrun flag the event sets; a clip played with aplay -i on a pty, paused 1 s in for 1.5 s with the space key and
 //                 resumed (PCM_STOP, PCM_START), lands whole and took at least its length plus 1 s.
 //                 The clips reach the guest on a virtio-blk disk, so the host knows every byte.
 import { createHash, randomBytes } from 'node:crypto';
@@ -230,7 +233,7 @@ export function soundStreamsCheck(img, hooks = {}) {
     b.fill(0x55, 0, 4).fill(0x55, b.length / 2, b.length / 2 + 4);
     return b;
   };
-  const clips = { a: clip(2, 48000), b: clip(2, 44100), c: clip(3, 48000), d: clip(1, 48000), e: clip(2, 48000), f: clip(3, 48000) };
+  const clips = { a: clip(2, 48000), b: clip(2, 44100), c: clip(3, 48000), d: clip(1, 48000), e: clip(2, 48000), g: clip(2, 48000), f: clip(3, 48000) };
   const disk = join(dir, 'clips.raw');
   let off = 0;
   const at = {};
@@ -270,14 +273,22 @@ export function soundStreamsCheck(img, hooks = {}) {
       eq('output 1 format (format/channels/rate)', wavFormat(out1), `${sound().Format.S32}/1/44100`);
       const r1 = readClips(out1.data, [['b', clips.b]], 4);
       if (!r1.ok) e.push(`output 1: ${r1.got.join(', ')} (clip b, ${clips.b.length} bytes, and silence expected)`);
-      // output 0: a, a prefix of c (stopped), d, then e's two halves (silence may come between them)
-      const half = clips.e.length / 2;
-      const r0 = readClips(out0.data, [['a', clips.a], ['c*', clips.c], ['d', clips.d], ['e1', clips.e.subarray(0, half)], ['e2', clips.e.subarray(half)], ['f', clips.f]], 4);
-      if (!r0.ok) e.push(`output 0: ${r0.got.join(', ')} (expected a, a prefix of c, d, e, f)`);
+      // output 0: a, a prefix of c (stopped), d, then e's and g's two halves (silence may come between them), f
+      const halves = (n) => [[`${n}1`, clips[n].subarray(0, clips[n].length / 2)], [`${n}2`, clips[n].subarray(clips[n].length / 2)]];
+      const r0 = readClips(out0.data, [['a', clips.a], ['c*', clips.c], ['d', clips.d], ...halves('e'), ...halves('g'), ['f', clips.f]], 4);
+      if (!r0.ok) e.push(`output 0: ${r0.got.join(', ')} (expected a, a prefix of c, d, e, g, f)`);
+      eq('aplay reported the underrun of the stalled pipe (clip e)', Number(v['snd.starve']) >= 1, true);
+      // clip g's stall: the device ran dry while the stream ran (ALSA's own stop 10 s away) and reported it
+      const exit = r.backendExits.find((x) => x.backend === 'vmv-sound');
+      const log = exit ? readFileSync(exit.log, 'utf8') : '';
+      const reported = Number(/stream 0 \(output\): \d+ bytes in \d+ buffers, \d+ xruns \((\d+) reported/.exec(log)?.[1] ?? NaN);
+      const [, delivered, dropped] = /events: (\d+) delivered into the guest's eventq, (\d+) dropped/.exec(log) ?? [];
+      eq('XRUN events the daemon sent for stream 0 (at least clip g\'s)', reported >= 1, true);
+      eq('events delivered into the guest\'s eventq (at least the XRUN), none dropped', `${Number(delivered) >= reported}/${dropped}`, 'true/0');
       eq('aplay -i showed the pause', Number(v['snd.pause.seen']) >= 1, true);
       if (!(Number(v['snd.pause.secs']) >= clips.f.length / 192000 + 1)) e.push(`the paused clip took ${v['snd.pause.secs']} s: not its ${clips.f.length / 192000} s plus the pause`);
       summary = `aplay -l 2 devices, arecord -l 1, amixer the layout's ${controls.length} controls; clips a and b at once byte for byte; `
-        + `output 0: ${r0.got.join(', ')} (c stopped after about 1 s; e through a pipe stalled 1.5 s, aplay reported ${v['snd.starve']} underrun(s); f paused and resumed, ${v['snd.pause.secs']} s)`;
+        + `output 0: ${r0.got.join(', ')} (c stopped after about 1 s; e through a pipe stalled 1.5 s, aplay reported ${v['snd.starve']} underrun(s); g stalled under aplay -T, ${reported} XRUN event(s) reported; f paused and resumed, ${v['snd.pause.secs']} s)`;
       return e;
     },
     summary: () => summary,

@@ -5,6 +5,8 @@
 #   two       clip a on device 0 and clip b on device 1 at the same time
 #   restart   clip c on device 0 stopped about 1 s after it runs (SIGINT), then clip d played whole
 #   starve    clip e on device 0 fed through a pipe that stalls for 1.5 s in the middle (aplay underruns, recovers)
+#   xrun      clip g the same way, with aplay -T 10 s: ALSA does not stop the stream on its own, the device runs dry
+#             while the stream runs and reports an XRUN event (the host counts it), and the stream goes on
 #   pause     clip f on device 0 with aplay -i on a pty (socat): paused 1 s into it with the space key for 1.5 s, then
 #             resumed (snd_pcm_pause: the driver's PCM_STOP and PCM_START); its wall time -> snd.pause.secs
 # Every aplay and arecord asks for a 1 s ring buffer (-B, the most the device allows): ALSA fails a write or read with
@@ -38,14 +40,15 @@ half=$(($(wc -c < /tmp/e) / 2))
 { head -c $half /tmp/e; sleep 1.5; tail -c +$((half + 1)) /tmp/e; } | play0 - 2>/tmp/starve.err
 echo "starve: $(cat /tmp/starve.err)"
 val snd.starve "$(grep -c -i underrun /tmp/starve.err)"
+half=$(($(wc -c < /tmp/g) / 2))
+{ head -c $half /tmp/g; sleep 1.5; tail -c +$((half + 1)) /tmp/g; } | play0 -T 10000000 - || die "aplay of clip g through a stalled pipe failed"
 # (in a script: socat's address options are comma-separated, and hw:0,0 has one)
 printf '#!/bin/sh\nexec aplay -i -B 1000000 -D hw:0,0 -t raw -f S16_LE -r 48000 -c 2 /tmp/f\n' > /tmp/pause.sh; chmod +x /tmp/pause.sh
 t0=$(cut -d' ' -f1 /proc/uptime)
 { running; sleep 1; printf ' '; sleep 1.5; printf ' '; sleep 30; } | socat - EXEC:/tmp/pause.sh,pty,setsid,ctty,rawer > /tmp/pause.out 2>&1 &
 sp=$!
-# aplay runs under socat: wait for it to start, then to end
-i=0; while ! pgrep -f 'aplay -i' >/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-i=0; while pgrep -f 'aplay -i' >/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+# aplay runs under socat: its end is when device 0's playback stream closes (the guest has no pgrep)
+running; i=0; until grep -q closed /proc/asound/card0/pcm0p/sub0/status || [ $i -ge 600 ]; do sleep 0.1; i=$((i + 1)); done
 t1=$(cut -d' ' -f1 /proc/uptime)
 kill $sp 2>/dev/null
 echo "pause: $(tr '\r' ' ' < /tmp/pause.out | tr -s ' ')"
