@@ -28,7 +28,7 @@ export const CanFeature = {
   LATE_TX_ACK: 3,
 } as const;
 
-/** `msg_type` values (§5.20.6). @example `CanMsg.SET_CTRL_MODE_START` */
+/** `msg_type` values (§5.20.5). @example `CanMsg.SET_CTRL_MODE_START` */
 export const CanMsg = {
   /** VIRTIO_CAN_TX: a frame on the txq. */
   TX: 0x0001,
@@ -40,7 +40,7 @@ export const CanMsg = {
   SET_CTRL_MODE_STOP: 0x0202,
 } as const;
 
-/** `flags` bits of a frame (§5.20.6.2). @example `CanFlags.EXTENDED | CanFlags.FD` */
+/** `flags` bits of a frame (§5.20.5.2). @example `CanFlags.EXTENDED | CanFlags.FD` */
 export const CanFlags = {
   /** VIRTIO_CAN_FLAGS_RTR: a remote transmission request. */
   RTR: 0x2000,
@@ -50,7 +50,7 @@ export const CanFlags = {
   EXTENDED: 0x8000,
 } as const;
 
-/** `result` of a tx or control request (§5.20.6). @example `CanResult.NOT_OK` */
+/** `result` of a tx or control request (§5.20.5). @example `CanResult.NOT_OK` */
 export const CanResult = {
   /** VIRTIO_CAN_RESULT_OK. */
   OK: 0,

@@ -1,13 +1,13 @@
 /**
  * {@link CanDevice}: virtio-can (VIRTIO 1.4 §5.20, device ID 36), a CAN controller on a
- * {@link CanBus}, for any transport. txq (§5.20.6.2): each frame is checked against the
+ * {@link CanBus}, for any transport. txq (§5.20.5.2): each frame is checked against the
  * negotiated features (type, flags, id range, length) and goes on the bus, or is answered
  * VIRTIO_CAN_RESULT_NOT_OK and never scheduled; its buffer is used once the frame is on the bus
  * (VIRTIO_CAN_F_LATE_TX_ACK's rule, kept whether or not it was negotiated), so a bus that waits
- * for a full receiver holds the guest's transmit buffers. rxq (§5.20.6.3): the driver's empty
+ * for a full receiver holds the guest's transmit buffers. rxq (§5.20.5.3): the driver's empty
  * buffers are held and filled with the frames the controller receives, in bus order. controlq
- * (§5.20.6.1): START and STOP, in order; STOP cancels the frames not yet on the bus (NOT_OK).
- * Bus-off (§5.20.6.4) is the host's: `busOff()` stops the controller, sets
+ * (§5.20.5.1): START and STOP, in order; STOP cancels the frames not yet on the bus (NOT_OK).
+ * Bus-off (§5.20.5.4) is the host's: `busOff()` stops the controller, sets
  * VIRTIO_CAN_S_CTRL_BUSOFF and notifies a configuration change. A corrupted ring or a buffer
  * outside guest memory is DEVICE_NEEDS_RESET.
  * @module
@@ -179,7 +179,7 @@ export class CanDevice implements VirtioDevice {
   }
 
   /**
-   * A bus-off condition (§5.20.6.4): a started controller stops, frames not yet on the bus are
+   * A bus-off condition (§5.20.5.4): a started controller stops, frames not yet on the bus are
    * answered NOT_OK, VIRTIO_CAN_S_CTRL_BUSOFF is set and the driver gets a configuration change
    * notification. The driver's next START clears it.
    * @returns true when the controller was started (and is now bus-off), else false (nothing done).
@@ -381,7 +381,7 @@ export class CanDevice implements VirtioDevice {
     let result: number = CanResult.OK;
     if (msgType === CanMsg.SET_CTRL_MODE_START) {
       if (this.mode !== 'started') {
-        this.config.setU16(0, 0); // the status is updated before the request is used (§5.20.6.1)
+        this.config.setU16(0, 0); // the status is updated before the request is used (§5.20.5.1)
         this.mode = 'started';
         this.counters.starts++;
         this.emit('start');

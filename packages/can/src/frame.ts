@@ -1,6 +1,6 @@
 /**
- * {@link CanFrame}: a frame as the host side of the bus handles it (VIRTIO 1.4 §5.20.6.2 and
- * §5.20.6.3 carry the same fields on the wire), its checks, and its text form, the one of
+ * {@link CanFrame}: a frame as the host side of the bus handles it (VIRTIO 1.4 §5.20.5.2 and
+ * §5.20.5.3 carry the same fields on the wire), its checks, and its text form, the one of
  * can-utils (`cansend`, `candump -L`): `123#DEADBEEF`, `12345678#R4`, `123##0` followed by FD data.
  * @module
  */

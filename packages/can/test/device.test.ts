@@ -1,7 +1,7 @@
 /**
  * CanDevice against a guest driven as Linux's virtio_can drives it (test/support/harness.ts), on a
  * bus with the host's endpoints and other guests: identity and negotiation, START/STOP, frames of
- * every kind both ways byte for byte, the rejections §5.20.6.2 requires, LATE_TX_ACK under a bus
+ * every kind both ways byte for byte, the rejections §5.20.5.2 requires, LATE_TX_ACK under a bus
  * that waits, no echo of a guest's own frames, back-pressure in order, bus-off, hostile chains.
  */
 import { describe, expect, it } from '@jest/globals';
@@ -49,7 +49,7 @@ describe('identity and negotiation', () => {
   });
 });
 
-describe('controller mode (§5.20.6.1)', () => {
+describe('controller mode (§5.20.5.1)', () => {
   it('starts STOPPED: frames are NOT_OK and none reach the bus; START makes them go, STOP stops them again; the host hears each change', () => {
     const h = new Harness();
     const host = h.bus.endpoint();
@@ -122,7 +122,7 @@ describe('frames both ways, byte for byte', () => {
   });
 });
 
-describe('frames a guest gets wrong are NOT_OK and never scheduled (§5.20.6.2)', () => {
+describe('frames a guest gets wrong are NOT_OK and never scheduled (§5.20.5.2)', () => {
   const f = frame(0x123, [1, 2, 3, 4]);
   const rows: [string, Uint8Array, number[]?][] = [
     ['msg_type RX', txOut(f, { msgType: CanMsg.RX })],
@@ -141,7 +141,7 @@ describe('frames a guest gets wrong are NOT_OK and never scheduled (§5.20.6.2)'
     ['a header cut short', txOut(f).subarray(0, 15)],
   ];
 
-  it.each(rows)('%s', (_name, bytes) => {
+  it.each(rows)('malformed: %s', (_name, bytes) => {
     const h = new Harness();
     const host = h.bus.endpoint();
     h.start();
@@ -155,7 +155,7 @@ describe('frames a guest gets wrong are NOT_OK and never scheduled (§5.20.6.2)'
     ['CAN FD without VIRTIO_CAN_F_CAN_FD', [CanFeature.CAN_CLASSIC, CanFeature.RTR_FRAMES], frame(0x1, [1], { fd: true })],
     ['RTR without VIRTIO_CAN_F_RTR_FRAMES', [CanFeature.CAN_CLASSIC, CanFeature.CAN_FD], frame(0x1, [0], { rtr: true })],
     ['classic without VIRTIO_CAN_F_CAN_CLASSIC', [CanFeature.CAN_FD], frame(0x1, [1])],
-  ])('%s', (_name, accept, f2) => {
+  ])('not negotiated: %s', (_name, accept, f2) => {
     const h = new Harness({ accept });
     const host = h.bus.endpoint();
     h.start();
