@@ -24,6 +24,7 @@ import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
 import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound.mjs';
 import { i2cDevicesCheck } from '../lib/i2c.mjs';
 import { gpioLinesCheck } from '../lib/gpio.mjs';
+import { canFramesCheck, canGroupCheck } from '../lib/can.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -159,6 +160,13 @@ const SUITES = [
     device: 'gpio',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/gpio/lines`, () => gpioLinesCheck(img, hooks)]],
+  },
+  {
+    // virtio-can (trixie: QEMU 11.1's generic vhost-user-test-device-pci, the out-of-tree virtio_can driver): vmv-vhost-user-can's
+    // bus under can-utils, a host program on its frame socket; two guests at once on one bus
+    device: 'can',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/can/frames`, () => canFramesCheck(img, hooks)], [`${img.platform.name}/can/group`, () => canGroupCheck(img, hooks)]],
   },
 ];
 
