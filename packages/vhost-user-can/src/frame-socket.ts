@@ -9,10 +9,9 @@
  * answered `ERR <reason>`; a line longer than 4 KiB closes the connection.
  * @module
  */
-import { rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { formatFrame, parseFrame, type CanBus, type CanEndpoint } from '@vmv/can';
-import { checkSocketPath, listenError, type DaemonLog } from '@vmv/vhost-user/daemon';
+import { listenUnix, type DaemonLog } from '@vmv/vhost-user/daemon';
 
 /** Frames a connection holds before it holds the bus. */
 const ENDPOINT_BUFFER = 1024;
@@ -48,27 +47,8 @@ export class FrameSocket {
    * @throws VhostUser.SocketError when the path cannot be listened on.
    */
   static async listen(path: string, bus: CanBus, log: DaemonLog): Promise<FrameSocket> {
-    checkSocketPath(path);
     const server = createServer();
-    const tryListen = () =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(path, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    try {
-      await tryListen();
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'EADDRINUSE' || (await accepting(path))) throw listenError(path, e);
-      rmSync(path, { force: true });
-      try {
-        await tryListen();
-      } catch (e2) {
-        throw listenError(path, e2);
-      }
-    }
+    await listenUnix(server, path);
     log.info(`frame socket: listening on ${path}`);
     return new FrameSocket(path, server, bus, log);
   }
@@ -155,16 +135,4 @@ export class FrameSocket {
       }
     }
   }
-}
-
-/** Whether a process accepts connections on the socket at `path`. */
-function accepting(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
 }

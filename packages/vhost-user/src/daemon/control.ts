@@ -11,12 +11,11 @@
  * from every connection, in the order they arrived. `help` lists the commands.
  * @module
  */
-import { rmSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { VmvErrorOptions } from '@vmv/errors';
 import { VhostUserError, isVhostUserError } from '../errors.js';
 import type { DaemonLog } from './log.js';
-import { checkSocketPath, listenError } from './socket.js';
+import { listenUnix } from './socket.js';
 
 /**
  * A command of the control socket.
@@ -137,28 +136,8 @@ export class ControlServer<D> {
    * ```
    */
   static async listen<D>(path: string, commands: Readonly<Record<string, ControlCommand<D>>>, devices: () => readonly D[], log: DaemonLog): Promise<ControlServer<D>> {
-    checkSocketPath(path);
     const server = createServer({ allowHalfOpen: true });
-    const tryListen = () =>
-      new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(path, () => {
-          server.off('error', reject);
-          resolve();
-        });
-      });
-    try {
-      await tryListen();
-    } catch (e) {
-      // A socket file a dead daemon left: nobody accepts on it, so it is replaced.
-      if ((e as { code?: string }).code !== 'EADDRINUSE' || (await accepting(path))) throw listenError(path, e);
-      rmSync(path, { force: true });
-      try {
-        await tryListen();
-      } catch (e2) {
-        throw listenError(path, e2);
-      }
-    }
+    await listenUnix(server, path);
     log.info(`control socket: listening on ${path}`);
     return new ControlServer(path, server, commands, devices, log);
   }
@@ -270,18 +249,6 @@ export function controlHelp(commands: Readonly<Record<string, ControlCommand<unk
 
 function write(socket: Socket, reply: Reply): void {
   if (!socket.destroyed && socket.writable) socket.write(`${JSON.stringify(reply)}\n`);
-}
-
-/** Whether a process accepts connections on the socket at `path`. */
-function accepting(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const probe = connect(path);
-    probe.once('connect', () => {
-      probe.destroy();
-      resolve(true);
-    });
-    probe.once('error', () => resolve(false));
-  });
 }
 
 /**

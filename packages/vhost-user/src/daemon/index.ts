@@ -13,7 +13,7 @@ export { createLogger, LOG_LEVELS } from './log.js';
 export type { DaemonLog, LogLevel } from './log.js';
 export { ControlServer, ControlError, controlHelp, controlRequest, MAX_CONTROL_LINE } from './control.js';
 export type { ControlCommand, ControlErrorInfo, ControlFailure, ControlReply, ControlReturn } from './control.js';
-export { checkSocketPath, listenError, socketPaths, MAX_SOCKET_PATH_BYTES } from './socket.js';
+export { checkSocketPath, listenError, listenUnix, socketPaths, MAX_SOCKET_PATH_BYTES } from './socket.js';
 export { UsageError, SocketError } from './errors.js';
 export { packageVersion } from './version.js';
 export { DAEMON_ERROR_NAMES } from '../errors.js';

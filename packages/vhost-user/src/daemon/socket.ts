@@ -5,7 +5,8 @@
  * @module
  */
 
-import { accessSync, constants, lstatSync, statSync } from 'node:fs';
+import { accessSync, constants, lstatSync, rmSync, statSync } from 'node:fs';
+import { connect, type Server } from 'node:net';
 import { dirname } from 'node:path';
 import { isSysError, UnixListener } from '@vmv/sys';
 import { SocketError, UsageError } from './errors.js';
@@ -132,4 +133,51 @@ export function adoptListener(fd: number): UnixListener {
             : `cannot be used (${e instanceof Error ? e.message : String(e)})`;
     throw new UsageError(`--fd ${fd} ${why}`, { details: 'Pass an fd the manager opened with socket(AF_UNIX, SOCK_STREAM), bind() and listen(), or use --socket-path.', cause: e });
   }
+}
+
+/**
+ * Has a `node:net` server listen on the unix socket `path`, after {@link checkSocketPath}; a socket
+ * file nobody accepts on (a dead daemon's) is replaced, a live one is left alone.
+ * @param server - the server (from `createServer`).
+ * @param path - the socket path.
+ * @returns a promise: listening.
+ * @throws VhostUser.SocketError when the path cannot be listened on.
+ * @example
+ * ```ts
+ * await listenUnix(createServer(), '/run/vmv/blk0.ctl');
+ * ```
+ */
+export async function listenUnix(server: Server, path: string): Promise<void> {
+  checkSocketPath(path);
+  const tryListen = () =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(path, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  try {
+    await tryListen();
+  } catch (e) {
+    if (code(e) !== 'EADDRINUSE' || (await accepting(path))) throw listenError(path, e);
+    rmSync(path, { force: true });
+    try {
+      await tryListen();
+    } catch (e2) {
+      throw listenError(path, e2);
+    }
+  }
+}
+
+/** Whether something accepts connections on the unix socket `path`. */
+function accepting(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
 }
