@@ -307,7 +307,9 @@ export async function bootGuest(opts = {}) {
 
     // 2. QEMU
     const mem = `${memMiB}M`;
-    const append = [...(opts.cmdlineFirst ?? []), 'console=ttyS0', 'quiet', 'panic=-1', `rdtest=${tests.join(',')}`, ...(opts.cmdline ?? [])];
+    // no_timer_check: the kernel's IO-APIC timer check counts PIT ticks in a busy loop, which a TCG guest on a
+    // loaded host can miss ("IO-APIC + timer doesn't work!", a panic at boot, seen in a CI run's neighbour)
+    const append = [...(opts.cmdlineFirst ?? []), 'console=ttyS0', 'quiet', 'panic=-1', 'no_timer_check', `rdtest=${tests.join(',')}`, ...(opts.cmdline ?? [])];
     if (accel === 'tcg') {
       const khz = tscKhz();
       if (khz) append.push(`tsc_early_khz=${khz}`); // PVH entry under TCG cannot calibrate the TSC and stalls
