@@ -87,7 +87,16 @@ export function machine(device: VirtioDevice, options: Partial<VirtioPciFunction
   const diagnostics: PciDiagnostic[] = [];
   const fn = new VirtioPciFunction(device, {
     memory,
-    interrupts: { msix: (_v, message) => messages.push(message), intx: (level) => (line = level) },
+    interrupts: {
+      msix: (_v, message) => {
+        messages.push(message);
+        queueMicrotask(service);
+      },
+      intx: (level) => {
+        line = level;
+        if (level) queueMicrotask(service);
+      },
+    },
     onDiagnostic: (d) => diagnostics.push(d),
     ...options,
   });
@@ -103,8 +112,8 @@ export function machine(device: VirtioDevice, options: Partial<VirtioPciFunction
     onConfigChange: () => configChanges++,
     ...driverOptions,
   });
-  /** Delivers what the function raised: each MSI-X message, or the INTx line while it is up. */
-  const service = () => {
+  /** Delivers what the function raised (as a CPU takes interrupts, after the current access): each MSI-X message, or the INTx line while it is up. */
+  function service() {
     while (messages.length > 0) {
       delivered++;
       driver.msi(messages.shift()!);
@@ -113,6 +122,6 @@ export function machine(device: VirtioDevice, options: Partial<VirtioPciFunction
       delivered++;
       driver.intx();
     }
-  };
+  }
   return { memory, io, bus, fn, driver, diagnostics, service, messages, line: () => line, delivered: () => delivered, configChanges: () => configChanges };
 }
