@@ -284,7 +284,7 @@ export class VirtioPciDriver {
       this.configWrite(at, 4, old);
       if (mask === 0 || mask & 1) continue; // absent, or an I/O BAR (not used here)
       const is64 = ((mask >>> 1) & 3) === 2;
-      let size = 2 ** 32 - ((mask & ~0xf) >>> 0);
+      const size = 2 ** 32 - ((mask & ~0xf) >>> 0);
       if (is64) {
         const oldHi = this.configRead(at + 4, 4);
         this.configWrite(at + 4, 4, 0xffff_ffff);
