@@ -13,7 +13,7 @@
  * clears. Nothing the guest does makes it throw: refused accesses are {@link PciDiagnostic}s.
  * @module
  */
-import { DeviceSession, InterruptReason, QueueRegisters, Status } from '@vmv/device-trait';
+import { DeviceSession, Feature, InterruptReason, QueueRegisters, Status, hasFeature } from '@vmv/device-trait';
 import type { QueueWriteRefusal, SessionEvent, VirtioDevice } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
 import type { QueueArea } from '@vmv/queue';
@@ -537,8 +537,11 @@ export class VirtioPciFunction implements PciFunction {
         return this.session.configGeneration & 0xff;
       case C.QUEUE_SELECT:
         return sel;
-      case C.QUEUE_SIZE:
-        return c?.size ?? 0;
+      case C.QUEUE_SIZE: {
+        // §4.1.4.3.1: 0 or a power of two without VIRTIO_F_RING_PACKED, even after the driver wrote another value.
+        const size = c?.size ?? 0;
+        return (size & (size - 1)) === 0 || hasFeature(this.session.negotiatedFeatures, Feature.RING_PACKED) ? size : 0;
+      }
       case C.QUEUE_MSIX_VECTOR:
         return this.queueVectors[sel] ?? VIRTIO_MSI_NO_VECTOR;
       case C.QUEUE_ENABLE:

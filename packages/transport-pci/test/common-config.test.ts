@@ -117,6 +117,7 @@ describe('access rules', () => {
     const h = bare(new TestDevice());
     h.toFeaturesOk();
     h.wr(C.QUEUE_SIZE, 3, 2);
+    expect(h.rd(C.QUEUE_SIZE, 2)).toBe(0); // §4.1.4.3.1: 0 or a power of two
     h.wr(C.QUEUE_ENABLE, 1, 2);
     h.wr(C.DEVICE_STATUS, 0xf, 1);
     expect(h.kinds()).toEqual(['invalid-queue-value', 'needs-reset']);

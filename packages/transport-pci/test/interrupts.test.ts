@@ -71,13 +71,16 @@ describe('MSI-X', () => {
     expect(h.msix.map((m) => m.vector)).toEqual([1]);
   });
 
-  it('NO_VECTOR: no interrupt at all for that queue (§4.1.5.4)', () => {
-    const { h } = msixLive();
+  it('NO_VECTOR: no interrupt at all for that queue (§4.1.5.3) or for configuration changes (§4.1.5.4)', () => {
+    const { d, h } = msixLive();
     h.wr(C.QUEUE_SELECT, 0, 2);
     h.wr(C.QUEUE_MSIX_VECTOR, 0xffff, 2);
     request(h, 0);
+    h.wr(C.CONFIG_MSIX_VECTOR, 0xffff, 2);
+    d.host!.configChanged();
     expect(h.msix).toEqual([]);
     expect(h.intx).toEqual([]);
+    expect(h.fn.interruptStatus).toBe(2);
   });
 
   it('table takes aligned 4- and 8-byte accesses; vector control keeps only the mask bit; the PBA is read-only', () => {
