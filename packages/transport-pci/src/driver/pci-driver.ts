@@ -23,7 +23,7 @@ import { Feature, Status, featureBit, hasFeature } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
 import { DriverQueue, PackedDriver, SplitDriver } from '@vmv/queue/driver';
 import { CommonCfg as C, PciCapabilityId, PciCommand, PciConfig, PciStatus, VIRTIO_MSI_NO_VECTOR, VIRTIO_PCI_DEVICE_ID_BASE, VIRTIO_PCI_VENDOR_ID, VirtioPciCapType } from '../constants.js';
-import { DriverProbeError } from '../errors.js';
+import { DriverProbeError, isTransportPciError } from '../errors.js';
 
 const PAGE = 4096;
 /** The message address the model programs (x86's LAPIC window); data is MSI_DATA_BASE + vector. */
@@ -413,7 +413,7 @@ export class VirtioPciDriver {
       try {
         return this.setupAll(specs, plan, needed);
       } catch (e) {
-        if (!(e instanceof DriverProbeError) || e.code !== 'NO_VECTOR') throw e;
+        if (!isTransportPciError(e, 'TransportPci.DriverProbeError') || e.code !== 'NO_VECTOR') throw e;
         lastError = e;
         this.deleteQueues();
       }
