@@ -58,6 +58,7 @@ describe('package surface', () => {
         'InterruptReason',
         'InvalidSnapshotError',
         'QUEUE_ERROR_NAMES',
+        'QueueRegisters',
         'Status',
         'VirtioDeviceState',
         'featureBit',

@@ -26,11 +26,10 @@
  * @module
  */
 import type { InterruptSourceGroup, LegacyInterruptGroup, MutDeviceMmio } from '@vmv/bus';
-import { DeviceSession, Feature, InterruptReason, Status, hasFeature } from '@vmv/device-trait';
-import type { SessionActivation, SessionEvent, VirtioDevice } from '@vmv/device-trait';
+import { DeviceSession, Feature, InterruptReason, QueueRegisters, Status, hasFeature } from '@vmv/device-trait';
+import type { QueueWriteRefusal, SessionEvent, VirtioDevice } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
-import { QueueConfig, createVirtqueue } from '@vmv/queue';
-import type { QueueArea, Virtqueue } from '@vmv/queue';
+import type { QueueArea } from '@vmv/queue';
 import { MMIO_MAGIC_VALUE, MMIO_UNSUPPORTED_FEATURES, MMIO_VERSION, MmioRegister as R } from './constants.js';
 import type { MmioDiagnostic, MmioDiagnosticKind } from './diagnostics.js';
 import { InvalidSnapshotError } from './errors.js';
@@ -42,7 +41,6 @@ import type { MmioQueueSnapshot, MmioTransportSnapshot } from './snapshot.js';
 export type { MemorySource, VirtioMmioTransportOptions } from './options.js';
 
 const FEATURES_OK = Status.FEATURES_OK;
-const DRIVER_OK = Status.DRIVER_OK;
 const FAILED = Status.FAILED;
 const NEEDS_RESET = Status.DEVICE_NEEDS_RESET;
 const U32 = 0xffff_ffff;
@@ -103,19 +101,14 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   private readonly irq: InterruptSourceGroup;
   private readonly irqIndex: number;
   private readonly onDiagnostic: ((d: MmioDiagnostic) => void) | undefined;
-  private readonly configs: QueueConfig[];
-  /** Per queue: reset through QueueReset after DRIVER_OK, so it may be configured again. */
-  private readonly resettable: Uint8Array;
+  private readonly queues: QueueRegisters;
   private readonly shm: Map<number, ShmEntry>;
   private readonly configSize: number;
   private readonly unsubscribe: (() => void) | undefined;
   private deviceFeaturesSel = 0;
   private driverFeaturesSel = 0;
-  private queueSel = 0;
   private shmSel = 0;
   private isr = 0;
-  private ringReset = false;
-  private notificationData = false;
   /** The Status value being written, for diagnostics the session raises during the write. */
   private statusWritten = 0;
   private disposed = false;
@@ -141,22 +134,15 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     this.session = new DeviceSession(
       device,
       {
-        activation: () => this.activation(),
+        activation: () => this.queues.activation(),
         signalUsedBuffer: () => this.raise(InterruptReason.USED_BUFFER),
         signalConfigChange: () => this.raise(InterruptReason.CONFIG_CHANGE),
         event: (e) => this.onSessionEvent(e),
       },
       { offeredFeatures: device.deviceFeatures & ~MMIO_UNSUPPORTED_FEATURES },
     );
-    this.configs = device.queueMaxSizes.map((max, i) => {
-      try {
-        return new QueueConfig(max);
-      } catch (e) {
-        throw new RangeError(`VirtioMmioTransport: device.queueMaxSizes[${i}]: ${(e as Error).message}`, { cause: e });
-      }
-    });
-    this.queueCount = this.configs.length;
-    this.resettable = new Uint8Array(this.queueCount);
+    this.queues = new QueueRegisters(this.session, device.queueMaxSizes, () => this.memory(), 'VirtioMmioTransport', 'QueueReady is 1');
+    this.queueCount = this.queues.count;
     if (this.irq.kind === 'legacy' && (this.irq as LegacyInterruptGroup).mode === 'level') {
       // After the controller's end of interrupt lowers the line, raise it again while bits are set.
       this.unsubscribe = (this.irq as LegacyInterruptGroup).onResample((i) => {
@@ -224,9 +210,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * @example `transport.queueInfo(0).ready`
    */
   queueInfo(index: number): MmioQueueInfo {
-    const c = Number.isInteger(index) ? this.configs[index] : undefined;
-    if (c === undefined) throw new RangeError(`queueInfo: queue ${String(index)} does not exist (the device has ${this.queueCount})`);
-    return { maxSize: c.maxSize, size: c.size, ready: c.ready, descTable: c.descTable, driverArea: c.driverArea, deviceArea: c.deviceArea, active: this.session.queue(index) !== null };
+    return this.queues.info(index);
   }
 
   /**
@@ -254,7 +238,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
    * ```
    */
   snapshot(): MmioTransportSnapshot {
-    const queues = this.configs.map((c, i): MmioQueueSnapshot => {
+    const queues = this.queues.configs.map((c, i): MmioQueueSnapshot => {
       const q = this.session.queue(i);
       return {
         size: c.size,
@@ -262,7 +246,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
         descTable: addressToSnapshot(c.descTable),
         driverArea: addressToSnapshot(c.driverArea),
         deviceArea: addressToSnapshot(c.deviceArea),
-        resettable: this.resettable[i] === 1,
+        resettable: this.queues.resettable[i] === 1,
         ring: q === null ? null : q.saveState(),
       };
     });
@@ -272,7 +256,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       state: this.session.snapshotState(),
       deviceFeaturesSel: this.deviceFeaturesSel,
       driverFeaturesSel: this.driverFeaturesSel,
-      queueSel: this.queueSel,
+      queueSel: this.queues.select,
       shmSel: this.shmSel,
       interruptStatus: this.isr,
       activated: this.session.activated,
@@ -309,7 +293,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     const memory = this.memory();
     const plan = planRestore(data, {
       deviceId: this.device.deviceId,
-      maxSizes: this.configs.map((c) => c.maxSize),
+      maxSizes: this.queues.configs.map((c) => c.maxSize),
       memory,
       checkState: (state) => this.session.checkState(state),
       deviceRestores: this.device.restore !== undefined,
@@ -334,13 +318,13 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     }
     this.deviceFeaturesSel = snap.deviceFeaturesSel;
     this.driverFeaturesSel = snap.driverFeaturesSel;
-    this.queueSel = snap.queueSel;
+    this.queues.select = snap.queueSel;
     this.shmSel = snap.shmSel;
-    this.ringReset = hasFeature(negotiated, Feature.RING_RESET);
-    this.notificationData = hasFeature(negotiated, Feature.NOTIFICATION_DATA);
+    this.queues.ringReset = hasFeature(negotiated, Feature.RING_RESET);
+    this.queues.notificationData = hasFeature(negotiated, Feature.NOTIFICATION_DATA);
     for (let i = 0; i < this.queueCount; i++) {
-      this.configs[i] = plan.configs[i]!;
-      this.resettable[i] = snap.queues[i]!.resettable ? 1 : 0;
+      this.queues.configs[i] = plan.configs[i]!;
+      this.queues.resettable[i] = snap.queues[i]!.resettable ? 1 : 0;
     }
     if (snap.activated) this.session.activate({ memory, queues: plan.queues });
     if (snap.interruptStatus !== 0) this.raise(snap.interruptStatus);
@@ -423,9 +407,9 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       case R.DEVICE_FEATURES:
         return this.session.deviceFeatureWord(this.deviceFeaturesSel);
       case R.QUEUE_NUM_MAX:
-        return this.configs[this.queueSel]?.maxSize ?? 0;
+        return this.queues.selected?.maxSize ?? 0;
       case R.QUEUE_READY:
-        return this.configs[this.queueSel]?.ready === true ? 1 : 0;
+        return this.queues.selected?.ready === true ? 1 : 0;
       case R.INTERRUPT_STATUS:
         return this.isr;
       case R.STATUS:
@@ -490,10 +474,10 @@ export class VirtioMmioTransport implements MutDeviceMmio {
         }
         return;
       case R.QUEUE_SEL:
-        this.queueSel = v;
+        this.queues.select = v;
         return;
       case R.QUEUE_NUM:
-        this.writeQueueNum(v);
+        this.refused(offset, v, this.queues.writeSize(v));
         return;
       case R.QUEUE_READY:
         this.writeQueueReady(v);
@@ -504,13 +488,13 @@ export class VirtioMmioTransport implements MutDeviceMmio {
       case R.QUEUE_DESC_HIGH:
       case R.QUEUE_DRIVER_HIGH:
       case R.QUEUE_DEVICE_HIGH:
-        this.writeQueueArea(offset, v);
+        this.refused(offset, v, this.queues.writeArea(AREA_OF[offset]!, (offset & 4) !== 0, v));
         return;
       case R.SHM_SEL:
         this.shmSel = v;
         return;
       case R.QUEUE_RESET:
-        this.writeQueueReset(v);
+        this.refused(offset, v, v === 1 || !this.queues.ringReset ? this.queues.resetSelected() : { kind: 'refused', message: `QueueReset takes 1, not ${v}: ignored` });
         return;
       case R.MAGIC_VALUE:
       case R.VERSION:
@@ -546,9 +530,7 @@ export class VirtioMmioTransport implements MutDeviceMmio {
   private onSessionEvent(e: SessionEvent): void {
     switch (e.type) {
       case 'features-ok':
-        for (const c of this.configs) c.setFeatures(e.features);
-        this.ringReset = hasFeature(e.features, Feature.RING_RESET);
-        this.notificationData = hasFeature(e.features, Feature.NOTIFICATION_DATA);
+        this.queues.featuresOk(e.features);
         return;
       case 'needs-reset':
         this.report('needs-reset', -1, 0, false, undefined, e.message, e.cause);
@@ -567,116 +549,28 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     }
   }
 
-  /** Why a queue field write for the selected queue is refused now, or null when allowed. */
-  private queueRefusal(what: string): string | null {
-    const sel = this.queueSel;
-    const c = this.configs[sel];
-    if (c === undefined) return `${what}: queue ${sel} does not exist (QueueNumMax reads 0)`;
-    const s = this.session.status;
-    if (!(s & FEATURES_OK)) return `${what} before FEATURES_OK`;
-    if (s & FAILED) return `${what} after FAILED`;
-    if (s & NEEDS_RESET) return `${what} while DEVICE_NEEDS_RESET is set`;
-    if (s & DRIVER_OK && this.resettable[sel] === 0) return `${what} after DRIVER_OK${this.ringReset ? ' (reset the queue through QueueReset first)' : ''}`;
-    if (c.ready) return `${what} while QueueReady is 1`;
-    return null;
-  }
-
-  private writeQueueNum(v: number): void {
-    const why = this.queueRefusal('QueueNum write');
-    if (why !== null) {
-      this.report('refused', R.QUEUE_NUM, 4, true, v, `${why}: ignored`);
-      return;
-    }
-    try {
-      // A value past 16 bits cannot be a queue size; record it as the invalid size 0 so that the
-      // queue cannot start with a size from before the bad write.
-      this.configs[this.queueSel]!.setSize(v > 0xffff ? 0 : v);
-    } catch (e) {
-      this.report('invalid-queue-value', R.QUEUE_NUM, 4, true, v, `queue ${this.queueSel}: QueueNum ${v} is not a valid size (QueueNumMax ${this.configs[this.queueSel]!.maxSize}); the queue cannot start until a valid size is written`, e);
-    }
-  }
-
-  private writeQueueArea(offset: number, v: number): void {
-    const area = AREA_OF[offset]!;
-    const why = this.queueRefusal(`${area} address write`);
-    if (why !== null) {
-      this.report('refused', offset, 4, true, v, `${why}: ignored`);
-      return;
-    }
-    const c = this.configs[this.queueSel]!;
-    if ((offset & 4) !== 0) {
-      c.setAreaHigh(area, v);
-      return;
-    }
-    try {
-      c.setAreaLow(area, v);
-    } catch (e) {
-      this.report('invalid-queue-value', offset, 4, true, v, `queue ${this.queueSel}: ${area} low half 0x${v.toString(16)} is misaligned; the queue cannot start until an aligned address is written`, e);
-    }
+  /** Reports what the queue table refused or recorded as invalid. */
+  private refused(offset: number, v: number, r: QueueWriteRefusal): void {
+    if (r !== null) this.report(r.kind === 'refused' ? 'refused' : 'invalid-queue-value', offset, 4, true, v, r.message, r.cause);
   }
 
   private writeQueueReady(v: number): void {
-    const sel = this.queueSel;
-    const c = this.configs[sel];
     if (v === 0) {
-      if (c === undefined) {
-        this.report('refused', R.QUEUE_READY, 4, true, v, `QueueReady write: queue ${sel} does not exist: ignored`);
-        return;
-      }
-      if (!c.ready) return;
-      // The driver stops using the queue (§4.2.2.2): the device must not access it any more.
-      c.ready = false;
-      // With VIRTIO_F_RING_RESET, a queue taken out of service may be configured again (§2.6.1.2).
-      if (this.session.queue(sel) !== null && this.ringReset) this.resettable[sel] = 1;
-      this.session.resetQueue(sel);
+      this.refused(R.QUEUE_READY, v, this.queues.disable());
       return;
     }
     if (v !== 1) {
       this.report('refused', R.QUEUE_READY, 4, true, v, `QueueReady takes 0 or 1, not ${v}: ignored`);
       return;
     }
-    if (c !== undefined && c.ready) return;
-    const why = this.queueRefusal('QueueReady=1');
-    if (why !== null) {
-      this.report('refused', R.QUEUE_READY, 4, true, v, `${why}: ignored`);
-      return;
-    }
-    c!.ready = true;
-    if (this.session.activated) {
-      // Re-enabling a queue of a live device (after QueueReset, §2.6.1.2): start it now.
-      this.resettable[sel] = 0;
-      const q = this.createQueue(sel);
-      if (q !== null) this.session.enableQueue(sel, q);
-    }
-  }
-
-  private writeQueueReset(v: number): void {
-    if (!this.ringReset) {
-      this.report('refused', R.QUEUE_RESET, 4, true, v, 'QueueReset write without VIRTIO_F_RING_RESET negotiated: ignored');
-      return;
-    }
-    const sel = this.queueSel;
-    const c = this.configs[sel];
-    if (c === undefined || v !== 1) {
-      this.report('refused', R.QUEUE_RESET, 4, true, v, c === undefined ? `QueueReset: queue ${sel} does not exist: ignored` : `QueueReset takes 1, not ${v}: ignored`);
-      return;
-    }
-    if (this.session.status & (FAILED | NEEDS_RESET)) {
-      this.report('refused', R.QUEUE_RESET, 4, true, v, 'QueueReset after FAILED or DEVICE_NEEDS_RESET: ignored (reset the device)');
-      return;
-    }
-    // §2.6.1.1: the device stops using the queue and forgets its state; QueueReady reads 0.
-    c.reset();
-    c.setFeatures(this.session.negotiatedFeatures);
-    if (this.session.status & DRIVER_OK) this.resettable[sel] = 1;
-    this.session.resetQueue(sel);
+    this.refused(R.QUEUE_READY, v, this.queues.enable());
   }
 
   // ------------------------------------------------------------------ notifications
 
   private notify(v: number): void {
-    const index = this.notificationData ? v & 0xffff : v;
-    const why = this.session.notify(index, this.notificationData ? v : undefined);
+    const data = this.queues.notificationData;
+    const why = this.session.notify(data ? v & 0xffff : v, data ? v : undefined);
     if (why !== null) this.report('refused', R.QUEUE_NOTIFY, 4, true, v, `QueueNotify ${why}: ignored`);
   }
 
@@ -727,41 +621,12 @@ export class VirtioMmioTransport implements MutDeviceMmio {
     return isMemorySource(this.memorySource) ? this.memorySource.current : this.memorySource;
   }
 
-  /** Builds the device side of queue `index`; on a bad configuration enters NEEDS_RESET and returns null. */
-  private createQueue(index: number): Virtqueue | null {
-    try {
-      return createVirtqueue(this.memory(), this.configs[index]!);
-    } catch (e) {
-      this.session.needsReset(e, `queue ${index} cannot start: ${describe(e)}`);
-      return null;
-    }
-  }
-
-  /** The session's activation at DRIVER_OK: the enabled queues built over the current memory. */
-  private activation(): SessionActivation | null {
-    const queues: (Virtqueue | null)[] = [];
-    for (let i = 0; i < this.queueCount; i++) {
-      if (!this.configs[i]!.ready) {
-        queues.push(null);
-        continue;
-      }
-      const q = this.createQueue(i);
-      if (q === null) return null;
-      queues.push(q);
-    }
-    return { memory: this.memory(), queues };
-  }
-
   /** Everything a device reset clears in the register file (VIRTIO 1.2 §2.4, §4.2.2.1). */
   private clearRegisters(): void {
-    for (const c of this.configs) c.reset();
-    this.resettable.fill(0);
+    this.queues.clear();
     this.deviceFeaturesSel = 0;
     this.driverFeaturesSel = 0;
-    this.queueSel = 0;
     this.shmSel = 0;
-    this.ringReset = false;
-    this.notificationData = false;
     this.isr = 0;
     this.lowerLine();
   }

@@ -28,6 +28,7 @@ const CONVENTION: Record<string, { prefix: string; base: string; names: string; 
   '@vmv/rng': { prefix: 'Rng', base: 'RngError', names: 'RNG_ERROR_NAMES', guard: 'isRngError' },
   '@vmv/sound': { prefix: 'Sound', base: 'SoundError', names: 'SOUND_ERROR_NAMES', guard: 'isSoundError' },
   '@vmv/transport-mmio': { prefix: 'TransportMmio', base: 'TransportMmioError', names: 'TRANSPORT_MMIO_ERROR_NAMES', guard: 'isTransportMmioError' },
+  '@vmv/transport-pci': { prefix: 'TransportPci', base: 'TransportPciError', names: 'TRANSPORT_PCI_ERROR_NAMES', guard: 'isTransportPciError' },
   '@vmv/sys': { prefix: 'Sys', base: 'SysError', names: 'SYS_ERROR_NAMES', guard: 'isSysError' },
   '@vmv/vhost-user': { prefix: 'VhostUser', base: 'VhostUserError', names: 'VHOST_USER_ERROR_NAMES', guard: 'isVhostUserError' },
   '@vmv/vhost-user-blk': { prefix: 'VhostUserBlk', base: 'VhostUserBlkError', names: 'VHOST_USER_BLK_ERROR_NAMES', guard: 'isVhostUserBlkError' },

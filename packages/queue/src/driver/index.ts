@@ -6,4 +6,5 @@
  */
 export { SplitDriver } from './split-driver.js';
 export { PackedDriver } from './packed-driver.js';
+export { DriverQueue } from './driver-queue.js';
 export type { DriverBuffer, DriverRingOptions, RingLayout, UsedBuffer } from './common.js';

@@ -7,6 +7,6 @@
  */
 export { VirtioMmioDriver, LINUX_6_1_TRANSPORT_FEATURES } from './mmio-driver.js';
 export type { DriverQueueOptions, MmioAccess, MmioDeviceIdentity, VirtioMmioDriverOptions } from './mmio-driver.js';
-export { DriverQueue } from './driver-queue.js';
+export { DriverQueue } from '@vmv/queue/driver';
 export { DriverProbeError, isTransportMmioError } from '../errors.js';
 export type { DriverProbeErrorCode } from '../errors.js';

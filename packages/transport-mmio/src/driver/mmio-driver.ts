@@ -25,10 +25,9 @@
 import type { MmioDispatcher } from '@vmv/bus';
 import { Feature, Status, featureBit, hasFeature } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
-import { PackedDriver, SplitDriver } from '@vmv/queue/driver';
+import { DriverQueue, PackedDriver, SplitDriver } from '@vmv/queue/driver';
 import { MMIO_MAGIC_VALUE, MMIO_VERSION, MmioRegister as R } from '../constants.js';
 import { DriverProbeError } from '../errors.js';
-import { DriverQueue } from './driver-queue.js';
 
 const PAGE = 4096;
 

@@ -3,6 +3,7 @@ export const TARGETS = {
   'split-ring': async () => (await import('./rings.mjs')).ringTarget('split'),
   'packed-ring': async () => (await import('./rings.mjs')).ringTarget('packed'),
   mmio: async () => (await import('./mmio.mjs')).mmioTarget,
+  pci: async () => (await import('./pci.mjs')).pciTarget,
   blk: async () => (await import('./blk.mjs')).blkTarget,
   rng: async () => (await import('./rng.mjs')).rngTarget,
   input: async () => (await import('./input.mjs')).inputTarget,

@@ -1,13 +1,15 @@
 /**
- * One virtqueue as the driver model holds it: the ring (driver side, from `@vmv/queue/driver`)
- * plus the virtio-mmio notification (Linux `vm_notify`: the queue index written to QueueNotify,
- * VIRTIO 1.2 §4.2.3.3).
+ * One virtqueue as a transport's driver model holds it: the ring (driver side) plus the
+ * transport's available buffer notification (VIRTIO 1.2 §2.9: virtio-mmio's QueueNotify write,
+ * §4.2.3.3; virtio-pci's write to the queue's notify address, §4.1.5.2).
  * @module
  */
-import type { DriverBuffer, PackedDriver, SplitDriver, UsedBuffer } from '@vmv/queue/driver';
+import type { DriverBuffer, UsedBuffer } from './common.js';
+import type { PackedDriver } from './packed-driver.js';
+import type { SplitDriver } from './split-driver.js';
 
 /**
- * A queue the driver model set up with {@link VirtioMmioDriver.setupQueue}.
+ * A queue a driver model set up (`VirtioMmioDriver.setupQueue`, `VirtioPciDriver.setupQueue`).
  * @typeParam T - the token type returned with each used buffer.
  * @example
  * ```ts
@@ -17,26 +19,26 @@ import type { DriverBuffer, PackedDriver, SplitDriver, UsedBuffer } from '@vmv/q
  * ```
  */
 export class DriverQueue<T = unknown> {
-  /** The queue index (QueueSel). */
+  /** The queue index. */
   readonly index: number;
   /** The ring, driver side: split or packed, as negotiated. */
   readonly ring: SplitDriver<T> | PackedDriver<T>;
-  /** Descriptor area address written to QueueDescLow/High. */
+  /** Descriptor area address given to the device. */
   readonly descTable: number;
-  /** Driver area address written to QueueDriverLow/High. */
+  /** Driver area address given to the device. */
   readonly driverArea: number;
-  /** Device area address written to QueueDeviceLow/High. */
+  /** Device area address given to the device. */
   readonly deviceArea: number;
   /** Called from the driver's interrupt handler when the ring has used buffers (Linux's vq callback). */
   readonly callback: ((queue: DriverQueue<T>) => void) | undefined;
   private readonly notifyDevice: (index: number) => void;
 
   /**
-   * @internal Built by {@link VirtioMmioDriver.setupQueue}.
+   * Built by a driver model's `setupQueue`.
    * @param index - queue index.
    * @param ring - the driver-side ring.
    * @param areas - the three area addresses.
-   * @param notify - writes QueueNotify.
+   * @param notify - sends the transport's notification for queue `index`.
    * @param callback - the queue's callback, if any.
    */
   constructor(index: number, ring: SplitDriver<T> | PackedDriver<T>, areas: { descTable: number; driverArea: number; deviceArea: number }, notify: (index: number) => void, callback?: (queue: DriverQueue<T>) => void) {
@@ -50,8 +52,8 @@ export class DriverQueue<T = unknown> {
   }
 
   /**
-   * Queue size (QueueNum).
-   * @example `q.size // QueueNum written for this queue`
+   * Queue size.
+   * @example `q.size // the size written for this queue`
    */
   get size(): number {
     return this.ring.size;
@@ -71,9 +73,9 @@ export class DriverQueue<T = unknown> {
   }
 
   /**
-   * Linux `virtqueue_kick`: notifies the device (a QueueNotify write) if it wants a notification
-   * for what was added since the last kick.
-   * @returns true when QueueNotify was written.
+   * Linux `virtqueue_kick`: notifies the device if it wants a notification for what was added
+   * since the last kick.
+   * @returns true when the notification was sent.
    * @example `if (!q.kick()) console.log('the device asked not to be notified');`
    */
   kick(): boolean {
