@@ -9,7 +9,7 @@
  */
 import { GuestMemory, isGuestMemoryError, type GuestAddress } from '@vmv/memory';
 import { DmaMapFlags, Errno } from './constants.js';
-import { DmaFaultError, DmaMapError, InvalidArgumentError } from './errors.js';
+import { DisconnectedError, DmaFaultError, DmaMapError, InvalidArgumentError } from './errors.js';
 import type { DmaMapRequest } from './codec.js';
 import type { VfioUserDma } from './device.js';
 
@@ -131,6 +131,8 @@ export interface DmaMessenger {
   write(address: bigint, data: Uint8Array): Promise<void>;
   /** Most bytes one message may carry. */
   readonly maxTransfer: number;
+  /** Whether the client has left. */
+  readonly closed: boolean;
 }
 
 /**
@@ -180,6 +182,7 @@ export class DmaAccess implements VfioUserDma {
   }
 
   private window(address: bigint, length: number, write: boolean): DmaWindow {
+    if (this.messenger.closed) throw new DisconnectedError({ address, length });
     const w = this.table.find(address, length);
     if (w === undefined) throw new DmaFaultError({ address, length, access: write ? 'write' : 'read', reason: 'not inside one mapped window' });
     if (write && !w.writable) throw new DmaFaultError({ address, length, access: 'write', reason: 'window mapped without WRITE' });

@@ -207,6 +207,9 @@ export class VfioUserSession {
       get maxTransfer() {
         return Math.min(session.maxDataXferSize, session.client?.maxDataXferSize ?? session.maxDataXferSize);
       },
+      get closed() {
+        return session.closed;
+      },
       read: (address, count) => this.request(VfioUserCommand.DMA_READ, address, count, null),
       write: (address, data) => this.request(VfioUserCommand.DMA_WRITE, address, data.byteLength, data).then(() => undefined),
     });
