@@ -5,9 +5,9 @@
  * fields the spec says must be zero, flags and fd counts, and throws a typed error (with the
  * errno of the error reply) for anything else; none reads past the payload.
  *
- * DMA_READ / DMA_WRITE use the layout QEMU 11.1 puts on the wire (`VFIOUserDMARW`: address u64,
- * count u32, data from byte 12 of the payload, the message padded to 32 + count bytes), not the
- * spec's table (count u64, data from byte 16): QEMU is the client this server talks to.
+ * DMA_READ / DMA_WRITE: address u64, count u64, data from byte 16 of the payload, as the spec's
+ * table has it and as QEMU 11.1 reads and writes them (its older `VFIOUserDMARW` with a u32 count
+ * and data at byte 12 is gone; the real-guest test reads QEMU's BIOS through DMA_READ).
  *
  * @module
  */
@@ -306,10 +306,10 @@ export function fields(...fields: readonly (readonly [2 | 4 | 8, number | bigint
   return out;
 }
 
-/** Payload bytes of a DMA_READ / DMA_WRITE before its data (QEMU's `VFIOUserDMARW` less the header). */
-export const DMA_RW_DATA_OFFSET = 12;
-/** Bytes QEMU's `VFIOUserDMARW` occupies with the header: the least size of a DMA message. */
-export const DMA_RW_MIN_SIZE = 32;
+/** Payload bytes of a DMA_READ / DMA_WRITE before its data (address u64, count u64). */
+export const DMA_RW_DATA_OFFSET = 16;
+/** The size of a DMA message without data: header, address, count. */
+export const DMA_RW_MIN_SIZE = VFIO_USER_HEADER_SIZE + DMA_RW_DATA_OFFSET;
 
 /**
  * Builds a DMA_READ request for `count` bytes at `address`.
@@ -324,7 +324,7 @@ export function encodeDmaRead(id: number, address: bigint, count: number): Uint8
   writeHeader(out, { id, command: VfioUserCommand.DMA_READ, size: out.byteLength, flags: HeaderFlags.COMMAND, error: 0 });
   const v = view(out);
   v.setBigUint64(16, address, true);
-  v.setUint32(24, count, true);
+  v.setBigUint64(24, BigInt(count), true);
   return out;
 }
 
@@ -341,7 +341,7 @@ export function encodeDmaWrite(id: number, address: bigint, data: Uint8Array): U
   writeHeader(out, { id, command: VfioUserCommand.DMA_WRITE, size: out.byteLength, flags: HeaderFlags.COMMAND, error: 0 });
   const v = view(out);
   v.setBigUint64(16, address, true);
-  v.setUint32(24, data.byteLength, true);
+  v.setBigUint64(24, BigInt(data.byteLength), true);
   out.set(data, VFIO_USER_HEADER_SIZE + DMA_RW_DATA_OFFSET);
   return out;
 }
@@ -360,7 +360,7 @@ export function decodeDmaReadReply(body: Uint8Array, address: bigint, count: num
   if (body.byteLength < DMA_RW_DATA_OFFSET + count) throw new InvalidReplyError('DMA_READ reply too short', { size: body.byteLength, count });
   const v = view(body);
   const a = v.getBigUint64(0, true);
-  const n = v.getUint32(8, true);
-  if (a !== address || n !== count) throw new InvalidReplyError('DMA_READ reply for another range', { address: a, count: n, expected: count });
+  const n = v.getBigUint64(8, true);
+  if (a !== address || n !== BigInt(count)) throw new InvalidReplyError('DMA_READ reply for another range', { address: a, count: n, expected: count });
   return body.slice(DMA_RW_DATA_OFFSET, DMA_RW_DATA_OFFSET + count);
 }

@@ -78,7 +78,7 @@ describe('the device DMA view', () => {
     await expect(dma.read(0x1000, -1)).rejects.toThrow(RangeError);
   });
 
-  it('reaches windows without an fd with DMA_READ / DMA_WRITE in the layout QEMU 11.1 uses, in chunks of the client limit', async () => {
+  it('reaches windows without an fd with DMA_READ / DMA_WRITE (address u64, count u64, data), in chunks of the client limit', async () => {
     const { send, session, host, device } = harness();
     send(qemu.version(JSON.stringify({ capabilities: { max_data_xfer_size: 4096 } })));
     send(qemu.dmaMap(0xf_0000n, 0x1_0000n));
@@ -114,7 +114,7 @@ describe('the device DMA view', () => {
     host.take();
     const short = dma.read(0, 4);
     const req = host.take()[0]!;
-    session.handleMessage(qemu.dmaReadReply(req, new Uint8Array(0x1000)).subarray(0, 20).map((b, i) => (i === 4 ? 20 : b)), []);
+    session.handleMessage(qemu.dmaReadReply(req, new Uint8Array(0x1000)).subarray(0, 34).map((b, i) => (i === 4 ? 34 : b)), []);
     expect(await rejection(short)).toMatchObject({ name: 'VfioUser.InvalidReplyError' });
     session.handleMessage(qemu.dmaReadReply(req, new Uint8Array(0x1000)), []);
     expect(events.at(-1)).toMatchObject({ type: 'stray-reply' });

@@ -24,6 +24,7 @@ import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
 import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound.mjs';
 import { i2cDevicesCheck } from '../lib/i2c.mjs';
 import { gpioLinesCheck } from '../lib/gpio.mjs';
+import { vfioUserBarCheck } from '../lib/vfio-user.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -159,6 +160,12 @@ const SUITES = [
     device: 'gpio',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/gpio/lines`, () => gpioLinesCheck(img, hooks)]],
+  },
+  {
+    // vfio-user (trixie: QEMU 11.1's vfio-user-pci): a plain PCI function served by @vmv/vfio-user, its BAR and DMA
+    device: 'vfio-user',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/vfio-user/bar`, () => vfioUserBarCheck(img, hooks)]],
   },
 ];
 

@@ -109,25 +109,25 @@ export const qemu = {
   reset(): Uint8Array {
     return command(13);
   },
-  /** QEMU's answer to a DMA_READ (hw/vfio-user/pci.c): the request's 32 bytes, data from byte 28, size count + 32. */
+  /** QEMU's answer to a DMA_READ (hw/vfio-user/pci.c): the request's 32 bytes (address, count), the data, size count + 32. */
   dmaReadReply(request: Uint8Array, memory: Uint8Array, base = 0): Uint8Array {
     const r = parse(request);
     const addr = Number(r.view.getBigUint64(0, true));
-    const count = r.view.getUint32(8, true);
+    const count = Number(r.view.getBigUint64(8, true));
     const out = new Uint8Array(32 + count);
     out.set(request.subarray(0, 32));
     const v = new DataView(out.buffer);
     v.setUint32(4, out.length, true);
     v.setUint32(8, 1, true);
-    out.set(memory.subarray(addr - base, addr - base + count), 28);
+    out.set(memory.subarray(addr - base, addr - base + count), 32);
     return out;
   },
-  /** QEMU's answer to a DMA_WRITE: writes the data from byte 28, replies with the header. */
+  /** QEMU's answer to a DMA_WRITE: writes the data after address and count, replies with the header. */
   dmaWriteReply(request: Uint8Array, memory: Uint8Array, base = 0): Uint8Array {
     const r = parse(request);
     const addr = Number(r.view.getBigUint64(0, true));
-    const count = r.view.getUint32(8, true);
-    memory.set(request.subarray(28, 28 + count), addr - base);
+    const count = Number(r.view.getBigUint64(8, true));
+    memory.set(request.subarray(32, 32 + count), addr - base);
     const out = request.slice(0, 16);
     const v = new DataView(out.buffer);
     v.setUint32(4, 16, true);
