@@ -202,13 +202,14 @@ export class VfioUserSession {
     this.maxMessageSize = 32 + this.maxDataXferSize;
     this.dmaTable = new DmaTable(this.maxDmaMaps);
     this.irqTable = new IrqTable(counts, (fd) => this.signal(fd), (fd) => this.closeFd(fd));
-    const session = this;
+    const maxTransfer = (): number => Math.min(this.maxDataXferSize, this.client?.maxDataXferSize ?? this.maxDataXferSize);
+    const closed = (): boolean => this.closed;
     this.access = new DmaAccess(this.dmaTable, {
       get maxTransfer() {
-        return Math.min(session.maxDataXferSize, session.client?.maxDataXferSize ?? session.maxDataXferSize);
+        return maxTransfer();
       },
       get closed() {
-        return session.closed;
+        return closed();
       },
       read: (address, count) => this.request(VfioUserCommand.DMA_READ, address, count, null),
       write: (address, data) => this.request(VfioUserCommand.DMA_WRITE, address, data.byteLength, data).then(() => undefined),
