@@ -119,6 +119,17 @@ export function decodeDeviceGetInfo(body: Uint8Array, fds: readonly number[]): v
 }
 
 /**
+ * A DEVICE_GET_REGION_INFO command.
+ * @example `const { index } = decodeGetRegionInfo(body, []);`
+ */
+export interface RegionInfoRequest {
+  /** The largest reply payload the client takes. */
+  readonly argsz: number;
+  /** The region asked about. */
+  readonly index: number;
+}
+
+/**
  * Decodes DEVICE_GET_REGION_INFO: 32 bytes, argsz >= 32, only argsz and index set, no fds.
  * @param body - the payload
  * @param fds - fds received with it
@@ -126,7 +137,7 @@ export function decodeDeviceGetInfo(body: Uint8Array, fds: readonly number[]): v
  * @throws VfioUser.BodySizeError, IncorrectFdsError, InvalidArgumentError
  * @example `const { index } = decodeGetRegionInfo(body, fds);`
  */
-export function decodeGetRegionInfo(body: Uint8Array, fds: readonly number[]): { readonly argsz: number; readonly index: number } {
+export function decodeGetRegionInfo(body: Uint8Array, fds: readonly number[]): RegionInfoRequest {
   const c = VfioUserCommand.DEVICE_GET_REGION_INFO;
   noFds(c, fds);
   const v = exactSize(c, body, 32);
@@ -306,9 +317,9 @@ export function fields(...fields: readonly (readonly [2 | 4 | 8, number | bigint
   return out;
 }
 
-/** Payload bytes of a DMA_READ / DMA_WRITE before its data (address u64, count u64). */
+/** Payload bytes of a DMA_READ / DMA_WRITE before its data (address u64, count u64). @example `reply.subarray(16 + DMA_RW_DATA_OFFSET)` */
 export const DMA_RW_DATA_OFFSET = 16;
-/** The size of a DMA message without data: header, address, count. */
+/** The size of a DMA message without data: header, address, count. @example `new Uint8Array(DMA_RW_MIN_SIZE + count)` */
 export const DMA_RW_MIN_SIZE = VFIO_USER_HEADER_SIZE + DMA_RW_DATA_OFFSET;
 
 /**

@@ -46,7 +46,7 @@ export {
   DMA_RW_DATA_OFFSET,
   DMA_RW_MIN_SIZE,
 } from './codec.js';
-export type { DmaMapRequest, DmaUnmapRequest, SetIrqsRequest, RegionAccess } from './codec.js';
+export type { DmaMapRequest, DmaUnmapRequest, RegionInfoRequest, SetIrqsRequest, RegionAccess } from './codec.js';
 export { decodeVersion, encodeVersionReply, SERVER_PGSIZES } from './version.js';
 export type { ClientVersion, ServerCapabilities } from './version.js';
 export type { VfioUserDevice, VfioUserBar, VfioUserDeviceContext, VfioUserDma, VfioUserIrqs } from './device.js';

@@ -14,7 +14,7 @@ import { InvalidArgumentError } from './errors.js';
 import type { SetIrqsRequest } from './codec.js';
 import type { VfioUserIrqs } from './device.js';
 
-/** The most vectors per index (PCI: INTx 1, MSI 32, MSI-X 2048, ERR 1, REQ 1). */
+/** The most vectors per index (PCI: INTx 1, MSI 32, MSI-X 2048, ERR 1, REQ 1). @example `count <= MAX_IRQ_COUNTS[IrqIndex.MSIX]` */
 export const MAX_IRQ_COUNTS: readonly number[] = [1, 32, 2048, 1, 1];
 
 /**

@@ -86,13 +86,56 @@ export interface VfioUserHost {
  * @example `onEvent: (e) => { if (e.type === 'command-failed') log(e.error.message); }`
  */
 export type VfioUserEvent =
-  | { readonly type: 'negotiated'; readonly client: ClientVersion }
-  | { readonly type: 'command-failed'; readonly command: string; readonly error: VfioUserError; readonly replied: boolean }
-  | { readonly type: 'dma-mapped'; readonly address: bigint; readonly size: bigint; readonly fd: boolean }
-  | { readonly type: 'dma-unmapped'; readonly windows: number }
-  | { readonly type: 'reset' }
-  | { readonly type: 'stray-reply'; readonly error: VfioUserError }
-  | { readonly type: 'signal-failed'; readonly fd: number; readonly error: unknown };
+  | {
+      /** VERSION was negotiated. */
+      readonly type: 'negotiated';
+      /** What the client proposed. */
+      readonly client: ClientVersion;
+    }
+  | {
+      /** A command was refused. */
+      readonly type: 'command-failed';
+      /** Its name. */
+      readonly command: string;
+      /** Why. */
+      readonly error: VfioUserError;
+      /** Whether an error reply went out (not for No_reply). */
+      readonly replied: boolean;
+    }
+  | {
+      /** A DMA window was added. */
+      readonly type: 'dma-mapped';
+      /** Its DMA address. */
+      readonly address: bigint;
+      /** Its size. */
+      readonly size: bigint;
+      /** Whether it came with an fd (mapped) or not (DMA messages). */
+      readonly fd: boolean;
+    }
+  | {
+      /** DMA windows were removed. */
+      readonly type: 'dma-unmapped';
+      /** How many. */
+      readonly windows: number;
+    }
+  | {
+      /** The device was reset (DEVICE_RESET). */
+      readonly type: 'reset';
+    }
+  | {
+      /** A reply that answers no DMA request was dropped. */
+      readonly type: 'stray-reply';
+      /** What was wrong with it. */
+      readonly error: VfioUserError;
+    }
+  | {
+      /** Writing an eventfd the client gave failed (not an eventfd): the interrupt was not sent. */
+      readonly type: 'signal-failed';
+      /** The fd. */
+      readonly fd: number;
+      /** The host's error. */
+      readonly error: unknown;
+    };
 
 /**
  * Options of a {@link VfioUserSession}.
@@ -183,6 +226,7 @@ export class VfioUserSession {
   private readonly pending = new Map<number, Pending>();
 
   /**
+   * A session for one client connection.
    * @param device - the PCI function served (attached now, detached at {@link VfioUserSession.close})
    * @param host - the platform
    * @param options - limits and events

@@ -40,7 +40,7 @@ export interface ServerCapabilities {
   readonly maxDmaMaps: number;
 }
 
-/** The server's DMA page sizes: 4 KiB pages only. */
+/** The server's DMA page sizes: 4 KiB pages only. @example `address % BigInt(SERVER_PGSIZES) === 0n` */
 export const SERVER_PGSIZES = 4096;
 
 function count(caps: Record<string, unknown>, key: string, fallback: number, min: number): number {

@@ -14,8 +14,18 @@ import type { VfioUserHost } from '../session.js';
 const CHUNK = Math.min(MAX_MAPPING_LENGTH, 2 ** 32);
 
 /**
- * Maps `size` bytes of `fd` from `offset`, shared.
+ * Maps `size` bytes of `fd` from `offset`, shared, in chunks of at most 4 GiB.
+ * @param fd - the fd (stays the caller's)
+ * @param offset - file offset of the window
+ * @param size - bytes
+ * @returns the mapping (its chunks' ArrayBuffers; `release` unmaps them)
  * @throws VfioUser.MapFailedError with the errno of mmap (EINVAL when the window is too large to address)
+ * @example
+ * ```ts
+ * const window = mapWindow(memfd, 0n, 0x10000n);
+ * new Uint8Array(window.chunks[0]!)[0] = 1;
+ * window.release();
+ * ```
  */
 export function mapWindow(fd: number, offset: bigint, size: bigint): VfioUserMapping {
   const facts = { fd, offset, size };
@@ -41,9 +51,14 @@ export function mapWindow(fd: number, offset: bigint, size: bigint): VfioUserMap
 }
 
 /**
- * A host whose messages go to `send`.
+ * The Linux host of a session (mmap, close, eventfd writes) whose messages go to `send`: for a
+ * session over a transport of your own.
  * @param send - writes one message to the client
  * @returns the host
+ * @example
+ * ```ts
+ * const session = new VfioUserSession(device, linuxHost((message) => stream.sendmsg(message)));
+ * ```
  */
 export function linuxHost(send: (message: Uint8Array) => void): VfioUserHost {
   return {

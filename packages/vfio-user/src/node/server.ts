@@ -19,9 +19,20 @@ import { linuxHost } from './host.js';
  * @example `onConnection: (e) => log(e.type)`
  */
 export type VfioUserConnectionEvent =
-  | { readonly type: 'connected' }
-  | { readonly type: 'refused' }
-  | { readonly type: 'disconnected'; readonly error: unknown };
+  | {
+      /** A client connected. */
+      readonly type: 'connected';
+    }
+  | {
+      /** A second client was turned away (one client at a time). */
+      readonly type: 'refused';
+    }
+  | {
+      /** The client left. */
+      readonly type: 'disconnected';
+      /** Why the connection ended (null: the client closed it). */
+      readonly error: unknown;
+    };
 
 /**
  * Options of a {@link VfioUserServer}: the session's, and connection events.
@@ -49,8 +60,10 @@ export class VfioUserServer {
   private idle: (() => void)[] = [];
 
   /**
+   * A server for one device; nothing listens until {@link VfioUserServer.listen}.
    * @param device - the PCI function served
    * @param options - session limits and events
+   * @example `const server = new VfioUserServer(device, { maxDataXferSize: 1 << 20 });`
    */
   constructor(
     private readonly device: VfioUserDevice,
