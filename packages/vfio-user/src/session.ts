@@ -169,8 +169,11 @@ function limit(name: string, value: number | undefined, fallback: number, min: n
   return value;
 }
 
-/** Region sizes and flags of a device, checked once. */
-function regionTable(device: VfioUserDevice): { sizes: number[]; flags: number[] } {
+/**
+ * Region sizes and flags of a device, checked (embedder misuse throws). Not exported from the package.
+ * @internal
+ */
+export function regionTable(device: VfioUserDevice): { sizes: number[]; flags: number[] } {
   if (typeof device !== 'object' || device === null) throw new TypeError('VfioUserSession: device must be an object');
   for (const m of ['read', 'write', 'reset'] as const) if (typeof device[m] !== 'function') throw new TypeError(`VfioUserSession: device.${m} must be a function`);
   if (device.configSize !== 256 && device.configSize !== 4096) throw new RangeError(`VfioUserSession: configSize must be 256 or 4096, got ${device.configSize}`);
@@ -191,7 +194,11 @@ function regionTable(device: VfioUserDevice): { sizes: number[]; flags: number[]
   return { sizes, flags };
 }
 
-function irqCounts(device: VfioUserDevice): number[] {
+/**
+ * IRQ vector counts of a device, checked. Not exported from the package.
+ * @internal
+ */
+export function irqCounts(device: VfioUserDevice): number[] {
   return Array.from({ length: PCI_NUM_IRQS }, (_, i) => {
     const n = device.irqCounts[i] ?? 0;
     if (!Number.isSafeInteger(n) || n < 0 || n > MAX_IRQ_COUNTS[i]!) throw new RangeError(`VfioUserSession: irqCounts[${i}] must be an integer in [0, ${MAX_IRQ_COUNTS[i]}], got ${n}`);

@@ -109,6 +109,13 @@ describe('VfioUserServer', () => {
     expect((await receive(again))!.flags).toBe(1);
   });
 
+  it('refuses a malformed device at construction, before any client', () => {
+    expect(() => new VfioUserServer({ ...new TestDevice() } as TestDevice)).toThrow(TypeError);
+    expect(() => new VfioUserServer(Object.assign(new TestDevice(), { configSize: 512 }))).toThrow(RangeError);
+    expect(() => new VfioUserServer(Object.assign(new TestDevice(), { bars: [{ size: 0x1800 }] }))).toThrow(RangeError);
+    expect(() => new VfioUserServer(new TestDevice([2]))).toThrow(RangeError);
+  });
+
   it('listens on a path, refuses a second client while one is connected', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'vfio-user-'));
     const path = join(dir, 's.sock');

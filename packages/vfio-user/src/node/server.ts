@@ -9,7 +9,7 @@
  */
 import { UnixListener, closeFd, type FdWatcher, type UnixListenOptions, type UnixStream } from '@vmv/sys';
 import { isVfioUserError } from '../errors.js';
-import { VfioUserSession, type VfioUserSessionOptions } from '../session.js';
+import { VfioUserSession, irqCounts, regionTable, type VfioUserSessionOptions } from '../session.js';
 import type { VfioUserDevice } from '../device.js';
 import { FrameChannel } from './channel.js';
 import { linuxHost } from './host.js';
@@ -63,12 +63,16 @@ export class VfioUserServer {
    * A server for one device; nothing listens until {@link VfioUserServer.listen}.
    * @param device - the PCI function served
    * @param options - session limits and events
+   * @throws TypeError / RangeError for a malformed device (as the session would, but before any client comes)
    * @example `const server = new VfioUserServer(device, { maxDataXferSize: 1 << 20 });`
    */
   constructor(
     private readonly device: VfioUserDevice,
     private readonly options: VfioUserServerOptions = {},
-  ) {}
+  ) {
+    regionTable(device);
+    irqCounts(device);
+  }
 
   /** Whether a client is connected. */
   get connected(): boolean {
