@@ -32,6 +32,7 @@ const CONVENTION: Record<string, { prefix: string; base: string; names: string; 
   '@vmv/sys': { prefix: 'Sys', base: 'SysError', names: 'SYS_ERROR_NAMES', guard: 'isSysError' },
   '@vmv/vhost-user': { prefix: 'VhostUser', base: 'VhostUserError', names: 'VHOST_USER_ERROR_NAMES', guard: 'isVhostUserError' },
   '@vmv/vhost-user-blk': { prefix: 'VhostUserBlk', base: 'VhostUserBlkError', names: 'VHOST_USER_BLK_ERROR_NAMES', guard: 'isVhostUserBlkError' },
+  '@vmv/vfio-user': { prefix: 'VfioUser', base: 'VfioUserError', names: 'VFIO_USER_ERROR_NAMES', guard: 'isVfioUserError' },
 };
 
 interface Pkg {

@@ -41,7 +41,7 @@ describe('short campaign', () => {
         expect({ name: t.name, inputs: t.inputs, crashes: t.crashes, hangs: t.hangs, oob: t.oob, saved: t.saved }).toEqual({ name: t.name, inputs, crashes: 0, hangs: 0, oob: 0, saved: [] });
         expect([t.name, t.distinctErrors]).toEqual([t.name, expect.any(Number)]);
         expect(t.distinctErrors).toBeGreaterThanOrEqual(1);
-        for (const name of Object.keys(t.errors)) expect(name).toMatch(/^(Queue|GuestMemory|Block|Rng|Device|TransportMmio|VhostUser|Sys)\.\w+Error$/);
+        for (const name of Object.keys(t.errors)) expect(name).toMatch(/^(Queue|GuestMemory|Block|Rng|Device|TransportMmio|VhostUser|Sys|VfioUser)\.\w+Error$/);
       }
       expect(run.code).toBe(0);
     }

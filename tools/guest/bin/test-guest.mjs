@@ -25,6 +25,7 @@ import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound
 import { i2cDevicesCheck } from '../lib/i2c.mjs';
 import { gpioLinesCheck } from '../lib/gpio.mjs';
 import { canFramesCheck, canGroupCheck } from '../lib/can.mjs';
+import { vfioUserBarCheck } from '../lib/vfio-user.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -167,6 +168,12 @@ const SUITES = [
     device: 'can',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/can/frames`, () => canFramesCheck(img, hooks)], [`${img.platform.name}/can/group`, () => canGroupCheck(img, hooks)]],
+  },
+  {
+    // vfio-user (trixie: QEMU 11.1's vfio-user-pci): a plain PCI function served by @vmv/vfio-user, its BAR and DMA
+    device: 'vfio-user',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/vfio-user/bar`, () => vfioUserBarCheck(img, hooks)]],
   },
 ];
 

@@ -16,6 +16,7 @@ export const TARGETS = {
   gpio: async () => (await import('./gpio.mjs')).gpioTarget,
   i2c: async () => (await import('./i2c.mjs')).i2cTarget,
   can: async () => (await import('./can.mjs')).canTarget,
+  'vfio-user': async () => (await import('./vfio-user.mjs')).vfioUserTarget,
 };
 
 export async function loadTarget(name) {
