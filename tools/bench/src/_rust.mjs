@@ -117,15 +117,23 @@ export async function ensureRustHarness({ log = (l) => console.error(l) } = {}) 
 }
 
 /**
- * `--rounds=N`: how many times each case runs on each side, alternating (JS, Rust, JS, Rust, ...); default 2.
+ * The `--vs-rust [--rounds=N]` options of a benchmark: without --vs-rust, `{rust: null, rounds: 1}`; with it, the
+ * ready harness and N, how many times each case runs on each side, alternating (JS, Rust, JS, Rust, ...; default
+ * 2). When the harness cannot be had or N is not a whole number >= 1, prints why, sets exit code 1 and returns
+ * null.
  * @param {string[]} args
- * @returns {number}
- * @throws {TypeError} on a value that is not a whole number >= 1
+ * @returns {Promise<{rust: Awaited<ReturnType<typeof ensureRustHarness>>|null, rounds: number}|null>}
  */
-export function roundsArg(args) {
-  const a = args.find((x) => x.startsWith('--rounds='));
-  if (a === undefined) return 2;
-  const v = Number(a.slice('--rounds='.length));
-  if (!Number.isInteger(v) || v < 1) throw new TypeError(`--rounds takes a whole number >= 1 (got ${a})`);
-  return v;
+export async function vsRustOption(args) {
+  if (!args.includes('--vs-rust')) return { rust: null, rounds: 1 };
+  try {
+    const a = args.find((x) => x.startsWith('--rounds='));
+    const rounds = a === undefined ? 2 : Number(a.slice('--rounds='.length));
+    if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`--vs-rust: --rounds takes a whole number >= 1 (got ${a})`);
+    return { rust: await ensureRustHarness(), rounds };
+  } catch (e) {
+    console.error(e.message);
+    process.exitCode = 1;
+    return null;
+  }
 }

@@ -17,7 +17,7 @@
 // Without root or the root's packages, --vs-rust says what is missing and exits 1.
 import { GuestMemory } from '@vmv/memory';
 import { fmt, median, now, table } from './_harness.mjs';
-import { ensureRustHarness, roundsArg } from './_rust.mjs';
+import { vsRustOption } from './_rust.mjs';
 
 const MEM_SIZE = 0x400_0000;
 const N_ADDR = 65536;
@@ -116,18 +116,9 @@ function measurePair(rawFn, vmvFn, { targetMs = 400, runs = 7, calibrate = 4 } =
 }
 
 export default async function memoryBench({ json, args = [] }) {
-  const vsRust = args.includes('--vs-rust');
-  const rounds = vsRust ? roundsArg(args) : 1;
-  let rust = null;
-  if (vsRust) {
-    try {
-      rust = await ensureRustHarness();
-    } catch (e) {
-      console.error(e.message);
-      process.exitCode = 1;
-      return;
-    }
-  }
+  const vs = await vsRustOption(args);
+  if (!vs) return;
+  const { rust, rounds } = vs;
   const backing = new ArrayBuffer(MEM_SIZE);
   const u8 = new Uint8Array(backing);
   const dv = new DataView(backing);

@@ -15,7 +15,7 @@
 import { GuestMemory } from '@vmv/memory';
 import { createVirtqueue, DescFlags, QueueConfig, Feature } from '@vmv/queue';
 import { fmt, measure, median, now, table } from './_harness.mjs';
-import { ensureRustHarness, roundsArg } from './_rust.mjs';
+import { vsRustOption } from './_rust.mjs';
 
 const MEM_SIZE = 0x0400_0000;
 const DESC = 0x0000;
@@ -304,18 +304,9 @@ function bench(kind, wlName, style, notif, shared) {
 }
 
 export default async function ({ json, args = [] }) {
-  const vsRust = args.includes('--vs-rust');
-  const nRounds = vsRust ? roundsArg(args) : 1;
-  let rust = null;
-  if (vsRust) {
-    try {
-      rust = await ensureRustHarness();
-    } catch (e) {
-      console.error(e.message);
-      process.exitCode = 1;
-      return;
-    }
-  }
+  const vs = await vsRustOption(args);
+  if (!vs) return;
+  const { rust, rounds: nRounds } = vs;
   const shared = makeMemory();
   const cases = [];
   for (const kind of ['split', 'packed']) {
