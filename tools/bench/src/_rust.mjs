@@ -17,8 +17,17 @@ import { fileURLToPath } from 'node:url';
 
 const HARNESS = join(dirname(fileURLToPath(import.meta.url)), '..', 'rust');
 const HARNESS_FILES = ['Cargo.toml', join('src', 'main.rs')];
-/** The Debian packages the build needs in the root (ensurePackages installs their librust-* dependencies). */
-export const RUST_PACKAGES = ['cargo', 'rustc', 'gcc', 'librust-vm-memory-dev', 'librust-virtio-queue-dev'];
+/** The crate sources (ensurePackages installs their librust-* dependencies with apt). */
+const CRATES = ['librust-vm-memory-dev', 'librust-virtio-queue-dev'];
+/**
+ * cargo, rustc and what rustc links with: the gcc driver (gcc -> gcc-14, trixie's), collect2 and cc1, and ld.
+ * ensurePackages unpacks the packages it is given and installs only their lib* dependencies with apt, so the
+ * toolchain's own packages are named here; those dpkg already installed in the root (build-modules.sh installs
+ * gcc-14) are left alone. (root-packages.sh stops without a word when none of the packages it is given has a
+ * lib* dependency; in a fresh root, or one with build-modules.sh's gcc-14, cargo is among the missing ones.)
+ */
+const TOOLCHAIN = ['cargo', 'rustc', 'gcc', 'gcc-14', 'gcc-14-x86-64-linux-gnu', 'cpp-14-x86-64-linux-gnu', 'binutils', 'binutils-x86-64-linux-gnu'];
+
 const BIN = 'vmv-rust-bench';
 const BUILD = 'cargo build --release --offline --quiet';
 
@@ -33,18 +42,23 @@ offline = true
 linker = "gcc"
 `;
 
-/**
- * The versions of what a build uses: the packages unpacked into the root, and every librust-* / libstd-rust
- * package dpkg installed there.
- */
+/** The packages dpkg installed in the root, name -> version. */
+function dpkgInstalled(root) {
+  const out = execFileSync('dpkg-query', ['--admindir', join(root, 'var', 'lib', 'dpkg'), '-W', '-f', '${db:Status-Abbrev}|${Package}|${Version}\n'], { encoding: 'utf8' });
+  return new Map(out.split('\n').filter((l) => l.startsWith('ii')).map((l) => l.split('|').slice(1)));
+}
+
+/** The version of a package in the root: unpacked by ensurePackages, or installed by dpkg. */
+function versionIn(root, installed, pkg) {
+  const stamp = join(root, 'var', 'lib', 'vmv-packages', pkg);
+  return existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : (installed.get(pkg) ?? 'missing');
+}
+
+/** The versions of what a build uses: the toolchain, the crates and every librust-* / libstd-rust package. */
 function packageVersions(root) {
-  const unpacked = RUST_PACKAGES.map((p) => `${p} ${readFileSync(join(root, 'var', 'lib', 'vmv-packages', p), 'utf8').trim()}`);
-  const installed = execFileSync('dpkg-query', ['--admindir', join(root, 'var', 'lib', 'dpkg'), '-W', '-f', '${Package} ${Version} ${db:Status-Abbrev}\n'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => /^(librust-|libstd-rust)/.test(l) && / ii\s*$/.test(l))
-    .map((l) => l.replace(/ ii\s*$/, ''))
-    .sort();
-  return [...unpacked, ...installed];
+  const installed = dpkgInstalled(root);
+  const rust = [...installed.keys()].filter((p) => /^(librust-|libstd-rust)/.test(p)).sort();
+  return [...new Set([...TOOLCHAIN, ...CRATES, ...rust])].map((p) => `${p} ${versionIn(root, installed, p)}`);
 }
 
 function missing(what) {
@@ -67,10 +81,11 @@ export async function ensureRustHarness({ log = (l) => console.error(l) } = {}) 
   let platform;
   try {
     platform = await guest.ensurePlatform('trixie', { log });
-    await platform.ensurePackages(RUST_PACKAGES, log);
+    const installed = dpkgInstalled(platform.root);
+    await platform.ensurePackages([...TOOLCHAIN.filter((p) => !installed.has(p)), ...CRATES], log);
   } catch (e) {
     // (the guest harness's advice to use the bookworm platform does not apply here)
-    throw missing(`no cargo and rust-vmm sources (Debian trixie root with ${RUST_PACKAGES.join(', ')}): ${e.message.replace(/, or use --platform \w+$/, '')}`);
+    throw missing(`no cargo and rust-vmm sources (Debian trixie root with ${[...TOOLCHAIN, ...CRATES].join(', ')}): ${e.message.replace(/, or use --platform \w+$/, '')}`);
   }
   const { root, dir } = platform;
   const loader = join(root, 'lib64', 'ld-linux-x86-64.so.2');
