@@ -6,7 +6,7 @@ export const now = () => Number(process.hrtime.bigint());
 /**
  * Times `fn(iterations)` the way queue-benchmark.md asks: calibrate to about `targetMs` per run,
  * one warm-up run, then `runs` measured runs; returns the median ns per operation, where one call
- * of `fn(n)` performs `n * opsPerIteration` operations.
+ * of `fn(n)` performs `n * opsPerIteration` operations; `samples` holds every measured run's ns per operation.
  */
 export function measure(fn, { targetMs = 400, runs = 7, opsPerIteration = 1, calibrate = 200 } = {}) {
   let t0 = now();
@@ -21,8 +21,14 @@ export function measure(fn, { targetMs = 400, runs = 7, opsPerIteration = 1, cal
     dt = now() - t0;
     samples.push(dt / (iterations * opsPerIteration));
   }
-  samples.sort((a, b) => a - b);
-  return { nsPerOp: samples[samples.length >> 1], iterations };
+  return { nsPerOp: median(samples), iterations, samples };
+}
+
+/** The median of numbers (the mean of the middle two for an even count). */
+export function median(xs) {
+  const s = xs.slice().sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Prints rows as an aligned table. */

@@ -1,4 +1,4 @@
-// `pnpm bench memory [--json]`: the vm-memory micro-benchmark of
+// `pnpm bench memory [--json] [--vs-rust [--rounds=N]]`: the vm-memory micro-benchmark of
 // /work/shared/reference/queue-benchmark.md ("Memory micro-benchmark definition"), run on
 // @vmv/memory and on a raw DataView / Uint8Array baseline (no region lookup, no bounds checks
 // beyond the engine's own) in the same process, so that ratios are meaningful on a noisy machine.
@@ -7,8 +7,17 @@
 // Addresses: 65 536 per (size, pattern); random = xorshift32 (13/17/5) seeded 0x12345678,
 // addr = (x % (0x4000000 / size)) * size; hot = 0x0040_0000. One pass over the addresses is
 // repeated to about 400 ms; one warm-up, 7 runs, median.
+//
+// Without --vs-rust, the rust-vmm column is the fixed reference table of queue-benchmark.md (a loaded
+// machine's CPU time: it flatters us). With --vs-rust, rust-vmm runs the same cases in this run: ../rust
+// (vm-memory from Debian trixie's librust-vm-memory-dev, release, LTO; built once and cached, see
+// _rust.mjs: needs root the first time, for the guest harness's Debian root and cargo in it). Each case
+// runs JS, Rust, JS, Rust (--rounds=N times each side, default 2); each figure is the median of all the
+// runs of its side, and `--json` gives each case {nsPerOp, rustNsPerOp, ratioToRust, baselineNsPerOp}.
+// Without root or the root's packages, --vs-rust says what is missing and exits 1.
 import { GuestMemory } from '@vmv/memory';
-import { fmt, now, table } from './_harness.mjs';
+import { fmt, median, now, table } from './_harness.mjs';
+import { vsRustOption } from './_rust.mjs';
 
 const MEM_SIZE = 0x400_0000;
 const N_ADDR = 65536;
@@ -79,7 +88,8 @@ return sum;`;
 /**
  * Times two loops the way queue-benchmark.md asks (calibrate each to about 400 ms per run, one
  * warm-up run, 7 measured runs, median), but interleaves their runs: raw, vmv, raw, vmv, ... so
- * that both see the same load on a shared machine and their ratio stays meaningful.
+ * that both see the same load on a shared machine and their ratio stays meaningful. Returns every
+ * run's ns per operation of each.
  */
 function measurePair(rawFn, vmvFn, { targetMs = 400, runs = 7, calibrate = 4 } = {}) {
   const iters = (fn) => {
@@ -102,11 +112,13 @@ function measurePair(rawFn, vmvFn, { targetMs = 400, runs = 7, calibrate = 4 } =
     vmvFn(nVmv);
     vmv.push((now() - t0) / (nVmv * N_ADDR));
   }
-  const median = (a) => a.sort((x, y) => x - y)[a.length >> 1];
-  return { raw: median(raw), vmv: median(vmv) };
+  return { raw, vmv };
 }
 
-export default async function memoryBench({ json }) {
+export default async function memoryBench({ json, args = [] }) {
+  const vs = await vsRustOption(args);
+  if (!vs) return;
+  const { rust, rounds } = vs;
   const backing = new ArrayBuffer(MEM_SIZE);
   const u8 = new Uint8Array(backing);
   const dv = new DataView(backing);
@@ -138,17 +150,38 @@ export default async function memoryBench({ json }) {
     const vmvFn = compile(OPS[c.op].vmv, c.size);
     const rawBody = c.size === 16 && RAW16[c.op] ? RAW16[c.op] : OPS[c.op].raw;
     const rawFn = compile(rawBody, c.size);
-    const m = measurePair((n) => rawFn(mem, u8, dv, buf, addrs, n), (n) => vmvFn(mem, u8, dv, buf, addrs, n));
-    results[c.key] = { nsPerOp: Number(m.vmv.toFixed(2)), baselineNsPerOp: Number(m.raw.toFixed(2)), rustVmmNsPerOp: RUST[c.key] };
+    const raw = [];
+    const vmv = [];
+    const rs = [];
+    for (let r = 0; r < rounds; r++) {
+      const m = measurePair((n) => rawFn(mem, u8, dv, buf, addrs, n), (n) => vmvFn(mem, u8, dv, buf, addrs, n));
+      raw.push(...m.raw);
+      vmv.push(...m.vmv);
+      if (rust) rs.push(...rust.run(['memory', c.op, String(c.size), c.pattern]).samples);
+    }
+    const ns = median(vmv);
+    const rawNs = median(raw);
+    const ref = rust ? median(rs) : RUST[c.key];
+    results[c.key] = rust
+      ? { nsPerOp: round2(ns), rustNsPerOp: round2(ref), ratioToRust: Number((ns / ref).toFixed(3)), baselineNsPerOp: round2(rawNs) }
+      : { nsPerOp: round2(ns), baselineNsPerOp: round2(rawNs), rustVmmNsPerOp: RUST[c.key] };
     rows.push({
       case: c.key,
-      'ns/op': fmt(m.vmv),
-      'raw ns/op': fmt(m.raw),
-      'vs raw': fmt(m.vmv / m.raw, 2) + 'x',
-      'rust-vmm': fmt(RUST[c.key]),
-      'vs rust-vmm': fmt(m.vmv / RUST[c.key], 2) + 'x',
+      'ns/op': fmt(ns),
+      'raw ns/op': fmt(rawNs),
+      'vs raw': fmt(ns / rawNs, 2) + 'x',
+      'rust-vmm': fmt(ref),
+      'vs rust-vmm': fmt(ns / ref, 2) + 'x',
     });
+  }
+  if (rust) {
+    console.log(`rust-vmm measured in this run: vm-memory ${rust.versions.vmMemory} (Debian), rustc ${rust.versions.rustc}, release + LTO; `
+      + `JS and Rust alternating, ${rounds} round(s) each, medians of all runs`);
+  } else {
+    console.log('rust-vmm: the fixed reference figures of queue-benchmark.md (not this machine, not this run; --vs-rust measures them here)');
   }
   table(rows, ['case', 'ns/op', 'raw ns/op', 'vs raw', 'rust-vmm', 'vs rust-vmm']);
   if (json) console.log(JSON.stringify({ bench: 'memory', results }));
 }
+
+const round2 = (x) => Number(x.toFixed(2));

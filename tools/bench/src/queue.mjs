@@ -1,10 +1,21 @@
-// `pnpm bench queue [--json]`: workloads A and B of /work/shared/reference/queue-benchmark.md
-// (split ring, device side, pop and iter styles, notifications none and event idx), and the
-// equivalent packed-ring workloads. Prints ns per chain, device side only: the driver-only loop
-// (same rounds) is timed separately and subtracted, as the reference does.
+// `pnpm bench queue [--json] [--vs-rust [--rounds=N]]`: workloads A and B of
+// /work/shared/reference/queue-benchmark.md (split ring, device side, pop and iter styles, notifications none
+// and event idx), and the equivalent packed-ring workloads. Prints ns per chain, device side only: the
+// driver-only loop (same rounds) is timed separately and subtracted, as the reference does.
+//
+// Without --vs-rust, the rust-vmm column is the fixed reference table of queue-benchmark.md (a loaded
+// machine's CPU time: it flatters us). With --vs-rust, rust-vmm runs the same split-ring cases in this run:
+// ../rust (virtio-queue and vm-memory from Debian trixie's librust-virtio-queue-dev and librust-vm-memory-dev,
+// release, LTO; built once and cached, see _rust.mjs: needs root the first time, for the guest harness's
+// Debian root and cargo in it). Each case runs JS, Rust, JS, Rust (--rounds=N times each side, default 2);
+// each side's figure is the median of all its runs minus the median of all its driver-only runs, and `--json`
+// gives each case {nsPerOp, rustNsPerOp, ratioToRust}. virtio-queue has no packed ring: the packed cases
+// run on our side only (rustNsPerOp and ratioToRust null). Without root or the root's packages, --vs-rust
+// says what is missing and exits 1.
 import { GuestMemory } from '@vmv/memory';
 import { createVirtqueue, DescFlags, QueueConfig, Feature } from '@vmv/queue';
-import { fmt, measure, now, table } from './_harness.mjs';
+import { fmt, measure, median, now, table } from './_harness.mjs';
+import { vsRustOption } from './_rust.mjs';
 
 const MEM_SIZE = 0x0400_0000;
 const DESC = 0x0000;
@@ -267,8 +278,6 @@ function makeRunner(kind, style, notif, wl, mem, sab) {
   };
 }
 
-const median = (xs) => xs.slice().sort((a, b) => a - b)[xs.length >> 1];
-
 function bench(kind, wlName, style, notif, shared) {
   const wl = workload(wlName);
   const per = wl.n;
@@ -291,11 +300,13 @@ function bench(kind, wlName, style, notif, shared) {
     d.driverOnly(rounds);
     samples.push((now() - t0) / (rounds * per));
   }
-  const drv = median(samples);
-  return { total: full.nsPerOp, driver: drv, device: full.nsPerOp - drv, rounds };
+  return { total: full.samples, driver: samples, rounds };
 }
 
-export default async function ({ json }) {
+export default async function ({ json, args = [] }) {
+  const vs = await vsRustOption(args);
+  if (!vs) return;
+  const { rust, rounds: nRounds } = vs;
   const shared = makeMemory();
   const cases = [];
   for (const kind of ['split', 'packed']) {
@@ -312,20 +323,45 @@ export default async function ({ json }) {
   for (const [kind, wl, style, notif] of cases) {
     const key = `${kind}/${wl}/${style}/${notif}`;
     if (!key.includes(filter)) continue;
-    const m = bench(kind, wl, style, notif, shared);
-    results[key] = { nsPerOp: Number(m.device.toFixed(2)) };
-    const ref = RUST_VMM[key];
+    const js = { total: [], driver: [], rounds: [] };
+    const rs = { total: [], driver: [] };
+    for (let i = 0; i < nRounds; i++) {
+      const m = bench(kind, wl, style, notif, shared);
+      js.total.push(...m.total);
+      js.driver.push(...m.driver);
+      js.rounds.push(m.rounds);
+      if (rust && kind === 'split') {
+        const r = rust.run(['queue', wl, style, notif]);
+        rs.total.push(...r.total);
+        rs.driver.push(...r.driver);
+      }
+    }
+    const total = median(js.total);
+    const driver = median(js.driver);
+    const device = total - driver;
+    const ref = rust ? (rs.total.length ? median(rs.total) - median(rs.driver) : undefined) : RUST_VMM[key];
+    results[key] = rust
+      ? { nsPerOp: round2(device), rustNsPerOp: ref === undefined ? null : round2(ref), ratioToRust: ref === undefined ? null : Number((device / ref).toFixed(3)) }
+      : { nsPerOp: round2(device) };
     rows.push({
       case: key,
-      'ns/chain (device)': fmt(m.device),
-      'total': fmt(m.total),
-      'driver-only': fmt(m.driver),
-      rounds: m.rounds,
+      'ns/chain (device)': fmt(device),
+      'total': fmt(total),
+      'driver-only': fmt(driver),
+      rounds: js.rounds.join('/'),
       'rust-vmm': ref === undefined ? '-' : fmt(ref),
-      'vs rust-vmm': ref === undefined ? '-' : `${fmt(m.device / ref, 2)}x`,
+      'vs rust-vmm': ref === undefined ? '-' : `${fmt(device / ref, 2)}x`,
     });
+  }
+  if (rust) {
+    console.log(`rust-vmm measured in this run: virtio-queue ${rust.versions.virtioQueue}, vm-memory ${rust.versions.vmMemory} (Debian), rustc ${rust.versions.rustc}, `
+      + `release + LTO; JS and Rust alternating, ${nRounds} round(s) each, medians of all runs; no packed ring in virtio-queue`);
+  } else {
+    console.log('rust-vmm: the fixed reference figures of queue-benchmark.md (not this machine, not this run; --vs-rust measures them here)');
   }
   table(rows, ['case', 'ns/chain (device)', 'total', 'driver-only', 'rounds', 'rust-vmm', 'vs rust-vmm']);
   if (!Number.isFinite(checksum[0])) throw new Error('checksum');
   if (json) console.log(JSON.stringify({ bench: 'queue', results }));
 }
+
+const round2 = (x) => Number(x.toFixed(2));
