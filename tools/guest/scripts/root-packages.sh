@@ -26,7 +26,7 @@ for p in "${todo[@]}"; do
 done
 libs=$(for p in "${todo[@]}"; do
   chroot "$ROOT" apt-cache show --no-all-versions "$p" | awk -F': ' '/^(Pre-)?Depends:/{print $2}' | tr ',' '\n' | sed 's/|.*//; s/(.*//; s/:any//; s/ //g'
-done | grep '^lib' | sort -u | tr '\n' ' ')
+done | { grep '^lib' || true; } | sort -u | tr '\n' ' ')
 step "${todo[*]}: installing ${libs:-no libraries}, unpacking the packages"
 if [ -n "$libs" ]; then
   # shellcheck disable=SC2086
