@@ -24,6 +24,7 @@ import { scsiHotplugCheck } from '../lib/scsi-hotplug.mjs';
 import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound.mjs';
 import { i2cDevicesCheck } from '../lib/i2c.mjs';
 import { gpioLinesCheck } from '../lib/gpio.mjs';
+import { spiDevicesCheck } from '../lib/spi.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -159,6 +160,13 @@ const SUITES = [
     device: 'gpio',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/gpio/lines`, () => gpioLinesCheck(img, hooks)]],
+  },
+  {
+    // virtio-spi (trixie: the out-of-tree spi-virtio driver): vmv-vhost-user-spi's W25Q32 flash under spi-nor and
+    // mtd-utils, its loopback under spidev and spi-tools
+    device: 'spi',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/spi/devices`, () => spiDevicesCheck(img, hooks)]],
   },
 ];
 
