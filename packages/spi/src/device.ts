@@ -191,7 +191,7 @@ export class SpiDevice implements VirtioDevice {
   }
 
   private readonly handle: ChainHandler = (chain, served) => {
-    let written = 0;
+    let written: number;
     try {
       written = this.answer(chain);
     } catch (e) {

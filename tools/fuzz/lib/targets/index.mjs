@@ -14,6 +14,7 @@ export const TARGETS = {
   sound: async () => (await import('./sound.mjs')).soundTarget,
   gpio: async () => (await import('./gpio.mjs')).gpioTarget,
   i2c: async () => (await import('./i2c.mjs')).i2cTarget,
+  spi: async () => (await import('./spi.mjs')).spiTarget,
 };
 
 export async function loadTarget(name) {
