@@ -80,15 +80,26 @@ export const SpiLayout = {
 
 /** Offsets in `virtio_spi_config` (§5.21.4). @example `config.getU32(SpiConfigOffset.MAX_FREQ_HZ)` */
 export const SpiConfigOffset = {
+  /** u8 cs_max_number. */
   CS_MAX_NUMBER: 0,
+  /** u8 cs_change_supported. */
   CS_CHANGE_SUPPORTED: 1,
+  /** u8 tx_nbits_supported. */
   TX_NBITS_SUPPORTED: 2,
+  /** u8 rx_nbits_supported. */
   RX_NBITS_SUPPORTED: 3,
+  /** le32 bits_per_word_mask. */
   BITS_PER_WORD_MASK: 4,
+  /** le32 mode_func_supported. */
   MODE_FUNC_SUPPORTED: 8,
+  /** le32 max_freq_hz. */
   MAX_FREQ_HZ: 12,
+  /** le32 max_word_delay_ns. */
   MAX_WORD_DELAY_NS: 16,
+  /** le32 max_cs_setup_ns. */
   MAX_CS_SETUP_NS: 20,
+  /** le32 max_cs_hold_ns. */
   MAX_CS_HOLD_NS: 24,
+  /** le32 max_cs_inactive_ns. */
   MAX_CS_INACTIVE_NS: 28,
 } as const;

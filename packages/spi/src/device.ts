@@ -23,8 +23,9 @@ import type { SpiPeripheral, SpiTransfer } from './peripheral.js';
 export interface SpiControllerConfig {
   /** Chip select can toggle between the transfers of a message (default true). */
   readonly csChangeSupported?: boolean;
-  /** `SpiNbitsSupport` bits for writes and reads (default 0: single only). */
+  /** `SpiNbitsSupport` bits for writes (default 0: single only). */
   readonly txNbitsSupported?: number;
+  /** `SpiNbitsSupport` bits for reads (default 0: single only). */
   readonly rxNbitsSupported?: number;
   /** Bit n set: n+1 bits per word are supported (default 0xffffffff: 1 to 32; 0 is refused, see the README). */
   readonly bitsPerWordMask?: number;
@@ -32,10 +33,13 @@ export interface SpiControllerConfig {
   readonly modeFuncSupported?: number;
   /** Highest clock in Hz (default 0: no limit). */
   readonly maxFreqHz?: number;
-  /** Longest delays in ns a transfer may ask for (default 0: none). */
+  /** Longest delay between words in ns a transfer may ask for (default 0: delays unsupported). */
   readonly maxWordDelayNs?: number;
+  /** Longest delay after chip select goes active, in ns (default 0). */
   readonly maxCsSetupNs?: number;
+  /** Longest delay before chip select goes inactive, in ns (default 0). */
   readonly maxCsHoldNs?: number;
+  /** Longest delay after chip select goes inactive, in ns (default 0). */
   readonly maxCsInactiveNs?: number;
 }
 

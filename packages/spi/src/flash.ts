@@ -95,6 +95,19 @@ export interface SpiNorFlashOptions {
   readonly busyReads?: number;
 }
 
+/**
+ * What a flash carried out.
+ * @example `flash.counts.erases`
+ */
+export interface FlashCounts {
+  /** Page programs. */
+  programs: number;
+  /** Sector, block and chip erases. */
+  erases: number;
+  /** Status register writes. */
+  statusWrites: number;
+}
+
 /** Opcodes (W25Q32 datasheet). */
 const Op = {
   WRSR: 0x01,
@@ -164,7 +177,7 @@ export class SpiNorFlash implements SpiPeripheral {
   /** The array. */
   readonly storage: SpiFlashStorage;
   /** Programs, erases and status writes carried out. */
-  readonly counts = { programs: 0, erases: 0, statusWrites: 0 };
+  readonly counts: FlashCounts = { programs: 0, erases: 0, statusWrites: 0 };
   private readonly geometry: FlashGeometry;
   private readonly busyReads: number;
   private sr1 = 0;

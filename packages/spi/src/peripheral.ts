@@ -26,15 +26,19 @@ export interface SpiTransfer {
   readonly mode: number;
   /** Clock in Hz (0: the controller's default). */
   readonly freqHz: number;
-  /** Bus width of the write and read, 1, 2, 4 or 8 (0 in the head reads as 1). */
+  /** Bus width of the write, 1, 2, 4 or 8 (0 in the head reads as 1). */
   readonly txNbits: number;
+  /** Bus width of the read, 1, 2, 4 or 8 (0 in the head reads as 1). */
   readonly rxNbits: number;
   /** Chip select goes inactive after this transfer (cs_change). */
   readonly csChange: boolean;
-  /** Delays asked for, in ns (within the config's maxima). */
+  /** Delay between words asked for, in ns (within the config's maximum). */
   readonly wordDelayNs: number;
+  /** Delay after chip select goes active, in ns. */
   readonly csSetupNs: number;
+  /** Delay before chip select goes inactive, in ns. */
   readonly csHoldNs: number;
+  /** Delay after chip select goes inactive, in ns. */
   readonly csInactiveNs: number;
 }
 

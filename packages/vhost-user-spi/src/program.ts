@@ -19,9 +19,16 @@ export const PROGRAM = 'vmv-vhost-user-spi';
  * One `--cs` wiring.
  * @example `{ chipSelect: 0, kind: 'flash', path: '/tmp/f.bin', model: 'w25q32' }`
  */
-export type ChipSelectWiring =
-  | { readonly chipSelect: number; readonly kind: 'loopback' }
-  | { readonly chipSelect: number; readonly kind: 'flash'; readonly model: FlashModel; readonly path?: string };
+export interface ChipSelectWiring {
+  /** The chip select, 0 to 254. */
+  readonly chipSelect: number;
+  /** What is wired there. */
+  readonly kind: 'loopback' | 'flash';
+  /** The flash's part (a flash only). */
+  readonly model?: FlashModel;
+  /** The file holding the flash's array (a flash only; none: in memory). */
+  readonly path?: string;
+}
 
 /**
  * `--cs N=loopback` or `--cs N=flash[:PATH][,model=MODEL]`: chip select N (0 to 254) wired to a
@@ -126,11 +133,11 @@ export function createSpiDaemon(): DaemonDefinition<SpiService> {
       for (const w of wiring) {
         if (peripherals[w.chipSelect] !== null) throw new UsageError(`--cs: chip select ${w.chipSelect} is wired twice`);
         if (w.kind === 'loopback') peripherals[w.chipSelect] = new LoopbackPeripheral();
-        else if (w.path === undefined) peripherals[w.chipSelect] = new SpiNorFlash(w.model);
+        else if (w.path === undefined) peripherals[w.chipSelect] = new SpiNorFlash(w.model!);
         else {
           let f: FlashFile;
           try {
-            f = openFlashFile(w.path, w.model);
+            f = openFlashFile(w.path, w.model!);
           } catch (e) {
             throw new UsageError(`--cs ${w.chipSelect}=flash: ${(e as Error).message}`);
           }
