@@ -293,8 +293,8 @@ export class SpiNorFlash implements SpiPeripheral {
         this.dataBytes = 0;
         this.address = 0;
         const c = COMMANDS.get(mosi);
-        // While a program or erase runs, the chip takes READ STATUS and nothing else.
-        if (c === undefined || (this.busy > 0 && mosi !== Op.RDSR)) {
+        // While a program or erase runs, the chip takes the READ STATUS commands and nothing else.
+        if (c === undefined || (this.busy > 0 && mosi !== Op.RDSR && mosi !== Op.RDSR2)) {
           this.phase = Phase.DONE;
           this.opcode = -1;
         } else {

@@ -55,6 +55,7 @@ describe('SpiNorFlash, as Linux spi-nor drives it over virtio-spi (one transfer 
     memOp(h, 0, 0x02, { addr: 0x1fe, write: [0x11, 0x22, 0x33, 0x44] });
     expect(status() & (WIP | WEL)).toBe(WIP);
     memOp(h, 0, 0x06); // ignored while busy
+    expect(memOp(h, 0, 0x35, { read: 1 }).at(-1)!.rx).toEqual([0]); // READ STATUS 2 is not
     expect(ready()).toBe(2);
     expect(status()).toBe(0);
     expect(read(0x1fe, 2)).toEqual([0x11, 0x22]);
