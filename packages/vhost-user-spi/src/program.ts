@@ -176,6 +176,10 @@ In the guest, bind a driver to a chip select: echo spi-nor 0 > /sys/class/spi_ma
         drain: () => {
           const st = device.stats;
           log.info(`answered ${st.requests} transfers in ${st.messages} messages (${st.paramErrors} parameter errors, ${st.transferErrors} transfer errors)`, { socket });
+          s.peripherals.forEach((p, cs) => {
+            if (p instanceof LoopbackPeripheral) log.info(`chip select ${cs}: loopback, ${p.transfers} transfers, ${p.bytes} bytes`, { socket });
+            else if (p instanceof SpiNorFlash) log.info(`chip select ${cs}: ${p.model}, ${p.counts.programs} programs, ${p.counts.erases} erases, ${p.counts.statusWrites} status writes`, { socket });
+          });
           return Promise.resolve();
         },
         close: () => {

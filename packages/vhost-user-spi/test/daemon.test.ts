@@ -2,7 +2,7 @@
  * The daemon in process (runCli) driven by @vmv/vhost-user's frontend as QEMU's vhost-user-spi
  * drives it (guest RAM in a memfd, the request queue as a split ring, kicks and calls over
  * eventfds, transfers laid out as Linux's spi-virtio lays them, one request at a time), and by its
- * control socket: the config as the flags say, the flash's JEDEC ID, a page program landing in
+ * control socket and its log at the end: the config as the flags say, the flash's JEDEC ID, a page program landing in
  * the flash's file, the loopback, a PARAM_ERR for a clock above --max-freq-hz; the command line
  * as vhost-device-spi's, passthrough refused.
  */
@@ -156,5 +156,7 @@ describe('a running daemon', () => {
     const { code, log } = await d.stop();
     expect(code).toBe(0);
     expect(log).toMatch(/answered 9 transfers in 2 messages \(1 parameter errors, 1 transfer errors\)/);
+    expect(log).toMatch(/chip select 0: w25q80bl, 1 programs, 0 erases, 0 status writes/);
+    expect(log).toMatch(/chip select 2: loopback, 1 transfers, 3 bytes/);
   }, 60_000);
 });
