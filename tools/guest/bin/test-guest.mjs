@@ -26,6 +26,7 @@ import { i2cDevicesCheck } from '../lib/i2c.mjs';
 import { gpioLinesCheck } from '../lib/gpio.mjs';
 import { canFramesCheck, canGroupCheck } from '../lib/can.mjs';
 import { vfioUserBarCheck } from '../lib/vfio-user.mjs';
+import { spiDevicesCheck } from '../lib/spi.mjs';
 
 const args = process.argv.slice(2);
 const opt = (k) => (args.includes(k) ? args[args.indexOf(k) + 1] : undefined);
@@ -174,6 +175,13 @@ const SUITES = [
     device: 'vfio-user',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/vfio-user/bar`, () => vfioUserBarCheck(img, hooks)]],
+  },
+  {
+    // virtio-spi (trixie: the out-of-tree spi-virtio driver): vmv-vhost-user-spi's W25Q32 flash under spi-nor and
+    // mtd-utils, its loopback under spidev and spi-tools
+    device: 'spi',
+    platforms: ['trixie'],
+    tests: (img, hooks) => [[`${img.platform.name}/spi/devices`, () => spiDevicesCheck(img, hooks)]],
   },
 ];
 
