@@ -92,6 +92,8 @@ export const DeviceId = {
   GPIO: 41,
   /** RDMA device. */
   RDMA: 42,
+  /** SPI controller (VIRTIO 1.4 §5.21). */
+  SPI: 45,
 } as const;
 /** A virtio device ID value. @example `const id: DeviceId = 2;` */
 export type DeviceId = (typeof DeviceId)[keyof typeof DeviceId];

@@ -5,8 +5,6 @@
  * @module
  */
 
-/** The virtio device ID of an SPI controller (§5.21.1). @example `device.deviceId === SPI_DEVICE_ID` */
-export const SPI_DEVICE_ID = 45;
 
 /** The one virtqueue (§5.21.2). @example `ctx.queues[SpiQueue.REQUESTQ]` */
 export const SpiQueue = {

@@ -10,9 +10,9 @@
  * ring or a buffer outside guest memory is DEVICE_NEEDS_RESET.
  * @module
  */
-import { ConfigSpace, Feature, featureBit, isGuestMemoryError, isQueueError, serveQueue } from '@vmv/device-trait';
+import { ConfigSpace, DeviceId, Feature, featureBit, isGuestMemoryError, isQueueError, serveQueue } from '@vmv/device-trait';
 import type { ActivationContext, ChainHandler, DescriptorChain, VirtioDevice } from '@vmv/device-trait';
-import { SPI_DEVICE_ID, SpiConfigOffset, SpiLayout, SpiMode, SpiModeFunc, SpiNbitsSupport, SpiQueue, SpiResult } from './constants.js';
+import { SpiConfigOffset, SpiLayout, SpiMode, SpiModeFunc, SpiNbitsSupport, SpiQueue, SpiResult } from './constants.js';
 import { wireCopy, wordBytes } from './peripheral.js';
 import type { SpiPeripheral, SpiTransfer } from './peripheral.js';
 
@@ -89,7 +89,7 @@ function u32(name: string, value: number | undefined, fallback: number): number 
  * ```
  */
 export class SpiDevice implements VirtioDevice {
-  readonly deviceId = SPI_DEVICE_ID;
+  readonly deviceId = DeviceId.SPI;
   readonly deviceFeatures = featureBit(Feature.VERSION_1) | featureBit(Feature.INDIRECT_DESC) | featureBit(Feature.EVENT_IDX) | featureBit(Feature.RING_PACKED);
   readonly queueMaxSizes: readonly number[];
   readonly configSize = SpiLayout.CONFIG_SIZE;

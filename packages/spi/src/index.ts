@@ -10,4 +10,4 @@ export { LoopbackPeripheral, wireCopy, wordBytes } from './peripheral.js';
 export type { SpiPeripheral, SpiTransfer } from './peripheral.js';
 export { FLASH_MODELS, MemoryFlashStorage, SpiNorFlash } from './flash.js';
 export type { FlashCounts, FlashGeometry, FlashModel, SpiFlashStorage, SpiNorFlashOptions } from './flash.js';
-export { SPI_DEVICE_ID, SpiConfigOffset, SpiLayout, SpiMode, SpiModeFunc, SpiNbitsSupport, SpiQueue, SpiResult } from './constants.js';
+export { SpiConfigOffset, SpiLayout, SpiMode, SpiModeFunc, SpiNbitsSupport, SpiQueue, SpiResult } from './constants.js';

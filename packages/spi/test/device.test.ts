@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
-import { LoopbackPeripheral, SPI_DEVICE_ID, SpiDevice, SpiLayout, SpiMode, SpiModeFunc, SpiNbitsSupport, SpiResult, wireCopy } from '@vmv/spi';
+import { LoopbackPeripheral, SpiDevice, SpiLayout, SpiMode, SpiModeFunc, SpiNbitsSupport, SpiResult, wireCopy } from '@vmv/spi';
 import type { SpiPeripheral, SpiTransfer } from '@vmv/spi';
+import { DeviceId } from '@vmv/device-trait';
 import { SplitDriver } from '@vmv/queue/driver';
 import { Harness, head } from './support/harness';
 
@@ -29,8 +30,8 @@ function recorder(opts: { fail?: boolean; throws?: boolean } = {}): SpiPeriphera
 describe('identity and config (§5.21.1-§5.21.4)', () => {
   it('is device 45 with one queue and no device feature bits; the config is virtio_spi_config, byte for byte', () => {
     const device = new SpiDevice({ chipSelects: [new LoopbackPeripheral(), null, null], maxFreqHz: 50_000_000, bitsPerWordMask: 0x8080, txNbitsSupported: SpiNbitsSupport.QUAD, maxWordDelayNs: 7, maxCsSetupNs: 8, maxCsHoldNs: 9, maxCsInactiveNs: 10 });
-    expect(device.deviceId).toBe(SPI_DEVICE_ID);
-    expect(SPI_DEVICE_ID).toBe(45);
+    expect(device.deviceId).toBe(DeviceId.SPI);
+    expect(DeviceId.SPI).toBe(45);
     expect(device.queueMaxSizes).toEqual([256]);
     expect(device.configSize).toBe(32);
     expect(device.deviceFeatures >> 24n).toBe(0n + (device.deviceFeatures >> 24n)); // transport bits only
