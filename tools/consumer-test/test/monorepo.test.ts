@@ -64,7 +64,7 @@ describe('workspace', () => {
   });
 
   it('core packages have no runtime dependencies outside @vmv', () => {
-    const nodeOnly = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk', '@vmv/vhost-user-rng', '@vmv/vhost-user-input', '@vmv/vhost-user-console', '@vmv/vhost-user-vsock', '@vmv/vhost-user-scsi', '@vmv/vhost-user-sound', '@vmv/vhost-user-gpio', '@vmv/vhost-user-i2c', '@vmv/vhost-user-can']);
+    const nodeOnly = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk', '@vmv/vhost-user-rng', '@vmv/vhost-user-input', '@vmv/vhost-user-console', '@vmv/vhost-user-vsock', '@vmv/vhost-user-scsi', '@vmv/vhost-user-sound', '@vmv/vhost-user-gpio', '@vmv/vhost-user-i2c', '@vmv/vhost-user-can', '@vmv/vfio-user-daemon']);
     for (const p of published.filter((q) => !nodeOnly.has(q.name))) {
       expect({ name: p.name, external: Object.keys(p.dependencies ?? {}).filter((d) => !d.startsWith('@vmv/')) }).toEqual({ name: p.name, external: [] });
     }

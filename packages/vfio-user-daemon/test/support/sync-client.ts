@@ -24,7 +24,7 @@ function receive(stream: UnixStream): Reply {
       try {
         r = stream.recvmsg(into.subarray(got));
       } catch (e) {
-        if (isSysError(e, 'ECONNRESET')) throw new Error('the daemon closed the connection');
+        if (isSysError(e, 'ECONNRESET')) throw new Error('the daemon closed the connection', { cause: e });
         throw e;
       }
       if (r !== null && r.bytesRead === 0) throw new Error('the daemon closed the connection');
