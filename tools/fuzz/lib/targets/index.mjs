@@ -17,6 +17,7 @@ export const TARGETS = {
   i2c: async () => (await import('./i2c.mjs')).i2cTarget,
   can: async () => (await import('./can.mjs')).canTarget,
   'vfio-user': async () => (await import('./vfio-user.mjs')).vfioUserTarget,
+  'vfio-user-pci': async () => (await import('./vfio-user-pci.mjs')).vfioUserPciTarget,
 };
 
 export async function loadTarget(name) {
