@@ -40,7 +40,12 @@ const PCI_CAP_ID_MSIX = 0x11;
  */
 export interface VfioUserPciFunction {
   /** The BARs implemented: index (0..5) and size in bytes (a power of two). */
-  readonly bars: readonly { readonly index: number; readonly size: number }[];
+  readonly bars: readonly {
+    /** The BAR number. */
+    readonly index: number;
+    /** Its size in bytes. */
+    readonly size: number;
+  }[];
   /** The MSI-X table size (0: no MSI-X). */
   readonly msixVectors: number;
   /** A configuration space read of `data.length` bytes at `offset`. */
@@ -62,7 +67,10 @@ export interface VfioUserPciFunction {
  */
 export interface VfioUserPciWiring {
   /** The client's DMA memory, as the function reads it (`current`). */
-  readonly memory: { readonly current: GuestMemory };
+  readonly memory: {
+    /** The client's fd-mapped windows now (a `VfioUser.DmaFaultError` when there are none). */
+    readonly current: GuestMemory;
+  };
   /** Where the function's interrupts go (a `PciInterruptSink`). */
   readonly interrupts: {
     /** MSI-X vector `vector` fired. */
@@ -80,7 +88,12 @@ export interface VfioUserPciDevice<F extends VfioUserPciFunction> extends VfioUs
   /** The function served. */
   readonly fn: F;
   /** The MSI-X table's BAR and offset in it, read from the capability (null without MSI-X). */
-  readonly msixTable: { readonly bar: number; readonly offset: number } | null;
+  readonly msixTable: {
+    /** The BAR holding the table. */
+    readonly bar: number;
+    /** The table's offset in it. */
+    readonly offset: number;
+  } | null;
 }
 
 /**
