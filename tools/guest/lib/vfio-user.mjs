@@ -8,7 +8,7 @@
 //                  last 64 bytes of every window without an fd through DMA_READ messages (and of the RAM windows
 //                  directly): the BIOS window's bytes equal the end of the SeaBIOS image QEMU loaded.
 // The daemon vmv-vfio-user (packages/vfio-user-daemon, built) serving @vmv virtio devices as virtio-pci functions:
-//   vfio-user/blk  virtio-blk over a raw image: virtio_pci binds with MSI-X (a vector per queue in /proc/interrupts),
+//   vfio-user/blk  virtio-blk over a raw image, 2 queues: virtio_pci binds with MSI-X (a vector per queue in /proc/interrupts),
 //                  virtio_blk's disk runs guest/tests/blk.sh (checked on the host, as the vhost-user blk case), then
 //                  virtio_pci is unbound (a device reset) and bound again and the disk reads back; a 32 MiB O_DIRECT
 //                  read's rate is reported (notifications travel as REGION_WRITE messages)
@@ -258,15 +258,15 @@ export function vfioUserBlkCheck(img, hooks = {}) {
   const size = 64 * MiB;
   return daemonCheck(img, 'blk', hooks, {
     before: (dir) => prepareBlk(join(dir, 'disk.img'), size),
-    args: (dir) => ['--device', 'blk', '--image', join(dir, 'disk.img')],
+    args: (dir) => ['--device', 'blk', '--image', join(dir, 'disk.img'), '--queues', '2'],
     tests: ['vfio-virtio', 'blk', 'vfio-rebind'],
     cmdline: (st) => [`blk.size=${st.size}`, 'vfu.device=0x1042', 'vfu.driver=virtio_blk'],
     verify: (r, st, dir) => {
       const v = r.values;
-      const e = [...functionErrors(v, 'virtio_blk', 1), ...verifyBlk(r, join(dir, 'disk.img'), st)];
+      const e = [...functionErrors(v, 'virtio_blk', 2), ...verifyBlk(r, join(dir, 'disk.img'), st)];
       if (v['vfu.unbound'] !== '1') e.push('the disk did not go away at the unbind');
       if (v['vfu.rebind-md5'] !== v['vfu.rebind-expected'] || !v['vfu.rebind-md5']) e.push(`after the rebind [4M,8M) reads ${v['vfu.rebind-md5']}, blk.sh wrote ${v['vfu.rebind-expected']}`);
-      if (v['vfu.rebind-queue-irq-lines'] !== '1') e.push(`after the rebind /proc/interrupts has ${v['vfu.rebind-queue-irq-lines']} queue lines`);
+      if (v['vfu.rebind-queue-irq-lines'] !== '2') e.push(`after the rebind /proc/interrupts has ${v['vfu.rebind-queue-irq-lines']} queue lines`);
       if (!(Number(v['vfu.rebind-queue-interrupts']) > 0)) e.push('no queue interrupt counted after the rebind');
       return e;
     },
