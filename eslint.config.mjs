@@ -4,7 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
-const NODE_ONLY = ['sys', 'vhost-user', 'vhost-user-blk', 'vhost-user-rng', 'vhost-user-input', 'vhost-user-console', 'vhost-user-vsock', 'vhost-user-scsi', 'vhost-user-sound', 'vhost-user-gpio', 'vhost-user-i2c', 'vhost-user-can', 'vhost-user-spi'];
+const NODE_ONLY = ['sys', 'vhost-user', 'vhost-user-blk', 'vhost-user-rng', 'vhost-user-input', 'vhost-user-console', 'vhost-user-vsock', 'vhost-user-scsi', 'vhost-user-sound', 'vhost-user-gpio', 'vhost-user-i2c', 'vhost-user-can', 'vhost-user-spi', 'vfio-user-daemon'];
 const coreSrc = `packages/!(${NODE_ONLY.join('|')})/src/**/*.ts`;
 
 export default tseslint.config(

@@ -54,3 +54,5 @@ export type { VfioUserMapping } from './dma.js';
 export { MAX_IRQ_COUNTS } from './irqs.js';
 export { VfioUserSession } from './session.js';
 export type { VfioUserHost, VfioUserEvent, VfioUserSessionOptions } from './session.js';
+export { pciFunctionDevice } from './pci-function.js';
+export type { VfioUserPciFunction, VfioUserPciWiring, VfioUserPciDevice } from './pci-function.js';

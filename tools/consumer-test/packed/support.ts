@@ -148,4 +148,4 @@ export function entries(pkg: Record<string, unknown>): string[] {
 }
 
 /** Packages that need Node (and Linux): everything else runs in browsers. */
-export const NODE_ONLY = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk', '@vmv/vhost-user-rng', '@vmv/vhost-user-input', '@vmv/vhost-user-console', '@vmv/vhost-user-vsock', '@vmv/vhost-user-scsi', '@vmv/vhost-user-sound', '@vmv/vhost-user-gpio', '@vmv/vhost-user-i2c', '@vmv/vhost-user-can', '@vmv/vhost-user-spi']);
+export const NODE_ONLY = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk', '@vmv/vhost-user-rng', '@vmv/vhost-user-input', '@vmv/vhost-user-console', '@vmv/vhost-user-vsock', '@vmv/vhost-user-scsi', '@vmv/vhost-user-sound', '@vmv/vhost-user-gpio', '@vmv/vhost-user-i2c', '@vmv/vhost-user-can', '@vmv/vhost-user-spi', '@vmv/vfio-user-daemon']);

@@ -18,7 +18,7 @@ const { join, relative } = require('node:path');
 
 const ROOT = join(__dirname, '..', '..', '..');
 const CODE_LANGS = new Set(['ts', 'typescript', 'js', 'javascript', 'mjs', 'cjs']);
-const NODE_ONLY_PACKAGES = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk', '@vmv/vhost-user-rng', '@vmv/vhost-user-input', '@vmv/vhost-user-console', '@vmv/vhost-user-vsock', '@vmv/vhost-user-scsi', '@vmv/vhost-user-sound', '@vmv/vhost-user-gpio', '@vmv/vhost-user-i2c', '@vmv/vhost-user-can', '@vmv/vhost-user-spi']);
+const NODE_ONLY_PACKAGES = new Set(['@vmv/sys', '@vmv/vhost-user', '@vmv/vhost-user-blk', '@vmv/vhost-user-rng', '@vmv/vhost-user-input', '@vmv/vhost-user-console', '@vmv/vhost-user-vsock', '@vmv/vhost-user-scsi', '@vmv/vhost-user-sound', '@vmv/vhost-user-gpio', '@vmv/vhost-user-i2c', '@vmv/vhost-user-can', '@vmv/vhost-user-spi', '@vmv/vfio-user-daemon']);
 /** Entry points of those packages that are pure TypeScript and run anywhere. */
 const PORTABLE_ENTRIES = new Set(['@vmv/vhost-user/protocol']);
 const NODE_BUILTINS = new Set(require('node:module').builtinModules);

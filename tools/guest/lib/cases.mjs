@@ -15,11 +15,11 @@ function expectEq(errors, what, got, want) {
 }
 
 // guest/tests/blk.sh's layout: host-filled [0,4M) and the last MiB; guest-written [4M,8M) and [8M+12K,+20K)
-function prepareBlk(image, size) {
+export function prepareBlk(image, size) {
   createImage(image, size, { fill: [[0, 4 * MiB], [size - MiB, MiB]] });
   return { size, read: md5Range(image, 0, 4 * MiB), tail: md5Range(image, size - MiB, MiB) };
 }
-function verifyBlk(r, image, st) {
+export function verifyBlk(r, image, st) {
   const e = [];
   const v = r.values;
   expectEq(e, 'device size', v.size, String(st.size));

@@ -7,12 +7,25 @@
 //                  its memfd, and the ROMs, which have no fd). A write to the DMA register makes the device read the
 //                  last 64 bytes of every window without an fd through DMA_READ messages (and of the RAM windows
 //                  directly): the BIOS window's bytes equal the end of the SeaBIOS image QEMU loaded.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// The daemon vmv-vfio-user (packages/vfio-user-daemon, built) serving @vmv virtio devices as virtio-pci functions:
+//   vfio-user/blk  virtio-blk over a raw image, 2 queues: virtio_pci binds with MSI-X (a vector per queue in /proc/interrupts),
+//                  virtio_blk's disk runs guest/tests/blk.sh (checked on the host, as the vhost-user blk case), then
+//                  virtio_pci is unbound (a device reset) and bound again and the disk reads back; a 32 MiB O_DIRECT
+//                  read's rate is reported (notifications travel as REGION_WRITE messages)
+//   vfio-user/fs   ext4 with files on the same disk (guest/tests/fs.sh; the host checks with e2fsck and debugfs)
+//   vfio-user/rng  virtio-rng: virtio_rng binds and /dev/hwrng reads bytes
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PciRegion } from '@vmv/vfio-user';
 import { VfioUserServer } from '@vmv/vfio-user/node';
+import { CASES, prepareBlk, verifyBlk } from './cases.mjs';
 import { runCheck } from './checks.mjs';
+import { REPO_ROOT } from './image.mjs';
+
+/** The built vmv-vfio-user. */
+export const VFIO_USER_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vfio-user-daemon', 'dist', 'cjs', 'bin.js');
 
 const VENDOR = 0x5a5a;
 const DEVICE = 0x0001;
@@ -155,5 +168,141 @@ export function vfioUserBarCheck(img, hooks = {}) {
       server.close();
       rmSync(dir, { recursive: true, force: true });
     },
+  });
+}
+
+/**
+ * Starts vmv-vfio-user with `args` on a socket in `dir`; resolves once it listens.
+ * @returns {Promise<{socket: string, log: () => string, stop: () => Promise<number|null>}>}
+ */
+async function startDaemon(dir, args) {
+  const socket = join(dir, 'vfio-user.sock');
+  const child = spawn(process.execPath, [VFIO_USER_DAEMON_BIN, '--socket', socket, '--verbose', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  for (let i = 0; !log.includes('listening on'); i++) {
+    if (child.exitCode !== null) throw new Error(`vmv-vfio-user exited (${child.exitCode}):\n${log}`);
+    if (i > 600) throw new Error(`vmv-vfio-user did not listen within 60 s:\n${log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  if (!statSync(socket).isSocket()) throw new Error(`${socket} is not a socket`);
+  let stopped = null;
+  return {
+    socket,
+    log: () => log,
+    stop: () => {
+      stopped ??= child.exitCode !== null ? exited : (child.kill('SIGTERM'), exited);
+      return stopped;
+    },
+  };
+}
+
+/** The daemon's log lines worth a summary: refused commands, device errors. */
+const complaints = (log) => log.split('\n').filter((l) => / (warn|error): /.test(l));
+
+/**
+ * A vmv-vfio-user case: the daemon started before QEMU, stopped (image flushed) before `verify`.
+ * @param {object} img  the trixie guest image
+ * @param {string} name  the case name (after vfio-user/)
+ * @param {object} o  args (the daemon's device flags), tests, cmdline, verify(r, d), summary(r, d), before (run in the dir)
+ */
+function daemonCheck(img, name, hooks, o) {
+  const full = `${img.platform.name}/vfio-user/${name}`;
+  if (img.platform.name !== 'trixie') return Promise.resolve({ name: full, ok: false, seconds: 0, details: 'needs QEMU 11.1 (vfio-user-pci): --platform trixie' });
+  if (!existsSync(VFIO_USER_DAEMON_BIN)) return Promise.resolve({ name: full, ok: false, seconds: 0, details: `${VFIO_USER_DAEMON_BIN} missing: pnpm turbo run build --filter=@vmv/vfio-user-daemon...` });
+  const dir = mkdtempSync(join(tmpdir(), 'vmv-vfu-'));
+  const t0 = performance.now();
+  return (async () => {
+    const st = o.before?.(dir) ?? {};
+    const d = await startDaemon(dir, o.args(dir));
+    return runCheck(full, img, {
+      ...hooks,
+      tests: o.tests,
+      cmdline: o.cmdline(st),
+      qemuArgs: ['-device', JSON.stringify({ driver: 'vfio-user-pci', socket: { type: 'unix', path: d.socket } })],
+      verify: async (r) => {
+        const code = await d.stop();
+        const errors = code === 0 ? [] : [`vmv-vfio-user exited ${code}: ${d.log().split('\n').slice(-5).join(' | ')}`];
+        const bad = complaints(d.log());
+        if (bad.length > 0) errors.push(`daemon warnings: ${bad.slice(0, 5).join(' | ')}`);
+        return [...errors, ...(await o.verify(r, st, dir))];
+      },
+      summary: (r) => o.summary(r, d.log()),
+      cleanup: () => {
+        void d.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    });
+  })().catch((e) => {
+    rmSync(dir, { recursive: true, force: true });
+    return { name: full, ok: false, seconds: (performance.now() - t0) / 1000, details: `harness: ${e.stack ?? e.message}` };
+  });
+}
+
+/** The checks of vfio-virtio.sh: virtio_pci bound, the virtio driver too, MSI-X with a line per queue and config. */
+function functionErrors(v, driver, queues) {
+  const e = [];
+  if (v['vfu.pci-driver'] !== 'virtio-pci') e.push(`the function's driver is ${v['vfu.pci-driver']}, not virtio-pci`);
+  if (v['vfu.virtio-driver'] !== driver) e.push(`the virtio device's driver is ${v['vfu.virtio-driver']}, not ${driver}`);
+  if (!(Number(v['vfu.msi-irqs']) >= queues + 1)) e.push(`${v['vfu.msi-irqs']} MSI-X vectors allocated, expected ${queues + 1} (config + a vector per queue)`);
+  if (v['vfu.queue-irq-lines'] !== String(queues)) e.push(`/proc/interrupts has ${v['vfu.queue-irq-lines']} MSI-X lines for queues, expected ${queues}`);
+  return e;
+}
+
+const MiB = 1 << 20;
+
+/** vfio-user/blk: see the header. */
+export function vfioUserBlkCheck(img, hooks = {}) {
+  const size = 64 * MiB;
+  return daemonCheck(img, 'blk', hooks, {
+    before: (dir) => prepareBlk(join(dir, 'disk.img'), size),
+    args: (dir) => ['--device', 'blk', '--image', join(dir, 'disk.img'), '--queues', '2'],
+    tests: ['vfio-virtio', 'blk', 'vfio-rebind'],
+    cmdline: (st) => [`blk.size=${st.size}`, 'vfu.device=0x1042', 'vfu.driver=virtio_blk'],
+    verify: (r, st, dir) => {
+      const v = r.values;
+      const e = [...functionErrors(v, 'virtio_blk', 2), ...verifyBlk(r, join(dir, 'disk.img'), st)];
+      if (v['vfu.unbound'] !== '1') e.push('the disk did not go away at the unbind');
+      if (v['vfu.rebind-md5'] !== v['vfu.rebind-expected'] || !v['vfu.rebind-md5']) e.push(`after the rebind [4M,8M) reads ${v['vfu.rebind-md5']}, blk.sh wrote ${v['vfu.rebind-expected']}`);
+      if (v['vfu.rebind-queue-irq-lines'] !== '2') e.push(`after the rebind /proc/interrupts has ${v['vfu.rebind-queue-irq-lines']} queue lines`);
+      if (!(Number(v['vfu.rebind-queue-interrupts']) > 0)) e.push('no queue interrupt counted after the rebind');
+      return e;
+    },
+    summary: (r, log) => `MSI-X vectors ${r.values['vfu.msi-irqs']}; O_DIRECT 1 MiB reads ${r.values['vfu.dd-read-mbs']} MiB/s; `
+      + `queue interrupts after the rebind ${r.values['vfu.rebind-queue-interrupts']}; resets ${(log.match(/device reset/g) ?? []).length}`,
+  });
+}
+
+/** vfio-user/fs: see the header. */
+export function vfioUserFsCheck(img, hooks = {}) {
+  const size = 128 * MiB;
+  return daemonCheck(img, 'fs', hooks, {
+    before: (dir) => CASES.fs.prepare(join(dir, 'disk.img'), size),
+    args: (dir) => ['--device', 'blk', '--image', join(dir, 'disk.img')],
+    tests: ['vfio-virtio', 'fs'],
+    cmdline: () => ['vfu.device=0x1042', 'vfu.driver=virtio_blk'],
+    verify: async (r, _st, dir) => [...functionErrors(r.values, 'virtio_blk', 1), ...(await CASES.fs.verify(r, join(dir, 'disk.img')))],
+    summary: () => 'ext4: 6 files verified in the guest after a remount and on the host (e2fsck -fn, debugfs)',
+  });
+}
+
+/** vfio-user/rng: see the header. */
+export function vfioUserRngCheck(img, hooks = {}) {
+  const bytes = 65536;
+  return daemonCheck(img, 'rng', hooks, {
+    args: () => ['--device', 'rng'],
+    tests: ['vfio-virtio', 'vfio-rng'],
+    cmdline: () => ['vfu.device=0x1044', 'vfu.driver=virtio_rng', `rng.bytes=${bytes}`],
+    verify: (r) => {
+      const v = r.values;
+      const e = functionErrors(v, 'virtio_rng', 1);
+      if (v['vfu.rng-read'] !== String(bytes)) e.push(`read ${v['vfu.rng-read']} bytes of ${bytes} from /dev/hwrng`);
+      if (!(Number(v['vfu.rng-distinct']) >= 250)) e.push(`only ${v['vfu.rng-distinct']} distinct byte values in ${bytes} random bytes`);
+      if (!(Number(v['vfu.rng-interrupts']) > 0)) e.push('no interrupt on the request queue');
+      return e;
+    },
+    summary: (r) => `${r.values['vfu.rng-read']} bytes from /dev/hwrng, ${r.values['vfu.rng-distinct']} distinct values, ${r.values['vfu.rng-interrupts']} queue interrupts`,
   });
 }

@@ -18,6 +18,7 @@ export const TARGETS = {
   can: async () => (await import('./can.mjs')).canTarget,
   'vfio-user': async () => (await import('./vfio-user.mjs')).vfioUserTarget,
   spi: async () => (await import('./spi.mjs')).spiTarget,
+  'vfio-user-pci': async () => (await import('./vfio-user-pci.mjs')).vfioUserPciTarget,
 };
 
 export async function loadTarget(name) {

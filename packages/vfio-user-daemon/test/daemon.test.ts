@@ -1,0 +1,148 @@
+/**
+ * The real vmv-vfio-user program in its own process, driven through its socket by the QEMU client
+ * model and the transport's model of Linux's virtio_pci (synchronous REGION messages, the MSI-X
+ * table kept by the client, real eventfds, guest RAM in a memfd): virtio-blk writes that land in the
+ * image file and read back, a DEVICE_RESET and a second probe, a second client after the first
+ * left, and SIGTERM flushing the image; virtio-rng bytes over MSI-X.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BlockStatus, RequestType, encodeRequestHeader } from '@vmv/block';
+import type { DriverQueue } from '@vmv/transport-pci/driver';
+import { qemu } from '../../vfio-user/test/support/client';
+import * as kit from '../../vhost-user/test/support/daemon-process';
+import { syncClient } from './support/sync-client';
+
+const program = kit.bundledDaemon(join(__dirname, '..', 'src', 'bin.ts'));
+let dir = '';
+let daemon: kit.DaemonProcess | null = null;
+const clients: { close(): void }[] = [];
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vmv-vfud-'));
+});
+afterEach(() => {
+  for (const c of clients.splice(0)) c.close();
+  kit.killDaemon(daemon);
+  daemon = null;
+});
+afterAll(() => {
+  program.remove();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function start(args: string[], socket: string) {
+  daemon = await kit.spawnDaemon(['--socket', socket, ...args], program.program());
+  await kit.waitForSocket(daemon, socket);
+  return daemon;
+}
+
+function collect() {
+  const done: number[] = [];
+  return { done, callback: (q: DriverQueue<number>) => void (() => { for (let u = q.getBuf(); u !== null; u = q.getBuf()) done.push(u.token); })() };
+}
+
+type Client = ReturnType<typeof syncClient>;
+
+/** Probes as Linux does and runs a write of `data` at `sector` and a read back; returns what was read. */
+function writeAndRead(c: Client, sector: bigint, data: Uint8Array): Uint8Array {
+  c.driver.probe();
+  c.driver.negotiate([]);
+  const { done, callback } = collect();
+  const [q] = c.driver.findQueues([{ callback }]);
+  c.driver.ready();
+  const hdr = 0xc_0000, buf = 0xc_1000, status = 0xc_f000;
+  c.memory.write(hdr, encodeRequestHeader({ type: RequestType.OUT, sector }));
+  c.memory.write(buf, data);
+  q!.add([{ addr: hdr, len: 16 }, { addr: buf, len: data.length }], [{ addr: status, len: 1 }], 1);
+  q!.kick();
+  c.until(() => done.length === 1, 'the write');
+  expect(c.memory.readU8(status)).toBe(BlockStatus.OK);
+  c.memory.write(hdr, encodeRequestHeader({ type: RequestType.IN, sector }));
+  c.memory.write(buf, new Uint8Array(data.length));
+  q!.add([{ addr: hdr, len: 16 }], [{ addr: buf, len: data.length }, { addr: status, len: 1 }], 2);
+  q!.kick();
+  c.until(() => done.length === 2, 'the read');
+  expect(c.memory.readU8(status)).toBe(BlockStatus.OK);
+  const back = new Uint8Array(data.length);
+  c.memory.read(buf, back);
+  return back;
+}
+
+describe('vmv-vfio-user --device blk', () => {
+  it('Linux\'s probe over the socket, MSI-X; writes land in the image; DEVICE_RESET and a second probe; a second client; SIGTERM flushes', async () => {
+    const image = join(dir, 'disk.img');
+    writeFileSync(image, new Uint8Array(1 << 20));
+    const socket = join(dir, 'blk.sock');
+    const d = await start(['--device', 'blk', '--image', image], socket);
+    const c = syncClient(socket);
+    clients.push(c);
+    expect(c.barSizes).toEqual([0x4000, 0, 0x1000, 0, 0, 0]);
+    const data = new Uint8Array(8192).map((_, i) => (i * 31 + 7) & 0xff);
+    expect(writeAndRead(c, 24n, data)).toEqual(data);
+    expect(c.driver.identity).toMatchObject({ deviceId: 2, msixVectors: 2 });
+    expect(c.interrupts[1]).toBeGreaterThanOrEqual(2);
+    // DEVICE_RESET (QEMU's at a VM reset), then the driver probes again.
+    expect(c.send(qemu.reset()).error).toBe(0);
+    c.reprobe();
+    const second = data.map((b) => b ^ 0xff);
+    expect(writeAndRead(c, 40n, second)).toEqual(second);
+    c.close();
+    clients.length = 0;
+    await kit.waitForLog(d, 'client disconnected');
+    // The next client finds the function at power-on.
+    const c2 = syncClient(socket);
+    clients.push(c2);
+    expect(writeAndRead(c2, 64n, data)).toEqual(data);
+    d.child.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    const disk = readFileSync(image);
+    expect(disk.subarray(24 * 512, 24 * 512 + 8192)).toEqual(Buffer.from(data));
+    expect(disk.subarray(40 * 512, 40 * 512 + 8192)).toEqual(Buffer.from(second));
+    expect(disk.subarray(64 * 512, 64 * 512 + 8192)).toEqual(Buffer.from(data));
+    expect(d.stderr()).toMatch(/listening on .*: virtio blk as PCI 1af4:1042, BARs 0 \(16384 bytes\), 2 \(4096 bytes\), 2 MSI-X vectors/);
+    expect(d.stderr()).toContain('device reset (DEVICE_RESET)');
+    expect(d.stderr()).not.toMatch(/ (warn|error): /);
+  });
+
+  it('--read-only: the device offers VIRTIO_BLK_F_RO and a write is refused with IOERR, the image untouched', async () => {
+    const image = join(dir, 'ro.img');
+    writeFileSync(image, new Uint8Array(1 << 20).fill(9));
+    const socket = join(dir, 'ro.sock');
+    await start(['--device', 'blk', '--image', image, '--read-only'], socket);
+    const c = syncClient(socket);
+    clients.push(c);
+    c.driver.probe();
+    const features = c.driver.negotiate([5]);
+    expect((features >> 5n) & 1n).toBe(1n);
+    c.close();
+    clients.length = 0;
+    expect(readFileSync(image).every((b) => b === 9)).toBe(true);
+  });
+});
+
+describe('vmv-vfio-user --device rng', () => {
+  it('entropy over MSI-X', async () => {
+    const socket = join(dir, 'rng.sock');
+    const d = await start(['--device', 'rng'], socket);
+    const c = syncClient(socket);
+    clients.push(c);
+    c.driver.probe();
+    c.driver.negotiate([]);
+    const { done, callback } = collect();
+    const [q] = c.driver.findQueues([{ callback }]);
+    c.driver.ready();
+    for (let i = 0; i < 4; i++) {
+      q!.add([], [{ addr: 0x8_0000 + i * 1024, len: 1024 }], i);
+      q!.kick();
+      c.until(() => done.length === i + 1, `buffer ${i}`);
+    }
+    const bytes = new Uint8Array(4096);
+    c.memory.read(0x8_0000, bytes);
+    expect(new Set(bytes).size).toBeGreaterThan(200);
+    expect(c.interrupts[1]).toBeGreaterThanOrEqual(4);
+    d.child.kill('SIGINT');
+    expect((await d.exited).code).toBe(0);
+  });
+});
