@@ -18,11 +18,23 @@ import type { DeviceSession, SessionActivation } from './session.js';
 const { FEATURES_OK, DRIVER_OK, FAILED, DEVICE_NEEDS_RESET: NEEDS_RESET } = Status;
 
 /**
- * What a queue register write did: null when accepted; otherwise `refused` (nothing changed) or
- * `invalid` (the value is recorded but the queue cannot start until a valid one is written).
+ * Why a queue register write was not simply accepted.
+ * @example `const r = queues.writeSize(v); if (r?.kind === 'invalid') log.warn(r.message);`
+ */
+export interface QueueRefusal {
+  /** `refused` (nothing changed) or `invalid` (the value is recorded but the queue cannot start until a valid one is written). */
+  readonly kind: 'refused' | 'invalid';
+  /** What was wrong, for the transport's diagnostic. */
+  readonly message: string;
+  /** The error behind it, when there is one (the `QueueConfig` error of a bad size or address). */
+  readonly cause?: unknown;
+}
+
+/**
+ * What a queue register write did: null when accepted; otherwise a {@link QueueRefusal}.
  * @example `const r = queues.writeSize(v); if (r !== null) report(r.kind, r.message, r.cause);`
  */
-export type QueueWriteRefusal = { readonly kind: 'refused' | 'invalid'; readonly message: string; readonly cause?: unknown } | null;
+export type QueueWriteRefusal = QueueRefusal | null;
 
 /**
  * One queue's registers, as a transport reports them.
@@ -66,7 +78,7 @@ function describe(e: unknown): string {
  * ```
  */
 export class QueueRegisters {
-  /** One configuration per queue (replaced wholesale by {@link QueueRegisters.replace} on restore). */
+  /** One configuration per queue (a transport's `restore` replaces the entries). */
   readonly configs: QueueConfig[];
   /** Per queue: reset through a queue reset after DRIVER_OK, so it may be configured again. */
   readonly resettable: Uint8Array;

@@ -62,7 +62,7 @@ export interface MmioQueueInfo {
   readonly driverArea: number | bigint;
   /** Device area (used ring) address. */
   readonly deviceArea: number | bigint;
-  /** Whether the device is running this queue now (a {@link Virtqueue} exists for it). */
+  /** Whether the device is running this queue now (a `Virtqueue` of @vmv/queue exists for it). */
   readonly active: boolean;
 }
 

@@ -25,22 +25,39 @@ export const VIRTIO_MSI_NO_VECTOR = 0xffff;
  * @example `fn.configRead(PciConfig.VENDOR_ID, 2)`
  */
 export const PciConfig = {
+  /** R: 0x1af4, the virtio vendor (§4.1.2). */
   VENDOR_ID: 0x00,
+  /** R: 0x1040 plus the virtio device ID (§4.1.2). */
   DEVICE_ID: 0x02,
+  /** RW: the command register; only the {@link PciCommand} bits are writable. */
   COMMAND: 0x04,
+  /** R: the status register ({@link PciStatus}). */
   STATUS: 0x06,
+  /** R: the revision ID, 1 or higher for a non-transitional device (§4.1.2.1). */
   REVISION_ID: 0x08,
+  /** R: the 24-bit class code (programming interface, subclass, base class). */
   CLASS_CODE: 0x09,
+  /** RW: the cache line size, stored and otherwise unused. */
   CACHE_LINE_SIZE: 0x0c,
+  /** R: 0. */
   LATENCY_TIMER: 0x0d,
+  /** R: 0, a type 0 header of a single-function device. */
   HEADER_TYPE: 0x0e,
+  /** R: 0, no built-in self test. */
   BIST: 0x0f,
+  /** RW: the first of the six base address registers, 4 bytes each; a BAR reads back its size mask once written all ones. */
   BAR0: 0x10,
+  /** R: the subsystem vendor ID. */
   SUBSYSTEM_VENDOR_ID: 0x2c,
+  /** R: the subsystem ID (§4.1.2). */
   SUBSYSTEM_ID: 0x2e,
+  /** R: 0, no expansion ROM. */
   ROM_ADDRESS: 0x30,
+  /** R: the offset of the first capability. */
   CAPABILITIES_POINTER: 0x34,
+  /** RW: the IRQ routing the firmware records, stored and otherwise unused. */
   INTERRUPT_LINE: 0x3c,
+  /** R: 1, INTA#. */
   INTERRUPT_PIN: 0x3d,
 } as const;
 
@@ -75,12 +92,19 @@ export const PciCapabilityId = {
 
 /** `cfg_type` of a virtio structure capability (§4.1.4). @example `VirtioPciCapType.COMMON === 1` */
 export const VirtioPciCapType = {
+  /** VIRTIO_PCI_CAP_COMMON_CFG: the common configuration (§4.1.4.3). */
   COMMON: 1,
+  /** VIRTIO_PCI_CAP_NOTIFY_CFG: the notification addresses (§4.1.4.4). */
   NOTIFY: 2,
+  /** VIRTIO_PCI_CAP_ISR_CFG: the ISR status byte (§4.1.4.5). */
   ISR: 3,
+  /** VIRTIO_PCI_CAP_DEVICE_CFG: the device-specific configuration (§4.1.4.6). */
   DEVICE: 4,
+  /** VIRTIO_PCI_CAP_PCI_CFG: the configuration access window into the BARs (§4.1.4.9). */
   PCI: 5,
+  /** VIRTIO_PCI_CAP_SHARED_MEMORY_CFG: a shared memory region (§4.1.4.7); not presented. */
   SHARED_MEMORY: 8,
+  /** VIRTIO_PCI_CAP_VENDOR_CFG: vendor data (§4.1.4.8); not presented. */
   VENDOR: 9,
 } as const;
 
@@ -89,25 +113,45 @@ export const VirtioPciCapType = {
  * @example `fn.barWrite(0, layout.common + CommonCfg.DEVICE_STATUS, Uint8Array.of(1))`
  */
 export const CommonCfg = {
+  /** RW: which 32-bit word device_feature shows. */
   DEVICE_FEATURE_SELECT: 0x00,
+  /** R: 32 bits of the offered features, word selected by device_feature_select. */
   DEVICE_FEATURE: 0x04,
+  /** RW: which 32-bit word driver_feature sets. */
   DRIVER_FEATURE_SELECT: 0x08,
+  /** RW: 32 bits of the accepted features, word selected by driver_feature_select. */
   DRIVER_FEATURE: 0x0c,
+  /** RW: the MSI-X vector of configuration changes, or VIRTIO_MSI_NO_VECTOR (§4.1.5.1.2). */
   CONFIG_MSIX_VECTOR: 0x10,
+  /** R: the number of queues the device has. */
   NUM_QUEUES: 0x12,
+  /** RW: the device status (8 bits); writing 0 resets the device. */
   DEVICE_STATUS: 0x14,
+  /** R: configuration atomicity value (8 bits). */
   CONFIG_GENERATION: 0x15,
+  /** RW: the queue the queue_* fields apply to. */
   QUEUE_SELECT: 0x16,
+  /** RW: size of the selected queue; reads its maximum after reset, 0 if it does not exist. */
   QUEUE_SIZE: 0x18,
+  /** RW: the MSI-X vector of the selected queue, or VIRTIO_MSI_NO_VECTOR. */
   QUEUE_MSIX_VECTOR: 0x1a,
+  /** RW: the selected queue is enabled (1) or not (0). */
   QUEUE_ENABLE: 0x1c,
+  /** R: the selected queue's notify offset, in units of notify_off_multiplier (§4.1.4.4). */
   QUEUE_NOTIFY_OFF: 0x1e,
+  /** RW: descriptor area of the selected queue, 64 bits. */
   QUEUE_DESC: 0x20,
+  /** RW: driver area (available ring), 64 bits. */
   QUEUE_DRIVER: 0x28,
+  /** RW: device area (used ring), 64 bits. */
   QUEUE_DEVICE: 0x30,
+  /** R: the value that names the selected queue in notifications with VIRTIO_F_NOTIF_CONFIG_DATA. */
   QUEUE_NOTIFY_DATA: 0x38,
+  /** RW: write 1 to reset the selected queue (VIRTIO_F_RING_RESET); reads 0 once done. */
   QUEUE_RESET: 0x3a,
+  /** R: index of the first administration virtqueue (VIRTIO 1.3); 0 here. */
   ADMIN_QUEUE_INDEX: 0x3c,
+  /** R: number of administration virtqueues (VIRTIO 1.3); 0 here. */
   ADMIN_QUEUE_NUM: 0x3e,
 } as const;
 
@@ -121,9 +165,13 @@ export const COMMON_CFG_LENGTH = 0x40;
  * @example `fn.barRead(VIRTIO_BAR, VirtioBarOffset.ISR, byte)`
  */
 export const VirtioBarOffset = {
+  /** The common configuration ({@link CommonCfg}). */
   COMMON: 0x0000,
+  /** The ISR status byte: bit 0 queue interrupt, bit 1 configuration change; reading clears it (§4.1.4.5). */
   ISR: 0x1000,
+  /** The device-specific configuration. */
   DEVICE: 0x2000,
+  /** The notification addresses, {@link NOTIFY_OFF_MULTIPLIER} bytes apart. */
   NOTIFY: 0x3000,
 } as const;
 

@@ -77,6 +77,17 @@ export interface PciFunction {
 }
 
 /**
+ * Something holding the current guest memory (a `GuestMemoryHolder` of @vmv/memory), for guests
+ * whose memory map changes (hot-add, a vfio-user client's DMA regions): the function reads
+ * `current` when the driver sets DRIVER_OK or re-enables a queue.
+ * @example `const source: MemorySource = new GuestMemoryHolder(memory);`
+ */
+export interface MemorySource {
+  /** The guest memory now. */
+  readonly current: GuestMemory;
+}
+
+/**
  * Options of a {@link VirtioPciFunction}.
  * @example
  * ```ts
@@ -89,7 +100,7 @@ export interface VirtioPciFunctionOptions {
    * and when a queue is re-enabled. A vfio-user server replaces the holder's memory as the client
    * maps and unmaps DMA regions.
    */
-  readonly memory: GuestMemory | { readonly current: GuestMemory };
+  readonly memory: GuestMemory | MemorySource;
   /** Where MSI-X messages and the INTx level go. */
   readonly interrupts: PciInterruptSink;
   /** The MSI-X table size, 0..2048 (default: one per queue plus one for configuration changes; 0: INTx only). */
@@ -157,7 +168,7 @@ export class VirtioPciFunction implements PciFunction {
   private readonly config: PciConfigBytes;
   private readonly msix: MsixTable | null;
   private readonly sink: PciInterruptSink;
-  private readonly memorySource: GuestMemory | { readonly current: GuestMemory };
+  private readonly memorySource: GuestMemory | MemorySource;
   private readonly onDiagnostic: ((d: PciDiagnostic) => void) | undefined;
   private readonly queueVectors: Uint16Array;
   private configVector = VIRTIO_MSI_NO_VECTOR;
@@ -695,7 +706,7 @@ export class VirtioPciFunction implements PciFunction {
 
   private memory(): GuestMemory {
     const m = this.memorySource;
-    return typeof (m as GuestMemory).view === 'function' ? (m as GuestMemory) : (m as { readonly current: GuestMemory }).current;
+    return typeof (m as GuestMemory).view === 'function' ? (m as GuestMemory) : (m as MemorySource).current;
   }
 
   private onSessionEvent(e: SessionEvent): void {

@@ -9,10 +9,10 @@
  * driver, for testing devices, is under `@vmv/transport-pci/driver`.
  */
 export { VirtioPciFunction } from './function.js';
-export type { PciFunction, VirtioPciFunctionOptions } from './function.js';
+export type { MemorySource, PciFunction, VirtioPciFunctionOptions } from './function.js';
 export type { PciBarInfo, VirtioStructure } from './config-space.js';
 export { busInterruptSink } from './interrupts.js';
-export type { BusInterruptTargets, PciInterruptSink } from './interrupts.js';
+export type { BusInterruptSink, BusInterruptTargets, PciInterruptSink } from './interrupts.js';
 export { PciBus } from './pci-bus.js';
 export type { PciBusOptions, PciMappingEvent } from './pci-bus.js';
 export type { PciDiagnostic, PciDiagnosticKind } from './diagnostics.js';

@@ -47,6 +47,20 @@ export interface BusInterruptTargets {
 }
 
 /**
+ * What {@link busInterruptSink} returns.
+ * @example
+ * ```ts
+ * const { sink, dispose }: BusInterruptSink = busInterruptSink({ intx: irqs.createLegacyGroup(11, 1, 'level') });
+ * ```
+ */
+export interface BusInterruptSink {
+  /** The sink to give the function (`VirtioPciFunctionOptions.interrupts`). */
+  readonly sink: PciInterruptSink;
+  /** Stops listening for the INTx group's resamples. */
+  readonly dispose: () => void;
+}
+
+/**
  * A {@link PciInterruptSink} over @vmv/bus interrupt groups: an MSI-X message updates source
  * `vector` of `msi` with the message and triggers it; the INTx level raises or lowers `intx`, and
  * after the controller's end of interrupt lowers a line still asserted, raises it again.
@@ -59,7 +73,7 @@ export interface BusInterruptTargets {
  * const { sink } = busInterruptSink({ msi: irqs.createMsiGroup(32, 3), intx: irqs.createLegacyGroup(11, 1, 'level') });
  * ```
  */
-export function busInterruptSink(targets: BusInterruptTargets): { sink: PciInterruptSink; dispose: () => void } {
+export function busInterruptSink(targets: BusInterruptTargets): BusInterruptSink {
   const { msi, intx } = targets;
   const index = targets.intxIndex ?? 0;
   if (intx !== undefined && (!Number.isInteger(index) || index < 0 || index >= intx.count)) throw new RangeError(`busInterruptSink: intxIndex must be in 0..${intx.count - 1}, got ${String(index)}`);

@@ -16,12 +16,19 @@ import type { PciFunction } from './function.js';
  * @example `onMapping: (e) => { if (e.type === 'refused') log.warn(e.error); }`
  */
 export interface PciMappingEvent {
+  /** `mapped` (now on the MMIO bus), `unmapped` (taken off it) or `refused` (the bus would not take it). */
   readonly type: 'mapped' | 'unmapped' | 'refused';
+  /** The function's device number, 0..31. */
   readonly device: number;
+  /** The function number, 0..7. */
   readonly fn: number;
+  /** The BAR index, 0..5. */
   readonly bar: number;
+  /** The MMIO address the BAR is (or was, or would have been) mapped at. */
   readonly address: bigint;
+  /** The BAR's size in bytes. */
   readonly size: number;
+  /** For `refused`: what the MMIO manager threw. */
   readonly error?: unknown;
 }
 

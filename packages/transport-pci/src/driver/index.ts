@@ -7,7 +7,7 @@
  * memory with `@vmv/queue/driver`.
  */
 export { VirtioPciDriver } from './pci-driver.js';
-export type { PciDriverIdentity, PciDriverQueueOptions, VirtioPciDriverOptions } from './pci-driver.js';
+export type { AddressWindow, PciConfigAccess, PciDriverIdentity, PciDriverQueueOptions, VirtioPciDriverOptions } from './pci-driver.js';
 export { DriverQueue } from '@vmv/queue/driver';
 export { DriverProbeError, isTransportPciError } from '../errors.js';
 export type { DriverProbeErrorCode } from '../errors.js';

@@ -40,6 +40,42 @@ const COMMON_MINLEN = 0x38; // sizeof(struct virtio_pci_common_cfg) before the 1
 const LINUX_TRANSPORT_FEATURES = [Feature.INDIRECT_DESC, Feature.EVENT_IDX, Feature.VERSION_1, Feature.ACCESS_PLATFORM, Feature.RING_PACKED, Feature.ORDER_PLATFORM, Feature.RING_RESET];
 
 /**
+ * Configuration space accesses by bus, device and function number (what a `PciBus` offers).
+ * @example `const access: PciConfigAccess = pciBus;`
+ */
+export interface PciConfigAccess {
+  /**
+   * Reads `data.length` bytes of a function's configuration space.
+   * @param bus - the bus number.
+   * @param device - the device number, 0..31.
+   * @param fn - the function number, 0..7.
+   * @param offset - the byte offset in the configuration space.
+   * @param data - filled with the bytes read.
+   */
+  configRead(bus: number, device: number, fn: number, offset: number, data: Uint8Array): void;
+  /**
+   * Writes `data` to a function's configuration space.
+   * @param bus - the bus number.
+   * @param device - the device number, 0..31.
+   * @param fn - the function number, 0..7.
+   * @param offset - the byte offset in the configuration space.
+   * @param data - the bytes to write.
+   */
+  configWrite(bus: number, device: number, fn: number, offset: number, data: Uint8Array): void;
+}
+
+/**
+ * A range of addresses the driver may allocate from.
+ * @example `const ringMemory: AddressWindow = { base: 0x10_0000, size: 0x10_0000 };`
+ */
+export interface AddressWindow {
+  /** The first address. */
+  readonly base: number;
+  /** The length in bytes. */
+  readonly size: number;
+}
+
+/**
  * Options of a {@link VirtioPciDriver}.
  * @example
  * ```ts
@@ -48,10 +84,7 @@ const LINUX_TRANSPORT_FEATURES = [Feature.INDIRECT_DESC, Feature.EVENT_IDX, Feat
  */
 export interface VirtioPciDriverOptions {
   /** Configuration accesses (a `PciBus`). */
-  readonly pci: {
-    configRead(bus: number, device: number, fn: number, offset: number, data: Uint8Array): void;
-    configWrite(bus: number, device: number, fn: number, offset: number, data: Uint8Array): void;
-  };
+  readonly pci: PciConfigAccess;
   /** Where BAR accesses go (the IoManager the PciBus maps BARs on). */
   readonly mmio: MmioDispatcher;
   /** Bus number (default 0). */
@@ -63,9 +96,9 @@ export interface VirtioPciDriverOptions {
   /** Guest memory the rings are placed in. */
   readonly memory: GuestMemory;
   /** A free part of guest memory for rings, used from `base` upwards at 4 KiB boundaries. */
-  readonly ringMemory: { readonly base: number; readonly size: number };
+  readonly ringMemory: AddressWindow;
   /** MMIO addresses for BARs (as firmware assigns them), each BAR aligned to its size. */
-  readonly barWindow: { readonly base: number; readonly size: number };
+  readonly barWindow: AddressWindow;
   /** `msix` (default: MSI-X when the function has it, Linux's order) or `intx` (as `nomsi`). */
   readonly interrupts?: 'msix' | 'intx';
   /** Called on a configuration change interrupt (Linux `virtio_config_changed`). */
@@ -123,7 +156,7 @@ export class VirtioPciDriver {
   readonly memory: GuestMemory;
   /** The queues set up, by index. */
   readonly queues: (DriverQueue<unknown> | null)[] = [];
-  private readonly pci: VirtioPciDriverOptions['pci'];
+  private readonly pci: PciConfigAccess;
   private readonly mmio: MmioDispatcher;
   private readonly bdf: readonly [number, number, number];
   private readonly wantMsix: boolean;
