@@ -93,3 +93,25 @@ export class GuestMemoryHolder {
     return next;
   }
 }
+
+/**
+ * Something holding the current guest memory, such as a {@link GuestMemoryHolder}: for guests whose
+ * memory map changes (hot-add, or a vfio-user client's DMA windows), a transport reads `current`
+ * at the start of each unit of work (DRIVER_OK, a queue re-enabled).
+ * @example `const source: MemorySource = new GuestMemoryHolder(memory);`
+ */
+export interface MemorySource {
+  /** The guest memory now. */
+  readonly current: GuestMemory;
+}
+
+/**
+ * Whether a `memory` option is a {@link MemorySource} rather than a GuestMemory itself. Only the
+ * shape is looked at: `current` is not read (a source may have no memory yet).
+ * @param m - the option.
+ * @returns true for a source.
+ * @example `const now = isMemorySource(m) ? m.current : m;`
+ */
+export function isMemorySource(m: GuestMemory | MemorySource): m is MemorySource {
+  return typeof m === 'object' && m !== null && 'current' in m;
+}

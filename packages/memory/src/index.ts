@@ -26,4 +26,5 @@ export type { RegionSpec, RegionBacking, WasmMemoryLike } from './region.js';
 export { DirtyPageLog } from './dirty-log.js';
 export { GuestMemory } from './guest-memory.js';
 export type { AccessKind, DirtyLogEntry } from './guest-memory.js';
-export { GuestMemoryHolder } from './holder.js';
+export { GuestMemoryHolder, isMemorySource } from './holder.js';
+export type { MemorySource } from './holder.js';

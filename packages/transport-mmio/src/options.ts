@@ -6,21 +6,12 @@
  */
 import type { InterruptSourceGroup } from '@vmv/bus';
 import type { VirtioDevice } from '@vmv/device-trait';
-import type { GuestMemory } from '@vmv/memory';
+import { isMemorySource } from '@vmv/memory';
+import type { GuestMemory, MemorySource } from '@vmv/memory';
 import type { MmioDiagnostic } from './diagnostics.js';
 
 const U32 = 0xffff_ffff;
 
-/**
- * Something holding the current guest memory (a `GuestMemoryHolder` of @vmv/memory), for guests
- * whose memory map changes (hot-add): the transport reads `current` when the driver sets
- * DRIVER_OK or re-enables a queue.
- * @example `const source: MemorySource = new GuestMemoryHolder(memory);`
- */
-export interface MemorySource {
-  /** The guest memory now. */
-  readonly current: GuestMemory;
-}
 
 /**
  * Options of a `VirtioMmioTransport`.
@@ -77,15 +68,6 @@ export interface CheckedTransportOptions {
   readonly shm: Map<number, ShmEntry>;
 }
 
-/**
- * Whether `m` is a {@link MemorySource} rather than a `GuestMemory`.
- * @param m - the `memory` option.
- * @returns true for a holder.
- * @example `const memory = isMemorySource(m) ? m.current : m;`
- */
-export function isMemorySource(m: GuestMemory | MemorySource): m is MemorySource {
-  return typeof m === 'object' && m !== null && 'current' in m && typeof (m as MemorySource).current === 'object';
-}
 
 function toU64(value: number | bigint, label: string): bigint {
   if (typeof value === 'bigint') {

@@ -28,17 +28,19 @@
 import type { InterruptSourceGroup, LegacyInterruptGroup, MutDeviceMmio } from '@vmv/bus';
 import { DeviceSession, Feature, InterruptReason, QueueRegisters, Status, hasFeature } from '@vmv/device-trait';
 import type { QueueWriteRefusal, SessionEvent, VirtioDevice } from '@vmv/device-trait';
-import type { GuestMemory } from '@vmv/memory';
 import type { QueueArea } from '@vmv/queue';
 import { MMIO_MAGIC_VALUE, MMIO_UNSUPPORTED_FEATURES, MMIO_VERSION, MmioRegister as R } from './constants.js';
 import type { MmioDiagnostic, MmioDiagnosticKind } from './diagnostics.js';
 import { InvalidSnapshotError } from './errors.js';
-import { checkTransportOptions, isMemorySource } from './options.js';
-import type { MemorySource, ShmEntry, VirtioMmioTransportOptions } from './options.js';
+import { isMemorySource } from '@vmv/memory';
+import type { GuestMemory, MemorySource } from '@vmv/memory';
+import { checkTransportOptions } from './options.js';
+import type { ShmEntry, VirtioMmioTransportOptions } from './options.js';
 import { MMIO_SNAPSHOT_FORMAT, addressToSnapshot, describeError as describe, planRestore } from './snapshot.js';
 import type { MmioQueueSnapshot, MmioTransportSnapshot } from './snapshot.js';
 
-export type { MemorySource, VirtioMmioTransportOptions } from './options.js';
+export type { VirtioMmioTransportOptions } from './options.js';
+export type { MemorySource } from '@vmv/memory';
 
 const FEATURES_OK = Status.FEATURES_OK;
 const FAILED = Status.FAILED;

@@ -15,7 +15,8 @@
  */
 import { DeviceSession, Feature, InterruptReason, QueueRegisters, Status, hasFeature } from '@vmv/device-trait';
 import type { QueueWriteRefusal, SessionEvent, VirtioDevice } from '@vmv/device-trait';
-import type { GuestMemory } from '@vmv/memory';
+import { isMemorySource } from '@vmv/memory';
+import type { GuestMemory, MemorySource } from '@vmv/memory';
 import type { QueueArea } from '@vmv/queue';
 import { PciConfigBytes } from './config-space.js';
 import type { PciBarInfo, VirtioStructure } from './config-space.js';
@@ -76,16 +77,6 @@ export interface PciFunction {
   reset(): void;
 }
 
-/**
- * Something holding the current guest memory (a `GuestMemoryHolder` of @vmv/memory), for guests
- * whose memory map changes (hot-add, a vfio-user client's DMA regions): the function reads
- * `current` when the driver sets DRIVER_OK or re-enables a queue.
- * @example `const source: MemorySource = new GuestMemoryHolder(memory);`
- */
-export interface MemorySource {
-  /** The guest memory now. */
-  readonly current: GuestMemory;
-}
 
 /**
  * Options of a {@link VirtioPciFunction}.
@@ -192,7 +183,7 @@ export class VirtioPciFunction implements PciFunction {
     }
     if (typeof options !== 'object' || options === null) throw new TypeError('VirtioPciFunction: options must be an object');
     const { memory, interrupts } = options;
-    if (typeof memory !== 'object' || memory === null || (typeof (memory as GuestMemory).view !== 'function' && typeof (memory as { current?: unknown }).current !== 'object')) {
+    if (typeof memory !== 'object' || memory === null || (typeof (memory as GuestMemory).view !== 'function' && !isMemorySource(memory))) {
       throw new TypeError('VirtioPciFunction: options.memory must be a GuestMemory or an object with a `current` GuestMemory');
     }
     if (typeof interrupts !== 'object' || interrupts === null || typeof interrupts.msix !== 'function' || typeof interrupts.intx !== 'function') throw new TypeError('VirtioPciFunction: options.interrupts must be a PciInterruptSink');
@@ -706,7 +697,7 @@ export class VirtioPciFunction implements PciFunction {
 
   private memory(): GuestMemory {
     const m = this.memorySource;
-    return typeof (m as GuestMemory).view === 'function' ? (m as GuestMemory) : (m as MemorySource).current;
+    return isMemorySource(m) ? m.current : m;
   }
 
   private onSessionEvent(e: SessionEvent): void {

@@ -9,7 +9,8 @@
  * driver, for testing devices, is under `@vmv/transport-pci/driver`.
  */
 export { VirtioPciFunction } from './function.js';
-export type { MemorySource, PciFunction, VirtioPciFunctionOptions } from './function.js';
+export type { PciFunction, VirtioPciFunctionOptions } from './function.js';
+export type { MemorySource } from '@vmv/memory';
 export type { PciBarInfo, VirtioStructure } from './config-space.js';
 export { busInterruptSink } from './interrupts.js';
 export type { BusInterruptSink, BusInterruptTargets, PciInterruptSink } from './interrupts.js';

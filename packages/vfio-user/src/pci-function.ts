@@ -19,7 +19,7 @@
  *
  * @module
  */
-import type { GuestMemory } from '@vmv/memory';
+import type { GuestMemory, MemorySource } from '@vmv/memory';
 import { IrqIndex, PciRegion } from './constants.js';
 import { DmaFaultError } from './errors.js';
 import type { VfioUserBar, VfioUserDevice, VfioUserDeviceContext } from './device.js';
@@ -66,11 +66,8 @@ export interface VfioUserPciFunction {
  * @example `pciFunctionDevice(({ memory, interrupts }) => new VirtioPciFunction(blk, { memory, interrupts }))`
  */
 export interface VfioUserPciWiring {
-  /** The client's DMA memory, as the function reads it (`current`). */
-  readonly memory: {
-    /** The client's fd-mapped windows now (a `VfioUser.DmaFaultError` when there are none). */
-    readonly current: GuestMemory;
-  };
+  /** The client's DMA memory, as the function reads it: `current`, the client's fd-mapped windows now (a `VfioUser.DmaFaultError` when there are none). */
+  readonly memory: MemorySource;
   /** Where the function's interrupts go (a `PciInterruptSink`). */
   readonly interrupts: {
     /** MSI-X vector `vector` fired. */
@@ -117,9 +114,6 @@ export function pciFunctionDevice<F extends VfioUserPciFunction>(create: (wiring
     get current(): GuestMemory {
       const m = ctx?.dma.memory ?? null;
       if (m !== null) return m;
-      // While `create` runs, a function may look at the holder's shape (VirtioPciFunction checks that
-      // `current` is an object); no access can reach the memory before a client connects.
-      if (building) return null as unknown as GuestMemory;
       throw new DmaFaultError({ reason: ctx === null ? 'no client is connected' : 'the client mapped no memory with an fd' });
     },
   };
@@ -134,9 +128,7 @@ export function pciFunctionDevice<F extends VfioUserPciFunction>(create: (wiring
     },
   };
   let vectors = 0;
-  let building = true;
   const fn = create({ memory, interrupts });
-  building = false;
   for (const m of ['configRead', 'configWrite', 'barRead', 'barWrite', 'reset'] as const) {
     if (typeof fn?.[m] !== 'function') throw new TypeError(`pciFunctionDevice: the function has no ${m}()`);
   }

@@ -12,7 +12,7 @@
 //                  virtio_blk's disk runs guest/tests/blk.sh (checked on the host, as the vhost-user blk case), then
 //                  virtio_pci is unbound (a device reset) and bound again and the disk reads back; a 32 MiB O_DIRECT
 //                  read's rate is reported (notifications travel as REGION_WRITE messages)
-//   vfio-user/fs   ext4 with files on the same disk (guest/tests/fs.sh; the host checks with e2fsck and debugfs)
+//   vfio-user/fs   ext4 with 120 files on the same disk (guest/tests/fs.sh; the host checks with e2fsck and debugfs)
 //   vfio-user/rng  virtio-rng: virtio_rng binds and /dev/hwrng reads bytes
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -275,6 +275,9 @@ export function vfioUserBlkCheck(img, hooks = {}) {
   });
 }
 
+/** Files vfio-user/fs writes: fs.sh's six and more (fs.many=). */
+const FS_FILES = 120;
+
 /** vfio-user/fs: see the header. */
 export function vfioUserFsCheck(img, hooks = {}) {
   const size = 128 * MiB;
@@ -282,9 +285,9 @@ export function vfioUserFsCheck(img, hooks = {}) {
     before: (dir) => CASES.fs.prepare(join(dir, 'disk.img'), size),
     args: (dir) => ['--device', 'blk', '--image', join(dir, 'disk.img')],
     tests: ['vfio-virtio', 'fs'],
-    cmdline: () => ['vfu.device=0x1042', 'vfu.driver=virtio_blk'],
-    verify: async (r, _st, dir) => [...functionErrors(r.values, 'virtio_blk', 1), ...(await CASES.fs.verify(r, join(dir, 'disk.img')))],
-    summary: () => 'ext4: 6 files verified in the guest after a remount and on the host (e2fsck -fn, debugfs)',
+    cmdline: () => ['vfu.device=0x1042', 'vfu.driver=virtio_blk', `fs.many=${FS_FILES - 6}`],
+    verify: async (r, _st, dir) => [...functionErrors(r.values, 'virtio_blk', 1), ...(await CASES.fs.verify(r, join(dir, 'disk.img'), { files: FS_FILES }))],
+    summary: () => `ext4: ${FS_FILES} files verified in the guest after a remount and on the host (e2fsck -fn, debugfs)`,
   });
 }
 

@@ -1,4 +1,5 @@
-# Filesystem workload: mkfs.ext4 (e2fsprogs) on /dev/vda, mount, write files of several sizes, sync, umount,
+# Filesystem workload: mkfs.ext4 (e2fsprogs) on /dev/vda, mount, write files of several sizes (fs.many=N: N more),
+# sync, umount,
 # e2fsck -fn, mount again, verify every checksum, umount. The files' md5s are stored in /MD5SUMS inside the
 # filesystem and printed as GUEST-VALUE fs-<file>-md5; the host then checks the image with e2fsck -fn and
 # reads the files with debugfs (no loop mount).
@@ -14,6 +15,13 @@ dd if=/dev/urandom of=/mnt/dir/sub/c bs=1M count=5 2>/dev/null
 printf x > /mnt/dir/one
 : > /mnt/dir/empty
 FILES="f dir/a dir/b dir/sub/c dir/one dir/empty"
+# fs.many=N: N more files of 0 to 255 KiB (and some bytes) spread over 8 directories
+many=$(arg fs.many 0); i=0
+while [ "$i" -lt "$many" ]; do
+  d=many/d$((i % 8)); mkdir -p /mnt/$d
+  head -c $(( (RANDOM % 256) * 1024 + RANDOM % 1000 )) /dev/urandom > /mnt/$d/f$i
+  FILES="$FILES $d/f$i"; i=$((i + 1))
+done
 (cd /mnt && md5sum $FILES) > /tmp/sums
 cp /tmp/sums /mnt/MD5SUMS
 sync
