@@ -16,6 +16,7 @@ describe('feature words', () => {
       SIGNAL_DIST: 21, PSTORE: 22, IOMMU: 23, MEMORY: 24, SOUND: 25, FS: 26, PMEM: 27, RPMB: 28, MAC80211_HWSIM: 29,
       VIDEO_ENCODER: 30, VIDEO_DECODER: 31, SCMI: 32, NITRO_SEC_MOD: 33, I2C_ADAPTER: 34, WATCHDOG: 35, CAN: 36,
       PARAM_SERV: 38, AUDIO_POLICY: 39, BT: 40, GPIO: 41, RDMA: 42,
+      SPI: 45, // VIRTIO 1.4 §5.21
     }));
     expect(InterruptReason).toEqual({ USED_BUFFER: 1, CONFIG_CHANGE: 2 });
   });
