@@ -207,9 +207,8 @@ export default async function guestBench({ json, args }) {
   const pi = args.indexOf('--platform');
   const platform = pi >= 0 ? args[pi + 1] : choice(args, ['platform'], ['bookworm', 'trixie'], vfio ? 'trixie' : 'bookworm');
   if (!['bookworm', 'trixie'].includes(platform)) throw new RangeError('bench guest: --platform must be bookworm or trixie');
-  if (vfio && (platform !== 'trixie' || machine !== 'q35' || cache !== 'writeback' || aa)) {
-    throw new RangeError('bench guest --vs=vfio-user: trixie (QEMU 11.1\'s vfio-user-pci), q35, --cache=writeback and no --aa only');
-  }
+  if (vfio && platform !== 'trixie') throw new RangeError(`bench guest --vs=vfio-user: trixie only (${platform}'s QEMU has no vfio-user-pci; QEMU 11.1 has)`);
+  if (vfio && (machine !== 'q35' || cache !== 'writeback' || aa)) throw new RangeError('bench guest --vs=vfio-user: q35, --cache=writeback and no --aa only (a PCI function; vmv-vfio-user has no O_DIRECT mode)');
   const vfioBin = vfio ? (await import('../../guest/lib/vfio-user.mjs')).VFIO_USER_DAEMON_BIN : null;
   // fio.sh pins fio to vCPU 1 and the disks' interrupts to vCPU 0 unless told otherwise
   const pin = [['fio-cpu', 'fio.cpu'], ['irq-cpu', 'fio.irqcpu']].flatMap(([k, key]) => args.filter((x) => x.startsWith(`--${k}=`)).map((x) => `${key}=${x.slice(k.length + 3)}`));
