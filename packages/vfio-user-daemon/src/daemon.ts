@@ -8,8 +8,8 @@
  */
 import type { VirtioDevice } from '@vmv/device-trait';
 import { RngDevice } from '@vmv/rng';
-import { VirtioPciFunction, type PciDiagnostic } from '@vmv/transport-pci';
-import { pciFunctionDevice, type VfioUserEvent, type VfioUserPciDevice } from '@vmv/vfio-user';
+import { VIRTIO_BAR, VirtioBarOffset, VirtioPciFunction, type PciDiagnostic } from '@vmv/transport-pci';
+import { PciRegion, pciFunctionDevice, type VfioUserEvent, type VfioUserPciDevice } from '@vmv/vfio-user';
 import { VfioUserServer, type VfioUserConnectionEvent } from '@vmv/vfio-user/node';
 import { BlockService } from '@vmv/vhost-user-blk';
 import { checkSocketPath, listenError, type DaemonLog } from '@vmv/vhost-user/daemon';
@@ -83,6 +83,30 @@ function logSessionEvent(log: DaemonLog, e: VfioUserEvent): void {
 }
 
 /**
+ * What crossed the socket as messages since the start: every REGION_WRITE and REGION_READ the client
+ * sent (QEMU's vfio-user-pci forwards each guest access to a BAR, the queue notifications among
+ * them, as one message and waits for the reply), and the MSI-X interrupts the function fired (each
+ * one eventfd write, no message). Logged at the stop.
+ */
+export interface VfioUserTraffic {
+  /** REGION_WRITE to the notification addresses (§4.1.4.4): one per queue notification. */
+  notifyWrites: number;
+  /** REGION_WRITE to the rest of the virtio BAR (common and device configuration). */
+  virtioWrites: number;
+  /** REGION_WRITE to configuration space or another BAR. */
+  otherWrites: number;
+  /** REGION_READ of any region (the ISR byte, configuration). */
+  reads: number;
+  /** MSI-X vectors fired (eventfd writes). */
+  interrupts: number;
+}
+
+/** The traffic as one log line. */
+function trafficLine(t: VfioUserTraffic): string {
+  return `traffic: region writes notify ${t.notifyWrites}, virtio ${t.virtioWrites}, other ${t.otherWrites}; region reads ${t.reads}; MSI-X interrupts ${t.interrupts}`;
+}
+
+/**
  * The daemon: a device served as a virtio-pci function over vfio-user on one socket.
  * @example
  * ```ts
@@ -93,13 +117,19 @@ function logSessionEvent(log: DaemonLog, e: VfioUserEvent): void {
 export class VfioUserDaemon {
   /** Clients served so far. */
   connections = 0;
+  /** Messages and interrupts so far (see {@link VfioUserTraffic}). */
+  readonly traffic: VfioUserTraffic;
 
   private constructor(
     /** The vfio-user device (the function is `pci.fn`). */
     readonly pci: VfioUserPciDevice<VirtioPciFunction>,
     private readonly server: VfioUserServer,
     private readonly served: Served,
-  ) {}
+    traffic: VfioUserTraffic,
+    private readonly log: DaemonLog,
+  ) {
+    this.traffic = traffic;
+  }
 
   /**
    * Opens the device and listens.
@@ -111,9 +141,34 @@ export class VfioUserDaemon {
   static async start(options: DaemonOptions, log: DaemonLog): Promise<VfioUserDaemon> {
     checkSocketPath(options.socket);
     const served = await openDevice(options, log);
-    const pci = pciFunctionDevice((wiring) => new VirtioPciFunction(served.device, { ...wiring, onDiagnostic: (d) => logDiagnostic(log, d) }));
+    const traffic: VfioUserTraffic = { notifyWrites: 0, virtioWrites: 0, otherWrites: 0, reads: 0, interrupts: 0 };
+    const pci = pciFunctionDevice((wiring) => new VirtioPciFunction(served.device, {
+      ...wiring,
+      interrupts: {
+        msix: (vector) => {
+          traffic.interrupts++;
+          wiring.interrupts.msix(vector);
+        },
+        intx: (level) => wiring.interrupts.intx(level),
+      },
+      onDiagnostic: (d) => logDiagnostic(log, d),
+    }));
+    // The same device, counting the accesses it is sent.
+    const counted: VfioUserPciDevice<VirtioPciFunction> = {
+      ...pci,
+      read(region, offset, data) {
+        traffic.reads++;
+        pci.read(region, offset, data);
+      },
+      write(region, offset, data) {
+        if (region !== PciRegion.BAR0 + VIRTIO_BAR) traffic.otherWrites++;
+        else if (offset >= VirtioBarOffset.NOTIFY) traffic.notifyWrites++;
+        else traffic.virtioWrites++;
+        pci.write(region, offset, data);
+      },
+    };
     let daemon: VfioUserDaemon | null = null;
-    const server = new VfioUserServer(pci, {
+    const server = new VfioUserServer(counted, {
       onEvent: (e) => logSessionEvent(log, e),
       onConnection: (e) => {
         if (e.type === 'connected') log.info(`client connected (connection ${++daemon!.connections})`);
@@ -122,7 +177,7 @@ export class VfioUserDaemon {
         served.connection?.(e);
       },
     });
-    daemon = new VfioUserDaemon(pci, server, served);
+    daemon = new VfioUserDaemon(pci, server, served, traffic, log);
     try {
       server.listen(options.socket, { removeStale: true });
     } catch (e) {
@@ -142,6 +197,7 @@ export class VfioUserDaemon {
     this.server.close();
     await this.served.drain?.();
     await this.served.close?.();
+    this.log.info(trafficLine(this.traffic));
   }
 }
 

@@ -7,5 +7,6 @@
  */
 export { runCli, HELP } from './cli.js';
 export { VfioUserDaemon } from './daemon.js';
+export type { VfioUserTraffic } from './daemon.js';
 export { DEVICES, FLAGS, PROGRAM, daemonOptions } from './flags.js';
 export type { DaemonOptions, DeviceName } from './flags.js';

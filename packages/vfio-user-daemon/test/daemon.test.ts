@@ -104,6 +104,15 @@ describe('vmv-vfio-user --device blk', () => {
     expect(d.stderr()).toMatch(/listening on .*: virtio blk as PCI 1af4:1042, BARs 0 \(16384 bytes\), 2 \(4096 bytes\), 2 MSI-X vectors/);
     expect(d.stderr()).toContain('device reset (DEVICE_RESET)');
     expect(d.stderr()).not.toMatch(/ (warn|error): /);
+    // Three clients' two requests each: a REGION_WRITE to the notify address per kick, an interrupt per completion.
+    const traffic = /traffic: region writes notify (\d+), virtio (\d+), other (\d+); region reads (\d+); MSI-X interrupts (\d+)/.exec(d.stderr());
+    expect(traffic).not.toBeNull();
+    const [notify, virtio, other, reads, irqs] = traffic!.slice(1).map(Number);
+    expect(notify).toBe(6);
+    expect(irqs).toBe(6);
+    expect(virtio).toBeGreaterThan(0);
+    expect(other).toBeGreaterThan(0);
+    expect(reads).toBeGreaterThan(0);
   });
 
   it('--read-only: the device offers VIRTIO_BLK_F_RO and a write is refused with IOERR, the image untouched', async () => {

@@ -1,4 +1,4 @@
-// `pnpm bench guest [--vs=qsd|scsi|qemu-scsi] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S]
+// `pnpm bench guest [--vs=qsd|scsi|qemu-scsi|vfio-user] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S]
 //                   [--size=MiB] [--cache=writeback|direct] [--mode=interleaved|separate] [--machine=microvm|q35]
 //                   [--cases=randread4k/qd1,...] [--fio-cpu=N|any] [--irq-cpu=N|any] [--aa] [--no-build]`:
 // fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32, 1 MiB
@@ -18,6 +18,14 @@
 //     virtio_scsi) costs against virtio_blk's on this platform, whoever serves the disks.
 //     Env VMV_BENCH_SCSI_CMD (a JSON array, or words split on spaces) replaces `node <repo>/packages/vhost-user-scsi/
 //     dist/cjs/bin.js` as the scsi daemon's command (it is given --socket-path, --num-queues, --direct, the image).
+//   --vs=vfio-user: the same virtio-blk device of ours over two transports: vmv-vfio-user --device blk (the candidate
+//     "vfio": QEMU's vfio-user-pci, each guest access to the function's BARs a REGION_WRITE or REGION_READ message on
+//     the socket, interrupts eventfd writes) against vmv-vhost-user-blk (the baseline "blk": vhost-user-blk-pci,
+//     kicks and calls eventfds), one request queue each, q35, the cases of --vs=scsi. Trixie only (QEMU 11.1; bookworm's
+//     7.2 has no vfio-user-pci), the default platform for it; writeback only (vmv-vfio-user has no O_DIRECT mode).
+//     vmv-vfio-user logs its traffic at the stop: the REGION_WRITEs to the notify addresses and the MSI-X interrupts
+//     of each boot, divided by the vfio disk's I/Os in it (fio's IOPS x (runtime + 1 s ramp), as irq/io is), are
+//     printed as notify/io and msix/io (the whole boot's: the cases together).
 //
 // Method (default, --mode=interleaved): each round boots ONE guest with TWO disks, one per backend, both over copies
 // of the same image (filled with random data, in the host page cache, told apart by a marker in their last 4 KiB).
@@ -45,7 +53,7 @@
 // Under TCG (no usable KVM) guest CPU emulation dominates: the ratios compare device paths, not absolute speed.
 // Never run by CI, never a pass or fail on a time.
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fsyncSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -151,11 +159,43 @@ function qemuDisk(name, kind, image, { cache, pci }) {
   return [...drive, '-device', `${pci ? 'virtio-scsi-pci' : 'virtio-scsi-device'},id=${name}h,num_queues=1`, '-device', `scsi-hd,drive=${name},bus=${name}h.0`];
 }
 
+/**
+ * --vs=vfio-user: vmv-vfio-user serving virtio-blk over `image` (one queue), plugged in as QEMU's vfio-user-pci.
+ * @param {string} name  the backend's name (its log file: device<i>-<name>.log in the run's directory)
+ * @param {string} bin  the built vmv-vfio-user
+ * @param {string} image
+ * @returns {import('../../guest/lib/boot.mjs').VhostUserDeviceSpec}
+ */
+function vfioDevice(name, bin, image) {
+  return {
+    name, argv: ({ socket }) => [process.execPath, bin, '--socket', socket, '--device', 'blk', '--image', image, '--queues', '1'],
+    qemuArgs: (socket) => ['-device', JSON.stringify({ driver: 'vfio-user-pci', socket: { type: 'unix', path: socket } })],
+  };
+}
+
+/** vmv-vfio-user's traffic line at its stop: see VfioUserTraffic in packages/vfio-user-daemon. */
+const TRAFFIC = /traffic: region writes notify (\d+), virtio (\d+), other (\d+); region reads (\d+); MSI-X interrupts (\d+)/;
+
+/**
+ * What crossed vmv-vfio-user's socket in one boot (kept with keepWorkDir), and the vfio disk's I/Os in it.
+ * @returns {{notifyWrites: number, virtioWrites: number, otherWrites: number, reads: number, interrupts: number, ios: number}}
+ */
+function vfioTraffic(r, cand, runtime) {
+  const file = readdirSync(r.workDir).find((f) => f.endsWith(`-${cand}.log`) && f.startsWith('device'));
+  const m = file ? TRAFFIC.exec(readFileSync(join(r.workDir, file), 'utf8')) : null;
+  if (!m) throw new Error(`bench guest: vmv-vfio-user logged no traffic line (${file ?? 'no log'} in ${r.workDir})`);
+  const [notifyWrites, virtioWrites, otherWrites, reads, interrupts] = m.slice(1).map(Number);
+  const ios = Math.round(r.fio.filter((f) => f.disk === cand).reduce((n, f) => n + Number(f.iops) * (runtime + 1), 0));
+  return { notifyWrites, virtioWrites, otherWrites, reads, interrupts, ios };
+}
+
 export default async function guestBench({ json, args }) {
   const log = (m) => (json ? process.stderr : process.stdout).write(`${m}\n`);
-  const vs = choice(args, ['vs'], ['qsd', 'scsi', 'qemu-scsi'], 'qsd');
+  const vs = choice(args, ['vs'], ['qsd', 'scsi', 'qemu-scsi', 'vfio-user'], 'qsd');
   const builtin = vs === 'qemu-scsi';
-  const scsi = vs === 'scsi' || builtin;
+  const vfio = vs === 'vfio-user';
+  // --vs=vfio-user takes the rest of --vs=scsi's set-up: our daemons as devices, q35, the same cases
+  const scsi = vs === 'scsi' || builtin || vfio;
   const mode = choice(args, ['mode'], ['interleaved', 'separate'], 'interleaved');
   const machine = choice(args, ['machine'], ['microvm', 'q35'], scsi ? 'q35' : 'microvm');
   const rounds = option(args, 'rounds', 3);
@@ -165,8 +205,11 @@ export default async function guestBench({ json, args }) {
   const cache = choice(args, ['cache', 'qsd-cache'], ['writeback', 'direct'], 'writeback');
   const aa = args.includes('--aa');
   const pi = args.indexOf('--platform');
-  const platform = pi >= 0 ? args[pi + 1] : choice(args, ['platform'], ['bookworm', 'trixie'], 'bookworm');
+  const platform = pi >= 0 ? args[pi + 1] : choice(args, ['platform'], ['bookworm', 'trixie'], vfio ? 'trixie' : 'bookworm');
   if (!['bookworm', 'trixie'].includes(platform)) throw new RangeError('bench guest: --platform must be bookworm or trixie');
+  if (vfio && platform !== 'trixie') throw new RangeError(`bench guest --vs=vfio-user: trixie only (${platform}'s QEMU has no vfio-user-pci; QEMU 11.1 has)`);
+  if (vfio && (machine !== 'q35' || cache !== 'writeback' || aa)) throw new RangeError('bench guest --vs=vfio-user: q35, --cache=writeback and no --aa only (a PCI function; vmv-vfio-user has no O_DIRECT mode)');
+  const vfioBin = vfio ? (await import('../../guest/lib/vfio-user.mjs')).VFIO_USER_DAEMON_BIN : null;
   // fio.sh pins fio to vCPU 1 and the disks' interrupts to vCPU 0 unless told otherwise
   const pin = [['fio-cpu', 'fio.cpu'], ['irq-cpu', 'fio.irqcpu']].flatMap(([k, key]) => args.filter((x) => x.startsWith(`--${k}=`)).map((x) => `${key}=${x.slice(k.length + 3)}`));
   // virtio_scsi's and virtio_blk's request vectors are managed interrupts the guest places itself, on different
@@ -176,23 +219,25 @@ export default async function guestBench({ json, args }) {
   const CASES = casesArg ? casesArg.slice(8).split(',').filter(Boolean) : scsi ? [...READ_CASES, 'seqwrite1m/qd32'] : READ_CASES;
   for (const c of CASES) if (!ALL_CASES.includes(c)) throw new RangeError(`bench guest: --cases takes a comma list of ${ALL_CASES.join(', ')}`);
   // the baseline and the candidate: names in the guest's marker, the table and the JSON
-  const [base, cand] = scsi ? ['blk', 'scsi'] : ['qsd', 'vmv'];
-  if (!args.includes('--no-build') && !builtin && (scsi || !aa)) buildDaemons(log, scsi ? ['vhost-user-blk', 'vhost-user-scsi'] : ['vhost-user-blk']);
+  const [base, cand] = vfio ? ['blk', 'vfio'] : scsi ? ['blk', 'scsi'] : ['qsd', 'vmv'];
+  const candBin = vfio ? vfioBin : scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN;
+  const candPkg = vfio ? 'vfio-user-daemon' : scsi ? 'vhost-user-scsi' : 'vhost-user-blk';
+  if (!args.includes('--no-build') && !builtin && (scsi || !aa)) buildDaemons(log, scsi ? ['vhost-user-blk', candPkg] : ['vhost-user-blk']);
   const deps = ensureHostDeps({ fio: true, quiet: true, platforms: [platform] });
   if (!deps.ok) throw new Error(`bench guest: host packages missing:\n${deps.output}`);
   const img = await ensureGuestImage({ platform, fio: true, log });
-  const initrd = scsi ? await guestInitrd(img, { modules: SCSI_MODULES, fio: true, log }) : undefined;
+  const initrd = scsi && !vfio ? await guestInitrd(img, { modules: SCSI_MODULES, fio: true, log }) : undefined;
   const { accel, reason } = detectAccel();
-  if (scsi && !builtin && !vmvAvailable()) throw new Error(`bench guest --vs=scsi: vmv-vhost-user-blk is not built (${VMV_DAEMON_BIN} missing)`);
-  const haveCand = aa || builtin || (scsi ? Boolean(process.env.VMV_BENCH_SCSI_CMD?.trim()) || existsSync(SCSI_DAEMON_BIN) : vmvAvailable());
+  if (scsi && !builtin && !vmvAvailable()) throw new Error(`bench guest --vs=${vs}: vmv-vhost-user-blk is not built (${VMV_DAEMON_BIN} missing)`);
+  const haveCand = aa || builtin || (vfio ? existsSync(vfioBin) : scsi ? Boolean(process.env.VMV_BENCH_SCSI_CMD?.trim()) || existsSync(SCSI_DAEMON_BIN) : vmvAvailable());
   const backends = haveCand ? [base, cand] : [base];
   if (!haveCand) {
-    log(`bench guest: the candidate is not built (${scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN} missing): measuring ${base} only; `
-      + `ratios are reported once ${scsi ? 'packages/vhost-user-scsi' : 'packages/vhost-user-blk'} is built`);
+    log(`bench guest: the candidate is not built (${candBin} missing): measuring ${base} only; `
+      + `ratios are reported once packages/${candPkg} is built`);
   }
   log(`bench guest: platform ${platform} (${img.platform.title}), kernel ${img.kver}, accel ${accel} (${reason}), ${machine}, fio libaio direct=1, `
     + `${runtime} s per run + 1 s ramp, ${sizeMiB} MiB image filled with random data, ${mode} (${rounds} round(s)${mode === 'interleaved' ? ` x ${slices} slice(s)` : ''}), `
-    + `backends ${backends.join(' + ')}${builtin ? " (QEMU's own virtio-blk and virtio-scsi)" : ''}`
+    + `backends ${backends.join(' + ')}${builtin ? " (QEMU's own virtio-blk and virtio-scsi)" : vfio ? ' (vhost-user-blk-pci and vfio-user-pci)' : ''}`
     + `${aa ? ` (A/A: "${cand}" is a second ${builtin ? 'QEMU virtio-blk' : scsi ? 'vmv-vhost-user-blk' : 'qsd'})` : ''}, cache=${cache} for both`);
 
   const dir = mkdtempSync(join(tmpdir(), 'vmv-bench-guest-'));
@@ -201,6 +246,7 @@ export default async function guestBench({ json, args }) {
   /** What bootGuest attaches for these backends, in this order. */
   const attach = (names) => {
     if (builtin) return { disks: [], qemuArgs: names.flatMap((b) => qemuDisk(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
+    if (vfio) return { disks: [], devices: names.map((b) => (b === cand ? vfioDevice(b, vfioBin, images[b]) : ourDevice(b, 'blk', images[b], { cache, pci: true }))), keepWorkDir: true };
     if (scsi) return { disks: [], devices: names.map((b) => ourDevice(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
     const impl = {
       qsd: qsdBackend({ cache }),
@@ -239,8 +285,9 @@ export default async function guestBench({ json, args }) {
           cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`, 'fio.devs=marked', `fio.want=${backends.length}`, `fio.slices=${slices}`, ...pin],
         });
         if (!r.ok) throw new Error(`bench guest: round ${round + 1} failed: ${r.errors.join('; ')}\n${r.console.slice(-20).join('\n')}`);
-        boots.push({ backends: order, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds });
+        boots.push({ backends: order, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds, ...(vfio ? { vfio: vfioTraffic(r, cand, runtime) } : {}) });
         record(r, round);
+        if (vfio) rmSync(r.workDir, { recursive: true, force: true });
         log(`bench guest: round ${round + 1} (${order.join(', ')}): boot to /init ${fmt(r.initSeconds, 2)} s, run ${fmt(r.markerSeconds, 1)} s`);
       } else {
         for (const b of order) {
@@ -249,7 +296,8 @@ export default async function guestBench({ json, args }) {
             cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`, 'fio.devs=marked', 'fio.want=1', ...pin],
           });
           if (!r.ok) throw new Error(`bench guest: the ${b} run failed: ${r.errors.join('; ')}\n${r.console.slice(-20).join('\n')}`);
-          boots.push({ backend: b, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds });
+          boots.push({ backend: b, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds, ...(vfio && b === cand ? { vfio: vfioTraffic(r, cand, runtime) } : {}) });
+          if (vfio) rmSync(r.workDir, { recursive: true, force: true });
           record(r, round, b);
           log(`bench guest: round ${round + 1} ${b}: boot to /init ${fmt(r.initSeconds, 2)} s, run ${fmt(r.markerSeconds, 1)} s`);
         }
@@ -269,6 +317,14 @@ export default async function guestBench({ json, args }) {
     }
     return out;
   };
+  // --vs=vfio-user: the boots' traffic together, per I/O of the vfio disk
+  const sum = (k) => boots.reduce((n, b) => n + (b.vfio?.[k] ?? 0), 0);
+  const traffic = vfio ? {
+    notifyWrites: sum('notifyWrites'), interrupts: sum('interrupts'), reads: sum('reads'), virtioWrites: sum('virtioWrites'), ios: sum('ios'),
+    notifyPerIo: sum('ios') > 0 ? round3(sum('notifyWrites') / sum('ios')) : null,
+    msixPerIo: sum('ios') > 0 ? round3(sum('interrupts') / sum('ios')) : null,
+    readsPerIo: sum('ios') > 0 ? round3(sum('reads') / sum('ios')) : null,
+  } : null;
   const results = {};
   const rows = [];
   const B = cap(base);
@@ -309,11 +365,17 @@ export default async function guestBench({ json, args }) {
     console.log(`${cand}/${base}: median of ${results[CASES[0]].ratios.length || '-'} paired IOPS ratios per case (MiB/s ratio: of the paired MiB/s ratios); `
       + 'range: the lowest and highest IOPS ratio');
     if (!haveCand) console.log(`${cand}: not built; no ratios (${base} figures only)`);
+    if (traffic && haveCand) {
+      console.log(`vfio-user traffic (all cases, ${traffic.ios} I/Os): REGION_WRITE to notify ${traffic.notifyWrites} (${fmt(traffic.notifyPerIo, 3)}/io), `
+        + `MSI-X eventfd writes ${traffic.interrupts} (${fmt(traffic.msixPerIo, 3)}/io), REGION_READ ${traffic.reads} (${fmt(traffic.readsPerIo, 3)}/io), `
+        + `other virtio BAR writes ${traffic.virtioWrites}`);
+    }
   } else {
     console.log(JSON.stringify({
       bench: 'guest', vs, baseline: base, candidate: cand, platform, kernel: img.kver, accel, machine, mode, runtimeSeconds: runtime, rounds, slices,
       imageMiB: sizeMiB, cache, aa, [cand]: haveCand,
-      ...(haveCand ? {} : { note: `the candidate is not built (${scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN} missing): ${base} figures only` }),
+      ...(haveCand ? {} : { note: `the candidate is not built (${candBin} missing): ${base} figures only` }),
+      ...(vfio && haveCand ? { vfioTraffic: traffic } : {}),
       limits, boots, results,
     }));
   }

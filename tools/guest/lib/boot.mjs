@@ -182,7 +182,9 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  *   command line
  * @property {string} [socket]  instead of argv: a socket another process already listens on (one daemon serving
  *   several guests); the run starts and stops nothing for it
- * @property {(chardev: string) => string} qemuDevice  the -device value, given the chardev id to connect to
+ * @property {(chardev: string) => string} [qemuDevice]  the -device value, given the chardev id to connect to
+ * @property {(socket: string) => string[]} [qemuArgs]  instead of qemuDevice: the QEMU arguments that plug the device
+ *   in, given the socket, and no chardev (a vfio-user-pci device connects to its socket itself)
  * @property {string} [socketFile]  the socket's file name in the run's directory (default `dev<i>.sock`); a daemon that
  *   suffixes its -s path as rust-vmm's do (`-s P` listens on `P0`) gets one ending in 0 and is given the rest
  */
@@ -340,7 +342,8 @@ export async function bootGuest(opts = {}) {
       }
     });
     deviceEndpoints.forEach((ep, i) => {
-      args.push('-chardev', `socket,id=vud${i},path=${qemuOptValue(ep.socket)}`, '-device', ep.spec.qemuDevice(`vud${i}`));
+      if (ep.spec.qemuArgs) args.push(...ep.spec.qemuArgs(ep.socket));
+      else args.push('-chardev', `socket,id=vud${i},path=${qemuOptValue(ep.socket)}`, '-device', ep.spec.qemuDevice(`vud${i}`));
     });
     const qemuBin = platform.qemu;
     writeFileSync(join(workDir, 'cmdline.txt'), `+ ${qemuBin} ${args.join(' ')}\n`);
