@@ -85,8 +85,9 @@ function logSessionEvent(log: DaemonLog, e: VfioUserEvent): void {
 /**
  * What crossed the socket as messages since the start: every REGION_WRITE and REGION_READ the client
  * sent (QEMU's vfio-user-pci forwards each guest access to a BAR, the queue notifications among
- * them, as one message and waits for the reply), and the MSI-X interrupts the function fired (each
- * one eventfd write, no message). Logged at the stop.
+ * them, as one message; writes to a memory BAR are posted, no reply awaited), and the MSI-X
+ * interrupts the function fired (each one eventfd write, no message). Logged at the stop.
+ * @example `const perIo = daemon.traffic.notifyWrites / ios;`
  */
 export interface VfioUserTraffic {
   /** REGION_WRITE to the notification addresses (§4.1.4.4): one per queue notification. */
