@@ -11,19 +11,9 @@ import fc from 'fast-check';
 import { Eeprom, I2cBus, I2cFlags, I2cStatus, Lm75 } from '@vmv/i2c';
 import { GUEST_MEMORY_ERROR_NAMES, QUEUE_ERROR_NAMES } from '@vmv/device-trait';
 import { Harness, header } from './support/harness';
+import { cut } from '../../device-trait/test/support/driven';
 
 const ALLOWED = new Set<string>([...QUEUE_ERROR_NAMES, ...GUEST_MEMORY_ERROR_NAMES]);
-
-function cut(bytes: Uint8Array, at: number[]): Uint8Array[] {
-  const points = [...new Set(at.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const c of [...points, bytes.length]) {
-    if (c > from) out.push(bytes.subarray(from, c));
-    from = Math.max(from, c);
-  }
-  return out;
-}
 
 const request = fc.record({
   addr: fc.oneof(fc.constantFrom(0x50 << 1, 0x48 << 1, 0x30 << 1, 0x31 << 1), fc.integer({ min: 0, max: 0xffff })),
@@ -51,7 +41,7 @@ it('hostile requests: OK or ERR, used length = writable bytes, groups fail from 
         const out = cut(Uint8Array.from([...hdr, ...r.data]), r.cuts);
         const inLens = [r.readLen, r.status].filter((x) => x > 0);
         if (out.length + inLens.length === 0) continue;
-        h.raw(out, inLens);
+        h.raw(0, out, inLens);
         rooms.push(r.readLen + r.status);
       }
       h.kick();
@@ -103,7 +93,7 @@ it('a FAIL_NEXT group: OK up to the first failure, ERR from there to the end of 
       const bus = new I2cBus();
       bus.attach(0x20, { start: () => true, write: () => true, read: () => 0, stop: () => undefined });
       const h = new Harness({ bus });
-      msgs.forEach((m, i) => h.raw([header((m.present ? 0x20 : 0x21) << 1, i === msgs.length - 1 || m.last ? 0 : I2cFlags.FAIL_NEXT)], [1]));
+      msgs.forEach((m, i) => h.raw(0, [header((m.present ? 0x20 : 0x21) << 1, i === msgs.length - 1 || m.last ? 0 : I2cFlags.FAIL_NEXT)], [1]));
       h.kick();
       const expected: number[] = [];
       let failed = false;

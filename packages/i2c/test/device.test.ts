@@ -3,6 +3,7 @@ import { I2cBus, I2cDevice, I2cFlags, I2cStatus, decodeAddress, encodeAddress } 
 import type { I2cTarget } from '@vmv/i2c';
 import { SplitDriver } from '@vmv/queue/driver';
 import { Harness, header } from './support/harness';
+import { DATA_BASE } from '../../device-trait/test/support/driven';
 
 const { OK, ERR } = I2cStatus;
 
@@ -78,9 +79,9 @@ describe('requests (§5.16.6)', () => {
     h.bus.attach(0x20, recorder());
     const hdr = header(0x40, I2cFlags.FAIL_NEXT, 0x1234);
     const data = Uint8Array.of(1, 2, 3);
-    h.raw([hdr, data], [1]);
-    h.raw([header(0x40, I2cFlags.M_RD)], [2, 1]);
-    h.raw([header(0x42, 0)], [1]); // nobody at 0x21: ERR
+    h.raw(0, [hdr, data], [1]);
+    h.raw(0, [header(0x40, I2cFlags.M_RD)], [2, 1]);
+    h.raw(0, [header(0x42, 0)], [1]); // nobody at 0x21: ERR
     h.kick();
     expect(h.answers.map((a) => a.status)).toEqual([OK, OK, ERR]);
     const readBack = (addr: number, len: number) => {
@@ -88,9 +89,9 @@ describe('requests (§5.16.6)', () => {
       h.memory.read(addr, b);
       return [...b];
     };
-    // the harness lays buffers out in order from 0x10_0000, 16 bytes apart
-    expect(readBack(0x10_0000, 8)).toEqual([...hdr]);
-    expect(readBack(0x10_0000 + 8 + 16, 3)).toEqual([1, 2, 3]);
+    // the harness lays buffers out in order from DATA_BASE, 16 bytes apart
+    expect(readBack(DATA_BASE, 8)).toEqual([...hdr]);
+    expect(readBack(DATA_BASE + 8 + 16, 3)).toEqual([1, 2, 3]);
   });
 
   it('zero-length requests (SMBus quick, i2cdetect): OK where a target ACKs its address, ERR elsewhere', () => {
@@ -158,9 +159,9 @@ describe('requests (§5.16.6)', () => {
     const h = new Harness();
     const t = recorder();
     h.bus.attach(0x20, t);
-    h.raw([header(0x40, I2cFlags.FAIL_NEXT), Uint8Array.of(5)], [1]); // a good write to 0x20 first
-    h.raw(out as Uint8Array[], inLens as number[]);
-    h.raw([header(0x40, I2cFlags.M_RD)], [1, 1]);
+    h.raw(0, [header(0x40, I2cFlags.FAIL_NEXT), Uint8Array.of(5)], [1]); // a good write to 0x20 first
+    h.raw(0, out as Uint8Array[], inLens as number[]);
+    h.raw(0, [header(0x40, I2cFlags.M_RD)], [1, 1]);
     h.kick();
     // the malformed request's FAIL_NEXT bit is 0 here: the read after it is a group of its own
     expect(h.answers.map((a) => a.status)).toEqual([OK, ERR, OK]);
@@ -173,8 +174,8 @@ describe('requests (§5.16.6)', () => {
     const h = new Harness();
     const t = recorder();
     h.bus.attach(0x20, t);
-    h.raw([header(0x40, I2cFlags.FAIL_NEXT)], []);
-    h.raw([header(0x40, 0), Uint8Array.of(1)], [1]);
+    h.raw(0, [header(0x40, I2cFlags.FAIL_NEXT)], []);
+    h.raw(0, [header(0x40, 0), Uint8Array.of(1)], [1]);
     h.kick();
     expect(h.answers.map((a) => [a.len, a.status])).toEqual([[0, -1], [1, ERR]]);
     expect(t.log).toEqual([]);
@@ -185,7 +186,7 @@ describe('requests (§5.16.6)', () => {
     const h = new Harness();
     const t = recorder();
     h.bus.attach(0x20, t);
-    h.raw([header(0x40, I2cFlags.FAIL_NEXT), Uint8Array.of(9)], [1]);
+    h.raw(0, [header(0x40, I2cFlags.FAIL_NEXT), Uint8Array.of(9)], [1]);
     h.kick();
     expect(h.answers.map((a) => a.status)).toEqual([OK]);
     expect(t.log).toEqual(['S w', 'w9', 'P']);
@@ -194,7 +195,7 @@ describe('requests (§5.16.6)', () => {
   it('a group beyond 1 MiB of data fails from the request that crosses it', () => {
     const h = new Harness();
     h.bus.attach(0x20, recorder());
-    for (let i = 0; i < 17; i++) h.raw([header(0x40, I2cFlags.M_RD | (i < 16 ? I2cFlags.FAIL_NEXT : 0))], [0xffff, 1]);
+    for (let i = 0; i < 17; i++) h.raw(0, [header(0x40, I2cFlags.M_RD | (i < 16 ? I2cFlags.FAIL_NEXT : 0))], [0xffff, 1]);
     h.kick();
     expect(h.answers.map((a) => a.status)).toEqual([...new Array<number>(16).fill(OK), ERR]);
   });

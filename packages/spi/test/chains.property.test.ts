@@ -11,19 +11,9 @@ import fc from 'fast-check';
 import { LoopbackPeripheral, MemoryFlashStorage, SpiNorFlash, SpiResult } from '@vmv/spi';
 import { GUEST_MEMORY_ERROR_NAMES, QUEUE_ERROR_NAMES } from '@vmv/device-trait';
 import { Harness, head, memOp } from './support/harness';
+import { cut } from '../../device-trait/test/support/driven';
 
 const ALLOWED = new Set<string>([...QUEUE_ERROR_NAMES, ...GUEST_MEMORY_ERROR_NAMES]);
-
-function cut(bytes: Uint8Array, at: number[]): Uint8Array[] {
-  const points = [...new Set(at.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
-  const out: Uint8Array[] = [];
-  let from = 0;
-  for (const c of [...points, bytes.length]) {
-    if (c > from) out.push(bytes.subarray(from, c));
-    from = Math.max(from, c);
-  }
-  return out;
-}
 
 const transfer = fc.record({
   head: fc.oneof(
@@ -46,7 +36,7 @@ it('hostile transfers: a known result, used length = writable bytes, a failed rx
         const out = cut(Uint8Array.from([...x.head, ...x.tx]), x.cuts);
         const inLens = [x.rxLen, x.result].filter((v) => v > 0);
         if (out.length + inLens.length === 0) continue;
-        h.raw(out, inLens);
+        h.raw(0, out, inLens);
         rooms.push(x.rxLen + x.result);
       }
       h.kick();

@@ -4,6 +4,7 @@ import type { SpiPeripheral, SpiTransfer } from '@vmv/spi';
 import { DeviceId } from '@vmv/device-trait';
 import { SplitDriver } from '@vmv/queue/driver';
 import { Harness, head } from './support/harness';
+import { DATA_BASE } from '../../device-trait/test/support/driven';
 
 const { TRANS_OK, PARAM_ERR, TRANS_ERR } = SpiResult;
 
@@ -78,10 +79,10 @@ describe('transfers (§5.21.6)', () => {
     expect(h.transfer({}, [9, 8], 2)).toEqual({ result: TRANS_OK, len: 3, rx: [0x12, 0x13] });
     expect(p.seen[0]).toMatchObject({ chipSelect: 0, length: 3, bitsPerWord: 8, mode: 0, freqHz: 500_000, txNbits: 1, rxNbits: 1, csChange: false, rx: null });
     expect(p.seen[1]).toMatchObject({ tx: null, length: 2 });
-    // the harness lays buffers out from 0x10_0000, 16 bytes apart: the head, then tx
+    // the harness lays buffers out from DATA_BASE, 16 bytes apart: the head, then tx
     const back = new Uint8Array(32 + 3);
-    h.memory.read(0x10_0000, back.subarray(0, 32));
-    h.memory.read(0x10_0000 + 32 + 16, back.subarray(32));
+    h.memory.read(DATA_BASE, back.subarray(0, 32));
+    h.memory.read(DATA_BASE + 32 + 16, back.subarray(32));
     expect([...back.subarray(0, 32)]).toEqual([...head({ freq: 500_000 })]);
     expect([...back.subarray(32)]).toEqual([1, 2, 3]);
     expect(h.device.stats).toMatchObject({ requests: 3, paramErrors: 0, transferErrors: 0, messages: 1 });
@@ -200,7 +201,7 @@ describe('transfers (§5.21.6)', () => {
     ['full duplex with tx and rx of different lengths', [head(), Uint8Array.of(1, 2)], [3, 1]],
   ])('%s: VIRTIO_SPI_PARAM_ERR', (_what, out, inLens) => {
     const h = new Harness({ chipSelects: [recorder()] });
-    h.raw(out, inLens);
+    h.raw(0, out, inLens);
     h.kick();
     expect(h.answers.map((a) => [a.result, a.len])).toEqual([[PARAM_ERR, inLens.reduce((s, n) => s + n, 0)]]);
   });
@@ -211,8 +212,8 @@ describe('transfers (§5.21.6)', () => {
     const chain = (n: number) => [{ addr: 0x20_0000, len: 32 }, ...new Array<{ addr: number; len: number }>(n).fill({ addr: 0x30_0000, len: 2 << 20 })];
     const r1 = { addr: 0x20_1000, len: 1 };
     const r2 = { addr: 0x20_2000, len: 1 };
-    h.driver.add(chain(8), [r1], { in: [r1] }, true); // 16 MiB: taken
-    h.driver.add(chain(9), [r2], { in: [r2] }, true); // 18 MiB: refused
+    h.drivers[0]!.add(chain(8), [r1], { in: [r1] }, true); // 16 MiB: taken
+    h.drivers[0]!.add(chain(9), [r2], { in: [r2] }, true); // 18 MiB: refused
     h.kick();
     expect(h.answers.map((a) => a.result)).toEqual([TRANS_OK, PARAM_ERR]);
     expect(SpiLayout.MAX_TRANSFER).toBe(16 << 20);
@@ -222,7 +223,7 @@ describe('transfers (§5.21.6)', () => {
     const p = recorder();
     const h = new Harness({ chipSelects: [p] });
     h.transfer({}, [1], null);
-    h.raw([head(), Uint8Array.of(2)], []);
+    h.raw(0, [head(), Uint8Array.of(2)], []);
     h.kick();
     expect(h.answers.at(-1)).toEqual({ result: -1, len: 0, rx: [] });
     expect(p.log).toEqual(['S', 'w1', 'P']);

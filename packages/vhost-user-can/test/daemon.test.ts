@@ -7,7 +7,7 @@
  * show in `status`, `bus-off` reaches the guest as a config change with the BUSOFF bit; the command
  * line as vhost-device-can's.
  */
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,38 +15,18 @@ import { join } from 'node:path';
 import { CanFeature, CanFlags, CanMsg, CanQueue, formatFrame, parseFrame } from '@vmv/can';
 import type { CanFrame } from '@vmv/can';
 import { SharedGuestMemory, VhostUserFrontend, type FrontendVring } from '@vmv/vhost-user/frontend';
-import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
-import { controlRequest, daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { ProtocolFeature } from '@vmv/vhost-user/protocol';
+import { controlRequest, daemonFlags, parseFlags } from '@vmv/vhost-user/daemon';
 import { HELP, createCanDaemon, parseCanDevices, runCli } from '@vmv/vhost-user-can';
+import { HANG_MS } from '../../vhost-user/test/frontend';
 import { captureIo } from '../../vhost-user/test/support/daemon-process';
+import { EVENT_IDX, PROTOCOL_FEATURES, VERSION_1, negotiate, releasesAfterEach, runInProcess, waitUntil } from '../../vhost-user/test/support/in-process';
 
-const VERSION_1 = 1n << 32n;
-const EVENT_IDX = 1n << 29n;
-const PROTOCOL_FEATURES = 1n << 30n;
 const CAN_BITS = [CanFeature.CAN_CLASSIC, CanFeature.CAN_FD, CanFeature.RTR_FRAMES, CanFeature.LATE_TX_ACK].reduce((a, b) => a | (1n << BigInt(b)), 0n);
-const HANG_MS = 20_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'vmv-vuc-'));
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already released
-    }
-  }
-});
+const release = releasesAfterEach();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/** Waits for `cond`, polling; fails only on a hang. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + HANG_MS;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 describe('command line', () => {
   it("has vhost-device-can's flags: -s, -c, -d \"NAME ...\" (one bus name per socket); ours: --frame-socket [BUS=]PATH", () => {
@@ -92,18 +72,15 @@ class Guest {
   private txSlot = 0;
 
   constructor() {
-    cleanups.push(() => this.ram.close());
+    release(() => this.ram.close());
   }
 
   async connect(socket: string): Promise<void> {
     this.fe = VhostUserFrontend.connect(socket, { replyTimeoutMs: HANG_MS, onEvent: (e) => void (e.type === 'config-changed' && this.configChanges++) });
-    cleanups.push(() => this.fe.close());
-    const offered = await this.fe.getFeatures();
+    release(() => this.fe.close());
+    const { offered, queues } = await negotiate(this.fe, [ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG, ProtocolFeature.BACKEND_REQ], VERSION_1 | PROTOCOL_FEATURES | EVENT_IDX | CAN_BITS);
     expect(offered & CAN_BITS).toBe(CAN_BITS);
-    await this.fe.setOwner();
-    await this.fe.setProtocolFeatures((await this.fe.getProtocolFeatures()) & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG, ProtocolFeature.BACKEND_REQ]));
-    expect(await this.fe.getQueueNum()).toBe(3);
-    await this.fe.setFeatures(offered & (VERSION_1 | PROTOCOL_FEATURES | EVENT_IDX | CAN_BITS));
+    expect(queues).toBe(3);
     await this.fe.setBackendReqFd();
     await this.fe.setMemTable(this.ram);
     for (let q = 0; q < 3; q++) this.rings.push(await this.fe.setupVring<number>(q, { memory: this.ram, size: 64, address: 0x1_0000 + q * 0x4000, eventIdx: true, onCall: () => this.reap(q) }));
@@ -141,7 +118,7 @@ class Guest {
     this.ram.memory.writeU16(0x9_0000, msgType);
     this.rings[CanQueue.CONTROLQ]!.driver.add([{ addr: 0x9_0000, len: 2 }], [{ addr: 0x9_0002, len: 1 }], 0);
     this.rings[CanQueue.CONTROLQ]!.kick();
-    await until(() => this.controlResults.length > n, 'the control result');
+    await waitUntil(() => this.controlResults.length > n, 'the control result');
     return this.controlResults[n]!;
   }
 
@@ -164,7 +141,7 @@ class Guest {
 /** A client of the frame socket: lines in, lines out. */
 function frameClient(path: string): { lines: string[]; write(text: string): void; socket: Socket } {
   const socket = connect(path);
-  cleanups.push(() => socket.destroy());
+  release(() => socket.destroy());
   const lines: string[] = [];
   let pending = '';
   socket.setEncoding('latin1');
@@ -182,19 +159,16 @@ describe('a running daemon', () => {
     const socket = join(dir, `c${Date.now()}.sock`);
     const ctl = `${socket}.ctl`;
     const frames = `${socket}.frames`;
-    const stops: (() => void)[] = [];
-    let log = '';
-    const io: DaemonIo = { out: () => undefined, err: (t) => void (log += t), onSignal: (s, h) => void (s === 'SIGTERM' && stops.push(h)), offSignal: () => undefined, exit: () => undefined };
-    const done = runCli(['-s', socket, '-c', '2', '--can-devices', 'can0 can0', '--frame-socket', frames, '--control-socket', ctl], io);
-    cleanups.push(() => stops.forEach((s) => s()));
-    await until(() => existsSync(`${socket}0`) && existsSync(`${socket}1`) && existsSync(ctl) && existsSync(frames), `the sockets:\n${log}`);
+    const d = runInProcess(runCli, ['-s', socket, '-c', '2', '--can-devices', 'can0 can0', '--frame-socket', frames, '--control-socket', ctl]);
+    release(d.stop);
+    await waitUntil(() => existsSync(`${socket}0`) && existsSync(`${socket}1`) && existsSync(ctl) && existsSync(frames), 'the sockets', d.log);
     const status = async () => (await controlRequest(ctl, 'status')) as { return: { buses: { name: string; frames: number }[]; sockets: { bus: string; state: string; stats: Record<string, number> }[] } };
     const a = new Guest();
     const b = new Guest();
     await a.connect(`${socket}0`);
     await b.connect(`${socket}1`);
     const host = frameClient(frames);
-    await until(() => host.socket.readyState === 'open', 'the frame socket');
+    await waitUntil(() => host.socket.readyState === 'open', 'the frame socket');
 
     expect(await a.control(CanMsg.SET_CTRL_MODE_START)).toBe(0);
     expect(await b.control(CanMsg.SET_CTRL_MODE_START)).toBe(0);
@@ -204,20 +178,20 @@ describe('a running daemon', () => {
     const fromB = ['7FF#', '456#R', '001##0AABB'];
     for (const t of fromA) a.send(parseFrame(t));
     for (const t of fromB) b.send(parseFrame(t));
-    await until(() => host.lines.length >= fromA.length + fromB.length && a.txResults.length === fromA.length && b.txResults.length === fromB.length, 'the guests\' frames at the host');
+    await waitUntil(() => host.lines.length >= fromA.length + fromB.length && a.txResults.length === fromA.length && b.txResults.length === fromB.length, 'the guests\' frames at the host');
     expect(a.txResults.concat(b.txResults).every((r) => r === 0)).toBe(true);
     expect(host.lines.filter((l) => fromA.includes(l))).toEqual(fromA);
     expect(host.lines.filter((l) => fromB.includes(l))).toEqual(fromB);
-    await until(() => a.received.length >= fromB.length && b.received.length >= fromA.length, 'each guest the other\'s frames');
+    await waitUntil(() => a.received.length >= fromB.length && b.received.length >= fromA.length, 'each guest the other\'s frames');
     expect(b.received).toEqual(fromA);
     expect(a.received).toEqual(fromB);
 
     const fromHost = Array.from({ length: 300 }, (_, i) => formatFrame({ id: 0x100 + (i % 0x600), data: Uint8Array.of(i & 0xff, i >> 8) }));
     host.write('not a frame\n' + fromHost.join('\n') + '\n');
-    await until(() => a.received.length === fromB.length + 300 && b.received.length === fromA.length + 300, 'the host\'s frames in both guests');
+    await waitUntil(() => a.received.length === fromB.length + 300 && b.received.length === fromA.length + 300, 'the host\'s frames in both guests');
     expect(a.received.slice(fromB.length)).toEqual(fromHost);
     expect(b.received.slice(fromA.length)).toEqual(fromHost);
-    await until(() => host.lines.some((l) => l.startsWith('ERR ')), 'the ERR line');
+    await waitUntil(() => host.lines.some((l) => l.startsWith('ERR ')), 'the ERR line');
     expect(host.lines.filter((l) => l.startsWith('ERR '))).toHaveLength(1);
     expect(host.lines).toHaveLength(fromA.length + fromB.length + 1); // none of its own
 
@@ -227,17 +201,17 @@ describe('a running daemon', () => {
     expect(s1.sockets.map((s) => s.state)).toEqual(['started', 'stopped']);
     expect(s1.sockets[1]!.stats).toMatchObject({ starts: 1, stops: 1, txFrames: fromB.length, rxFrames: fromA.length + 300 });
     host.write('222#01\n');
-    await until(() => a.received.length === fromB.length + 301, 'a frame after b stopped');
+    await waitUntil(() => a.received.length === fromB.length + 301, 'a frame after b stopped');
     expect(b.received).toHaveLength(fromA.length + 300);
 
     // bus-off on a: its config status reads BUSOFF, it got a config change; START clears it
     expect(await controlRequest(ctl, 'bus-off', { socket: 0 })).toEqual({ return: { busOff: true } });
-    await until(() => a.configChanges > 0, 'CONFIG_CHANGE_MSG');
+    await waitUntil(() => a.configChanges > 0, 'CONFIG_CHANGE_MSG');
     expect([...(await a.fe.getConfig(0, 2))]).toEqual([1, 0]);
     expect(await controlRequest(ctl, 'bus-off', { socket: 1 })).toEqual({ return: { busOff: false } });
     expect((await controlRequest(ctl, 'bus-off', { socket: 2 })) as object).toMatchObject({ error: { class: 'InvalidArgument' } });
     a.send(parseFrame('333#33'));
-    await until(() => a.txResults.length === fromA.length + 1, 'the NOT_OK of a frame sent while bus-off');
+    await waitUntil(() => a.txResults.length === fromA.length + 1, 'the NOT_OK of a frame sent while bus-off');
     expect(a.txResults.at(-1)).toBe(1);
     expect(await a.control(CanMsg.SET_CTRL_MODE_START)).toBe(0);
     expect([...(await a.fe.getConfig(0, 2))]).toEqual([0, 0]);
@@ -246,28 +220,26 @@ describe('a running daemon', () => {
     host.socket.end();
     a.fe.close();
     b.fe.close();
-    stops.forEach((s) => s());
-    expect(await done).toBe(0);
-    expect(log).toMatch(/controller started \(start\)/);
-    expect(log).toMatch(/controller stopped \(stop\)/);
-    expect(log).toMatch(/controller bus-off \(bus-off\)/);
-    expect(log).toMatch(/sent 5 frames \(1 rejected, 0 cancelled\), received 304/);
+    d.stop();
+    expect(await d.code).toBe(0);
+    expect(d.log()).toMatch(/controller started \(start\)/);
+    expect(d.log()).toMatch(/controller stopped \(stop\)/);
+    expect(d.log()).toMatch(/controller bus-off \(bus-off\)/);
+    expect(d.log()).toMatch(/sent 5 frames \(1 rejected, 0 cancelled\), received 304/);
   }, 60_000);
 
   it('a frame socket client that does not read holds the bus: the guest\'s transmit buffers wait, and all go, in order, once it reads', async () => {
     const socket = join(dir, `w${Date.now()}.sock`);
     const frames = `${socket}.frames`;
-    const stops: (() => void)[] = [];
-    const io: DaemonIo = { out: () => undefined, err: () => undefined, onSignal: (s, h) => void (s === 'SIGTERM' && stops.push(h)), offSignal: () => undefined, exit: () => undefined };
     const ctl = `${socket}.ctl`;
-    const done = runCli(['-s', socket, '--frame-socket', `can0=${frames}`, '--control-socket', ctl], io);
-    cleanups.push(() => stops.forEach((s) => s()));
-    await until(() => existsSync(`${socket}0`) && existsSync(frames) && existsSync(ctl), 'the sockets');
+    const d = runInProcess(runCli, ['-s', socket, '--frame-socket', `can0=${frames}`, '--control-socket', ctl]);
+    release(d.stop);
+    await waitUntil(() => existsSync(`${socket}0`) && existsSync(frames) && existsSync(ctl), 'the sockets');
     const g = new Guest();
     await g.connect(`${socket}0`);
     expect(await g.control(CanMsg.SET_CTRL_MODE_START)).toBe(0);
     const host = frameClient(frames);
-    await until(() => host.socket.readyState === 'open', 'the frame socket');
+    await waitUntil(() => host.socket.readyState === 'open', 'the frame socket');
     host.socket.pause();
     // 64-byte CAN FD frames: some 140 bytes a line, enough to fill the unix socket's buffers and the endpoint's 1024 frames
     const total = 6000;
@@ -278,7 +250,7 @@ describe('a running daemon', () => {
     };
     pump();
     const timer = setInterval(pump, 2);
-    cleanups.push(() => clearInterval(timer));
+    release(() => clearInterval(timer));
     // the socket's buffers and the endpoint's 1024 frames fill; then a frame waits on the bus, and the guest's buffers with it
     for (let waiting = 0; waiting === 0; ) {
       const r = (await controlRequest(ctl, 'status')) as unknown as { return: { buses: { waiting: number }[] } };
@@ -287,12 +259,12 @@ describe('a running daemon', () => {
     }
     expect(g.txResults.length).toBeLessThan(sent);
     host.socket.resume();
-    await until(() => host.lines.length === total, 'every frame at the host');
+    await waitUntil(() => host.lines.length === total, 'every frame at the host');
     clearInterval(timer);
     expect(host.lines).toEqual(Array.from({ length: total }, (_, i) => formatFrame(nth(i))));
     expect(g.txResults.every((r) => r === 0)).toBe(true);
     g.fe.close();
-    stops.forEach((s) => s());
-    expect(await done).toBe(0);
+    d.stop();
+    expect(await d.code).toBe(0);
   }, 60_000);
 });

@@ -6,33 +6,23 @@
  * the control socket answers once the guest took the interrupt and re-posted its pair; 200 edges
  * paced that way all reach the guest; the command line as vhost-device-gpio's.
  */
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GpioDirection, GpioIrqType, GpioMsg } from '@vmv/gpio';
 import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
-import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
-import { controlRequest, daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { ProtocolFeature } from '@vmv/vhost-user/protocol';
+import { controlRequest, daemonFlags, parseFlags } from '@vmv/vhost-user/daemon';
 import { HELP, createGpioDaemon, parseDeviceList, runCli } from '@vmv/vhost-user-gpio';
+import { HANG_MS } from '../../vhost-user/test/frontend';
 import { captureIo } from '../../vhost-user/test/support/daemon-process';
+import { PROTOCOL_FEATURES, VERSION_1, negotiate, releasesAfterEach, runInProcess, waitUntil } from '../../vhost-user/test/support/in-process';
 
-const VERSION_1 = 1n << 32n;
-const PROTOCOL_FEATURES = 1n << 30n;
 const F_IRQ = 1n;
-const HANG_MS = 20_000;
 
 const dir = mkdtempSync(join(tmpdir(), 'vmv-vug-'));
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already released
-    }
-  }
-});
+const release = releasesAfterEach();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('command line', () => {
@@ -61,24 +51,13 @@ describe('command line', () => {
 async function serve(argv: string[]) {
   const socket = join(dir, `g${Date.now()}.sock`);
   const controlSocket = `${socket}.ctl`;
-  const stops: (() => void)[] = [];
-  let log = '';
-  const io: DaemonIo = { out: () => undefined, err: (t) => void (log += t), onSignal: (s, h) => void (s === 'SIGTERM' && stops.push(h)), offSignal: () => undefined, exit: () => undefined };
-  const done = runCli(['-s', socket, '--control-socket', controlSocket, ...argv], io);
-  const deadline = Date.now() + HANG_MS;
-  while (!existsSync(`${socket}0`) || !existsSync(controlSocket)) {
-    if (Date.now() > deadline) throw new Error(`no socket:\n${log}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const daemon = runInProcess(runCli, ['-s', socket, '--control-socket', controlSocket, ...argv]);
+  await waitUntil(() => existsSync(`${socket}0`) && existsSync(controlSocket), 'the sockets', daemon.log);
   const fe = VhostUserFrontend.connect(`${socket}0`, { replyTimeoutMs: HANG_MS });
   const ram = SharedGuestMemory.create(1 << 20, { name: 'gpio-daemon' });
-  cleanups.push(() => stops.forEach((s) => s()), () => ram.close(), () => fe.close());
-  const offered = await fe.getFeatures();
+  release(daemon.stop, () => ram.close(), () => fe.close());
+  const { offered, queues } = await negotiate(fe, [ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK], VERSION_1 | PROTOCOL_FEATURES | F_IRQ);
   expect(offered & F_IRQ).toBe(F_IRQ);
-  await fe.setOwner();
-  await fe.setProtocolFeatures((await fe.getProtocolFeatures()) & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK]));
-  const queues = await fe.getQueueNum();
-  await fe.setFeatures(offered & (VERSION_1 | PROTOCOL_FEATURES | F_IRQ));
   await fe.setMemTable(ram);
   const mem = ram.memory;
   let wakeReq: (() => void) | null = null;
@@ -117,10 +96,10 @@ async function serve(argv: string[]) {
     controlRequest(controlSocket, execute, args) as Promise<{ return?: unknown; error?: { class: string; desc: string } }>;
   const stop = async () => {
     fe.close();
-    stops.forEach((s) => s());
-    return { code: await done, log };
+    daemon.stop();
+    return { code: await daemon.code, log: daemon.log() };
   };
-  return { queues, msg, unmask, events, setOnEvent: (f: (status: number) => void) => (onEvent = f), control, stop, log: () => log };
+  return { queues, msg, unmask, events, setOnEvent: (f: (status: number) => void) => (onEvent = f), control, stop, log: daemon.log };
 }
 
 describe('a running daemon', () => {

@@ -5,68 +5,32 @@
  * exactly one guest, in order) and share the one --max-bytes budget; a source file that runs out is
  * one error line and the request waits; at stop each socket logs what it served.
  */
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedGuestMemory, VhostUserFrontend, type FrontendVring } from '@vmv/vhost-user/frontend';
-import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
-import type { DaemonIo } from '@vmv/vhost-user/daemon';
+import { ProtocolFeature } from '@vmv/vhost-user/protocol';
 import { runCli } from '@vmv/vhost-user-rng';
-
-const VERSION_1 = 1n << 32n;
-const PROTOCOL_FEATURES = 1n << 30n;
-const EVENT_IDX = 1n << 29n;
-const INDIRECT_DESC = 1n << 28n;
-const HANG_MS = 20_000;
+import { HANG_MS } from '../../vhost-user/test/frontend';
+import { EVENT_IDX, INDIRECT_DESC, PROTOCOL_FEATURES, VERSION_1, negotiate, releasesAfterEach, runInProcess, waitUntil } from '../../vhost-user/test/support/in-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmv-vur-'));
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already released
-    }
-  }
-});
+const release = releasesAfterEach();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Runs the daemon in process; `stop()` is SIGTERM; resolves `code` when it exits. */
-function start(argv: string[]) {
-  let errText = '';
-  const stops: (() => void)[] = [];
-  const io: DaemonIo = { out: () => undefined, err: (t) => void (errText += t), onSignal: (s, h) => { if (s === 'SIGTERM') stops.push(h); }, offSignal: () => undefined, exit: () => undefined };
-  const code = runCli(argv, io);
-  return { code, stop: () => stops.forEach((h) => h()), err: () => errText };
-}
-
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + HANG_MS;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** Connects as QEMU's vhost-user-rng does; `read(n)` posts one n-byte buffer, kicks and waits for it. */
 async function connect(socket: string) {
   let wake: (() => void) | null = null;
   const fe = VhostUserFrontend.connect(socket, { replyTimeoutMs: HANG_MS });
-  cleanups.push(() => fe.close());
+  release(() => fe.close());
   const ram = SharedGuestMemory.create(1 << 20, { name: 'vur-test' });
-  cleanups.push(() => ram.close());
-  const offered = await fe.getFeatures();
+  release(() => ram.close());
+  const { offered, queues } = await negotiate(fe, [ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK], VERSION_1 | PROTOCOL_FEATURES | EVENT_IDX);
   expect(offered & (VERSION_1 | PROTOCOL_FEATURES | EVENT_IDX | INDIRECT_DESC)).toBe(VERSION_1 | PROTOCOL_FEATURES | EVENT_IDX | INDIRECT_DESC);
-  await fe.setOwner();
-  const protocol = await fe.getProtocolFeatures();
-  await fe.setProtocolFeatures(protocol & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK]));
-  expect(await fe.getQueueNum()).toBe(1);
-  await fe.setFeatures(offered & (VERSION_1 | PROTOCOL_FEATURES | EVENT_IDX));
+  expect(queues).toBe(1);
   await fe.setMemTable(ram);
   const ring: FrontendVring<number> = await fe.setupVring<number>(0, { memory: ram, size: 64, address: 0x1_0000, eventIdx: true, onCall: () => wake?.() });
   const buf = 0x4_0000;
@@ -109,8 +73,8 @@ describe('vmv-vhost-user-rng', () => {
     const file = join(dir, 'known.bin');
     writeFileSync(file, data);
     const p = join(dir, 'two.sock');
-    const d = start(['-s', p, '-c', '2', '-f', file]);
-    await waitFor(() => existsSync(`${p}0`) && existsSync(`${p}1`), 'both sockets');
+    const d = runInProcess(runCli, ['-s', p, '-c', '2', '-f', file]);
+    await waitUntil(() => existsSync(`${p}0`) && existsSync(`${p}1`), 'both sockets');
     expect(existsSync(p)).toBe(false);
     const a = await connect(`${p}0`);
     const b = await connect(`${p}1`);
@@ -119,15 +83,15 @@ describe('vmv-vhost-user-rng', () => {
     expect(Buffer.compare(Buffer.concat(got), data.subarray(0, 32 * 1024))).toBe(0);
     d.stop();
     expect(await d.code).toBe(0);
-    expect(d.err()).toMatch(/served 16384 bytes in 16 requests socket=".*two\.sock0"/);
-    expect(d.err()).toMatch(/served 16384 bytes in 16 requests socket=".*two\.sock1"/);
-    expect(d.err()).toMatch(/read 32768 bytes from .*known\.bin/); // the source consumed by exactly what the guests got
+    expect(d.log()).toMatch(/served 16384 bytes in 16 requests socket=".*two\.sock0"/);
+    expect(d.log()).toMatch(/served 16384 bytes in 16 requests socket=".*two\.sock1"/);
+    expect(d.log()).toMatch(/read 32768 bytes from .*known\.bin/); // the source consumed by exactly what the guests got
   });
 
   it('--max-bytes is one budget for all sockets: a request beyond it waits (never dropped, never zero bytes)', async () => {
     const p = join(dir, 'limit.sock');
-    const d = start(['-s', p, '-c', '2', '--period', '65536', '--max-bytes', '256']);
-    await waitFor(() => existsSync(`${p}1`), 'the sockets');
+    const d = runInProcess(runCli, ['-s', p, '-c', '2', '--period', '65536', '--max-bytes', '256']);
+    await waitUntil(() => existsSync(`${p}1`), 'the sockets');
     const a = await connect(`${p}0`);
     const b = await connect(`${p}1`);
     expect((await a.read(200)).length).toBe(200);
@@ -143,15 +107,15 @@ describe('vmv-vhost-user-rng', () => {
     const file = join(dir, 'short.bin');
     writeFileSync(file, randomBytes(100));
     const p = join(dir, 'short.sock');
-    const d = start(['-s', p, '--rng-source', file]);
-    await waitFor(() => existsSync(`${p}0`), 'the socket');
+    const d = runInProcess(runCli, ['-s', p, '--rng-source', file]);
+    await waitUntil(() => existsSync(`${p}0`), 'the socket');
     const a = await connect(`${p}0`);
     expect((await a.read(64)).length).toBe(64);
     expect((await a.read(64)).length).toBe(36);
     a.post(64);
     expect(await a.used(300)).toBeNull();
-    await waitFor(() => /ran out/.test(d.err()), 'the error line');
-    const lines = d.err().split('\n').filter((l) => / error: /.test(l));
+    await waitUntil(() => /ran out/.test(d.log()), 'the error line');
+    const lines = d.log().split('\n').filter((l) => / error: /.test(l));
     expect(lines.length).toBe(1);
     expect(lines[0]).toMatch(/rng source .*short\.bin: The entropy source ran out \(no bytes after 100 served\); the guest's requests wait/);
     d.stop();

@@ -6,68 +6,37 @@
  * data chunk byte for byte the clip, and it took no less than the clip's length; an --input file
  * reaches the guest's capture buffers byte for byte. At stop each stream logs what it carried.
  */
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedGuestMemory, VhostUserFrontend, type FrontendVring } from '@vmv/vhost-user/frontend';
-import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
-import type { DaemonIo } from '@vmv/vhost-user/daemon';
+import { ProtocolFeature } from '@vmv/vhost-user/protocol';
 import { Format, Request, SoundStatus } from '@vmv/sound';
 import { wavHeader } from '@vmv/sound/node';
 import { runCli } from '@vmv/vhost-user-sound';
+import { HANG_MS } from '../../vhost-user/test/frontend';
+import { EVENT_IDX, PROTOCOL_FEATURES, VERSION_1, negotiate, releasesAfterEach, runInProcess, waitUntil } from '../../vhost-user/test/support/in-process';
 
-const VERSION_1 = 1n << 32n;
-const EVENT_IDX = 1n << 29n;
-const HANG_MS = 20_000;
 const PERIOD = 1920; // 10 ms of stereo S16 at 48 kHz
 
 const dir = mkdtempSync(join(tmpdir(), 'vmv-vus-'));
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already released
-    }
-  }
-});
+const release = releasesAfterEach();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const u32s = (...v: number[]) => new Uint8Array(new Uint32Array(v).buffer);
-
-function start(argv: string[]) {
-  let errText = '';
-  const stops: (() => void)[] = [];
-  const io: DaemonIo = { out: () => undefined, err: (t) => void (errText += t), onSignal: (s, h) => { if (s === 'SIGTERM') stops.push(h); }, offSignal: () => undefined, exit: () => undefined };
-  const code = runCli(argv, io);
-  return { code, stop: () => stops.forEach((h) => h()), err: () => errText };
-}
-
-async function waitFor(cond: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + HANG_MS;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
 
 /** Connects as QEMU's vhost-user-snd does: four split rings with EVENT_IDX, the config read. */
 async function connect(socket: string) {
   const fe = VhostUserFrontend.connect(socket, { replyTimeoutMs: HANG_MS });
-  cleanups.push(() => fe.close());
+  release(() => fe.close());
   const ram = SharedGuestMemory.create(2 << 20, { name: 'vus-test' });
-  cleanups.push(() => ram.close());
-  const offered = await fe.getFeatures();
+  release(() => ram.close());
+  const CTLS = 1n; // VIRTIO_SND_F_CTLS
+  const { offered, queues } = await negotiate(fe, [ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG], VERSION_1 | EVENT_IDX | PROTOCOL_FEATURES | CTLS);
   expect(offered & (VERSION_1 | EVENT_IDX)).toBe(VERSION_1 | EVENT_IDX);
-  await fe.setOwner();
-  const protocol = await fe.getProtocolFeatures();
-  await fe.setProtocolFeatures(protocol & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG]));
-  expect(await fe.getQueueNum()).toBe(4);
-  await fe.setFeatures(offered & (VERSION_1 | EVENT_IDX | (1n << 30n) | 1n)); // and VIRTIO_SND_F_CTLS
+  expect(queues).toBe(4);
   await fe.setMemTable(ram);
   const used: { len: number; token: number }[][] = [[], [], [], []];
   const rings: FrontendVring<number>[] = [];
@@ -88,7 +57,7 @@ async function connect(socket: string) {
     const token = tokens++;
     rings[0]!.driver.add([put(req)], [resp], token);
     rings[0]!.kick();
-    await waitFor(() => used[0]!.some((u) => u.token === token), 'the control response');
+    await waitUntil(() => used[0]!.some((u) => u.token === token), 'the control response');
     return ram.memory.readU32(resp.addr);
   };
   return { fe, ram, rings, used, put, control, config: () => fe.getConfig(0, 16), next: () => tokens++ };
@@ -102,8 +71,8 @@ describe('vmv-vhost-user-sound', () => {
   it('--backend wav: a clip played by the guest is the --output file\'s data chunk, byte for byte, at the real rate', async () => {
     const out = join(dir, 'played.wav');
     const p = join(dir, 'play.sock');
-    const d = start(['--socket', p, '--backend', 'wav', '--output', out]);
-    await waitFor(() => existsSync(p), 'the socket');
+    const d = runInProcess(runCli, ['--socket', p, '--backend', 'wav', '--output', out]);
+    await waitUntil(() => existsSync(p), 'the socket');
     const g = await connect(p);
     expect(Array.from(new Uint32Array((await g.config()).slice().buffer))).toEqual([0, 2, 1, 4]);
     for (const req of [setParams(0), u32s(Request.PCM_PREPARE, 0)]) expect(await g.control(req)).toBe(SoundStatus.OK);
@@ -118,7 +87,7 @@ describe('vmv-vhost-user-sound', () => {
     const t0 = Date.now();
     expect(await g.control(u32s(Request.PCM_START, 0))).toBe(SoundStatus.OK);
     let done = 0;
-    await waitFor(() => {
+    await waitUntil(() => {
       for (const u of g.used[2]!.splice(0)) {
         expect(u.len).toBe(8);
         done++;
@@ -133,7 +102,7 @@ describe('vmv-vhost-user-sound', () => {
     const file = readFileSync(out);
     expect(file.subarray(0, 44).equals(Buffer.from(wavHeader(Format.S16, 48000, 2, clip.length)))).toBe(true);
     expect(file.subarray(44).equals(clip)).toBe(true);
-    expect(d.err()).toMatch(/stream 0 \(output\): 57600 bytes in 30 buffers, 0 xruns \(0 reported to the guest\), 0 I\/O errors\n.*\n.*events: 0 delivered into the guest.s eventq, 0 dropped/);
+    expect(d.log()).toMatch(/stream 0 \(output\): 57600 bytes in 30 buffers, 0 xruns \(0 reported to the guest\), 0 I\/O errors\n.*\n.*events: 0 delivered into the guest.s eventq, 0 dropped/);
   });
 
   it('--backend wav: an --input file reaches the guest\'s capture byte for byte', async () => {
@@ -141,8 +110,8 @@ describe('vmv-vhost-user-sound', () => {
     const input = join(dir, 'clip.wav');
     writeFileSync(input, Buffer.concat([wavHeader(Format.S16, 48000, 2, clip.length), clip]));
     const p = join(dir, 'capture.sock');
-    const d = start(['--socket', p, '--backend', 'wav', '--input', input]);
-    await waitFor(() => existsSync(p), 'the socket');
+    const d = runInProcess(runCli, ['--socket', p, '--backend', 'wav', '--input', input]);
+    await waitUntil(() => existsSync(p), 'the socket');
     const g = await connect(p);
     for (const req of [setParams(1), u32s(Request.PCM_PREPARE, 1)]) expect(await g.control(req)).toBe(SoundStatus.OK);
     const bufs: { addr: number; token: number }[] = [];
@@ -156,7 +125,7 @@ describe('vmv-vhost-user-sound', () => {
     for (let i = 0; i < 4; i++) post();
     expect(await g.control(u32s(Request.PCM_START, 1))).toBe(SoundStatus.OK);
     const got: Buffer[] = [];
-    await waitFor(() => {
+    await waitUntil(() => {
       for (const u of g.used[3]!.splice(0)) {
         expect(u.len).toBe(PERIOD + 8);
         const b = bufs.find((x) => x.token === u.token)!;
@@ -171,6 +140,6 @@ describe('vmv-vhost-user-sound', () => {
     for (const req of [u32s(Request.PCM_STOP, 1), u32s(Request.PCM_RELEASE, 1)]) expect(await g.control(req)).toBe(SoundStatus.OK);
     d.stop();
     expect(await d.code).toBe(0);
-    expect(d.err()).toMatch(/stream 1 \(input\): 11520 bytes in 6 buffers/);
+    expect(d.log()).toMatch(/stream 1 \(input\): 11520 bytes in 6 buffers/);
   });
 });

@@ -6,31 +6,20 @@
  * the flash's file, the loopback, a PARAM_ERR for a clock above --max-freq-hz; the command line
  * as vhost-device-spi's, passthrough refused.
  */
-import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, describe, expect, it } from '@jest/globals';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SharedGuestMemory, VhostUserFrontend } from '@vmv/vhost-user/frontend';
-import { ProtocolFeature, protocolFeatureMask } from '@vmv/vhost-user/protocol';
-import { controlRequest, daemonFlags, parseFlags, type DaemonIo } from '@vmv/vhost-user/daemon';
+import { ProtocolFeature } from '@vmv/vhost-user/protocol';
+import { controlRequest, daemonFlags, parseFlags } from '@vmv/vhost-user/daemon';
 import { HELP, createSpiDaemon, parseBitsPerWord, parseChipSelect, runCli } from '@vmv/vhost-user-spi';
+import { HANG_MS } from '../../vhost-user/test/frontend';
 import { captureIo } from '../../vhost-user/test/support/daemon-process';
-
-const VERSION_1 = 1n << 32n;
-const PROTOCOL_FEATURES = 1n << 30n;
-const HANG_MS = 20_000;
+import { PROTOCOL_FEATURES, VERSION_1, negotiate, releasesAfterEach, runInProcess, waitUntil } from '../../vhost-user/test/support/in-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'vmv-vus-'));
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  while (cleanups.length > 0) {
-    try {
-      cleanups.pop()!();
-    } catch {
-      // already released
-    }
-  }
-});
+const release = releasesAfterEach();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('command line', () => {
@@ -71,24 +60,13 @@ describe('command line', () => {
 async function serve(argv: string[]) {
   const socket = join(dir, `s${Date.now()}.sock`);
   const controlSocket = `${socket}.ctl`;
-  const stops: (() => void)[] = [];
-  let log = '';
-  const io: DaemonIo = { out: () => undefined, err: (t) => void (log += t), onSignal: (s, h) => void (s === 'SIGTERM' && stops.push(h)), offSignal: () => undefined, exit: () => undefined };
-  const done = runCli(['-s', socket, '--control-socket', controlSocket, ...argv], io);
-  const deadline = Date.now() + HANG_MS;
-  while (!existsSync(`${socket}0`) || !existsSync(controlSocket)) {
-    if (Date.now() > deadline) throw new Error(`no socket:\n${log}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const daemon = runInProcess(runCli, ['-s', socket, '--control-socket', controlSocket, ...argv]);
+  await waitUntil(() => existsSync(`${socket}0`) && existsSync(controlSocket), 'the sockets', daemon.log);
   const fe = VhostUserFrontend.connect(`${socket}0`, { replyTimeoutMs: HANG_MS });
   const ram = SharedGuestMemory.create(1 << 20, { name: 'spi-daemon' });
-  cleanups.push(() => stops.forEach((s) => s()), () => ram.close(), () => fe.close());
-  const offered = await fe.getFeatures();
-  await fe.setOwner();
-  await fe.setProtocolFeatures((await fe.getProtocolFeatures()) & protocolFeatureMask([ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG]));
-  const queues = await fe.getQueueNum();
+  release(daemon.stop, () => ram.close(), () => fe.close());
+  const { queues } = await negotiate(fe, [ProtocolFeature.MQ, ProtocolFeature.REPLY_ACK, ProtocolFeature.CONFIG], VERSION_1 | PROTOCOL_FEATURES);
   const config = await fe.getConfig(0, 32);
-  await fe.setFeatures(offered & (VERSION_1 | PROTOCOL_FEATURES));
   await fe.setMemTable(ram);
   const mem = ram.memory;
   let wake: (() => void) | null = null;
@@ -126,8 +104,8 @@ async function serve(argv: string[]) {
     controlRequest(controlSocket, execute, args) as Promise<{ return?: unknown; error?: { class: string; desc: string } }>;
   const stop = async () => {
     fe.close();
-    stops.forEach((s) => s());
-    return { code: await done, log };
+    daemon.stop();
+    return { code: await daemon.code, log: daemon.log() };
   };
   return { queues, config, transfer, control, stop };
 }

@@ -6,17 +6,9 @@
  */
 import { SpiDevice, SpiLayout } from '@vmv/spi';
 import type { SpiDeviceOptions } from '@vmv/spi';
-import { Feature, featureBit } from '@vmv/device-trait';
-import type { ActivationContext, Virtqueue } from '@vmv/device-trait';
-import { GuestMemory } from '@vmv/memory';
-import { createVirtqueue } from '@vmv/queue';
-import { PackedDriver, SplitDriver } from '@vmv/queue/driver';
-import type { DriverBuffer } from '@vmv/queue/driver';
+import { DrivenDevice, type RingOptions } from '../../../device-trait/test/support/driven';
 
-export interface HarnessOptions extends Partial<SpiDeviceOptions> {
-  packed?: boolean;
-  indirect?: boolean;
-}
+export interface HarnessOptions extends Partial<SpiDeviceOptions>, Omit<RingOptions, 'queueSize'> {}
 
 /** The head fields (defaults: chip select 0, 8 bits, nothing else). */
 export interface Head {
@@ -41,65 +33,16 @@ export interface Answer {
   rx: number[];
 }
 
-interface Token {
-  in: DriverBuffer[];
-}
-
-const RING_AREA = 0x1_0000;
-const DATA_BASE = 0x10_0000;
-const MEM = 8 << 20;
-
-export class Harness {
-  readonly memory = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(MEM) }]);
-  readonly device: SpiDevice;
-  readonly driver: SplitDriver<Token> | PackedDriver<Token>;
-  readonly queue: Virtqueue;
-  readonly resets: unknown[] = [];
+export class Harness extends DrivenDevice {
+  declare readonly device: SpiDevice;
   readonly answers: Answer[] = [];
-  private next = DATA_BASE;
 
-  constructor(readonly options: HarnessOptions = {}) {
-    const size = options.queueSize ?? 64;
-    this.device = new SpiDevice({ chipSelects: [null], ...options, queueSize: size });
-    const features = this.device.deviceFeatures & ~(options.packed ? 0n : featureBit(Feature.RING_PACKED));
-    const ring = options.packed ? PackedDriver.layout(size, RING_AREA) : SplitDriver.layout(size, RING_AREA);
-    const opts = { size, ...ring, eventIdx: true, indirectDesc: options.indirect === true, indirectArea: options.indirect ? { address: RING_AREA + 0x8_0000, entriesPerChain: 16 } : undefined };
-    this.driver = options.packed ? new PackedDriver<Token>(this.memory, opts) : new SplitDriver<Token>(this.memory, opts);
-    this.queue = createVirtqueue(this.memory, this.driver.queueConfig(size));
-    const ctx: ActivationContext = {
-      memory: this.memory,
-      queues: [this.queue],
-      features,
-      interrupt: { signalUsedBuffer: () => this.reap(), signalConfigChange: () => undefined },
-      needsReset: (reason) => void this.resets.push(reason),
-    };
-    this.device.activate(ctx);
+  constructor(options: HarnessOptions = {}) {
+    super(new SpiDevice({ chipSelects: [null], ...options, queueSize: options.queueSize ?? 64 }), options);
   }
 
-  private alloc(len: number): number {
-    if (this.next + len + 16 > MEM) this.next = DATA_BASE;
-    const a = this.next;
-    this.next += len + 16;
-    return a;
-  }
-
-  /** Adds a chain of readable byte pieces and writable lengths (filled 0xee), not kicked. */
-  raw(out: Uint8Array[], inLens: number[]): void {
-    const o = out.map((b) => {
-      const addr = this.alloc(b.length);
-      this.memory.write(addr, b);
-      return { addr, len: b.length };
-    });
-    const i = inLens.map((len) => {
-      const addr = this.alloc(len);
-      this.memory.fill(addr, len, 0xee);
-      return { addr, len };
-    });
-    if (this.driver.add(o, i, { in: i }, this.options.indirect) < 0) throw new Error('harness: ring full');
-  }
-
-  kick(): void {
-    if (this.driver.kickPrepare()) this.device.queueNotify(0);
+  protected used(_queue: number, written: number[], len: number): void {
+    this.answers.push({ result: written.at(-1) ?? -1, len, rx: written.slice(0, -1) });
   }
 
   /** One transfer as virtio_spi_transfer_one lays it out: returns its answer. */
@@ -108,24 +51,11 @@ export class Harness {
     const out = [head(h)];
     if (tx !== null) out.push(Uint8Array.from(tx));
     const inLens = rxLen === null ? [1] : [rxLen, 1];
-    this.raw(out, inLens);
+    this.raw(0, out, inLens);
     this.kick();
     const a = this.answers.slice(from);
     if (a.length !== 1) throw new Error(`harness: ${a.length} answers`);
     return a[0]!;
-  }
-
-  /** Takes the used chains into `answers`. */
-  reap(): void {
-    for (let u = this.driver.getBuf(); u !== null; u = this.driver.getBuf()) {
-      const bytes: number[] = [];
-      for (const p of u.token.in) {
-        const b = new Uint8Array(p.len);
-        this.memory.read(p.addr, b);
-        bytes.push(...b);
-      }
-      this.answers.push({ result: bytes.at(-1) ?? -1, len: u.len, rx: bytes.slice(0, -1) });
-    }
   }
 }
 
