@@ -19,6 +19,11 @@ import type { BusEntry } from './manager.js';
 import { MmioRange, PioRange } from './range.js';
 import { show } from './internal/show.js';
 
+/** Hint blocks of the PIO bus: one per port (PIO devices are a few ports wide). */
+const PIO_HINT_BLOCK_SHIFT = 0;
+/** Hint blocks of the MMIO bus: 512 bytes, the smallest virtio-mmio window, so packed windows do not share one. */
+const MMIO_HINT_BLOCK_SHIFT = 9;
+
 function checkData(data: unknown, label: string): asserts data is Uint8Array {
   if (!(data instanceof Uint8Array)) throw new TypeError(`${label}: data must be a Uint8Array`);
 }
@@ -34,7 +39,7 @@ function checkData(data: unknown, label: string): asserts data is Uint8Array {
  * ```
  */
 export class PioBus<D extends MutDevicePio = MutDevicePio> {
-  private readonly table = new RangeTable<BusEntry<PioRange, D>>();
+  private readonly table = new RangeTable<BusEntry<PioRange, D>>(PIO_HINT_BLOCK_SHIFT);
 
   /** Number of registered ranges. */
   get size(): number {
@@ -174,7 +179,7 @@ export class PioBus<D extends MutDevicePio = MutDevicePio> {
  * ```
  */
 export class MmioBus<D extends MutDeviceMmio = MutDeviceMmio> {
-  private readonly table = new RangeTable<BusEntry<MmioRange, D>>();
+  private readonly table = new RangeTable<BusEntry<MmioRange, D>>(MMIO_HINT_BLOCK_SHIFT);
 
   /** Number of registered ranges. */
   get size(): number {

@@ -3,18 +3,30 @@
  * registration, removal and lookup are all O(log n), as in vm-device's BTreeMap-based bus.
  *
  * The tree lives in typed arrays indexed by node id (bounds as doubles, child links and heights
- * as Int32Arrays), so a lookup walks contiguous memory and allocates nothing. Each node keeps its
+ * as Int32Arrays), so a walk reads contiguous memory and allocates nothing. Each node keeps its
  * bounds twice: as bigints (exact over the 64-bit space) and as doubles (`lo` = base, or +Infinity
- * above 2^53 - 1; `hi` = last clamped to 2^53 - 1) for `number` addresses. Ranges are disjoint,
- * so a lookup needs no predecessor search: left when the address is below the node, right when
- * above, found when inside. The node of the last hit is checked first (a vCPU tends to hit the
- * same device again). Ids of removed nodes are reused; the arrays double when full.
+ * above 2^53 - 1; `hi` = last clamped to 2^53 - 1) for `number` addresses; a free id has the
+ * empty bounds (+Infinity, -Infinity). A `number` lookup tries the node of the last hit, then a
+ * hint table (one node id per hashed block of 2^keyShift addresses, filled by the walks), and
+ * walks the tree only when both miss. A hint is only a guess: it is taken when the address lies
+ * in that node's current bounds, and ranges are disjoint, so a stale hint (the node removed, its
+ * id reused) can slow a lookup but never misdirect it. See the README for why and the figures.
  */
 import { DeviceOverlapError } from '../errors.js';
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
 const MAX_SAFE_BIG = BigInt(MAX_SAFE);
 const NIL = -1;
+/**
+ * The hint table: two-way sets (slots 2s and 2s + 1, most recent first), at least 8 slots per
+ * range, from 64 up to 2^16 slots (simulated on the bench's layouts and on random blocks: with
+ * fewer slots or one way, strided layouts or random blocks collide and walk much more often).
+ */
+const HINT_MIN_SLOT_BITS = 6;
+const HINT_MAX_SLOT_BITS = 16;
+const HINT_SLOTS_PER_RANGE = 8;
+/** Fibonacci hashing (2^32 / golden ratio): consecutive blocks land on well-spread slots. */
+const HINT_MULTIPLIER = 0x9e3779b1;
 
 /** @internal */
 export class RangeTable<E extends { readonly range: { toString(): string } }> {
@@ -23,7 +35,7 @@ export class RangeTable<E extends { readonly range: { toString(): string } }> {
    * Bounds of node n as doubles, side by side (one cache line): `[2n]` is the first byte
    * (+Infinity when above 2^53 - 1), `[2n + 1]` the last byte, clamped to 2^53 - 1.
    */
-  bounds = new Float64Array(16);
+  bounds = emptyBounds(8);
   /** Exact bounds of each node. */
   readonly base: bigint[] = [];
   readonly last: bigint[] = [];
@@ -33,12 +45,23 @@ export class RangeTable<E extends { readonly range: { toString(): string } }> {
   private kids = new Int32Array(16);
   private height = new Int32Array(8);
   private root = NIL;
-  /** Node of the last successful number lookup, or NIL. */
-  private hit = NIL;
+  /** Node of the last successful number lookup (a guess: checked against its bounds). */
+  private hit = 0;
+  /** Hint table: node ids by hashed block of addresses (guesses, checked like `hit`). */
+  private hint = new Int32Array(1 << HINT_MIN_SLOT_BITS);
+  /** `32 - log2(number of sets)`: the set is the top bits of the hashed block number. */
+  private hintShift = 32 - (HINT_MIN_SLOT_BITS - 1);
+  /** 2^-keyShift: an address times this is its block number. */
+  private readonly blockScale: number;
   private readonly freeIds: number[] = [];
   private used = 0;
   /** Entries in address order, rebuilt after a change. */
   private list: E[] | null = [];
+
+  /** @param keyShift - log2 of the addresses per hint block (0 for PIO ports, 9 for MMIO). */
+  constructor(keyShift: number) {
+    this.blockScale = 2 ** -keyShift;
+  }
 
   /** A node whose range shares a byte with [base, last], or -1. */
   findOverlap(base: bigint, last: bigint): number {
@@ -67,6 +90,11 @@ export class RangeTable<E extends { readonly range: { toString(): string } }> {
     this.root = this.insertAt(this.root, id);
     this.count++;
     this.list = null;
+    if (this.count * HINT_SLOTS_PER_RANGE > this.hint.length && this.hint.length < 1 << HINT_MAX_SLOT_BITS) {
+      // A fresh, larger table: its zeros are guesses (node 0) like any other, refilled by walks.
+      this.hint = new Int32Array(this.hint.length * 2);
+      this.hintShift--;
+    }
   }
 
   /** Removes node `id` (found by a lookup); returns its entry. */
@@ -74,28 +102,52 @@ export class RangeTable<E extends { readonly range: { toString(): string } }> {
     const e = this.entry[id]!;
     this.root = this.removeAt(this.root, this.base[id]!);
     this.entry[id] = undefined;
+    this.bounds[2 * id] = Infinity;
+    this.bounds[2 * id + 1] = -Infinity;
     this.freeIds.push(id);
     this.count--;
     this.list = null;
-    if (this.hit === id) this.hit = NIL;
     return e;
   }
 
   /** The node holding `addr` (a non-negative safe integer), or -1. */
   findNumber(addr: number): number {
     const b = this.bounds;
-    const h = this.hit;
-    if (h !== NIL && b[2 * h]! <= addr && addr <= b[2 * h + 1]!) return h;
+    let n = this.hit;
+    if (b[2 * n]! <= addr && addr <= b[2 * n + 1]!) return n;
+    // ToUint32 of the block number keeps its low 32 bits (exact: the block number is below 2^53).
+    const slot = (Math.imul((addr * this.blockScale) >>> 0, HINT_MULTIPLIER) >>> this.hintShift) << 1;
+    const hint = this.hint;
+    n = hint[slot]!;
+    if (b[2 * n]! <= addr && addr <= b[2 * n + 1]!) {
+      this.hit = n;
+      return n;
+    }
+    const older = hint[slot + 1]!;
+    if (b[2 * older]! <= addr && addr <= b[2 * older + 1]!) {
+      hint[slot + 1] = n;
+      hint[slot] = older;
+      this.hit = older;
+      return older;
+    }
+    const found = this.walk(addr);
+    if (found !== NIL) {
+      hint[slot + 1] = n;
+      hint[slot] = found;
+      this.hit = found;
+    }
+    return found;
+  }
+
+  private walk(addr: number): number {
+    const b = this.bounds;
     const kids = this.kids;
     let n = this.root;
     while (n !== NIL) {
       const i = 2 * n;
       if (addr < b[i]!) n = kids[i]!;
       else if (addr > b[i + 1]!) n = kids[i + 1]!;
-      else {
-        this.hit = n;
-        return n;
-      }
+      else return n;
     }
     return NIL;
   }
@@ -158,7 +210,9 @@ export class RangeTable<E extends { readonly range: { toString(): string } }> {
         b.set(a);
         return b;
       };
-      this.bounds = grow(this.bounds);
+      const bounds = emptyBounds(2 * id);
+      bounds.set(this.bounds);
+      this.bounds = bounds;
       this.kids = grow(this.kids);
       this.height = grow(this.height);
     }
@@ -240,4 +294,14 @@ export class RangeTable<E extends { readonly range: { toString(): string } }> {
     }
     return this.rebalance(n);
   }
+}
+
+/** Bounds for `ids` node ids, all empty (no number lies in [+Infinity, -Infinity]). */
+function emptyBounds(ids: number): Float64Array {
+  const b = new Float64Array(2 * ids);
+  for (let i = 0; i < b.length; i += 2) {
+    b[i] = Infinity;
+    b[i + 1] = -Infinity;
+  }
+  return b;
 }
