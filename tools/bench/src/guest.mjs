@@ -1,4 +1,4 @@
-// `pnpm bench guest [--vs=qsd|scsi|qemu-scsi|vfio-user] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--runtime=S]
+// `pnpm bench guest [--vs=qsd|scsi|qemu-scsi|vfio-user] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--pairs=N] [--runtime=S]
 //                   [--size=MiB] [--cache=writeback|direct] [--mode=interleaved|separate] [--machine=microvm|q35]
 //                   [--cases=randread4k/qd1,...] [--fio-cpu=N|any] [--irq-cpu=N|any] [--aa] [--no-build]`:
 // fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32, 1 MiB
@@ -34,6 +34,14 @@
 // load from second to second; each (round, slice) gives one paired ratio and the figure reported is the median of
 // the paired ratios. --mode=separate is the older design (one boot per backend per round, alternating order),
 // which on a shared host mixes the load of different minutes into the ratio.
+// --pairs=N asks for at least N paired ratios per case: --slices (default 4 with --pairs) per boot and as many rounds
+// (boots) as that takes, so `--pairs=24 --cases=randread4k/qd1,randread4k/qd32` gives 6 boots of 4 slices.
+// CPU per I/O (--vs=qsd, the daemons being the disks' backends): at each console line the harness reads both daemons'
+// utime + stime from /proc/PID/stat (src/_cpu.mjs); the window of a fio run is from the previous GUEST-FIO line (or,
+// for a boot's first run, the console line before it) to its own GUEST-FIO line, and the run's daemon CPU in it over
+// its I/Os (IOPS x (runtime + 1 s ramp), as irq/io) is its us/io. The other disk's daemon is idle then but for what
+// polling burns, which is charged to nobody. cpuRatio: the median of the paired ratios of us/io, candidate/baseline
+// (lower is better).
 // --aa replaces the candidate by a second baseline (a second qsd through the same command line; with --vs=scsi a
 // second vmv-vhost-user-blk): an A/A run, whose ratios show the bench's own noise (ideally 1.00).
 //
@@ -60,6 +68,7 @@ import {
   REPO_ROOT, VMV_DAEMON_BIN, bootGuest, createImage, detectAccel, ensureGuestImage, ensureHostDeps, guestInitrd, qsdBackend, vmvAvailable, vmvBackend,
 } from '../../guest/lib/guest.mjs';
 import { SCSI_DAEMON_BIN } from '../../guest/lib/scsi.mjs';
+import { cpuDelta, cpuSample, usPerIo } from './_cpu.mjs';
 import { fmt, table } from './_harness.mjs';
 
 const READ_CASES = ['randread4k/qd1', 'randread4k/qd32', 'seqread1m/qd1', 'seqread1m/qd32'];
@@ -198,8 +207,9 @@ export default async function guestBench({ json, args }) {
   const scsi = vs === 'scsi' || builtin || vfio;
   const mode = choice(args, ['mode'], ['interleaved', 'separate'], 'interleaved');
   const machine = choice(args, ['machine'], ['microvm', 'q35'], scsi ? 'q35' : 'microvm');
-  const rounds = option(args, 'rounds', 3);
-  const slices = mode === 'interleaved' ? option(args, 'slices', 2) : 1;
+  const pairsArg = args.some((x) => x.startsWith('--pairs='));
+  const slices = mode === 'interleaved' ? option(args, 'slices', pairsArg ? 4 : 2) : 1;
+  const rounds = pairsArg ? Math.ceil(option(args, 'pairs', 24) / slices) : option(args, 'rounds', 3);
   const runtime = option(args, 'runtime', mode === 'interleaved' ? 3 : 5);
   const sizeMiB = option(args, 'size', 256);
   const cache = choice(args, ['cache', 'qsd-cache'], ['writeback', 'direct'], 'writeback');
@@ -257,6 +267,22 @@ export default async function guestBench({ json, args }) {
   };
   // samples[backend][case] = [{round, slice, iops, mibps, lat, irqsPerIo}]
   const samples = Object.fromEntries(backends.map((b) => [b, Object.fromEntries(CASES.map((c) => [c, []]))]));
+  // --vs=qsd: the daemons' CPU over each fio run's window (see the header), one entry per GUEST-FIO line in order
+  const cpuWatch = !scsi ? () => {
+    const windows = [];
+    let line = null;
+    let fio = null;
+    const onConsoleLine = (text, _secs, run) => {
+      const pids = Object.fromEntries(run.disks.map((d, i) => [run.order[i], d.pid]).filter(([, pid]) => pid !== null));
+      const now = cpuSample(pids);
+      if (text.startsWith('GUEST-FIO ')) {
+        windows.push(cpuDelta(fio ?? line ?? now, now));
+        fio = now;
+      }
+      line = now;
+    };
+    return { windows, onConsoleLine };
+  } : null;
   const limits = {};
   const boots = [];
   const timeoutMs = (accel === 'tcg' ? 90_000 : 30_000) + CASES.length * slices * backends.length * (runtime + 4) * 1000;
@@ -265,14 +291,16 @@ export default async function guestBench({ json, args }) {
     createImage(images[base], size, { fill: 'all' });
     if (haveCand) copyFileSync(images[base], images[cand]);
     for (const b of backends) markImage(images[b], size, b);
-    const record = (r, round, only) => {
-      for (const f of r.fio) {
+    const record = (r, round, only, cpu) => {
+      for (const [i, f] of r.fio.entries()) {
         const b = only ?? f.disk;
         if (!samples[b]?.[f.case]) continue;
         const iops = Number(f.iops);
+        const daemonCpu = cpu?.windows[i]?.procs[b] ?? null;
         samples[b][f.case].push({
           round, slice: Number(f.slice ?? 1), iops, mibps: Number(f.bw_kibps) / 1024, lat: Number(f.lat_mean_us),
           irqsPerIo: iops > 0 ? Number(f.irqs) / (iops * (runtime + 1)) : null,
+          cpuUsPerIo: usPerIo(daemonCpu, iops * (runtime + 1)),
         });
       }
       for (const [k, v] of Object.entries(r.values)) if (k.startsWith('fio.limits')) limits[only ?? k.slice(11)] = v;
@@ -280,25 +308,29 @@ export default async function guestBench({ json, args }) {
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 ? [...backends].reverse() : backends;
       if (mode === 'interleaved') {
+        const cpu = cpuWatch?.();
         const r = await bootGuest({
           machine, queues: 1, tests: ['fio'], fio: true, initrd, guestImage: img, timeoutMs, ...attach(order),
+          ...(cpu ? { onConsoleLine: (l, secs, run) => cpu.onConsoleLine(l, secs, { disks: run.disks, order }) } : {}),
           cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`, 'fio.devs=marked', `fio.want=${backends.length}`, `fio.slices=${slices}`, ...pin],
         });
         if (!r.ok) throw new Error(`bench guest: round ${round + 1} failed: ${r.errors.join('; ')}\n${r.console.slice(-20).join('\n')}`);
         boots.push({ backends: order, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds, ...(vfio ? { vfio: vfioTraffic(r, cand, runtime) } : {}) });
-        record(r, round);
+        record(r, round, undefined, cpu);
         if (vfio) rmSync(r.workDir, { recursive: true, force: true });
         log(`bench guest: round ${round + 1} (${order.join(', ')}): boot to /init ${fmt(r.initSeconds, 2)} s, run ${fmt(r.markerSeconds, 1)} s`);
       } else {
         for (const b of order) {
+          const cpu = cpuWatch?.();
           const r = await bootGuest({
             machine, queues: 1, tests: ['fio'], fio: true, initrd, guestImage: img, timeoutMs, ...attach([b]),
+            ...(cpu ? { onConsoleLine: (l, secs, run) => cpu.onConsoleLine(l, secs, { disks: run.disks, order: [b] }) } : {}),
             cmdline: [`fio.rt=${runtime}`, `fio.jobs=${CASES.join(',')}`, 'fio.devs=marked', 'fio.want=1', ...pin],
           });
           if (!r.ok) throw new Error(`bench guest: the ${b} run failed: ${r.errors.join('; ')}\n${r.console.slice(-20).join('\n')}`);
           boots.push({ backend: b, markerSeconds: r.markerSeconds, initSeconds: r.initSeconds, ...(vfio && b === cand ? { vfio: vfioTraffic(r, cand, runtime) } : {}) });
           if (vfio) rmSync(r.workDir, { recursive: true, force: true });
-          record(r, round, b);
+          record(r, round, b, cpu);
           log(`bench guest: round ${round + 1} ${b}: boot to /init ${fmt(r.initSeconds, 2)} s, run ${fmt(r.markerSeconds, 1)} s`);
         }
       }
@@ -313,7 +345,7 @@ export default async function guestBench({ json, args }) {
     const out = [];
     for (const v of samples[cand]?.[c] ?? []) {
       const q = samples[base][c].find((s) => s.round === v.round && s.slice === v.slice);
-      if (q && q[key] > 0) out.push(v[key] / q[key]);
+      if (q && q[key] > 0 && typeof v[key] === 'number') out.push(v[key] / q[key]);
     }
     return out;
   };
@@ -329,8 +361,9 @@ export default async function guestBench({ json, args }) {
   const rows = [];
   const B = cap(base);
   for (const c of CASES) {
-    const q = { iops: stat(base, c, 'iops'), mibps: stat(base, c, 'mibps'), lat: stat(base, c, 'lat'), irq: stat(base, c, 'irqsPerIo') };
-    const v = haveCand ? { iops: stat(cand, c, 'iops'), mibps: stat(cand, c, 'mibps'), lat: stat(cand, c, 'lat'), irq: stat(cand, c, 'irqsPerIo') } : null;
+    const q = { iops: stat(base, c, 'iops'), mibps: stat(base, c, 'mibps'), lat: stat(base, c, 'lat'), irq: stat(base, c, 'irqsPerIo'), cpu: stat(base, c, 'cpuUsPerIo') };
+    const v = haveCand ? { iops: stat(cand, c, 'iops'), mibps: stat(cand, c, 'mibps'), lat: stat(cand, c, 'lat'), irq: stat(cand, c, 'irqsPerIo'), cpu: stat(cand, c, 'cpuUsPerIo') } : null;
+    const cpuRatio = haveCand && cpuWatch ? median(paired(c, 'cpuUsPerIo')) : null;
     const ratios = haveCand ? paired(c, 'iops') : [];
     const ratio = median(ratios);
     const mibRatio = haveCand ? median(paired(c, 'mibps')) : null;
@@ -344,6 +377,11 @@ export default async function guestBench({ json, args }) {
       mibps: v ? Number(v.mibps.toFixed(1)) : null,
       latUs: v ? Number(v.lat.toFixed(1)) : null,
       irqsPerIo: v && v.irq !== null ? round3(v.irq) : null,
+      ...(cpuWatch ? {
+        cpuUsPerIo: v && v.cpu !== null ? Number(v.cpu.toFixed(1)) : null,
+        [`${base}CpuUsPerIo`]: q.cpu === null ? null : Number(q.cpu.toFixed(1)),
+        cpuRatio: round3(cpuRatio),
+      } : {}),
       [`${base}Iops`]: Math.round(q.iops),
       [`${base}Mibps`]: Number(q.mibps.toFixed(1)),
       [`${base}LatUs`]: Number(q.lat.toFixed(1)),
@@ -357,13 +395,15 @@ export default async function guestBench({ json, args }) {
       'MiB/s ratio': mibRatio === null ? '-' : fmt(mibRatio, 2),
       'range': ratios.length ? `${fmt(Math.min(...ratios), 2)}..${fmt(Math.max(...ratios), 2)}` : '-',
       [`irq/io ${base[0]}:${cand[0]}`]: `${q.irq === null ? '-' : fmt(q.irq, 2)}:${v?.irq == null ? '-' : fmt(v.irq, 2)}`,
+      [`${base} us/io`]: q.cpu === null ? '-' : fmt(q.cpu), [`${cand} us/io`]: v?.cpu == null ? '-' : fmt(v.cpu), 'us/io ratio': cpuRatio === null ? '-' : fmt(cpuRatio, 2),
     });
   }
   if (!json) {
     table(rows, ['case', `${base} IOPS`, `${base} MiB/s`, `${base} lat us`, `${cand} IOPS`, `${cand} MiB/s`, `${cand} lat us`, `${cand}/${base}`, 'MiB/s ratio', 'range',
-      `irq/io ${base[0]}:${cand[0]}`]);
+      `irq/io ${base[0]}:${cand[0]}`, ...(cpuWatch ? [`${base} us/io`, `${cand} us/io`, 'us/io ratio'] : [])]);
     console.log(`${cand}/${base}: median of ${results[CASES[0]].ratios.length || '-'} paired IOPS ratios per case (MiB/s ratio: of the paired MiB/s ratios); `
-      + 'range: the lowest and highest IOPS ratio');
+      + 'range: the lowest and highest IOPS ratio'
+      + (cpuWatch ? `; us/io: each daemon's CPU (utime+stime, /proc) per I/O of its fio runs (median); us/io ratio: median of the paired ${cand}/${base} ratios (lower is better)` : ''));
     if (!haveCand) console.log(`${cand}: not built; no ratios (${base} figures only)`);
     if (traffic && haveCand) {
       console.log(`vfio-user traffic (all cases, ${traffic.ios} I/Os): REGION_WRITE to notify ${traffic.notifyWrites} (${fmt(traffic.notifyPerIo, 3)}/io), `
