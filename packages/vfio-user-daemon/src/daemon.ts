@@ -1,6 +1,7 @@
 /**
  * One served function: a @vmv virtio device (virtio-blk of @vmv/block through vmv-vhost-user-blk's
- * `BlockService`, or virtio-rng of @vmv/rng) behind `@vmv/transport-pci`'s virtio-pci function
+ * `BlockService`, virtio-rng of @vmv/rng, or virtio-console of @vmv/console through
+ * vmv-vhost-user-console's `ConsoleService`) behind `@vmv/transport-pci`'s virtio-pci function
  * (VIRTIO 1.2 §4.1), served by `@vmv/vfio-user`'s server on a unix socket through
  * `pciFunctionDevice` (vfio-user.rst). One client at a time; when it leaves the image is flushed
  * and the function is back at power-on for the next one.
@@ -12,8 +13,9 @@ import { VIRTIO_BAR, VirtioBarOffset, VirtioPciFunction, type PciDiagnostic } fr
 import { PciRegion, pciFunctionDevice, type VfioUserEvent, type VfioUserPciDevice } from '@vmv/vfio-user';
 import { VfioUserServer, type VfioUserConnectionEvent } from '@vmv/vfio-user/node';
 import { BlockService } from '@vmv/vhost-user-blk';
+import { ConsoleService } from '@vmv/vhost-user-console';
 import { checkSocketPath, listenError, type DaemonLog } from '@vmv/vhost-user/daemon';
-import type { DaemonOptions } from './flags.js';
+import type { DaemonOptions, DeviceName } from './flags.js';
 
 /** One log line of an error: a @vmv error's short message with its details, else the first line. */
 export function describe(error: unknown): string {
@@ -31,8 +33,15 @@ interface Served {
   close?(): Promise<void>;
 }
 
-async function openDevice(options: DaemonOptions, log: DaemonLog): Promise<Served> {
-  if (options.device === 'rng') return { device: new RngDevice() };
+/** How each device is opened: one entry per {@link DEVICES} name. */
+const OPEN: { readonly [D in DeviceName]: (options: DaemonOptions, log: DaemonLog) => Promise<Served> } = {
+  blk: openBlk,
+  rng: () => Promise.resolve({ device: new RngDevice() }),
+  // Socket 0 of vmv-vhost-user-console: its ports on the daemon's terminal, TCP, unix sockets or ptys.
+  console: (options, log) => ConsoleService.open(options.console!, 0, log),
+};
+
+async function openBlk(options: DaemonOptions, log: DaemonLog): Promise<Served> {
   const svc = await BlockService.open(
     {
       socket: options.socket,
@@ -137,11 +146,11 @@ export class VfioUserDaemon {
    * @param options - parsed options
    * @param log - the log
    * @returns the running daemon
-   * @throws VhostUser.SocketError when the socket cannot be listened on; VhostUserBlk.ImageError for an image that cannot be served
+   * @throws VhostUser.SocketError when the socket cannot be listened on; VhostUserBlk.ImageError for an image that cannot be served; the listen error (EADDRINUSE...) of a console port's TCP port or unix socket
    */
   static async start(options: DaemonOptions, log: DaemonLog): Promise<VfioUserDaemon> {
     checkSocketPath(options.socket);
-    const served = await openDevice(options, log);
+    const served = await OPEN[options.device](options, log);
     const traffic: VfioUserTraffic = { notifyWrites: 0, virtioWrites: 0, otherWrites: 0, reads: 0, interrupts: 0 };
     const pci = pciFunctionDevice((wiring) => new VirtioPciFunction(served.device, {
       ...wiring,

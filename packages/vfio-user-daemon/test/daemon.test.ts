@@ -3,13 +3,17 @@
  * model and the transport's model of Linux's virtio_pci (synchronous REGION messages, the MSI-X
  * table kept by the client, real eventfds, guest RAM in a memfd): virtio-blk writes that land in the
  * image file and read back, a DEVICE_RESET and a second probe, a second client after the first
- * left, and SIGTERM flushing the image; virtio-rng bytes over MSI-X.
+ * left, and SIGTERM flushing the image; virtio-rng bytes over MSI-X; virtio-console with its port on
+ * TCP: 256 KiB each way between the TCP client and the function's queues, sha256-checked.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockStatus, RequestType, encodeRequestHeader } from '@vmv/block';
+import type { UsedBuffer } from '@vmv/queue/driver';
 import type { DriverQueue } from '@vmv/transport-pci/driver';
 import { qemu } from '../../vfio-user/test/support/client';
 import * as kit from '../../vhost-user/test/support/daemon-process';
@@ -153,5 +157,85 @@ describe('vmv-vfio-user --device rng', () => {
     expect(c.interrupts[1]).toBeGreaterThanOrEqual(4);
     d.child.kill('SIGINT');
     expect((await d.exited).code).toBe(0);
+  });
+});
+
+/** A TCP port nobody listens on (the kernel's pick, released). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Turns of the event loop until `done()`; the bound only catches a hang. */
+async function eventually(done: () => boolean, what: string): Promise<void> {
+  for (const deadline = Date.now() + 60_000; !done(); await new Promise((r) => setTimeout(r, 2))) {
+    if (Date.now() > deadline) throw new Error(`never: ${what}`);
+  }
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+describe('vmv-vfio-user --device console', () => {
+  it('port 0 on TCP: 256 KiB each way between the TCP client and the function\'s receive and transmit queues, sha256-checked', async () => {
+    const socket = join(dir, 'console.sock');
+    const tcp = await freePort();
+    // The daemon takes all the host's bytes while the guest has posted no buffer yet (a bound of 1 MiB, not 64 KiB).
+    const d = await start(['--device', 'console', '--backend', 'network', '--tcp-port', String(tcp), '--buffer-size', String(1 << 20)], socket);
+    const host: Socket = createConnection(tcp, '127.0.0.1');
+    const fromGuest: Buffer[] = [];
+    host.on('data', (b) => void fromGuest.push(b));
+    await new Promise((r) => host.once('connect', r));
+    await kit.waitForLog(d, 'client connected');
+    const c = syncClient(socket);
+    clients.push(c, { close: () => host.destroy() });
+    // Without VIRTIO_CONSOLE_F_MULTIPORT: port 0 alone, open from the start; receiveq 0, transmitq 1.
+    c.driver.probe();
+    c.driver.negotiate([]);
+    expect(c.driver.identity).toMatchObject({ deviceId: 3 });
+    const used: UsedBuffer<number>[][] = [[], []];
+    const drain = (i: number) => (q: DriverQueue<number>) => {
+      for (let u = q.getBuf(); u !== null; u = q.getBuf()) used[i]!.push(u);
+    };
+    const [rx, tx] = c.driver.findQueues([{ callback: drain(0) }, { callback: drain(1) }]);
+    c.driver.ready();
+    const size = 256 * 1024, chunk = 16 * 1024, rxBase = 0x20_0000, txBase = 0x28_0000;
+    // Host to guest: the host writes it all; the guest posts 16 KiB buffers as the driver does and takes what lands.
+    const down = randomBytes(size);
+    await new Promise<void>((r) => host.write(down, () => r()));
+    const got = new Uint8Array(size);
+    let at = 0;
+    for (let i = 0; i < 4; i++) rx!.add([], [{ addr: rxBase + i * chunk, len: chunk }], i);
+    rx!.kick();
+    while (at < size) {
+      c.until(() => used[0]!.length > 0, `host bytes after ${at}`);
+      const u = used[0]!.shift()!;
+      const bytes = new Uint8Array(u.len);
+      c.memory.read(rxBase + u.token * chunk, bytes);
+      got.set(bytes, at);
+      at += u.len;
+      rx!.add([], [{ addr: rxBase + u.token * chunk, len: chunk }], u.token);
+      rx!.kick();
+    }
+    expect(sha256(got)).toBe(sha256(down));
+    // Guest to host: 16 KiB buffers on the transmit queue, each used once the host has it.
+    const up = randomBytes(size);
+    for (let o = 0, i = 0; o < size; o += chunk, i++) {
+      c.memory.write(txBase, up.subarray(o, o + chunk));
+      tx!.add([{ addr: txBase, len: chunk }], [], i);
+      tx!.kick();
+      c.until(() => used[1]!.length === i + 1, `transmit buffer ${i}`);
+      await new Promise((r) => setImmediate(r)); // the host reads what arrived
+    }
+    await eventually(() => fromGuest.reduce((n, b) => n + b.length, 0) >= size, 'the guest\'s bytes on TCP');
+    expect(sha256(Buffer.concat(fromGuest))).toBe(sha256(up));
+    expect(c.interrupts.slice(1).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(size / chunk);
+    d.child.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    expect(d.stderr()).toMatch(/listening on .*: virtio console as PCI 1af4:1043/);
+    expect(d.stderr()).not.toMatch(/ (warn|error): /);
   });
 });
