@@ -1,7 +1,7 @@
 /**
  * @packageDocumentation
  * `@vmv/vfio-user-daemon`: the `vmv-vfio-user` daemon. It serves a virtio device of vmv (virtio-blk
- * over a raw image, virtio-rng) as a virtio-pci function (`@vmv/transport-pci`, VIRTIO 1.2 §4.1)
+ * over a raw image, virtio-rng, virtio-console) as a virtio-pci function (`@vmv/transport-pci`, VIRTIO 1.2 §4.1)
  * to QEMU's `-device vfio-user-pci` (`@vmv/vfio-user`, QEMU docs/interop/vfio-user.rst), with the
  * daemon kit's flags, log and socket checks (`@vmv/vhost-user/daemon`).
  */

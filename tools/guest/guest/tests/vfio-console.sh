@@ -34,7 +34,8 @@ port=$(port_dev "$name")
 val vfu.console.port-dev "$port"
 exec 5<> /dev/hvc0
 stty -F /dev/hvc0 raw -echo -iexten || die "stty on hvc0 failed"
-val vfu.console.hvc-stty "$(stty -F /dev/hvc0 -a | tr '\n' ' ' | grep -o -- '-icanon\|-echo \|-opost' | tr '\n' ' ')"
+# (stty -a complains that hvc0 has no window size: ENOTTY, after the speed)
+val vfu.console.hvc-stty "$(stty -F /dev/hvc0 -a 2>/dev/null | tr '\n' ' ' | grep -o -- '-icanon\|-echo \|-opost' | tr '\n' ' ')"
 xfer /dev/hvc0 hvc & a=$!
 xfer "$port" port & b=$!
 wait $a || die "hvc0 transfer failed"
