@@ -5,7 +5,8 @@
  * image file and read back, a DEVICE_RESET and a second probe, a second client after the first
  * left, and SIGTERM flushing the image; virtio-rng bytes over MSI-X; virtio-console with its port on
  * TCP: 256 KiB each way between the TCP client and the function's queues, sha256-checked, again after a
- * DEVICE_RESET and for a second client.
+ * DEVICE_RESET and for a second client; virtio-gpio with its control socket: a line the driver sets
+ * read by the host, a line the host drives read by the driver.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
@@ -14,6 +15,8 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BlockStatus, RequestType, encodeRequestHeader } from '@vmv/block';
+import { GpioDirection, GpioMsg, GpioStatus } from '@vmv/gpio';
+import { controlRequest } from '@vmv/vhost-user/daemon';
 import { CommonCfg, VIRTIO_BAR, VirtioBarOffset } from '@vmv/transport-pci';
 import type { DriverQueue } from '@vmv/transport-pci/driver';
 import { PciRegion } from '@vmv/vfio-user';
@@ -262,6 +265,50 @@ describe('vmv-vfio-user --device console', () => {
     expect((await d.exited).code).toBe(0);
     expect(d.stderr()).toMatch(/listening on .*: virtio console as PCI 1af4:1043/);
     expect(d.stderr()).toContain('device reset (DEVICE_RESET)');
+    expect(d.stderr()).not.toMatch(/ (warn|error): /);
+  });
+});
+
+describe('vmv-vfio-user --device gpio', () => {
+  it('a simulated chip over MSI-X, its control socket: a line the driver sets is read by the host, a line the host drives by the driver', async () => {
+    const socket = join(dir, 'gpio.sock');
+    const ctl = join(dir, 'gpio.ctl');
+    const d = await start(['--device', 'gpio', '-l', 's4', '--line-names', 'in0,x,led,y', '--control-socket', ctl], socket);
+    const c = syncClient(socket);
+    clients.push(c);
+    c.driver.probe();
+    c.driver.negotiate([]);
+    expect(c.driver.identity).toMatchObject({ deviceId: 41 });
+    expect(c.driver.cread(0, 2)).toBe(4); // ngpio
+    const { done, callback } = collect();
+    const [q] = c.driver.findQueues([{ callback }]);
+    c.driver.ready();
+    const req = 0xc_0000, resp = 0xc_1000;
+    /** One request (§5.18.6): type, line, value; the response's status and value. */
+    const request = (type: number, line: number, value: number) => {
+      const r = new DataView(new ArrayBuffer(8));
+      r.setUint16(0, type, true);
+      r.setUint16(2, line, true);
+      r.setUint32(4, value, true);
+      c.memory.write(req, new Uint8Array(r.buffer));
+      q!.add([{ addr: req, len: 8 }], [{ addr: resp, len: 2 }], done.length);
+      q!.kick();
+      const n = done.length;
+      c.until(() => done.length === n + 1, `request ${type}`);
+      return [c.memory.readU8(resp), c.memory.readU8(resp + 1)];
+    };
+    expect(request(GpioMsg.SET_DIRECTION, 2, GpioDirection.OUT)).toEqual([GpioStatus.OK, 0]);
+    expect(request(GpioMsg.SET_VALUE, 2, 1)).toEqual([GpioStatus.OK, 0]);
+    const lines = await controlRequest(ctl, 'lines');
+    expect((lines as { return: { name: string; direction: number; value: number }[] }).return[2]).toMatchObject({ name: 'led', direction: GpioDirection.OUT, value: 1 });
+    expect(request(GpioMsg.SET_DIRECTION, 0, GpioDirection.IN)).toEqual([GpioStatus.OK, 0]);
+    expect(await controlRequest(ctl, 'set-input', { line: 'in0', value: 1 })).toEqual({ return: { outcome: 'none' } });
+    expect(request(GpioMsg.GET_VALUE, 0, 0)).toEqual([GpioStatus.OK, 1]);
+    expect(c.interrupts[1]).toBeGreaterThanOrEqual(4);
+    d.child.kill('SIGTERM');
+    expect((await d.exited).code).toBe(0);
+    expect(d.stderr()).toMatch(/listening on .*: virtio gpio as PCI 1af4:1069/);
+    expect(d.stderr()).toContain('line 2 output 1');
     expect(d.stderr()).not.toMatch(/ (warn|error): /);
   });
 });

@@ -18,6 +18,9 @@
 //                  with an MSI-X vector per queue that has a callback; hvc0 (raw through Debian's stty) and the named
 //                  port each carry 1 MiB both ways through Debian's socat, sha256-checked on both sides; then
 //                  virtio_pci is unbound and bound again and the named port carries another 1 MiB both ways
+//   vfio-user/gpio virtio-gpio, a simulated chip of 8 named lines driven over the daemon's control socket: gpio-virtio
+//                  binds with a vector per queue (request, event), then the whole gpio/lines scenario (lib/gpio.mjs:
+//                  gpiod's tools, 1,000 edges through gpiomon, level interrupts) over PCI
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +32,7 @@ import { createConnection } from 'node:net';
 import { CASES, prepareBlk, verifyBlk } from './cases.mjs';
 import { runCheck } from './checks.mjs';
 import { freePorts } from './console.mjs';
+import { GPIO_CHIP_ARGS, gpioLinesScenario } from './gpio.mjs';
 import { REPO_ROOT } from './image.mjs';
 
 /** The built vmv-vfio-user. */
@@ -214,7 +218,8 @@ const complaints = (log) => log.split('\n').filter((l) => / (warn|error): /.test
  * @param {object} img  the trixie guest image
  * @param {string} name  the case name (after vfio-user/)
  * @param {object} o  args (the daemon's device flags), tests, cmdline, verify(r, d), summary(r, d), before (run in the dir),
- *   started (run once the daemon listens), packages and programs (Debian's, in the guest), timeoutMs
+ *   started (run once the daemon listens), modules, packages and programs (Debian's), data (in the guest), timeoutMs,
+ *   onConsoleLine (instead of the hook's), settle (awaited before the daemon is stopped)
  */
 function daemonCheck(img, name, hooks, o) {
   const full = `${img.platform.name}/vfio-user/${name}`;
@@ -229,12 +234,16 @@ function daemonCheck(img, name, hooks, o) {
     return runCheck(full, img, {
       ...hooks,
       tests: o.tests,
+      modules: o.modules,
       packages: o.packages,
       programs: o.programs,
+      data: o.data,
       timeoutMs: o.timeoutMs,
+      onConsoleLine: o.onConsoleLine ?? hooks.onConsoleLine,
       cmdline: o.cmdline(st),
       qemuArgs: ['-device', JSON.stringify({ driver: 'vfio-user-pci', socket: { type: 'unix', path: d.socket } })],
       verify: async (r) => {
+        await o.settle?.();
         const code = await d.stop();
         const errors = code === 0 ? [] : [`vmv-vfio-user exited ${code}: ${d.log().split('\n').slice(-5).join(' | ')}`];
         const bad = complaints(d.log());
@@ -386,5 +395,21 @@ export function vfioUserConsoleCheck(img, hooks = {}) {
       + `the port again after the rebind; input interrupts ${r.values['vfu.console.input-interrupts']}, after the rebind ${r.values['vfu.console.rebind-input-interrupts']}; `
       + `resets ${(log.match(/device reset/g) ?? []).length}`,
     cleanup: (st) => st.sockets.forEach((s) => s.destroy()),
+  });
+}
+
+/** vfio-user/gpio: see the header. */
+export async function vfioUserGpioCheck(img, hooks = {}) {
+  if (img.platform.name !== 'trixie') return daemonCheck(img, 'gpio', hooks, {});
+  const { st, check } = await gpioLinesScenario(img, hooks);
+  return daemonCheck(img, 'gpio', hooks, {
+    ...check,
+    args: (dir) => ['--device', 'gpio', ...GPIO_CHIP_ARGS, '--control-socket', (st.ctl = join(dir, 'gpio.ctl'))],
+    tests: ['vfio-virtio', ...check.tests],
+    cmdline: () => ['vfu.device=0x1069', 'vfu.driver=gpio_virtio', ...check.cmdline],
+    // the host's last control requests are answered before the daemon stops
+    settle: () => st.chain,
+    verify: async (r) => [...functionErrors(r.values, 'gpio_virtio', 2), ...(await check.verify(r))],
+    summary: (r) => `MSI-X vectors ${r.values['vfu.msi-irqs']}; ${check.summary(r)}`,
   });
 }
