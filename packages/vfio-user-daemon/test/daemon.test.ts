@@ -10,7 +10,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -233,7 +233,7 @@ async function consoleExchange(c: Client, host: Host, size: number): Promise<voi
 }
 
 describe('vmv-vfio-user --device console', () => {
-  it('port 0 on TCP: 256 KiB each way, sha256-checked; DEVICE_RESET answered with the device at status 0, then again; a second client, the host end kept', async () => {
+  it('port 0 on TCP: 256 KiB each way, sha256-checked; DEVICE_RESET answered with the device at status 0, then again; the client leaves: its RAM unmapped and its fds closed; a second client, the host end kept', async () => {
     const socket = join(dir, 'console.sock');
     const tcp = await freePort();
     // The daemon takes all the host's bytes while the guest has posted no buffer yet (a bound of 1 MiB, not 64 KiB).
@@ -242,8 +242,14 @@ describe('vmv-vfio-user --device console', () => {
     host.socket.on('data', (b) => void host.got.push(b));
     await new Promise((r) => host.socket.once('connect', r));
     await kit.waitForLog(d, 'client connected');
+    // What the daemon holds before a client: its fds, and no mapping of a client's RAM.
+    const fds = () => readdirSync(`/proc/${d.child.pid}/fd`).length;
+    const mapsRam = () => readFileSync(`/proc/${d.child.pid}/maps`, 'utf8').includes('memfd:guest-ram');
+    const before = fds();
     const c = syncClient(socket);
     clients.push(c, { close: () => host.socket.destroy() });
+    expect(mapsRam()).toBe(true);
+    expect(fds()).toBeGreaterThan(before);
     const size = 256 * 1024;
     await consoleExchange(c, host, size);
     expect(c.interrupts.slice(1).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(size / (16 * 1024));
@@ -258,6 +264,7 @@ describe('vmv-vfio-user --device console', () => {
     c.close();
     clients.splice(clients.indexOf(c), 1);
     await kit.waitForLog(d, 'client disconnected');
+    await eventually(() => !mapsRam() && fds() === before, 'the first client\'s RAM unmapped and its socket, memfd and eventfds closed');
     const c2 = syncClient(socket);
     clients.push(c2);
     await consoleExchange(c2, host, size);
