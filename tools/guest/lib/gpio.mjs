@@ -12,6 +12,7 @@
 //               it high and the threaded handler runs again and again while the level holds, to its limit of 100
 //               (where it disables the interrupt); the host drives l4 low, the module re-enables: none; high again:
 //               200. l5 level-low (pulled down): 50 at once; the host drives it high, re-enabled: none.
+// The scenario (gpioLinesScenario) also runs with vmv-vfio-user serving the chip over PCI (lib/vfio-user.mjs).
 import { createHash } from 'node:crypto';
 import { runCheck } from './checks.mjs';
 import { REPO_ROOT, daemonControl } from './util.mjs';
