@@ -1,18 +1,17 @@
 /**
  * One served function: a @vmv virtio device (virtio-blk of @vmv/block through vmv-vhost-user-blk's
- * `BlockService`, or virtio-rng of @vmv/rng) behind `@vmv/transport-pci`'s virtio-pci function
+ * `BlockService`, virtio-rng of @vmv/rng, virtio-console and virtio-gpio as their vhost-user
+ * daemons serve them: see {@link DEVICE_KINDS}) behind `@vmv/transport-pci`'s virtio-pci function
  * (VIRTIO 1.2 §4.1), served by `@vmv/vfio-user`'s server on a unix socket through
  * `pciFunctionDevice` (vfio-user.rst). One client at a time; when it leaves the image is flushed
  * and the function is back at power-on for the next one.
  * @module
  */
-import type { VirtioDevice } from '@vmv/device-trait';
-import { RngDevice } from '@vmv/rng';
 import { VIRTIO_BAR, VirtioBarOffset, VirtioPciFunction, type PciDiagnostic } from '@vmv/transport-pci';
 import { PciRegion, pciFunctionDevice, type VfioUserEvent, type VfioUserPciDevice } from '@vmv/vfio-user';
-import { VfioUserServer, type VfioUserConnectionEvent } from '@vmv/vfio-user/node';
-import { BlockService } from '@vmv/vhost-user-blk';
-import { checkSocketPath, listenError, type DaemonLog } from '@vmv/vhost-user/daemon';
+import { VfioUserServer } from '@vmv/vfio-user/node';
+import { ControlServer, checkSocketPath, listenError, type DaemonLog, type ServedDevice } from '@vmv/vhost-user/daemon';
+import { DEVICE_KINDS, type Served } from './devices.js';
 import type { DaemonOptions } from './flags.js';
 
 /** One log line of an error: a @vmv error's short message with its details, else the first line. */
@@ -21,41 +20,6 @@ export function describe(error: unknown): string {
   if (typeof shortMessage === 'string') return typeof details === 'string' ? `${shortMessage} (${details.replace(/\s*\n\s*/g, ' ')})` : shortMessage;
   if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
   return String(error);
-}
-
-/** The device behind the function, and its hooks. */
-interface Served {
-  readonly device: VirtioDevice;
-  connection?(event: VfioUserConnectionEvent): void;
-  drain?(): Promise<void>;
-  close?(): Promise<void>;
-}
-
-async function openDevice(options: DaemonOptions, log: DaemonLog): Promise<Served> {
-  if (options.device === 'rng') return { device: new RngDevice() };
-  const svc = await BlockService.open(
-    {
-      socket: options.socket,
-      image: options.image!,
-      readonly: options.readOnly,
-      queues: options.queues,
-      ...(options.serial === undefined ? {} : { serial: options.serial }),
-      // Interrupts are eventfd writes and notifications REGION_WRITE messages: nothing to coalesce or poll.
-      coalesce: false,
-      poll: false,
-    },
-    log,
-  );
-  return {
-    device: svc.device,
-    // Counts clients, and flushes the image when one leaves.
-    connection: (e) => {
-      if (e.type === 'connected') svc.onEvent({ type: 'connected' });
-      else if (e.type === 'disconnected') svc.onEvent({ type: 'disconnected' });
-    },
-    drain: () => svc.drain(),
-    close: () => svc.close(),
-  };
 }
 
 function logDiagnostic(log: DaemonLog, d: PciDiagnostic): void {
@@ -111,7 +75,7 @@ function trafficLine(t: VfioUserTraffic): string {
  * The daemon: a device served as a virtio-pci function over vfio-user on one socket.
  * @example
  * ```ts
- * const d = await VfioUserDaemon.start({ socket: '/tmp/rng.sock', device: 'rng', readOnly: false, queues: 1, logLevel: 'info', logFormat: 'text' }, log);
+ * const d = await VfioUserDaemon.start({ socket: '/tmp/rng.sock', device: 'rng', flags: {}, logLevel: 'info', logFormat: 'text' }, log);
  * await d.stop();
  * ```
  */
@@ -126,6 +90,7 @@ export class VfioUserDaemon {
     readonly pci: VfioUserPciDevice<VirtioPciFunction>,
     private readonly server: VfioUserServer,
     private readonly served: Served,
+    private readonly control: ControlServer<ServedDevice> | null,
     traffic: VfioUserTraffic,
     private readonly log: DaemonLog,
   ) {
@@ -137,11 +102,13 @@ export class VfioUserDaemon {
    * @param options - parsed options
    * @param log - the log
    * @returns the running daemon
-   * @throws VhostUser.SocketError when the socket cannot be listened on; VhostUserBlk.ImageError for an image that cannot be served
+   * @throws VhostUser.SocketError when the socket cannot be listened on; VhostUserBlk.ImageError for an image that cannot be served; the listen error (EADDRINUSE...) of a console port's TCP port or unix socket, or of the control socket
    */
   static async start(options: DaemonOptions, log: DaemonLog): Promise<VfioUserDaemon> {
     checkSocketPath(options.socket);
-    const served = await openDevice(options, log);
+    if (options.controlSocket !== undefined) checkSocketPath(options.controlSocket);
+    const kind = DEVICE_KINDS[options.device];
+    const served = await kind.open(options.flags, log, options.socket);
     const traffic: VfioUserTraffic = { notifyWrites: 0, virtioWrites: 0, otherWrites: 0, reads: 0, interrupts: 0 };
     const pci = pciFunctionDevice((wiring) => new VirtioPciFunction(served.device, {
       ...wiring,
@@ -178,10 +145,18 @@ export class VfioUserDaemon {
         served.connection?.(e);
       },
     });
-    daemon = new VfioUserDaemon(pci, server, served, traffic, log);
+    let control: ControlServer<ServedDevice> | null = null;
+    try {
+      if (kind.control !== undefined && options.controlSocket !== undefined) control = await ControlServer.listen(options.controlSocket, kind.control, () => [served], log);
+    } catch (e) {
+      await served.close?.();
+      throw e;
+    }
+    daemon = new VfioUserDaemon(pci, server, served, control, traffic, log);
     try {
       server.listen(options.socket, { removeStale: true });
     } catch (e) {
+      await control?.close();
       await served.close?.();
       throw listenError(options.socket, e);
     }
@@ -191,11 +166,12 @@ export class VfioUserDaemon {
   }
 
   /**
-   * Stops listening, drops the client, waits for the device's requests and flushes, closes.
+   * Stops listening (the control socket too), drops the client, waits for the device's requests and flushes, closes.
    * @returns a promise
    */
   async stop(): Promise<void> {
     this.server.close();
+    await this.control?.close();
     await this.served.drain?.();
     await this.served.close?.();
     this.log.info(trafficLine(this.traffic));

@@ -1,59 +1,85 @@
 /**
- * The command line of vmv-vfio-user: `--socket PATH --device blk|rng [device flags]`, as flag
- * specs of the daemon kit (`@vmv/vhost-user/daemon`), which parses them and writes `--help`.
+ * The command line of vmv-vfio-user: `--socket PATH --device blk|rng|console|gpio [device flags]`, as
+ * flag specs of the daemon kit (`@vmv/vhost-user/daemon`), which parses them and writes `--help`.
+ * Each device's flags are those of {@link DEVICE_KINDS} (console and gpio: their vhost-user daemons'
+ * own); a flag of another device than `--device` is refused.
  * @module
  */
-import { UsageError, type FlagSpecs, type FlagValues, type LogLevel } from '@vmv/vhost-user/daemon';
-import { checkSerial } from '@vmv/vhost-user-blk';
+import { UsageError, type FlagSpec, type FlagSpecs, type FlagValues, type LogLevel } from '@vmv/vhost-user/daemon';
+import { DEVICES, DEVICE_KINDS, type DeviceName } from './devices.js';
 
 /** The executable's name. @example `PROGRAM === 'vmv-vfio-user'` */
 export const PROGRAM = 'vmv-vfio-user';
 
-/** The devices served. @example `DEVICES.includes('blk')` */
-export const DEVICES = ['blk', 'rng'] as const;
-/** One of {@link DEVICES}. @example `const d: DeviceName = 'rng';` */
-export type DeviceName = (typeof DEVICES)[number];
-
-/** Every flag. @example `parseFlags(FLAGS, argv, PROGRAM)` */
-export const FLAGS: FlagSpecs = {
+/** The flags every device takes, before and after the device flags in `--help`. */
+const HEAD: FlagSpecs = {
   socket: { short: 's', type: 'string', value: 'PATH', aliases: ['socket-path'], help: 'unix socket QEMU connects to (a stale socket file is replaced); required' },
   device: {
     type: 'string',
     value: 'TYPE',
-    help: `the virtio device: ${DEVICES.join(' or ')}; required`,
+    help: `the virtio device: ${DEVICES.join(', ')}; required`,
     validate: (t) => {
       if (!(DEVICES as readonly string[]).includes(t)) throw new UsageError(`--device must be one of ${DEVICES.join(', ')}, got ${JSON.stringify(t)}`);
       return t;
     },
   },
-  image: { type: 'string', value: 'FILE', help: 'blk: the raw disk image (a regular file or a block device); required for blk' },
-  'read-only': { type: 'boolean', aliases: ['readonly'], help: 'blk: serve the image read-only (VIRTIO_BLK_F_RO, opened O_RDONLY)' },
-  queues: { type: 'integer', min: 1, max: 64, default: 1, value: 'N', help: 'blk: request queues (each gets its own MSI-X vector)' },
-  serial: { type: 'string', value: 'ID', help: 'blk: the disk serial (printable ASCII, at most 20 bytes)' },
+};
+const WITH_CONTROL = DEVICES.filter((d) => DEVICE_KINDS[d].control !== undefined);
+const TAIL: FlagSpecs = {
+  'control-socket': { type: 'string', value: 'PATH', help: `${WITH_CONTROL.join(', ')}: unix socket for the device's control commands, one JSON request a line (see the device's vhost-user daemon); a stale socket file is replaced` },
   verbose: { short: 'v', type: 'boolean', help: 'log debug lines too (every access the function refused)' },
   quiet: { short: 'q', type: 'boolean', help: 'log errors only' },
   'log-format': { type: 'string', value: 'FORMAT', default: 'text', help: 'text or json (one JSON object a line)' },
   help: { short: 'h', type: 'boolean', standalone: true, help: 'this text' },
   version: { short: 'V', type: 'boolean', standalone: true, help: 'the version' },
 };
+const COMMON: FlagSpecs = { ...HEAD, ...TAIL };
+
+/**
+ * A device's flags for the whole command line: the help says which device; the default and `required`
+ * move into the help (both are applied by {@link daemonOptions} for the chosen device only, so that a
+ * flag given to another device can be told from an absent one); a name or letter the common flags use
+ * is left out (the console's `quiet`, and its `-q`).
+ */
+function scoped(device: DeviceName): FlagSpecs {
+  const letters = new Set(Object.values(COMMON).map((s) => s.short));
+  const out: Record<string, FlagSpec> = {};
+  for (const [name, spec] of Object.entries(DEVICE_KINDS[device].flags)) {
+    if (name in COMMON) continue;
+    const { default: value, short, required, ...rest } = spec as FlagSpec & { default?: unknown };
+    const notes = [...(required === true ? ['required'] : []), ...(value === undefined ? [] : [`default ${String(value)}`])];
+    out[name] = {
+      ...rest,
+      ...(short === undefined || letters.has(short) ? {} : { short }),
+      help: `${device}: ${spec.help}${notes.length === 0 ? '' : `; ${notes.join('; ')}`}`,
+    } as FlagSpec;
+  }
+  return out;
+}
+
+/** Every flag. @example `parseFlags(FLAGS, argv, PROGRAM)` */
+export const FLAGS: FlagSpecs = {
+  ...HEAD,
+  ...Object.assign({}, ...DEVICES.map(scoped)),
+  ...TAIL,
+};
 
 /**
  * The options of a parsed command line.
- * @example `const o: DaemonOptions = { socket: '/tmp/blk.sock', device: 'blk', image: 'disk.img', readOnly: false, queues: 1, logLevel: 'info', logFormat: 'text' };`
+ * @example `const o: DaemonOptions = { socket: '/tmp/rng.sock', device: 'rng', flags: {}, logLevel: 'info', logFormat: 'text' };`
  */
 export interface DaemonOptions {
   /** The socket path. */
   readonly socket: string;
   /** The device. */
   readonly device: DeviceName;
-  /** blk: the image. */
-  readonly image?: string;
-  /** blk: read-only. */
-  readonly readOnly: boolean;
-  /** blk: request queues. */
-  readonly queues: number;
-  /** blk: the serial. */
-  readonly serial?: string;
+  /**
+   * The device's own flags, with their defaults, as its vhost-user daemon takes them (`socket-path`
+   * is the socket): `image`, `queues`... for blk, `backend`, `tcp-port`... for console.
+   */
+  readonly flags: FlagValues;
+  /** The control socket of a device with control commands. */
+  readonly controlSocket?: string;
   /** The log level. */
   readonly logLevel: LogLevel;
   /** The log format. */
@@ -64,7 +90,7 @@ export interface DaemonOptions {
  * Checks parsed flags together and returns the options.
  * @param values - what `parseFlags(FLAGS, ...)` returned
  * @returns the options
- * @throws VhostUser.UsageError for a missing or contradictory flag
+ * @throws VhostUser.UsageError for a missing or contradictory flag, or a flag of another device
  * @example `const o = daemonOptions(parseFlags(FLAGS, ['--socket', 's', '--device', 'rng']));`
  */
 export function daemonOptions(values: FlagValues): DaemonOptions {
@@ -76,22 +102,28 @@ export function daemonOptions(values: FlagValues): DaemonOptions {
   const format = values['log-format'];
   if (format !== 'text' && format !== 'json') throw new UsageError(`--log-format must be text or json, got ${JSON.stringify(format)}`);
   if (values['verbose'] === true && values['quiet'] === true) throw new UsageError('--verbose and --quiet exclude each other');
-  const image = values['image'] as string | undefined;
-  const serial = values['serial'] as string | undefined;
-  if (device === 'blk') {
-    if (image === undefined || image.length === 0) throw new UsageError('--device blk needs --image FILE', more);
-    if (serial !== undefined) checkSerial(serial);
-  } else {
-    for (const f of ['image', 'serial'] as const) if (values[f] !== undefined) throw new UsageError(`--${f} is a blk flag, not one of --device ${device}`);
-    if (values['read-only'] === true) throw new UsageError(`--read-only is a blk flag, not one of --device ${device}`);
+  const control = values['control-socket'] as string | undefined;
+  if (control !== undefined && DEVICE_KINDS[device].control === undefined) throw new UsageError(`--control-socket is a flag of --device ${WITH_CONTROL.join(', ')}, not of --device ${device}`);
+  for (const other of DEVICES) {
+    if (other === device) continue;
+    for (const name of Object.keys(scoped(other))) {
+      const v = values[name];
+      if (v !== undefined && v !== false && !(name in DEVICE_KINDS[device].flags)) throw new UsageError(`--${name} is a ${other} flag, not one of --device ${device}`);
+    }
   }
+  const flags: Record<string, unknown> = { 'socket-path': socket };
+  for (const [name, spec] of Object.entries(DEVICE_KINDS[device].flags)) {
+    if (name in COMMON) continue;
+    const v = values[name] ?? ('default' in spec ? spec.default : undefined);
+    if (v === undefined && spec.required === true) throw new UsageError(`--device ${device} needs --${name} ${spec.value ?? 'VALUE'}`, more);
+    flags[name] = v;
+  }
+  DEVICE_KINDS[device].check?.(flags);
   return {
     socket,
     device,
-    ...(image === undefined ? {} : { image }),
-    readOnly: values['read-only'] === true,
-    queues: values['queues'] as number,
-    ...(serial === undefined ? {} : { serial }),
+    flags,
+    ...(control === undefined ? {} : { controlSocket: control }),
     logLevel: values['verbose'] === true ? 'debug' : values['quiet'] === true ? 'error' : 'info',
     logFormat: format,
   };

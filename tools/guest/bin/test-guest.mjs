@@ -25,7 +25,7 @@ import { soundOracleCheck, soundPcmCheck, soundStreamsCheck } from '../lib/sound
 import { i2cDevicesCheck } from '../lib/i2c.mjs';
 import { gpioLinesCheck } from '../lib/gpio.mjs';
 import { canFramesCheck, canGroupCheck } from '../lib/can.mjs';
-import { vfioUserBarCheck, vfioUserBlkCheck, vfioUserFsCheck, vfioUserRngCheck } from '../lib/vfio-user.mjs';
+import { vfioUserBarCheck, vfioUserBlkCheck, vfioUserConsoleCheck, vfioUserFsCheck, vfioUserGpioCheck, vfioUserRngCheck } from '../lib/vfio-user.mjs';
 import { spiDevicesCheck } from '../lib/spi.mjs';
 
 const args = process.argv.slice(2);
@@ -172,12 +172,15 @@ const SUITES = [
   },
   {
     // vfio-user (trixie: QEMU 11.1's vfio-user-pci): a plain PCI function served by @vmv/vfio-user, its BAR and DMA;
-    // vmv-vfio-user serving virtio-blk (blk.sh, unbind and bind, ext4) and virtio-rng to the guest's virtio_pci
+    // vmv-vfio-user serving virtio-blk (blk.sh, unbind and bind, ext4), virtio-rng, virtio-console (hvc0 and a named
+    // port through socat, unbind and bind) and virtio-gpio (the gpio/lines scenario) to the guest's virtio_pci
     device: 'vfio-user',
     platforms: ['trixie'],
     tests: (img, hooks) => [[`${img.platform.name}/vfio-user/bar`, () => vfioUserBarCheck(img, hooks)],
       [`${img.platform.name}/vfio-user/blk`, () => vfioUserBlkCheck(img, hooks)],
       [`${img.platform.name}/vfio-user/rng`, () => vfioUserRngCheck(img, hooks)],
+      [`${img.platform.name}/vfio-user/console`, () => vfioUserConsoleCheck(img, hooks)],
+      [`${img.platform.name}/vfio-user/gpio`, () => vfioUserGpioCheck(img, hooks)],
       [`${img.platform.name}/vfio-user/fs`, () => vfioUserFsCheck(img, hooks)]],
   },
   {

@@ -20,7 +20,7 @@ const RATE_BYTES = 16 << 20;
 const md5 = (b) => createHash('md5').update(b).digest('hex');
 
 /** The first of `count` consecutive free TCP ports on 127.0.0.1 from a pid-derived start. */
-async function freePorts(count) {
+export async function freePorts(count) {
   const tryListen = (port) => new Promise((res) => {
     const s = createServer();
     s.once('error', () => res(false));

@@ -12,6 +12,7 @@
 //               it high and the threaded handler runs again and again while the level holds, to its limit of 100
 //               (where it disables the interrupt); the host drives l4 low, the module re-enables: none; high again:
 //               200. l5 level-low (pulled down): 50 at once; the host drives it high, re-enabled: none.
+// The scenario (gpioLinesScenario) also runs with vmv-vfio-user serving the chip over PCI (lib/vfio-user.mjs).
 import { createHash } from 'node:crypto';
 import { runCheck } from './checks.mjs';
 import { REPO_ROOT, daemonControl } from './util.mjs';
@@ -23,32 +24,47 @@ export const GPIO_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-gpio', 'd
 const NAMES = ['in0', 'in1', 'led', 'btn', 'l4', 'l5', 'l6', 'l7'];
 const EDGES = 1000;
 
+/** The daemon's flags for the chip the scenario drives (besides the socket and the control socket). */
+export const GPIO_CHIP_ARGS = ['-l', 's8', '--line-names', NAMES.join(',')];
+
 /**
  * gpio/lines: see the header.
  * @param {object} img  a guest image (ensureGuestImage)
  * @param {object} hooks  log, onConsoleLine
  */
 export async function gpioLinesCheck(img, hooks = {}) {
-  const name = `${img.platform.name}/gpio/lines`;
-  const st = { ctl: null, chain: Promise.resolve(), failures: [], led: null, outcomes: {} };
-  const step = (what, fn) => {
-    st.chain = st.chain.then(fn).catch((e) => st.failures.push(`${what}: ${e.message}`));
-  };
-  let summary = '';
-  const levelKo = await img.platform.ensureTestModule('vmv_level_irq', hooks.log);
-  return runCheck(name, img, {
-    ...hooks,
-    modules: ['gpio-virtio'], packages: ['gpiod'], programs: ['gpiodetect', 'gpioinfo', 'gpioget', 'gpioset', 'gpiomon'], data: [levelKo],
+  const { st, check } = await gpioLinesScenario(img, hooks);
+  return runCheck(`${img.platform.name}/gpio/lines`, img, {
+    ...check,
     devices: [{
       name: 'vmv-gpio',
       // -s P listens on P0, as vhost-device-gpio does
       socketFile: 'gpio.sock0',
       argv: ({ socket }) => {
         st.ctl = `${socket}.ctl`;
-        return [process.execPath, GPIO_DAEMON_BIN, '-s', socket.slice(0, -1), '-l', 's8', '--line-names', NAMES.join(','), '--control-socket', st.ctl];
+        return [process.execPath, GPIO_DAEMON_BIN, '-s', socket.slice(0, -1), ...GPIO_CHIP_ARGS, '--control-socket', st.ctl];
       },
       qemuDevice: (c) => `vhost-user-gpio-pci,chardev=${c}`,
     }],
+  });
+}
+
+/**
+ * The gpio/lines scenario whatever serves the chip (GPIO_CHIP_ARGS, its control socket at `st.ctl`): what runCheck
+ * needs but the device (modules, programs, tests, console hooks, verify, summary). Also vmv-vfio-user's
+ * (vfio-user/gpio).
+ * @returns {Promise<{st: {ctl: string|null}, check: object}>}
+ */
+export async function gpioLinesScenario(img, hooks = {}) {
+  const st = { ctl: null, chain: Promise.resolve(), failures: [], led: null, outcomes: {} };
+  const step = (what, fn) => {
+    st.chain = st.chain.then(fn).catch((e) => st.failures.push(`${what}: ${e.message}`));
+  };
+  let summary = '';
+  const levelKo = await img.platform.ensureTestModule('vmv_level_irq', hooks.log);
+  return { st, check: {
+    ...hooks,
+    modules: ['gpio-virtio'], packages: ['gpiod'], programs: ['gpiodetect', 'gpioinfo', 'gpioget', 'gpioset', 'gpiomon'], data: [levelKo],
     tests: ['gpio'], cmdline: [`gpio.edges=${EDGES}`, `gpio.levelko=${levelKo}`],
     timeoutMs: 600_000,
     onConsoleLine(line, secs, run) {
@@ -130,5 +146,5 @@ export async function gpioLinesCheck(img, hooks = {}) {
       return e;
     },
     summary: () => summary,
-  });
+  } };
 }

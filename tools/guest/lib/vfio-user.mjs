@@ -14,14 +14,25 @@
 //                  read's rate is reported (notifications travel as REGION_WRITE messages)
 //   vfio-user/fs   ext4 with 120 files on the same disk (guest/tests/fs.sh; the host checks with e2fsck and debugfs)
 //   vfio-user/rng  virtio-rng: virtio_rng binds and /dev/hwrng reads bytes
+//   vfio-user/console  virtio-console with a named port, the ports on TCP (--backend network): virtio_console binds
+//                  with an MSI-X vector per queue that has a callback; hvc0 (raw through Debian's stty) and the named
+//                  port each carry 1 MiB both ways through Debian's socat, sha256-checked on both sides; then
+//                  virtio_pci is unbound and bound again and the named port carries another 1 MiB both ways
+//   vfio-user/gpio virtio-gpio, a simulated chip of 8 named lines driven over the daemon's control socket: gpio-virtio
+//                  binds with a vector per queue (request, event), then the whole gpio/lines scenario (lib/gpio.mjs:
+//                  gpiod's tools, 1,000 edges through gpiomon, level interrupts) over PCI
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PciRegion } from '@vmv/vfio-user';
 import { VfioUserServer } from '@vmv/vfio-user/node';
+import { createHash, randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { CASES, prepareBlk, verifyBlk } from './cases.mjs';
 import { runCheck } from './checks.mjs';
+import { freePorts } from './console.mjs';
+import { GPIO_CHIP_ARGS, gpioLinesScenario } from './gpio.mjs';
 import { REPO_ROOT } from './image.mjs';
 
 /** The built vmv-vfio-user. */
@@ -206,7 +217,9 @@ const complaints = (log) => log.split('\n').filter((l) => / (warn|error): /.test
  * A vmv-vfio-user case: the daemon started before QEMU, stopped (image flushed) before `verify`.
  * @param {object} img  the trixie guest image
  * @param {string} name  the case name (after vfio-user/)
- * @param {object} o  args (the daemon's device flags), tests, cmdline, verify(r, d), summary(r, d), before (run in the dir)
+ * @param {object} o  args (the daemon's device flags), tests, cmdline, verify(r, d), summary(r, d), before (run in the dir),
+ *   started (run once the daemon listens), modules, packages and programs (Debian's), data (in the guest), timeoutMs,
+ *   onConsoleLine (instead of the hook's), settle (awaited before the daemon is stopped)
  */
 function daemonCheck(img, name, hooks, o) {
   const full = `${img.platform.name}/vfio-user/${name}`;
@@ -215,14 +228,22 @@ function daemonCheck(img, name, hooks, o) {
   const dir = mkdtempSync(join(tmpdir(), 'vmv-vfu-'));
   const t0 = performance.now();
   return (async () => {
-    const st = o.before?.(dir) ?? {};
-    const d = await startDaemon(dir, o.args(dir));
+    const st = (await o.before?.(dir)) ?? {};
+    const d = await startDaemon(dir, o.args(dir, st));
+    o.started?.(st);
     return runCheck(full, img, {
       ...hooks,
       tests: o.tests,
+      modules: o.modules,
+      packages: o.packages,
+      programs: o.programs,
+      data: o.data,
+      timeoutMs: o.timeoutMs,
+      onConsoleLine: o.onConsoleLine ?? hooks.onConsoleLine,
       cmdline: o.cmdline(st),
       qemuArgs: ['-device', JSON.stringify({ driver: 'vfio-user-pci', socket: { type: 'unix', path: d.socket } })],
       verify: async (r) => {
+        await o.settle?.();
         const code = await d.stop();
         const errors = code === 0 ? [] : [`vmv-vfio-user exited ${code}: ${d.log().split('\n').slice(-5).join(' | ')}`];
         const bad = complaints(d.log());
@@ -231,6 +252,7 @@ function daemonCheck(img, name, hooks, o) {
       },
       summary: (r) => o.summary(r, d.log()),
       cleanup: () => {
+        o.cleanup?.(st);
         void d.stop();
         rmSync(dir, { recursive: true, force: true });
       },
@@ -307,5 +329,87 @@ export function vfioUserRngCheck(img, hooks = {}) {
       return e;
     },
     summary: (r) => `${r.values['vfu.rng-read']} bytes from /dev/hwrng, ${r.values['vfu.rng-distinct']} distinct values, ${r.values['vfu.rng-interrupts']} queue interrupts`,
+  });
+}
+
+const CONSOLE_PORT = 'org.vmv.vfu.0';
+const sha256 = (b) => createHash('sha256').update(b).digest('hex');
+
+/**
+ * vfio-user/console: see the header. The host end of each port is a TCP connection (port 0 on the first TCP port,
+ * the named port on the next); the host sends round r's bytes once the guest's bytes of round r arrive (the guest
+ * has the port open then), so nothing waits on a time.
+ */
+export function vfioUserConsoleCheck(img, hooks = {}) {
+  const bytes = MiB;
+  // tag, port, rounds (hvc0 in round 1 only: it is a tty the rebind replaces)
+  const ports = [{ tag: 'hvc', k: 0, rounds: 1 }, { tag: 'port', k: 1, rounds: 2 }];
+  return daemonCheck(img, 'console', hooks, {
+    before: async () => ({ sockets: [], streams: ports.map(() => ({ sent: [], got: [], gotBytes: 0 })), base: await freePorts(ports.length) }),
+    args: (_dir, st) => ['--device', 'console', '--backend', 'network', '--tcp-port', String(st.base), '--ports', CONSOLE_PORT],
+    started: (st) => ports.forEach((p, i) => {
+      const s = createConnection(st.base + p.k, '127.0.0.1');
+      const io = st.streams[i];
+      st.sockets.push(s);
+      s.on('error', (e) => (io.error = e.message));
+      s.on('data', (d) => {
+        io.got.push(d);
+        io.gotBytes += d.length;
+        while (io.sent.length < p.rounds && io.gotBytes > io.sent.length * bytes) {
+          const data = randomBytes(bytes);
+          io.sent.push(data);
+          s.write(data);
+        }
+      });
+    }),
+    packages: ['socat'],
+    programs: ['socat', 'stty', 'sha256sum'],
+    timeoutMs: 600_000,
+    tests: ['vfio-virtio', 'vfio-console'],
+    cmdline: () => ['vfu.device=0x1043', 'vfu.driver=virtio_console', `vfu.console-bytes=${bytes}`, `vfu.console-name=${CONSOLE_PORT}`],
+    verify: (r, st) => {
+      const v = r.values;
+      // virtio_console gives every queue a callback but control-o: 2 + 1 + 2 of the 6 queues have vectors
+      const e = functionErrors(v, 'virtio_console', 5);
+      ports.forEach((p, i) => {
+        const io = st.streams[i];
+        const up = Buffer.concat(io.got);
+        if (io.error) e.push(`${p.tag}: TCP ${io.error}`);
+        for (let round = 0; round < p.rounds; round++) {
+          const tag = round === 0 ? p.tag : `${p.tag}${round + 1}`;
+          const got = up.subarray(round * bytes, (round + 1) * bytes);
+          if (got.length !== bytes || sha256(got) !== v[`vfu.console.${tag}.up`]) e.push(`${tag}: the host got ${got.length} bytes, sha256 ${sha256(got)}; the guest sent ${v[`vfu.console.${tag}.up`]}`);
+          const sent = io.sent[round];
+          if (!sent || v[`vfu.console.${tag}.down`] !== sha256(sent)) e.push(`${tag}: the guest read sha256 ${v[`vfu.console.${tag}.down`]}, the host sent ${sent ? sha256(sent) : 'nothing'}`);
+        }
+        if (up.length !== p.rounds * bytes) e.push(`${p.tag}: the host got ${up.length} bytes in all, expected ${p.rounds * bytes}`);
+      });
+      if (!/-icanon/.test(v['vfu.console.hvc-stty'] ?? '') || !/-echo/.test(v['vfu.console.hvc-stty'] ?? '')) e.push(`hvc0 not raw: ${v['vfu.console.hvc-stty']}`);
+      if (v['vfu.unbound'] !== '1') e.push('the ports did not go away at the unbind');
+      if (v['vfu.rebind-queue-irq-lines'] !== '5') e.push(`after the rebind /proc/interrupts has ${v['vfu.rebind-queue-irq-lines']} queue lines, expected 5`);
+      if (!(Number(v['vfu.console.input-interrupts']) > 0)) e.push('no interrupt on the input queues');
+      if (!(Number(v['vfu.console.rebind-input-interrupts']) > 0)) e.push('no interrupt on the input queues after the rebind');
+      return e;
+    },
+    summary: (r, log) => `MSI-X vectors ${r.values['vfu.msi-irqs']}; hvc0 and ${r.values['vfu.console.port-dev']} 1 MiB each way sha256-checked, `
+      + `the port again after the rebind; input interrupts ${r.values['vfu.console.input-interrupts']}, after the rebind ${r.values['vfu.console.rebind-input-interrupts']}; `
+      + `resets ${(log.match(/device reset/g) ?? []).length}`,
+    cleanup: (st) => st.sockets.forEach((s) => s.destroy()),
+  });
+}
+
+/** vfio-user/gpio: see the header. */
+export async function vfioUserGpioCheck(img, hooks = {}) {
+  if (img.platform.name !== 'trixie') return daemonCheck(img, 'gpio', hooks, {});
+  const { st, check } = await gpioLinesScenario(img, hooks);
+  return daemonCheck(img, 'gpio', hooks, {
+    ...check,
+    args: (dir) => ['--device', 'gpio', ...GPIO_CHIP_ARGS, '--control-socket', (st.ctl = join(dir, 'gpio.ctl'))],
+    tests: ['vfio-virtio', ...check.tests],
+    cmdline: () => ['vfu.device=0x1069', 'vfu.driver=gpio_virtio', ...check.cmdline],
+    // the host's last control requests are answered before the daemon stops
+    settle: () => st.chain,
+    verify: async (r) => [...functionErrors(r.values, 'gpio_virtio', 2), ...(await check.verify(r))],
+    summary: (r) => `MSI-X vectors ${r.values['vfu.msi-irqs']}; ${check.summary(r)}`,
   });
 }

@@ -1,6 +1,7 @@
 # A virtio-pci function served by vmv-vfio-user behind QEMU's vfio-user-pci: the guest's virtio_pci binds it with
 # MSI-X, a vector per queue (the /proc/interrupts lines of its virtio device), and the virtio driver behind it binds.
-# Knobs: vfu.device= (PCI device ID as sysfs prints it: 0x1042 blk, 0x1044 rng), vfu.driver= (virtio_blk, virtio_rng).
+# Knobs: vfu.device= (PCI device ID as sysfs prints it: 0x1042 blk, 0x1043 console, 0x1044 rng, 0x1069 gpio),
+# vfu.driver= (virtio_blk, virtio_console, virtio_rng, gpio_virtio).
 . /tests/lib.sh
 want=$(arg vfu.device 0x1042); drv=$(arg vfu.driver virtio_blk)
 dev=
