@@ -31,8 +31,9 @@ export class CallbackBackend implements BlockBackend {
   readonly pending: PendingOp[] = [];
   /** Every `done` ever handed out, in order (to call them again, late). */
   readonly handedOut: ((error: unknown) => void)[] = [];
-  /** Behaviours of the next submissions, taken in order; 'wait' when empty. */
+  /** Behaviours of the next submissions, taken in order; when empty, `behaviour` decides ('wait' without one). */
   readonly next: SubmitBehaviour[] = [];
+  behaviour: ((op: PendingOp) => SubmitBehaviour) | null = null;
   promiseCalls = 0;
   flushes = 0;
 
@@ -69,7 +70,7 @@ export class CallbackBackend implements BlockBackend {
 
   private submit(p: PendingOp): void {
     this.handedOut.push(p.done);
-    const how = this.next.shift() ?? 'wait';
+    const how = this.next.shift() ?? this.behaviour?.(p) ?? 'wait';
     switch (how) {
       case 'wait':
         this.pending.push(p);
