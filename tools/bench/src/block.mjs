@@ -16,7 +16,8 @@
 //
 // Each case: a warm-up, then RUNS timed runs of about RUN_MS, device and fs alternating; the median
 // of each is reported. BLOCK_BENCH_FILTER=randread runs only the cases whose key contains that text;
-// BLOCK_BENCH_MODES=threadpool (or io_uring) runs one mode.
+// BLOCK_BENCH_MODES=threadpool (or io_uring) runs one mode; BLOCK_BENCH_DEBUG=1 prints every run's
+// figures to stderr (on a busy machine they spread widely: look before trusting a median).
 // --json: {"bench":"block","results":{"<case>":{"opsPerSec":N,"ratioToFs":R}, "<case>/io_uring":{...}}},
 // the case names without a suffix being the thread pool's (libuv's default).
 import { spawnSync } from 'node:child_process';
@@ -253,7 +254,7 @@ async function measureAll() {
           fsRates.push(await base(RUN_MS));
           devRates.push(await dev(RUN_MS));
         }
-        if (process.env.BLOCK_BENCH_DEBUG) console.error(key, process.env.VMV_BLOCK_BENCH_CHILD, "fs", fsRates.map(Math.round).join(" "), "dev", devRates.map(Math.round).join(" "));
+        if (process.env.BLOCK_BENCH_DEBUG) console.error(`${key} (${process.env.VMV_BLOCK_BENCH_CHILD}) ops/s of each run: fs ${fsRates.map(Math.round).join(' ')}; device ${devRates.map(Math.round).join(' ')}`);
         const f = median(fsRates);
         const d = median(devRates);
         results[key] = { opsPerSec: Math.round(d), ratioToFs: Number((d / f).toFixed(3)), fsOpsPerSec: Math.round(f), mbPerSec: Math.round((d * size) / 1e6) };
