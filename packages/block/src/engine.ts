@@ -228,11 +228,13 @@ export class QueueWorker {
    * microtask checkpoint, so that a backend settling many operations at once (FileBackend settles
    * those of one event-loop turn together) puts them all in the used ring under one interrupt, as
    * the serving loop does for requests completed while it runs. EVENT_IDX still decides whether
-   * the driver wants one; it only comes after the burst.
+   * the driver wants one; it only comes after the burst. With no other request of the queue in
+   * flight, nothing can come with this one: then the interrupt is not held.
    */
   private hold(): void {
     const held = this.held;
-    if (held.holding) return;
+    // The queue's only request (queue depth 1): nothing can come with it, so no wait.
+    if (held.holding || this.inflight < 2) return;
     held.holding = true;
     void RESOLVED.then(this.releaseHeld);
   }
