@@ -104,12 +104,11 @@ class BlockRequest {
   stage = STAGE_DONE;
   type = 0;
   sector = 0;
-  /** A read through `bounce`: its first `bounced` bytes go to `inViews` at completion. */
+  /** A read through `bounce`: its first `bounced` bytes go to the guest's buffers at completion. */
   bounced = 0;
   bounce: Uint8Array | null = null;
   /** `[bounce.subarray(0, n)]` of the last read through `bounce`, kept for the next one of that size. */
   bounceTarget: Uint8Array[] | null = null;
-  inViews: Uint8Array[] | null = null;
   /**
    * Counts backend submissions through a completion callback (`submitRead`, `submitWrite`): a
    * callback counts only while the ticket it was given is current, so a second call, or a late
@@ -262,7 +261,6 @@ export class QueueWorker {
     const statusAddr = r.statusAddr;
     const served = r.served!;
     const bounced = r.bounced;
-    const inViews = r.inViews;
     const bounce = r.bounce;
     const landed = bounced > 0 ? r.bounceTarget![0]! : null; // the read's `bounced` bytes
     r.chain = null;
@@ -270,7 +268,6 @@ export class QueueWorker {
     r.statusAddr = -1;
     r.served = null;
     r.bounced = 0;
-    r.inViews = null;
     if (bounce !== null && bounce.length > BOUNCE_KEEP) {
       r.bounce = null;
       r.bounceTarget = null;
@@ -278,18 +275,30 @@ export class QueueWorker {
     this.inflight--;
     this.free.push(r);
     if (this.dead) return served.complete(chain, 0); // a retired queue drops it; the budget slot is freed
-    // A read through the bounce buffer: its data reaches the guest only now, on a live queue.
-    if (landed !== null && status === OK) copyInto(inViews!, landed, bounced);
+    // A read through the bounce buffer: its data reaches the guest only now, on a live queue (and
+    // is marked in a dirty log as it lands).
+    if (landed !== null && status === OK) this.land(chain, landed);
     const stats = this.host.stats;
     if (status === OK) stats.ok++;
     else if (status === IOERR) stats.ioerr++;
     else stats.unsupp++;
-    // A read's data was marked dirty when its views were taken; a dirty log taken while the read
-    // was in flight has lost it, so mark the buffers again now that the data is there.
-    if (status === OK && r.type === RequestType.IN && this.host.dirtyLogged && written > 1) chain.writer().views(written - 1);
+    // A direct read's data was marked dirty when its views were taken; a dirty log taken while the
+    // read was in flight has lost it, so mark the buffers again now that the data is there.
+    if (landed === null && status === OK && r.type === RequestType.IN && this.host.dirtyLogged && written > 1) chain.writer().views(written - 1);
     if (sw === null) this.ctx.memory.writeU8(statusAddr, status);
     else sw.writeU8(status);
     served.complete(chain, written);
+  }
+
+  /**
+   * Writes a read's `data` into the chain's first device-writable bytes: in one copy when the
+   * first writable buffer holds it all, else through a writer (any layout, any region boundary).
+   */
+  private land(chain: DescriptorChain, data: Uint8Array): void {
+    const w = chain.readableCount;
+    const addr = chain.length(w) >= data.length ? chain.address(w) : -1;
+    if (typeof addr === 'number' && addr >= 0) this.ctx.memory.write(addr, data);
+    else copyInto(chain.writer().views(data.length), data);
   }
 
   /** A chain without a single device-writable byte: no status can be given; return it empty. */
@@ -446,15 +455,14 @@ export class QueueWorker {
     this.host.stats.requests++;
     const writable = chain.writableBytes;
     if (writable === 0) return this.completeWithoutStatus(r);
-    const data = chain.writer();
     // The status is the last device-writable byte. Where the last buffer holds it, it is written
-    // at its address; otherwise through a writer split off `data`, which keeps what precedes it.
-    // (Every use of `data` below stays within its first `writable - 1` bytes.)
+    // at its address; otherwise through a writer over it. (The data before it is reached through
+    // writers of the chain, always for at most `writable - 1` bytes.)
     const last = chain.descriptorCount - 1;
     const lastLen = chain.length(last);
     const lastAddr = lastLen > 0 ? chain.address(last) : -1;
     if (typeof lastAddr === 'number' && lastAddr >= 0) r.statusAddr = lastAddr + lastLen - 1;
-    else r.status = data.split(writable - 1);
+    else r.status = chain.writer().split(writable - 1);
     if (chain.readableBytes < REQUEST_HEADER_SIZE) return this.complete(r, IOERR, 1);
     // The header: straight from guest memory when the first buffer holds it (as Linux sends it),
     // else through a reader, which follows it across buffers.
@@ -482,7 +490,7 @@ export class QueueWorker {
     const dataOut = writable - 1; // device-writable bytes before the status
     switch (type) {
       case RequestType.IN:
-        return this.startIn(r, chain, data, sector, dataIn, dataOut);
+        return this.startIn(r, chain, sector, dataIn, dataOut);
       case RequestType.OUT:
         return this.startOut(r, chain, rd ?? afterHeader(chain), sector, dataIn, dataOut);
       case RequestType.FLUSH:
@@ -493,20 +501,22 @@ export class QueueWorker {
         const id = this.host.id;
         if (id === null) return this.complete(r, UNSUPP, 1);
         if (dataIn !== 0 || dataOut !== ID_BYTES) return this.complete(r, IOERR, 1);
-        data.write(id);
+        chain.writer().write(id);
         return this.complete(r, OK, ID_BYTES + 1);
       }
-      case RequestType.GET_LIFETIME:
+      case RequestType.GET_LIFETIME: {
         if (this.host.lifetime === null) return this.complete(r, UNSUPP, 1);
         if (dataIn !== 0 || dataOut !== LIFETIME_SIZE) return this.complete(r, IOERR, 1);
         r.written = LIFETIME_SIZE + 1;
+        const data = chain.writer();
         return this.call(r, () => this.lifetimeOp(data));
+      }
       case RequestType.DISCARD:
-        return this.startSegments(r, chain, rd ?? afterHeader(chain), data, type, this.host.discard, dataIn, dataOut);
+        return this.startSegments(r, chain, rd ?? afterHeader(chain), type, this.host.discard, dataIn, dataOut);
       case RequestType.WRITE_ZEROES:
-        return this.startSegments(r, chain, rd ?? afterHeader(chain), data, type, this.host.writeZeroes, dataIn, dataOut);
+        return this.startSegments(r, chain, rd ?? afterHeader(chain), type, this.host.writeZeroes, dataIn, dataOut);
       case RequestType.SECURE_ERASE:
-        return this.startSegments(r, chain, rd ?? afterHeader(chain), data, type, this.host.secureErase, dataIn, dataOut);
+        return this.startSegments(r, chain, rd ?? afterHeader(chain), type, this.host.secureErase, dataIn, dataOut);
       default:
         return this.complete(r, UNSUPP, 1);
     }
@@ -539,28 +549,25 @@ export class QueueWorker {
     return segMax === 0 || segments <= segMax;
   }
 
-  private startIn(r: BlockRequest, chain: DescriptorChain, data: Writer, sector: number, dataIn: number, dataOut: number): void {
+  private startIn(r: BlockRequest, chain: DescriptorChain, sector: number, dataIn: number, dataOut: number): void {
     // Device-readable bytes after the header where the data must be device-writable.
     if (dataIn !== 0 || dataOut % SECTOR_SIZE !== 0) return this.complete(r, IOERR, 1);
     if (!inRange(sector, dataOut / SECTOR_SIZE, this.host.capacity())) return this.complete(r, IOERR, 1);
     if (!this.shapeOk(chain, true, 0, dataOut)) return this.complete(r, IOERR, 1);
     r.written = dataOut + 1;
     if (dataOut === 0) return this.complete(r, OK, 1);
-    const views = data.views(dataOut);
-    let target = views;
-    if (!this.host.directReads) {
-      let b = r.bounce;
-      let t = r.bounceTarget;
-      if (b === null || b.length < dataOut) {
-        r.bounce = b = new Uint8Array(dataOut > BOUNCE_MIN ? dataOut : BOUNCE_MIN);
-        t = null;
-      }
-      if (t === null || t[0]!.length !== dataOut) r.bounceTarget = t = [b.subarray(0, dataOut)];
-      r.bounced = dataOut;
-      r.inViews = views;
-      target = t;
+    const offset = sector * SECTOR_SIZE;
+    if (this.host.directReads) return this.transfer(r, false, offset, chain.writer().views(dataOut));
+    // Through the request's bounce buffer; the guest's buffers are written at completion.
+    let b = r.bounce;
+    let t = r.bounceTarget;
+    if (b === null || b.length < dataOut) {
+      r.bounce = b = new Uint8Array(dataOut > BOUNCE_MIN ? dataOut : BOUNCE_MIN);
+      t = null;
     }
-    this.transfer(r, false, sector * SECTOR_SIZE, target);
+    if (t === null || t[0]!.length !== dataOut) r.bounceTarget = t = [b.subarray(0, dataOut)];
+    r.bounced = dataOut;
+    this.transfer(r, false, offset, t);
   }
 
   private startOut(r: BlockRequest, chain: DescriptorChain, rd: Reader, sector: number, dataIn: number, dataOut: number): void {
@@ -582,7 +589,7 @@ export class QueueWorker {
     if (!this.dead) data.write(encodeLifetime(l));
   }
 
-  private startSegments(r: BlockRequest, chain: DescriptorChain, rd: Reader, data: Writer, type: number, limits: SegmentLimits | null, dataIn: number, dataOut: number): void {
+  private startSegments(r: BlockRequest, chain: DescriptorChain, rd: Reader, type: number, limits: SegmentLimits | null, dataIn: number, dataOut: number): void {
     const host = this.host;
     if (host.readOnly) return this.complete(r, IOERR, 1);
     if (limits === null) return this.complete(r, UNSUPP, 1);
@@ -597,7 +604,7 @@ export class QueueWorker {
     if (count > limits.maxSegments) return this.complete(r, IOERR, 1);
     if (writableSegments ? !this.shapeOk(chain, true, 0, length) : !this.shapeOk(chain, false, REQUEST_HEADER_SIZE, length)) return this.complete(r, IOERR, 1);
     // A private copy: the guest cannot change a segment between validation and execution.
-    const segs = writableSegments ? copyOf(data.views(length), length) : rd.readBytes(length);
+    const segs = writableSegments ? copyOf(chain.writer().views(length), length) : rd.readBytes(length);
     const dv = new DataView(segs.buffer);
     const allowed = type === RequestType.WRITE_ZEROES ? SegmentFlags.UNMAP : 0;
     // Flags first: an unknown flag (or UNMAP outside WRITE_ZEROES) MUST give UNSUPP (§5.2.6.2).
@@ -655,15 +662,12 @@ function afterHeader(chain: DescriptorChain): Reader {
 const BOUNCE_MIN = 64 * 1024;
 const BOUNCE_KEEP = 1024 * 1024;
 
-/** Copies the first `length` bytes of `from` into `views`, in order. */
-function copyInto(views: readonly Uint8Array[], from: Uint8Array, length: number): void {
-  if (views.length === 1 && views[0]!.length === length && from.length === length) return views[0]!.set(from);
+/** Copies `from` into `views` (of the same total length), in order. */
+function copyInto(views: readonly Uint8Array[], from: Uint8Array): void {
   let at = 0;
-  for (let i = 0; i < views.length && at < length; i++) {
-    const v = views[i]!;
-    const n = v.length < length - at ? v.length : length - at;
-    v.set(from.subarray(at, at + n));
-    at += n;
+  for (const v of views) {
+    v.set(from.subarray(at, at + v.length));
+    at += v.length;
   }
 }
 
