@@ -15,8 +15,9 @@ import type { BlockLifetime } from './wire.js';
  * **Buffers alias guest memory.** `read` fills and `write` takes `buffers` that are zero-copy
  * views of the guest's buffers: use them before the returned promise settles and never keep them.
  *
- * **Durability.** A write whose promise has resolved must be covered by the next `flush`: once
- * `flush` resolves, every write that resolved before `flush` was called is on stable storage.
+ * **Durability.** A write that has completed (its promise resolved, or `submitWrite` called back
+ * without an error) must be covered by the next `flush`: once `flush` resolves, every write that
+ * completed before `flush` was called is on stable storage.
  *
  * **Concurrency.** The device issues up to its in-flight depth of operations at once, on several
  * queues; operations on overlapping ranges may be in flight together (the guest orders them, not
@@ -56,6 +57,25 @@ export interface BlockBackend {
    * @param buffers - source views (their total length is a multiple of 512).
    */
   write(offset: number, buffers: readonly Uint8Array[]): void | Promise<void>;
+  /**
+   * Optional: `read` with a completion callback instead of a promise. When a backend has it, the
+   * device calls it instead of `read`, which saves a promise and a microtask per request (what a
+   * backend over callback-style I/O, like FileBackend over `fs`, completes through anyway).
+   * Call `done` once: `done(null)` when every byte is in place, `done(error)` to fail the request
+   * (IOERR). It may be called within the call or later; a synchronous throw fails the request
+   * unless `done` came first; calls after the first are ignored.
+   * @param offset - byte offset, a multiple of 512.
+   * @param buffers - destination views (their total length is a multiple of 512), valid until `done`.
+   * @param done - the completion callback.
+   */
+  submitRead?(offset: number, buffers: readonly Uint8Array[], done: (error: unknown) => void): void;
+  /**
+   * Optional: `write` with a completion callback instead of a promise, as `submitRead`.
+   * @param offset - byte offset, a multiple of 512.
+   * @param buffers - source views (their total length is a multiple of 512), valid until `done`.
+   * @param done - the completion callback: `done(null)` once written, `done(error)` to fail.
+   */
+  submitWrite?(offset: number, buffers: readonly Uint8Array[], done: (error: unknown) => void): void;
   /** Makes every write that completed before this call stable (fdatasync for a file). */
   flush(): void | Promise<void>;
   /**

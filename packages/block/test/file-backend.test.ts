@@ -3,12 +3,12 @@
  * file independently of the device, O_DIRECT, scatter-gather beyond IOV_MAX, reads past the end
  * of the file, hole punching through an injected function, and failures of the host.
  */
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import * as fs from 'node:fs';
 import { mkdtempSync, openSync, readFileSync, readSync, closeSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BlockDevice, BlockFeature, BlockStatus, IoError, RequestType, encodeSegments } from '@vmv/block';
+import { BlockDevice, BlockFeature, BlockStatus, IoError, ReadOnlyError, RequestType, encodeSegments } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
 import { hasFeature } from '@vmv/device-trait';
 import { Harness, pattern, requestBytes, sameBytes } from './harness';
@@ -271,5 +271,123 @@ describe('FileBackend directly', () => {
     await expect(backend.write(0, [new Uint8Array(512)])).rejects.toThrow(expect.objectContaining({ name: 'Block.IoError', errno: 'EBADF' }));
     await expect(backend.read(0, [new Uint8Array(512), new Uint8Array(512)])).rejects.toThrow(expect.objectContaining({ name: 'Block.IoError' }));
     await expect(backend.writeZeroes(0, 512)).rejects.toThrow(expect.objectContaining({ name: 'Block.IoError' }));
+  });
+});
+
+describe('FileBackend completion callbacks (what the device uses)', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+    jest.restoreAllMocks();
+  });
+
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const called = <T>(f: (done: (e: T) => void) => void) => new Promise<T>((resolve) => f(resolve));
+
+  it('submitRead and submitWrite call back once, with null or a Block error; single buffers and scatter-gather alike', async () => {
+    const path = join(dir, 'submit.img');
+    const backend = await FileBackend.open(path, { create: true, size: 1 << 20 });
+    const data = pattern(8192, 11);
+    expect(await called((d) => backend.submitWrite(4096, [data.subarray(0, 4096)], d))).toBeNull();
+    expect(await called((d) => backend.submitWrite(8192, [data.subarray(4096, 6000), data.subarray(6000)], d))).toBeNull();
+    expect(sameBytes(independentRead(path, 4096, 8192), data)).toBe(true);
+    const one = new Uint8Array(8192);
+    expect(await called((d) => backend.submitRead(4096, [one], d))).toBeNull();
+    expect(sameBytes(one, data)).toBe(true);
+    const two = [new Uint8Array(100), new Uint8Array(8092)];
+    expect(await called((d) => backend.submitRead(4096, two, d))).toBeNull();
+    expect(sameBytes(Buffer.concat(two), data)).toBe(true);
+    const ro = await FileBackend.open(path, { readOnly: true });
+    let sync: unknown = 'not called';
+    ro.submitWrite(0, [new Uint8Array(512)], (e) => (sync = e));
+    expect(sync).toBeInstanceOf(ReadOnlyError); // at once, within the call
+    await ro.close();
+    closeSync(backend.fd);
+    for (const bufs of [[new Uint8Array(512)], [new Uint8Array(512), new Uint8Array(512)]]) {
+      expect(await called((d) => backend.submitRead(0, bufs, d))).toEqual(expect.objectContaining({ name: 'Block.IoError', errno: 'EBADF' }));
+      expect(await called((d) => backend.submitWrite(0, bufs, d))).toEqual(expect.objectContaining({ name: 'Block.IoError' }));
+    }
+  });
+
+  /** Spies on fs.read: how many of its callbacks have run. */
+  function countFsCallbacks(): { ran: number } {
+    const seen = { ran: 0 };
+    const nodeFs = jest.requireActual<typeof fs>('node:fs'); // the module object FileBackend calls through
+    const real = nodeFs.read;
+    jest.spyOn(nodeFs, 'read').mockImplementation(((...args: unknown[]) => {
+      const cb = args[args.length - 1] as (...a: unknown[]) => void;
+      args[args.length - 1] = (...a: unknown[]) => {
+        seen.ran++;
+        cb(...a);
+      };
+      return (real as (...a: unknown[]) => void)(...args);
+    }) as typeof fs.read);
+    return seen;
+  }
+
+  it('a completion with nothing else running comes at once; those of concurrent operations come together, at the end of the turn', async () => {
+    const path = join(dir, 'batch.img');
+    writeFileSync(path, Buffer.alloc(64 << 10, 5));
+    const backend = await FileBackend.open(path);
+    const fsDone = countFsCallbacks();
+    jest.useFakeTimers({ doNotFake: ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+    const order: string[] = [];
+    backend.submitRead(0, [new Uint8Array(4096)], (e) => order.push(`alone ${String(e)}`));
+    while (fsDone.ran < 1) await wait(1);
+    expect(order).toEqual(['alone null']); // delivered in the fs callback itself
+    expect(jest.getTimerCount()).toBe(0);
+    for (const name of ['a', 'b', 'c']) backend.submitRead(4096, [new Uint8Array(4096)], (e) => order.push(`${name} ${String(e)}`));
+    while (fsDone.ran < 4) await wait(1);
+    expect(order).toEqual(['alone null']); // all three arrived, none delivered yet
+    expect(jest.getTimerCount()).toBe(1);
+    jest.runOnlyPendingTimers();
+    expect(order.slice(1).sort()).toEqual(['a null', 'b null', 'c null']);
+    await backend.close();
+  });
+
+  it('a callback that throws does not lose the completions delivered with it', async () => {
+    const path = join(dir, 'throws.img');
+    writeFileSync(path, Buffer.alloc(64 << 10, 5));
+    const backend = await FileBackend.open(path);
+    const fsDone = countFsCallbacks();
+    jest.useFakeTimers({ doNotFake: ['Date', 'hrtime', 'nextTick', 'performance', 'queueMicrotask', 'setInterval', 'clearInterval', 'setTimeout', 'clearTimeout'] });
+    const delivered: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      backend.submitRead(0, [new Uint8Array(512)], () => {
+        delivered.push(name);
+        if (name === 'b') throw new Error('a caller bug');
+      });
+    }
+    while (fsDone.ran < 3) await wait(1);
+    const thrown: unknown[] = [];
+    for (let i = 0; i < 3 && jest.getTimerCount() > 0; i++) {
+      try {
+        jest.runOnlyPendingTimers();
+      } catch (e) {
+        thrown.push(e);
+      }
+    }
+    expect(delivered.sort()).toEqual(['a', 'b', 'c']);
+    expect(thrown).toEqual([new Error('a caller bug')]);
+    await backend.close();
+  });
+});
+
+describe('FileBackend under the device at queue depth 32', () => {
+  it('reads and writes many requests at once on a real file; every one gets its own data', async () => {
+    const path = join(dir, 'qd32.img');
+    const backend = await FileBackend.open(path, { create: true, size: 4 << 20 });
+    const h = new Harness({ device: { backend, maxInflight: 32 }, memSize: 16 << 20, queueSize: 128 });
+    const writes = Array.from({ length: 48 }, (_, i) => h.add({ readable: requestBytes(RequestType.OUT, i * 8, pattern(4096, 100 + i)), writable: 1 }));
+    h.kick();
+    expect((await Promise.all(writes)).every((c) => c.status === BlockStatus.OK)).toBe(true);
+    const reads = Array.from({ length: 48 }, (_, i) => h.add({ readable: requestBytes(RequestType.IN, ((i * 7) % 48) * 8), writable: 4097 }));
+    h.kick();
+    const got = await Promise.all(reads);
+    got.forEach((c, i) => {
+      expect(c.status).toBe(BlockStatus.OK);
+      expect(sameBytes(c.writable.subarray(0, 4096), pattern(4096, 100 + ((i * 7) % 48)))).toBe(true);
+    });
+    expect(h.interrupts[0]).toBeLessThanOrEqual(96);
+    await backend.close();
   });
 });

@@ -68,6 +68,8 @@ export interface HarnessOptions {
   dirtyPageSize?: number;
   /** The driver takes used buffers in its interrupt handler (default true); false: only on reap()/settle(). */
   reapInInterrupt?: boolean;
+  /** The transport's used-buffer interrupt throws this (a transport failure). */
+  interruptError?: Error;
 }
 
 const RING_AREA = 0x10_0000;
@@ -163,6 +165,7 @@ export class Harness {
       features: this.features,
       interrupt: {
         signalUsedBuffer: (i) => {
+          if (this.options.interruptError !== undefined) throw this.options.interruptError;
           this.interrupts[i] = (this.interrupts[i] ?? 0) + 1;
           if (this.options.reapInInterrupt !== false) this.reap(i);
         },

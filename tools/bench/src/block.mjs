@@ -6,13 +6,25 @@
 // EVENT_IDX, as Linux negotiates it) and driven by @vmv/queue/driver exactly as a guest would:
 // header / data / status descriptors, kick when kickPrepare says so, reap in the interrupt
 // handler, resubmit to keep the depth constant (closed loop). The baseline keeps the same number
-// of fs.read / fs.write calls in flight on the same file descriptor flags, same offsets.
+// of fs.read / fs.write calls in flight on the same file descriptor flags, same offsets, each
+// callback issuing the next call.
 //
-// Each case: a warm-up, then RUNS timed runs of about RUN_MS; the median is reported.
-// BLOCK_BENCH_FILTER=randread runs only the cases whose key contains that text.
-import { closeSync, openSync, read, readSync, rmSync, write, writeSync, mkdtempSync } from 'node:fs';
+// libuv runs file I/O on its thread pool, or on io_uring when UV_USE_IO_URING=1 (Linux): the run
+// measures both, each in a child process of its own (the mode is fixed when libuv starts), the
+// device against plain fs in the same mode. A mode whose child did not get an io_uring (an old
+// kernel, io_uring disabled) is reported as unavailable, not measured under a false name.
+//
+// Each case: a warm-up, then RUNS timed runs of about RUN_MS, device and fs alternating; the median
+// of each is reported. BLOCK_BENCH_FILTER=randread runs only the cases whose key contains that text;
+// BLOCK_BENCH_MODES=threadpool (or io_uring) runs one mode; BLOCK_BENCH_DEBUG=1 prints every run's
+// figures to stderr (on a busy machine they spread widely: look before trusting a median).
+// --json: {"bench":"block","results":{"<case>":{"opsPerSec":N,"ratioToFs":R}, "<case>/io_uring":{...}}},
+// the case names without a suffix being the thread pool's (libuv's default).
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, read, readdirSync, readlinkSync, readSync, rmSync, write, writeSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { BlockDevice } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
 import { GuestMemory } from '@vmv/memory';
@@ -148,7 +160,71 @@ function deviceRun(backend, size, op, offs, qd) {
     });
 }
 
+/** libuv's two ways of running file I/O, as UV_USE_IO_URING selects them. */
+const MODES = [
+  ['threadpool', '0'],
+  ['io_uring', '1'],
+];
+
+/** Whether this process holds an io_uring instance (libuv creates its rings lazily, at the first fs call). */
+function hasIoUring() {
+  try {
+    return readdirSync('/proc/self/fd').some((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`).includes('io_uring');
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}
+
 export default async function ({ json }) {
+  if (process.env.VMV_BLOCK_BENCH_CHILD === undefined) return parent(json);
+  const results = await measureAll();
+  console.log(JSON.stringify({ bench: 'block', mode: process.env.VMV_BLOCK_BENCH_CHILD, ioUring: hasIoUring(), results }));
+}
+
+/** Runs each libuv mode in a child process and prints both, side by side. */
+function parent(json) {
+  const run = join(dirname(fileURLToPath(import.meta.url)), '..', 'run.mjs');
+  const wanted = (process.env.BLOCK_BENCH_MODES ?? 'threadpool,io_uring').split(',');
+  const results = {};
+  const rows = [];
+  for (const [mode, uring] of MODES) {
+    if (!wanted.includes(mode)) continue;
+    const child = spawnSync(process.execPath, [...process.execArgv, run, 'block', '--no-build'], {
+      env: { ...process.env, UV_USE_IO_URING: uring, VMV_BLOCK_BENCH_CHILD: mode },
+      stdio: ['ignore', 'pipe', 'inherit'],
+      encoding: 'utf8',
+      maxBuffer: 16 << 20,
+    });
+    const last = child.stdout.trim().split('\n').pop() ?? '';
+    if (child.status !== 0 || !last.startsWith('{')) throw new Error(`bench block: the ${mode} child failed (status ${child.status})\n${child.stdout}`);
+    const out = JSON.parse(last);
+    if (mode === 'io_uring' && !out.ioUring) {
+      console.log('io_uring: unavailable here (libuv fell back to its thread pool): not measured');
+      continue;
+    }
+    for (const [key, r] of Object.entries(out.results)) {
+      results[mode === 'threadpool' ? key : `${key}/${mode}`] = r;
+      rows.push({ case: key, libuv: mode, 'device ops/s': fmt(r.opsPerSec, 0), 'fs ops/s': fmt(r.fsOpsPerSec, 0), 'device MB/s': fmt(r.mbPerSec, 0), 'ratio to fs': fmt(r.ratioToFs, 2) });
+    }
+  }
+  table(rows, ['case', 'libuv', 'device ops/s', 'fs ops/s', 'device MB/s', 'ratio to fs']);
+  if (json) {
+    for (const r of Object.values(results)) {
+      delete r.fsOpsPerSec;
+      delete r.mbPerSec;
+    }
+    console.log(JSON.stringify({ bench: 'block', results }));
+  }
+}
+
+/** Every case in this process's libuv mode. */
+async function measureAll() {
   const dir = mkdtempSync(join(tmpdir(), 'vmv-block-bench-'));
   const path = join(dir, 'disk.img');
   // Fill the file (so every block is allocated) and read it once: it is now in the page cache.
@@ -161,7 +237,6 @@ export default async function ({ json }) {
   const backend = await FileBackend.open(path);
   const filter = process.env.BLOCK_BENCH_FILTER ?? '';
   const results = {};
-  const rows = [];
   try {
     for (const [name, size, op, pattern] of CASES) {
       const offs = offsets(size, pattern);
@@ -179,10 +254,10 @@ export default async function ({ json }) {
           fsRates.push(await base(RUN_MS));
           devRates.push(await dev(RUN_MS));
         }
+        if (process.env.BLOCK_BENCH_DEBUG) console.error(`${key} (${process.env.VMV_BLOCK_BENCH_CHILD}) ops/s of each run: fs ${fsRates.map(Math.round).join(' ')}; device ${devRates.map(Math.round).join(' ')}`);
         const f = median(fsRates);
         const d = median(devRates);
-        results[key] = { opsPerSec: Math.round(d), ratioToFs: Number((d / f).toFixed(3)) };
-        rows.push({ case: key, 'device ops/s': fmt(d, 0), 'fs ops/s': fmt(f, 0), 'device MB/s': fmt((d * size) / 1e6, 0), 'ratio to fs': fmt(d / f, 2) });
+        results[key] = { opsPerSec: Math.round(d), ratioToFs: Number((d / f).toFixed(3)), fsOpsPerSec: Math.round(f), mbPerSec: Math.round((d * size) / 1e6) };
       }
     }
   } finally {
@@ -190,7 +265,5 @@ export default async function ({ json }) {
     closeSync(fd);
     rmSync(dir, { recursive: true, force: true });
   }
-  table(rows, ['case', 'device ops/s', 'fs ops/s', 'device MB/s', 'ratio to fs']);
-  if (json) console.log(JSON.stringify({ bench: 'block', results }));
+  return results;
 }
-

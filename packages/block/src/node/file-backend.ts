@@ -6,6 +6,9 @@
  * What each command does here:
  * - read / write: `pread`/`preadv` and `pwrite`/`pwritev` on the views of guest memory the device
  *   hands over; partial transfers are continued, reads past the end of the file return zeroes.
+ *   The device calls them through their callback forms (`submitRead`, `submitWrite`); completions
+ *   that arrive while other operations run are delivered together at the end of the event-loop
+ *   turn, so that the device answers them under one interrupt and submits the next ones together.
  * - flush: `fdatasync`.
  * - O_DIRECT (`direct: true`): JavaScript cannot align guest memory, so data goes through
  *   page-aligned bounce buffers (WebAssembly.Memory pages); an operation the kernel refuses with
@@ -152,6 +155,17 @@ async function transferAll(fd: number, isWrite: boolean, position: number, buffe
   }
 }
 
+/**
+ * Calls `done` when `op` settles: null, or the rejection (wrapped in a Block.IoError labelled
+ * `label` when there is one; directIo's are already).
+ */
+function later(op: Promise<unknown>, done: (error: IoError | null) => void, label: string | null): void {
+  op.then(
+    () => done(null),
+    (e: unknown) => done(label === null ? (e as IoError) : new IoError(label, e)),
+  );
+}
+
 /** The WebAssembly.Memory constructor (typed here: the build has no DOM or wasm lib types). */
 const WasmMemory = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly.Memory;
 
@@ -195,6 +209,10 @@ export class FileBackend implements BlockBackend {
   private readonly bounce = new BouncePool();
   private bytes: number;
   private closed = false;
+  /** Single-buffer operations submitted and not yet called back. */
+  private running = 0;
+  /** Completions waiting for the end of the event-loop turn: callback, error, callback, error... */
+  private settling: unknown[] | null = null;
 
   private constructor(path: string, fd: number, directFd: number, size: number, options: FileBackendOptions) {
     this.path = path;
@@ -263,31 +281,7 @@ export class FileBackend implements BlockBackend {
    * @throws Block.IoError (as a rejection) when the system call fails.
    */
   read(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
-    if (this.direct) return this.directIo(false, offset, buffers);
-    if (buffers.length === 1) {
-      const b = buffers[0]!;
-      if (b.length <= MAX_CHUNK) {
-        return new Promise((resolve, reject) => {
-          read(this.fd, b, 0, b.length, offset, (err, n) => {
-            if (err) reject(new IoError(`pread ${b.length} bytes at ${offset}`, err));
-            else if (n === b.length) resolve();
-            else {
-              // The rest of a short transfer. The buffer may have been detached meanwhile (guest
-              // memory unmapped when the frontend went away): fail this request, never throw out
-              // of the callback.
-              try {
-                transferAll(this.fd, false, offset + n, [b.subarray(n)]).then(resolve, (e: unknown) => reject(new IoError(`pread at ${offset}`, e)));
-              } catch (e) {
-                reject(new IoError(`pread at ${offset}`, e));
-              }
-            }
-          });
-        });
-      }
-    }
-    return transferAll(this.fd, false, offset, buffers).catch((e: unknown) => {
-      throw new IoError(`preadv at ${offset}`, e);
-    });
+    return new Promise((resolve, reject) => this.submitRead(offset, buffers, (e) => (e === null ? resolve() : reject(e))));
   }
 
   /**
@@ -298,33 +292,93 @@ export class FileBackend implements BlockBackend {
    * @throws Block.ReadOnlyError on a read-only backend, Block.IoError on ENOSPC, EIO, ... (both as rejections).
    */
   write(offset: number, buffers: readonly Uint8Array[]): Promise<void> {
-    if (this.readOnly) return Promise.reject(new ReadOnlyError('write'));
-    if (this.direct) return this.directIo(true, offset, buffers);
-    if (buffers.length === 1) {
-      const b = buffers[0]!;
-      if (b.length <= MAX_CHUNK) {
-        return new Promise((resolve, reject) => {
-          write(this.fd, b, 0, b.length, offset, (err, n) => {
-            if (err) reject(new IoError(`pwrite ${b.length} bytes at ${offset}`, err));
-            else if (n === b.length) resolve();
-            else {
-              // The rest of a short transfer. The buffer may have been detached meanwhile (guest
-              // memory unmapped when the frontend went away): fail this request, never throw out
-              // of the callback.
-              try {
-                transferAll(this.fd, true, offset + n, [b.subarray(n)]).then(resolve, (e: unknown) => reject(new IoError(`pwrite at ${offset}`, e)));
-              } catch (e) {
-                reject(new IoError(`pwrite at ${offset}`, e));
-              }
-            }
-          });
-        });
+    return new Promise((resolve, reject) => this.submitWrite(offset, buffers, (e) => (e === null ? resolve() : reject(e))));
+  }
+
+  /**
+   * `read` with a completion callback (what the device uses: no promise per request). Completions
+   * that arrive while other operations are running are delivered together at the end of the
+   * event-loop turn (see `settle`).
+   * @param offset - byte offset.
+   * @param buffers - destinations.
+   * @param done - called once: with null when all bytes are in place, else with a Block.IoError.
+   */
+  submitRead(offset: number, buffers: readonly Uint8Array[], done: (error: IoError | null) => void): void {
+    if (this.direct) return later(this.directIo(false, offset, buffers), done, null);
+    if (buffers.length === 1 && buffers[0]!.length <= MAX_CHUNK) return this.single(false, offset, buffers[0]!, done);
+    later(transferAll(this.fd, false, offset, buffers), done, `preadv at ${offset}`);
+  }
+
+  /**
+   * `write` with a completion callback, as {@link FileBackend.submitRead}.
+   * @param offset - byte offset.
+   * @param buffers - sources.
+   * @param done - called once: with null when all bytes are written, else with a Block.ReadOnlyError or Block.IoError.
+   */
+  submitWrite(offset: number, buffers: readonly Uint8Array[], done: (error: IoError | ReadOnlyError | null) => void): void {
+    if (this.readOnly) return done(new ReadOnlyError('write'));
+    if (this.direct) return later(this.directIo(true, offset, buffers), done, null);
+    if (buffers.length === 1 && buffers[0]!.length <= MAX_CHUNK) return this.single(true, offset, buffers[0]!, done);
+    later(transferAll(this.fd, true, offset, buffers), done, `pwritev at ${offset}`);
+  }
+
+  /** One buffer, one pread/pwrite (the common case: a 4 KiB request is one guest buffer). */
+  private single(isWrite: boolean, offset: number, b: Uint8Array, done: (error: IoError | null) => void): void {
+    const op = isWrite ? 'pwrite' : 'pread';
+    this.running++;
+    const cb = (err: NodeJS.ErrnoException | null, n: number): void => {
+      this.running--;
+      if (err) return this.settle(done, new IoError(`${op} ${b.length} bytes at ${offset}`, err));
+      if (n === b.length) return this.settle(done, null);
+      // The rest of a short transfer. The buffer may have been detached meanwhile (guest memory
+      // unmapped when the frontend went away): fail this request, never throw out of the callback.
+      try {
+        later(transferAll(this.fd, isWrite, offset + n, [b.subarray(n)]), done, `${op} at ${offset}`);
+      } catch (e) {
+        done(new IoError(`${op} at ${offset}`, e));
+      }
+    };
+    try {
+      if (isWrite) write(this.fd, b, 0, b.length, offset, cb);
+      else read(this.fd, b, 0, b.length, offset, cb);
+    } catch (e) {
+      this.running--;
+      done(new IoError(`${op} ${b.length} bytes at ${offset}`, e));
+    }
+  }
+
+  /**
+   * Delivers a completion: at once when nothing else is running (no wait at queue depth 1), else
+   * with the others at the end of this event-loop turn (setImmediate runs after libuv has delivered
+   * every completion of its poll phase), so that the device completes the turn's requests together,
+   * under one interrupt, and submits the next ones together.
+   */
+  private settle(done: (error: IoError | null) => void, error: IoError | null): void {
+    if (this.running === 0 && this.settling === null) return done(error);
+    if (this.settling === null) {
+      this.settling = [];
+      setImmediate(this.settleAll);
+    }
+    this.settling.push(done, error);
+  }
+
+  private readonly settleAll = (): void => {
+    const batch = this.settling!;
+    this.settling = null;
+    let i = 0;
+    try {
+      for (; i < batch.length; i += 2) (batch[i] as (error: IoError | null) => void)(batch[i + 1] as IoError | null);
+    } finally {
+      // A callback threw: its exception goes on (as one from an fs callback would), and the
+      // completions after it are still delivered, on the next turn.
+      if (i + 2 < batch.length) {
+        const rest = batch.slice(i + 2);
+        const queued = this.settling as unknown[] | null; // completions that came in meanwhile
+        if (queued === null) setImmediate(this.settleAll);
+        this.settling = queued === null ? rest : rest.concat(queued);
       }
     }
-    return transferAll(this.fd, true, offset, buffers).catch((e: unknown) => {
-      throw new IoError(`pwritev at ${offset}`, e);
-    });
-  }
+  };
 
   /** O_DIRECT through bounce buffers, one MiB at a time; EINVAL falls back to the buffered fd. */
   private async directIo(isWrite: boolean, offset: number, buffers: readonly Uint8Array[]): Promise<void> {
