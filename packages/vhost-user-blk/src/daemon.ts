@@ -158,6 +158,7 @@ export class BlockDaemon {
     this.stopping = (async () => {
       try {
         this.backend.close();
+        await this.backend.stopped;
         await this.service.drain();
         await this.service.close();
       } finally {
