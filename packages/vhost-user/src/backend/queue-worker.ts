@@ -315,7 +315,8 @@ class WorkerServer {
   private startRing(m: QueueWorkerRequest & { op: 'start' }): void {
     let kickFd: number | null = m.kickFd;
     let callFd: number | null = m.callFd;
-    let inflightFd: number | null = m.inflight?.fd ?? null;
+    // the inflight buffer's fd is only for mapping it: closed below in every case
+    const inflightFd = m.inflight?.fd ?? null;
     try {
       const memory = this.memory;
       const device = this.device;
@@ -348,7 +349,6 @@ class WorkerServer {
       safeClose(kickFd);
       safeClose(callFd);
       safeClose(inflightFd);
-      inflightFd = null;
     }
   }
 
