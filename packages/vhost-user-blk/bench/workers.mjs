@@ -5,7 +5,7 @@
 // with --workers 2. Prints IOPS, the daemon's CPU per I/O (from /proc) and the ratios.
 // Usage: node bench/workers.mjs [--seconds S] [--qd N] [--runs R]   (after pnpm build)
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeRequestHeader, REQUEST_HEADER_SIZE, RequestType } from '@vmv/block';
@@ -33,6 +33,22 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const cpuTicks = (pid) => {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return Number(f[11]) + Number(f[12]); // utime + stime (fields 14, 15)
+};
+
+/** CPU ticks per thread of `pid`: tid -> [name, ticks]. */
+const threadTicks = (pid) => {
+  const out = new Map();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+      const f = st.split(') ')[1].split(' ');
+      out.set(tid, [tid === String(pid) ? 'main' : name, Number(f[11]) + Number(f[12])]);
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
 };
 
 async function startDaemon(queues, workers) {
@@ -94,19 +110,21 @@ async function run(queues, workers) {
   const t0 = performance.now();
   const c0 = cpuTicks(child.pid);
   const f0 = process.cpuUsage();
+  const t0s = threadTicks(child.pid);
   counting = true;
   await sleep(SECONDS * 1000);
   counting = false;
   const secs = (performance.now() - t0) / 1000;
   const cpu = (cpuTicks(child.pid) - c0) / 100; // CLK_TCK 100
   const f1 = process.cpuUsage(f0);
+  const threads = [...threadTicks(child.pid)].map(([tid, [name, t]]) => [name, (t - (t0s.get(tid)?.[1] ?? 0)) / 100 / secs]).filter(([, c]) => c >= 0.01).sort((a, b) => b[1] - a[1]);
   const feCores = (f1.user + f1.system) / 1e6 / secs;
   const ios = done;
   fe.close();
   ram.close();
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
-  return { iops: ios / secs, cpuUsPerIo: (cpu * 1e6) / Math.max(1, ios), cores: cpu / secs, feCores };
+  return { iops: ios / secs, cpuUsPerIo: (cpu * 1e6) / Math.max(1, ios), cores: cpu / secs, feCores, threads };
 }
 
 const cases = [
@@ -121,7 +139,7 @@ try {
     for (const [name, q, w] of cases) {
       const x = await run(q, w);
       (results[name] ??= []).push(x);
-      console.log(`run ${r + 1} ${name.padEnd(16)} ${Math.round(x.iops).toString().padStart(7)} IOPS  ${x.cpuUsPerIo.toFixed(1).padStart(6)} µs CPU/IO  ${x.cores.toFixed(2)} cores (frontend ${x.feCores.toFixed(2)})`);
+      console.log(`run ${r + 1} ${name.padEnd(16)} ${Math.round(x.iops).toString().padStart(7)} IOPS  ${x.cpuUsPerIo.toFixed(1).padStart(6)} µs CPU/IO  ${x.cores.toFixed(2)} cores (frontend ${x.feCores.toFixed(2)}; threads ${x.threads.map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')})`);
     }
     const at = (n) => results[n][r].iops;
     console.log(`run ${r + 1} ratios: q2w/q1 ${(at('read4k/qd32/q2w') / at('read4k/qd32/q1')).toFixed(2)}  q2w/q1w ${(at('read4k/qd32/q2w') / at('read4k/qd32/q1w')).toFixed(2)}  q2/q1 ${(at('read4k/qd32/q2') / at('read4k/qd32/q1')).toFixed(2)}`);
