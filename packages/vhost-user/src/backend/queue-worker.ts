@@ -405,7 +405,10 @@ class WorkerServer {
     }
     for (const ring of this.rings.values()) ring.queue.forgetOrphans();
     if (!unmap) return;
-    await device?.drain?.();
+    // guest memory goes once the device's I/O has drained, or after the drain timeout (as in the main thread)
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([device?.drain?.(), new Promise((resolve) => (timer = setTimeout(resolve, this.init.drainTimeoutMs)))]);
+    clearTimeout(timer);
     this.retired.push(...this.regions);
     this.regions = [];
     this.memory = null;

@@ -52,6 +52,8 @@ class QueueWorkerThread {
   readonly worker: Worker;
   private seq = 0;
   private readonly pending = new Map<number, (reply: Reply | null) => void>();
+  /** How long closing waits for the worker's device before the thread is ended anyway (ms). */
+  private readonly closeTimeoutMs: number;
   /** Null while it runs; why it stopped otherwise. */
   dead: QueueWorkerError | null = null;
   listener: QueueWorkerListener | null = null;
@@ -66,6 +68,7 @@ class QueueWorkerThread {
     script: string | URL,
     init: QueueWorkerInit,
   ) {
+    this.closeTimeoutMs = 2 * init.drainTimeoutMs + 1000;
     this.worker = new Worker(script, { workerData: { vmvQueueWorker: init } });
     this.worker.on('message', (m: QueueWorkerMessage) => this.onMessage(m));
     this.worker.on('error', (e) => this.die(`it threw ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`));
@@ -118,13 +121,28 @@ class QueueWorkerThread {
       return Promise.resolve(null);
     }
     const seq = ++this.seq;
+    // what the worker's device throws is a device error, for the connection that asked
+    const listener = this.listener;
     return new Promise((resolve) => {
       this.pending.set(seq, (reply) => {
         if (reply === null) for (const fd of fds) safeClose(fd);
+        else if (reply.error !== undefined) listener?.failed(new QueueWorkerError(this.number, `${request.op}: ${reply.error}`));
         resolve(reply);
       });
       this.worker.postMessage({ ...request, seq });
     });
+  }
+
+  /** Lets the device finish and release what it opened (bounded: a device stuck in I/O does not hold the thread), then ends the thread. */
+  async close(): Promise<void> {
+    this.listener = null;
+    // the thread holds the process until it has finished
+    this.worker.ref();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([this.request({ op: 'close' }), new Promise((resolve) => (timer = setTimeout(resolve, this.closeTimeoutMs)))]);
+    clearTimeout(timer);
+    await this.worker.terminate();
+    await this.exited;
   }
 }
 
@@ -182,14 +200,7 @@ export class QueueWorkerPool {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(this.threads.map((t) => t.request({ op: 'close' })));
-    await Promise.all(
-      this.threads.map(async (t) => {
-        t.listener = null;
-        await t.worker.terminate();
-        await t.exited;
-      }),
-    );
+    await Promise.all(this.threads.map((t) => t.close()));
   }
 
   /** Every worker, for a connection's broadcast. @internal */
