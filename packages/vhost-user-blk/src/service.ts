@@ -147,7 +147,8 @@ export class BlockService implements ServedDevice {
     if (workerCount > 0) {
       const script = options.workerScript ?? defaultWorkerScript();
       if (script === null) throw new TypeError('BlockService.open: workers need workerScript in an ES module build (the path of the package\'s dist/cjs/queue-worker.js)');
-      workers = { count: workerCount, script, data: spec };
+      // more workers than queues would have nothing to serve
+      workers = { count: Math.min(workerCount, queues), script, data: spec };
     }
 
     const image = await openImage({ image: imagePath, readonly, direct: options.direct === true });
@@ -166,7 +167,7 @@ export class BlockService implements ServedDevice {
         `${image.direct ? ', O_DIRECT' : ''}) with ${queues} queue${queues === 1 ? '' : 's'} of up to ${queueSize} entries` +
         `${serial === undefined ? '' : `, serial ${JSON.stringify(serial)}`}` +
         `, interrupt coalescing ${coalesce === false ? 'off' : 'on'}, polling ${poll === false ? 'off' : 'on'}` +
-        `${workerCount === 0 ? '' : `, queues served by ${workerCount} worker thread${workerCount === 1 ? '' : 's'}`}`,
+        `${workers === null ? '' : `, queues served by ${workers.count} worker thread${workers.count === 1 ? '' : 's'}`}`,
     );
     return svc;
   }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { EventFd } from '@vmv/sys';
 import { VhostUserBackend, VhostUserRequest as Q, isVhostUserError } from '@vmv/vhost-user';
 import { UpperDevice } from './devices';
-import { Frontend, GuestRam, HANG_MS, HIGH_GPA, TestRing, until, withTimeout } from './frontend';
+import { Frontend, GuestRam, HANG_MS, HIGH_GPA, TestRing, openFdCount, until, withTimeout } from './frontend';
 import { releaseTracked, startBackend, track } from './harness';
 import { bundledDaemon } from './support/daemon-process';
 
@@ -61,16 +61,20 @@ function needsReset(events: readonly { type: string }[]): unknown {
 
 describe('queueWorkers', () => {
   it('two rings in two workers: the workers serve them (the main thread\'s device never sees a request), the same answers', async () => {
+    const fds = openFdCount();
     const main = new UpperDevice(2);
     const { backend, path, events } = startBackend('qw-serve', main, { queueWorkers: { count: 2, script, data: { queues: 2, mode: 'async' } } });
     expect(backend.queueWorkerCount).toBe(2);
-    const { ram, rings } = await connect(path, 2);
+    const { fe, ram, rings } = await connect(path, 2);
     expect(await roundTrip(ram, rings[0]!, 'hello', 0x8_0000)).toBe('HELLO');
     expect(await roundTrip(ram, rings[1]!, 'world', HIGH_GPA + 0x8_0000)).toBe('WORLD');
     expect(events.filter((e) => e.type === 'ring-lent').map((e) => (e as { index: number; worker: number }).worker).sort()).toEqual([0, 1]);
     expect(main.popped).toBe(0);
     backend.close();
     await withTimeout(backend.stopped, HANG_MS, 'the workers to end');
+    // every copy of a memory, kick, call or inflight fd the workers got is closed
+    for (const x of [fe, ram, ...rings]) x.close();
+    await until(() => openFdCount() === fds, HANG_MS, `the fds to be released (${openFdCount()} open, ${fds} before)`);
   });
 
   it.each(['crash', 'reset'])('a worker asked to %s: DEVICE_NEEDS_RESET with a QueueWorkerError, err eventfd signalled, GET_VRING_BASE answered; the next connection is served', async (what) => {
@@ -98,6 +102,20 @@ describe('queueWorkers', () => {
     // a new connection: a new worker (after a crash) or the same one, reset, serves it
     const again = await connect(path, 1);
     expect(await roundTrip(again.ram, again.rings[0]!, 'again', 0x8_0000)).toBe('AGAIN');
+    backend.close();
+    await withTimeout(backend.stopped, HANG_MS, 'the workers to end');
+  });
+
+  it('SET_VRING_CALL on a lent ring: answered once the worker signals the new eventfd, the old one hears nothing more', async () => {
+    const { backend, path } = startBackend('qw-call', new UpperDevice(1), { queueWorkers: { count: 1, script, data: { queues: 1, mode: 'sync' } } });
+    const { fe, ram, rings } = await connect(path, 1);
+    expect(await roundTrip(ram, rings[0]!, 'one', 0x8_0000)).toBe('ONE');
+    await rings[0]!.waitCall();
+    const call = track(new EventFd());
+    expect(await fe.ack({ request: Q.SET_VRING_CALL, needReply: true, index: 0, fd: call.fd })).toBe(0n);
+    expect(await roundTrip(ram, rings[0]!, 'two', 0x8_0000)).toBe('TWO');
+    await until(() => call.read() !== null, HANG_MS, 'the new call eventfd');
+    expect(rings[0]!.call.read()).toBeNull();
     backend.close();
     await withTimeout(backend.stopped, HANG_MS, 'the workers to end');
   });
