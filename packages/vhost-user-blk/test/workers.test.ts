@@ -9,9 +9,11 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BlockStatus, RequestType } from '@vmv/block';
+import { BlockDaemon } from '@vmv/vhost-user-blk';
 import { BlkFrontend, HANG_MS, until, type BlkResult } from './support/frontend';
+import { withTimeout } from '../../vhost-user/test/frontend';
 import { daemonProgram, killDaemon, removeDaemonProgram, spawnDaemon, waitForLog, waitForLogCount, waitForSocket, type DaemonProcess } from './support/daemon-process';
 
 const IMAGE_SIZE = 4 << 20;
@@ -134,6 +136,31 @@ describe('vmv-vhost-user-blk --workers', () => {
       });
     }
     expect(d.stderr()).not.toMatch(/needs reset|queue \d stopped|refused/);
+  }, 60_000);
+
+  it('BlockDaemon.start in process with workers and a workerScript: the queues run in the workers, stop waits for them', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'vmv-vub-workers-'));
+    const image = join(dir, 'disk.img');
+    const content = new Uint8Array(randomBytes(IMAGE_SIZE));
+    writeFileSync(image, content);
+    const socket = join(dir, 'vub.sock');
+    const lines: string[] = [];
+    const workerScript = join(dirname(await daemonProgram()), 'queue-worker.js');
+    const bd = await BlockDaemon.start({ socket, image, queues: 2, workers: 4, workerScript, logLevel: 'debug' }, (_level, m) => lines.push(m));
+    try {
+      expect(bd.backend.queueWorkerCount).toBe(2); // no more workers than queues
+      const fe = await BlkFrontend.connect(socket);
+      frontends.push(fe);
+      for (let q = 0; q < 2; q++) {
+        const r = await all(fe.submit(q, reads(q * 64, 8, 8)), `reads on queue ${q}`);
+        r.forEach((x, i) => expect(sha(x.data)).toBe(sha(content.subarray((q * 64 + i * 8) * 512, (q * 64 + i * 8 + 8) * 512))));
+      }
+      expect(lines.filter((l) => /queue \d served by worker \d/.test(l))).toHaveLength(2);
+    } finally {
+      await withTimeout(bd.stop(), HANG_MS, 'BlockDaemon.stop');
+    }
+    // a worker script that is not there is refused at start, not found out at the first request
+    await expect(BlockDaemon.start({ socket, image, workers: 1, workerScript: join(dir, 'missing.js') })).rejects.toThrow(/queueWorkers.script .*missing.js does not exist/);
   }, 60_000);
 
   it('SIGTERM with writes in flight: the workers finish them, the image is flushed, exit 0', async () => {

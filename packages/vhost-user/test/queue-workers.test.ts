@@ -126,6 +126,7 @@ describe('queueWorkers', () => {
     expect(() => new VhostUserBackend(d, { queueWorkers: { count: 65, script } })).toThrow(RangeError);
     expect(() => new VhostUserBackend(d, { queueWorkers: { count: 1, script: '' } })).toThrow(TypeError);
     expect(() => new VhostUserBackend(d, { queueWorkers: null as never })).toThrow(TypeError);
+    expect(() => new VhostUserBackend(d, { queueWorkers: { count: 1, script: `${script}.missing` } })).toThrow(/does not exist/);
     expect(new VhostUserBackend(d).queueWorkerCount).toBe(0);
   });
 });

@@ -12,6 +12,7 @@
  * @module
  */
 
+import { existsSync } from 'node:fs';
 import { Feature, featureBit, hasFeature, type DeviceHost, type VirtioDevice } from '@vmv/device-trait';
 import { UnixListener, type UnixStream } from '@vmv/sys';
 import { ProtocolFeature, VHOST_USER_MAX_MEM_TABLE_REGIONS, VhostFeature, protocolFeatureMask } from '../protocol/constants.js';
@@ -512,6 +513,8 @@ function workerSettings(option: QueueWorkerOptions | undefined): QueueWorkerOpti
     throw new RangeError(`VhostUserBackend: queueWorkers.count must be an integer in 1..64, got ${String(count)}`);
   }
   if (!(typeof script === 'string' && script.length > 0) && !(script instanceof URL)) throw new TypeError('VhostUserBackend: queueWorkers.script must be a path or a file URL');
+  // a missing script would only show as a device error at the first request: say it now
+  if (!existsSync(script)) throw new RangeError(`VhostUserBackend: queueWorkers.script ${String(script)} does not exist`);
   return option;
 }
 
