@@ -92,11 +92,11 @@ describe('queueWorkers', () => {
     await until(() => err.read() !== null, HANG_MS, 'the err eventfd');
     // the frontend stops the ring: answered at once (the crashed request is lost with its worker)
     const state = await withTimeout(fe.u64({ request: Q.GET_VRING_BASE, needReply: false, index: 0, num: 0 }), HANG_MS, 'GET_VRING_BASE');
-    // (index, num) as one u64: ring 0 at the base the main thread lent it at (a dead worker's
-    // positions are lost with it), or at 2 (the worker gave the ring back after its drain timeout:
-    // the request that asked for the reset was taken and never completed)
+    // (index, num) as one u64: ring 0 at 1, its used index (a dead worker's positions went with it:
+    // the request it had in flight is handed out again from there), or at 2 (the worker gave the
+    // ring back after its drain timeout: the request that asked for the reset was taken, not completed)
     expect(state & 0xffff_ffffn).toBe(0n);
-    expect(state >> 32n).toBe(what === 'crash' ? 0n : 2n);
+    expect(state >> 32n).toBe(what === 'crash' ? 1n : 2n);
     fe.close();
     await until(() => !backend.connected, HANG_MS, 'the disconnect');
     // a new connection: a new worker (after a crash) or the same one, reset, serves it

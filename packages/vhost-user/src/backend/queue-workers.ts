@@ -16,8 +16,8 @@ import { safeClose } from '../channel/fd.js';
 import { QueueWorkerError } from '../errors.js';
 import type { QueueWorkerInit, QueueWorkerMessage, QueueWorkerRequest } from './queue-worker.js';
 import type { ConnectionEvent } from './connection.js';
-import type { RegionTable } from './region-table.js';
-import type { Vring } from './vring.js';
+import { toGuestAddress as addr, type RegionTable } from './region-table.js';
+import { startState, type Vring } from './vring.js';
 
 /**
  * The backend's `queueWorkers` option: serve rings in worker threads.
@@ -295,8 +295,8 @@ export class RingLender {
    * Takes a lent ring back: the worker stops popping and (with `drain`) lets its device finish
    * the chains it popped, up to the drain timeout, then answers the ring's positions and inflight
    * counter, which the main thread's ring continues from. Without `drain` (the ring is reset or
-   * failed) the positions are not wanted. A dead worker answers nothing: the positions are lost
-   * (its device was already put in DEVICE_NEEDS_RESET).
+   * failed) the positions are not wanted. A dead worker answers nothing (its device was put in
+   * DEVICE_NEEDS_RESET): a split ring then continues from the used index in guest memory.
    * @returns a promise that settles once the ring is back (the same one for every call)
    */
   reclaim(ring: Vring, drain: boolean): Promise<void> {
@@ -308,9 +308,21 @@ export class RingLender {
       ring.lent = null;
       const inner = ring.queue.current;
       const state: QueueState | null | undefined = reply?.state;
-      if (drain && inner !== null && state !== null && state !== undefined) {
+      if (!drain || inner === null) return;
+      if (state !== null && state !== undefined) {
         inner.restoreState(state);
         ring.queue.resumeCounter(reply!.counter ?? 1);
+        return;
+      }
+      // A dead worker's positions went with it. A split ring's used index is in guest memory:
+      // what was used is done, and what it had in flight is handed out again from there.
+      const memory = this.table.memory;
+      if (inner.format === 'split' && memory !== null && ring.areas !== null) {
+        try {
+          inner.restoreState(startState(inner, memory.atomicLoadU16(addr(ring.areas.device + 2n))));
+        } catch {
+          // the ring's memory is gone: the positions stay as they were lent
+        }
       }
     });
     return loan.returned;
