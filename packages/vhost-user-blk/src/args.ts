@@ -83,12 +83,23 @@ export interface DaemonOptions {
         readonly maxGapUs: number;
       }
     | false;
+  /**
+   * Worker threads serving the queues (0..64): queue `i` runs in worker `i mod workers`, each with
+   * its own device over the image, on its own core (see @vmv/vhost-user's `queueWorkers`). 0 serves
+   * every queue in the main thread. Default 0.
+   */
+  workers?: number;
+  /**
+   * The script queue workers run: default the package's `queue-worker.js` next to this module
+   * (CommonJS build); give it in an ES module build (`dist/cjs/queue-worker.js` of the package).
+   */
+  workerScript?: string;
   /** Log verbosity on stderr. Default `info`. */
   logLevel?: LogLevelName;
 }
 
 /** Every option filled in, as {@link parseArgs} returns them. @example `const o: RunOptions = blockOptions(values);` */
-export type RunOptions = Required<Omit<DaemonOptions, 'serial'>> & {
+export type RunOptions = Required<Omit<DaemonOptions, 'serial' | 'workerScript'>> & {
   /** The GET_ID serial, or undefined for none. */
   serial: string | undefined;
 };
@@ -153,6 +164,7 @@ export const BLOCK_FLAGS: FlagSpecs = {
   'inline-read-max': { type: 'integer', min: 0, max: MAX_INLINE_READ_MAX, default: DEFAULT_INLINE_READ_MAX, value: 'B', help: 'serve reads of up to B bytes inline on the event loop while the page cache is fast; 0: off' },
   coalesce: { type: 'string', value: 'Q,M', help: `interrupt coalescing: hold interrupts until no kick for Q µs, at most M µs (default ${DEFAULT_COALESCE_QUIET_US},${DEFAULT_COALESCE_MAX_DELAY_US}); off`, validate: parseCoalesce },
   poll: { type: 'string', value: 'S,G', help: `predictive polling: spin up to S µs after an interrupt for guests kicking within G µs (default ${DEFAULT_POLL_SPIN_US},${DEFAULT_POLL_MAX_GAP_US}); off`, validate: parsePoll },
+  workers: { type: 'integer', min: 0, max: 64, default: 0, value: 'N', help: 'serve the queues in N worker threads, queue i in worker i mod N, each on its own core; 0: all in the main thread' },
   'log-level': { type: 'string', value: 'LEVEL', help: 'error | warn | info | debug (default info; overrides --verbose/--quiet)', validate: (t) => {
     if (!Object.prototype.hasOwnProperty.call(LogLevel, t)) throw new UsageError(`--log-level must be one of ${Object.keys(LogLevel).join(', ')}, got ${JSON.stringify(t)}`);
     return t;
@@ -203,6 +215,7 @@ export function blockOptions(values: FlagValues): RunOptions {
     inlineReadMax: values['inline-read-max'] as number,
     coalesce: (values['coalesce'] as RunOptions['coalesce'] | undefined) ?? parseCoalesce(undefined),
     poll: (values['poll'] as RunOptions['poll'] | undefined) ?? parsePoll(undefined),
+    workers: values['workers'] as number,
     logLevel: level,
   };
 }

@@ -92,7 +92,13 @@ export class BlockDaemon {
     if (typeof socket !== 'string' || socket.length === 0) throw new TypeError('BlockDaemon.start: socket must be a non-empty path');
     const log: DaemonLog = { error: (m) => logger('error', m), warn: (m) => logger('warn', m), info: (m) => logger('info', m), debug: (m) => logger('debug', m) };
     const service = await BlockService.open(options, log);
-    const daemon = new BlockDaemon(socket, service, log);
+    let daemon: BlockDaemon;
+    try {
+      daemon = new BlockDaemon(socket, service, log);
+    } catch (e) {
+      await service.close().catch(() => undefined);
+      throw e;
+    }
     try {
       checkSocketPath(socket);
       try {
@@ -158,6 +164,7 @@ export class BlockDaemon {
     this.stopping = (async () => {
       try {
         this.backend.close();
+        await this.backend.stopped;
         await this.service.drain();
         await this.service.close();
       } finally {

@@ -8,8 +8,9 @@
  * @module
  */
 
+import { join } from 'node:path';
 import { BlockDevice, RequestType } from '@vmv/block';
-import type { VhostUserBackendEvent } from '@vmv/vhost-user';
+import type { QueueWorkerOptions, VhostUserBackendEvent } from '@vmv/vhost-user';
 import type { DaemonLog, ServedDevice } from '@vmv/vhost-user/daemon';
 import { DEFAULT_INLINE_READ_MAX, DEFAULT_QUEUE_SIZE, MAX_INLINE_READ_MAX, checkSerial, type DaemonOptions } from './args.js';
 import { openImage, syncReader, type OpenImage } from './image.js';
@@ -28,6 +29,50 @@ function describe(error: unknown): string {
 function requestTypeName(type: number): string {
   for (const [name, value] of Object.entries(RequestType)) if (value === type) return name;
   return `type ${type}`;
+}
+
+/**
+ * What a block device is built from, in the main thread and in a queue worker alike (plain data:
+ * it is handed to the workers).
+ * @internal
+ */
+export interface BlockDeviceSpec {
+  readonly image: string;
+  readonly readonly: boolean;
+  readonly direct: boolean;
+  readonly queues: number;
+  readonly queueSize: number;
+  readonly maxInflight: number;
+  readonly inlineReadMax: number;
+  readonly serial: string | undefined;
+}
+
+/**
+ * The virtio-blk device over an open image, as the daemon serves it.
+ * @internal
+ */
+export function blockDevice(image: OpenImage, spec: BlockDeviceSpec, onIoError?: (error: unknown, type: number, sector: number) => void): BlockDevice {
+  return new BlockDevice({
+    // Buffered I/O is zero-copy into guest memory, which a disconnect unmaps at once: keep the
+    // requests of a dead session off it. O_DIRECT already goes through private bounce buffers.
+    // Small reads are served inline (synchronously) while the page cache serves them fast.
+    backend: image.direct
+      ? image.backend
+      : new SessionSafeBackend(image.backend, spec.inlineReadMax > 0 ? { inlineRead: syncReader(image.file.fd), inlineMaxBytes: spec.inlineReadMax } : {}),
+    // Both backends keep a late read off guest memory already: no second copy in the device.
+    directReads: true,
+    readOnly: spec.readonly,
+    numQueues: spec.queues,
+    queueSize: spec.queueSize,
+    maxInflight: spec.maxInflight,
+    ...(spec.serial === undefined ? {} : { serial: spec.serial }),
+    ...(onIoError === undefined ? {} : { onBackendError: (error, info) => onIoError(error, info.type, info.sector) }),
+  });
+}
+
+/** The queue worker script next to this module (the package's build), or null where there is no `__dirname` (an ES module build). */
+function defaultWorkerScript(): string | null {
+  return typeof __dirname === 'string' ? join(__dirname, 'queue-worker.js') : null;
 }
 
 function int(value: unknown, min: number, max: number, label: string): number {
@@ -56,6 +101,8 @@ export class BlockService implements ServedDevice {
     readonly interruptCoalescing: NonNullable<DaemonOptions['coalesce']> | true;
     /** The `--poll` settings, `false` for off, or `true` for the backend's defaults. */
     readonly kickPolling: NonNullable<DaemonOptions['poll']> | true;
+    /** The `--workers` threads, each with its own device over the image; absent with `--workers 0`. */
+    readonly queueWorkers?: QueueWorkerOptions;
   };
   /** Frontends served so far. */
   connections = 0;
@@ -63,11 +110,11 @@ export class BlockService implements ServedDevice {
   private ioErrors = 0;
   private flushing: Promise<void> = Promise.resolve();
 
-  private constructor(image: OpenImage, device: BlockDevice, options: DaemonOptions, log: DaemonLog) {
+  private constructor(image: OpenImage, device: BlockDevice, options: DaemonOptions, log: DaemonLog, workers: QueueWorkerOptions | null) {
     this.image = image;
     this.device = device;
     this.log = log;
-    this.backendOptions = { interruptCoalescing: options.coalesce ?? true, kickPolling: options.poll ?? true };
+    this.backendOptions = { interruptCoalescing: options.coalesce ?? true, kickPolling: options.poll ?? true, ...(workers === null ? {} : { queueWorkers: workers }) };
   }
 
   /**
@@ -94,27 +141,21 @@ export class BlockService implements ServedDevice {
     const inlineReadMax = int(options.inlineReadMax ?? DEFAULT_INLINE_READ_MAX, 0, MAX_INLINE_READ_MAX, 'inlineReadMax');
     const serial = options.serial === undefined ? undefined : checkSerial(options.serial);
     const readonly = options.readonly === true;
+    const workerCount = int(options.workers ?? 0, 0, 64, 'workers');
+    let workers: QueueWorkerOptions | null = null;
+    const spec: BlockDeviceSpec = { image: imagePath, readonly, direct: options.direct === true, queues, queueSize, maxInflight, inlineReadMax, serial };
+    if (workerCount > 0) {
+      const script = options.workerScript ?? defaultWorkerScript();
+      if (script === null) throw new TypeError('BlockService.open: workers need workerScript in an ES module build (the path of the package\'s dist/cjs/queue-worker.js)');
+      // more workers than queues would have nothing to serve
+      workers = { count: Math.min(workerCount, queues), script, data: spec };
+    }
 
     const image = await openImage({ image: imagePath, readonly, direct: options.direct === true });
     let svc: BlockService;
     try {
-      const device = new BlockDevice({
-        // Buffered I/O is zero-copy into guest memory, which a disconnect unmaps at once: keep the
-        // requests of a dead session off it. O_DIRECT already goes through private bounce buffers.
-        // Small reads are served inline (synchronously) while the page cache serves them fast.
-        backend: image.direct
-          ? image.backend
-          : new SessionSafeBackend(image.backend, inlineReadMax > 0 ? { inlineRead: syncReader(image.file.fd), inlineMaxBytes: inlineReadMax } : {}),
-        // Both backends keep a late read off guest memory already: no second copy in the device.
-        directReads: true,
-        readOnly: readonly,
-        numQueues: queues,
-        queueSize,
-        maxInflight,
-        ...(serial === undefined ? {} : { serial }),
-        onBackendError: (error, info) => svc.onIoError(error, info.type, info.sector),
-      });
-      svc = new BlockService(image, device, options, log);
+      const device = blockDevice(image, spec, (error, type, sector) => svc.onIoError(error, type, sector));
+      svc = new BlockService(image, device, options, log, workers);
     } catch (e) {
       await image.close().catch(() => undefined);
       throw e;
@@ -125,7 +166,8 @@ export class BlockService implements ServedDevice {
       `serving ${imagePath} (${image.kind}, ${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ${readonly ? 'read-only' : 'read-write'}` +
         `${image.direct ? ', O_DIRECT' : ''}) with ${queues} queue${queues === 1 ? '' : 's'} of up to ${queueSize} entries` +
         `${serial === undefined ? '' : `, serial ${JSON.stringify(serial)}`}` +
-        `, interrupt coalescing ${coalesce === false ? 'off' : 'on'}, polling ${poll === false ? 'off' : 'on'}`,
+        `, interrupt coalescing ${coalesce === false ? 'off' : 'on'}, polling ${poll === false ? 'off' : 'on'}` +
+        `${workers === null ? '' : `, queues served by ${workers.count} worker thread${workers.count === 1 ? '' : 's'}`}`,
     );
     return svc;
   }

@@ -48,15 +48,15 @@ describe('parseArgs', () => {
   it('fills in the defaults', () => {
     expect(parseArgs(['--socket', 's.sock', '--image', 'd.img'])).toEqual({
       command: 'run',
-      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, inlineReadMax: DEFAULT_INLINE_READ_MAX, coalesce: { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }, poll: { spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US }, logLevel: 'info' },
+      options: { socket: 's.sock', image: 'd.img', readonly: false, queues: 1, queueSize: DEFAULT_QUEUE_SIZE, serial: undefined, direct: false, maxInflight: 64, inlineReadMax: DEFAULT_INLINE_READ_MAX, coalesce: { quietUs: DEFAULT_COALESCE_QUIET_US, maxDelayUs: DEFAULT_COALESCE_MAX_DELAY_US }, poll: { spinUs: DEFAULT_POLL_SPIN_US, maxGapUs: DEFAULT_POLL_MAX_GAP_US }, workers: 0, logLevel: 'info' },
     });
   });
 
   it('takes every option, in both --opt value and --opt=value forms', () => {
-    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--inline-read-max', '0', '--coalesce', 'off', '--poll', 'off', '--log-level', 'debug']);
+    const p = parseArgs(['--image=d.img', '--socket', '/run/x.sock', '--readonly', '--queues=4', '--serial', 'disk 0', '--queue-size', '256', '--max-inflight=8', '--direct', '--inline-read-max', '0', '--coalesce', 'off', '--poll', 'off', '--workers=2', '--log-level', 'debug']);
     expect(p).toEqual({
       command: 'run',
-      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, coalesce: false, poll: false, logLevel: 'debug' },
+      options: { socket: '/run/x.sock', image: 'd.img', readonly: true, queues: 4, queueSize: 256, serial: 'disk 0', direct: true, maxInflight: 8, inlineReadMax: 0, coalesce: false, poll: false, workers: 2, logLevel: 'debug' },
     });
     expect(parseArgs(['--socket', 's', '--image', 'i', '--read-only'])).toMatchObject({ options: { readonly: true } });
     // vhost-user.rst's names for a vhost-user-blk backend program: --blk-file and --read-only
@@ -111,7 +111,7 @@ describe('parseArgs', () => {
 
   it('either parses or throws a UsageError, for any argument list (fast-check)', () => {
     const token = fc.oneof(
-      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--poll', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
+      fc.constantFrom('--socket', '--image', '--queues', '--serial', '--queue-size', '--max-inflight', '--inline-read-max', '--coalesce', '--poll', '--workers', '--log-level', '--readonly', '--direct', '-h', '--x', '-', '--'),
       fc.string({ maxLength: 12 }),
       fc.integer({ min: -5, max: 70000 }).map(String),
     );
@@ -257,6 +257,8 @@ describe('runCli (in process)', () => {
     expect(await runCli(['--help'], h)).toBe(0);
     expect(h.outText).toBe(`${HELP}\n`);
     expect(HELP).toMatch(/-s, --socket-path PATH .*alias --socket/);
+    // `pnpm bench daemon` finds the worker mode by this flag in --help
+    expect(HELP).toMatch(/--workers N +serve the queues in N worker threads/);
     const v = io();
     expect(await runCli(['--version'], v)).toBe(0);
     const { version } = JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string };

@@ -392,6 +392,21 @@ export class RequestRejectedError extends VhostUserError {
   }
 }
 
+/**
+ * A queue worker thread (the backend's `queueWorkers` option) failed: its device could not be
+ * built, or the thread crashed. The device served is put in DEVICE_NEEDS_RESET with it.
+ */
+export class QueueWorkerError extends VhostUserError {
+  override readonly name = 'VhostUser.QueueWorkerError' as const;
+  /** The worker's number (0-based). */
+  readonly worker: number;
+  /** @param worker - the worker's number @param reason - what happened */
+  constructor(worker: number, reason: string) {
+    super('QUEUE_WORKER', `queue worker ${worker} failed: ${reason}`);
+    this.worker = worker;
+  }
+}
+
 /** What the decoder throws; the head of {@link VHOST_USER_ERROR_NAMES}. */
 const DECODE_NAMES = [
   'VhostUser.PartialMessageError',
@@ -438,6 +453,7 @@ export const VHOST_USER_ERROR_NAMES = [
   'VhostUser.DisconnectedError',
   'VhostUser.ReplyTimeoutError',
   'VhostUser.RequestRejectedError',
+  'VhostUser.QueueWorkerError',
   ...DAEMON_ERROR_NAMES,
 ] as const;
 

@@ -16,3 +16,6 @@ export type { CoalesceOptions, CoalesceStats } from './backend/coalesce.js';
 export { DEFAULT_POLL_SPIN_US, DEFAULT_POLL_MAX_GAP_US } from './backend/kick-poll.js';
 export type { KickPollOptions, KickPollStats } from './backend/kick-poll.js';
 export { inflightQueueRegionSize, INFLIGHT_VERSION } from './backend/inflight-region.js';
+export { runQueueWorker } from './backend/queue-worker.js';
+export type { QueueWorkerDevice } from './backend/queue-worker.js';
+export type { QueueWorkerOptions } from './backend/queue-workers.js';

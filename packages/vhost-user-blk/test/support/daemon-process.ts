@@ -8,7 +8,8 @@ import * as kit from '../../../vhost-user/test/support/daemon-process';
 export { captureIo, killDaemon, waitForLog, waitForLogCount, waitForSocket } from '../../../vhost-user/test/support/daemon-process';
 export type { DaemonProcess } from '../../../vhost-user/test/support/daemon-process';
 
-const blk = kit.bundledDaemon(join(__dirname, '..', '..', 'src', 'bin.ts'));
+// --workers threads run queue-worker.js, which the program finds beside itself
+const blk = kit.bundledDaemon(join(__dirname, '..', '..', 'src', 'bin.ts'), { 'queue-worker.js': join(__dirname, '..', '..', 'src', 'queue-worker.ts') });
 
 /** Builds (once per test file) the daemon program; resolves with the path of the bundle. */
 export const daemonProgram = (): Promise<string> => blk.program();

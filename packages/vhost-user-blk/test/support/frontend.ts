@@ -137,10 +137,10 @@ export class BlkFrontend {
     for (let index = 0; index < queues; index++) await fe.setVringEnable(index, true);
   }
 
-  private alloc(len: number): number {
+  private alloc(len: number, limit = RAM_SIZE): number {
     const addr = this.nextData;
     this.nextData += Math.ceil(Math.max(len, 1) / 512) * 512;
-    if (this.nextData > RAM_SIZE) throw new Error('test frontend: out of request memory');
+    if (this.nextData > limit) throw new Error('test frontend: out of request memory');
     return addr;
   }
 
@@ -174,16 +174,19 @@ export class BlkFrontend {
   submit(queue: number, requests: readonly BlkRequest[]): { collect(): (BlkResult | undefined)[] } {
     const ring = this.rings[queue];
     if (ring === undefined) throw new Error(`queue ${queue} was not set up`);
-    this.nextData = DATA_BASE;
+    // each queue allocates from its own share of the request memory: queues run side by side
+    const share = Math.floor((RAM_SIZE - DATA_BASE) / Math.max(1, this.rings.length) / 512) * 512;
+    this.nextData = DATA_BASE + queue * share;
+    const limit = this.nextData + share;
     const slots: { data: number; len: number; status: number }[] = [];
     for (const [i, req] of requests.entries()) {
-      const hdr = this.alloc(REQUEST_HEADER_SIZE);
+      const hdr = this.alloc(REQUEST_HEADER_SIZE, limit);
       this.ram.write(hdr, encodeRequestHeader({ type: req.type, sector: req.sector }));
       const len = req.out !== null ? req.out.length : req.inLen;
-      const data = this.alloc(len);
+      const data = this.alloc(len, limit);
       if (req.out !== null) this.ram.write(data, req.out);
       else this.ram.fill(data, len, 0xee);
-      const status = this.alloc(1);
+      const status = this.alloc(1, limit);
       this.ram.writeU8(status, 0xff);
       slots.push({ data, len, status });
       const outBufs = [{ addr: hdr, len: REQUEST_HEADER_SIZE }];
@@ -229,6 +232,11 @@ export class BlkFrontend {
   /** GET_ID: the serial. */
   async getId(queue = 0): Promise<BlkResult> {
     return this.request(queue, RequestType.GET_ID, 0n, null, 20);
+  }
+
+  /** SET_MEM_TABLE again with the same guest memory (what QEMU sends when a memory region changes elsewhere). */
+  async resendMemTable(): Promise<void> {
+    await this.fe.setMemTable(this.shared);
   }
 
   /** GET_VRING_BASE for every ring (what QEMU sends when the VM stops). */

@@ -80,6 +80,26 @@ export class BackendQueue implements Virtqueue {
     this.pending = 0;
   }
 
+  /** The next inflight counter (what a queue worker that takes the ring over continues from). */
+  get inflightCounter(): number {
+    return this.counter;
+  }
+
+  /** Continues inflight counting from `counter` (a queue worker gave the ring back). */
+  resumeCounter(counter: number): void {
+    this.counter = counter;
+  }
+
+  /** Whether chains a previous backend left in flight are still to be handed out. */
+  get resubmitPending(): boolean {
+    return this.resubmitLeft > 0;
+  }
+
+  /** Whether pops and completions are recorded in an inflight buffer. */
+  get tracked(): boolean {
+    return this.tracker !== null;
+  }
+
   /** The real ring, or null when stopped. */
   get current(): Virtqueue | null {
     return this.inner;

@@ -12,12 +12,14 @@
  * @module
  */
 
+import { existsSync } from 'node:fs';
 import { Feature, featureBit, hasFeature, type DeviceHost, type VirtioDevice } from '@vmv/device-trait';
 import { UnixListener, type UnixStream } from '@vmv/sys';
 import { ProtocolFeature, VHOST_USER_MAX_MEM_TABLE_REGIONS, VhostFeature, protocolFeatureMask } from '../protocol/constants.js';
 import { DEFAULT_COALESCE_MAX_DELAY_US, DEFAULT_COALESCE_QUIET_US, type CoalesceOptions } from './coalesce.js';
 import { addPollStats, noPollStats, DEFAULT_POLL_MAX_GAP_US, DEFAULT_POLL_SPIN_US, type KickPollOptions, type KickPollStats } from './kick-poll.js';
 import { Connection, type ConnectionEvent } from './connection.js';
+import { QueueWorkerPool, type QueueWorkerOptions } from './queue-workers.js';
 
 /**
  * Protocol features the backend implements (and offers by default): MQ, REPLY_ACK, BACKEND_REQ, CONFIG,
@@ -137,6 +139,20 @@ export interface VhostUserBackendOptions {
    * {@link DEFAULT_POLL_MAX_GAP_US} µs).
    */
   readonly kickPolling?: boolean | KickPollOptions;
+  /**
+   * Queue workers (default none: every ring is served in the calling thread): `count` worker
+   * threads (node:worker_threads) each run `script`, which calls `runQueueWorker` to build its own
+   * instance of the device (from `data`), and serve the rings lent to them, ring `i` by worker
+   * `i mod count`. A worker maps guest memory itself from copies of the memory table's fds, waits
+   * on the ring's kick eventfd and signals its call eventfd itself, so rings run on several cores.
+   * The vhost-user messages, negotiation, activation, reset and the memory table stay in this
+   * thread, which lends a ring once the device runs and takes it back, drained, before
+   * GET_VRING_BASE answers, before the memory table changes, and when the ring stops. A worker
+   * that dies or whose device fails puts the device in DEVICE_NEEDS_RESET
+   * (`VhostUser.QueueWorkerError`). Rings without a kick eventfd, and packed rings tracked in an
+   * inflight buffer, stay in this thread.
+   */
+  readonly queueWorkers?: QueueWorkerOptions;
   /** Observer of connections, failures and device activations (for logs and tests). */
   readonly onEvent?: (event: VhostUserBackendEvent) => void;
 }
@@ -182,6 +198,8 @@ export class VhostUserBackend {
   private readonly onEvent: (event: VhostUserBackendEvent) => void;
   private listener: UnixListener | null = null;
   private connection: Connection | null = null;
+  private readonly workers: QueueWorkerPool | null;
+  private workersClosed: Promise<void> | null = null;
   /** Call statistics of connections that have ended. */
   private pastCalls = { requested: 0, sent: 0 };
   /** Polling counters of connections that have ended. */
@@ -228,6 +246,7 @@ export class VhostUserBackend {
     this.backendRequestTimeoutMs = checkMs(options.backendRequestTimeoutMs ?? 5000, 'backendRequestTimeoutMs');
     this.interruptCoalescing = coalesceSettings(options.interruptCoalescing);
     this.kickPolling = pollSettings(options.kickPolling);
+    const workers = workerSettings(options.queueWorkers);
     this.device = device;
     this.maxMemSlots = slots;
     this.offeredProtocolFeatures = protocol;
@@ -243,8 +262,40 @@ export class VhostUserBackend {
       }
     };
     // attached once for the backend's life; each connection's session takes the changes in turn
-    const host: DeviceHost = { configChanged: () => this.connection?.configChanged() };
+    const host: DeviceHost = {
+      configChanged: () => {
+        this.connection?.deviceStateChanged();
+        this.connection?.configChanged();
+      },
+    };
     device.attach?.(host);
+    this.workers = workers === null ? null : new QueueWorkerPool(workers, { coalesce: this.interruptCoalescing, poll: this.kickPolling, drainTimeoutMs: this.drainTimeoutMs });
+  }
+
+  /**
+   * Queue worker threads (0 without the `queueWorkers` option).
+   * @returns how many
+   * @example
+   * ```ts
+   * console.log(`${backend.queueWorkerCount} queue workers`);
+   * ```
+   */
+  get queueWorkerCount(): number {
+    return this.workers?.count ?? 0;
+  }
+
+  /**
+   * Settles once {@link VhostUserBackend.close} has let the queue workers' devices finish their
+   * I/O and ended the workers (at once without queue workers, or before `close`).
+   * @returns a promise that never rejects
+   * @example
+   * ```ts
+   * backend.close();
+   * await backend.stopped;
+   * ```
+   */
+  get stopped(): Promise<void> {
+    return this.workersClosed ?? Promise.resolve();
   }
 
   /**
@@ -378,6 +429,7 @@ export class VhostUserBackend {
         discardWhileDisabled: this.discardWhileDisabled,
         coalesce: this.interruptCoalescing,
         poll: this.kickPolling,
+        workers: this.workers,
         emit: this.onEvent,
       },
       (error) => {
@@ -449,7 +501,21 @@ export class VhostUserBackend {
       // already closed
     }
     this.disconnect();
+    if (this.workers !== null) this.workersClosed ??= this.workers.close().catch(() => undefined);
   }
+}
+
+function workerSettings(option: QueueWorkerOptions | undefined): QueueWorkerOptions | null {
+  if (option === undefined) return null;
+  if (typeof option !== 'object' || option === null) throw new TypeError('VhostUserBackend: queueWorkers must be { count, script, data? }');
+  const { count, script } = option;
+  if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 64) {
+    throw new RangeError(`VhostUserBackend: queueWorkers.count must be an integer in 1..64, got ${String(count)}`);
+  }
+  if (!(typeof script === 'string' && script.length > 0) && !(script instanceof URL)) throw new TypeError('VhostUserBackend: queueWorkers.script must be a path or a file URL');
+  // a missing script would only show as a device error at the first request: say it now
+  if (!existsSync(script)) throw new RangeError(`VhostUserBackend: queueWorkers.script ${String(script)} does not exist`);
+  return option;
 }
 
 function checkMs(value: number, label: string): number {

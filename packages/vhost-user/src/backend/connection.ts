@@ -32,6 +32,7 @@ import { RegionRelease } from './region-release.js';
 import { safeClose } from '../channel/fd.js';
 import { RegionTable } from './region-table.js';
 import { RingControl, type RingControlHost } from './ring-control.js';
+import { RingLender, type QueueWorkerPool } from './queue-workers.js';
 import { Vring } from './vring.js';
 
 /** Settings a connection runs with (resolved backend options). @internal */
@@ -49,6 +50,8 @@ export interface ConnectionSettings {
   readonly coalesce: { readonly quietUs: number; readonly maxDelayUs: number } | null;
   /** Predictive polling settings, or null (off). */
   readonly poll: { readonly spinUs: number; readonly maxGapUs: number } | null;
+  /** Queue worker threads that running rings are lent to, or null (every ring is served in this thread). */
+  readonly workers: QueueWorkerPool | null;
   readonly emit: (event: ConnectionEvent) => void;
 }
 
@@ -105,6 +108,14 @@ export type ConnectionEvent =
       readonly count: number;
     }
   | {
+      /** A running ring was lent to a queue worker (the backend's `queueWorkers`), which serves it from now on. */
+      readonly type: 'ring-lent';
+      /** The ring's index. */
+      readonly index: number;
+      /** The worker's number. */
+      readonly worker: number;
+    }
+  | {
       /** Memory regions the frontend removed are still mapped, held by requests in flight. */
       readonly type: 'memory-held';
       /** How many regions are held. */
@@ -137,6 +148,8 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
   private readonly inflight: InflightSession;
   private readonly release: RegionRelease;
   private readonly vrings: readonly Vring[];
+  /** The rings lent to queue workers, or null without workers. */
+  private readonly lender: RingLender | null;
   /** The vhost-only bits of the last accepted SET_FEATURES (PROTOCOL_FEATURES). */
   private vhostFeatures = 0n;
   private ackedProtocolFeatures = 0n;
@@ -161,14 +174,23 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
   ) {
     const vrings = device.queueMaxSizes.map((max, i) => new Vring(i, max, settings.coalesce, settings.poll));
     this.vrings = vrings;
-    this.table = new RegionTable(settings.maxMemSlots);
+    this.table = new RegionTable(settings.maxMemSlots, settings.workers !== null);
     this.channel = new MessageChannel(stream, this, validateRequestHeader);
     this.session = new DeviceSession(device, this, { negotiation: 'frontend', offeredFeatures: settings.offeredFeatures & ~VHOST_ONLY_FEATURES });
     this.inflight = new InflightSession(
       () => this.rings.failStarted(() => new InvalidOperationError('inflight buffer replaced under a running ring')),
       (settings.offeredFeatures & featureBit(Feature.RING_PACKED)) !== 0n,
     );
-    this.rings = new RingControl(vrings, this.session, this.table, this.inflight, settings, this);
+    this.lender =
+      settings.workers === null
+        ? null
+        : new RingLender(settings.workers, this.table, settings.emit, {
+            failed: (error) => {
+              if (!this.closed) this.session.needsReset(error);
+            },
+            configChanged: () => this.configChanged(),
+          });
+    this.rings = new RingControl(vrings, this.session, this.table, this.inflight, settings, this, this.lender);
     this.release = new RegionRelease(this.table, () => this.session.drain(), settings.drainTimeoutMs, settings.emit, () => this.rings.deviceIdle());
   }
 
@@ -199,7 +221,11 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     this.channel.close();
     this.backendChannel?.close();
     this.backendChannel = null;
-    for (const ring of this.rings.rings) ring.clear();
+    for (const ring of this.rings.rings) {
+      this.lender?.recall(ring);
+      ring.clear();
+    }
+    this.lender?.close();
     this.session.reset();
     // Guest memory stays mapped until the device's I/O from before the reset has finished
     // (a zero-copy read may still be landing in a guest buffer): VirtioDevice.drain().
@@ -245,6 +271,16 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     if (!this.closed) this.session.configChanged();
   }
 
+  /** The device changed its state on its own (the backend's DeviceHost routes here): queue workers' devices follow. */
+  deviceStateChanged(): void {
+    if (this.closed || this.lender === null || this.device.snapshot === undefined) return;
+    try {
+      this.lender.stateChanged(this.device.snapshot());
+    } catch {
+      // a device that cannot say its state now: the workers' devices get it at their next activation
+    }
+  }
+
   // ---------------------------------------------------------------- the session's transport half
 
   /** {@link SessionTransport}: the device starts with the rings started so far, once there is memory. */
@@ -282,6 +318,7 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
   event(e: SessionEvent): void {
     switch (e.type) {
       case 'activated':
+        this.lender?.activated();
         this.deviceRunning = true;
         this.settings.emit({ type: 'activated' });
         return;
@@ -296,6 +333,7 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
       case 'reset':
         // the device holds no chain now: regions kept for it go once its I/O has drained
         this.release.deviceReset();
+        this.lender?.deviceReset();
         if (this.deviceRunning) this.settings.emit({ type: 'device-reset' });
         this.deviceRunning = false;
         return;
@@ -374,8 +412,14 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
   /** Applies one request; a promise while it completes asynchronously. Takes ownership of every fd in it. */
   private handle(msg: VhostUserRequestMessage): Promise<void> | undefined {
     switch (msg.request) {
-      case Q.SET_MEM_TABLE: return this.setMemTable(msg.regions, msg.fds);
-      case Q.REM_MEM_REG: return this.remMemReg(msg.region, msg.fd);
+      case Q.SET_MEM_TABLE: return this.afterTakeBack(() => this.setMemTable(msg.regions, msg.fds), msg.fds);
+      case Q.REM_MEM_REG: return this.afterTakeBack(() => this.remMemReg(msg.region, msg.fd), [msg.fd]);
+      case Q.ADD_MEM_REG: return this.afterTakeBack(() => {
+        this.addMemReg(msg.region, msg.fd);
+        return undefined;
+      }, [msg.fd]);
+      case Q.SET_VRING_CALL: return this.rings.setVringCall(msg.index, msg.fd);
+      case Q.SET_VRING_KICK: return this.rings.setVringKick(msg.index, msg.fd);
       case Q.GET_VRING_BASE: return this.rings.getVringBase(msg.index);
       case Q.GET_FEATURES: this.replyU64(msg.request, this.settings.offeredFeatures); break;
       case Q.SET_FEATURES: this.setFeatures(msg.value); break;
@@ -385,12 +429,9 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
       case Q.SET_PROTOCOL_FEATURES: this.ackedProtocolFeatures = msg.value; break;
       case Q.GET_QUEUE_NUM: this.replyU64(msg.request, BigInt(this.rings.rings.length)); break;
       case Q.GET_MAX_MEM_SLOTS: this.replyU64(msg.request, BigInt(this.settings.maxMemSlots)); break;
-      case Q.ADD_MEM_REG: this.addMemReg(msg.region, msg.fd); break;
       case Q.SET_VRING_NUM: this.rings.setVringNum(msg.index, msg.num); break;
       case Q.SET_VRING_BASE: this.rings.setVringBase(msg.index, msg.num); break;
       case Q.SET_VRING_ADDR: this.rings.setVringAddr(msg.addr); break;
-      case Q.SET_VRING_KICK: this.rings.setVringKick(msg.index, msg.fd); break;
-      case Q.SET_VRING_CALL: this.rings.setVringCall(msg.index, msg.fd); break;
       case Q.SET_VRING_ERR: this.rings.setVringErr(msg.index, msg.fd); break;
       case Q.SET_VRING_ENABLE: this.rings.setVringEnable(msg.index, msg.num); break;
       case Q.GET_CONFIG: this.getConfig(msg.config); break;
@@ -474,6 +515,23 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     this.owned = false;
   }
 
+  /**
+   * Runs a memory table change once every ring lent to a queue worker is back, drained (at once
+   * without workers): a worker never holds chains over a table that changed under it.
+   * @param fds - the request's fds, closed if the connection ends meanwhile
+   */
+  private afterTakeBack(change: () => Promise<void> | undefined, fds: readonly (number | null)[]): Promise<void> | undefined {
+    const back = this.rings.takeBackAll();
+    if (back === undefined) return change();
+    return back
+      .then(() => {
+        if (!this.closed) return change();
+        for (const fd of fds) safeClose(fd);
+        return undefined;
+      })
+      .finally(() => this.rings.resumeLending());
+  }
+
   private setMemTable(regions: readonly MemoryRegionDescription[], fds: readonly number[]): Promise<void> | undefined {
     const removed = this.table.replace(regions, fds);
     this.rings.memoryChanged();
@@ -505,6 +563,7 @@ export class Connection implements MessageChannelHost, RingControlHost, SessionT
     }
     if (flags !== ConfigFlags.WRITABLE && flags !== ConfigFlags.LIVE_MIGRATION) throw new InvalidConfigError('unknown flags', { flags });
     this.session.writeConfig(offset, data);
+    this.lender?.configWritten(offset, data);
   }
 
   private getInflightFd(desc: InflightDescription): void {

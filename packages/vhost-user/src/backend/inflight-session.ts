@@ -12,7 +12,7 @@
 
 import { GuestMemory } from '@vmv/memory';
 import { QueueConfig, createVirtqueue, splitRingSizes, type Virtqueue } from '@vmv/queue';
-import { mmap, type Mapping } from '@vmv/sys';
+import { dupFd, mmap, type Mapping } from '@vmv/sys';
 import { encodeInflightReply } from '../protocol/encoder.js';
 import type { InflightDescription } from '../protocol/inflight.js';
 import { InvalidInflightError } from '../errors.js';
@@ -26,6 +26,10 @@ const PAGE = 4096;
 
 interface Inflight {
   readonly mapping: Mapping;
+  /** A copy of the buffer's fd (queue workers map it too), or null when it could not be made. */
+  readonly fd: number | null;
+  /** Where the mapping starts in the fd. */
+  readonly mmapOffset: number;
   readonly numQueues: number;
   readonly queueSize: number;
   readonly regionSize: number;
@@ -64,7 +68,7 @@ export class InflightSession {
     const regionSize = this.regionSize(desc.queueSize);
     const size = regionSize * desc.numQueues;
     const { fd, mapping } = createMappedMemfd('vhost-user-inflight', size);
-    this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize, packed: this.packedLayout });
+    this.replace({ mapping, fd: copyFd(fd), mmapOffset: 0, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize, packed: this.packedLayout });
     const reply = encodeInflightReply({ mmapSize: BigInt(size), mmapOffset: 0n, numQueues: desc.numQueues, queueSize: desc.queueSize });
     return { reply, fd };
   }
@@ -86,7 +90,7 @@ export class InflightSession {
       } catch (e) {
         throw new InvalidInflightError('cannot map the inflight buffer', { cause: String(e) });
       }
-      this.replace({ mapping, numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize, packed: this.packedLayout });
+      this.replace({ mapping, fd: copyFd(fd), mmapOffset: Number(desc.mmapOffset), numQueues: desc.numQueues, queueSize: desc.queueSize, regionSize, packed: this.packedLayout });
     } finally {
       safeClose(fd);
     }
@@ -96,12 +100,20 @@ export class InflightSession {
   drop(): void {
     if (this.inflight === null) return;
     this.packedTrackers.clear();
-    try {
-      this.inflight.mapping.close();
-    } catch {
-      // nothing more to release
-    }
+    release(this.inflight);
     this.inflight = null;
+  }
+
+  /**
+   * Where a queue worker finds the split ring `ring`'s region of the buffer (it maps the buffer
+   * itself from a copy of the fd), or null when the ring is not tracked in it.
+   * @param ring - a started split ring
+   * @returns the fd (the caller's copy), the mapping's offset and length in it, and the region's offset and capacity in the mapping
+   */
+  splitRegionFor(ring: Vring): { fd: number; mmapOffset: number; length: number; offset: number; capacity: number } | null {
+    const inf = this.inflight;
+    if (inf === null || inf.fd === null || ring.index >= inf.numQueues || ring.size !== inf.queueSize) return null;
+    return { fd: dupFd(inf.fd), mmapOffset: inf.mmapOffset, length: inf.mapping.length, offset: ring.index * inf.regionSize, capacity: inf.queueSize };
   }
 
   /**
@@ -205,12 +217,26 @@ export class InflightSession {
     this.packedTrackers.clear();
     if (old !== null) {
       this.replaced();
-      try {
-        old.mapping.close();
-      } catch {
-        // nothing more to release
-      }
+      release(old);
     }
+  }
+}
+
+function release(inflight: Inflight): void {
+  safeClose(inflight.fd);
+  try {
+    inflight.mapping.close();
+  } catch {
+    // nothing more to release
+  }
+}
+
+/** A copy of `fd`, or null when the process is out of fds (workers then leave the ring in the main thread). */
+function copyFd(fd: number): number | null {
+  try {
+    return dupFd(fd);
+  } catch {
+    return null;
   }
 }
 

@@ -14,7 +14,7 @@
  */
 
 import { GuestMemory } from '@vmv/memory';
-import { mmap, type Mapping } from '@vmv/sys';
+import { dupFd, mmap, type Mapping } from '@vmv/sys';
 import { safeClose } from '../channel/fd.js';
 import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 import { validateRegionLayout } from '../protocol/memory-table.js';
@@ -24,6 +24,8 @@ import { InvalidMemoryRegionError, InvalidOperationError, MapFailedError, Missin
 export interface MappedRegion {
   readonly desc: MemoryRegionDescription;
   readonly chunks: readonly Mapping[];
+  /** A copy of the region's fd, kept while it is mapped for queue workers to map it too; else null. */
+  readonly fd: number | null;
 }
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
@@ -43,8 +45,19 @@ export class RegionTable {
   private _memory: GuestMemory | null = null;
   private _generation = 0;
 
-  /** @param maxRegions - most regions at once (GET_MAX_MEM_SLOTS). */
-  constructor(private readonly maxRegions: number) {}
+  /**
+   * @param maxRegions - most regions at once (GET_MAX_MEM_SLOTS).
+   * @param keepFds - keep a copy of each region's fd while it is mapped (queue workers map it too).
+   */
+  constructor(
+    private readonly maxRegions: number,
+    private readonly keepFds = false,
+  ) {}
+
+  /** The regions mapped now, in guest address order. */
+  get mapped(): readonly MappedRegion[] {
+    return this.regions;
+  }
 
   /** The current guest memory, or null when no region is mapped. */
   get memory(): GuestMemory | null {
@@ -88,7 +101,7 @@ export class RegionTable {
           kept.add(same);
           return same;
         }
-        const mapped = mapRegion(d, fds[i]!);
+        const mapped = mapRegion(d, fds[i]!, this.keepFds);
         fresh.push(mapped);
         return mapped;
       });
@@ -113,7 +126,7 @@ export class RegionTable {
       if (this.regions.length >= this.maxRegions) {
         throw new InvalidMemoryRegionError('no free memory slot', { max: this.maxRegions });
       }
-      region = mapRegion(desc, fd);
+      region = mapRegion(desc, fd, this.keepFds);
       const list = [...this.regions, region].sort((a, b) => cmp(a.desc.guestPhysAddr, b.desc.guestPhysAddr));
       const memory = buildMemory(list);
       this.regions = list;
@@ -183,7 +196,13 @@ function cmp(a: bigint, b: bigint): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function mapRegion(desc: MemoryRegionDescription, fd: number): MappedRegion {
+/**
+ * Maps one region from `fd` (not closed here), in chunks of at most {@link MAX_CHUNK} bytes.
+ * @param keepFd - keep a copy of `fd` in the result (closed when the region is unmapped)
+ * @throws VhostUser.InvalidMemoryRegionError / MapFailedError
+ * @internal
+ */
+export function mapRegion(desc: MemoryRegionDescription, fd: number, keepFd = false): MappedRegion {
   if (desc.memorySize > MAX_SAFE || desc.mmapOffset + desc.memorySize > MAX_SAFE) {
     throw new InvalidMemoryRegionError('region too large to map', { size: desc.memorySize, mmapOffset: desc.mmapOffset });
   }
@@ -198,10 +217,21 @@ function mapRegion(desc: MemoryRegionDescription, fd: number): MappedRegion {
     unmapChunks(chunks);
     throw new MapFailedError({ gpa: desc.guestPhysAddr, size: desc.memorySize, mmapOffset: desc.mmapOffset }, e);
   }
-  return { desc, chunks };
+  if (!keepFd) return { desc, chunks, fd: null };
+  try {
+    return { desc, chunks, fd: dupFd(fd) };
+  } catch (e) {
+    unmapChunks(chunks);
+    throw new MapFailedError({ gpa: desc.guestPhysAddr, size: desc.memorySize, mmapOffset: desc.mmapOffset }, e);
+  }
 }
 
-function buildMemory(list: readonly MappedRegion[]): GuestMemory {
+/**
+ * The guest memory made of mapped regions.
+ * @throws VhostUser.InvalidMemoryRegionError when they overlap or do not form a valid memory
+ * @internal
+ */
+export function buildMemory(list: readonly MappedRegion[]): GuestMemory {
   validateRegionLayout(list.map((r) => r.desc));
   const specs: { start: number | bigint; backing: ArrayBuffer }[] = [];
   for (const r of list) {
@@ -218,8 +248,15 @@ function buildMemory(list: readonly MappedRegion[]): GuestMemory {
   }
 }
 
-function unmapAll(list: readonly MappedRegion[]): void {
-  for (const r of list) unmapChunks(r.chunks);
+/**
+ * Unmaps regions (and closes the fds kept for them).
+ * @internal
+ */
+export function unmapAll(list: readonly MappedRegion[]): void {
+  for (const r of list) {
+    unmapChunks(r.chunks);
+    safeClose(r.fd);
+  }
 }
 
 function unmapChunks(chunks: readonly Mapping[]): void {

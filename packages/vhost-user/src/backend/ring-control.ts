@@ -12,7 +12,7 @@
 
 import { Feature, Status, hasFeature, type DeviceSession } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
-import { QueueConfig, createVirtqueue, packedRingSizes, splitRingSizes } from '@vmv/queue';
+import { createVirtqueue, packedRingSizes, splitRingSizes } from '@vmv/queue';
 import { setNonBlocking } from '@vmv/sys';
 import { VhostFeature, VhostUserRequest as Q } from '../protocol/constants.js';
 import { encodeVringStateReply } from '../protocol/encoder.js';
@@ -21,9 +21,10 @@ import { InvalidOperationError, InvalidParamError, isVhostUserError } from '../e
 import type { ConnectionSettings } from './connection.js';
 import type { InflightSession } from './inflight-session.js';
 import { addPollStats, noPollStats, type KickPollStats } from './kick-poll.js';
+import type { RingLender } from './queue-workers.js';
 import { safeClose } from '../channel/fd.js';
-import { toGuestAddress as addr, type RegionTable } from './region-table.js';
-import { ringBase, type Vring } from './vring.js';
+import type { RegionTable } from './region-table.js';
+import { kickRing, ringBase, ringConfig, type Vring } from './vring.js';
 
 /** What the rings need from the connection around them. @internal */
 export interface RingControlHost {
@@ -44,6 +45,8 @@ export interface RingControlHost {
  * @internal
  */
 export class RingControl {
+  /** Memory table changes in progress: no ring is lent meanwhile. */
+  private lendingHeld = 0;
   /**
    * @param rings - one per device queue
    * @param session - the device session (activation, notifications, DEVICE_NEEDS_RESET)
@@ -51,6 +54,7 @@ export class RingControl {
    * @param inflight - the inflight buffer (ring starts under tracking)
    * @param settings - resolved options (poll interval, drain timeout, events)
    * @param host - the connection
+   * @param lender - queue workers the rings are lent to, or null (every ring is served here)
    */
   constructor(
     readonly rings: readonly Vring[],
@@ -59,6 +63,7 @@ export class RingControl {
     private readonly inflight: InflightSession,
     private readonly settings: ConnectionSettings,
     private readonly host: RingControlHost,
+    private readonly lender: RingLender | null = null,
   ) {
     for (const ring of rings) ring.onPoll = () => host.guard(() => this.onKick(ring, true));
   }
@@ -84,16 +89,47 @@ export class RingControl {
     return t;
   }
 
-  /** SET_VRING_CALL (null: the frontend polls). */
-  setVringCall(index: number, fd: number | null): void {
+  /** SET_VRING_CALL (null: the frontend polls); a lent ring's worker switches before the answer. */
+  setVringCall(index: number, fd: number | null): Promise<void> | undefined {
     const ring = this.rings[index]!;
     ring.setCall(nonBlocking(fd));
     ring.payOwedCall();
+    return ring.lent === null ? undefined : this.lender!.setCall(ring);
   }
 
   /** SET_VRING_ERR. */
   setVringErr(index: number, fd: number | null): void {
     this.rings[index]!.setErr(nonBlocking(fd));
+  }
+
+  /**
+   * Takes a lent ring back from its worker, drained, and serves it here again until it is lent
+   * anew (at its next kick, if it still runs).
+   */
+  private takeBack(ring: Vring): Promise<void> {
+    if (ring.lent === null) return Promise.resolve();
+    return this.lender!.reclaim(ring, true).then(() => {
+      if (this.host.isClosed || !ring.started || ring.lent !== null) return;
+      ring.watchKick(() => this.host.guard(() => this.onKick(ring)), this.settings.pollIntervalMs);
+      if (ring.queue.isRunning) this.deferKick(ring);
+    });
+  }
+
+  /**
+   * Every lent ring back from the workers, drained, before the memory table changes; none is lent
+   * again (kicks wait) until {@link RingControl.resumeLending}, once the table has changed.
+   * @returns a promise, or undefined when no ring is lent
+   */
+  takeBackAll(): Promise<void> | undefined {
+    if (this.lender === null || !this.rings.some((r) => r.lent !== null)) return undefined;
+    this.lendingHeld++;
+    return Promise.all(this.rings.map((r) => this.takeBack(r))).then(() => undefined);
+  }
+
+  /** The memory table changed (or failed to): rings are lent again at their next kick, which every running ring gets now. */
+  resumeLending(): void {
+    if (--this.lendingHeld > 0) return;
+    for (const ring of this.rings) if (ring.started && ring.queue.isRunning) this.deferKick(ring);
   }
 
   /** Fails every started ring with `error` (their buffers or memory went away). */
@@ -150,6 +186,8 @@ export class RingControl {
   /** GET_VRING_BASE: stop the ring, let the device finish what it popped, answer its next avail index. */
   getVringBase(index: number): Promise<void> | undefined {
     const ring = this.rings[index]!;
+    // a lent ring comes back first, drained by its worker, with its positions
+    if (ring.lent !== null) return this.takeBack(ring).then(() => (this.host.isClosed ? undefined : this.getVringBase(index)));
     if (!ring.started) {
       const base = ring.base;
       ring.stop(base);
@@ -183,12 +221,19 @@ export class RingControl {
     });
   }
 
-  /** SET_VRING_KICK (null: the backend polls the ring). */
-  setVringKick(index: number, fd: number | null): void {
+  /** SET_VRING_KICK (null: the backend polls the ring); a lent ring is taken back first. */
+  setVringKick(index: number, fd: number | null): Promise<void> | undefined {
     const ring = this.rings[index]!;
+    if (ring.lent !== null) {
+      return this.takeBack(ring).then(() => {
+        if (this.host.isClosed) safeClose(fd);
+        else this.setVringKick(index, fd);
+      });
+    }
     ring.setKick(nonBlocking(fd));
     if (ring.started) ring.watchKick(() => this.host.guard(() => this.onKick(ring)), this.settings.pollIntervalMs);
     else this.tryStart(ring);
+    return undefined;
   }
 
   /** SET_VRING_ENABLE: a kick remembered while the ring was disabled is handled once it runs. */
@@ -201,7 +246,10 @@ export class RingControl {
 
   /** RESET_OWNER / RESET_DEVICE: every ring back to its initial state (err fds stay). */
   stopAll(): void {
-    for (const ring of this.rings) ring.reset();
+    for (const ring of this.rings) {
+      this.lender?.recall(ring);
+      ring.reset();
+    }
   }
 
   private needsReset(): boolean {
@@ -215,6 +263,8 @@ export class RingControl {
   /** whether `ring` runs follows its start, enable and the device state. */
   updateRunning(ring: Vring): void {
     const running = ring.started && this.isEnabled(ring) && !this.needsReset();
+    // a lent ring that stops running comes back (disabled, DEVICE_NEEDS_RESET): its worker drains it
+    if (!running && ring.lent !== null) void this.takeBack(ring);
     const was = ring.queue.isRunning;
     ring.queue.setRunning(running);
     // A ring that starts running gets one notification even without a kick: buffers made
@@ -265,14 +315,7 @@ export class RingControl {
 
   /** Builds the real ring over `memory` and hands it to the ring's BackendQueue. */
   private attachRing(ring: Vring, memory: GuestMemory, fresh: boolean): void {
-    const areas = ring.areas!;
-    const config = new QueueConfig(ring.maxSize);
-    config.setFeatures(this.host.ackedFeatures);
-    config.setSize(ring.size);
-    config.setArea('descTable', addr(areas.desc));
-    config.setArea('driverArea', addr(areas.driver));
-    config.setArea('deviceArea', addr(areas.device));
-    config.ready = true;
+    const config = ringConfig(ring.maxSize, ring.size, this.host.ackedFeatures, ring.areas!);
     const inner = createVirtqueue(memory, config);
     if (fresh) {
       const resubmitted = this.inflight.attachFresh(ring, inner, memory, config);
@@ -328,11 +371,45 @@ export class RingControl {
   }
 
   private ringFailed(ring: Vring, error: unknown): void {
+    this.lender?.recall(ring);
     ring.unwatchKick();
     ring.queue.detach();
     ring.started = false;
     ring.signalError();
     this.settings.emit({ type: 'ring-error', index: ring.index, error });
+  }
+
+  /**
+   * A kick on a running ring of a device served by queue workers: the ring is lent to its worker
+   * when nothing of it is held here (chains popped here, or chains a previous backend left in
+   * flight, are served here first; the ring is lent once they are done), and a packed ring whose
+   * requests are tracked in the inflight buffer stays here (only split rings are tracked by
+   * workers). Returns true when the kick is the worker's or waits for the ring to drain here.
+   */
+  private lendOrWait(ring: Vring): boolean {
+    const queue = ring.queue;
+    // a memory table change waits for the rings to come back: the kick is served once it is done
+    if (this.lendingHeld > 0) return true;
+    if (ring.kick !== 'fd' || queue.resubmitPending) return false;
+    const inner = queue.current;
+    if (inner === null || (queue.tracked && inner.format !== 'split')) return false;
+    if (queue.outstanding > 0) {
+      // nothing more is popped here: the ring is lent as soon as what was popped is done
+      queue.onIdle = () => {
+        queue.onIdle = null;
+        this.deferKick(ring);
+      };
+      return true;
+    }
+    const inflight = queue.tracked ? this.inflight.splitRegionFor(ring) : null;
+    if (queue.tracked && inflight === null) return false;
+    let snapshot: unknown;
+    try {
+      snapshot = this.session.device.snapshot?.();
+    } catch {
+      snapshot = undefined;
+    }
+    return this.lender!.lend(ring, { ring: this.host.ackedFeatures, device: this.session.negotiatedFeatures }, this.rings.length, snapshot, inflight);
   }
 
   private onKick(ring: Vring, poll = false): void {
@@ -351,20 +428,13 @@ export class RingControl {
       return;
     }
     ring.pendingKick = false;
+    if (ring.lent !== null) return;
+    if (this.lender !== null && this.lendOrWait(ring)) return;
     if (poll) {
       this.session.notify(ring.index);
       return;
     }
-    ring.coalescer?.kicked();
-    const poller = ring.poller;
-    if (poller === null) {
-      this.session.notify(ring.index);
-      return;
-    }
-    const before = ring.queue.nextAvail;
-    poller.kicked();
-    this.session.notify(ring.index);
-    poller.kickHandled(ring.queue.nextAvail !== before);
+    kickRing(ring, () => this.session.notify(ring.index));
   }
 }
 

@@ -7,13 +7,14 @@
  * @module
  */
 
-import type { QueueState, Virtqueue } from '@vmv/queue';
+import { QueueConfig, type QueueState, type Virtqueue } from '@vmv/queue';
 import { eventfdWrite, TimerFd, watchEventFd, type FdWatcher } from '@vmv/sys';
 import { decodeVringBase, encodeVringBase } from '../protocol/vring.js';
 import { BackendQueue } from './backend-queue.js';
 import { InterruptCoalescer, type CoalescerHost } from './coalesce.js';
 import { KickPoller, type KickPollerHost } from './kick-poll.js';
 import { safeClose } from '../channel/fd.js';
+import { toGuestAddress as addr } from './region-table.js';
 
 /** Guest physical addresses of a ring's three areas. */
 export interface RingAreas {
@@ -78,6 +79,8 @@ export class Vring {
    * vhost and QEMU start a ring with signalled_used_valid false for the same reason).
    */
   owedCall = false;
+  /** The queue worker serving this ring while it is lent to one (the backend's `queueWorkers`), else null. */
+  lent: object | null = null;
   private watcher: FdWatcher | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Interrupt coalescing (null: every notification is sent at once). */
@@ -291,4 +294,33 @@ export function ringBase(inner: Virtqueue): number {
     nextUsed: s.nextUsed ?? 0,
     usedWrapCounter: s.usedWrapCounter ?? 1,
   });
+}
+
+/** The configuration of a ring of `size` entries (at most `maxSize`) at `areas`, with the negotiated `features`. */
+export function ringConfig(maxSize: number, size: number, features: bigint, areas: RingAreas): QueueConfig {
+  const config = new QueueConfig(maxSize);
+  config.setFeatures(features);
+  config.setSize(size);
+  config.setArea('descTable', addr(areas.desc));
+  config.setArea('driverArea', addr(areas.driver));
+  config.setArea('deviceArea', addr(areas.device));
+  config.ready = true;
+  return config;
+}
+
+/**
+ * A kick of a running ring: the coalescer and the poller learn of it, and `notify` serves the ring
+ * (the device's queueNotify), in the main thread and in a queue worker alike.
+ */
+export function kickRing(ring: Vring, notify: () => void): void {
+  ring.coalescer?.kicked();
+  const poller = ring.poller;
+  if (poller === null) {
+    notify();
+    return;
+  }
+  const before = ring.queue.nextAvail;
+  poller.kicked();
+  notify();
+  poller.kickHandled(ring.queue.nextAvail !== before);
 }

@@ -216,6 +216,8 @@ export function logBackendEvent(log: DaemonLog, socket: string, event: VhostUser
       return log.error(`device needs reset: ${describe(event.reason)}`, f);
     case 'ring-error':
       return log.error(`queue ${event.index} stopped: ${describe(event.error)}`, f);
+    case 'ring-lent':
+      return log.debug(`queue ${event.index} served by worker ${event.worker}`, f);
     case 'inflight-resubmitted':
       return log.info(`queue ${event.index}: resubmitting ${event.count} request${event.count === 1 ? '' : 's'} a previous backend left in flight`, f);
   }
@@ -303,6 +305,8 @@ export async function runDaemon<D extends ServedDevice>(def: DaemonDefinition<D>
     let code = 0;
     await control?.close();
     for (const b of backends) b.close();
+    // queue workers finish their requests and end before the devices drain and flush
+    await Promise.all(backends.map((b) => b.stopped));
     // Every device drains before any closes; a failing hook is logged and makes the status 1.
     for (const hook of ['drain', 'close'] as const) {
       for (const d of served) {

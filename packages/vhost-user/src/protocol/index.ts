@@ -110,6 +110,7 @@ export {
   DisconnectedError,
   ReplyTimeoutError,
   RequestRejectedError,
+  QueueWorkerError,
   type VhostUserErrorName,
   type VhostUserErrorOptions,
   type VhostUserFacts,

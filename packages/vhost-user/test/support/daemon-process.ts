@@ -24,9 +24,11 @@ export interface BundledDaemon {
 
 /**
  * A bundler for the daemon whose entry point is `entry` (a TypeScript file), with the @vmv
- * packages' sources as the tests see them and @vmv/sys loaded from its build.
+ * packages' sources as the tests see them and @vmv/sys loaded from its build. `besides` names
+ * more entry points bundled next to it (file name to TypeScript entry): a queue worker script the
+ * program finds beside itself.
  */
-export function bundledDaemon(entry: string): BundledDaemon {
+export function bundledDaemon(entry: string, besides: Readonly<Record<string, string>> = {}): BundledDaemon {
   let bundled: Promise<string> | null = null;
   let bundleDir: string | null = null;
   return {
@@ -43,32 +45,37 @@ export function bundledDaemon(entry: string): BundledDaemon {
         const dir = mkdtempSync(join(tmpdir(), 'vmv-daemon-bin-'));
         bundleDir = dir;
         const outfile = join(dir, 'bin.cjs');
-        await build({
-          entryPoints: [entry],
-          bundle: true,
-          platform: 'node',
-          format: 'cjs',
-          target: 'node20',
-          outfile,
-          conditions: ['@vmv/source'],
-          logLevel: 'error',
-          plugins: [
-            {
-              name: 'vmv-sys-external',
-              setup(b) {
-                b.onResolve({ filter: /^@vmv\/sys$/ }, () => ({ path: sysEntry, external: true }));
-                // The kit by its public name, as the tests see it (from inside its own package too).
-                b.onResolve({ filter: /^@vmv\/vhost-user\/daemon$/ }, () => ({ path: join(PACKAGE_DIR, 'src', 'daemon', 'index.ts') }));
-              },
-            },
-          ],
-        });
+        for (const [name, source] of [['bin.cjs', entry], ...Object.entries(besides)] as const) await bundle(source, join(dir, name), sysEntry);
         await stop();
         return outfile;
       })();
       return bundled;
     },
   };
+}
+
+/** Bundles `entry` into `outfile` as the tests see the packages, with @vmv/sys external (from `sysEntry`). */
+async function bundle(entry: string, outfile: string, sysEntry: string): Promise<void> {
+  await build({
+    entryPoints: [entry],
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    outfile,
+    conditions: ['@vmv/source'],
+    logLevel: 'error',
+    plugins: [
+      {
+        name: 'vmv-sys-external',
+        setup(b) {
+          b.onResolve({ filter: /^@vmv\/sys$/ }, () => ({ path: sysEntry, external: true }));
+          // The kit by its public name, as the tests see it (from inside its own package too).
+          b.onResolve({ filter: /^@vmv\/vhost-user\/daemon$/ }, () => ({ path: join(PACKAGE_DIR, 'src', 'daemon', 'index.ts') }));
+        },
+      },
+    ],
+  });
 }
 
 const upper = bundledDaemon(join(PACKAGE_DIR, 'test', 'support', 'upper-daemon.ts'));
