@@ -7,8 +7,7 @@
 //
 // Cases: read4k/qd1/q1, read4k/qd32/q1, read4k/qd128/q1, write4k/qd32/q1 (one queue), read4k/qd32/q2 (two
 // queues, QD32 on each, one daemon thread: ours `--queues 2`, qsd num-queues=2 in its main loop) and
-// read4k/qd32/q2w (two queues served by worker threads: ours `--queues 2 --workers 2`, only when
-// `vmv-vhost-user-blk --help` lists --workers, else "not available" with null figures; qsd 7.2 cannot serve one
+// read4k/qd32/q2w (two queues served by worker threads: ours `--queues 2 --workers 2`; qsd 7.2 cannot serve one
 // export from two iothreads (that came with QEMU 9.0), so its baseline is num-queues=2 in one iothread).
 // Our daemon runs with its default flags ("vmv") and again with `--poll off` ("vmv --poll off", its own row);
 // --vmv-flags adds flags (split on spaces) to both, to see what one of them costs.
@@ -165,12 +164,6 @@ async function stopDaemon(child) {
   const t = setTimeout(() => child.kill('SIGKILL'), 5000);
   await exited;
   clearTimeout(t);
-}
-
-/** Whether our daemon has --workers (another change adds it). */
-function vmvHasWorkers() {
-  const r = spawnSync(process.execPath, [VMV_DAEMON_BIN, '--help'], { encoding: 'utf8' });
-  return /--workers\b/.test(`${r.stdout}${r.stderr}`);
 }
 
 // ---------------------------------------------------------------- the frontend driving the rings
@@ -360,7 +353,6 @@ export default async function daemonBench({ json, args }) {
   const qv = spawnSync(qsdBin, ['--version'], { encoding: 'utf8' });
   if (qv.status !== 0) throw new Error(`bench daemon: ${qsdBin} does not run (${qv.error?.message ?? qv.stderr})`);
   const qsdVersion = /version (\S+)/.exec(qv.stdout)?.[1] ?? 'unknown';
-  const workers = vmvHasWorkers();
   const vmvFlagsArg = args.find((x) => x.startsWith('--vmv-flags='));
   const vmvFlags = vmvFlagsArg ? vmvFlagsArg.slice(12).split(/\s+/).filter(Boolean) : [];
 
@@ -368,7 +360,7 @@ export default async function daemonBench({ json, args }) {
   const imagePath = join(dir, 'disk.raw');
   const blocks = (sizeMiB << 20) / BLOCK;
   log(`bench daemon: ${sizeMiB} MiB image in ${dir} (tmpfs), ${rounds} round(s) of ${warmup} s warm-up + ${runtime} s per run; `
-    + `qemu-storage-daemon ${qsdVersion} (file, cache.direct=off, aio=${aio}); vmv-vhost-user-blk ${workers ? 'has' : 'has no'} --workers${vmvFlags.length ? `, given ${vmvFlags.join(' ')}` : ''}`);
+    + `qemu-storage-daemon ${qsdVersion} (file, cache.direct=off, aio=${aio})${vmvFlags.length ? `, given ${vmvFlags.join(' ')}` : ''}`);
   const qsdArgv = ({ socket, queues, iothread }) => [
     qsdBin,
     ...(iothread ? ['--object', 'iothread,id=iot0'] : []),
@@ -394,7 +386,6 @@ export default async function daemonBench({ json, args }) {
       for (let r = 0; r < rounds; r++) {
         const order = r % 2 ? [...variants].reverse() : variants;
         for (const v of order) {
-          if (c.workers && v.name !== 'qsd' && !workers) continue;
           const socket = join(dir, `d${runs++}.sock`);
           const s = await runOne(c, image, v.argv({ socket, queues: c.queues, workers: c.workers }), socket, join(dir, `${v.name.replace(/\W+/g, '-')}.log`), { warmup, runtime });
           if (c.write) image.verifyFile(v.name);
@@ -426,11 +417,10 @@ export default async function daemonBench({ json, args }) {
       ratioToQsd: f.iops !== null && q.iops ? r3(f.iops / q.iops) : null,
       iopsPerCoreRatio: f.cpuUsPerIo && q.cpuUsPerIo ? r3(q.cpuUsPerIo / f.cpuUsPerIo) : null,
     });
-    const na = parseCase(name).workers && !workers;
     const ours = figures(samples[name].vmv);
     const off = figures(samples[name]['vmv --poll off']);
     results[name] = {
-      ...ours, ...vs(ours), ...(na ? { note: 'not available (no --workers)' } : {}),
+      ...ours, ...vs(ours),
       pollOff: { ...off, ...vs(off) },
       qsdIops: q.iops, qsdCpuUsPerIo: q.cpuUsPerIo, qsdCores: q.daemonCores, qsdFrontendCores: q.frontendCores,
       qsd: `${qsdVersion}, aio=${aio}${parseCase(name).workers ? ', num-queues=2 in one iothread' : ''}`,
@@ -440,10 +430,10 @@ export default async function daemonBench({ json, args }) {
       const v = vs(f);
       rows.push({
         case: name, daemon: label,
-        IOPS: na ? 'not available (no --workers)' : f.iops, 'us/io': na ? '-' : fmt(f.cpuUsPerIo), core: na ? '-' : fmt(f.daemonCores, 2),
+        IOPS: f.iops, 'us/io': fmt(f.cpuUsPerIo), core: fmt(f.daemonCores, 2),
         'qsd IOPS': q.iops, 'qsd us/io': fmt(q.cpuUsPerIo), 'qsd core': fmt(q.daemonCores, 2),
         'IOPS ratio': v.ratioToQsd === null ? '-' : fmt(v.ratioToQsd, 2), 'IOPS/core ratio': v.iopsPerCoreRatio === null ? '-' : fmt(v.iopsPerCoreRatio, 2),
-        'fe us/io': na ? '-' : fmt(f.frontendUsPerIo), 'fe core': na ? '-' : fmt(f.frontendCores, 2),
+        'fe us/io': fmt(f.frontendUsPerIo), 'fe core': fmt(f.frontendCores, 2),
       });
     }
   }
