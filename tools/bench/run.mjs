@@ -20,7 +20,7 @@ if (names.length === 0 || names.some((n) => !available.includes(n))) {
 }
 if (!args.includes('--no-build')) {
   // Build only what the chosen benchmarks import (and what those packages depend on).
-  const needs = { memory: ['memory'], queue: ['queue'], bus: ['bus'], block: ['block'], vsock: ['vhost-user-vsock'], daemon: ['vhost-user', 'vhost-user-blk', 'block'] };
+  const needs = { memory: ['memory', 'sys'], queue: ['queue', 'sys'], bus: ['bus'], block: ['block'], vsock: ['vhost-user-vsock'], daemon: ['vhost-user', 'vhost-user-blk', 'block'] };
   const filters = names.flatMap((n) => (needs[n] ?? []).map((p) => `--filter=@vmv/${p}...`));
   // --vs-rust loads tools/guest (its Debian root has cargo and rust-vmm's sources): build what it imports.
   if (args.includes('--vs-rust')) filters.push('--filter=@vmv-tools/guest^...');

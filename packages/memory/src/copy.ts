@@ -41,6 +41,18 @@ export function copyOut16(dv: DataView, off: number, dst: Uint8Array, d: number)
   dst[d + 15] = v3 >>> 24;
 }
 
+/** 16 bytes between two DataViews (guest memory at `off`, a host buffer at 0): four u32 loads, then the stores. */
+export function copyOut16Dv(dv: DataView, off: number, dst: DataView): void {
+  const v0 = dv.getInt32(off, true);
+  const v1 = dv.getInt32(off + 4, true);
+  const v2 = dv.getInt32(off + 8, true);
+  const v3 = dv.getInt32(off + 12, true);
+  dst.setInt32(0, v0, true);
+  dst.setInt32(4, v1, true);
+  dst.setInt32(8, v2, true);
+  dst.setInt32(12, v3, true);
+}
+
 /** Fewer than 16 bytes: gathered into four 32-bit locals, then stored. */
 export function copyOutSmall(src: Uint8Array, off: number, dst: Uint8Array, d: number, n: number): void {
   let lo = 0;
@@ -79,6 +91,18 @@ export function copyIn16(dv: DataView, off: number, s: Uint8Array, i: number): v
   const w1 = s[i + 4]! | (s[i + 5]! << 8) | (s[i + 6]! << 16) | (s[i + 7]! << 24);
   const w2 = s[i + 8]! | (s[i + 9]! << 8) | (s[i + 10]! << 16) | (s[i + 11]! << 24);
   const w3 = s[i + 12]! | (s[i + 13]! << 8) | (s[i + 14]! << 16) | (s[i + 15]! << 24);
+  dv.setInt32(off, w0, true);
+  dv.setInt32(off + 4, w1, true);
+  dv.setInt32(off + 8, w2, true);
+  dv.setInt32(off + 12, w3, true);
+}
+
+/** 16 bytes from a host buffer's DataView (at 0) into guest memory at `off`: four u32 loads, then the stores. */
+export function copyIn16Dv(dv: DataView, off: number, src: DataView): void {
+  const w0 = src.getInt32(0, true);
+  const w1 = src.getInt32(4, true);
+  const w2 = src.getInt32(8, true);
+  const w3 = src.getInt32(12, true);
   dv.setInt32(off, w0, true);
   dv.setInt32(off + 4, w1, true);
   dv.setInt32(off + 8, w2, true);

@@ -31,7 +31,7 @@ import {
   ValueTooLargeError,
 } from './errors.js';
 import { GuestRegion, type RegionSpec } from './region.js';
-import { checkAccess, checkUint, copyIn, copyIn16, copyInSmall, copyOut, copyOut16, copyOutSmall, isByteArray, asUint8 } from './copy.js';
+import { checkAccess, checkUint, copyIn, copyIn16, copyIn16Dv, copyInSmall, copyOut, copyOut16, copyOut16Dv, copyOutSmall, isByteArray, asUint8 } from './copy.js';
 
 /** Whether typed arrays (and so Atomics) are little-endian on this host. */
 const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
@@ -116,6 +116,14 @@ export class GuestMemory {
   private _pBad: number | bigint = 0;
   private _lo = 0;
   private _hi = 0;
+  /**
+   * The last 16-byte host buffer read into or written from (descriptors, request headers: device
+   * code reuses one), with a DataView over its 16 bytes: a repeat copies four u32s each way
+   * instead of sixteen bytes, and skips the buffer's type test (done when it was cached). Holds a
+   * reference to that buffer until another one takes its place.
+   */
+  private _buf16: Uint8Array | null = null;
+  private _dv16: DataView | null = null;
 
   private constructor(regions: GuestRegion[]) {
     this._regions = regions;
@@ -614,6 +622,15 @@ export class GuestMemory {
    */
   read(addr: GuestAddress, dst: Uint8Array): void {
     const r = this._last;
+    if (typeof addr === 'number' && dst === this._buf16 && dst.length === 16) {
+      // The cached 16-byte buffer (a detached or shrunk one has another length: the path below).
+      const off = addr - r._startN;
+      if (off >>> 0 === off && off <= r._lim1 && 16 <= r.size - off) {
+        if (r._u8.length === 0) r._sync();
+        copyOut16Dv(r._dv, off, this._dv16!);
+        return;
+      }
+    }
     // `instanceof` is the cheapest type test on this path; a Uint8Array of another realm (or an
     // Int8Array / Uint8ClampedArray) takes the slow path, which accepts any 1-byte typed array.
     if (typeof addr === 'number' && dst instanceof Uint8Array) {
@@ -621,8 +638,10 @@ export class GuestMemory {
       const len = dst.length;
       if (off >>> 0 === off && off <= r._lim1 && len <= r.size - off) {
         if (r._u8.length === 0) r._sync();
-        if (len === 16) copyOut16(r._dv, off, dst, 0);
-        else if (len < 16) copyOutSmall(r._u8, off, dst, 0, len);
+        if (len === 16) {
+          copyOut16(r._dv, off, dst, 0);
+          this._cache16(dst);
+        } else if (len < 16) copyOutSmall(r._u8, off, dst, 0, len);
         else dst.set(r._u8.subarray(off, off + len));
         return;
       }
@@ -656,19 +675,37 @@ export class GuestMemory {
    */
   write(addr: GuestAddress, src: Uint8Array): void {
     const r = this._last;
+    if (typeof addr === 'number' && src === this._buf16 && src.length === 16) {
+      const off = addr - r._startN;
+      if (off >>> 0 === off && off <= r._wlim1 && 16 <= r.size - off) {
+        if (r._u8.length === 0) r._sync();
+        copyIn16Dv(r._dv, off, this._dv16!);
+        if (r.dirtyLog !== null) r.dirtyLog.mark(off, 16);
+        return;
+      }
+    }
     if (typeof addr === 'number' && src instanceof Uint8Array) {
       const off = addr - r._startN;
       const len = src.length;
       if (off >>> 0 === off && off <= r._wlim1 && len <= r.size - off) {
         if (r._u8.length === 0) r._sync();
-        if (len === 16) copyIn16(r._dv, off, src, 0);
-        else if (len < 16) copyInSmall(r._u8, off, src, 0, len);
+        if (len === 16) {
+          copyIn16(r._dv, off, src, 0);
+          this._cache16(src);
+        } else if (len < 16) copyInSmall(r._u8, off, src, 0, len);
         else r._u8.set(src, off);
         if (r.dirtyLog !== null) r.dirtyLog.mark(off, len);
         return;
       }
     }
     this._writeSlow(addr, src);
+  }
+
+  /** Makes `buf`, a 16-byte Uint8Array just copied on the fast path, the cached one (see _buf16). */
+  private _cache16(buf: Uint8Array): void {
+    if (buf === this._buf16) return;
+    this._dv16 = new DataView(buf.buffer, buf.byteOffset, 16);
+    this._buf16 = buf;
   }
 
   private _writeSlow(addr: GuestAddress, src: Uint8Array): void {

@@ -389,3 +389,76 @@ describe('embedder misuse of addresses', () => {
     for (const bad of ['0x1000', null, undefined, {}]) expect(() => f(bad as never)).toThrow(TypeError);
   });
 });
+
+describe('16-byte copies through a reused host buffer', () => {
+  it('a buffer reused for reads and writes copies the right bytes, with dirty marks, across regions', () => {
+    const a = new ArrayBuffer(0x1000);
+    const b = new ArrayBuffer(0x1000);
+    const mem = GuestMemory.fromRegions([
+      { start: 0, backing: a, dirtyPageSize: 64 },
+      { start: 0x1000, backing: b },
+    ]);
+    const hdr = new Uint8Array(16);
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 16; i++) hdr[i] = (round * 16 + i * 7) & 0xff;
+      mem.write(0x40 + round * 16, hdr);
+      mem.write(0x1100 + round * 16, hdr); // the other region: the cached buffer goes through its slow path too
+    }
+    expect(Array.from(new Uint8Array(a, 0x60, 16))).toEqual(Array.from({ length: 16 }, (_, i) => (32 + i * 7) & 0xff));
+    expect(Array.from(new Uint8Array(b, 0x120, 16))).toEqual(Array.from({ length: 16 }, (_, i) => (32 + i * 7) & 0xff));
+    mem.write(0xb0, hdr); // the cached path marks its page too
+    expect(Array.from(mem.takeDirtyLog()[0]!.bitmap)[0]).toBe(0b110); // pages 1 (0x40..0x6f) and 2 (0xb0..0xbf)
+    const out = new Uint8Array(16);
+    mem.read(0x40, out);
+    expect(Array.from(out)).toEqual(Array.from({ length: 16 }, (_, i) => (i * 7) & 0xff));
+    mem.read(0x50, out);
+    expect(Array.from(out)).toEqual(Array.from({ length: 16 }, (_, i) => (16 + i * 7) & 0xff));
+    // a range crossing the region boundary, and one past the end, with the cached buffer
+    new Uint8Array(a).fill(0xaa, 0xff8);
+    new Uint8Array(b).fill(0xbb, 0, 8);
+    mem.read(0xff8, out);
+    expect(Array.from(out)).toEqual([...Array(8).fill(0xaa), ...Array(8).fill(0xbb)]);
+    expect(() => mem.read(0x1ff8, out)).toThrow(expect.objectContaining({ name: 'GuestMemory.OutOfBoundsError' }));
+    expect(() => mem.write(0x1ff8, out)).toThrow(expect.objectContaining({ name: 'GuestMemory.OutOfBoundsError' }));
+  });
+
+  it('a buffer aliasing guest memory (a view of the same backing) copies as if through a temporary', () => {
+    const backing = new ArrayBuffer(0x100);
+    const mem = GuestMemory.fromRegions([{ start: 0, backing }]);
+    const u8 = new Uint8Array(backing);
+    for (let i = 0; i < 0x100; i++) u8[i] = i;
+    const alias = new Uint8Array(backing, 8, 16); // guest bytes 8..23
+    mem.read(0, alias); // cached, then again through the cached path
+    expect(Array.from(u8.subarray(8, 24))).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    mem.read(4, alias);
+    expect(Array.from(u8.subarray(8, 24))).toEqual([4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+    mem.write(12, alias);
+    expect(Array.from(u8.subarray(12, 28))).toEqual([4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+  });
+
+  it('a cached buffer that was detached or shrank is treated by its new length', () => {
+    const mem = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(0x100) }]);
+    const host = new ArrayBuffer(16);
+    const buf = new Uint8Array(host);
+    mem.read(0, buf);
+    mem.read(0, buf);
+    structuredClone(host, { transfer: [host] }); // detaches `host`
+    expect(buf.length).toBe(0);
+    mem.read(0x10, buf); // zero bytes: nothing to do
+    mem.write(0x10, buf);
+    type Resizable = ArrayBuffer & { resize(n: number): void };
+    const Ctor = ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => Resizable;
+    const rab = new Ctor(16, { maxByteLength: 32 });
+    if (typeof rab.resize !== 'function') return; // this engine has no resizable buffers
+    const tracking = new Uint8Array(rab);
+    new Uint8Array(mem.regions[0]!.backing as ArrayBuffer).fill(9, 0x20, 0x40);
+    mem.read(0x20, tracking);
+    rab.resize(8);
+    mem.read(0x20, tracking); // now 8 bytes long
+    expect(tracking.length).toBe(8);
+    rab.resize(16);
+    tracking.fill(0);
+    mem.read(0x20, tracking);
+    expect(Array.from(tracking)).toEqual(Array(16).fill(9));
+  });
+});

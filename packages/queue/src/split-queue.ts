@@ -139,20 +139,14 @@ export class SplitQueue extends RingBase implements Virtqueue {
       // Acquire: the ring entries and descriptors written before avail.idx are visible after it.
       const idx = Atomics.load(this._avail, 1);
       if (idx === next) return null;
-      if (((idx - next) & 0xffff) > this.size) {
-        throw this.fail(new InvalidAvailIndexError(`avail.idx ${idx} is ${(idx - next) & 0xffff} entries ahead of the next available index ${next}; the queue size is ${this.size}`));
-      }
+      if (((idx - next) & 0xffff) > this.size) throw this.popError(0, idx, next);
       this._availShadow = idx;
     }
-    if (this._inFlight >= this.size) {
-      // Every descriptor is held by a chain the device has not used: a conforming driver has
-      // none left to make available (QEMU: "Virtqueue size exceeded").
-      throw this.fail(new QueueSizeExceededError(`a chain is available at index ${next} while ${this._inFlight} chains (the queue size) are in flight`));
-    }
+    // Every descriptor held by a chain the device has not used: a conforming driver has none
+    // left to make available (QEMU: "Virtqueue size exceeded").
+    if (this._inFlight >= this.size) throw this.popError(1, 0, next);
     const head = this._avail[2 + (next & this._mask)]!;
-    if (head >= this.size) {
-      throw this.fail(new InvalidDescriptorIndexError(`head index ${head} in avail.ring[${next & this._mask}] is not below the queue size ${this.size}`));
-    }
+    if (head >= this.size) throw this.popError(2, head, next);
     const chain = this.takeChain();
     try {
       this.walk(chain, head);
@@ -163,6 +157,19 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._nextAvail = (next + 1) & 0xffff;
     this._inFlight++;
     return chain;
+  }
+
+  /**
+   * The ring error of a failed pop() check, recorded as the queue's error (kept out of pop() so
+   * that its bytecode stays small enough to be inlined into callers' loops).
+   * @param kind - 0: avail.idx `v` too far ahead; 1: queue size exceeded; 2: head index `v` too large.
+   */
+  private popError(kind: 0 | 1 | 2, v: number, next: number): unknown {
+    if (kind === 0) {
+      return this.fail(new InvalidAvailIndexError(`avail.idx ${v} is ${(v - next) & 0xffff} entries ahead of the next available index ${next}; the queue size is ${this.size}`));
+    }
+    if (kind === 1) return this.fail(new QueueSizeExceededError(`a chain is available at index ${next} while ${this._inFlight} chains (the queue size) are in flight`));
+    return this.fail(new InvalidDescriptorIndexError(`head index ${v} in avail.ring[${next & this._mask}] is not below the queue size ${this.size}`));
   }
 
   /**
@@ -207,11 +214,11 @@ export class SplitQueue extends RingBase implements Virtqueue {
       if (write) {
         wBytes += len;
       } else {
-        if (readable !== n) throw new ReadableAfterWritableError(`device-readable descriptor ${idx} follows a device-writable one`);
+        if (readable !== n) throw walkError(0, idx, head, size);
         readable++;
         rBytes += len;
       }
-      if (rBytes + wBytes > TWO_32) throw new ChainLengthOverflowError(`the chain from head ${head} totals more than 2^32 bytes`);
+      if (rBytes + wBytes > TWO_32) throw walkError(1, idx, head, size);
       lens[n] = len;
       flgs[n] = flags;
       const addr = hi * TWO_32 + lo;
@@ -226,8 +233,8 @@ export class SplitQueue extends RingBase implements Virtqueue {
       n++;
       if ((flags & F_NEXT) === 0) break;
       idx = fn >>> 16;
-      if (idx >= size) throw new InvalidDescriptorIndexError(`descriptor ${b >> 2} has next = ${idx}, not below the queue size ${size}`);
-      if (--ttl === 0) throw new ChainTooLongError(`the chain from head ${head} has more than ${size} descriptors (queue size)`);
+      if (idx >= size) throw walkError(2, b >> 2, idx, size);
+      if (--ttl === 0) throw walkError(3, idx, head, size);
     }
     chain.descriptorCount = n;
     chain.readableCount = readable;
@@ -281,11 +288,14 @@ export class SplitQueue extends RingBase implements Virtqueue {
     if (this._inFlight > 0) this._inFlight--;
     // Release: the element is visible before the index that publishes it.
     Atomics.store(this._used16, 1, next);
-    if (this._usedLog !== null) {
-      this._usedLog.mark(this._usedOff + 4 + 8 * slot, 8);
-      this._usedLog.mark(this._usedOff + 2, 2);
-    }
+    if (this._usedLog !== null) this.logUsed(slot);
     if (typeof chainOrHead !== 'number') this.releaseChain(chainOrHead as Chain);
+  }
+
+  /** Marks used.ring[slot] and used.idx dirty (out of addUsed's inlined body). */
+  private logUsed(slot: number): void {
+    this._usedLog!.mark(this._usedOff + 4 + 8 * slot, 8);
+    this._usedLog!.mark(this._usedOff + 2, 2);
   }
 
   /** {@inheritDoc Virtqueue.addUsedBatch} */
@@ -329,14 +339,14 @@ export class SplitQueue extends RingBase implements Virtqueue {
 
   /** Validates an addUsed argument and returns the head, or -1 for a stale chain. */
   private usedHead(chainOrHead: DescriptorChain | number, writtenLen: number, op: string): number {
-    if (!(writtenLen >>> 0 === writtenLen)) throw new RangeError(`${op}: writtenLen must be a u32, got ${String(writtenLen)}`);
+    if (!(writtenLen >>> 0 === writtenLen)) throw usedArgError(0, op, writtenLen, this.size);
     if (typeof chainOrHead === 'number') {
-      if (!(chainOrHead >>> 0 === chainOrHead && chainOrHead < this.size)) throw new RangeError(`${op}: head must be an integer below the queue size ${this.size}, got ${chainOrHead}`);
+      if (!(chainOrHead >>> 0 === chainOrHead && chainOrHead < this.size)) throw usedArgError(1, op, chainOrHead, this.size);
       return chainOrHead;
     }
     const chain = this.ownChain(chainOrHead, op);
     if (chain === null) return -1;
-    if (writtenLen > chain.writableBytes) throw new RangeError(`${op}: writtenLen ${writtenLen} exceeds the chain's ${chain.writableBytes} writable bytes`);
+    if (writtenLen > chain.writableBytes) throw usedArgError(2, op, writtenLen, chain.writableBytes);
     return chain.head;
   }
 
@@ -450,4 +460,27 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._numAdded = 0;
     this._inFlight = 0;
   }
+}
+
+/**
+ * The errors of walk()'s checks, built out of line so that walk() stays small.
+ * @param kind - 0: readable descriptor `a` after a writable one; 1: chain from head `b` over 2^32
+ *   bytes; 2: descriptor `a` has next = `b`, not below `size`; 3: chain from head `b` longer than `size`.
+ */
+function walkError(kind: 0 | 1 | 2 | 3, a: number, b: number, size: number): Error {
+  if (kind === 0) return new ReadableAfterWritableError(`device-readable descriptor ${a} follows a device-writable one`);
+  if (kind === 1) return new ChainLengthOverflowError(`the chain from head ${b} totals more than 2^32 bytes`);
+  if (kind === 2) return new InvalidDescriptorIndexError(`descriptor ${a} has next = ${b}, not below the queue size ${size}`);
+  return new ChainTooLongError(`the chain from head ${b} has more than ${size} descriptors (queue size)`);
+}
+
+/**
+ * The RangeErrors of addUsed's argument checks, built out of line so that addUsed stays small.
+ * @param kind - 0: `v` (writtenLen) not a u32; 1: head `v` not below `n` (the size); 2: writtenLen `v`
+ *   above the chain's `n` writable bytes.
+ */
+function usedArgError(kind: 0 | 1 | 2, op: string, v: unknown, n: number): RangeError {
+  if (kind === 0) return new RangeError(`${op}: writtenLen must be a u32, got ${String(v)}`);
+  if (kind === 1) return new RangeError(`${op}: head must be an integer below the queue size ${n}, got ${String(v)}`);
+  return new RangeError(`${op}: writtenLen ${String(v)} exceeds the chain's ${n} writable bytes`);
 }

@@ -2,7 +2,8 @@
  * @packageDocumentation
  * @vmv/sys: the Linux system calls a user-space virtio backend needs, as a small N-API addon.
  *
- * - {@link memfdCreate}, {@link mmap} / {@link Mapping}: shared memory as ArrayBuffers, unmapped safely
+ * - {@link memfdCreate}, {@link mmap} / {@link Mapping}: shared memory as ArrayBuffers ({@link mmapAnonymous}:
+ *   private memory, optionally on transparent huge pages), unmapped safely
  *   (detach first, then munmap) by `close()` or by a finaliser;
  * - {@link EventFd}, {@link eventfdRead}, {@link eventfdWrite}: notification counters;
  * - {@link UnixListener}, {@link UnixStream}: unix stream sockets passing fds (SCM_RIGHTS);
@@ -17,8 +18,8 @@ export type { SysErrorName, SysErrorOptions } from './errors.js';
 export { closeFd, dupFd, setNonBlocking, fdSize, ftruncate, pageSize, punchHole, preadv, PREADV_MAX_BUFFERS } from './fd.js';
 export { memfdCreate, memfdAddSeals } from './memfd.js';
 export type { MemfdOptions, MemfdSeals } from './memfd.js';
-export { Mapping, mmap, MAX_MAPPING_LENGTH, truncatedPageFaults } from './mapping.js';
-export type { MmapOptions } from './mapping.js';
+export { Mapping, mmap, mmapAnonymous, MAX_MAPPING_LENGTH, truncatedPageFaults } from './mapping.js';
+export type { MmapAnonymousOptions, MmapOptions } from './mapping.js';
 export { EventFd, eventfdRead, eventfdWrite, EVENTFD_MAX } from './eventfd.js';
 export type { EventFdOptions } from './eventfd.js';
 export { TimerFd, TIMERFD_MAX_NS } from './timerfd.js';

@@ -38,6 +38,7 @@ export interface NativeBinding {
   memfdCreate(name: string, allowSealing: boolean, hugetlb: boolean): number;
   addSeals(fd: number, shrink: boolean, grow: boolean, write: boolean, seal: boolean): number;
   mmap(fd: number, length: number, offset: number, shared: boolean): [ArrayBuffer, NativeMappingHandle] | number;
+  mmapAnonymous(length: number, hugePages: boolean): [ArrayBuffer, NativeMappingHandle] | number;
   munmap(handle: NativeMappingHandle, buffer: ArrayBuffer): number;
   recoveredFaults(): number;
   eventfd(initval: number, semaphore: boolean): number;

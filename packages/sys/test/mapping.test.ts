@@ -3,7 +3,8 @@ import { readSync, writeSync } from 'node:fs';
 import { runInNewContext } from 'node:vm';
 import { setFlagsFromString } from 'node:v8';
 import { createRequire } from 'node:module';
-import { closeFd, fdSize, ftruncate, isSysError, Mapping, MAX_MAPPING_LENGTH, memfdAddSeals, memfdCreate, mmap, pageSize } from '@vmv/sys';
+import { closeFd, fdSize, ftruncate, isSysError, Mapping, MAX_MAPPING_LENGTH, memfdAddSeals, memfdCreate, mmap, mmapAnonymous, pageSize } from '@vmv/sys';
+import { readFileSync } from 'node:fs';
 import { mapCount, PREBUILT_ADDON, until } from './helpers';
 
 describe('memfdCreate', () => {
@@ -210,5 +211,60 @@ describe('mmap', () => {
     // a pipe cannot be mapped
     expect(() => mmap(0, 16)).toThrow(expect.objectContaining({ name: 'Sys.Error' }));
     expect(() => new (Mapping as unknown as new (t: symbol) => Mapping)(Symbol('x'))).toThrow(TypeError);
+  });
+});
+
+/** The VMAs of this process advised MADV_HUGEPAGE (VmFlags `hg`): [start, end) of each. */
+function hugePageAdvisedRanges(): [bigint, bigint][] {
+  const out: [bigint, bigint][] = [];
+  let range: [bigint, bigint] | undefined;
+  for (const line of readFileSync('/proc/self/smaps', 'utf8').split('\n')) {
+    const m = /^([0-9a-f]+)-([0-9a-f]+) /.exec(line);
+    if (m) range = [BigInt(`0x${m[1]}`), BigInt(`0x${m[2]}`)];
+    else if (line.startsWith('VmFlags:') && line.split(' ').includes('hg') && range) out.push(range);
+  }
+  return out;
+}
+
+describe('mmapAnonymous', () => {
+  it('maps private zero-filled memory that close() detaches and unmaps', () => {
+    const m = mmapAnonymous(3 * 4096 + 100);
+    expect(m.fd).toBe(-1);
+    expect(m.shared).toBe(false);
+    expect(m.offset).toBe(0);
+    expect(m.length).toBe(3 * 4096 + 100);
+    const u8 = new Uint8Array(m.buffer);
+    expect(u8.length).toBe(3 * 4096 + 100);
+    expect(u8.every((b) => b === 0)).toBe(true);
+    u8[u8.length - 1] = 0xab;
+    expect(new DataView(m.buffer).getUint8(u8.length - 1)).toBe(0xab);
+    m.close();
+    expect(m.closed).toBe(true);
+    expect(u8.length).toBe(0);
+    m.close(); // idempotent
+  });
+
+  it('hugePages: a 2 MiB aligned mapping advised MADV_HUGEPAGE, exactly the length asked for', () => {
+    const length = 5 * (2 << 20) + 3 * 4096;
+    const before = hugePageAdvisedRanges();
+    const m = mmapAnonymous(length, { hugePages: true });
+    const added = hugePageAdvisedRanges().filter(([s, e]) => !before.some(([bs, be]) => bs === s && be === e));
+    expect(added).toHaveLength(1);
+    const [start, end] = added[0]!;
+    expect(start % BigInt(2 << 20)).toBe(0n);
+    expect(end - start).toBe(BigInt(length));
+    const u8 = new Uint8Array(m.buffer);
+    for (let off = 0; off < length; off += 4096) u8[off] = 1; // every page can be touched
+    expect(u8[length - 4096]).toBe(1);
+    m.close();
+    expect(hugePageAdvisedRanges().filter(([s]) => s === start)).toHaveLength(0);
+  });
+
+  it('rejects bad lengths and options', () => {
+    expect(() => mmapAnonymous(0)).toThrow(RangeError);
+    expect(() => mmapAnonymous(1.5)).toThrow(RangeError);
+    expect(() => mmapAnonymous(MAX_MAPPING_LENGTH + 1)).toThrow(RangeError);
+    expect(() => mmapAnonymous(4096, null as never)).toThrow(TypeError);
+    expect(() => mmapAnonymous(4096, { hugePages: 1 as never })).toThrow(TypeError);
   });
 });

@@ -67,11 +67,12 @@ function missing(what) {
 
 /**
  * Makes the Rust harness ready (root, packages, binary; each built once) and returns a runner for it.
- * @param {{log?: (line: string) => void}} [opts]
+ * @param {{log?: (line: string) => void, hugePages?: boolean}} [opts] - hugePages: every run gets --huge-pages
  * @returns {Promise<{versions: {vmMemory: string, virtioQueue: string, rustc: string}, run: (args: string[]) => object}>}
  * @throws {Error} one line naming what is missing (not root, no root, no package, a failed build)
  */
-export async function ensureRustHarness({ log = (l) => console.error(l) } = {}) {
+export async function ensureRustHarness({ log = (l) => console.error(l), hugePages = false } = {}) {
+  const extra = hugePages ? ['--huge-pages'] : [];
   let guest;
   try {
     guest = await import('@vmv-tools/guest');
@@ -125,14 +126,39 @@ export async function ensureRustHarness({ log = (l) => console.error(l) } = {}) 
     versions: { vmMemory: version('librust-vm-memory-dev'), virtioQueue: version('librust-virtio-queue-dev'), rustc: version('rustc') },
     /** Runs one case of the harness (blocking); returns its JSON line, parsed. Throws if a check of the harness failed. */
     run(args) {
-      const out = execFileSync(loader, ['--library-path', libs, bin, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+      const out = execFileSync(loader, ['--library-path', libs, bin, ...args, ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
       return JSON.parse(out.trim().split('\n').pop());
     },
   };
 }
 
 /**
- * The `--vs-rust [--rounds=N]` options of a benchmark: without --vs-rust, `{rust: null, rounds: 1}`; with it, the
+ * Guest memory for the JS side of memory.mjs and queue.mjs, made the way the Rust harness's GuestMemoryMmap makes
+ * it: one private anonymous mapping (@vmv/sys mmapAnonymous: page aligned, zero on first touch), advised
+ * MADV_HUGEPAGE with `--huge-pages` on both sides (../rust does the same madvise on its mapping). A plain
+ * `new ArrayBuffer` is calloc'ed: its first byte sits 16 bytes past a page boundary, so every 4 KiB access
+ * straddles two pages, and it can never have huge pages in the kernel's `madvise` mode.
+ * @param {number} size
+ * @param {string[]} args - the benchmark's arguments (`--huge-pages`)
+ * @returns {Promise<{buffer: ArrayBuffer, hugePages: boolean, describe: string}>}
+ */
+export async function guestRam(size, args) {
+  const { mmapAnonymous } = await import('@vmv/sys');
+  const hugePages = args.includes('--huge-pages');
+  const buffer = mmapAnonymous(size, { hugePages }).buffer;
+  let thp = 'unknown';
+  try {
+    thp = /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1] ?? thp;
+  } catch {
+    // no THP in this kernel
+  }
+  const describe = `guest memory: private anonymous mmap on both sides, ${hugePages ? 'advised MADV_HUGEPAGE (--huge-pages)' : 'not advised (--huge-pages advises MADV_HUGEPAGE)'}; transparent_hugepage/enabled = ${thp}`;
+  return { buffer, hugePages, describe };
+}
+
+/**
+ * The `--vs-rust [--rounds=N]` options of a benchmark (with `--huge-pages`, the Rust harness advises its guest
+ * memory MADV_HUGEPAGE, as {@link guestRam} does ours): without --vs-rust, `{rust: null, rounds: 1}`; with it, the
  * ready harness and N, how many times each case runs on each side, alternating (JS, Rust, JS, Rust, ...; default
  * 2). When the harness cannot be had or N is not a whole number >= 1, prints why, sets exit code 1 and returns
  * null.
@@ -145,7 +171,7 @@ export async function vsRustOption(args) {
     const a = args.find((x) => x.startsWith('--rounds='));
     const rounds = a === undefined ? 2 : Number(a.slice('--rounds='.length));
     if (!Number.isInteger(rounds) || rounds < 1) throw new TypeError(`--vs-rust: --rounds takes a whole number >= 1 (got ${a})`);
-    return { rust: await ensureRustHarness(), rounds };
+    return { rust: await ensureRustHarness({ hugePages: args.includes('--huge-pages') }), rounds };
   } catch (e) {
     console.error(e.message);
     process.exitCode = 1;

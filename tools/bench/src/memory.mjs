@@ -1,9 +1,11 @@
-// `pnpm bench memory [--json] [--vs-rust [--rounds=N]]`: the vm-memory micro-benchmark of
+// `pnpm bench memory [--json] [--vs-rust [--rounds=N]] [--huge-pages]`: the vm-memory micro-benchmark of
 // /work/shared/reference/queue-benchmark.md ("Memory micro-benchmark definition"), run on
 // @vmv/memory and on a raw DataView / Uint8Array baseline (no region lookup, no bounds checks
 // beyond the engine's own) in the same process, so that ratios are meaningful on a noisy machine.
 //
-// Memory: 64 MiB, one region at GPA 0, zero-filled and touched in 1 MiB blocks before timing.
+// Memory: 64 MiB, one region at GPA 0, zero-filled and touched in 1 MiB blocks before timing; a private
+// anonymous mapping (@vmv/sys mmapAnonymous), as rust-vmm's GuestMemoryMmap makes it; `--huge-pages` advises
+// it MADV_HUGEPAGE on both sides (see guestRam in _rust.mjs).
 // Addresses: 65 536 per (size, pattern); random = xorshift32 (13/17/5) seeded 0x12345678,
 // addr = (x % (0x4000000 / size)) * size; hot = 0x0040_0000. One pass over the addresses is
 // repeated to about 400 ms; one warm-up, 7 runs, median.
@@ -17,7 +19,7 @@
 // Without root or the root's packages, --vs-rust says what is missing and exits 1.
 import { GuestMemory } from '@vmv/memory';
 import { fmt, median, now, table } from './_harness.mjs';
-import { vsRustOption } from './_rust.mjs';
+import { guestRam, vsRustOption } from './_rust.mjs';
 
 const MEM_SIZE = 0x400_0000;
 const N_ADDR = 65536;
@@ -119,7 +121,8 @@ export default async function memoryBench({ json, args = [] }) {
   const vs = await vsRustOption(args);
   if (!vs) return;
   const { rust, rounds } = vs;
-  const backing = new ArrayBuffer(MEM_SIZE);
+  const ram = await guestRam(MEM_SIZE, args);
+  const backing = ram.buffer;
   const u8 = new Uint8Array(backing);
   const dv = new DataView(backing);
   // Touch every page (1 MiB blocks) so that no page fault or shared zero page lands in a timing.
@@ -180,6 +183,7 @@ export default async function memoryBench({ json, args = [] }) {
   } else {
     console.log('rust-vmm: the fixed reference figures of queue-benchmark.md (not this machine, not this run; --vs-rust measures them here)');
   }
+  console.log(ram.describe);
   table(rows, ['case', 'ns/op', 'raw ns/op', 'vs raw', 'rust-vmm', 'vs rust-vmm']);
   if (json) console.log(JSON.stringify({ bench: 'memory', results }));
 }

@@ -1,4 +1,4 @@
-// `pnpm bench queue [--json] [--vs-rust [--rounds=N]]`: workloads A and B of
+// `pnpm bench queue [--json] [--vs-rust [--rounds=N]] [--huge-pages]`: workloads A and B of
 // /work/shared/reference/queue-benchmark.md (split ring, device side, pop and iter styles, notifications none
 // and event idx), and the equivalent packed-ring workloads. Prints ns per chain, device side only: the
 // driver-only loop (same rounds) is timed separately and subtracted, as the reference does.
@@ -11,11 +11,12 @@
 // each side's figure is the median of all its runs minus the median of all its driver-only runs, and `--json`
 // gives each case {nsPerOp, rustNsPerOp, ratioToRust}. virtio-queue has no packed ring: the packed cases
 // run on our side only (rustNsPerOp and ratioToRust null). Without root or the root's packages, --vs-rust
-// says what is missing and exits 1.
+// says what is missing and exits 1. Guest memory is a private anonymous mapping on both sides, advised
+// MADV_HUGEPAGE on both with `--huge-pages` (guestRam in _rust.mjs).
 import { GuestMemory } from '@vmv/memory';
 import { createVirtqueue, DescFlags, QueueConfig, Feature } from '@vmv/queue';
 import { fmt, measure, median, now, table } from './_harness.mjs';
-import { vsRustOption } from './_rust.mjs';
+import { guestRam, vsRustOption } from './_rust.mjs';
 
 const MEM_SIZE = 0x0400_0000;
 const DESC = 0x0000;
@@ -36,9 +37,9 @@ const RUST_VMM = {
   'split/B/iter/evidx': 171.9,
 };
 
-function makeMemory() {
-  // SharedArrayBuffer: guest memory a vCPU thread could share, as an mmap'd region is in Rust.
-  const sab = new SharedArrayBuffer(MEM_SIZE);
+/** The benchmark's guest memory: {mem, sab}, `sab` being the backing the driver side writes through. */
+function makeMemory(ram) {
+  const sab = ram.buffer;
   const mem = GuestMemory.fromRegions([{ start: 0, backing: sab }]);
   const block = new Uint8Array(0x100000);
   for (let a = 0; a < MEM_SIZE; a += 0x100000) mem.write(a, block); // touch every page once
@@ -307,7 +308,8 @@ export default async function ({ json, args = [] }) {
   const vs = await vsRustOption(args);
   if (!vs) return;
   const { rust, rounds: nRounds } = vs;
-  const shared = makeMemory();
+  const ram = await guestRam(MEM_SIZE, args);
+  const shared = makeMemory(ram);
   const cases = [];
   for (const kind of ['split', 'packed']) {
     for (const wl of ['A', 'B']) {
@@ -359,6 +361,7 @@ export default async function ({ json, args = [] }) {
   } else {
     console.log('rust-vmm: the fixed reference figures of queue-benchmark.md (not this machine, not this run; --vs-rust measures them here)');
   }
+  console.log(ram.describe);
   table(rows, ['case', 'ns/chain (device)', 'total', 'driver-only', 'rounds', 'rust-vmm', 'vs rust-vmm']);
   if (!Number.isFinite(checksum[0])) throw new Error('checksum');
   if (json) console.log(JSON.stringify({ bench: 'queue', results }));

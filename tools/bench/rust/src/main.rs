@@ -4,20 +4,25 @@
 //! run both alternately and compare them from one run. One invocation times one case and prints one line of
 //! JSON with the raw per-run samples (ns per operation); the caller takes the medians.
 //!
-//!   vmv-rust-bench memory <read|write|readU32|writeU32> <size> <random|hot> [--target-ms N] [--runs N]
+//!   vmv-rust-bench memory <read|write|readU32|writeU32> <size> <random|hot> [--target-ms N] [--runs N] [--huge-pages]
 //!     -> {"samples":[ns/op of each run],"iterations":passes per run}
-//!   vmv-rust-bench queue <A|B> <pop|iter> <none|evidx> [--target-ms N] [--runs N]
+//!   vmv-rust-bench queue <A|B> <pop|iter> <none|evidx> [--target-ms N] [--runs N] [--huge-pages]
 //!     -> {"total":[ns/chain, device + driver],"driver":[ns/chain, driver only],"rounds":rounds per run}
 //!
 //! Every counter the reference asks for is checked (chains, descriptors, notifications, used.idx); a mismatch,
 //! or an address generator that does not give the reference's check values, ends the process with an error.
+//!
+//! Guest memory is GuestMemoryMmap's own: one private anonymous mmap (MAP_PRIVATE | MAP_ANONYMOUS |
+//! MAP_NORESERVE), 4 KiB pages unless the kernel's transparent huge pages are "always". With --huge-pages the
+//! mapping is advised MADV_HUGEPAGE before it is touched, as @vmv/sys's mmapAnonymous(length, { hugePages: true })
+//! does on the JS side (the kernel aligns a 64 MiB anonymous mapping to 2 MiB; the harness checks that).
 use std::hint::black_box;
 use std::process::exit;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use virtio_queue::{Queue, QueueOwnedT, QueueT};
-use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+use vm_memory::{Bytes, GuestAddress, GuestMemory, GuestMemoryMmap};
 
 type Mem = GuestMemoryMmap<()>;
 
@@ -35,6 +40,7 @@ const WRITE: u16 = 2;
 struct Timing {
     target_ms: f64,
     runs: usize,
+    huge_pages: bool,
 }
 
 fn fail(msg: &str) -> ! {
@@ -42,9 +48,21 @@ fn fail(msg: &str) -> ! {
     exit(2)
 }
 
-/// 64 MiB at GPA 0, every page touched (1 MiB blocks of ones, then zeros) before any timing.
-fn make_memory() -> Mem {
+/// 64 MiB at GPA 0 (advised MADV_HUGEPAGE with `huge_pages`), every page touched (1 MiB blocks of ones, then
+/// zeros) before any timing.
+fn make_memory(huge_pages: bool) -> Mem {
     let mem = Mem::from_ranges(&[(GuestAddress(0), MEM_SIZE)]).unwrap_or_else(|e| fail(&format!("guest memory: {e}")));
+    if huge_pages {
+        let host = mem.get_host_address(GuestAddress(0)).unwrap_or_else(|e| fail(&format!("host address: {e}")));
+        if host as usize % (2 << 20) != 0 {
+            fail("the guest memory mapping is not 2 MiB aligned: huge pages would not cover all of it");
+        }
+        // SAFETY: the range is exactly the mapping GuestMemoryMmap made, alive as long as `mem`; the advice
+        // changes no contents.
+        if unsafe { libc::madvise(host.cast(), MEM_SIZE, libc::MADV_HUGEPAGE) } != 0 {
+            fail(&format!("madvise(MADV_HUGEPAGE): {}", std::io::Error::last_os_error()));
+        }
+    }
     for fill in [1u8, 0u8] {
         let block = vec![fill; 1 << 20];
         for off in (0..MEM_SIZE).step_by(1 << 20) {
@@ -107,7 +125,7 @@ fn check_generator() {
 
 fn memory(op: &str, size: usize, pattern: &str, t: &Timing) {
     check_generator();
-    let mem = make_memory();
+    let mem = make_memory(t.huge_pages);
     let addrs = match pattern {
         "random" => random_addresses(size as u32),
         "hot" => vec![HOT; N_ADDR],
@@ -402,7 +420,7 @@ where
 }
 
 fn queue(wl_name: &str, style: &str, notif: &str, t: &Timing) {
-    let mem = make_memory();
+    let mem = make_memory(t.huge_pages);
     let wl = workload(wl_name);
     let n = wl.n as f64;
     // The configuration verified once on a fresh queue; 300 rounds cross the u16 index wrap for A.
@@ -431,10 +449,14 @@ fn queue(wl_name: &str, style: &str, notif: &str, t: &Timing) {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut pos = Vec::new();
-    let mut t = Timing { target_ms: 400.0, runs: 7 };
+    let mut t = Timing { target_ms: 400.0, runs: 7, huge_pages: false };
     let mut i = 0;
     while i < args.len() {
         match args[i].as_str() {
+            "--huge-pages" => {
+                t.huge_pages = true;
+                i += 1;
+            }
             "--target-ms" | "--runs" => {
                 let v = args.get(i + 1).and_then(|s| s.parse::<f64>().ok()).filter(|v| *v >= 1.0);
                 let v = v.unwrap_or_else(|| fail(&format!("{} takes a number >= 1", args[i])));
@@ -457,6 +479,6 @@ fn main() {
             memory(op, size, pattern, &t)
         }
         ["queue", wl, style, notif] => queue(wl, style, notif, &t),
-        _ => fail("usage: vmv-rust-bench memory <read|write|readU32|writeU32> <size> <random|hot> | queue <A|B> <pop|iter> <none|evidx> [--target-ms N] [--runs N]"),
+        _ => fail("usage: vmv-rust-bench memory <read|write|readU32|writeU32> <size> <random|hot> | queue <A|B> <pop|iter> <none|evidx> [--target-ms N] [--runs N] [--huge-pages]"),
     }
 }
