@@ -21,7 +21,7 @@ import { mmap, type Mapping } from '@vmv/sys';
 import { safeClose } from '../channel/fd.js';
 import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 import { InflightQueue } from './inflight-region.js';
-import { buildMemory, mapRegion, unmapAll, type MappedRegion } from './region-table.js';
+import { buildMemory, mapRegion, sameRegion, unmapAll, type MappedRegion } from './region-table.js';
 import { kickRing, ringConfig, Vring, type RingAreas } from './vring.js';
 
 /**
@@ -222,14 +222,29 @@ class WorkerServer {
     this.post(reply);
   }
 
-  /** Maps the new table (from copies of its fds, closed here), keeping the old mappings while the device holds chains. */
+  /**
+   * Maps the new table (from copies of its fds, closed here). A region the table had already (the
+   * same frontend mapping) keeps its mapping, as the main thread's table does: the device's
+   * memory from its activation stays valid over it. Regions no longer in the table are unmapped
+   * once the device holds no chains.
+   */
   private setMemory(regions: readonly { readonly desc: MemoryRegionDescription; readonly fd: number }[]): void {
     const fresh: MappedRegion[] = [];
     try {
-      for (const r of regions) fresh.push(mapRegion(r.desc, r.fd));
-      const memory = fresh.length === 0 ? null : buildMemory(fresh);
-      this.retired.push(...this.regions);
-      this.regions = fresh;
+      const kept = new Set<MappedRegion>();
+      const list = regions.map((r) => {
+        const same = this.regions.find((m) => !kept.has(m) && sameRegion(m.desc, r.desc));
+        if (same !== undefined) {
+          kept.add(same);
+          return same;
+        }
+        const mapped = mapRegion(r.desc, r.fd);
+        fresh.push(mapped);
+        return mapped;
+      });
+      const memory = list.length === 0 ? null : buildMemory(list);
+      this.retired.push(...this.regions.filter((m) => !kept.has(m)));
+      this.regions = list;
       this.memory = memory;
       this.releaseRetired();
     } catch (e) {

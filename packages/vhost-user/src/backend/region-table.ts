@@ -188,7 +188,8 @@ export class RegionTable {
   }
 }
 
-function sameRegion(a: MemoryRegionDescription, b: MemoryRegionDescription): boolean {
+/** Whether two descriptions are the same frontend mapping (a table sent again keeps such a region's mapping). */
+export function sameRegion(a: MemoryRegionDescription, b: MemoryRegionDescription): boolean {
   return a.guestPhysAddr === b.guestPhysAddr && a.memorySize === b.memorySize && a.userAddr === b.userAddr && a.mmapOffset === b.mmapOffset;
 }
 
