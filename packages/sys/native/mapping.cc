@@ -152,6 +152,30 @@ void FinalizeBuffer(napi_env, void*, void* hint) {
 
 void FinalizeHandle(Napi::Env, MapRecord* rec) { Release(rec); }
 
+// The mapping [base, base + mapLen) as [ArrayBuffer over `len` bytes at `data`, handle] (the handle
+// owns the unmapping; `slot` is its fault-range registration, -1 for none), or -ENOMEM (unmapped).
+Napi::Value WrapMapping(Napi::Env env, void* base, size_t mapLen, void* data, size_t len, int slot) {
+  // Two owners from the start: the ArrayBuffer's finaliser and this function (then the handle).
+  auto* rec = new MapRecord{base, mapLen, false, false, 2, slot};
+  napi_value ab;
+  napi_status s = napi_create_external_arraybuffer(env, data, len, FinalizeBuffer, rec, &ab);
+  if (s != napi_ok) {
+    if (env.IsExceptionPending()) env.GetAndClearPendingException();
+    // Node 20 runs the finaliser at once when it refuses a buffer (it did here for lengths above
+    // buffer.constants.MAX_LENGTH); other versions may not run it at all. Unmap exactly once, and
+    // free the record only if the finaliser has had its turn (else leak these few bytes rather
+    // than risk a late finaliser touching freed memory).
+    UnmapRecord(rec);
+    if (rec->finalized) Release(rec);
+    return Fail(env, "napi_create_external_arraybuffer", ENOMEM);
+  }
+  Napi::External<MapRecord> handle = Napi::External<MapRecord>::New(env, rec, FinalizeHandle);
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Value(env, ab));
+  result.Set(1u, handle);
+  return result;
+}
+
 // mmap(fd, length, offset, shared) -> [ArrayBuffer, handle] | -errno
 Napi::Value Mmap(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -183,25 +207,7 @@ Napi::Value Mmap(const Napi::CallbackInfo& info) {
   const uintptr_t start = reinterpret_cast<uintptr_t>(base);
   const int slot = RegisterRange(start, start + mapLen);
 
-  // Two owners from the start: the ArrayBuffer's finaliser and this function (then the handle).
-  auto* rec = new MapRecord{base, mapLen, false, false, 2, slot};
-  napi_value ab;
-  napi_status s = napi_create_external_arraybuffer(env, static_cast<char*>(base) + delta, static_cast<size_t>(len), FinalizeBuffer, rec, &ab);
-  if (s != napi_ok) {
-    if (env.IsExceptionPending()) env.GetAndClearPendingException();
-    // Node 20 runs the finaliser at once when it refuses a buffer (it did here for lengths above
-    // buffer.constants.MAX_LENGTH); other versions may not run it at all. Unmap exactly once, and
-    // free the record only if the finaliser has had its turn (else leak these few bytes rather
-    // than risk a late finaliser touching freed memory).
-    UnmapRecord(rec);
-    if (rec->finalized) Release(rec);
-    return Fail(env, "napi_create_external_arraybuffer", ENOMEM);
-  }
-  Napi::External<MapRecord> handle = Napi::External<MapRecord>::New(env, rec, FinalizeHandle);
-  Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(0u, Napi::Value(env, ab));
-  result.Set(1u, handle);
-  return result;
+  return WrapMapping(env, base, mapLen, static_cast<char*>(base) + delta, static_cast<size_t>(len), slot);
 }
 
 // mmapAnonymous(length, hugePages) -> [ArrayBuffer, handle] | -errno
@@ -239,20 +245,7 @@ Napi::Value MmapAnonymous(const Napi::CallbackInfo& info) {
       return Fail(env, "madvise", err);
     }
   }
-  auto* rec = new MapRecord{base, mapLen, false, false, 2, -1};
-  napi_value ab;
-  napi_status s = napi_create_external_arraybuffer(env, base, len, FinalizeBuffer, rec, &ab);
-  if (s != napi_ok) {
-    if (env.IsExceptionPending()) env.GetAndClearPendingException();
-    UnmapRecord(rec);
-    if (rec->finalized) Release(rec);
-    return Fail(env, "napi_create_external_arraybuffer", ENOMEM);
-  }
-  Napi::External<MapRecord> handle = Napi::External<MapRecord>::New(env, rec, FinalizeHandle);
-  Napi::Array result = Napi::Array::New(env, 2);
-  result.Set(0u, Napi::Value(env, ab));
-  result.Set(1u, handle);
-  return result;
+  return WrapMapping(env, base, mapLen, base, len, -1);
 }
 
 // munmap(handle, arrayBuffer) -> 0 | -errno
