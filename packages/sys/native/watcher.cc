@@ -201,20 +201,35 @@ class Watcher : public Napi::ObjectWrap<Watcher> {
   }
 
   // Calls the JS callback as (status, value). With `stop`, the watcher stops first (errors).
+  // Through the C API with every status checked: while Node tears the environment down (process
+  // exit runs the loop once more to close handles, and an unref'd fd may be ready then),
+  // JavaScript cannot run and a property read or call fails with no exception pending. The
+  // C++ wrappers would then throw into JavaScript, which is a fatal error (abort at exit); here
+  // the event is dropped, as nothing is left to receive it.
   void Dispatch(const char* syscall, int status, double value, bool stop) {
-    Napi::Env env = Env();
-    Napi::HandleScope scope(env);
+    napi_env env = Env();
+    Napi::HandleScope scope(Env());
     Napi::Object self = Value();  // strong while active: taken before a stop can weaken it
     if (self.IsEmpty()) return;
     if (stop) StopHandle();
     if (syscall != nullptr) lastSyscall = syscall;
-    Napi::Value cb = self.Get(instance_->callbackKey.Value());
-    if (!cb.IsFunction()) return;
-    cb.As<Napi::Function>().MakeCallback(self, {Napi::Number::New(env, status), Napi::Number::New(env, value)}, *context_);
-    if (env.IsExceptionPending()) {
-      // Like any I/O callback: an exception goes to process 'uncaughtException'.
-      Napi::Error error = env.GetAndClearPendingException();
-      napi_fatal_exception(env, error.Value());
+    napi_value cb;
+    napi_valuetype type;
+    if (napi_get_property(env, self, instance_->callbackKey.Value(), &cb) != napi_ok) return Failed(env);
+    if (napi_typeof(env, cb, &type) != napi_ok || type != napi_function) return;
+    napi_value argv[2];
+    napi_value result;
+    if (napi_create_double(env, status, &argv[0]) != napi_ok || napi_create_double(env, value, &argv[1]) != napi_ok) return Failed(env);
+    if (napi_make_callback(env, *context_, self, cb, 2, argv, &result) != napi_ok) Failed(env);
+  }
+
+  // After a failed call: like any I/O callback, an exception goes to process 'uncaughtException';
+  // with none pending, JavaScript could not run (the environment is going away).
+  static void Failed(napi_env env) {
+    bool pending = false;
+    napi_value error;
+    if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &error) == napi_ok) {
+      napi_fatal_exception(env, error);
     }
   }
 

@@ -126,4 +126,19 @@ describe('TimerFd', () => {
     expect(idle.stdout.trim()).toBe('started');
     expect([alive.code, unref.code, idle.code]).toEqual([0, 0, 0]);
   });
+
+  it('an unref\'d timer that expires while the process exits is dropped, not a fatal error', async () => {
+    // The exit handler outlasts the 1 ms timer: Node's last loop turn, which closes the handles,
+    // finds the timerfd readable when JavaScript can no longer run (this aborted the process).
+    const script =
+      "const { TimerFd } = require('@vmv/sys');" +
+      "const t = new TimerFd(() => console.log('fired'), { ref: false });" +
+      't.arm(1_000_000);' +
+      "process.on('exit', () => { const end = Date.now() + 20; while (Date.now() < end); });" +
+      "console.log('started');";
+    for (let i = 0; i < 3; i++) {
+      const r = await run(process.execPath, ['-e', script], ['ignore', 'pipe', 'pipe']);
+      expect({ code: r.code, signal: r.signal, stdout: r.stdout.trim(), stderr: r.stderr }).toEqual({ code: 0, signal: null, stdout: 'started', stderr: '' });
+    }
+  });
 });
