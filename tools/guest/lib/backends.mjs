@@ -86,12 +86,13 @@ export function vmvAvailable() {
 
 /**
  * Our vmv-vhost-user-blk daemon.
- * @param {{cache?: 'auto'|'direct'|'writeback'}} [opts]  see {@link commandBackend} (default writeback: buffered)
+ * @param {{cache?: 'auto'|'direct'|'writeback', args?: string[]}} [opts]  cache: see {@link commandBackend} (default
+ *   writeback: buffered); args: more flags of the daemon's, after its command (`['--poll', 'off']`)
  * @returns {Backend}
- * @example vmvBackend({ cache: 'direct' })
+ * @example vmvBackend({ cache: 'direct', args: ['--poll', 'off'] })
  */
 export function vmvBackend(opts = {}) {
-  return commandBackend('vmv', vmvCommand(), opts);
+  return commandBackend('vmv', [...vmvCommand(), ...(opts.args ?? [])], opts);
 }
 
 /**
