@@ -63,7 +63,23 @@ function collector(path, answer, stall) {
 }
 
 /** Connects through the hybrid socket to guest port `port`, sends `data`, ends; resolves with the OK line. */
-function sendToGuest(uds, port, data) {
+async function sendToGuest(uds, port, data) {
+  // The guest says VSOCK-READY a moment after starting its listener in the background; on a loaded host the
+  // listener may not be bound yet, and the guest refuses (the daemon closes before OK). A refused CONNECT sent
+  // nothing, so it is tried again, for up to a minute.
+  const until = performance.now() + 60_000;
+  for (;;) {
+    try {
+      return await connectAndSend(uds, port, data);
+    } catch (e) {
+      if (!e.refused || performance.now() > until) throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** One CONNECT through the daemon's hybrid socket; rejects with `refused` set when it closes before OK. */
+function connectAndSend(uds, port, data) {
   return new Promise((resolve, reject) => {
     const s = createConnection(uds);
     let line = '';
@@ -75,7 +91,7 @@ function sendToGuest(uds, port, data) {
       if (!/^OK \d+\n$/.test(line)) return reject(new Error(`CONNECT ${port}: the daemon answered ${JSON.stringify(line)}`));
       s.end(data);
     });
-    s.on('close', () => (line.endsWith('\n') ? resolve(line.trim()) : reject(new Error(`CONNECT ${port}: closed before OK`))));
+    s.on('close', () => (line.endsWith('\n') ? resolve(line.trim()) : reject(Object.assign(new Error(`CONNECT ${port}: closed before OK`), { refused: line === '' }))));
     s.on('error', reject);
   });
 }
