@@ -4,7 +4,7 @@
 //              random bytes: they are that file's bytes, in order (4 KiB md5s), less the kernel's own reads, each found;
 //              the daemon's count of bytes written into guest buffers is exactly the guest's bytes plus the kernel's
 //              reads plus what virtio_rng holds ahead (at most its one 64-byte buffer)
-//   rng/rate   --period 1000 --max-bytes 4096: the guest reads 4 periods' worth and its read rate is the limit, within 10 %
+//   rng/rate   --period 1000 --max-bytes 4096: the guest reads 8 periods' worth at the limit (at most 10 % above, at least 80 %)
 // The kernel runs with rng_core.default_quality=0: the hwrng core credits no entropy. Its kthread still reads 64 bytes
 // once per reseed interval (1 s, growing with uptime/2 in the first two minutes: random.c crng_reseed_interval), so
 // the read check finds those reads rather than assume there are none (packages/rng/README.md, "What Linux reads").
@@ -144,9 +144,10 @@ export function rngReadCheck(img, hooks = {}, bytes = 1 << 20) {
 }
 
 /**
- * rng/rate: with --period P --max-bytes B the guest's read rate over whole periods is B/P, within 10 %. The guest
- * first falls in step with the periods, so the read takes exactly `periods` periods plus its own delay (see rng.sh);
- * 8 periods of 1 s leave 800 ms for that delay on a busy machine.
+ * rng/rate: with --period P --max-bytes B the guest's read rate over whole periods is B/P: never more than 10 % above
+ * (the limiter's promise), and not below 80 % (a limiter that withheld periods). The guest first falls in step with
+ * the periods, so the read takes exactly `periods` periods plus its own delay (see rng.sh), which on a loaded host
+ * reached almost a whole period (8 periods of 1 s read in 8,940 ms in CI): hence the looser bound below.
  */
 export function rngRateCheck(img, hooks = {}, { periodMs = 1000, maxBytes = 4096, periods = 8 } = {}) {
   const name = `${img.platform.name}/rng/rate`;
@@ -162,7 +163,8 @@ export function rngRateCheck(img, hooks = {}, { periodMs = 1000, maxBytes = 4096
       const limit = maxBytes / (periodMs / 1000);
       const rate = got / (ms / 1000);
       summary = `${got} bytes in ${ms} ms: ${Math.round(rate)} B/s, limit ${limit} B/s (${((rate / limit - 1) * 100).toFixed(1)} %)`;
-      return Math.abs(rate / limit - 1) <= 0.1 ? [] : [`read rate ${Math.round(rate)} B/s is not within 10 % of the limit ${limit} B/s (${summary})`];
+      if (rate > limit * 1.1) return [`read rate ${Math.round(rate)} B/s is more than 10 % above the limit ${limit} B/s (${summary})`];
+      return rate >= limit * 0.8 ? [] : [`read rate ${Math.round(rate)} B/s is below 80 % of the limit ${limit} B/s (${summary})`];
     },
     summary: () => summary,
   });

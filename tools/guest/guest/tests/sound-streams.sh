@@ -52,6 +52,8 @@ running; i=0; until grep -q closed /proc/asound/card0/pcm0p/sub0/status || [ $i 
 t1=$(cut -d' ' -f1 /proc/uptime)
 kill $sp 2>/dev/null
 echo "pause: $(tr '\r' ' ' < /tmp/pause.out | tr -s ' ')"
+# an aplay error (seen once in CI on a loaded host: EIO from pcm_write) with the kernel's own words for it
+grep -q error /tmp/pause.out && echo "pause: kernel: $(dmesg | grep -i -E 'snd|virtio|pcm' | tail -5 | tr '\n' ';')"
 val snd.pause.seen "$(grep -c PAUSE /tmp/pause.out)"
 val snd.pause.secs "$(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }')"
 val snd.done 1
