@@ -286,7 +286,14 @@ export class SplitQueue extends RingBase implements Virtqueue {
     this._nextUsed = next;
     this._numAdded++;
     if (this._inFlight > 0) this._inFlight--;
-    // Release: the element is visible before the index that publishes it.
+    // Release: the element is visible before the index that publishes it (VIRTIO 1.2 §2.7.8).
+    // Atomics.store is the only store JavaScript orders: in its memory model a plain store to a
+    // SharedArrayBuffer is unordered, so a driver in another agent that sees the new index may
+    // still read the old element; in an mmap'ed ArrayBuffer shared with another process a plain
+    // store would be ordered only by x86's TSO (Arm reorders stores) and by the JIT keeping
+    // stores in program order (an engine detail, not a guarantee). The cost, a builtin call and
+    // a full barrier per element where Rust's Release store on x86 is a plain `mov`, is what
+    // addUsedBatch amortises.
     Atomics.store(this._used16, 1, next);
     if (this._usedLog !== null) this.logUsed(slot);
     if (typeof chainOrHead !== 'number') this.releaseChain(chainOrHead as Chain);
