@@ -12,7 +12,11 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ByteSource } from './source.mjs';
 
-/** A synchronous input slower than this is a hang (the machine is busy: generous). */
+/**
+ * A synchronous input that took longer than this, in wall time and in CPU time both, is a hang. CPU time
+ * too: on a loaded machine an input may wait for a core far longer than it runs (3 inputs of 1 s wall
+ * time were counted as hangs at load 10, each under a millisecond when replayed).
+ */
 export const SYNC_HANG_MS = 1000;
 /** An asynchronous input not settled after this is a hang. */
 export const ASYNC_HANG_MS = 5000;
@@ -177,6 +181,7 @@ export async function runOne(target, state, input, late = () => {}) {
     },
   };
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   let kind = null;
   let message;
   let error;
@@ -215,8 +220,12 @@ export async function runOne(target, state, input, late = () => {}) {
     message = outcome;
   }
   if (kind === null && ms > SYNC_HANG_MS) {
-    kind = 'hang';
-    message = `the input took ${Math.round(ms)} ms (bound ${SYNC_HANG_MS} ms)`;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    if (cpuMs > SYNC_HANG_MS) {
+      kind = 'hang';
+      message = `the input took ${Math.round(ms)} ms, ${Math.round(cpuMs)} ms of CPU (bound ${SYNC_HANG_MS} ms)`;
+    }
   }
   if (error !== undefined && message === undefined) message = `${nameOf(error)}: ${error instanceof Error ? error.message : String(error)}`;
   return { names, features, kind, message, error, ms };

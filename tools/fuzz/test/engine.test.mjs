@@ -46,14 +46,26 @@ describe('runOne classifies', () => {
   });
 
   it('a synchronous input over the bound, and an unsettled async one, as hangs', async () => {
+    // over the bound in CPU time (the busy loop is timed by the CPU it used, so a loaded machine cannot shorten it)
     const slow = await runOne(fake(() => {
-      const until = Date.now() + SYNC_HANG_MS + 100;
-      while (Date.now() < until);
-      return null;
+      const c0 = process.cpuUsage();
+      for (;;) {
+        const c = process.cpuUsage(c0);
+        if (c.user + c.system > (SYNC_HANG_MS + 100) * 1000) return null;
+      }
     }), {}, new Uint8Array(0));
     expect(slow.kind).toBe('hang');
     const never = await runOne(fake(() => new Promise(() => {})), {}, new Uint8Array(0));
     expect(never).toMatchObject({ kind: 'hang', message: `the input did not settle within ${ASYNC_HANG_MS} ms` });
+  }, 60000);
+
+  it('an input slow in wall time only (it waited, as on a loaded machine) is not a hang', async () => {
+    const waited = await runOne(fake(() => {
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, SYNC_HANG_MS + 200);
+      return null;
+    }), {}, new Uint8Array(0));
+    expect(waited.ms).toBeGreaterThan(SYNC_HANG_MS);
+    expect(waited.kind).toBeNull();
   }, 60000);
 
   it('an unexpected error reported after the input settled as late, and replay as a crash', async () => {
