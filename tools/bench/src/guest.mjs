@@ -1,6 +1,6 @@
 // `pnpm bench guest [--vs=qsd|scsi|qemu-scsi|vfio-user] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--pairs=N] [--runtime=S]
 //                   [--size=MiB] [--cache=writeback|direct] [--mode=interleaved|separate] [--machine=microvm|q35]
-//                   [--cases=randread4k/qd1,...] [--fio-cpu=N|any] [--irq-cpu=N|any] [--aa] [--vmv-args="FLAGS"] [--no-build]`:
+//                   [--cases=randread4k/qd1,...] [--fio-cpu=N|any] [--irq-cpu=N|any] [--aa] [--vmv-flags="FLAGS"] [--no-build]`:
 // fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32, 1 MiB
 // sequential write at QD1 and QD32 on request) on two disks, a baseline and a candidate. Prints the paired ratios
 // candidate/baseline (higher is better).
@@ -42,8 +42,8 @@
 // its I/Os (IOPS x (runtime + 1 s ramp), as irq/io) is its us/io. The other disk's daemon is idle then but for what
 // polling burns, which is charged to nobody. cpuRatio: the median of the paired ratios of us/io, candidate/baseline
 // (lower is better).
-// --vmv-args="FLAGS" (--vs=qsd): more flags for our daemon, words split on spaces (`--vmv-args="--poll off"`: the
-// CPU per I/O of our daemon without polling against qsd's); printed in the header and the JSON's vmvArgs.
+// --vmv-flags="FLAGS" (--vs=qsd): more flags for our daemon, words split on spaces (`--vmv-flags="--poll off"`: the
+// CPU per I/O of our daemon without polling against qsd's); printed in the header and the JSON's vmvFlags.
 // --aa replaces the candidate by a second baseline (a second qsd through the same command line; with --vs=scsi a
 // second vmv-vhost-user-blk): an A/A run, whose ratios show the bench's own noise (ideally 1.00).
 //
@@ -216,8 +216,8 @@ export default async function guestBench({ json, args }) {
   const sizeMiB = option(args, 'size', 256);
   const cache = choice(args, ['cache', 'qsd-cache'], ['writeback', 'direct'], 'writeback');
   const aa = args.includes('--aa');
-  const vmvArgs = (args.find((x) => x.startsWith('--vmv-args='))?.slice(11) ?? '').split(/\s+/).filter(Boolean);
-  if (vmvArgs.length > 0 && (vs !== 'qsd' || aa)) throw new RangeError('bench guest: --vmv-args is for --vs=qsd without --aa (our daemon is the candidate)');
+  const vmvFlags = (args.find((x) => x.startsWith('--vmv-flags='))?.slice(12) ?? '').split(/\s+/).filter(Boolean);
+  if (vmvFlags.length > 0 && (vs !== 'qsd' || aa)) throw new RangeError('bench guest: --vmv-flags is for --vs=qsd without --aa (our daemon is the candidate)');
   const pi = args.indexOf('--platform');
   const platform = pi >= 0 ? args[pi + 1] : choice(args, ['platform'], ['bookworm', 'trixie'], vfio ? 'trixie' : 'bookworm');
   if (!['bookworm', 'trixie'].includes(platform)) throw new RangeError('bench guest: --platform must be bookworm or trixie');
@@ -253,7 +253,7 @@ export default async function guestBench({ json, args }) {
     + `${runtime} s per run + 1 s ramp, ${sizeMiB} MiB image filled with random data, ${mode} (${rounds} round(s)${mode === 'interleaved' ? ` x ${slices} slice(s)` : ''}), `
     + `backends ${backends.join(' + ')}${builtin ? " (QEMU's own virtio-blk and virtio-scsi)" : vfio ? ' (vhost-user-blk-pci and vfio-user-pci)' : ''}`
     + `${aa ? ` (A/A: "${cand}" is a second ${builtin ? 'QEMU virtio-blk' : scsi ? 'vmv-vhost-user-blk' : 'qsd'})` : ''}, cache=${cache} for both`
-    + `${vmvArgs.length > 0 ? `, vmv with ${vmvArgs.join(' ')}` : ''}`);
+    + `${vmvFlags.length > 0 ? `, vmv with ${vmvFlags.join(' ')}` : ''}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'vmv-bench-guest-'));
   const size = sizeMiB << 20;
@@ -266,7 +266,7 @@ export default async function guestBench({ json, args }) {
     const impl = {
       qsd: qsdBackend({ cache }),
       // --aa: a second qemu-storage-daemon of the same platform in our daemon's place
-      vmv: aa ? { ...qsdBackend({ cache }), name: 'vmv' } : vmvBackend({ cache, args: vmvArgs }),
+      vmv: aa ? { ...qsdBackend({ cache }), name: 'vmv' } : vmvBackend({ cache, args: vmvFlags }),
     };
     return { disks: names.map((b) => ({ backend: impl[b], image: images[b] })) };
   };
@@ -418,7 +418,7 @@ export default async function guestBench({ json, args }) {
   } else {
     console.log(JSON.stringify({
       bench: 'guest', vs, baseline: base, candidate: cand, platform, kernel: img.kver, accel, machine, mode, runtimeSeconds: runtime, rounds, slices,
-      imageMiB: sizeMiB, cache, aa, [cand]: haveCand, ...(vs === 'qsd' ? { vmvArgs } : {}),
+      imageMiB: sizeMiB, cache, aa, [cand]: haveCand, ...(vs === 'qsd' ? { vmvFlags } : {}),
       ...(haveCand ? {} : { note: `the candidate is not built (${candBin} missing): ${base} figures only` }),
       ...(vfio && haveCand ? { vfioTraffic: traffic } : {}),
       limits, boots, results,
