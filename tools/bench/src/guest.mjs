@@ -1,4 +1,4 @@
-// `pnpm bench guest [--vs=qsd|scsi|qemu-scsi|vfio-user] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--pairs=N] [--runtime=S]
+// `pnpm bench guest [--vs=qsd|self|scsi|qemu-scsi|vfio-user] [--platform=bookworm|trixie] [--json] [--rounds=N] [--slices=N] [--pairs=N] [--runtime=S]
 //                   [--size=MiB] [--cache=writeback|direct] [--mode=interleaved|separate] [--machine=microvm|q35]
 //                   [--cases=randread4k/qd1,...] [--fio-cpu=N|any] [--irq-cpu=N|any] [--aa] [--vmv-flags="FLAGS"] [--no-build]`:
 // fio inside a real Linux guest (libaio, direct=1: 4k randread and 1 MiB sequential read at QD1 and QD32, 1 MiB
@@ -44,6 +44,9 @@
 // (lower is better).
 // --vmv-flags="FLAGS" (--vs=qsd): more flags for our daemon, words split on spaces (`--vmv-flags="--poll off"`: the
 // CPU per I/O of our daemon without polling against qsd's); printed in the header and the JSON's vmvFlags.
+// --vs=self --vmv-flags="FLAGS": our daemon against itself, in the same guest: the baseline "vmv" with its defaults,
+// the candidate "alt" with FLAGS (`--vs=self --vmv-flags="--poll off"`: what polling buys and costs, paired); the
+// rest as --vs=qsd (microvm, the four reads, CPU per I/O).
 // --aa replaces the candidate by a second baseline (a second qsd through the same command line; with --vs=scsi a
 // second vmv-vhost-user-blk): an A/A run, whose ratios show the bench's own noise (ideally 1.00).
 //
@@ -202,7 +205,8 @@ function vfioTraffic(r, cand, runtime) {
 
 export default async function guestBench({ json, args }) {
   const log = (m) => (json ? process.stderr : process.stdout).write(`${m}\n`);
-  const vs = choice(args, ['vs'], ['qsd', 'scsi', 'qemu-scsi', 'vfio-user'], 'qsd');
+  const vs = choice(args, ['vs'], ['qsd', 'self', 'scsi', 'qemu-scsi', 'vfio-user'], 'qsd');
+  const self = vs === 'self';
   const builtin = vs === 'qemu-scsi';
   const vfio = vs === 'vfio-user';
   // --vs=vfio-user takes the rest of --vs=scsi's set-up: our daemons as devices, q35, the same cases
@@ -217,7 +221,8 @@ export default async function guestBench({ json, args }) {
   const cache = choice(args, ['cache', 'qsd-cache'], ['writeback', 'direct'], 'writeback');
   const aa = args.includes('--aa');
   const vmvFlags = (args.find((x) => x.startsWith('--vmv-flags='))?.slice(12) ?? '').split(/\s+/).filter(Boolean);
-  if (vmvFlags.length > 0 && (vs !== 'qsd' || aa)) throw new RangeError('bench guest: --vmv-flags is for --vs=qsd without --aa (our daemon is the candidate)');
+  if (vmvFlags.length > 0 && (scsi || aa)) throw new RangeError('bench guest: --vmv-flags is for --vs=qsd or self without --aa (our daemon is the candidate)');
+  if (self && (vmvFlags.length === 0 || aa)) throw new RangeError('bench guest --vs=self: needs --vmv-flags="FLAGS" (the candidate\'s), and no --aa');
   const pi = args.indexOf('--platform');
   const platform = pi >= 0 ? args[pi + 1] : choice(args, ['platform'], ['bookworm', 'trixie'], vfio ? 'trixie' : 'bookworm');
   if (!['bookworm', 'trixie'].includes(platform)) throw new RangeError('bench guest: --platform must be bookworm or trixie');
@@ -228,12 +233,12 @@ export default async function guestBench({ json, args }) {
   const pin = [['fio-cpu', 'fio.cpu'], ['irq-cpu', 'fio.irqcpu']].flatMap(([k, key]) => args.filter((x) => x.startsWith(`--${k}=`)).map((x) => `${key}=${x.slice(k.length + 3)}`));
   // virtio_scsi's and virtio_blk's request vectors are managed interrupts the guest places itself, on different
   // vCPUs for the two disks: fio follows each disk's interrupt, so both complete on the vCPU that submitted
-  if (vs !== 'qsd' && !args.some((x) => x.startsWith('--fio-cpu='))) pin.push('fio.cpu=irq');
+  if (scsi && !args.some((x) => x.startsWith('--fio-cpu='))) pin.push('fio.cpu=irq');
   const casesArg = args.find((x) => x.startsWith('--cases='));
   const CASES = casesArg ? casesArg.slice(8).split(',').filter(Boolean) : scsi ? [...READ_CASES, 'seqwrite1m/qd32'] : READ_CASES;
   for (const c of CASES) if (!ALL_CASES.includes(c)) throw new RangeError(`bench guest: --cases takes a comma list of ${ALL_CASES.join(', ')}`);
   // the baseline and the candidate: names in the guest's marker, the table and the JSON
-  const [base, cand] = vfio ? ['blk', 'vfio'] : scsi ? ['blk', 'scsi'] : ['qsd', 'vmv'];
+  const [base, cand] = vfio ? ['blk', 'vfio'] : scsi ? ['blk', 'scsi'] : self ? ['vmv', 'alt'] : ['qsd', 'vmv'];
   const candBin = vfio ? vfioBin : scsi ? SCSI_DAEMON_BIN : VMV_DAEMON_BIN;
   const candPkg = vfio ? 'vfio-user-daemon' : scsi ? 'vhost-user-scsi' : 'vhost-user-blk';
   if (!args.includes('--no-build') && !builtin && (scsi || !aa)) buildDaemons(log, scsi ? ['vhost-user-blk', candPkg] : ['vhost-user-blk']);
@@ -253,7 +258,7 @@ export default async function guestBench({ json, args }) {
     + `${runtime} s per run + 1 s ramp, ${sizeMiB} MiB image filled with random data, ${mode} (${rounds} round(s)${mode === 'interleaved' ? ` x ${slices} slice(s)` : ''}), `
     + `backends ${backends.join(' + ')}${builtin ? " (QEMU's own virtio-blk and virtio-scsi)" : vfio ? ' (vhost-user-blk-pci and vfio-user-pci)' : ''}`
     + `${aa ? ` (A/A: "${cand}" is a second ${builtin ? 'QEMU virtio-blk' : scsi ? 'vmv-vhost-user-blk' : 'qsd'})` : ''}, cache=${cache} for both`
-    + `${vmvFlags.length > 0 ? `, vmv with ${vmvFlags.join(' ')}` : ''}`);
+    + `${vmvFlags.length > 0 ? `, ${cand} with ${vmvFlags.join(' ')}` : ''}`);
 
   const dir = mkdtempSync(join(tmpdir(), 'vmv-bench-guest-'));
   const size = sizeMiB << 20;
@@ -263,7 +268,7 @@ export default async function guestBench({ json, args }) {
     if (builtin) return { disks: [], qemuArgs: names.flatMap((b) => qemuDisk(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
     if (vfio) return { disks: [], devices: names.map((b) => (b === cand ? vfioDevice(b, vfioBin, images[b]) : ourDevice(b, 'blk', images[b], { cache, pci: true }))), keepWorkDir: true };
     if (scsi) return { disks: [], devices: names.map((b) => ourDevice(b, b === cand && !aa ? 'scsi' : 'blk', images[b], { cache, pci: machine === 'q35' })) };
-    const impl = {
+    const impl = self ? { vmv: vmvBackend({ cache }), alt: { ...vmvBackend({ cache, args: vmvFlags }), name: 'alt' } } : {
       qsd: qsdBackend({ cache }),
       // --aa: a second qemu-storage-daemon of the same platform in our daemon's place
       vmv: aa ? { ...qsdBackend({ cache }), name: 'vmv' } : vmvBackend({ cache, args: vmvFlags }),
@@ -418,7 +423,7 @@ export default async function guestBench({ json, args }) {
   } else {
     console.log(JSON.stringify({
       bench: 'guest', vs, baseline: base, candidate: cand, platform, kernel: img.kver, accel, machine, mode, runtimeSeconds: runtime, rounds, slices,
-      imageMiB: sizeMiB, cache, aa, [cand]: haveCand, ...(vs === 'qsd' ? { vmvFlags } : {}),
+      imageMiB: sizeMiB, cache, aa, [cand]: haveCand, ...(scsi ? {} : { vmvFlags }),
       ...(haveCand ? {} : { note: `the candidate is not built (${candBin} missing): ${base} figures only` }),
       ...(vfio && haveCand ? { vfioTraffic: traffic } : {}),
       limits, boots, results,
