@@ -96,11 +96,19 @@ export async function gpioLinesScenario(img, hooks = {}) {
         });
       }
       if (m[1] === 'in0') step('drive in0', async () => void (st.outcomes.in0 = (await daemonControl(st.ctl, 'set-input', { line: 'in0', value: 1 })).outcome));
-      // a chunk of the guest's watch (gpio.sh): N pulses for one edge type (one event each), N/2 for both
+      // a chunk of the guest's watch (gpio.sh): N pulses for one edge type (one event each), N/2 for both. gpioinfo
+      // shows the new gpiomon's edges before the driver's SET_IRQ_TYPE may have reached the device (an edge then
+      // raises nothing and gpiomon waits for it): the host waits until the device has btn's interrupt type.
       const pulses = /^pulses-(rising|falling)$/.exec(m[1]);
       if (pulses || m[1] === 'burst') {
         const key = pulses ? pulses[1] : 'burst';
+        const irqType = { rising: 1, falling: 2, burst: 3 }[key];
         step(`pulses on btn (${key})`, async () => {
+          const deadline = Date.now() + 60_000;
+          while ((await daemonControl(st.ctl, 'lines')).find((l) => l.name === 'btn').irqType !== irqType) {
+            if (Date.now() > deadline) throw new Error(`btn's interrupt type on the device never became ${irqType}`);
+            await new Promise((r) => setTimeout(r, 20));
+          }
           const outcomes = (st.outcomes[key] ??= []);
           for (let i = 0; i < (pulses ? Number(m[2]) : Number(m[2]) / 2); i++) outcomes.push(...(await daemonControl(st.ctl, 'pulse', { line: 'btn' })).outcomes);
         });
