@@ -25,6 +25,16 @@ export const GPIO_DAEMON_BIN = join(REPO_ROOT, 'packages', 'vhost-user-gpio', 'd
 const NAMES = ['in0', 'in1', 'led', 'btn', 'l4', 'l5', 'l6', 'l7'];
 const EDGES = 1000;
 
+/** Reads line `name` from the daemon's `lines` every `everyMs` until `done` holds or 60 s pass; returns its last state. */
+async function pollLine(ctl, name, done, everyMs) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const line = (await daemonControl(ctl, 'lines')).find((l) => l.name === name);
+    if (done(line) || Date.now() > deadline) return line;
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
 /** The daemon's flags for the chip the scenario drives (besides the socket and the control socket). */
 export const GPIO_CHIP_ARGS = ['-l', 's8', '--line-names', NAMES.join(',')];
 
@@ -85,13 +95,7 @@ export async function gpioLinesScenario(img, hooks = {}) {
       if (!m) return;
       if (m[1] === 'led') {
         step('read led, drive in1', async () => {
-          const deadline = Date.now() + 60_000;
-          for (;;) {
-            const lines = await daemonControl(st.ctl, 'lines');
-            st.led = lines.find((l) => l.name === 'led');
-            if (st.led?.value === 1 || Date.now() > deadline) break;
-            await new Promise((r) => setTimeout(r, 100));
-          }
+          st.led = await pollLine(st.ctl, 'led', (l) => l?.value === 1, 100);
           st.outcomes.in1 = (await daemonControl(st.ctl, 'set-input', { line: 'in1', value: 1 })).outcome;
         });
       }
@@ -104,11 +108,7 @@ export async function gpioLinesScenario(img, hooks = {}) {
         const key = pulses ? pulses[1] : 'burst';
         const irqType = { rising: 1, falling: 2, burst: 3 }[key];
         step(`pulses on btn (${key})`, async () => {
-          const deadline = Date.now() + 60_000;
-          while ((await daemonControl(st.ctl, 'lines')).find((l) => l.name === 'btn').irqType !== irqType) {
-            if (Date.now() > deadline) throw new Error(`btn's interrupt type on the device never became ${irqType}`);
-            await new Promise((r) => setTimeout(r, 20));
-          }
+          if ((await pollLine(st.ctl, 'btn', (l) => l.irqType === irqType, 20)).irqType !== irqType) throw new Error(`btn's interrupt type on the device never became ${irqType}`);
           const outcomes = (st.outcomes[key] ??= []);
           for (let i = 0; i < (pulses ? Number(m[2]) : Number(m[2]) / 2); i++) outcomes.push(...(await daemonControl(st.ctl, 'pulse', { line: 'btn' })).outcomes);
         });
