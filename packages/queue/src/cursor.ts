@@ -114,29 +114,49 @@ abstract class Cursor {
     this._off -= left;
   }
 
-  /** Contiguous pieces of the next `n` bytes (after need). */
+  /**
+   * Contiguous pieces of the next `n` bytes (after need): buffers that follow one another in guest
+   * memory make one piece, and a piece that spans regions is cut at their boundaries.
+   */
   protected pieces(n: number, write: boolean): Uint8Array[] {
     const out: Uint8Array[] = [];
+    const access = write ? 'write' : 'read';
     let left = n;
+    let runAt: GuestAddress = 0;
+    let runLen = 0;
     while (left > 0) {
       this.settle();
       const take = Math.min(left, this.room());
       const a = this.at();
-      let pos = 0;
-      // A buffer validated by pop() lies in guest memory but may span adjacent regions.
-      while (pos < take) {
-        const addr = typeof a === 'number' ? a + pos : a + BigInt(pos);
-        const region = this._memory.findRegion(addr)!;
-        const regionEnd = region.end;
-        const big = typeof addr === 'bigint' ? addr : BigInt(addr);
-        const chunk = Math.min(take - pos, Number(regionEnd - big));
-        out.push(this._memory.view(addr, chunk, write ? 'write' : 'read'));
-        pos += chunk;
+      if (runLen > 0 && typeof a === 'number' && typeof runAt === 'number' && runAt + runLen === a) runLen += take;
+      else {
+        if (runLen > 0) this.piece(out, runAt, runLen, access);
+        runAt = a;
+        runLen = take;
       }
       this.advance(take);
       left -= take;
     }
+    if (runLen > 0) this.piece(out, runAt, runLen, access);
     return out;
+  }
+
+  /** Appends views of `len` bytes at `addr`, which pop() found in guest memory: one per region they lie in. */
+  private piece(out: Uint8Array[], addr: GuestAddress, len: number, access: 'read' | 'write'): void {
+    try {
+      out.push(this._memory.view(addr, len, access));
+      return;
+    } catch (e) {
+      if ((e as Error | null)?.name !== 'GuestMemory.NotContiguousError') throw e;
+    }
+    let pos = 0;
+    while (pos < len) {
+      const at = typeof addr === 'number' ? addr + pos : addr + BigInt(pos);
+      const end = this._memory.findRegion(at)!.end;
+      const chunk = Math.min(len - pos, Number(end - BigInt(at)));
+      out.push(this._memory.view(at, chunk, access));
+      pos += chunk;
+    }
   }
 
   /** A zero-copy view of `n` bytes if they lie in one buffer and one region; advances. */

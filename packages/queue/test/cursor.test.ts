@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { GuestMemory } from '@vmv/memory';
 import { DescFlags, createVirtqueue, isQueueError } from '@vmv/queue';
 import type { DescriptorChain } from '@vmv/queue';
 import { errorName, makeConfig, makeMemory, publish, writeSplitDesc } from './helpers';
@@ -148,6 +149,33 @@ describe('Writer', () => {
     rest.skip(1);
     expect(rest.views().map((x) => x.length)).toEqual([3]);
     expect(rest.written).toBe(4);
+  });
+
+  it('views: buffers that follow one another in guest memory are one piece, cut where a region ends', () => {
+    // two regions, adjacent: 0x10000..0x20000 and 0x20000..0x30000 (another backing)
+    const mem = GuestMemory.fromRegions([
+      { start: 0, backing: new ArrayBuffer(0x20000) },
+      { start: 0x20000, backing: new ArrayBuffer(0x10000) },
+    ]);
+    // writable: 0x10000+16, 0x10010+16 (adjacent), 0x10100+8 (a gap), 0x1fff8+8, 0x20000+8 (adjacent, across the
+    // regions' boundary), 0x1fff0+8 (backwards: not merged)
+    const bufs: [number, number][] = [[0x10000, 16], [0x10010, 16], [0x10100, 8], [0x1fff8, 8], [0x20000, 8], [0x1fff0, 8]];
+    bufs.forEach(([a, l], i) => writeSplitDesc(mem, 0, i, a, l, WRITE | (i + 1 < bufs.length ? NEXT : 0), i + 1));
+    publish(mem, 0x1000, 16, 0, [0]);
+    const chain = createVirtqueue(mem, makeConfig({ size: 16 })).pop()!;
+    const views = chain.writer().views();
+    expect(views.map((v) => v.length)).toEqual([32, 8, 8, 8, 8]);
+    views.forEach((v, i) => v.fill(i + 1));
+    const at = (a: number, n: number) => { const b = new Uint8Array(n); mem.read(a, b); return Array.from(b); };
+    expect(at(0x10000, 32)).toEqual(Array(32).fill(1));
+    expect(at(0x10100, 8)).toEqual(Array(8).fill(2));
+    expect(at(0x1fff8, 8)).toEqual(Array(8).fill(3));
+    expect(at(0x20000, 8)).toEqual(Array(8).fill(4));
+    expect(at(0x1fff0, 8)).toEqual(Array(8).fill(5));
+    // a view from the middle of a buffer merges with the next one too
+    const w = chain.writer();
+    w.skip(8);
+    expect(w.views(28).map((v) => v.length)).toEqual([24, 4]);
   });
 
   it('refuses bad values as embedder misuse', () => {
