@@ -100,9 +100,17 @@ export async function gpioLinesScenario(img, hooks = {}) {
         });
       }
       if (m[1] === 'in0') step('drive in0', async () => void (st.outcomes.in0 = (await daemonControl(st.ctl, 'set-input', { line: 'in0', value: 1 })).outcome));
-      // a chunk of the guest's watch (gpio.sh): N pulses for one edge type (one event each), N/2 for both. gpioinfo
-      // shows the new gpiomon's edges before the driver's SET_IRQ_TYPE may have reached the device (an edge then
-      // raises nothing and gpiomon waits for it): the host waits until the device has btn's interrupt type.
+      if (m[1] === 'stall') {
+        step('a stalled chunk', async () => {
+          const btn = (await daemonControl(st.ctl, 'lines')).find((l) => l.name === 'btn');
+          const counts = Object.entries(st.outcomes).map(([k, v]) => `${k} ${Array.isArray(v) ? v.length : v}`).join(', ');
+          st.failures.push(`gpiomon stalled; btn on the device ${JSON.stringify(btn)}; host changes so far: ${counts}`);
+        });
+        return;
+      }
+      // a chunk of the guest's watch (gpio.sh): N pulses for one edge type (one event each), N/2 for both. The guest
+      // asks once gpiomon's request returned, so the driver's SET_IRQ_TYPE has reached the device; the host checks
+      // that it did (the step fails if btn's interrupt type on the device is not the one asked for within 60 s).
       const pulses = /^pulses-(rising|falling)$/.exec(m[1]);
       if (pulses || m[1] === 'burst') {
         const key = pulses ? pulses[1] : 'burst';
