@@ -11,6 +11,7 @@ import type { BlockBackend } from '@vmv/block';
 import { FileBackend } from '@vmv/block/node';
 import { PREADV_MAX_BUFFERS, isSysError, preadv, punchHole } from '@vmv/sys';
 import { ImageError } from './errors.js';
+import type { InlineReader } from './session-safe-backend.js';
 
 /** How to open an image: see {@link openImage}. @example `const o: OpenImageOptions = { image: 'disk.img', readonly: true };` */
 export interface OpenImageOptions {
@@ -130,8 +131,8 @@ class SizedBackend implements BlockBackend {
  * A synchronous positioned read on `fd` for {@link SessionSafeBackend}'s inline reads: preadv2
  * with RWF_NOWAIT, so it returns at once with what the host page cache holds and never waits for
  * the disk (a cache miss gives a short count, and the caller reads the request asynchronously).
- * On a file system without RWF_NOWAIT it falls back to a plain preadv, and the caller's timing of
- * slow reads takes over.
+ * On a file system without RWF_NOWAIT it falls back to a plain preadv (its `nowait` turns false),
+ * and the caller's timing of slow reads takes over.
  * @param fd - an open file descriptor.
  * @returns a function reading `buffers` at `offset` and returning the bytes read: fewer than asked
  *   (0 or -1) when the data is not all in the page cache or there are more buffers than one preadv
@@ -143,9 +144,9 @@ class SizedBackend implements BlockBackend {
  * const n = read(0, [new Uint8Array(4096)]);
  * ```
  */
-export function syncReader(fd: number): (offset: number, buffers: readonly Uint8Array[]) => number {
+export function syncReader(fd: number): InlineReader {
   let nowait = true;
-  return (offset, buffers) => {
+  const read = (offset: number, buffers: readonly Uint8Array[]): number => {
     if (buffers.length > PREADV_MAX_BUFFERS) return 0;
     if (nowait) {
       try {
@@ -157,6 +158,7 @@ export function syncReader(fd: number): (offset: number, buffers: readonly Uint8
     }
     return preadv(fd, buffers, offset) ?? -1;
   };
+  return Object.defineProperty(read, 'nowait', { get: () => nowait, enumerable: true }) as InlineReader;
 }
 
 /**

@@ -14,7 +14,7 @@ export type { DaemonOptions, LogLevelName, ParsedCommand, RunOptions } from './a
 export { HELP, blockDaemon } from './program.js';
 export { openImage, syncReader } from './image.js';
 export { SessionSafeBackend } from './session-safe-backend.js';
-export type { SessionSafeOptions, SessionSafeStats } from './session-safe-backend.js';
+export type { InlineReader, SessionSafeOptions, SessionSafeStats } from './session-safe-backend.js';
 export type { OpenImage, OpenImageOptions } from './image.js';
 export { runCli } from './cli.js';
 export { ImageError, VHOST_USER_BLK_ERROR_NAMES, VhostUserBlkError, isVhostUserBlkError } from './errors.js';

@@ -18,15 +18,22 @@
  * asynchronous path. A synchronous call cannot
  * outlive the session, so it needs no private buffer, and a read from the host page cache takes
  * a few microseconds, against tens for a round trip through libuv's thread pool (two thread
- * wake-ups) plus a promise. It blocks the event loop while it runs, so it is only used while it
- * proves fast. A read slower than `inlineSlowUs` plus 0.5 µs per KiB (the page cache copies at
- * several GB/s; this allows 2) means the data came from the disk, not the page
- * cache, or that the process was preempted (on a loaded host that happens every few thousand
- * reads, and the first reads of a process are slow while the code warms up). Slow reads feed a
- * moving average over about the last 32 inline reads; three slow reads in a row, or about four in
- * 32, pause inline reads for `inlineCooldownMs`, doubling (up to 10 s) each time they are paused
- * again soon after resuming. A cold image therefore costs a few blocking reads per pause; a stray
- * preemption costs nothing.
+ * wake-ups) plus a promise, and it copies once where the asynchronous path copies twice (into the
+ * private buffer, then on the event loop into the guest's).
+ *
+ * A reader that may wait for the disk (no RWF_NOWAIT on the image's file system: its `nowait` is
+ * not true) blocks the event loop while it runs, so it is only used while it proves fast. A read
+ * slower than `inlineSlowUs` plus 0.5 µs per KiB (the page cache copies at several GB/s; this
+ * allows 2) means the data came from the disk, not the page cache, or that the process was
+ * preempted (on a loaded host that happens every few thousand reads, and the first reads of a
+ * process are slow while the code warms up and the guest's pages are first touched). Slow reads
+ * feed a moving average over about the last 32 inline reads; three slow reads in a row, or about
+ * four in 32, pause inline reads for `inlineCooldownMs`, doubling (up to 10 s) each time they are
+ * paused again soon after resuming. A cold image therefore costs a few blocking reads per pause; a
+ * stray preemption costs nothing. A `nowait` reader never pauses: it cannot wait for the disk, so
+ * a slow read was a preemption or first-touch page faults, which the asynchronous path's copy into
+ * the guest's buffers would pay too (they are still counted as slow). On a loaded 2-core host the
+ * pauses had kept all but 13 of a guest's 65,414 1 MiB reads off the inline path.
  * @module
  */
 
@@ -69,15 +76,29 @@ export interface SessionSafeOptions {
    * page cache when the reader does not wait for the disk ({@link syncReader}: RWF_NOWAIT). Throws
    * on an I/O error. Without it every read is asynchronous.
    */
-  readonly inlineRead?: (offset: number, buffers: readonly Uint8Array[]) => number;
+  readonly inlineRead?: InlineReader;
   /** Largest read served inline, in bytes. Default 1 MiB. */
   readonly inlineMaxBytes?: number;
-  /** An inline read taking longer than this (microseconds) plus 0.5 µs per KiB counts as slow. Default 100. */
+  /** An inline read taking longer than this (microseconds) plus 0.5 µs per KiB counts as slow (and may pause inline reads, see the module notes). Default 100. */
   readonly inlineSlowUs?: number;
   /** How long inline reads first stay paused when too many are slow (milliseconds). Default 100. */
   readonly inlineCooldownMs?: number;
   /** Clock in milliseconds (tests). Default `performance.now`. */
   readonly now?: () => number;
+}
+
+/**
+ * A synchronous read for {@link SessionSafeOptions.inlineRead}: reads `buffers` at `offset` and
+ * returns the bytes read (fewer, or -1, sends the request down the asynchronous path).
+ * @example
+ * ```ts
+ * const r: InlineReader = syncReader(fd); // r.nowait: true while RWF_NOWAIT works
+ * ```
+ */
+export interface InlineReader {
+  (offset: number, buffers: readonly Uint8Array[]): number;
+  /** True while the reader never waits for the disk (RWF_NOWAIT): slow reads then do not pause inline reads. */
+  readonly nowait?: boolean;
 }
 
 /** Counters of a {@link SessionSafeBackend}. @example `const { inline, deferred } = backend.stats;` */
@@ -86,7 +107,7 @@ export interface SessionSafeStats {
   readonly inline: number;
   /** Reads and writes that went through a private buffer asynchronously. */
   readonly deferred: number;
-  /** Inline reads slower than the threshold. */
+  /** Inline reads slower than the threshold (counted for a `nowait` reader too, which they do not pause). */
   readonly slow: number;
   /** Times inline reads were paused. */
   readonly pauses: number;
@@ -131,7 +152,7 @@ export class SessionSafeBackend implements BlockBackend {
   readonly readOnly: boolean;
   readonly canUnmap: boolean;
   private readonly pool = new BufferPool();
-  private readonly inlineRead: ((offset: number, buffers: readonly Uint8Array[]) => number) | null;
+  private readonly inlineRead: InlineReader | null;
   private readonly inlineMax: number;
   private readonly slowMs: number;
   private readonly cooldownMs: number;
@@ -226,8 +247,10 @@ export class SessionSafeBackend implements BlockBackend {
             this.sincePause++;
             if (t1 - t0 > this.slowMs + total * MS_PER_BYTE) {
               this.slowCount++;
-              this.slowFraction += (1 - this.slowFraction) * SLOW_WEIGHT;
-              if (this.slowFraction > PAUSE_FRACTION) this.pause(t1);
+              if (inline.nowait !== true) {
+                this.slowFraction += (1 - this.slowFraction) * SLOW_WEIGHT;
+                if (this.slowFraction > PAUSE_FRACTION) this.pause(t1);
+              }
             } else {
               this.slowFraction -= this.slowFraction * SLOW_WEIGHT;
             }

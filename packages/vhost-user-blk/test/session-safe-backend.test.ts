@@ -285,6 +285,17 @@ describe('SessionSafeBackend inline reads', () => {
     expect(pauseLength()).toBe(100);
   });
 
+  it('a reader that never waits for the disk (nowait) is never paused by slow reads, which are still counted', () => {
+    for (const nowait of [true, false]) {
+      const s = inlineSetup({ durationMs: () => 5 });
+      const inlineRead = Object.assign((o: number, b: readonly Uint8Array[]) => s.inlineRead(o, b), { nowait });
+      const safe = new SessionSafeBackend(s.inner, { inlineRead, inlineSlowUs: 100, now: s.now });
+      for (let i = 0; i < 100; i++) void safe.read(0, [new Uint8Array(512)]);
+      // without nowait, three slow reads in a row pause inline reads for 100 ms (the clock moves 5 ms per read)
+      expect(safe.stats).toMatchObject(nowait ? { inline: 100, slow: 100, pauses: 0 } : { inline: 3, slow: 3, pauses: 1 });
+    }
+  });
+
   it('a short inline read counts as one deferred read, neither inline nor slow', async () => {
     const s = inlineSetup({ short: () => true, durationMs: () => 5 });
     const safe = new SessionSafeBackend(s.inner, { inlineRead: s.inlineRead, now: s.now });
@@ -339,7 +350,9 @@ describe('inline reads through syncReader (preadv2 with RWF_NOWAIT) on a real im
       }
       const img = await openImage({ image: path });
       try {
-        const safe = new SessionSafeBackend(img.backend, { inlineRead: syncReader(img.file.fd) });
+        const reader = syncReader(img.file.fd);
+        expect(reader.nowait).toBe(true); // ext4 and tmpfs have RWF_NOWAIT
+        const safe = new SessionSafeBackend(img.backend, { inlineRead: reader });
         const cold = new Uint8Array(4096);
         const r1 = safe.read((1 << 20) + 8192 * 16, [cold]);
         expect(r1).toBeInstanceOf(Promise); // not in the page cache: deferred, the loop never waited
