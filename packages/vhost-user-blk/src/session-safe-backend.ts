@@ -70,12 +70,7 @@ class BufferPool {
  * ```
  */
 export interface SessionSafeOptions {
-  /**
-   * Reads `buffers` at `offset` synchronously and returns the bytes read; fewer than asked (or -1)
-   * sends the request down the asynchronous path: the end of the file, or data that is not in the
-   * page cache when the reader does not wait for the disk ({@link syncReader}: RWF_NOWAIT). Throws
-   * on an I/O error. Without it every read is asynchronous.
-   */
+  /** Serves reads inline, synchronously ({@link InlineReader}; {@link syncReader} gives one). Without it every read is asynchronous. */
   readonly inlineRead?: InlineReader;
   /** Largest read served inline, in bytes. Default 1 MiB. */
   readonly inlineMaxBytes?: number;
@@ -88,14 +83,18 @@ export interface SessionSafeOptions {
 }
 
 /**
- * A synchronous read for {@link SessionSafeOptions.inlineRead}: reads `buffers` at `offset` and
- * returns the bytes read (fewer, or -1, sends the request down the asynchronous path).
+ * A synchronous read for {@link SessionSafeOptions.inlineRead}.
  * @example
  * ```ts
  * const r: InlineReader = syncReader(fd); // r.nowait: true while RWF_NOWAIT works
  * ```
  */
 export interface InlineReader {
+  /**
+   * Reads `buffers` at `offset`. Fewer bytes than asked (or -1): the end of the file, or data not in
+   * the page cache when the reader does not wait for the disk; the request then goes down the
+   * asynchronous path. Throws on an I/O error.
+   */
   (offset: number, buffers: readonly Uint8Array[]): number;
   /** True while the reader never waits for the disk (RWF_NOWAIT): slow reads then do not pause inline reads. */
   readonly nowait?: boolean;
