@@ -10,7 +10,8 @@
 // read4k/qd32/q2w (two queues served by worker threads: ours `--queues 2 --workers 2`; qsd 7.2 cannot serve one
 // export from two iothreads (that came with QEMU 9.0), so its baseline is num-queues=2 in one iothread).
 // Our daemon runs with its default flags ("vmv") and again with `--poll off` ("vmv --poll off", its own row);
-// --vmv-flags adds flags (split on spaces) to both, to see what one of them costs.
+// --vmv-flags adds flags (split on spaces) to both, to see what one of them costs (a --poll among them applies
+// to the first row only).
 // qemu-storage-daemon: /usr/bin's (env VMV_BENCH_QSD replaces it), driver=file, cache.direct=off,
 // aio=threads (--qsd-aio=io_uring: Linux io_uring), the export's defaults otherwise.
 //
@@ -368,12 +369,14 @@ export default async function daemonBench({ json, args }) {
     '--blockdev', 'driver=raw,node-name=disk0,file=file0',
     '--export', `type=vhost-user-blk,id=exp0,node-name=disk0,addr.type=unix,addr.path=${socket.replace(/,/g, ',,')},writable=on,num-queues=${queues}${iothread ? ',iothread=iot0' : ''}`,
   ];
-  const vmvArgv = ({ socket, queues, workers: w }, extra) => [
-    process.execPath, VMV_DAEMON_BIN, '--socket-path', socket, '--image', imagePath, '--queues', String(queues), ...(w ? ['--workers', String(queues)] : []), ...vmvFlags, ...extra,
+  const vmvArgv = ({ socket, queues, workers: w }, flags) => [
+    process.execPath, VMV_DAEMON_BIN, '--socket-path', socket, '--image', imagePath, '--queues', String(queues), ...(w ? ['--workers', String(queues)] : []), ...flags,
   ];
+  // the "--poll off" row: the given flags without their own --poll (the daemon refuses a flag given twice)
+  const pollOffFlags = vmvFlags.filter((f, i) => f !== '--poll' && vmvFlags[i - 1] !== '--poll' && !f.startsWith('--poll='));
   const variants = [
-    { name: 'vmv', argv: (o) => vmvArgv(o, []) },
-    { name: 'vmv --poll off', argv: (o) => vmvArgv(o, ['--poll', 'off']) },
+    { name: 'vmv', argv: (o) => vmvArgv(o, vmvFlags) },
+    { name: 'vmv --poll off', argv: (o) => vmvArgv(o, [...pollOffFlags, '--poll', 'off']) },
     { name: 'qsd', argv: (o) => qsdArgv({ ...o, iothread: o.workers }) },
   ];
   const samples = {};
