@@ -1,6 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import { InterruptCoalescer, MAX_BACKOFF, type CoalescerHost } from '@vmv/vhost-user/internal/backend/coalesce';
+import { kickRing, type Vring } from '@vmv/vhost-user/internal/backend/vring';
 
 /** A host with a manual clock and a timer that fires exactly when armed (when the test advances time). */
 class FakeHost implements CoalescerHost {
@@ -116,6 +117,26 @@ describe('InterruptCoalescer', () => {
     c.request(); // back-off reset: held
     expect(host.signals.length).toBe(3);
     expect(c.holding).toBe(true);
+  });
+
+  it('kickRing: a kick that finds nothing new (a look took its buffers) leaves the hold idle; one that brings buffers makes it busy', () => {
+    const { host, c } = make(30, 1000);
+    const queue = { nextAvail: 0 };
+    const ring = { coalescer: c, poller: null, queue } as unknown as Vring;
+    c.request(); // held
+    host.advance(10);
+    kickRing(ring, () => undefined); // late: its request was taken by a poller's window
+    host.advance(40); // quiet since the hold began: sent, idle, back-off
+    expect(host.signals).toEqual([30]);
+    expect(c.stats.busyHolds).toBe(0);
+    c.request(); // at once (back-off)
+    expect(host.signals).toEqual([30, 40]);
+    c.request(); // held again
+    host.advance(50);
+    kickRing(ring, () => void queue.nextAvail++); // the driver added a request
+    host.advance(80);
+    expect(host.signals).toEqual([30, 40, 80]); // 30 µs after that kick
+    expect(c.stats.busyHolds).toBe(1);
   });
 
   it('flush and reset send a held notification at once; reset forgets the back-off', () => {
