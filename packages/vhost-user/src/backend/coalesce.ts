@@ -102,7 +102,7 @@ export interface CoalesceStats {
 /**
  * Per-queue interrupt coalescer (see the module text). The vhost-user backend creates one per ring
  * when {@link VhostUserBackendOptions.interruptCoalescing} is set; any transport can use it: call
- * {@link InterruptCoalescer.kicked} on each driver notification that added buffers, {@link InterruptCoalescer.request}
+ * {@link InterruptCoalescer.kicked} on each driver notification that added buffers during a hold, {@link InterruptCoalescer.request}
  * where the device asks for a used-buffer notification, and {@link InterruptCoalescer.onTimer} when
  * the host's timer expires.
  * @example
@@ -114,7 +114,7 @@ export interface CoalesceStats {
  *   disarmTimer: () => timer.disarm(),
  *   now: () => performance.now() * 1000,
  * }, 30, 150);
- * kickFd.watch(() => { const before = queue.nextAvail; device.queueNotify(0); if (queue.nextAvail !== before) c.kicked(); });
+ * kickFd.watch(() => { const held = c.holding, before = queue.nextAvail; device.queueNotify(0); if (held && queue.nextAvail !== before) c.kicked(); });
  * const interrupt = { signalUsedBuffer: () => c.request(), signalConfigChange: () => undefined };
  * ```
  */
@@ -163,12 +163,15 @@ export class InterruptCoalescer {
   }
 
   /**
-   * The driver notified (kicked) and added buffers. A kick whose buffers a look at the queue already
-   * took (kicks arrive late) says nothing of whether the driver is busy: do not report it, or a
-   * driver with one request in flight has every completion held.
+   * The driver kicked during a hold and added buffers; call it after the device processed them. A
+   * kick whose buffers a look at the queue already took (kicks arrive late), or one that came before
+   * the hold (its own requests may have started it), says nothing of whether the driver is busy: do
+   * not report it, or a driver with one request in flight has every completion held.
    * @example
    * ```ts
-   * const before = queue.nextAvail; device.queueNotify(0); if (queue.nextAvail !== before) c.kicked();
+   * const held = c.holding, before = queue.nextAvail;
+   * device.queueNotify(0);
+   * if (held && queue.nextAvail !== before) c.kicked();
    * ```
    */
   kicked(): void {
