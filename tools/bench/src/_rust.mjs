@@ -61,6 +61,29 @@ function packageVersions(root) {
   return [...new Set([...TOOLCHAIN, ...CRATES, ...rust])].map((p) => `${p} ${versionIn(root, installed, p)}`);
 }
 
+/**
+ * What a C library's memmove does with a 4 KiB copy: glibc's version and, on x86, the size from which it copies with
+ * `rep movsb` instead of vector moves (x86.cpu_features.rep_movsb_threshold of `ld.so --list-diagnostics`, which
+ * reflects GLIBC_TUNABLES). glibc 2.36 (Debian 12, under Node here) sets it at 2,112 bytes on AMD, glibc 2.41 (the
+ * Rust harness's, from the Debian 13 root) far above any copy, and on this machine kind a 4 KiB `rep movsb` costs
+ * about 13 ns more than the vector loop: a gap that is neither side's code.
+ * @param {string} loader - the dynamic loader.
+ * @param {string[]} [pre] - its arguments before --list-diagnostics (e.g. --library-path).
+ * @returns {string} e.g. "glibc 2.36, rep movsb from 2112 B", or "unknown C library" when the loader cannot say.
+ */
+function libcCopies(loader, pre = []) {
+  let out;
+  try {
+    out = execFileSync(loader, [...pre, '--list-diagnostics'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch {
+    return 'unknown C library';
+  }
+  const version = /^version\.version="([^"]+)"/m.exec(out)?.[1];
+  const threshold = /^x86\.cpu_features\.rep_movsb_threshold=(0x[0-9a-f]+)/m.exec(out)?.[1];
+  if (version === undefined) return 'unknown C library';
+  return `glibc ${version}${threshold === undefined ? '' : `, rep movsb from ${Number(threshold)} B`}`;
+}
+
 function missing(what) {
   return new Error(`--vs-rust: ${what}`);
 }
@@ -122,8 +145,13 @@ export async function ensureRustHarness({ log = (l) => console.error(l), hugePag
     }
   }
   const version = (p) => versions.find((v) => v.startsWith(`${p} `))?.split(' ')[1] ?? '?';
+  // Node's own loader (its PT_INTERP on this host) and the root's, each given this process's environment.
+  const copies = `memmove: ours ${libcCopies('/lib64/ld-linux-x86-64.so.2')}; rust-vmm's ${libcCopies(loader, ['--library-path', libs])}`
+    + ' (GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=N on this command sets both)';
   return {
     versions: { vmMemory: version('librust-vm-memory-dev'), virtioQueue: version('librust-virtio-queue-dev'), rustc: version('rustc') },
+    /** The C library's memmove on each side (a line for the table's header). */
+    copies,
     /** Runs one case of the harness (blocking); returns its JSON line, parsed. Throws if a check of the harness failed. */
     run(args) {
       const out = execFileSync(loader, ['--library-path', libs, bin, ...args, ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });

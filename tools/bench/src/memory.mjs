@@ -184,6 +184,7 @@ export default async function memoryBench({ json, args = [] }) {
     console.log('rust-vmm: the fixed reference figures of queue-benchmark.md (not this machine, not this run; --vs-rust measures them here)');
   }
   console.log(ram.describe);
+  if (rust) console.log(rust.copies);
   table(rows, ['case', 'ns/op', 'raw ns/op', 'vs raw', 'rust-vmm', 'vs rust-vmm']);
   if (json) console.log(JSON.stringify({ bench: 'memory', results }));
 }

@@ -362,6 +362,7 @@ export default async function ({ json, args = [] }) {
     console.log('rust-vmm: the fixed reference figures of queue-benchmark.md (not this machine, not this run; --vs-rust measures them here)');
   }
   console.log(ram.describe);
+  if (rust) console.log(rust.copies);
   table(rows, ['case', 'ns/chain (device)', 'total', 'driver-only', 'rounds', 'rust-vmm', 'vs rust-vmm']);
   if (!Number.isFinite(checksum[0])) throw new Error('checksum');
   if (json) console.log(JSON.stringify({ bench: 'queue', results }));
