@@ -21,6 +21,19 @@ function checkCount(n: unknown, label: string): number {
   return n;
 }
 
+/** What tells a Reader from a Writer in the methods they share: the bytes they walk and their names. */
+interface CursorNames {
+  readonly kind: 'readable' | 'writable';
+  readonly write: boolean;
+  readonly view: string;
+  readonly views: string;
+  readonly skip: string;
+  readonly split: string;
+}
+
+const READER: CursorNames = { kind: 'readable', write: false, view: 'Reader.view', views: 'Reader.views', skip: 'Reader.skip', split: 'Reader.split' };
+const WRITER: CursorNames = { kind: 'writable', write: true, view: 'Writer.view', views: 'Writer.views', skip: 'Writer.skip', split: 'Writer.split' };
+
 /** Shared state: a window of `_remaining` bytes starting at byte `_off` of buffer `_idx`. */
 abstract class Cursor {
   protected readonly _chain: Chain;
@@ -56,11 +69,12 @@ abstract class Cursor {
   protected need(n: number, op: string): void {
     this.live();
     if (n > this._remaining) {
-      throw new BufferTooShortError(`${op}: ${n} bytes requested, ${this._remaining} remain in the chain's ${this.kind} buffers`);
+      throw new BufferTooShortError(`${op}: ${n} bytes requested, ${this._remaining} remain in the chain's ${this.names.kind} buffers`);
     }
   }
 
-  protected abstract get kind(): string;
+  /** Which bytes this cursor walks, and the names its errors use. */
+  protected abstract get names(): CursorNames;
 
   /** Moves to the next buffer with bytes left (there is one whenever `_remaining > 0`). */
   protected settle(): void {
@@ -175,15 +189,49 @@ abstract class Cursor {
     return v;
   }
 
-  protected skipBytes(n: number): void {
+  view(length: number): Uint8Array | null {
+    const names = this.names;
+    const n = checkCount(length, names.view);
+    this.need(n, 'view');
+    return this.contiguous(n, names.write);
+  }
+
+  views(length?: number): Uint8Array[] {
+    this.live();
+    const names = this.names;
+    const n = length === undefined ? this._remaining : checkCount(length, names.views);
+    this.need(n, 'views');
+    return this.pieces(n, names.write);
+  }
+
+  skip(length: number): void {
+    const n = checkCount(length, this.names.skip);
+    this.need(n, 'skip');
     this.advance(n);
+  }
+
+  /**
+   * Splits at `offset`: this cursor keeps the first `offset` bytes and `rest`, a fresh cursor of
+   * the same kind over the same chain, is moved to the bytes after them.
+   */
+  protected splitInto<T extends Cursor>(offset: number, make: (chain: Chain, idx: number, remaining: number) => T): T {
+    const n = checkCount(offset, this.names.split);
+    this.need(n, 'split');
+    const rest = make(this._chain, this._idx, this._remaining - n);
+    rest._off = this._off;
+    // moves the position without counting the bytes as consumed
+    rest.advance(n);
+    rest._remaining = this._remaining - n;
+    rest._done = 0;
+    this._remaining = n;
+    return rest;
   }
 }
 
 /** Implementation of {@link Reader}. */
 export class ChainReader extends Cursor implements Reader {
-  protected get kind(): string {
-    return 'readable';
+  protected get names(): CursorNames {
+    return READER;
   }
 
   get consumed(): number {
@@ -286,48 +334,15 @@ export class ChainReader extends Cursor implements Reader {
     return out;
   }
 
-  view(length: number): Uint8Array | null {
-    const n = checkCount(length, 'Reader.view');
-    this.need(n, 'view');
-    return this.contiguous(n, false);
-  }
-
-  views(length?: number): Uint8Array[] {
-    this.live();
-    const n = length === undefined ? this._remaining : checkCount(length, 'Reader.views');
-    this.need(n, 'views');
-    return this.pieces(n, false);
-  }
-
-  skip(length: number): void {
-    const n = checkCount(length, 'Reader.skip');
-    this.need(n, 'skip');
-    this.skipBytes(n);
-  }
-
   split(offset: number): Reader {
-    const n = checkCount(offset, 'Reader.split');
-    this.need(n, 'split');
-    const rest = new ChainReader(this._chain, this._idx, this._remaining - n);
-    rest._off = this._off;
-    rest.advanceSilently(n);
-    this._remaining = n;
-    return rest;
-  }
-
-  /** Moves the position without counting the bytes as consumed. */
-  private advanceSilently(n: number): void {
-    const r = this._remaining;
-    this.advance(n);
-    this._remaining = r;
-    this._done = 0;
+    return this.splitInto(offset, (chain, idx, remaining) => new ChainReader(chain, idx, remaining));
   }
 }
 
 /** Implementation of {@link Writer}. */
 export class ChainWriter extends Cursor implements Writer {
-  protected get kind(): string {
-    return 'writable';
+  protected get names(): CursorNames {
+    return WRITER;
   }
 
   get written(): number {
@@ -429,39 +444,7 @@ export class ChainWriter extends Cursor implements Writer {
     }
   }
 
-  view(length: number): Uint8Array | null {
-    const n = checkCount(length, 'Writer.view');
-    this.need(n, 'view');
-    return this.contiguous(n, true);
-  }
-
-  views(length?: number): Uint8Array[] {
-    this.live();
-    const n = length === undefined ? this._remaining : checkCount(length, 'Writer.views');
-    this.need(n, 'views');
-    return this.pieces(n, true);
-  }
-
-  skip(length: number): void {
-    const n = checkCount(length, 'Writer.skip');
-    this.need(n, 'skip');
-    this.skipBytes(n);
-  }
-
   split(offset: number): Writer {
-    const n = checkCount(offset, 'Writer.split');
-    this.need(n, 'split');
-    const rest = new ChainWriter(this._chain, this._idx, this._remaining - n);
-    rest._off = this._off;
-    rest.advanceSilently(n);
-    this._remaining = n;
-    return rest;
-  }
-
-  private advanceSilently(n: number): void {
-    const r = this._remaining;
-    this.advance(n);
-    this._remaining = r;
-    this._done = 0;
+    return this.splitInto(offset, (chain, idx, remaining) => new ChainWriter(chain, idx, remaining));
   }
 }
