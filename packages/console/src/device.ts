@@ -7,8 +7,8 @@
  * RESIZE with it) and F_EMERG_WRITE. A bad control message is a typed `bad-control` event.
  * @module
  */
-import { DeviceId, Feature, InFlightBudget, features, hasFeature, serveQueue } from '@vmv/device-trait';
-import type { ActivationContext, DescriptorChain, DeviceHost, ServedQueue, VirtioDevice, Writer } from '@vmv/device-trait';
+import { DeviceId, Feature, InFlightBudget, features, fillQueue, hasFeature, serveQueue } from '@vmv/device-trait';
+import type { ActivationContext, DescriptorChain, DeviceHost, ServedQueue, VirtioDevice } from '@vmv/device-trait';
 import { ConsolePort } from './port.js';
 import type { ConsolePortOptions, PortLink } from './port.js';
 import type { ConsoleSize } from './wire.js';
@@ -295,49 +295,14 @@ export class ConsoleDevice implements VirtioDevice {
 
   // --- host → guest ------------------------------------------------------------------------
 
-  /** Fills the guest's receive buffers of `port` with waiting host bytes (see {@link deliver}). */
+  /** Fills the guest's receive buffers of `port` with waiting host bytes (a buffer is taken only for bytes: fillQueue). */
   private pumpRx(id: number): void {
     const port = this.ports[id]!;
     if (this.ctx === null || !port.guestIsOpen) return;
-    this.deliver(receiveQueueOf(id), () => port.buffered > 0, (out) => {
+    fillQueue(this.ctx, receiveQueueOf(id), () => port.buffered > 0, (out) => {
       for (const piece of port.take(out.remaining)) out.write(piece);
     });
     port.drained();
-  }
-
-  /**
-   * Moves waiting bytes into receive queue `index`: a buffer is popped only while `waiting()`
-   * and filled and returned at once, never held (as rust-vmm's daemons and Linux's
-   * virtio_console expect: a ring stopped by the frontend has nothing in flight, and every buffer
-   * the guest posted is still its own). Kicks are wanted only while bytes wait for buffers.
-   */
-  private deliver(index: number, waiting: () => boolean, fill: (out: Writer) => void): void {
-    const ctx = this.ctx;
-    const q = ctx?.queues[index] ?? null;
-    if (ctx === null || q === null) return;
-    let used = false;
-    try {
-      for (;;) {
-        while (waiting()) {
-          const chain = q.pop();
-          if (chain === null) break;
-          const out = chain.writer();
-          fill(out);
-          q.addUsed(chain, out.written);
-          used = true;
-        }
-        if (!waiting()) {
-          q.disableNotification();
-          break;
-        }
-        // Bytes wait and the ring is empty: ask for a kick, and look once more.
-        if (!q.enableNotification()) break;
-      }
-    } catch (error) {
-      // A malformed ring or buffer: the driver must reset the device.
-      ctx.needsReset(error);
-    }
-    if (used && q.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
   }
 
   // --- guest → host ------------------------------------------------------------------------
@@ -402,7 +367,7 @@ export class ConsoleDevice implements VirtioDevice {
 
   private pumpControl(): void {
     if (this.ctx === null) return;
-    this.deliver(2, () => this.controlOut.length > 0, (out) => {
+    fillQueue(this.ctx, 2, () => this.controlOut.length > 0, (out) => {
       out.write(this.controlOut.shift()!.subarray(0, out.remaining));
     });
   }

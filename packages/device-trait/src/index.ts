@@ -16,7 +16,7 @@ export { DeviceSession } from './session.js';
 export type { DeviceSessionOptions, SessionActivation, SessionEvent, SessionTransport } from './session.js';
 export { QueueRegisters } from './queue-registers.js';
 export type { QueueRefusal, QueueRegisterInfo, QueueWriteRefusal } from './queue-registers.js';
-export { InFlightBudget, serveQueue } from './serve-queue.js';
+export { fillQueue, InFlightBudget, serveQueue } from './serve-queue.js';
 export type { ChainHandler, ServedQueue } from './serve-queue.js';
 export { ActivationError, DEVICE_ERROR_NAMES, DeviceError, InvalidSnapshotError, isDeviceError } from './errors.js';
 export type { DeviceErrorName, DeviceErrorOptions } from './errors.js';

@@ -7,8 +7,9 @@
  * with EVENT_IDX, or the packed event suppression structure), once per pass of the loop.
  * @module
  */
+import { isGuestMemoryError } from '@vmv/memory';
 import { isQueueError } from '@vmv/queue';
-import type { DescriptorChain, Virtqueue } from '@vmv/queue';
+import type { DescriptorChain, Virtqueue, Writer } from '@vmv/queue';
 import type { ActivationContext } from './device.js';
 
 /**
@@ -228,4 +229,62 @@ export function serveQueue(ctx: ActivationContext, index: number, handle: ChainH
     server.budget = budget ?? null;
   }
   server.serve();
+}
+
+/**
+ * Moves what a device has waiting into queue `index`'s buffers, the other direction of
+ * {@link serveQueue} (receive and event queues, whose buffers the driver posts ahead for the device
+ * to fill): a buffer is popped only while `waiting()`, given to `fill` and returned at once with
+ * the bytes `fill` wrote, never held (a ring the frontend stops has nothing in flight, and every
+ * buffer the driver posted is still its own, as rust-vmm's daemons and Linux's drivers expect).
+ * Notifications (kicks) are wanted only while something waits and the ring is empty:
+ *
+ * ```text
+ * loop { while (waiting() && (chain = pop())) { fill(chain.writer()); addUsed } ;
+ *        if (!waiting()) { disableNotification(); break } ; if (!enableNotification()) break }
+ * if (something was used && needsNotification()) signalUsedBuffer(index)
+ * ```
+ * A buffer too small for what waits is `fill`'s to decide: it writes nothing (the buffer goes
+ * back with 0 bytes) or what fits. A malformed ring or buffer (a Queue.* or GuestMemory.* error)
+ * is reported through `ctx.needsReset` and never thrown; other exceptions from `fill` propagate.
+ * @param ctx - the device's activation context.
+ * @param index - the queue; a queue that is not running (null in `ctx.queues`) is skipped.
+ * @param waiting - whether something waits for a buffer (asked before each pop).
+ * @param fill - writes what waits (or what fits of it) into one buffer, and takes it off the device's list.
+ * @returns whether a buffer was returned to the driver.
+ * @throws what `fill` throws, when it is not a Queue.* or GuestMemory.* error.
+ * @example
+ * ```ts
+ * fillQueue(this.ctx, EVENTQ, () => this.events.length > 0, (out) => {
+ *   if (out.remaining >= 8) out.write(this.events.shift()!);
+ * });
+ * ```
+ */
+export function fillQueue(ctx: ActivationContext, index: number, waiting: () => boolean, fill: (out: Writer) => void): boolean {
+  const queue = ctx.queues[index] ?? null;
+  if (queue === null) return false;
+  let used = false;
+  try {
+    for (;;) {
+      while (waiting()) {
+        const chain = queue.pop();
+        if (chain === null) break;
+        const out = chain.writer();
+        fill(out);
+        queue.addUsed(chain, out.written);
+        used = true;
+      }
+      if (!waiting()) {
+        queue.disableNotification();
+        break;
+      }
+      // Something waits and the ring is empty: ask for a kick, and look once more.
+      if (!queue.enableNotification()) break;
+    }
+  } catch (e) {
+    if (!isQueueError(e) && !isGuestMemoryError(e)) throw e;
+    ctx.needsReset(e);
+  }
+  if (used && queue.needsNotification()) ctx.interrupt.signalUsedBuffer(index);
+  return used;
 }

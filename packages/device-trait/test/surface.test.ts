@@ -64,6 +64,7 @@ describe('package surface', () => {
         'featureBit',
         'featureWord',
         'features',
+        'fillQueue',
         'hasFeature',
         'isDeviceError',
         'isGuestMemoryError',

@@ -7,7 +7,7 @@
  * and a statusq buffer shorter than an event are returned with used length 0 and counted.
  * @module
  */
-import { DeviceId, Feature, featureBit, isQueueError, serveQueue } from '@vmv/device-trait';
+import { DeviceId, Feature, featureBit, fillQueue, serveQueue } from '@vmv/device-trait';
 import type { ActivationContext, ChainHandler, VirtioDevice } from '@vmv/device-trait';
 import { ConfigLayout, EVENT_SIZE, EVENT_TYPE_NAMES, EventType, InputQueue, Syn } from './constants.js';
 import { InputConfig } from './config.js';
@@ -193,41 +193,18 @@ export class InputDevice implements VirtioDevice {
    * event. Notifications (kicks) are wanted only while events wait for buffers.
    */
   private pump(): void {
-    const ctx = this.ctx;
-    const q = ctx?.queues[InputQueue.EVENTQ] ?? null;
-    if (ctx === null || q === null) return;
-    let used = false;
-    try {
-      for (;;) {
-        while (this.queue.length > 0) {
-          const chain = q.pop();
-          if (chain === null) break;
-          const w = chain.writer();
-          if (w.remaining < EVENT_SIZE) {
-            this.counters.shortBuffers++;
-            q.addUsed(chain, 0);
-          } else {
-            const e = this.queue.shift()!;
-            w.writeU16(e.type);
-            w.writeU16(e.code);
-            w.writeU32(e.value >>> 0);
-            this.counters.delivered++;
-            q.addUsed(chain, EVENT_SIZE);
-          }
-          used = true;
-        }
-        if (this.queue.length === 0) {
-          q.disableNotification();
-          break;
-        }
-        // events wait and the ring is empty: ask for a kick, and look once more
-        if (!q.enableNotification()) break;
+    if (this.ctx === null) return;
+    fillQueue(this.ctx, InputQueue.EVENTQ, () => this.queue.length > 0, (w) => {
+      if (w.remaining < EVENT_SIZE) {
+        this.counters.shortBuffers++;
+        return;
       }
-    } catch (e) {
-      if (!isQueueError(e)) throw e;
-      ctx.needsReset(e);
-    }
-    if (used && q.needsNotification()) ctx.interrupt.signalUsedBuffer(InputQueue.EVENTQ);
+      const e = this.queue.shift()!;
+      w.writeU16(e.type);
+      w.writeU16(e.code);
+      w.writeU32(e.value >>> 0);
+      this.counters.delivered++;
+    });
   }
 
   private readonly readStatus: ChainHandler = (chain, served) => {

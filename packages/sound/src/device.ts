@@ -7,7 +7,7 @@
  * a malformed request gets a status, a broken ring DEVICE_NEEDS_RESET.
  * @module
  */
-import { ConfigSpace, DeviceId, Feature, featureBit, isQueueError, serveQueue } from '@vmv/device-trait';
+import { ConfigSpace, DeviceId, Feature, featureBit, fillQueue, serveQueue } from '@vmv/device-trait';
 import type { ActivationContext, ChainHandler, DescriptorChain, ServedQueue, VirtioDevice } from '@vmv/device-trait';
 import { ControlEventMask, Direction, Event, Size, SoundFeature, SoundQueue, SoundStatus } from './constants.js';
 import { nullBackend, systemClock } from './backend.js';
@@ -291,37 +291,15 @@ export class SoundDevice implements VirtioDevice {
 
   /** Moves waiting events into eventq buffers, one per buffer; kicks wanted only while events wait. */
   private pumpEvents(): void {
-    const ctx = this.ctx;
-    const q = ctx?.queues[SoundQueue.EVENTQ] ?? null;
-    if (ctx === null || q === null) return;
-    let used = false;
-    try {
-      for (;;) {
-        while (this.events.length > 0) {
-          const chain = q.pop();
-          if (chain === null) break;
-          const w = chain.writer();
-          if (w.remaining < Size.EVENT) {
-            this.counters.shortEventBuffers++;
-            q.addUsed(chain, 0);
-          } else {
-            w.writeU32(this.events.shift()!);
-            w.writeU32(this.events.shift()!);
-            this.counters.eventsDelivered++;
-            q.addUsed(chain, Size.EVENT);
-          }
-          used = true;
-        }
-        if (this.events.length === 0) {
-          q.disableNotification();
-          break;
-        }
-        if (!q.enableNotification()) break;
+    if (this.ctx === null) return;
+    fillQueue(this.ctx, SoundQueue.EVENTQ, () => this.events.length > 0, (w) => {
+      if (w.remaining < Size.EVENT) {
+        this.counters.shortEventBuffers++;
+        return;
       }
-    } catch (e) {
-      if (!isQueueError(e)) throw e;
-      ctx.needsReset(e);
-    }
-    if (used && q.needsNotification()) ctx.interrupt.signalUsedBuffer(SoundQueue.EVENTQ);
+      w.writeU32(this.events.shift()!);
+      w.writeU32(this.events.shift()!);
+      this.counters.eventsDelivered++;
+    });
   }
 }

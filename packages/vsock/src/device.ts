@@ -11,7 +11,7 @@
  * {@link VsockDevice.connect}, transport-free.
  * @module
  */
-import { DeviceId, Feature, InFlightBudget, features, hasFeature, isGuestMemoryError, isQueueError, serveQueue } from '@vmv/device-trait';
+import { DeviceId, Feature, InFlightBudget, features, fillQueue, hasFeature, isGuestMemoryError, isQueueError, serveQueue } from '@vmv/device-trait';
 import type { ActivationContext, DescriptorChain, ServedQueue, VirtioDevice, Virtqueue, Writer } from '@vmv/device-trait';
 import { VsockConnection } from './connection.js';
 import type { ConnectionLink, VsockSocketType } from './connection.js';
@@ -420,44 +420,22 @@ export class VsockDevice implements VirtioDevice {
 
   // --- host → guest ------------------------------------------------------------------------
 
-  /**
-   * Fills receive buffers while packets are ready: a buffer is popped only for a packet and
-   * returned at once. Kicks are wanted only while packets wait for buffers.
-   */
+  /** Fills receive buffers while packets are ready (a buffer is popped only for a packet: fillQueue). */
   private pumpRx(): void {
     const ctx = this.ctx;
-    const q = ctx?.queues[0] ?? null;
-    if (ctx === null || q === null || this.pumping) return;
+    if (ctx === null || (ctx.queues[0] ?? null) === null || this.pumping) return;
     this.pumping = true;
-    let used = false;
     try {
-      for (;;) {
-        while (this.hasPacket()) {
-          const chain = q.pop();
-          if (chain === null) break;
-          used = true;
-          const out = chain.writer();
-          if (out.remaining < HEADER_SIZE) {
-            this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
-            q.addUsed(chain, 0);
-            continue;
-          }
-          if (!this.fill(out, out.remaining - HEADER_SIZE)) this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
-          q.addUsed(chain, out.written);
+      fillQueue(ctx, 0, () => this.hasPacket(), (out) => {
+        if (out.remaining < HEADER_SIZE) {
+          this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
+          return;
         }
-        if (!this.hasPacket()) {
-          q.disableNotification();
-          break;
-        }
-        if (!q.enableNotification()) break;
-      }
-    } catch (error) {
-      if (!isQueueError(error) && !isGuestMemoryError(error)) throw error;
-      ctx.needsReset(error);
+        if (!this.fill(out, out.remaining - HEADER_SIZE)) this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
+      });
     } finally {
       this.pumping = false;
     }
-    if (used && q.needsNotification()) ctx.interrupt.signalUsedBuffer(0);
     this.releaseHeld();
   }
 
