@@ -188,10 +188,7 @@ export class InputDevice implements VirtioDevice {
     if (!codes.includes(code)) throw new RangeError(`${label}: ${EVENT_TYPE_NAMES[type] ?? type} code ${code} is not in the device's description`);
   }
 
-  /**
-   * Moves queued events into eventq buffers, one event per buffer, taking a buffer only for an
-   * event. Notifications (kicks) are wanted only while events wait for buffers.
-   */
+  /** Moves queued events into eventq buffers, one per buffer (fillQueue: a buffer is taken only for an event). */
   private pump(): void {
     if (this.ctx === null) return;
     fillQueue(this.ctx, InputQueue.EVENTQ, () => this.queue.length > 0, (w) => {

@@ -289,7 +289,7 @@ export class SoundDevice implements VirtioDevice {
     this.pumpEvents();
   }
 
-  /** Moves waiting events into eventq buffers, one per buffer; kicks wanted only while events wait. */
+  /** Moves waiting events into eventq buffers, one per buffer (fillQueue: a buffer is taken only for an event). */
   private pumpEvents(): void {
     if (this.ctx === null) return;
     fillQueue(this.ctx, SoundQueue.EVENTQ, () => this.events.length > 0, (w) => {
