@@ -8,7 +8,7 @@
  * @module
  */
 import { DeviceId, Feature, featureBit, fillQueue, serveQueue } from '@vmv/device-trait';
-import type { ActivationContext, ChainHandler, VirtioDevice } from '@vmv/device-trait';
+import type { ActivationContext, ChainHandler, VirtioDevice, Writer } from '@vmv/device-trait';
 import { ConfigLayout, EVENT_SIZE, EVENT_TYPE_NAMES, EventType, InputQueue, Syn } from './constants.js';
 import { InputConfig } from './config.js';
 import { validateDescription, type InputDescription, type ValidDescription } from './description.js';
@@ -191,18 +191,22 @@ export class InputDevice implements VirtioDevice {
   /** Moves queued events into eventq buffers, one per buffer (fillQueue: a buffer is taken only for an event). */
   private pump(): void {
     if (this.ctx === null) return;
-    fillQueue(this.ctx, InputQueue.EVENTQ, () => this.queue.length > 0, (w) => {
-      if (w.remaining < EVENT_SIZE) {
-        this.counters.shortBuffers++;
-        return;
-      }
-      const e = this.queue.shift()!;
-      w.writeU16(e.type);
-      w.writeU16(e.code);
-      w.writeU32(e.value >>> 0);
-      this.counters.delivered++;
-    });
+    fillQueue(this.ctx, InputQueue.EVENTQ, this.eventWaiting, this.fillEvent);
   }
+
+  private readonly eventWaiting = (): boolean => this.queue.length > 0;
+
+  private readonly fillEvent = (w: Writer): void => {
+    if (w.remaining < EVENT_SIZE) {
+      this.counters.shortBuffers++;
+      return;
+    }
+    const e = this.queue.shift()!;
+    w.writeU16(e.type);
+    w.writeU16(e.code);
+    w.writeU32(e.value >>> 0);
+    this.counters.delivered++;
+  };
 
   private readonly readStatus: ChainHandler = (chain, served) => {
     const r = chain.reader();

@@ -8,7 +8,7 @@
  * @module
  */
 import { ConfigSpace, DeviceId, Feature, featureBit, fillQueue, serveQueue } from '@vmv/device-trait';
-import type { ActivationContext, ChainHandler, DescriptorChain, ServedQueue, VirtioDevice } from '@vmv/device-trait';
+import type { ActivationContext, ChainHandler, DescriptorChain, ServedQueue, VirtioDevice, Writer } from '@vmv/device-trait';
 import { ControlEventMask, Direction, Event, Size, SoundFeature, SoundQueue, SoundStatus } from './constants.js';
 import { nullBackend, systemClock } from './backend.js';
 import type { SoundBackend, SoundClock } from './backend.js';
@@ -292,14 +292,18 @@ export class SoundDevice implements VirtioDevice {
   /** Moves waiting events into eventq buffers, one per buffer (fillQueue: a buffer is taken only for an event). */
   private pumpEvents(): void {
     if (this.ctx === null) return;
-    fillQueue(this.ctx, SoundQueue.EVENTQ, () => this.events.length > 0, (w) => {
-      if (w.remaining < Size.EVENT) {
-        this.counters.shortEventBuffers++;
-        return;
-      }
-      w.writeU32(this.events.shift()!);
-      w.writeU32(this.events.shift()!);
-      this.counters.eventsDelivered++;
-    });
+    fillQueue(this.ctx, SoundQueue.EVENTQ, this.eventWaiting, this.fillEvent);
   }
+
+  private readonly eventWaiting = (): boolean => this.events.length > 0;
+
+  private readonly fillEvent = (w: Writer): void => {
+    if (w.remaining < Size.EVENT) {
+      this.counters.shortEventBuffers++;
+      return;
+    }
+    w.writeU32(this.events.shift()!);
+    w.writeU32(this.events.shift()!);
+    this.counters.eventsDelivered++;
+  };
 }

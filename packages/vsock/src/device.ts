@@ -426,18 +426,23 @@ export class VsockDevice implements VirtioDevice {
     if (ctx === null || (ctx.queues[0] ?? null) === null || this.pumping) return;
     this.pumping = true;
     try {
-      fillQueue(ctx, 0, () => this.hasPacket(), (out) => {
-        if (out.remaining < HEADER_SIZE) {
-          this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
-          return;
-        }
-        if (!this.fill(out, out.remaining - HEADER_SIZE)) this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
-      });
+      fillQueue(ctx, 0, this.packetReady, this.fillRx);
     } finally {
       this.pumping = false;
     }
     this.releaseHeld();
   }
+
+  private readonly packetReady = (): boolean => this.hasPacket();
+
+  /** One receive buffer: the next packet, or nothing (and a `small-buffer` event) when it cannot hold one. */
+  private readonly fillRx = (out: Writer): void => {
+    if (out.remaining < HEADER_SIZE) {
+      this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
+      return;
+    }
+    if (!this.fill(out, out.remaining - HEADER_SIZE)) this.onEvent({ type: 'small-buffer', queue: 0, length: out.remaining });
+  };
 
   /** Whether a packet is ready (replies first, then connections in turn; those that cannot send now leave the list). */
   private hasPacket(): boolean {

@@ -62,11 +62,9 @@ function packageVersions(root) {
 }
 
 /**
- * What a C library's memmove does with a 4 KiB copy: glibc's version and, on x86, the size from which it copies with
- * `rep movsb` instead of vector moves (x86.cpu_features.rep_movsb_threshold of `ld.so --list-diagnostics`, which
- * reflects GLIBC_TUNABLES). glibc 2.36 (Debian 12, under Node here) sets it at 2,112 bytes on AMD, glibc 2.41 (the
- * Rust harness's, from the Debian 13 root) far above any copy, and on this machine kind a 4 KiB `rep movsb` costs
- * about 13 ns more than the vector loop: a gap that is neither side's code.
+ * A C library's memmove choice for 4 KiB copies (why it matters: tools/bench's README, "--vs-rust"): glibc's version
+ * and, on x86, the size from which it copies with `rep movsb` (x86.cpu_features.rep_movsb_threshold of the loader's
+ * `--list-diagnostics`, which reflects GLIBC_TUNABLES).
  * @param {string} loader - the dynamic loader.
  * @param {string[]} [pre] - its arguments before --list-diagnostics (e.g. --library-path).
  * @returns {string} e.g. "glibc 2.36, rep movsb from 2112 B", or "unknown C library" when the loader cannot say.
