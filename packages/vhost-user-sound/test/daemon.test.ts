@@ -102,7 +102,12 @@ describe('vmv-vhost-user-sound', () => {
     const file = readFileSync(out);
     expect(file.subarray(0, 44).equals(Buffer.from(wavHeader(Format.S16, 48000, 2, clip.length)))).toBe(true);
     expect(file.subarray(44).equals(clip)).toBe(true);
-    expect(d.log()).toMatch(/stream 0 \(output\): 57600 bytes in 30 buffers, 0 xruns \(0 reported to the guest\), 0 I\/O errors\n.*\n.*events: 0 delivered into the guest.s eventq, 0 dropped/);
+    // An xrun is this test's frontend refilling late (a busy machine stalls it): the device's to count, not a fault.
+    // Each one is reported to the guest, and with no eventq buffers posted here each report is dropped.
+    const m = /stream 0 \(output\): 57600 bytes in 30 buffers, (\d+) xruns \((\d+) reported to the guest\), 0 I\/O errors\n.*\n.*events: 0 delivered into the guest.s eventq, (\d+) dropped/.exec(d.log());
+    expect(m).not.toBeNull();
+    expect(m![2]).toBe(m![1]);
+    expect(m![3]).toBe(m![1]);
   });
 
   it('--backend wav: an --input file reaches the guest\'s capture byte for byte', async () => {
