@@ -77,7 +77,8 @@ describe('queueWorkers', () => {
     await until(() => openFdCount() === fds, HANG_MS, `the fds to be released (${openFdCount()} open, ${fds} before)`);
   });
 
-  it.each(['crash', 'reset'])('a worker asked to %s: DEVICE_NEEDS_RESET with a QueueWorkerError, err eventfd signalled, GET_VRING_BASE answered; the next connection is served', async (what) => {
+  it.each(['crash', 'reset'])('a worker asked to %s: DEVICE_NEEDS_RESET with a QueueWorkerError, err eventfd signalled, GET_VRING_BASE answered; the next connection is served; no fd left open', async (what) => {
+    const fds = openFdCount();
     const { backend, path, events } = startBackend(`qw-${what}`, new UpperDevice(1), { queueWorkers: { count: 1, script, data: { queues: 1, mode: 'sync' } } });
     const { fe, ram, rings } = await connect(path, 1);
     const err = track(new EventFd());
@@ -104,6 +105,10 @@ describe('queueWorkers', () => {
     expect(await roundTrip(again.ram, again.rings[0]!, 'again', 0x8_0000)).toBe('AGAIN');
     backend.close();
     await withTimeout(backend.stopped, HANG_MS, 'the workers to end');
+    // the copies of the kick and call eventfds the crashed worker held are closed with it, and
+    // nothing the main thread lent is closed twice (it alone closes them)
+    for (const x of [fe, ram, ...rings, err, again.fe, again.ram, ...again.rings]) x.close();
+    await until(() => openFdCount() === fds, HANG_MS, `the fds to be released (${openFdCount()} open, ${fds} before)`);
   });
 
   it('SET_VRING_CALL on a lent ring: answered once the worker signals the new eventfd, the old one hears nothing more', async () => {

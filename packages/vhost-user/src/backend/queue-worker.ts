@@ -10,6 +10,12 @@
  * A script passed as `queueWorkers.script` calls {@link runQueueWorker} with how to build the
  * device; the same device code runs here as in the main thread.
  *
+ * The fds a request carries (copies the main thread made) are never closed here: the worker
+ * lists those it has stopped using in its next reply, and the main thread closes them then, or
+ * closes every one it lent once the thread has exited, however it ended. A thread that dies
+ * leaks none, and an fd number is never closed twice (after a worker had closed it, it could
+ * name another file by the time the main thread learnt of the death).
+ *
  * @module
  */
 
@@ -18,7 +24,6 @@ import type { ActivationContext, VirtioDevice } from '@vmv/device-trait';
 import type { GuestMemory } from '@vmv/memory';
 import { createVirtqueue, type QueueState } from '@vmv/queue';
 import { mmap, type Mapping } from '@vmv/sys';
-import { safeClose } from '../channel/fd.js';
 import type { MemoryRegionDescription } from '../protocol/memory-table.js';
 import { InflightQueue } from './inflight-region.js';
 import { buildMemory, mapRegion, sameRegion, unmapAll, type MappedRegion } from './region-table.js';
@@ -102,7 +107,15 @@ export type QueueWorkerRequest = { readonly seq: number } & (
 export type QueueWorkerMessage =
   | { readonly type: 'ready' }
   | { readonly type: 'failed'; readonly reason: string }
-  | { readonly type: 'reply'; readonly seq: number; readonly error?: string; readonly state?: QueueState | null; readonly counter?: number }
+  | {
+      readonly type: 'reply';
+      readonly seq: number;
+      readonly error?: string;
+      readonly state?: QueueState | null;
+      readonly counter?: number;
+      /** Fds of earlier requests this thread no longer uses: the main thread closes them. */
+      readonly released: readonly number[];
+    }
   | { readonly type: 'needs-reset'; readonly reason: string }
   | { readonly type: 'config-changed' };
 
@@ -147,6 +160,11 @@ class WorkerServer {
   private applyingState = false;
   /** Requests are handled one after another, in the order the main thread sent them. */
   private chain: Promise<void> = Promise.resolve();
+  /** Lent fds this thread has stopped using, for the next reply. */
+  private released: number[] = [];
+  private readonly release = (fd: number | null): void => {
+    if (fd !== null && fd >= 0) this.released.push(fd);
+  };
 
   constructor(
     private readonly port: MessagePort,
@@ -178,7 +196,7 @@ class WorkerServer {
   }
 
   private async handle(m: QueueWorkerRequest): Promise<void> {
-    let reply: QueueWorkerMessage & { type: 'reply' } = { type: 'reply', seq: m.seq };
+    let reply: Omit<QueueWorkerMessage & { type: 'reply' }, 'released'> = { type: 'reply', seq: m.seq };
     try {
       if (this.failed && m.op !== 'memory' && m.op !== 'start' && m.op !== 'call') throw new Error('the device could not be built');
       switch (m.op) {
@@ -219,11 +237,13 @@ class WorkerServer {
     } catch (e) {
       reply = { ...reply, error: describe(e) };
     }
-    this.post(reply);
+    const released = this.released;
+    this.released = [];
+    this.post({ ...reply, released });
   }
 
   /**
-   * Maps the new table (from copies of its fds, closed here). A region the table had already (the
+   * Maps the new table (from copies of its fds, released once mapped). A region the table had already (the
    * same frontend mapping) keeps its mapping, as the main thread's table does: the device's
    * memory from its activation stays valid over it. Regions no longer in the table are unmapped
    * once the device holds no chains.
@@ -251,7 +271,7 @@ class WorkerServer {
       unmapAll(fresh);
       throw e;
     } finally {
-      for (const r of regions) safeClose(r.fd);
+      for (const r of regions) this.release(r.fd);
     }
   }
 
@@ -310,6 +330,7 @@ class WorkerServer {
     let ring = this.rings.get(index);
     if (ring === undefined) {
       ring = new Vring(index, maxSize, this.init.coalesce, this.init.poll);
+      ring.releaseFd = this.release;
       const r = ring;
       ring.onPoll = () => this.notify(r);
       this.rings.set(index, ring);
@@ -326,11 +347,11 @@ class WorkerServer {
     }
   }
 
-  /** Takes a ring over: the same positions, inflight counter and eventfds (copies, owned here) as the main thread had. */
+  /** Takes a ring over: the same positions, inflight counter and eventfds (copies, held until the ring stops) as the main thread had. */
   private startRing(m: QueueWorkerRequest & { op: 'start' }): void {
     let kickFd: number | null = m.kickFd;
     let callFd: number | null = m.callFd;
-    // the inflight buffer's fd is only for mapping it: closed below in every case
+    // the inflight buffer's fd is only for mapping it: released below in every case
     const inflightFd = m.inflight?.fd ?? null;
     try {
       const memory = this.memory;
@@ -361,9 +382,9 @@ class WorkerServer {
       // a kick may have come between the main thread's last look and now
       setImmediate(() => this.notify(ring));
     } finally {
-      safeClose(kickFd);
-      safeClose(callFd);
-      safeClose(inflightFd);
+      this.release(kickFd);
+      this.release(callFd);
+      this.release(inflightFd);
     }
   }
 
@@ -400,7 +421,7 @@ class WorkerServer {
   private setCall(index: number, fd: number | null): void {
     const ring = this.rings.get(index);
     if (ring === undefined || !ring.started) {
-      safeClose(fd);
+      this.release(fd);
       return;
     }
     ring.setCall(fd);

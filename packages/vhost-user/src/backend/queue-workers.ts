@@ -62,6 +62,11 @@ class QueueWorkerThread {
   activatedEpoch = -1;
   owner: object | null = null;
   readonly exited: Promise<void>;
+  /**
+   * Fds sent to the thread that it has not released: closed here when it releases them, or when it
+   * has exited (it never closes one itself, so none of these numbers can have been reused).
+   */
+  private readonly lent = new Set<number>();
 
   constructor(
     readonly number: number,
@@ -75,6 +80,8 @@ class QueueWorkerThread {
     this.exited = new Promise((resolve) =>
       this.worker.on('exit', (code) => {
         this.die(`it exited (code ${code})`);
+        for (const fd of this.lent) safeClose(fd);
+        this.lent.clear();
         resolve();
       }),
     );
@@ -83,6 +90,7 @@ class QueueWorkerThread {
   private onMessage(m: QueueWorkerMessage): void {
     switch (m.type) {
       case 'reply': {
+        for (const fd of m.released) if (this.lent.delete(fd)) safeClose(fd);
         const resolve = this.pending.get(m.seq);
         this.pending.delete(m.seq);
         resolve?.(m);
@@ -112,21 +120,22 @@ class QueueWorkerThread {
   }
 
   /**
-   * Sends a request; resolves with the answer, or null when the worker is dead (then the fds the
-   * request carried are closed here: nobody else will).
+   * Sends a request with the fds it carries (closed here at once when the worker is dead, else once
+   * the worker releases them or has exited); resolves with the answer, or null when the worker is
+   * dead.
    */
   request(request: Request, fds: readonly (number | null)[] = []): Promise<Reply | null> {
     if (this.dead !== null) {
       for (const fd of fds) safeClose(fd);
       return Promise.resolve(null);
     }
+    for (const fd of fds) if (fd !== null) this.lent.add(fd);
     const seq = ++this.seq;
     // what the worker's device throws is a device error, for the connection that asked
     const listener = this.listener;
     return new Promise((resolve) => {
       this.pending.set(seq, (reply) => {
-        if (reply === null) for (const fd of fds) safeClose(fd);
-        else if (reply.error !== undefined) listener?.failed(new QueueWorkerError(this.number, `${request.op}: ${reply.error}`));
+        if (reply !== null && reply.error !== undefined) listener?.failed(new QueueWorkerError(this.number, `${request.op}: ${reply.error}`));
         resolve(reply);
       });
       this.worker.postMessage({ ...request, seq });

@@ -81,6 +81,11 @@ export class Vring {
   owedCall = false;
   /** The queue worker serving this ring while it is lent to one (the backend's `queueWorkers`), else null. */
   lent: object | null = null;
+  /**
+   * Lets go of an fd the ring no longer uses (kick, call, err): closes it. A queue worker's rings
+   * hand theirs back instead: the main thread lent them and alone closes them.
+   */
+  releaseFd: (fd: number | null) => void = safeClose;
   private watcher: FdWatcher | null = null;
   private timer: ReturnType<typeof setInterval> | null = null;
   /** Interrupt coalescing (null: every notification is sent at once). */
@@ -175,23 +180,23 @@ export class Vring {
     }
   }
 
-  /** Replaces the kick fd (or sets polling with `fd === null`). Closes the previous fd. */
+  /** Replaces the kick fd (or sets polling with `fd === null`). Releases the previous fd. */
   setKick(fd: number | null): void {
     this.unwatchKick();
-    safeClose(this.kickFd);
+    this.releaseFd(this.kickFd);
     this.kickFd = fd;
     this.kick = fd === null ? 'poll' : 'fd';
   }
 
-  /** Replaces the call fd (null: the frontend polls). Closes the previous fd. */
+  /** Replaces the call fd (null: the frontend polls). Releases the previous fd. */
   setCall(fd: number | null): void {
-    safeClose(this.callFd);
+    this.releaseFd(this.callFd);
     this.callFd = fd;
   }
 
-  /** Replaces the error fd. Closes the previous fd. */
+  /** Replaces the error fd. Releases the previous fd. */
   setErr(fd: number | null): void {
-    safeClose(this.errFd);
+    this.releaseFd(this.errFd);
     this.errFd = fd;
   }
 
