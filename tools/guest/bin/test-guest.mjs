@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   CASES, PACKAGE_DIR, defaultMatrix, detectAccel, ensureGuestImage, ensureHostDeps, platformNames, qsdAvailable, runGuestCase,
-  selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN,
+  selectedBackends, selfCheckLostWrites, vmvAvailable, VMV_DAEMON_BIN, workersCheck,
 } from '../lib/guest.mjs';
 import { genericBlkCheck, genericRngCheck, genericUnboundCheck, interruptCheck, modulesCheck, toolsCheck } from '../lib/checks.mjs';
 import { rngRateCheck, rngReadCheck } from '../lib/rng-checks.mjs';
@@ -69,6 +69,8 @@ const SUITES = [
           const name = `${p}/${backend}/${c.machine}/${c.kind}${c.queues > 1 ? `-q${c.queues}` : ''}`;
           out.push([name, () => runGuestCase(c.kind, { ...c, backend, guestImage: img, ...hooks })]);
         }
+        // --workers 2: each queue in its own worker thread
+        if (backend === 'vmv') out.push([`${p}/vmv-workers/q35/mq-q2`, () => workersCheck({ guestImage: img, ...hooks })]);
       }
       // the harness must be able to fail: a backend whose writes never reach the checked file must be caught
       if (qsdAvailable(img.platform)) {

@@ -567,3 +567,38 @@ export async function selfCheckLostWrites(o = {}) {
     details: ok ? 'a backend serving a copy of the image was caught (guest->host checks failed, the rest passed)' : `${problems.join('; ')}\n${r.details}`,
   };
 }
+
+/**
+ * Our daemon with `--workers 2` under the mq case on q35: each of the disk's two queues served by its own worker
+ * thread, Linux's virtio_blk writing through both (one pinned writer per vCPU) and every byte checked on both sides
+ * as in mq. The daemon's log must say that queue 0 went to worker 0 and queue 1 to worker 1: otherwise the main
+ * thread served them and the case would show nothing about workers.
+ * @param {{guestImage?: object, onConsoleLine?: Function, onProgress?: Function}} [o]
+ * @returns {Promise<{name: string, ok: boolean, seconds: number, details: string}>}
+ * @example (await workersCheck({ guestImage })).ok
+ */
+export async function workersCheck(o = {}) {
+  const t0 = performance.now();
+  const backend = vmvBackend({ args: ['--workers', '2', '--log-level', 'debug'] });
+  const r = await runGuestCase('mq', { ...o, machine: 'q35', queues: 2, backend, keepWorkDir: true });
+  const problems = [];
+  let log = '';
+  try {
+    log = r.boot ? readFileSync(join(r.boot.workDir, 'backend.log'), 'utf8') : '';
+  } catch (err) {
+    problems.push(`the daemon's log: ${err.message}`);
+  }
+  for (const q of [0, 1]) if (!log.includes(`queue ${q} served by worker ${q}`)) problems.push(`the daemon's log does not say "queue ${q} served by worker ${q}"`);
+  const ok = r.ok && problems.length === 0;
+  if (ok && r.boot) {
+    rmSync(r.boot.workDir, { recursive: true, force: true });
+    rmSync(join(r.boot.image, '..'), { recursive: true, force: true });
+  }
+  const lent = (log.match(/served by worker \d/g) ?? []).length;
+  return {
+    name: 'vmv-workers/q35/mq-q2',
+    ok,
+    seconds: (performance.now() - t0) / 1000,
+    details: ok ? `${r.details}; ${lent} ring starts served by the 2 workers` : [...problems, r.details].join('; '),
+  };
+}

@@ -5,7 +5,7 @@
 export { ensureGuestImage, guestInitrd, createImage, md5Range, guestCacheDir, supportsODirect, REPO_ROOT, PACKAGE_DIR } from './image.mjs';
 export { PLATFORM_NAMES, OUT_OF_TREE_MODULES, ensurePlatform, platformNames } from './platform.mjs';
 export { bootGuest, detectAccel } from './boot.mjs';
-export { CASES, runGuestCase, defaultMatrix, selfCheckLostWrites } from './cases.mjs';
+export { CASES, runGuestCase, defaultMatrix, selfCheckLostWrites, workersCheck } from './cases.mjs';
 export {
   qsdBackend, vmvBackend, commandBackend, builtinBackend, resolveBackend, selectedBackends, vmvAvailable, vmvCommand,
   qsdAvailable, VMV_DAEMON_BIN,
