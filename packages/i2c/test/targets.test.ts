@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EEPROM_MODELS, Eeprom, I2cStatus, Lm75, Lm75Register } from '@vmv/i2c';
@@ -72,22 +72,26 @@ describe('Eeprom (24Cxx, as at24 and i2c-tools use it)', () => {
   it('@vmv/i2c/node: a file-backed EEPROM reads the file, writes each page through, and refuses a file of another size', () => {
     const dir = mkdtempSync(join(tmpdir(), 'vmv-i2c-'));
     const path = join(dir, 'eeprom.bin');
-    const fresh = openEepromFile(path, '24c02');
-    expect(readFileSync(path).every((b) => b === 0xff)).toBe(true);
-    fresh.close();
-    const content = Buffer.alloc(256, 0x11);
-    writeFileSync(path, content);
-    const { eeprom, close } = openEepromFile(path, '24c02');
-    expect(eeprom.memory[3]).toBe(0x11);
-    const h = new Harness();
-    h.bus.attach(0x50, eeprom);
-    h.transfer([{ addr: 0x50, write: [0x40, 0xde, 0xad] }]);
-    expect([...readFileSync(path).subarray(0x40, 0x43)]).toEqual([0xde, 0xad, 0x11]);
-    close();
-    close();
-    writeFileSync(path, Buffer.alloc(100));
-    expect(() => openEepromFile(path, '24c02')).toThrow(/100 bytes; a 24c02 holds 256/);
-    expect(() => openEepromFile(path, 'x' as never)).toThrow(RangeError);
+    try {
+      const fresh = openEepromFile(path, '24c02');
+      expect(readFileSync(path).every((b) => b === 0xff)).toBe(true);
+      fresh.close();
+      const content = Buffer.alloc(256, 0x11);
+      writeFileSync(path, content);
+      const { eeprom, close } = openEepromFile(path, '24c02');
+      expect(eeprom.memory[3]).toBe(0x11);
+      const h = new Harness();
+      h.bus.attach(0x50, eeprom);
+      h.transfer([{ addr: 0x50, write: [0x40, 0xde, 0xad] }]);
+      expect([...readFileSync(path).subarray(0x40, 0x43)]).toEqual([0xde, 0xad, 0x11]);
+      close();
+      close();
+      writeFileSync(path, Buffer.alloc(100));
+      expect(() => openEepromFile(path, '24c02')).toThrow(/100 bytes; a 24c02 holds 256/);
+      expect(() => openEepromFile(path, 'x' as never)).toThrow(RangeError);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
-import { closeSync, fstatSync, fsyncSync, mkdtempSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { closeFd, fdSize, isSysError, memfdCreate, mmap, punchHole } from '@vmv/sys';
@@ -15,7 +15,8 @@ function errorOf(fn: () => unknown): unknown {
 
 describe('punchHole', () => {
   it('frees the blocks of a range of a real file, which then reads as zeros, without changing its size', () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'vmv-punch-')), 'disk.raw');
+    const dir = mkdtempSync(join(tmpdir(), 'vmv-punch-'));
+    const path = join(dir, 'disk.raw');
     const fd = openSync(path, 'w+');
     try {
       const data = new Uint8Array(1 << 20).fill(0xa5);
@@ -40,6 +41,7 @@ describe('punchHole', () => {
       expect(back.subarray(768 << 10).every((b) => b === 0xa5)).toBe(true);
     } finally {
       closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

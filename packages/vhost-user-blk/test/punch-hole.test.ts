@@ -1,12 +1,13 @@
 import { describe, expect, it } from '@jest/globals';
-import { fstatSync, mkdtempSync, openSync, closeSync, readFileSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openImage } from '@vmv/vhost-user-blk';
 
 describe('the image backend frees discarded ranges', () => {
   it('DISCARD punches a hole in the image file (blocks freed, size kept, range reads as zeros)', async () => {
-    const path = join(mkdtempSync(join(tmpdir(), 'vmv-vub-punch-')), 'disk.raw');
+    const dir = mkdtempSync(join(tmpdir(), 'vmv-vub-punch-'));
+    const path = join(dir, 'disk.raw');
     writeFileSync(path, new Uint8Array(4 << 20).fill(0x5a));
     const img = await openImage({ image: path });
     try {
@@ -31,6 +32,7 @@ describe('the image backend frees discarded ranges', () => {
       expect(back.subarray(3 << 20).every((b) => b === 0x5a)).toBe(true);
     } finally {
       await img.close();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

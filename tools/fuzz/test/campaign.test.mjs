@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,5 +47,6 @@ describe('short campaign', () => {
     }
     expect(seen.sort()).toEqual(Object.keys(TARGETS).sort());
     expect(readdirSync(crashDir)).toEqual([]);
+    rmSync(crashDir, { recursive: true, force: true });
   });
 });

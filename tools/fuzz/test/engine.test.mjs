@@ -5,7 +5,7 @@
  * reproducible from the seed.
  */
 import { describe, expect, it } from '@jest/globals';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ASYNC_HANG_MS, Rng, SYNC_HANG_MS, freshInput, mutate, replayOne, runOne, saveCase, unhex } from '../lib/engine.mjs';
@@ -134,11 +134,15 @@ describe('inputs', () => {
 
   it('a saved case holds the input, replayable as hex', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fuzz-case-'));
-    const input = Uint8Array.of(1, 2, 250);
-    const file = saveCase(dir, { name: 'fake' }, input, { kind: 'crash', message: 'TypeError: x', error: new TypeError('x') });
-    expect(file).toMatch(/fake-[0-9a-f]{12}\.json$/);
-    const saved = JSON.parse(readFileSync(file, 'utf8'));
-    expect(saved).toMatchObject({ target: 'fake', kind: 'crash', message: 'TypeError: x' });
-    expect(unhex(saved.input)).toEqual(input);
+    try {
+      const input = Uint8Array.of(1, 2, 250);
+      const file = saveCase(dir, { name: 'fake' }, input, { kind: 'crash', message: 'TypeError: x', error: new TypeError('x') });
+      expect(file).toMatch(/fake-[0-9a-f]{12}\.json$/);
+      const saved = JSON.parse(readFileSync(file, 'utf8'));
+      expect(saved).toMatchObject({ target: 'fake', kind: 'crash', message: 'TypeError: x' });
+      expect(unhex(saved.input)).toEqual(input);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
