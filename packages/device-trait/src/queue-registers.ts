@@ -282,23 +282,31 @@ export class QueueRegisters {
    * @example `new DeviceSession(device, { activation: () => queues.activation(), ... })`
    */
   activation(): SessionActivation | null {
+    let memory: GuestMemory;
+    try {
+      memory = this.memory();
+    } catch (e) {
+      // a memory source with nothing to give (a vfio-user client that mapped no DMA memory)
+      this.session.needsReset(e, `guest memory cannot be reached: ${describe(e)}`);
+      return null;
+    }
     const queues: (Virtqueue | null)[] = [];
     for (let i = 0; i < this.count; i++) {
       if (!this.configs[i]!.ready) {
         queues.push(null);
         continue;
       }
-      const q = this.create(i);
+      const q = this.create(i, memory);
       if (q === null) return null;
       queues.push(q);
     }
-    return { memory: this.memory(), queues };
+    return { memory, queues };
   }
 
-  /** Builds the device side of queue `index`; on a bad configuration enters NEEDS_RESET and returns null. */
-  private create(index: number): Virtqueue | null {
+  /** Builds the device side of queue `index`; on a bad configuration (or no memory to build it in) enters NEEDS_RESET and returns null. */
+  private create(index: number, memory?: GuestMemory): Virtqueue | null {
     try {
-      return createVirtqueue(this.memory(), this.configs[index]!);
+      return createVirtqueue(memory ?? this.memory(), this.configs[index]!);
     } catch (e) {
       this.session.needsReset(e, `queue ${index} cannot start: ${describe(e)}`);
       return null;

@@ -4,12 +4,12 @@ import { DeviceSession, QueueRegisters } from '@vmv/device-trait';
 import { GuestMemory } from '@vmv/memory';
 import { EchoDevice, FakeTransport, RING_RESET, S, VERSION_1 } from './support/session';
 
-function rig(features = VERSION_1 | RING_RESET) {
+function rig(features = VERSION_1 | RING_RESET, memorySource?: () => GuestMemory) {
   const memory = GuestMemory.fromRegions([{ start: 0, backing: new ArrayBuffer(0x10_0000) }]);
   const transport = new FakeTransport();
   const device = new EchoDevice(features, [16, 8]);
   const session = new DeviceSession(device, transport);
-  const queues = new QueueRegisters(session, device.queueMaxSizes, () => memory, 'Test', 'enabled');
+  const queues = new QueueRegisters(session, device.queueMaxSizes, memorySource ?? (() => memory), 'Test', 'enabled');
   transport.next = () => queues.activation();
   transport.event = (e) => {
     if (e.type === 'features-ok') queues.featuresOk(e.features);
@@ -55,6 +55,19 @@ describe('QueueRegisters', () => {
     expect(queues.enable()).toBeNull();
     session.writeStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK);
     expect(session.status & S.DEVICE_NEEDS_RESET).toBe(S.DEVICE_NEEDS_RESET);
+  });
+
+  it.each([0, 1])('memory that cannot be reached at DRIVER_OK (a source that throws, as a vfio-user client with no DMA memory mapped) is DEVICE_NEEDS_RESET, not an exception (%i queues enabled)', (enabled) => {
+    const noMemory = Object.assign(new Error('no DMA memory mapped'), { name: 'VfioUser.DmaFaultError' });
+    const { session, device, toFeaturesOk, setup } = rig(VERSION_1, () => {
+      throw noMemory;
+    });
+    toFeaturesOk();
+    if (enabled) setup(0, 0x1000);
+    expect(() => session.writeStatus(S.ACKNOWLEDGE | S.DRIVER | S.FEATURES_OK | S.DRIVER_OK)).not.toThrow();
+    expect(session.status & S.DEVICE_NEEDS_RESET).toBe(S.DEVICE_NEEDS_RESET);
+    expect(session.activated).toBe(false);
+    expect(device.ctx).toBeNull();
   });
 
   it('activation hands the device its enabled queues; a queue reset stops one, which is then configured and started again', () => {

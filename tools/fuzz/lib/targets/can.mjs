@@ -71,9 +71,10 @@ export const canTarget = {
     }
     writeChains(src, g, queues[2].ring, DATA + 0x2000, ctl);
     device.attach({ configChanged() { report.feature('config-changed'); } });
+    const live = queues.map((q) => q.queue);
     device.activate({
       memory: g.memory,
-      queues: queues.map((q) => q.queue),
+      queues: live,
       features,
       interrupt: { signalUsedBuffer() {}, signalConfigChange() {} },
       needsReset(reason) {
@@ -95,6 +96,9 @@ export const canTarget = {
     for (const [k, v] of Object.entries(s)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
     report.feature(`state:${device.state}`);
     host.close();
+    // as a transport resets the device: its queues retired first (late completions dropped, nothing served again)
+    for (const q of live) q.reset();
+    live.fill(null);
     device.reset();
     // With every receiver gone or stopped, nothing may wait on the bus any more
     if (bus.stats.waiting !== 0) throw new Error(`the bus holds ${bus.stats.waiting} frames for nobody`);
