@@ -177,3 +177,19 @@ export function chainLayer(src, g, ring, alloc) {
     },
   };
 }
+
+/**
+ * Resets `device` as a transport does (`DeviceSession.reset`): each queue of its activation is
+ * reset and retired from the context first (`live`, the very array the context holds: what the
+ * device completes from then on is dropped, and nothing serves those queues again), then
+ * `device.reset()`. A target that called `device.reset()` alone would run a path no transport takes.
+ * @param {object} device  the activated device
+ * @param {Array<import('@vmv/queue').Virtqueue | null>} live  the `queues` array of its activation context
+ */
+export function resetLikeTransport(device, live) {
+  for (let i = 0; i < live.length; i++) {
+    live[i]?.reset();
+    live[i] = null;
+  }
+  device.reset();
+}

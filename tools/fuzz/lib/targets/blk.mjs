@@ -10,7 +10,7 @@ import { BLOCK_ERROR_NAMES, BlockDevice, MemoryBackend, readOnlyBackend } from '
 import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { queueAt, writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests, resetLikeTransport } from '../requests.mjs';
 
 export const DISK_BYTES = 64 << 10;
 
@@ -46,9 +46,10 @@ export const blkTarget = {
     const { ring, queue } = queueAt(src, g, packed, features);
     const made = writeRequests(src, g, ring, DISK_BYTES / 512);
     let used = 0;
+    const live = [queue];
     device.activate({
       memory: g.memory,
-      queues: [queue],
+      queues: live,
       features,
       interrupt: {
         signalUsedBuffer() {
@@ -69,7 +70,7 @@ export const blkTarget = {
     }
     report.feature(`made:${made}:used:${Math.min(used, 1)}`);
     for (const [k, v] of Object.entries(device.stats)) if (typeof v === "number" && v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
-    device.reset();
+    resetLikeTransport(device, live);
     await device.drain();
     return g.check([disk.data]);
   },

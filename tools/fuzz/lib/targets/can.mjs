@@ -12,7 +12,7 @@ import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } fro
 import { CAN_FD_LENGTHS, CanBus, CanDevice } from '@vmv/can';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { queueAt } from '../requests.mjs';
+import { queueAt, resetLikeTransport } from '../requests.mjs';
 import { cut, writeChains } from './gpio.mjs';
 
 const DATA = 0x4000;
@@ -96,10 +96,7 @@ export const canTarget = {
     for (const [k, v] of Object.entries(s)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
     report.feature(`state:${device.state}`);
     host.close();
-    // as a transport resets the device: its queues retired first (late completions dropped, nothing served again)
-    for (const q of live) q.reset();
-    live.fill(null);
-    device.reset();
+    resetLikeTransport(device, live);
     // With every receiver gone or stopped, nothing may wait on the bus any more
     if (bus.stats.waiting !== 0) throw new Error(`the bus holds ${bus.stats.waiting} frames for nobody`);
     await Promise.all(sends);

@@ -9,7 +9,7 @@ import { ConsoleDevice } from '@vmv/console';
 import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { queueAt, writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests, resetLikeTransport } from '../requests.mjs';
 
 export const consoleTarget = {
   name: 'console',
@@ -57,7 +57,7 @@ export const consoleTarget = {
     report.feature(`queue:${index}:made:${made}`);
     for (const e of events) report.feature(`event:${e.type}${e.reason ? `:${e.reason}` : ''}`);
     if (got.length > 0) report.feature('host-got');
-    device.reset();
+    resetLikeTransport(device, queues);
     await new Promise((resolve) => setImmediate(resolve));
     return g.check([]);
   },

@@ -11,7 +11,7 @@ import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } fro
 import { GpioChip, GpioDevice } from '@vmv/gpio';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { chainLayer, queueAt } from '../requests.mjs';
+import { chainLayer, queueAt, resetLikeTransport } from '../requests.mjs';
 
 const DATA = 0x3000;
 
@@ -101,9 +101,10 @@ export const gpioTarget = {
     }
     writeChains(src, g, queues[1].ring, DATA + 0x1000, evs);
     const used = [0, 0];
+    const live = queues.map((q) => q.queue);
     device.activate({
       memory: g.memory,
-      queues: queues.map((q) => q.queue),
+      queues: live,
       features,
       interrupt: { signalUsedBuffer(i) { used[i]++; }, signalConfigChange() {} },
       needsReset(reason) {
@@ -120,7 +121,7 @@ export const gpioTarget = {
       if (![0, 1, 2].includes(l.direction) || ![0, 1, 2, 3, 4, 8].includes(l.irqType)) throw new Error(`line ${i} out of range: ${JSON.stringify(l)}`);
     }
     for (const [k, v] of Object.entries(device.stats)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
-    device.reset();
+    resetLikeTransport(device, live);
     return g.check([]);
   },
 };

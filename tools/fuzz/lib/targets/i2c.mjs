@@ -10,7 +10,7 @@ import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } fro
 import { Eeprom, I2cBus, I2cDevice, Lm75, encodeAddress } from '@vmv/i2c';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { queueAt } from '../requests.mjs';
+import { queueAt, resetLikeTransport } from '../requests.mjs';
 import { cut, writeChains } from './gpio.mjs';
 
 const ADDRESSES = [0x50, 0x57, 0x48, 0x30, 0x31];
@@ -51,9 +51,10 @@ export const i2cTarget = {
       chains.push([...cut(src, out, false), ...cut(src, new Uint8Array(inLen).fill(0xee), true)]);
     }
     writeChains(src, g, ring, 0x3000, chains);
+    const live = [queue];
     device.activate({
       memory: g.memory,
-      queues: [queue],
+      queues: live,
       features,
       interrupt: { signalUsedBuffer() {}, signalConfigChange() {} },
       needsReset(reason) {
@@ -65,7 +66,7 @@ export const i2cTarget = {
     const s = device.stats;
     if (s.errors > s.requests || s.malformed > s.errors + s.unanswerable) throw new Error(`counters do not add up: ${JSON.stringify(s)}`);
     for (const [k, v] of Object.entries(s)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
-    device.reset();
+    resetLikeTransport(device, live);
     return g.check([]);
   },
 };

@@ -10,7 +10,7 @@ import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
 import { INPUT_ERROR_NAMES, InputDevice, PRESETS } from '@vmv/input';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { chainLayer, queueAt } from '../requests.mjs';
+import { chainLayer, queueAt, resetLikeTransport } from '../requests.mjs';
 
 const DATA = 0x3000;
 const PRESET_NAMES = Object.keys(PRESETS);
@@ -89,9 +89,10 @@ export const inputTarget = {
     const sts = [];
     for (let i = src.below(6); i > 0; i--) sts.push(pieces(src, src.u8() < 200 ? 8 : src.below(20), false, true));
     const made = writeChains(src, g, queues[1].ring, DATA + 0x1000, sts);
+    const live = queues.map((q) => q.queue);
     device.activate({
       memory: g.memory,
-      queues: queues.map((q) => q.queue),
+      queues: live,
       features,
       interrupt: { signalUsedBuffer() {}, signalConfigChange() {} },
       needsReset(reason) {
@@ -113,7 +114,7 @@ export const inputTarget = {
     const s = device.stats;
     if (s.statusEvents > made || status.length !== s.statusEvents) throw new Error(`${s.statusEvents} status events from ${made} status buffers`);
     for (const [k, v] of Object.entries(s)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
-    device.reset();
+    resetLikeTransport(device, live);
     return g.check([]);
   },
 };

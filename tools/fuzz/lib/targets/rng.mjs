@@ -11,7 +11,7 @@ import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { RNG_ERROR_NAMES, RateLimiter, RngDevice } from '@vmv/rng';
 import { GuardedMemory } from '../guarded.mjs';
-import { queueAt, writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests, resetLikeTransport } from '../requests.mjs';
 
 /** A clock that moves only when told. */
 function fakeClock() {
@@ -89,9 +89,7 @@ export const rngTarget = {
     // the used length of every chain returned is at most what it can hold (the queue checks it; a
     // violation would have thrown out of the device), and the bytes written are the source's
     if (device.stats.bytes > 0 && calls === 0) return 'bytes written without a source call';
-    queue.reset();
-    queues[0] = null;
-    device.reset();
+    resetLikeTransport(device, queues);
     await new Promise((resolve) => setImmediate(resolve));
     return g.check();
   },

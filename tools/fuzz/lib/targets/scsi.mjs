@@ -15,7 +15,7 @@ import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } fro
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { SUPPORTED_COMMANDS, ScsiConfigOffset, ScsiDevice, encodeLun } from '@vmv/scsi';
 import { GuardedMemory } from '../guarded.mjs';
-import { chainLayer, queueAt } from '../requests.mjs';
+import { chainLayer, queueAt, resetLikeTransport } from '../requests.mjs';
 
 const DATA = 0x3000; // buffers from here up (the three rings sit below)
 
@@ -148,9 +148,7 @@ export const scsiTarget = {
     for (let i = 0; i < 8 && device.commandsInFlight > 0; i++) await new Promise((resolve) => setImmediate(resolve));
     report.feature(`made:${Math.min(made, 4)}:luns:${device.bus.addresses().length}`);
     if (device.commandsInFlight > 0) return `${device.commandsInFlight} commands still in flight on memory backends`;
-    for (const q of queues) q.reset();
-    queues.fill(null);
-    device.reset();
+    resetLikeTransport(device, queues);
     return g.check();
   },
 };

@@ -14,7 +14,7 @@ import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } fro
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { Request, SOUND_ERROR_NAMES, SoundDevice } from '@vmv/sound';
 import { GuardedMemory } from '../guarded.mjs';
-import { chainLayer, queueAt } from '../requests.mjs';
+import { chainLayer, queueAt, resetLikeTransport } from '../requests.mjs';
 
 const DATA = 0x4000; // buffers from here up (the four rings sit below)
 const CODES = Object.values(Request);
@@ -174,9 +174,7 @@ export const soundTarget = {
     }
     for (const s of device.streams) report.feature(`stream:${s.info.id}:${s.state}:held:${Math.min(s.held, 2)}:xruns:${Math.min(s.stats.xruns, 1)}:bytes:${s.stats.bytes > 0}`);
     report.feature(`refused:${Math.min(device.stats.refused, 3)}:events:${Math.min(device.stats.eventsDelivered, 2)}`);
-    for (const q of queues) q.reset();
-    queues.fill(null);
-    device.reset();
+    resetLikeTransport(device, queues);
     for (const done of later.splice(0)) done();
     const held = device.streams.reduce((n, s) => n + s.held, 0);
     if (held > 0) return `${held} I/O messages still held after a reset`;

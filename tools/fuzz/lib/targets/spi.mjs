@@ -11,7 +11,7 @@ import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } fro
 import { LoopbackPeripheral, SpiDevice, SpiNorFlash } from '@vmv/spi';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { queueAt } from '../requests.mjs';
+import { queueAt, resetLikeTransport } from '../requests.mjs';
 import { cut, writeChains } from './gpio.mjs';
 
 const FLASH_OPS = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0b, 0x20, 0x35, 0x52, 0x60, 0x9f, 0xc7, 0xd8];
@@ -69,9 +69,10 @@ export const spiTarget = {
       chains.push([...cut(src, Uint8Array.from([...head, ...tx]), false), ...cut(src, new Uint8Array(inLen).fill(0xee), true)]);
     }
     writeChains(src, g, ring, 0x3000, chains);
+    const live = [queue];
     device.activate({
       memory: g.memory,
-      queues: [queue],
+      queues: live,
       features,
       interrupt: { signalUsedBuffer() {}, signalConfigChange() {} },
       needsReset(reason) {
@@ -84,7 +85,7 @@ export const spiTarget = {
     if (s.paramErrors + s.transferErrors > s.requests) throw new Error(`counters do not add up: ${JSON.stringify(s)}`);
     for (const [k, v] of Object.entries(s)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
     for (const [k, v] of Object.entries(flash.counts)) if (v > 0) report.feature(`flash:${k}`);
-    device.reset();
+    resetLikeTransport(device, live);
     return g.check([]);
   },
 };

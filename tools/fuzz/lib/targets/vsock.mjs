@@ -11,7 +11,7 @@ import { DEVICE_ERROR_NAMES, Feature, GUEST_MEMORY_ERROR_NAMES, featureBit } fro
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { VsockDevice } from '@vmv/vsock';
 import { GuardedMemory } from '../guarded.mjs';
-import { queueAt, writeRequests } from '../requests.mjs';
+import { queueAt, writeRequests, resetLikeTransport } from '../requests.mjs';
 
 const BUF_ALLOC = 4096;
 
@@ -62,10 +62,7 @@ export const vsockTarget = {
     }
     report.feature(`made:${Math.min(made, 4)}:conns:${Math.min(device.connectionCount, 3)}`);
     for (const c of conns) if (c.receiveBuffered > BUF_ALLOC) return `a connection holds ${c.receiveBuffered} guest bytes, above its buf_alloc`;
-    rx.queue.reset();
-    tx.queue.reset();
-    queues[0] = queues[1] = null;
-    device.reset();
+    resetLikeTransport(device, queues);
     device.transportReset();
     return g.check();
   },
