@@ -124,6 +124,7 @@ export function chainLayer(src, g, ring, alloc) {
   const m = g.memory;
   let slot = 0;
   let heads = 0;
+  let corrupted = 0;
   const writeDesc = (at, p, flags, nextIndex, id) => {
     m.writeU64(at, BigInt(p.addr));
     m.writeU32(at + 8, p.len);
@@ -140,6 +141,10 @@ export function chainLayer(src, g, ring, alloc) {
     /** Whether the descriptor table is used up. */
     get full() {
       return slot >= ring.size;
+    },
+    /** Ring bytes publish() overwrote: with any, the device may find up to the ring's size in chains of garbage. */
+    get corrupted() {
+      return corrupted;
     },
     /** Lays one chain; false (nothing written) when the ring has no room for it. */
     add(pieces) {
@@ -166,6 +171,7 @@ export function chainLayer(src, g, ring, alloc) {
     publish(corruptOdds) {
       if (!ring.packed) m.writeU16(ring.driver + 2, heads);
       const corrupt = src.u8() < corruptOdds ? 1 + src.below(4) : 0;
+      corrupted += corrupt;
       for (let i = 0; i < corrupt; i++) {
         try {
           m.writeU8(src.pick([ring.desc, ring.driver]) + src.below(16 * ring.size), src.u8());

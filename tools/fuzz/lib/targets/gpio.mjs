@@ -17,7 +17,8 @@ const DATA = 0x3000;
 
 /**
  * Lays out chains (each a list of pieces {bytes, writable}) on a ring, their buffers in the 4 KiB
- * from `data`, and makes them available; returns the writable pieces of each chain laid, by chain.
+ * from `data`, and makes them available; returns how many chains the device may pop from it (those laid, or
+ * the ring's size when publishing corrupted it).
  */
 export function writeChains(src, g, ring, data, chains) {
   const m = g.memory;
@@ -46,7 +47,8 @@ export function writeChains(src, g, ring, data, chains) {
     if (layer.full) break;
   }
   layer.publish(24);
-  return laid;
+  // a ring whose bytes were corrupted can hand the device up to its size in chains of garbage
+  return layer.corrupted > 0 ? ring.size : laid.length;
 }
 
 /** `bytes` cut into 1 to 3 pieces, each readable unless the source flips it. */

@@ -10,37 +10,11 @@ import { DEVICE_ERROR_NAMES, Feature, featureBit } from '@vmv/device-trait';
 import { INPUT_ERROR_NAMES, InputDevice, PRESETS } from '@vmv/input';
 import { QUEUE_ERROR_NAMES } from '@vmv/queue';
 import { GuardedMemory } from '../guarded.mjs';
-import { chainLayer, queueAt, resetLikeTransport } from '../requests.mjs';
+import { queueAt, resetLikeTransport } from '../requests.mjs';
+import { writeChains } from './gpio.mjs';
 
 const DATA = 0x3000;
 const PRESET_NAMES = Object.keys(PRESETS);
-
-/** Lays out chains (each a list of pieces {bytes, writable}) on a ring, their buffers in the 4 KiB from `data`, and makes them available (the layout of requests.mjs). */
-function writeChains(src, g, ring, data, chains) {
-  const m = g.memory;
-  let next = data;
-  const alloc = (len) => {
-    const at = next;
-    next += len + (src.u8() < 16 ? src.below(16) : 0);
-    if (next + 64 >= data + 0x1000) next = data;
-    return at;
-  };
-  const layer = chainLayer(src, g, ring, alloc);
-  for (const chain of chains) {
-    const pieces = chain.map((c) => {
-      const addr = src.u8() < 250 ? alloc(c.bytes.length) : g.address(src);
-      try {
-        m.write(addr, c.bytes);
-      } catch {
-        // outside guest memory by design
-      }
-      return { addr, len: c.bytes.length, writable: c.writable };
-    });
-    if (pieces.length === 0) continue;
-    if (!layer.add(pieces) || layer.full) break;
-  }
-  return layer.publish(24);
-}
 
 /** A buffer cut into 1 to 3 pieces of `len` bytes in all, writable or not (mostly `writable`). */
 function pieces(src, len, writable, fill) {
