@@ -16,8 +16,11 @@ const killAll = () => {
     try { c.kill('SIGKILL'); } catch { /* already gone */ }
   }
 };
+// Work directories of runs in progress that are not to be kept: removed too when a signal ends the harness.
+const scratch = new Set();
 const onSignal = (sig) => {
   killAll();
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
   process.exit(sig === 'SIGINT' ? 130 : 143);
 };
 function track(child) {
@@ -155,7 +158,8 @@ const tail = (text, n = 20) => text.split('\n').filter(Boolean).slice(-n).join('
  * @property {string[]} backends  the backend of each disk, then each device, in order
  * @property {Array<{backend: string, code: number|null, signal: string|null, killed: boolean, log: string}>} backendExits  each backend's
  * @property {string[]} console  the serial console lines
- * @property {string} workDir  logs (console.log, qemu.err, backend*.log, cmdline.txt); removed when ok unless keepWorkDir
+ * @property {string} workDir  logs (console.log, qemu.err, backend*.log, cmdline.txt); removed when ok, or when a signal ends
+ *   the harness, unless keepWorkDir
  * @property {string|null} image  the first disk's image
  * @property {number} [frontendRestarts]  how many times the run restarted QEMU (run.restartFrontend)
  */
@@ -252,6 +256,7 @@ export async function bootGuest(opts = {}) {
   const cpus = opts.cpus ?? 2;
   const timeoutMs = opts.timeoutMs ?? (accel === 'tcg' ? 120_000 : 60_000);
   const workDir = mkdtempSync(join(tmpdir(), 'vmv-guest-'));
+  if (!opts.keepWorkDir) scratch.add(workDir);
   // every vhost-user backend: one per disk (unless QEMU's own virtio-blk), one per device
   const endpoints = [];
   const disks = diskSpecs.map((d, i) => {
@@ -540,5 +545,6 @@ export async function bootGuest(opts = {}) {
       rmSync(workDir, { recursive: true, force: true });
     }
   }
+  scratch.delete(workDir);
   return result;
 }

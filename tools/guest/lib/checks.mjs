@@ -8,7 +8,7 @@
 //   test-device/unbound trixie: an ID no Linux driver exists for, 3 queues, 16 config bytes: virtio_pci binds the function;
 //                       the guest reads the queue count and our config bytes through the PCI layout
 import { spawn } from 'node:child_process';
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CASES } from './cases.mjs';
@@ -209,6 +209,8 @@ export async function interruptCheck(img) {
   const name = `${img.platform.name}/harness/interrupt`;
   const t0 = performance.now();
   const errors = [];
+  const workDirs = () => readdirSync(tmpdir()).filter((f) => f.startsWith('vmv-guest-'));
+  const before = new Set(workDirs());
   const child = spawn(process.execPath, [join(PACKAGE_DIR, 'bin', 'boot.mjs'), '--platform', img.platform.name, '--machine', 'q35',
     '--backend', 'qsd', '--tests', 'smoke,blk', '--quiet'], { stdio: ['ignore', 'pipe', 'pipe'] });
   const pids = [];
@@ -246,6 +248,9 @@ export async function interruptCheck(img) {
   if (child.exitCode === null) child.kill('SIGKILL');
   const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m?.startsWith(guestCacheDir()));
   if (mounts.length) errors.push(`mounts left under ${guestCacheDir()}: ${mounts.join(' ')}`);
+  // its work directory (the 64 MiB disk image among its files) goes with it
+  const dirsLeft = workDirs().filter((d) => !before.has(d));
+  if (dirsLeft.length) errors.push(`work directory left in ${tmpdir()}: ${dirsLeft.join(' ')}`);
   const ok = errors.length === 0;
-  return { name, ok, seconds: (performance.now() - t0) / 1000, details: ok ? `SIGINT after QEMU started: exit 130, pids ${pids.join(', ')} gone, no mounts left` : errors.join('; ') };
+  return { name, ok, seconds: (performance.now() - t0) / 1000, details: ok ? `SIGINT after QEMU started: exit 130, pids ${pids.join(', ')} gone, no mounts or work directory left` : errors.join('; ') };
 }
