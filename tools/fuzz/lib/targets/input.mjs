@@ -62,7 +62,7 @@ export const inputTarget = {
     writeChains(src, g, queues[0].ring, DATA, evq);
     const sts = [];
     for (let i = src.below(6); i > 0; i--) sts.push(pieces(src, src.u8() < 200 ? 8 : src.below(20), false, true));
-    const made = writeChains(src, g, queues[1].ring, DATA + 0x1000, sts);
+    const most = writeChains(src, g, queues[1].ring, DATA + 0x1000, sts);
     const live = queues.map((q) => q.queue);
     device.activate({
       memory: g.memory,
@@ -86,7 +86,7 @@ export const inputTarget = {
       if (packet.length <= device.maxPacket) device.sendPacket(packet);
     }
     const s = device.stats;
-    if (s.statusEvents > made || status.length !== s.statusEvents) throw new Error(`${s.statusEvents} status events from ${made} status buffers`);
+    if (s.statusEvents > most || status.length !== s.statusEvents) throw new Error(`${s.statusEvents} status events (${status.length} seen) from at most ${most} status buffers`);
     for (const [k, v] of Object.entries(s)) if (v > 0) report.feature(`stat:${k}:${Math.min(v, 4)}`);
     resetLikeTransport(device, live);
     return g.check([]);
